@@ -1,0 +1,139 @@
+# armdb build. `make` builds build/armdb.so, build/libarm.a and the tests;
+# `make test` runs unit, SQL and amalgamation checks (see README.md).
+CC         ?= cc
+PKG_CONFIG ?= pkg-config
+PYTHON     ?= python3
+SQLITE3    ?= sqlite3
+DEPS        = liburing libsodium libxxhash
+O          ?= build
+MODE       ?= debug
+WERROR     ?= 1
+SAN        ?=
+
+DEP_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(DEPS) 2>/dev/null)
+DEP_LIBS   := $(shell $(PKG_CONFIG) --libs $(DEPS) 2>/dev/null) -lpthread
+
+ARM_CFLAGS  = -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wshadow -Wstrict-prototypes \
+              -Wmissing-prototypes -Wpointer-arith -Wcast-align -Wvla -Wformat=2 \
+              -Wimplicit-fallthrough -Wundef -Wnull-dereference -fno-common \
+              -fPIC -fvisibility=hidden -g -MMD -MP -pthread
+ifeq ($(MODE),release)
+ARM_CFLAGS += -O2 -DNDEBUG
+else
+ARM_CFLAGS += -O2
+endif
+ifeq ($(WERROR),1)
+ARM_CFLAGS += -Werror
+endif
+ifneq ($(SAN),)
+ARM_CFLAGS += -fsanitize=$(SAN) -fno-omit-frame-pointer -fno-sanitize-recover=all
+SAN_LDFLAGS = -fsanitize=$(SAN)
+endif
+ALL_CFLAGS  = $(ARM_CFLAGS) $(DEP_CFLAGS) $(CPPFLAGS) $(CFLAGS)
+ALL_LDFLAGS = $(SAN_LDFLAGS) $(LDFLAGS)
+
+LIB_SRC  := $(wildcard common/*.c) $(wildcard engine/*.c) $(wildcard repl/*.c)
+EXT_SRC  := $(wildcard ext/*.c)
+TEST_SRC := $(wildcard test/engine/test_*.c) $(wildcard test/repl/test_*.c)
+TEST_SUPPORT_SRC := $(filter-out $(TEST_SRC),$(wildcard test/*.c))
+BENCH_SRC := $(wildcard bench/*.c)
+
+LIB_OBJ  := $(LIB_SRC:%.c=$(O)/obj/%.o)
+EXT_OBJ  := $(EXT_SRC:%.c=$(O)/obj/%.o)
+TEST_SUPPORT_OBJ := $(TEST_SUPPORT_SRC:%.c=$(O)/obj/%.o)
+TEST_BIN := $(patsubst %.c,$(O)/%,$(TEST_SRC))
+BENCH_BIN := $(patsubst bench/%.c,$(O)/bench/%,$(BENCH_SRC))
+
+.PHONY: all lib so tests test test-unit test-sql test-amalgamation amalgamation check-amalgamation \
+        asan tsan ubsan bench check-includes check-symbols clean format format-check
+
+all: so lib tests
+
+lib: $(O)/libarm.a
+so: $(O)/armdb.so
+tests: $(TEST_BIN)
+
+$(O)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -c $< -o $@
+
+$(O)/obj/test/%.o: ALL_CFLAGS += -DARM_TEST
+$(O)/obj/test/%.o: test/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -c $< -o $@
+
+$(O)/libarm.a: $(LIB_OBJ)
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
+
+$(O)/armdb.so: $(EXT_OBJ) $(LIB_OBJ)
+	$(CC) -shared -o $@ $^ $(ALL_LDFLAGS) $(DEP_LIBS)
+
+$(O)/test/%: $(O)/obj/test/%.o $(TEST_SUPPORT_OBJ) $(O)/libarm.a
+	@mkdir -p $(dir $@)
+	$(CC) -o $@ $< $(TEST_SUPPORT_OBJ) $(O)/libarm.a $(ALL_LDFLAGS) $(DEP_LIBS)
+
+$(O)/bench/%: bench/%.c $(O)/libarm.a
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -o $@ $< $(O)/libarm.a $(ALL_LDFLAGS) $(DEP_LIBS) $(BENCH_LIBS_$*)
+
+# ---------------------------------------------------------------- tests
+test: check-includes test-unit test-sql check-amalgamation test-amalgamation
+	@echo "make test: all suites passed"
+
+test-unit: $(TEST_BIN)
+	@sh test/run_unit_tests.sh $(TEST_BIN)
+
+test-sql: $(O)/armdb.so
+	@ARMDB_SO=$(O)/armdb SQLITE3=$(SQLITE3) UPDATE=$(UPDATE) SQL_PRELOAD="$(SQL_PRELOAD)" \
+		sh sql_tests/run_sql_tests.sh
+
+# ---------------------------------------------------------- amalgamation
+amalgamation:
+	$(PYTHON) amalgamation/mkamalg.py
+
+check-amalgamation:
+	@$(PYTHON) amalgamation/mkamalg.py --check
+
+$(O)/amalg/armdb.so: amalgamation/armdb.c amalgamation/armdb.h
+	@mkdir -p $(dir $@)
+	$(CC) $(filter-out -MMD -MP,$(ALL_CFLAGS)) -shared -o $@ amalgamation/armdb.c $(ALL_LDFLAGS) $(DEP_LIBS)
+
+test-amalgamation: $(O)/amalg/armdb.so
+	@nm -D --defined-only $< | awk '$$2 ~ /^[TDBRW]$$/ {print $$3}' | grep -vx sqlite3_armdb_init \
+		&& { echo "amalgamation exports more than sqlite3_armdb_init"; exit 1; } || true
+	@ARMDB_SO=$(O)/amalg/armdb SQLITE3=$(SQLITE3) sh sql_tests/run_sql_tests.sh
+
+# ------------------------------------------------------------ sanitizers
+asan:
+	$(MAKE) O=build-asan SAN=address,undefined all
+	ASAN_OPTIONS=detect_leaks=1 $(MAKE) O=build-asan SAN=address,undefined test-unit
+	$(MAKE) O=build-asan SAN=address,undefined test-sql \
+		SQL_PRELOAD="$$($(CC) -print-file-name=libasan.so) $$($(CC) -print-file-name=libubsan.so)"
+
+tsan:
+	$(MAKE) O=build-tsan SAN=thread tests
+	TSAN_OPTIONS=halt_on_error=1 $(MAKE) O=build-tsan SAN=thread test-unit
+
+# ---------------------------------------------------------------- bench
+bench: $(BENCH_BIN)
+	@for b in $(BENCH_BIN); do echo "== $$b"; $$b || exit 1; done
+
+# ---------------------------------------------------------------- checks
+check-includes:
+	@sh .ci/check_includes.sh
+
+check-symbols: $(O)/armdb.so
+	@syms=$$(nm -D --defined-only $< | awk '$$2 ~ /^[TDBRW]$$/ {print $$3}'); \
+	 [ "$$syms" = "sqlite3_armdb_init" ] || { echo "unexpected exports: $$syms"; exit 1; }
+
+format:
+	clang-format -i $(LIB_SRC) $(EXT_SRC) $(wildcard */*.h) $(TEST_SRC)
+
+format-check:
+	@clang-format --dry-run --Werror $(LIB_SRC) $(EXT_SRC) $(wildcard */*.h)
+
+clean:
+	rm -rf build build-asan build-tsan build-address,undefined
+
+-include $(shell find $(O)/obj -name '*.d' 2>/dev/null)
