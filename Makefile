@@ -37,6 +37,8 @@ EXT_SRC  := $(wildcard ext/*.c)
 TEST_SRC := $(wildcard test/engine/test_*.c) $(wildcard test/repl/test_*.c)
 TEST_SUPPORT_SRC := $(filter-out $(TEST_SRC),$(wildcard test/*.c))
 BENCH_SRC := $(wildcard bench/*.c)
+BENCH_LIBS_bench_sql := -lsqlite3 -ldl -lm
+BENCH_LIBS_bench_engine := -lm
 
 LIB_OBJ  := $(LIB_SRC:%.c=$(O)/obj/%.o)
 EXT_OBJ  := $(EXT_SRC:%.c=$(O)/obj/%.o)
