@@ -1,0 +1,225 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * util.h: support code shared by the engine test programs (linked into every
+ * test binary by the Makefile). Plain helpers that return values; the checks
+ * (ARM_CHECK) stay in the test programs so failures name the test case and
+ * seed. Nothing here knows engine internals: on-disk parsing follows the
+ * documented format in ARCHITECTURE.md.
+ */
+#ifndef ARM_TEST_UTIL_H
+#define ARM_TEST_UTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Scale factor for sizes and rounds: env ARM_TEST_SCALE (default 1, >= 1). */
+int util_scale(void);
+
+/* Make a fresh directory under $TMPDIR (or /tmp) into buf (size >= 256);
+ * returns buf, or NULL on failure. */
+char *util_tmpdir(char *buf, size_t size, const char *tag);
+/* Remove a directory tree. 0 on success. NULL allowed (no-op). */
+int util_rmrf(const char *path);
+
+/* At exit of this process (not of forked children), remove the directory
+ * whose name is in the buffer at `path` (read at exit time; the buffer must
+ * stay valid). Kept when env ARM_TEST_KEEP=1, for post-mortems. */
+void util_rmrf_at_exit(const char *path);
+
+/* Monotonic clock in milliseconds. */
+uint64_t util_now_ms(void);
+
+/* Deterministic PRNG state for code that must not share harness_rand
+ * (threads, forked children). */
+typedef struct util_rng {
+    uint64_t s;
+} util_rng;
+void util_rng_seed(util_rng *r, uint64_t seed);
+uint64_t util_rng_next(util_rng *r);
+/* Uniform in [0, n) (n > 0). */
+uint64_t util_rng_below(util_rng *r, uint64_t n);
+
+/* Fill buf with n bytes derived from (a, b): the same pair always gives the
+ * same bytes. */
+void util_fill(uint8_t *buf, size_t n, uint64_t a, uint64_t b);
+/* 64-bit mix of a byte string (FNV-1a + finalizer); not the engine's hash. */
+uint64_t util_hash(const void *p, size_t n);
+
+/* ------------------------------------------------------------ files */
+/* One data file found in a database directory. */
+typedef struct util_logfile {
+    char path[512];
+    uint32_t shard; /* from the directory name shard-NNN */
+    uint32_t fid;   /* from the file name FFFFFFFF.log */
+    uint64_t size;  /* bytes */
+} util_logfile;
+
+/* List every shard-NNN/FFFFFFFF.log under dir, sorted by fid. Returns the
+ * number found (up to max written into out), or -1 on error. */
+int util_list_logs(const char *dir, util_logfile *out, int max);
+/* Newest (highest fid) log of one shard; 0 on success, -1 if none. */
+int util_newest_log(const char *dir, uint32_t shard, util_logfile *out);
+/* Size of a file, or -1. */
+int64_t util_file_size(const char *path);
+/* Read a whole file into a malloc'd buffer (*len_out set); NULL on error. */
+uint8_t *util_read_file(const char *path, size_t *len_out);
+/* Truncate path to len bytes. 0 on success. */
+int util_truncate(const char *path, uint64_t len);
+/* Flip bit `bit` (0..7) of the byte at off. 0 on success. */
+int util_flip_bit(const char *path, uint64_t off, int bit);
+/* Append n bytes of value `byte`. 0 on success. */
+int util_append_bytes(const char *path, size_t n, uint8_t byte);
+/* Copy a regular file. 0 on success. */
+int util_copy_file(const char *from, const char *to);
+/* Copy every regular file of a database directory (ARMDB, shard dirs) into
+ * a new directory `to` (created). LOCK is skipped. 0 on success. */
+int util_copy_db(const char *from, const char *to);
+
+/* ------------------------------------------------ documented log format */
+#define UTIL_FILE_HDR 64u
+#define UTIL_ENTRY_HDR 20u
+#define UTIL_T_PUT 1
+#define UTIL_T_DEL 2
+#define UTIL_F_TXN 1
+#define UTIL_F_TXN_END 2
+
+/* One parsed entry of a data file. */
+typedef struct util_entry {
+    uint64_t off;  /* offset of the entry header in the file */
+    uint32_t len;  /* header + key + value */
+    uint8_t type;  /* UTIL_T_* */
+    uint8_t flags; /* UTIL_F_* */
+    uint16_t klen;
+    uint32_t vlen;
+    uint64_t seq;
+    uint64_t key_off; /* offset of the key bytes in the file */
+} util_entry;
+
+/* Parse a data file by the documented format: validates the 64-byte header
+ * checksum (returns -2 if bad), then walks entries until the first that is
+ * incomplete or fails its checksum. Fills up to max entries; returns the
+ * count of valid entries (which may exceed max: only max are stored), or -1
+ * on I/O error. *end_out (may be NULL) gets the offset just past the last
+ * valid entry. */
+int util_parse_log(const char *path, util_entry *out, int max, uint64_t *end_out);
+
+/* Build an entry the way the format says, into buf (size >= 20+klen+vlen).
+ * Returns the entry length. Used to check the format against the engine. */
+size_t util_build_entry(uint8_t *buf, uint8_t type, uint8_t flags, uint64_t seq,
+                        const uint8_t *key, uint16_t klen, const uint8_t *val, uint32_t vlen);
+
+/* ---------------------------------------------------------- key model */
+/* A reference map of byte keys to byte values (a sorted array; fine for the
+ * sizes tests use). */
+typedef struct util_kv {
+    uint8_t *key;
+    size_t klen;
+    uint8_t *val;
+    size_t vlen;
+} util_kv;
+typedef struct util_model {
+    util_kv *items;
+    size_t n, cap;
+} util_model;
+
+void util_model_init(util_model *m);
+void util_model_free(util_model *m);
+/* Copy *src into *dst (dst freed first). */
+void util_model_copy(util_model *dst, const util_model *src);
+void util_model_put(util_model *m, const void *k, size_t klen, const void *v, size_t vlen);
+/* 1 if deleted, 0 if absent. */
+int util_model_del(util_model *m, const void *k, size_t klen);
+/* Item or NULL. */
+const util_kv *util_model_get(const util_model *m, const void *k, size_t klen);
+/* Index of first key >= k (0..n). */
+size_t util_model_lower(const util_model *m, const void *k, size_t klen);
+/* memcmp order, shorter first on a tie: the engine's cursor order. */
+int util_keycmp(const void *a, size_t alen, const void *b, size_t blen);
+
+/* ------------------------------------------- checking helpers (inline) */
+/* Available when harness.h and arm_engine.h are included before util.h, so
+ * failures report the caller's test case and seed. */
+#if defined(ARM_HARNESS_H) && defined(ARM_ENGINE_H)
+#include <string.h>
+
+#define UTIL_S(str) arm_slice_make((str), strlen(str))
+
+/* Print the engine's message when a call returns an unexpected code. */
+#define UTIL_CHECK_RC(eng, call, want) do { int urc_ = (call); if (urc_ != (want)) { \
+    fprintf(stderr, "%s:%d: %s: %s returned %s, expected %s: errmsg \"%s\" (seed %llu)\n", \
+            __FILE__, __LINE__, harness_case, #call, arm_rc_str(urc_), arm_rc_str(want), \
+            arm_engine_errmsg(eng), (unsigned long long)harness_seed); exit(1); } } while (0)
+
+static inline arm_engine *util_open_ok(const char *dir, const arm_engine_options *o) {
+    arm_engine *e = NULL;
+    int rc = arm_engine_open(dir, o, &e);
+    if (rc != ARM_OK) {
+        fprintf(stderr, "%s: arm_engine_open(%s) returned %s: \"%s\" (seed %llu)\n", harness_case,
+                dir, arm_rc_str(rc), arm_engine_errmsg(NULL), (unsigned long long)harness_seed);
+        exit(1);
+    }
+    ARM_CHECK(e != NULL);
+    return e;
+}
+
+static inline void util_close_ok(arm_engine *e) { ARM_CHECK_RC(arm_engine_close(e), ARM_OK); }
+
+static inline void util_put_ok(arm_engine *e, const void *k, size_t kl, const void *v, size_t vl) {
+    UTIL_CHECK_RC(e, arm_engine_put(e, arm_slice_make(k, kl), arm_slice_make(v, vl)), ARM_OK);
+}
+
+/* The key must be present with exactly this value. */
+static inline void util_expect_at(const char *file, int line, arm_engine *e, const void *k,
+                                  size_t kl, const void *v, size_t vl) {
+    arm_buf b = {0};
+    int rc = arm_engine_get(e, arm_slice_make(k, kl), &b);
+    if (rc != ARM_OK || b.len != vl || (vl && memcmp(b.ptr, v, vl) != 0)) {
+        fprintf(stderr, "%s:%d: %s: get of key '%.*s' (%zu bytes): rc %s len %zu, expected ARM_OK "
+                "len %zu%s: errmsg \"%s\" (seed %llu)\n", file, line, harness_case,
+                (int)(kl > 40 ? 40 : kl), (const char *)k, kl, arm_rc_str(rc), b.len, vl,
+                rc == ARM_OK && b.len == vl ? " (bytes differ)" : "", arm_engine_errmsg(e),
+                (unsigned long long)harness_seed);
+        exit(1);
+    }
+    arm_buf_free(&b);
+}
+#define util_expect(e, k, kl, v, vl) util_expect_at(__FILE__, __LINE__, (e), (k), (kl), (v), (vl))
+
+/* The key must be absent. */
+static inline void util_expect_missing_at(const char *file, int line, arm_engine *e, const void *k,
+                                          size_t kl) {
+    arm_buf b = {0};
+    int rc = arm_engine_get(e, arm_slice_make(k, kl), &b);
+    if (rc != ARM_NOTFOUND) {
+        fprintf(stderr, "%s:%d: %s: get of key '%.*s' returned %s (len %zu), expected ARM_NOTFOUND"
+                " (seed %llu)\n", file, line, harness_case, (int)(kl > 40 ? 40 : kl),
+                (const char *)k, arm_rc_str(rc), b.len, (unsigned long long)harness_seed);
+        exit(1);
+    }
+    arm_buf_free(&b);
+}
+#define util_expect_missing(e, k, kl) util_expect_missing_at(__FILE__, __LINE__, (e), (k), (kl))
+
+/* Every key of the model present with its value, and count equal. */
+static inline void util_expect_model_at(const char *file, int line, arm_engine *e,
+                                        const util_model *m) {
+    for (size_t i = 0; i < m->n; i++)
+        util_expect_at(file, line, e, m->items[i].key, m->items[i].klen, m->items[i].val,
+                       m->items[i].vlen);
+    uint64_t c = arm_engine_count(e);
+    if (c != m->n) {
+        fprintf(stderr, "%s:%d: %s: arm_engine_count = %llu, model has %zu (seed %llu)\n", file,
+                line, harness_case, (unsigned long long)c, m->n, (unsigned long long)harness_seed);
+        exit(1);
+    }
+}
+#define util_expect_model(e, m) util_expect_model_at(__FILE__, __LINE__, (e), (m))
+
+static inline char *util_tmpdir_ok(char *buf, size_t size, const char *tag) {
+    char *d = util_tmpdir(buf, size, tag);
+    ARM_CHECK(d != NULL);
+    return d;
+}
+#endif
+
+#endif
