@@ -187,7 +187,10 @@ enum arm_seek_op {
  * `overlay` (may be NULL) is a batch whose writes the cursor shows on top of
  * the committed data (a transaction reading its own writes); it is
  * snapshotted at open, so later changes to the batch are not seen.
- * The cursor reads committed data as of each step (read committed). A new
+ * Consistency: the cursor copies keys and locations from all shards at once,
+ * in runs, under all the shards' read locks, so it sees every batch whole or
+ * not at all, and never goes back in time: what it shows is committed data
+ * as of the moment of the run (read committed, no torn batches). A new
  * cursor is unpositioned.
  */
 ARM_WARN_UNUSED int arm_engine_cursor_open(arm_engine *engine, const arm_batch *overlay,
@@ -211,9 +214,11 @@ ARM_WARN_UNUSED int arm_engine_cursor_prev(arm_cursor *cursor);
 int arm_engine_cursor_valid(const arm_cursor *cursor);
 /* Current key. Borrowed until the next call on this cursor. */
 arm_slice arm_engine_cursor_key(const arm_cursor *cursor);
-/* Current value, read on demand. *value_out is borrowed until the next call
- * on this cursor. ARM_OK, ARM_CORRUPT, ARM_IOERR, ARM_NOMEM; ARM_NOTFOUND if
- * the key was deleted since the cursor stepped onto it. */
+/* Current value, read on demand: the value the key had when the cursor's
+ * view was taken (a key deleted or overwritten since still shows that
+ * value, so a scan never mixes halves of a batch). *value_out is borrowed
+ * until the next call on this cursor. ARM_OK, ARM_CORRUPT, ARM_IOERR,
+ * ARM_NOMEM. */
 ARM_WARN_UNUSED int arm_engine_cursor_value(arm_cursor *cursor, arm_slice *value_out);
 
 /* ------------------------------------------------------- maintenance */

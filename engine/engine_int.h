@@ -1,0 +1,192 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * engine_int.h: private structures of the engine, shared by the engine sources and
+ * visible to tests (-DARM_TEST). Lock order, always: shard index rwlocks (in
+ * shard order), then at most one shard log mutex, then the engine's files
+ * mutex. The on-disk formats are drawn in ARCHITECTURE.md and log.c.
+ */
+#ifndef ARM_ENGINE_INT_H
+#define ARM_ENGINE_INT_H
+
+#include "arm_engine.h"
+#include "index.h"
+#include "io.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+/* ------------------------------------------------------------- formats */
+#define ARM_FORMAT_VERSION   1u
+#define ARM_META_SIZE        64u
+#define ARM_FILE_HEADER_SIZE 64u
+#define ARM_ENTRY_HEADER     20u
+#define ARM_META_NAME        "ARMDB"
+#define ARM_LOCK_NAME        "LOCK"
+
+#define ARM_ENTRY_PUT     1
+#define ARM_ENTRY_DEL     2
+#define ARM_ENTRY_TXN     0x01 /* member of a batch */
+#define ARM_ENTRY_TXN_END 0x02 /* last member of its batch */
+
+#define ARM_SHARDS_MAX         1024u
+#define ARM_KEY_SIZE_MAX       65535u
+#define ARM_FILE_SIZE_MIN      (64u * 1024u)
+#define ARM_FILE_SIZE_MAX      (4096ull * 1024 * 1024 - ARM_IO_BLOCK) /* offsets are u32 */
+#define ARM_WRITE_BUFFER_MAX   (256u * 1024 * 1024)
+#define ARM_FILE_CHUNK         1024u /* file table: chunks of this many slots */
+#define ARM_FILE_CHUNKS_MAX    4096u /* => at most 4M data files */
+#define ARM_SYNC_INTERVAL_MS   100u  /* sync=normal: background fdatasync period */
+
+/* A decoded entry header. */
+typedef struct arm_entry_hdr {
+    uint32_t checksum;
+    uint8_t type;
+    uint8_t flags;
+    uint16_t klen;
+    uint32_t vlen;
+    uint64_t seq;
+} arm_entry_hdr;
+
+/* A decoded data-file header. */
+typedef struct arm_file_hdr {
+    uint32_t version;
+    uint32_t shard;
+    uint32_t fid;
+    uint32_t flags;
+    uint8_t db_id[16];
+    uint64_t base_seq;
+} arm_file_hdr;
+
+/* The decoded metadata file. */
+typedef struct arm_meta {
+    uint32_t version;
+    uint32_t shard_count;
+    uint8_t db_id[16];
+    uint32_t flags;
+    uint32_t prefix_bits;
+    uint64_t created_ms;
+} arm_meta;
+
+/* log.c: pure encode/decode (no I/O), fuzzable. */
+ARM_PRIVATE void arm_meta_encode(const arm_meta *m, uint8_t out[ARM_META_SIZE]);
+ARM_PRIVATE int arm_meta_decode(const uint8_t *p, size_t n, arm_meta *m);
+ARM_PRIVATE void arm_file_hdr_encode(const arm_file_hdr *h, uint8_t out[ARM_FILE_HEADER_SIZE]);
+ARM_PRIVATE int arm_file_hdr_decode(const uint8_t *p, size_t n, arm_file_hdr *h);
+/* Encode an entry header (checksum over header tail, key and value). */
+ARM_PRIVATE void arm_entry_encode(uint8_t out[ARM_ENTRY_HEADER], uint8_t type, uint8_t flags,
+                                  uint64_t seq, arm_slice key, arm_slice value);
+/* Decode the entry at p[0..avail): ARM_OK and *h filled when a whole entry
+ * with a good checksum is there; ARM_CORRUPT otherwise (torn, zeroed, bad).
+ * max_key/max_value bound the lengths accepted. */
+ARM_PRIVATE int arm_entry_decode(const uint8_t *p, size_t avail, uint32_t max_key,
+                                 uint32_t max_value, arm_entry_hdr *h);
+/* Verify a whole entry already read into memory (header, key, value). */
+ARM_PRIVATE int arm_entry_verify(const uint8_t *p, size_t len);
+
+static inline uint32_t arm_entry_size(size_t klen, size_t vlen) {
+    return (uint32_t)(ARM_ENTRY_HEADER + klen + vlen);
+}
+
+/* ------------------------------------------------------------- files */
+typedef struct arm_file {
+    uint32_t fid;                 /* database-wide id; file name %08u.log */
+    uint32_t shard;               /* shard whose log this file belongs to */
+    int fd;                       /* read/write fd (O_DIRECT when the shard writes direct) */
+    int rfd;                      /* buffered read-only fd: reads need no alignment */
+    _Atomic uint64_t size;        /* logical bytes: header + entries appended */
+    _Atomic uint64_t dead_bytes;  /* bytes of entries no longer live */
+    char *path;                   /* owned */
+} arm_file;
+
+/* ------------------------------------------------------------- shards */
+typedef struct arm_shard {
+    uint32_t id;
+    char *dir;                    /* owned: <db>/shard-NNN */
+
+    /* index side */
+    pthread_rwlock_t index_lock;  /* guards index */
+    arm_index *index;
+
+    /* log side: everything below is guarded by log_lock */
+    pthread_mutex_t log_lock;
+    arm_file *active;             /* file appends go to */
+    _Atomic uint32_t active_fid;  /* readable without the lock */
+    uint8_t *buf_raw;             /* allocation holding buf */
+    uint8_t *buf;                 /* write buffer, ARM_IO_BLOCK aligned */
+    uint32_t buf_cap;             /* bytes, multiple of ARM_IO_BLOCK */
+    uint32_t buf_len;             /* bytes of buf in use */
+    uint64_t buf_off;             /* file offset of buf[0], block aligned */
+    _Atomic uint64_t flushed_off; /* active file bytes [0, flushed_off) are in the file */
+    uint64_t synced_off;          /* active file bytes [0, synced_off) are durable */
+    int direct;                   /* active file written with O_DIRECT */
+    arm_io_ring *ring;            /* io_uring when available and direct, else NULL */
+    int syncing;                  /* a group-commit leader is in fdatasync */
+    pthread_cond_t sync_cond;     /* signalled when a leader finishes */
+} arm_shard;
+
+/* ------------------------------------------------------------- engine */
+struct arm_engine {
+    char *dir;                    /* owned, as given */
+    arm_engine_options opts;      /* effective options */
+    arm_meta meta;
+    int lock_fd;                  /* LOCK file with flock held */
+    uint32_t shard_count;
+    arm_shard *shards;            /* shard_count of them */
+    _Atomic uint64_t seq;         /* last sequence number assigned */
+    _Atomic uint32_t next_fid;    /* next data file id */
+    _Atomic int panic;            /* a log write/sync failed: writes refused */
+    _Atomic int direct_ok;        /* O_DIRECT accepted by the file system */
+    int use_uring;                /* io_uring rings in use */
+
+    /* file table: fid -> arm_file, chunked so lookups are lock-free */
+    pthread_mutex_t files_lock;   /* guards creation of chunks and entries */
+    _Atomic(arm_file *) *file_chunks[ARM_FILE_CHUNKS_MAX];
+    _Atomic uint64_t nfiles;
+
+    /* background sync (sync=normal) */
+    pthread_t syncer;
+    int syncer_running;
+    pthread_mutex_t syncer_lock;
+    pthread_cond_t syncer_cond;
+    int syncer_stop;
+
+    _Atomic uint64_t cache_hits, cache_misses;
+};
+
+/* engine.c helpers used by cursor.c and the write path */
+ARM_PRIVATE uint32_t arm_engine_route(const arm_engine *e, const uint8_t *key, size_t klen);
+ARM_PRIVATE arm_file *arm_engine_file(const arm_engine *e, uint32_t fid);
+/* Read the whole entry at loc into buf (grown as needed), verify its
+ * checksum, and return the value as a slice into buf. */
+ARM_PRIVATE int arm_engine_read_value(arm_engine *e, const arm_item *loc, arm_buf *buf,
+                                      arm_slice *value_out);
+/* Thread-local error reporting. */
+ARM_PRIVATE int arm_engine_seterr(int rc, int err, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* shard.c: the log write path */
+ARM_PRIVATE int arm_shard_init(arm_engine *e, arm_shard *s, uint32_t id);
+ARM_PRIVATE void arm_shard_deinit(arm_engine *e, arm_shard *s);
+/* Make room for `len` contiguous bytes in the active file (rotating when the
+ * file would pass max_file_size). Caller holds log_lock. */
+ARM_PRIVATE int arm_shard_reserve(arm_engine *e, arm_shard *s, uint64_t len);
+/* Append bytes to the log (through the buffer). Caller holds log_lock and
+ * reserved the space. */
+ARM_PRIVATE int arm_shard_append(arm_engine *e, arm_shard *s, const void *p, size_t n);
+/* Hand buffered bytes to the kernel. Caller holds log_lock. */
+ARM_PRIVATE int arm_shard_flush_locked(arm_engine *e, arm_shard *s);
+/* Make the log durable up to (fid, end) with group commit. Takes log_lock. */
+ARM_PRIVATE int arm_shard_sync_to(arm_engine *e, arm_shard *s, uint32_t fid, uint64_t end);
+/* Copy file bytes [off, off+n) of file f, from its owner's buffer or file. */
+ARM_PRIVATE int arm_shard_read(arm_engine *e, arm_file *f, uint64_t off, void *dst, size_t n);
+/* Create a new data file and make it the shard's active file. log_lock held
+ * (or single-threaded open). */
+ARM_PRIVATE int arm_shard_new_file(arm_engine *e, arm_shard *s);
+/* Register a file in the engine's file table. */
+ARM_PRIVATE int arm_engine_file_add(arm_engine *e, arm_file *f);
+ARM_PRIVATE void arm_file_free(arm_file *f);
+
+/* recover.c */
+ARM_PRIVATE int arm_engine_recover(arm_engine *e);
+
+#endif

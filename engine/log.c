@@ -1,0 +1,151 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * log.c: encode and decode of the on-disk formats: the ARMDB metadata file,
+ * data-file headers and log entries. Pure functions over bytes (no I/O), so
+ * they are what the fuzzers drive. All integers are little-endian.
+ *
+ * Entry (20-byte header, then key, then value):
+ *   0 u32 checksum  low 32 bits of arm_hash_checksum(bytes 4 .. end of value)
+ *   4 u8  type      1 PUT, 2 DELETE
+ *   5 u8  flags     bit0 TXN (batch member), bit1 TXN_END (last of its batch)
+ *   6 u16 klen      1..65535
+ *   8 u32 vlen      0 for DELETE
+ *  12 u64 seq
+ *  20 key, value
+ * Data-file header and metadata: 64 bytes each, drawn in ARCHITECTURE.md,
+ * checksummed over their first 56 bytes (the last 8 hold the checksum).
+ */
+#include "engine_int.h"
+#include "../common/arm_hash.h"
+
+#include <string.h>
+
+static const uint8_t log_meta_magic[8] = {'A', 'R', 'M', 'D', 'B', 'M', 'T', 'A'};
+static const uint8_t log_file_magic[8] = {'A', 'R', 'M', 'L', 'O', 'G', 0, 1};
+
+static void log_put16(uint8_t *p, uint16_t v) {
+    p[0] = (uint8_t)v;
+    p[1] = (uint8_t)(v >> 8);
+}
+static void log_put32(uint8_t *p, uint32_t v) {
+    for (int i = 0; i < 4; i++) p[i] = (uint8_t)(v >> (8 * i));
+}
+static void log_put64(uint8_t *p, uint64_t v) {
+    for (int i = 0; i < 8; i++) p[i] = (uint8_t)(v >> (8 * i));
+}
+static uint16_t log_get16(const uint8_t *p) {
+    return (uint16_t)(p[0] | (p[1] << 8));
+}
+static uint32_t log_get32(const uint8_t *p) {
+    uint32_t v = 0;
+    for (int i = 3; i >= 0; i--) v = (v << 8) | p[i];
+    return v;
+}
+static uint64_t log_get64(const uint8_t *p) {
+    uint64_t v = 0;
+    for (int i = 7; i >= 0; i--) v = (v << 8) | p[i];
+    return v;
+}
+
+/* ---------------------------------------------------------- metadata */
+void arm_meta_encode(const arm_meta *m, uint8_t out[ARM_META_SIZE]) {
+    memset(out, 0, ARM_META_SIZE);
+    memcpy(out, log_meta_magic, 8);
+    log_put32(out + 8, m->version);
+    log_put32(out + 12, m->shard_count);
+    memcpy(out + 16, m->db_id, 16);
+    log_put32(out + 32, m->flags);
+    log_put32(out + 36, m->prefix_bits);
+    log_put64(out + 40, m->created_ms);
+    log_put64(out + 56, arm_hash_checksum(out, 56));
+}
+
+int arm_meta_decode(const uint8_t *p, size_t n, arm_meta *m) {
+    if (n < ARM_META_SIZE || memcmp(p, log_meta_magic, 8) != 0) return ARM_ERR(ARM_CORRUPT);
+    if (log_get64(p + 56) != arm_hash_checksum(p, 56)) return ARM_ERR(ARM_CORRUPT);
+    m->version = log_get32(p + 8);
+    m->shard_count = log_get32(p + 12);
+    memcpy(m->db_id, p + 16, 16);
+    m->flags = log_get32(p + 32);
+    m->prefix_bits = log_get32(p + 36);
+    m->created_ms = log_get64(p + 40);
+    if (m->shard_count == 0 || m->shard_count > ARM_SHARDS_MAX) return ARM_ERR(ARM_CORRUPT);
+    return ARM_OK;
+}
+
+/* ------------------------------------------------------- file header */
+void arm_file_hdr_encode(const arm_file_hdr *h, uint8_t out[ARM_FILE_HEADER_SIZE]) {
+    memset(out, 0, ARM_FILE_HEADER_SIZE);
+    memcpy(out, log_file_magic, 8);
+    log_put32(out + 8, h->version);
+    log_put32(out + 12, h->shard);
+    log_put32(out + 16, h->fid);
+    log_put32(out + 20, h->flags);
+    memcpy(out + 24, h->db_id, 16);
+    log_put64(out + 40, h->base_seq);
+    log_put64(out + 56, arm_hash_checksum(out, 56));
+}
+
+int arm_file_hdr_decode(const uint8_t *p, size_t n, arm_file_hdr *h) {
+    if (n < ARM_FILE_HEADER_SIZE || memcmp(p, log_file_magic, 8) != 0)
+        return ARM_ERR(ARM_CORRUPT);
+    if (log_get64(p + 56) != arm_hash_checksum(p, 56)) return ARM_ERR(ARM_CORRUPT);
+    h->version = log_get32(p + 8);
+    h->shard = log_get32(p + 12);
+    h->fid = log_get32(p + 16);
+    h->flags = log_get32(p + 20);
+    memcpy(h->db_id, p + 24, 16);
+    h->base_seq = log_get64(p + 40);
+    return ARM_OK;
+}
+
+/* ------------------------------------------------------------ entries */
+void arm_entry_encode(uint8_t out[ARM_ENTRY_HEADER], uint8_t type, uint8_t flags, uint64_t seq,
+                      arm_slice key, arm_slice value) {
+    assert(key.len >= 1 && key.len <= ARM_KEY_SIZE_MAX);
+    assert(type == ARM_ENTRY_PUT || value.len == 0);
+    out[4] = type;
+    out[5] = flags;
+    log_put16(out + 6, (uint16_t)key.len);
+    log_put32(out + 8, (uint32_t)value.len);
+    log_put64(out + 12, seq);
+    arm_hash_state st;
+    arm_hash_checksum_begin(&st);
+    arm_hash_checksum_update(&st, out + 4, ARM_ENTRY_HEADER - 4);
+    arm_hash_checksum_update(&st, key.ptr, key.len);
+    if (value.len) arm_hash_checksum_update(&st, value.ptr, value.len);
+    log_put32(out, (uint32_t)arm_hash_checksum_end(&st));
+}
+
+static int log_hdr_parse(const uint8_t *p, arm_entry_hdr *h) {
+    h->checksum = log_get32(p);
+    h->type = p[4];
+    h->flags = p[5];
+    h->klen = log_get16(p + 6);
+    h->vlen = log_get32(p + 8);
+    h->seq = log_get64(p + 12);
+    if (h->type != ARM_ENTRY_PUT && h->type != ARM_ENTRY_DEL) return ARM_CORRUPT;
+    if (h->klen == 0 || (h->flags & ~(ARM_ENTRY_TXN | ARM_ENTRY_TXN_END)) != 0) return ARM_CORRUPT;
+    if ((h->flags & ARM_ENTRY_TXN_END) && !(h->flags & ARM_ENTRY_TXN)) return ARM_CORRUPT;
+    if (h->type == ARM_ENTRY_DEL && h->vlen != 0) return ARM_CORRUPT;
+    return ARM_OK;
+}
+
+int arm_entry_decode(const uint8_t *p, size_t avail, uint32_t max_key, uint32_t max_value,
+                     arm_entry_hdr *h) {
+    if (avail < ARM_ENTRY_HEADER) return ARM_CORRUPT;
+    if (log_hdr_parse(p, h) != ARM_OK) return ARM_CORRUPT;
+    if (h->klen > max_key || h->vlen > max_value) return ARM_CORRUPT;
+    size_t len = (size_t)ARM_ENTRY_HEADER + h->klen + h->vlen;
+    if (len > avail) return ARM_CORRUPT;
+    if ((uint32_t)arm_hash_checksum(p + 4, len - 4) != h->checksum) return ARM_CORRUPT;
+    return ARM_OK;
+}
+
+int arm_entry_verify(const uint8_t *p, size_t len) {
+    arm_entry_hdr h;
+    if (len < ARM_ENTRY_HEADER || log_hdr_parse(p, &h) != ARM_OK) return ARM_ERR(ARM_CORRUPT);
+    if ((size_t)ARM_ENTRY_HEADER + h.klen + h.vlen != len) return ARM_ERR(ARM_CORRUPT);
+    if ((uint32_t)arm_hash_checksum(p + 4, len - 4) != h.checksum) return ARM_ERR(ARM_CORRUPT);
+    return ARM_OK;
+}

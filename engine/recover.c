@@ -1,0 +1,290 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * recover.c: rebuild the index at open by scanning every shard's data files
+ * in file-id order. For each key the entry with the highest sequence number
+ * wins (tombstones are kept as DEAD items until the end, so an older put in
+ * another shard's file cannot resurrect a deleted key). A batch is applied
+ * only when its TXN_END entry is read. In a shard's newest file the first bad
+ * or incomplete entry is the torn tail: the file is cut there and appends
+ * resume at that offset. In an older file it is damage: ARM_CORRUPT naming
+ * file and offset, unless the engine is opened read-only for salvage.
+ */
+#include "engine_int.h"
+#include "../common/arm_alloc.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+typedef struct rec_pending {
+    uint64_t off;
+    arm_entry_hdr h;
+    const uint8_t *key;
+} rec_pending;
+
+typedef struct rec_state {
+    arm_engine *e;
+    rec_pending *pend; /* entries of a batch whose TXN_END is not yet seen */
+    size_t npend, cap;
+    uint64_t max_seq;
+} rec_state;
+
+static int rec_cmp_u32(const void *a, const void *b) {
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* The data-file ids in a shard directory, sorted. *ids_out owned (arm_free). */
+static int rec_list(const char *dir, uint32_t **ids_out, size_t *n_out) {
+    *ids_out = NULL;
+    *n_out = 0;
+    DIR *d = opendir(dir);
+    if (d == NULL) {
+        if (errno == ENOENT) return ARM_OK;
+        return arm_engine_seterr(ARM_ERR(ARM_IOERR), errno, "cannot list %s", dir);
+    }
+    uint32_t *ids = NULL;
+    size_t n = 0, cap = 0;
+    int rc = ARM_OK;
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL) {
+        unsigned fid;
+        char tail[8];
+        if (sscanf(de->d_name, "%8u.%7s", &fid, tail) != 2 || strcmp(tail, "log") != 0 ||
+            strlen(de->d_name) != 12 || fid == 0)
+            continue;
+        if (n == cap) {
+            cap = cap ? cap * 2 : 16;
+            uint32_t *p = arm_realloc(ids, cap * sizeof(uint32_t));
+            if (p == NULL) {
+                rc = ARM_ERR(ARM_NOMEM);
+                break;
+            }
+            ids = p;
+        }
+        ids[n++] = fid;
+    }
+    closedir(d);
+    if (rc != ARM_OK) {
+        arm_free(ids);
+        return rc;
+    }
+    if (n) qsort(ids, n, sizeof(uint32_t), rec_cmp_u32);
+    *ids_out = ids;
+    *n_out = n;
+    return ARM_OK;
+}
+
+static void rec_dead(arm_engine *e, uint32_t fid, uint64_t n) {
+    arm_file *f = arm_engine_file(e, fid);
+    if (ARM_ALWAYS(f != NULL)) atomic_fetch_add(&f->dead_bytes, n);
+}
+
+static int rec_apply(rec_state *st, uint32_t fid, uint64_t off, const arm_entry_hdr *h,
+                     const uint8_t *key) {
+    arm_engine *e = st->e;
+    uint32_t len = arm_entry_size(h->klen, h->vlen);
+    if (h->seq > st->max_seq) st->max_seq = h->seq;
+    arm_index *idx = e->shards[arm_engine_route(e, key, h->klen)].index;
+    arm_item *it;
+    int created;
+    int rc = arm_index_upsert(idx, key, h->klen, &it, &created);
+    if (rc != ARM_OK) return arm_engine_seterr(rc, 0, "out of memory rebuilding the index");
+    int is_del = h->type == ARM_ENTRY_DEL;
+    if (!created && h->seq <= it->seq) {
+        rec_dead(e, fid, len); /* an older version: superseded already */
+        return ARM_OK;
+    }
+    if (!created && !(it->flags & ARM_ITEM_DEAD)) rec_dead(e, it->fid, it->len);
+    if (is_del) rec_dead(e, fid, len);
+    it->seq = h->seq;
+    it->fid = fid;
+    it->off = (uint32_t)off;
+    it->len = len;
+    it->flags = is_del ? ARM_ITEM_DEAD : 0;
+    return ARM_OK;
+}
+
+/* Scan entries in p[ARM_FILE_HEADER_SIZE, size). *end_out: where the valid
+ * log ends (the start of an unfinished batch counts as its end). */
+static int rec_scan(rec_state *st, uint32_t fid, const uint8_t *p, uint64_t size,
+                    uint64_t *end_out) {
+    uint64_t off = ARM_FILE_HEADER_SIZE;
+    st->npend = 0;
+    int rc = ARM_OK;
+    while (off < size && rc == ARM_OK) {
+        arm_entry_hdr h;
+        if (arm_entry_decode(p + off, size - off, ARM_KEY_SIZE_MAX, UINT32_MAX, &h) != ARM_OK)
+            break;
+        uint32_t len = arm_entry_size(h.klen, h.vlen);
+        if (h.flags & ARM_ENTRY_TXN) {
+            if (st->npend && st->pend[0].h.seq != h.seq) break; /* batches never interleave */
+            if (st->npend == st->cap) {
+                size_t cap = st->cap ? st->cap * 2 : 64;
+                rec_pending *np = arm_realloc(st->pend, cap * sizeof(*np));
+                if (np == NULL) return ARM_ERR(ARM_NOMEM);
+                st->pend = np;
+                st->cap = cap;
+            }
+            st->pend[st->npend++] = (rec_pending){off, h, p + off + ARM_ENTRY_HEADER};
+            if (h.flags & ARM_ENTRY_TXN_END) {
+                for (size_t i = 0; i < st->npend && rc == ARM_OK; i++)
+                    rc = rec_apply(st, fid, st->pend[i].off, &st->pend[i].h, st->pend[i].key);
+                st->npend = 0;
+            }
+        } else {
+            if (st->npend) break; /* a batch cut short by a plain entry: damage */
+            rc = rec_apply(st, fid, off, &h, p + off + ARM_ENTRY_HEADER);
+        }
+        off += len;
+    }
+    *end_out = st->npend ? st->pend[0].off : off;
+    st->npend = 0;
+    return rc;
+}
+
+/* Open, validate and scan one data file; register it in the file table.
+ * *valid_end_out: logical end; *bad_header_out set when the header is bad. */
+static int rec_file(rec_state *st, arm_shard *s, uint32_t fid, arm_file **file_out,
+                    uint64_t *size_out, uint64_t *valid_end_out, int *bad_header_out) {
+    arm_engine *e = st->e;
+    *file_out = NULL;
+    *bad_header_out = 0;
+    char path[4200];
+    snprintf(path, sizeof(path), "%s/%08u.log", s->dir, fid);
+    arm_file *f = arm_calloc(1, sizeof(*f));
+    if (f == NULL) return ARM_ERR(ARM_NOMEM);
+    f->fd = f->rfd = -1;
+    f->fid = fid;
+    f->shard = s->id;
+    f->path = arm_strdup(path);
+    int err = 0;
+    int rc = f->path ? arm_io_open(path, ARM_IO_O_RDONLY, &f->rfd, &err) : ARM_ERR(ARM_NOMEM);
+    struct stat sb;
+    if (rc == ARM_OK && fstat(f->rfd, &sb) != 0) rc = (err = errno, ARM_IOERR);
+    if (rc != ARM_OK) {
+        arm_file_free(f);
+        return arm_engine_seterr(rc, err, "cannot open %s", path);
+    }
+    uint64_t size = (uint64_t)sb.st_size;
+    *size_out = size;
+    *valid_end_out = 0;
+    const uint8_t *map = NULL;
+    if (size > 0) {
+        map = mmap(NULL, size, PROT_READ, MAP_PRIVATE, f->rfd, 0);
+        if (map == MAP_FAILED) {
+            arm_file_free(f);
+            return arm_engine_seterr(ARM_ERR(ARM_IOERR), errno, "cannot map %s", path);
+        }
+        madvise((void *)map, size, MADV_SEQUENTIAL | MADV_WILLNEED);
+    }
+    arm_file_hdr fh;
+    if (map == NULL || arm_file_hdr_decode(map, size, &fh) != ARM_OK || fh.fid != fid ||
+        fh.shard != s->id || memcmp(fh.db_id, e->meta.db_id, 16) != 0 || fh.flags != e->meta.flags) {
+        *bad_header_out = 1;
+    } else {
+        if (fh.base_seq > st->max_seq) st->max_seq = fh.base_seq;
+        rc = arm_engine_file_add(e, f);
+        if (rc == ARM_OK) rc = rec_scan(st, fid, map, size, valid_end_out);
+        if (rc == ARM_OK) atomic_store(&f->size, *valid_end_out);
+        if (rc == ARM_OK) *file_out = f;
+        f = NULL; /* owned by the file table now, even on failure */
+    }
+    if (map) munmap((void *)map, size);
+    arm_file_free(f);
+    return rc;
+}
+
+/* Make the newest file the active one: writable fd, tail block in the buffer,
+ * torn tail cut off. */
+static int rec_resume(arm_engine *e, arm_shard *s, arm_file *f, uint64_t end) {
+    int direct = atomic_load(&e->direct_ok), err = 0;
+    int rc = arm_io_open(f->path, direct ? ARM_IO_O_DIRECT : 0, &f->fd, &err);
+    if (rc == ARM_MISUSE) {
+        atomic_store(&e->direct_ok, 0);
+        direct = 0;
+        rc = arm_io_open(f->path, 0, &f->fd, &err);
+    }
+    if (rc == ARM_OK) rc = arm_io_truncate(f->fd, end, &err);
+    if (rc == ARM_OK) rc = arm_io_datasync(NULL, f->fd, &err);
+    if (rc != ARM_OK) return arm_engine_seterr(rc, err, "cannot reopen %s for appending", f->path);
+    s->active = f;
+    s->direct = direct;
+    s->buf_off = end & ~(uint64_t)(ARM_IO_BLOCK - 1);
+    s->buf_len = (uint32_t)(end - s->buf_off);
+    atomic_store(&s->flushed_off, end);
+    s->synced_off = end;
+    atomic_store(&s->active_fid, f->fid);
+    if (s->buf_len) rc = arm_io_pread(f->rfd, s->buf, s->buf_len, s->buf_off, &err);
+    if (rc != ARM_OK) return arm_engine_seterr(rc, err, "cannot read the tail of %s", f->path);
+    return ARM_OK;
+}
+
+static int rec_shard(rec_state *st, arm_shard *s, uint32_t *max_fid) {
+    arm_engine *e = st->e;
+    uint32_t *ids;
+    size_t n;
+    int rc = rec_list(s->dir, &ids, &n);
+    if (rc != ARM_OK) return rc;
+    arm_file *newest = NULL;
+    uint64_t newest_end = 0; /* valid end of the newest file */
+    for (size_t i = 0; i < n && rc == ARM_OK; i++) {
+        int last = i + 1 == n, bad_header;
+        arm_file *f = NULL;
+        uint64_t size = 0, end = 0;
+        if (ids[i] > *max_fid) *max_fid = ids[i];
+        rc = rec_file(st, s, ids[i], &f, &size, &end, &bad_header);
+        if (rc != ARM_OK) break;
+        if (bad_header) {
+            char path[4200];
+            snprintf(path, sizeof(path), "%s/%08u.log", s->dir, ids[i]);
+            /* A file whose header never reached the disk holds nothing:
+             * rotation was cut short. Anywhere else it is damage. */
+            if (last && size < ARM_IO_BLOCK * 2 && !e->opts.read_only) {
+                unlink(path);
+                continue;
+            }
+            if (!e->opts.read_only)
+                rc = arm_engine_seterr(ARM_ERR(ARM_CORRUPT), 0, "bad file header in %s", path);
+            continue;
+        }
+        if (end < size && !last && !e->opts.read_only)
+            rc = arm_engine_seterr(ARM_ERR(ARM_CORRUPT), 0,
+                                   "corrupt entry in %s at offset %llu (file size %llu); "
+                                   "open read-only to salvage",
+                                   f->path, (unsigned long long)end, (unsigned long long)size);
+        if (last) {
+            newest = f;
+            newest_end = end;
+        }
+    }
+    arm_free(ids);
+    if (rc == ARM_OK && newest && !e->opts.read_only) rc = rec_resume(e, s, newest, newest_end);
+    return rc;
+}
+
+int arm_engine_recover(arm_engine *e) {
+    rec_state st;
+    memset(&st, 0, sizeof(st));
+    st.e = e;
+    uint32_t max_fid = 0;
+    int rc = ARM_OK;
+    for (uint32_t i = 0; i < e->shard_count && rc == ARM_OK; i++)
+        rc = rec_shard(&st, &e->shards[i], &max_fid);
+    arm_free(st.pend);
+    if (rc != ARM_OK) return rc;
+    for (uint32_t i = 0; i < e->shard_count; i++) arm_index_purge_dead(e->shards[i].index);
+    atomic_store(&e->seq, st.max_seq);
+    atomic_store(&e->next_fid, max_fid + 1);
+    if (e->opts.read_only) return ARM_OK;
+    for (uint32_t i = 0; i < e->shard_count && rc == ARM_OK; i++) {
+        arm_shard *s = &e->shards[i];
+        if (s->active == NULL) rc = arm_shard_new_file(e, s);
+    }
+    return rc;
+}

@@ -1,0 +1,448 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * write.c: every write path (put, delete, cas, batches) funnels into
+ * wr_commit: with the index write locks of every shard the operations route
+ * to held, it appends all entries contiguously to one shard's log (a batch
+ * of n > 1 entries flagged TXN, the last TXN_END, all with one sequence
+ * number), then updates the indexes. Items for new keys are created before
+ * anything is appended, so running out of memory never leaves the log ahead
+ * of the index; a failed flush rolls the buffer back so a failed write is
+ * never visible later.
+ */
+#include "engine_int.h"
+#include "../common/arm_alloc.h"
+#include "../common/arm_hash.h"
+
+#include <string.h>
+
+typedef struct wr_op {
+    arm_slice key;
+    arm_slice value;
+    int del;          /* 1 = delete */
+    uint32_t shard;   /* index shard the key routes to */
+    arm_item *item;   /* existing or pre-created index item */
+    int created;      /* item was created for this write */
+    int skip;         /* delete of an absent key: nothing to write */
+    uint64_t off;     /* where the entry went */
+} wr_op;
+
+struct arm_batch {
+    arm_engine *e;
+    struct batch_rec {
+        uint32_t koff, klen; /* into data */
+        uint32_t voff, vlen;
+        int del;
+    } *recs;
+    size_t nrecs, cap_recs;
+    arm_buf data;      /* keys and values, appended */
+    uint32_t *slots;   /* hash of key -> rec index + 1 (0 = empty), latest rec per key */
+    size_t nslots;     /* power of two */
+    size_t nkeys;      /* distinct keys in slots */
+    wr_op *ops;        /* commit scratch, reused */
+    size_t cap_ops;
+};
+
+/* --------------------------------------------------------- validation */
+static int wr_check_sizes(arm_engine *e, arm_slice key, const arm_slice *value) {
+    if (key.len == 0) return arm_engine_seterr(ARM_ERR(ARM_TOOBIG), 0, "empty key");
+    if (key.len > e->opts.max_key_size)
+        return arm_engine_seterr(ARM_ERR(ARM_TOOBIG), 0, "key of %zu bytes is over max_key_size (%u)",
+                                 key.len, e->opts.max_key_size);
+    if (value && value->len > e->opts.max_value_size)
+        return arm_engine_seterr(ARM_ERR(ARM_TOOBIG), 0,
+                                 "value of %zu bytes is over max_value_size (%u)", value->len,
+                                 e->opts.max_value_size);
+    return ARM_OK;
+}
+
+static void wr_dead(arm_engine *e, uint32_t fid, uint64_t n) {
+    arm_file *f = arm_engine_file(e, fid);
+    if (ARM_ALWAYS(f != NULL)) atomic_fetch_add(&f->dead_bytes, n);
+}
+
+static int wr_check(arm_engine *e, arm_slice key, const arm_slice *value) {
+    if (e->opts.read_only)
+        return arm_engine_seterr(ARM_ERR(ARM_READONLY), 0, "%s is open read-only", e->dir);
+    return wr_check_sizes(e, key, value);
+}
+
+/* ------------------------------------------------------------- commit */
+/* Prepare ops under the index locks: skip deletes of absent keys, create
+ * items for new keys. On ARM_NOMEM every created item is removed again. */
+static int wr_prepare(arm_engine *e, wr_op *ops, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        wr_op *op = &ops[i];
+        arm_index *idx = e->shards[op->shard].index;
+        op->created = 0;
+        op->item = arm_index_get(idx, op->key.ptr, op->key.len);
+        op->skip = op->del && op->item == NULL;
+        if (op->item || op->del) continue;
+        int rc = arm_index_upsert(idx, op->key.ptr, op->key.len, &op->item, &op->created);
+        if (rc != ARM_OK) {
+            for (size_t j = 0; j < i; j++)
+                if (ops[j].created) arm_index_remove(e->shards[ops[j].shard].index, ops[j].item);
+            return arm_engine_seterr(rc, 0, "out of memory for the index");
+        }
+    }
+    return ARM_OK;
+}
+
+static void wr_unprepare(arm_engine *e, wr_op *ops, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        if (ops[i].created) arm_index_remove(e->shards[ops[i].shard].index, ops[i].item);
+}
+
+/* Append the entries to s's log. On failure with nothing half-written the
+ * buffer is rolled back; otherwise the engine is poisoned. */
+static int wr_append(arm_engine *e, arm_shard *s, wr_op *ops, size_t n, size_t live,
+                     uint64_t total, uint64_t *seq_out, uint32_t *fid_out, uint64_t *end_out) {
+    int rc = ARM_OK;
+    if (s->buf_cap - s->buf_len < total && total <= s->buf_cap) rc = arm_shard_flush_locked(e, s);
+    if (rc == ARM_OK) rc = arm_shard_reserve(e, s, total);
+    if (rc != ARM_OK) return rc;
+    arm_file *f = s->active;
+    uint64_t size0 = atomic_load(&f->size), buf_off0 = s->buf_off;
+    uint32_t buf_len0 = s->buf_len;
+    uint64_t seq = atomic_fetch_add(&e->seq, 1) + 1;
+    size_t k = 0;
+    for (size_t i = 0; i < n && rc == ARM_OK; i++) {
+        wr_op *op = &ops[i];
+        if (op->skip) continue;
+        k++;
+        uint8_t flags = live > 1 ? (uint8_t)(ARM_ENTRY_TXN | (k == live ? ARM_ENTRY_TXN_END : 0)) : 0;
+        arm_slice v = op->del ? arm_slice_make(NULL, 0) : op->value;
+        uint8_t hdr[ARM_ENTRY_HEADER];
+        arm_entry_encode(hdr, op->del ? ARM_ENTRY_DEL : ARM_ENTRY_PUT, flags, seq, op->key, v);
+        op->off = atomic_load(&f->size);
+        rc = arm_shard_append(e, s, hdr, sizeof(hdr));
+        if (rc == ARM_OK) rc = arm_shard_append(e, s, op->key.ptr, op->key.len);
+        if (rc == ARM_OK && v.len) rc = arm_shard_append(e, s, v.ptr, v.len);
+    }
+    if (rc == ARM_OK && e->opts.sync_mode == ARM_SYNC_NORMAL) rc = arm_shard_flush_locked(e, s);
+    if (rc != ARM_OK) {
+        if (s->buf_off == buf_off0 && s->active == f) {
+            /* Nothing of this write reached the file: forget it. */
+            s->buf_len = buf_len0;
+            atomic_store(&f->size, size0);
+        } else {
+            atomic_store(&e->panic, 1);
+        }
+        return rc;
+    }
+    *seq_out = seq;
+    *fid_out = f->fid;
+    *end_out = atomic_load(&f->size);
+    return ARM_OK;
+}
+
+static void wr_apply(arm_engine *e, wr_op *ops, size_t n, uint64_t seq, uint32_t fid) {
+    for (size_t i = 0; i < n; i++) {
+        wr_op *op = &ops[i];
+        if (op->skip) continue;
+        uint32_t len = arm_entry_size(op->key.len, op->del ? 0 : op->value.len);
+        arm_item *it = op->item;
+        if (!op->created) wr_dead(e, it->fid, it->len);
+        if (op->del) {
+            wr_dead(e, fid, len); /* a tombstone is never live data */
+            arm_index_remove(e->shards[op->shard].index, it);
+            continue;
+        }
+        it->seq = seq;
+        it->fid = fid;
+        it->off = (uint32_t)op->off;
+        it->len = len;
+    }
+}
+
+/* ops[] route to shards whose index write locks the caller holds. Appends to
+ * shard `coord`'s log and updates the indexes. *fid_out and *end_out say what to
+ * sync (fid 0: nothing was written). */
+static int wr_commit(arm_engine *e, wr_op *ops, size_t n, uint32_t coord, uint32_t *fid_out,
+                     uint64_t *end_out) {
+    *fid_out = 0;
+    int rc = wr_prepare(e, ops, n);
+    if (rc != ARM_OK) return rc;
+    size_t live = 0;
+    uint64_t total = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (ops[i].skip) continue;
+        live++;
+        total += arm_entry_size(ops[i].key.len, ops[i].del ? 0 : ops[i].value.len);
+    }
+    if (live == 0) return ARM_OK;
+    if (total + ARM_FILE_HEADER_SIZE > e->opts.max_file_size) {
+        wr_unprepare(e, ops, n);
+        return arm_engine_seterr(ARM_ERR(ARM_FULL), 0,
+                                 "batch of %llu bytes does not fit in one data file (max_file_size)",
+                                 (unsigned long long)total);
+    }
+    arm_shard *s = &e->shards[coord];
+    uint64_t seq = 0;
+    pthread_mutex_lock(&s->log_lock);
+    if (atomic_load(&e->panic))
+        rc = arm_engine_seterr(ARM_PANIC, 0, "an earlier write or sync failed; reopen %s", e->dir);
+    else
+        rc = wr_append(e, s, ops, n, live, total, &seq, fid_out, end_out);
+    pthread_mutex_unlock(&s->log_lock);
+    if (rc != ARM_OK) {
+        wr_unprepare(e, ops, n);
+        *fid_out = 0;
+        return rc;
+    }
+    wr_apply(e, ops, n, seq, *fid_out);
+    return ARM_OK;
+}
+
+static int wr_durable(arm_engine *e, uint32_t coord, uint32_t fid, uint64_t end) {
+    if (fid == 0 || e->opts.sync_mode != ARM_SYNC_FULL) return ARM_OK;
+    return arm_shard_sync_to(e, &e->shards[coord], fid, end);
+}
+
+/* --------------------------------------------------------- point writes */
+static int wr_values_equal(arm_engine *e, const arm_item *it, arm_slice expected, int *equal) {
+    arm_buf buf = {0};
+    arm_slice cur;
+    int rc = arm_engine_read_value(e, it, &buf, &cur);
+    if (rc == ARM_OK)
+        *equal = cur.len == expected.len && (cur.len == 0 || memcmp(cur.ptr, expected.ptr, cur.len) == 0);
+    arm_buf_free(&buf);
+    return rc;
+}
+
+/* One key. cas: when non-NULL, the write happens only if the current value
+ * equals *cas (cas->ptr == NULL: the key must be absent). */
+static int wr_one(arm_engine *e, arm_slice key, const arm_slice *value, const arm_slice *cas) {
+    int rc = wr_check(e, key, value);
+    if (rc != ARM_OK) return rc;
+    uint32_t sh = arm_engine_route(e, key.ptr, key.len);
+    arm_shard *s = &e->shards[sh];
+    wr_op op;
+    memset(&op, 0, sizeof(op));
+    op.key = key;
+    op.del = value == NULL;
+    if (value) op.value = *value;
+    op.shard = sh;
+    uint32_t fid = 0;
+    uint64_t end = 0;
+    pthread_rwlock_wrlock(&s->index_lock);
+    if (cas) {
+        arm_item *it = arm_index_get(s->index, key.ptr, key.len);
+        int equal = 0;
+        if (cas->ptr == NULL || it == NULL)
+            equal = cas->ptr == NULL && it == NULL;
+        else
+            rc = wr_values_equal(e, it, *cas, &equal);
+        if (rc == ARM_OK && !equal) rc = ARM_CONSTRAINT;
+    } else if (op.del && arm_index_get(s->index, key.ptr, key.len) == NULL) {
+        rc = ARM_NOTFOUND;
+    }
+    if (rc == ARM_OK) rc = wr_commit(e, &op, 1, sh, &fid, &end);
+    pthread_rwlock_unlock(&s->index_lock);
+    if (rc == ARM_OK) rc = wr_durable(e, sh, fid, end);
+    return rc;
+}
+
+int arm_engine_put(arm_engine *e, arm_slice key, arm_slice value) {
+    if (value.ptr == NULL) value.ptr = (const uint8_t *)"";
+    return wr_one(e, key, &value, NULL);
+}
+
+int arm_engine_delete(arm_engine *e, arm_slice key) {
+    return wr_one(e, key, NULL, NULL);
+}
+
+int arm_engine_cas(arm_engine *e, arm_slice key, arm_slice expected, arm_slice desired) {
+    return wr_one(e, key, desired.ptr ? &desired : NULL, &expected);
+}
+
+/* --------------------------------------------------------------- batches */
+int arm_engine_batch_new(arm_engine *e, arm_batch **batch_out) {
+    *batch_out = NULL;
+    arm_batch *b = arm_calloc(1, sizeof(*b));
+    if (b == NULL) return ARM_ERR(ARM_NOMEM);
+    b->e = e;
+    *batch_out = b;
+    return ARM_OK;
+}
+
+void arm_engine_batch_free(arm_batch *b) {
+    if (b == NULL) return;
+    arm_free(b->recs);
+    arm_buf_free(&b->data);
+    arm_free(b->slots);
+    arm_free(b->ops);
+    arm_free(b);
+}
+
+static arm_slice batch_key(const arm_batch *b, size_t i) {
+    return arm_slice_make(b->data.ptr + b->recs[i].koff, b->recs[i].klen);
+}
+
+/* Slot holding key (or the empty slot where it would go). */
+static size_t batch_find(const arm_batch *b, arm_slice key) {
+    size_t mask = b->nslots - 1;
+    size_t i = (size_t)arm_hash_key(key.ptr, key.len) & mask;
+    for (;; i = (i + 1) & mask) {
+        uint32_t r = b->slots[i];
+        if (r == 0) return i;
+        arm_slice k = batch_key(b, r - 1);
+        if (k.len == key.len && memcmp(k.ptr, key.ptr, key.len) == 0) return i;
+    }
+}
+
+static int batch_grow_slots(arm_batch *b) {
+    size_t n = b->nslots ? b->nslots * 2 : 64;
+    uint32_t *old = b->slots;
+    size_t oldn = b->nslots;
+    b->slots = arm_calloc(n, sizeof(uint32_t));
+    if (b->slots == NULL) {
+        b->slots = old;
+        return ARM_ERR(ARM_NOMEM);
+    }
+    b->nslots = n;
+    for (size_t i = 0; i < oldn; i++)
+        if (old[i]) b->slots[batch_find(b, batch_key(b, old[i] - 1))] = old[i];
+    arm_free(old);
+    return ARM_OK;
+}
+
+static int batch_add(arm_batch *b, arm_slice key, const arm_slice *value) {
+    int rc = wr_check_sizes(b->e, key, value);
+    if (rc != ARM_OK) return rc;
+    if (b->data.len + key.len + (value ? value->len : 0) > UINT32_MAX)
+        return arm_engine_seterr(ARM_ERR(ARM_FULL), 0, "batch over 4 GiB");
+    if ((b->nkeys + 1) * 4 > b->nslots * 3 && (rc = batch_grow_slots(b)) != ARM_OK) return rc;
+    if (b->nrecs == b->cap_recs) {
+        size_t cap = b->cap_recs ? b->cap_recs * 2 : 16;
+        void *p = arm_realloc(b->recs, cap * sizeof(*b->recs));
+        if (p == NULL) return ARM_ERR(ARM_NOMEM);
+        b->recs = p;
+        b->cap_recs = cap;
+    }
+    size_t vlen = value ? value->len : 0;
+    rc = arm_buf_reserve(&b->data, b->data.len + key.len + vlen);
+    if (rc != ARM_OK) return rc;
+    struct batch_rec *r = &b->recs[b->nrecs];
+    r->koff = (uint32_t)b->data.len;
+    r->klen = (uint32_t)key.len;
+    memcpy(b->data.ptr + b->data.len, key.ptr, key.len);
+    b->data.len += key.len;
+    r->voff = (uint32_t)b->data.len;
+    r->vlen = (uint32_t)vlen;
+    if (vlen) memcpy(b->data.ptr + b->data.len, value->ptr, vlen);
+    b->data.len += vlen;
+    r->del = value == NULL;
+    size_t slot = batch_find(b, key);
+    if (b->slots[slot] == 0) b->nkeys++;
+    b->slots[slot] = (uint32_t)++b->nrecs;
+    return ARM_OK;
+}
+
+int arm_engine_batch_put(arm_batch *b, arm_slice key, arm_slice value) {
+    return batch_add(b, key, &value);
+}
+
+int arm_engine_batch_delete(arm_batch *b, arm_slice key) {
+    return batch_add(b, key, NULL);
+}
+
+int arm_engine_batch_lookup(const arm_batch *b, arm_slice key, arm_slice *value_out,
+                            int *deleted_out) {
+    *deleted_out = 0;
+    value_out->ptr = NULL;
+    value_out->len = 0;
+    if (b->nkeys == 0) return ARM_NOTFOUND;
+    uint32_t r = b->slots[batch_find(b, key)];
+    if (r == 0) return ARM_NOTFOUND;
+    const struct batch_rec *rec = &b->recs[r - 1];
+    if (rec->del) {
+        *deleted_out = 1;
+        return ARM_NOTFOUND;
+    }
+    *value_out = arm_slice_make(b->data.ptr + rec->voff, rec->vlen);
+    return ARM_OK;
+}
+
+size_t arm_engine_batch_mark(const arm_batch *b) {
+    return b->nrecs;
+}
+
+void arm_engine_batch_rollback_to(arm_batch *b, size_t mark) {
+    if (mark >= b->nrecs) return;
+    b->data.len = b->recs[mark].koff;
+    b->nrecs = mark;
+    b->nkeys = 0;
+    if (b->slots) memset(b->slots, 0, b->nslots * sizeof(uint32_t));
+    for (size_t i = 0; i < b->nrecs; i++) {
+        size_t slot = batch_find(b, batch_key(b, i));
+        if (b->slots[slot] == 0) b->nkeys++;
+        b->slots[slot] = (uint32_t)(i + 1);
+    }
+}
+
+void arm_engine_batch_clear(arm_batch *b) {
+    arm_engine_batch_rollback_to(b, 0);
+}
+
+/* The latest record of every key, in first-write order, for cursors. */
+ARM_PRIVATE size_t arm_batch_latest(const arm_batch *b, size_t *idx_out);
+ARM_PRIVATE void arm_batch_rec(const arm_batch *b, size_t i, arm_slice *key, arm_slice *value,
+                               int *del);
+
+size_t arm_batch_latest(const arm_batch *b, size_t *idx_out) {
+    size_t n = 0;
+    for (size_t i = 0; i < b->nrecs; i++) {
+        if (b->slots[batch_find(b, batch_key(b, i))] == i + 1) idx_out[n++] = i;
+    }
+    return n;
+}
+
+void arm_batch_rec(const arm_batch *b, size_t i, arm_slice *key, arm_slice *value, int *del) {
+    *key = batch_key(b, i);
+    *value = arm_slice_make(b->data.ptr + b->recs[i].voff, b->recs[i].vlen);
+    *del = b->recs[i].del;
+}
+
+static void wr_lock_shards(arm_engine *e, const uint8_t *mask, int lock) {
+    if (lock) {
+        for (uint32_t i = 0; i < e->shard_count; i++)
+            if (mask[i / 8] & (1u << (i % 8))) pthread_rwlock_wrlock(&e->shards[i].index_lock);
+    } else {
+        for (uint32_t i = e->shard_count; i-- > 0;)
+            if (mask[i / 8] & (1u << (i % 8))) pthread_rwlock_unlock(&e->shards[i].index_lock);
+    }
+}
+
+int arm_engine_batch_commit(arm_engine *e, arm_batch *b) {
+    if (b->nkeys == 0) return ARM_OK;
+    if (e->opts.read_only)
+        return arm_engine_seterr(ARM_ERR(ARM_READONLY), 0, "%s is open read-only", e->dir);
+    if (b->cap_ops < b->nkeys) {
+        wr_op *p = arm_realloc(b->ops, b->nkeys * sizeof(wr_op));
+        if (p == NULL) return ARM_ERR(ARM_NOMEM);
+        b->ops = p;
+        b->cap_ops = b->nkeys;
+    }
+    uint8_t mask[ARM_SHARDS_MAX / 8];
+    memset(mask, 0, sizeof(mask));
+    size_t n = 0;
+    for (size_t i = 0; i < b->nrecs; i++) {
+        arm_slice key = batch_key(b, i);
+        if (b->slots[batch_find(b, key)] != i + 1) continue; /* superseded */
+        wr_op *op = &b->ops[n++];
+        memset(op, 0, sizeof(*op));
+        op->key = key;
+        op->del = b->recs[i].del;
+        op->value = arm_slice_make(b->data.ptr + b->recs[i].voff, b->recs[i].vlen);
+        op->shard = arm_engine_route(e, key.ptr, key.len);
+        mask[op->shard / 8] |= (uint8_t)(1u << (op->shard % 8));
+    }
+    assert(n == b->nkeys);
+    uint32_t coord = b->ops[0].shard, fid = 0;
+    uint64_t end = 0;
+    wr_lock_shards(e, mask, 1);
+    int rc = wr_commit(e, b->ops, n, coord, &fid, &end);
+    wr_lock_shards(e, mask, 0);
+    if (rc == ARM_OK) rc = wr_durable(e, coord, fid, end);
+    return rc;
+}
