@@ -23,6 +23,11 @@ int util_scale(void) {
     return v < 1 ? 1 : v;
 }
 
+int util_case_enabled(const char *name) {
+    const char *only = getenv("ARM_TEST_CASE");
+    return only == NULL || only[0] == '\0' || strstr(name, only) != NULL;
+}
+
 char *util_tmpdir(char *buf, size_t size, const char *tag) {
     const char *base = getenv("TMPDIR");
     if (base == NULL || base[0] == '\0') base = "/tmp";

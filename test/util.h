@@ -15,6 +15,12 @@
 /* Scale factor for sizes and rounds: env ARM_TEST_SCALE (default 1, >= 1). */
 int util_scale(void);
 
+/* 1 when the test case `name` should run: env ARM_TEST_CASE unset, or a
+ * substring of name. Lets one case be run alone while debugging. */
+int util_case_enabled(const char *name);
+/* Run a case through ARM_TEST when enabled. */
+#define UTIL_CASE(name, call) do { if (util_case_enabled(name)) ARM_TEST(name) call; } while (0)
+
 /* Make a fresh directory under $TMPDIR (or /tmp) into buf (size >= 256);
  * returns buf, or NULL on failure. */
 char *util_tmpdir(char *buf, size_t size, const char *tag);
