@@ -1,0 +1,182 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * arm_func.c: the armdb_* SQL helper functions: armdb_stats(table),
+ * armdb_flush(table), armdb_check(table). Each takes a table name ('kv' or
+ * 'schema.kv') of this connection and returns JSON text. None opens sockets
+ * or threads; only armdb_stats is marked innocuous (it reads counters). Flush
+ * and check do I/O, so they are left out of triggers and views under
+ * trusted_schema=OFF. Layer: ext.
+ */
+#include "sqlite3ext.h"
+SQLITE_EXTENSION_INIT3
+
+#include "ext_int.h"
+
+#include <string.h>
+
+/* Append s as a JSON string literal. */
+static void func_json_str(sqlite3_str *out, const char *s) {
+    sqlite3_str_appendchar(out, 1, '"');
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (*p == '"' || *p == '\\')
+            sqlite3_str_appendf(out, "\\%c", *p);
+        else if (*p < 0x20)
+            sqlite3_str_appendf(out, "\\u%04x", *p);
+        else
+            sqlite3_str_appendchar(out, 1, (char)*p);
+    }
+    sqlite3_str_appendchar(out, 1, '"');
+}
+
+static void func_result_str(sqlite3_context *ctx, sqlite3_str *s) {
+    int rc = sqlite3_str_errcode(s);
+    char *z = sqlite3_str_finish(s);
+    if (rc != SQLITE_OK || z == NULL) {
+        sqlite3_free(z);
+        sqlite3_result_error_nomem(ctx);
+        return;
+    }
+    sqlite3_result_text(ctx, z, -1, sqlite3_free);
+    sqlite3_result_subtype(ctx, 'J'); // JSON, for json_* functions that look
+}
+
+/* The table named by argv[0], open, or NULL with the error set. */
+static arm_vtab *func_table(sqlite3_context *ctx, sqlite3_value **argv, const char *fn) {
+    const char *name = (const char *)sqlite3_value_text(argv[0]);
+    if (name == NULL) {
+        char *m = sqlite3_mprintf("%s: the table name must not be NULL", fn);
+        sqlite3_result_error(ctx, m ? m : "armdb: out of memory", -1);
+        sqlite3_free(m);
+        return NULL;
+    }
+    char *err = NULL;
+    arm_vtab *vt = arm_ext_conn_find(sqlite3_user_data(ctx), name, &err);
+    if (vt == NULL || vt->sh == NULL) {
+        char *m = sqlite3_mprintf("%s: %s", fn, vt ? vt->open_err : err);
+        sqlite3_result_error(ctx, m ? m : "armdb: out of memory", -1);
+        sqlite3_free(m);
+        sqlite3_free(err);
+        return NULL;
+    }
+    return vt;
+}
+
+static void func_engine_error(sqlite3_context *ctx, arm_vtab *vt, const char *fn, int rc) {
+    const char *m = arm_engine_errmsg(vt->sh->engine);
+    char *z = sqlite3_mprintf("%s: %s: %s", fn, vt->name, m && m[0] ? m : arm_rc_str(rc));
+    sqlite3_result_error(ctx, z ? z : "armdb: out of memory", -1);
+    sqlite3_result_error_code(ctx, arm_ext_rc(rc));
+    sqlite3_free(z);
+}
+
+static const char *func_sync_name(int mode) {
+    return mode == ARM_SYNC_OFF ? "off" : mode == ARM_SYNC_FULL ? "full" : "normal";
+}
+
+/* armdb_stats(table): counters of the table's engine (committed data). */
+static void func_stats(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
+    (void)argc;
+    arm_vtab *vt = func_table(ctx, argv, "armdb_stats");
+    if (vt == NULL) return;
+    arm_engine_stats st;
+    memset(&st, 0, sizeof(st));
+    arm_engine_stats_get(vt->sh->engine, &st);
+    sqlite3_str *s = sqlite3_str_new(sqlite3_context_db_handle(ctx));
+    sqlite3_str_appendf(s, "{\"table\":");
+    func_json_str(s, vt->name);
+    sqlite3_str_appendf(s, ",\"form\":\"%s\",\"key_type\":\"%s\"",
+                        vt->cfg.table_form ? "table" : "kv",
+                        vt->cfg.key_type == ARM_EXT_KEY_INTEGER ? "integer"
+                        : vt->cfg.key_type == ARM_EXT_KEY_TEXT  ? "text"
+                                                                : "blob");
+    sqlite3_str_appendf(s,
+                        ",\"keys\":%llu,\"live_bytes\":%llu,\"dead_bytes\":%llu,\"files\":%llu,"
+                        "\"shards\":%u,\"index_bytes\":%llu,\"last_seq\":%llu,"
+                        "\"cache_hits\":%llu,\"cache_misses\":%llu",
+                        (unsigned long long)st.keys, (unsigned long long)st.live_bytes,
+                        (unsigned long long)st.dead_bytes, (unsigned long long)st.files,
+                        st.shards, (unsigned long long)st.index_bytes,
+                        (unsigned long long)st.last_seq, (unsigned long long)st.cache_hits,
+                        (unsigned long long)st.cache_misses);
+    sqlite3_str_appendf(s, ",\"sync\":\"%s\",\"index\":\"%s\",\"io\":\"%s\",\"direct\":%s",
+                        func_sync_name(st.sync_mode),
+                        st.index_kind == ARM_INDEX_HASH ? "hash" : "ordered",
+                        st.io_uring ? "io_uring" : "posix", st.io_direct ? "true" : "false");
+    sqlite3_str_appendf(s, ",\"read_only\":%s,\"dir\":", st.read_only ? "true" : "false");
+    func_json_str(s, arm_engine_dir(vt->sh->engine));
+    sqlite3_str_appendchar(s, 1, '}');
+    func_result_str(ctx, s);
+}
+
+/* armdb_flush(table): write buffers out and fdatasync. */
+static void func_flush(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
+    (void)argc;
+    arm_vtab *vt = func_table(ctx, argv, "armdb_flush");
+    if (vt == NULL) return;
+    int rc = arm_engine_flush(vt->sh->engine);
+    if (rc != ARM_OK) {
+        func_engine_error(ctx, vt, "armdb_flush", rc);
+        return;
+    }
+    sqlite3_str *s = sqlite3_str_new(sqlite3_context_db_handle(ctx));
+    sqlite3_str_appendall(s, "{\"flushed\":true,\"table\":");
+    func_json_str(s, vt->name);
+    sqlite3_str_appendchar(s, 1, '}');
+    func_result_str(ctx, s);
+}
+
+typedef struct func_check_ctx {
+    sqlite3_str *out;
+    uint64_t n;
+} func_check_ctx;
+
+static void func_check_report(void *p, const char *path, uint64_t offset, const char *message) {
+    func_check_ctx *c = p;
+    sqlite3_str_appendall(c->out, c->n++ ? ",{\"path\":" : "{\"path\":");
+    func_json_str(c->out, path);
+    sqlite3_str_appendf(c->out, ",\"offset\":%llu,\"message\":", (unsigned long long)offset);
+    func_json_str(c->out, message);
+    sqlite3_str_appendchar(c->out, 1, '}');
+}
+
+/* armdb_check(table): verify every checksum; report what is damaged where. */
+static void func_check(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
+    (void)argc;
+    arm_vtab *vt = func_table(ctx, argv, "armdb_check");
+    if (vt == NULL) return;
+    func_check_ctx c = {sqlite3_str_new(sqlite3_context_db_handle(ctx)), 0};
+    sqlite3_str *probs = c.out;
+    uint64_t nprob = 0;
+    int rc = arm_engine_check(vt->sh->engine, func_check_report, NULL, &c, &nprob);
+    if (rc != ARM_OK) {
+        sqlite3_free(sqlite3_str_finish(probs));
+        func_engine_error(ctx, vt, "armdb_check", rc);
+        return;
+    }
+    char *list = sqlite3_str_finish(probs);
+    sqlite3_str *s = sqlite3_str_new(sqlite3_context_db_handle(ctx));
+    sqlite3_str_appendf(s, "{\"ok\":%s,\"problems_count\":%llu,\"problems\":[%s]}",
+                        nprob == 0 ? "true" : "false", (unsigned long long)nprob,
+                        list ? list : "");
+    sqlite3_free(list);
+    func_result_str(ctx, s);
+}
+
+ARM_PRIVATE int arm_func_register(sqlite3 *db, arm_ext_conn *conn) {
+    static const struct {
+        const char *name;
+        void (*fn)(sqlite3_context *, int, sqlite3_value **);
+        int flags;
+    } funcs[] = {
+        {"armdb_stats", func_stats, SQLITE_UTF8 | SQLITE_INNOCUOUS},
+        {"armdb_flush", func_flush, SQLITE_UTF8},
+        {"armdb_check", func_check, SQLITE_UTF8},
+    };
+    int rc = SQLITE_OK;
+    for (size_t i = 0; i < sizeof(funcs) / sizeof(funcs[0]) && rc == SQLITE_OK; i++) {
+        arm_ext_conn_ref(conn); // released by SQLite through the destructor, even on failure
+        rc = sqlite3_create_function_v2(db, funcs[i].name, 1, funcs[i].flags, conn, funcs[i].fn,
+                                        NULL, NULL, arm_ext_conn_unref);
+    }
+    return rc;
+}

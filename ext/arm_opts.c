@@ -1,0 +1,587 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * arm_opts.c: the arguments of CREATE VIRTUAL TABLE ... USING armdb(...).
+ * An argument `name=value` is an option; anything else is a column
+ * definition (the table form). Every bad option or column names itself in the
+ * error. The result, arm_ext_config, is rebuilt from the same text at every
+ * xConnect, since SQLite keeps the statement in sqlite_schema.
+ * Layer: ext.
+ */
+#include "sqlite3ext.h"
+SQLITE_EXTENSION_INIT3
+
+#include "ext_int.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define OPTS_MAX_FILE_MIN   4096ULL
+#define OPTS_MAX_FILE_MAX   4294967295ULL /* the index keeps 32-bit file offsets */
+#define OPTS_WBUF_MAX       (1ULL << 30)
+#define OPTS_VALUE_SIZE_MAX 1000000000ULL /* SQLite's own SQLITE_MAX_LENGTH */
+
+/* The options, in the order the error message lists them. */
+static const char *const opts_known =
+    "dir, shards, max_file_size, write_buffer, sync, compaction_threshold, index, cache_size, "
+    "key_type, max_key_size, max_value_size, key_file, key_env";
+
+enum opts_id {
+    OPT_DIR, OPT_SHARDS, OPT_MAX_FILE_SIZE, OPT_WRITE_BUFFER, OPT_SYNC, OPT_COMPACTION,
+    OPT_INDEX, OPT_CACHE_SIZE, OPT_KEY_TYPE, OPT_MAX_KEY_SIZE, OPT_MAX_VALUE_SIZE,
+    OPT_KEY_FILE, OPT_KEY_ENV, OPT_COUNT
+};
+static const char *const opts_names[OPT_COUNT] = {
+    "dir", "shards", "max_file_size", "write_buffer", "sync", "compaction_threshold",
+    "index", "cache_size", "key_type", "max_key_size", "max_value_size", "key_file", "key_env",
+};
+
+ARM_PRIVATE const char *arm_opts_key_type_name(int key_type) {
+    switch (key_type) {
+    case ARM_EXT_KEY_INTEGER: return "INTEGER";
+    case ARM_EXT_KEY_TEXT: return "TEXT";
+    default: return "BLOB";
+    }
+}
+
+/* --------------------------------------------------------------- lexing */
+static int opts_is_ident_char(int c) {
+    return isalnum(c) || c == '_' || c == '$' || c >= 0x80;
+}
+
+static const char *opts_skip_space(const char *p) {
+    while (*p && isspace((unsigned char)*p)) p++;
+    return p;
+}
+
+/* Length of the option name if arg looks like `ident = ...`, else 0. */
+static size_t opts_option_name_len(const char *arg) {
+    const char *p = arg;
+    if (!(isalpha((unsigned char)*p) || *p == '_')) return 0;
+    while (opts_is_ident_char((unsigned char)*p)) p++;
+    size_t n = (size_t)(p - arg);
+    p = opts_skip_space(p);
+    return *p == '=' ? n : 0;
+}
+
+/* The value after '=', unquoted ('x', "x", or bare with spaces trimmed). */
+static char *opts_unquote(const char *p) {
+    p = opts_skip_space(p);
+    size_t n = strlen(p);
+    while (n > 0 && isspace((unsigned char)p[n - 1])) n--;
+    char *out = sqlite3_malloc64(n + 1);
+    if (out == NULL) return NULL;
+    if (n >= 2 && (p[0] == '\'' || p[0] == '"') && p[n - 1] == p[0]) {
+        char q = p[0];
+        size_t j = 0;
+        for (size_t i = 1; i + 1 < n; i++) {
+            out[j++] = p[i];
+            if (p[i] == q && p[i + 1] == q) i++; // doubled quote
+        }
+        out[j] = 0;
+    } else {
+        memcpy(out, p, n);
+        out[n] = 0;
+    }
+    return out;
+}
+
+/* ---------------------------------------------------------- value parsing */
+static int opts_parse_u64(const char *s, uint64_t *out, const char **end) {
+    if (!isdigit((unsigned char)*s)) return 0;
+    uint64_t v = 0;
+    while (isdigit((unsigned char)*s)) {
+        unsigned d = (unsigned)(*s - '0');
+        if (v > (UINT64_MAX - d) / 10) return 0;
+        v = v * 10 + d;
+        s++;
+    }
+    *out = v;
+    *end = s;
+    return 1;
+}
+
+/* Plain bytes or a suffix: K/KB/KiB, M/MB/MiB, G/GB/GiB, T/TB/TiB, all
+ * powers of 1024 ('256MB' = 268435456, as DESIGN.md says). */
+static int opts_parse_size(const char *s, uint64_t *out) {
+    const char *p;
+    uint64_t v;
+    if (!opts_parse_u64(s, &v, &p)) return 0;
+    p = opts_skip_space(p);
+    uint64_t mul = 1;
+    switch (toupper((unsigned char)*p)) {
+    case 0: break;
+    case 'B': mul = 1, p--; break;
+    case 'K': mul = 1ULL << 10; break;
+    case 'M': mul = 1ULL << 20; break;
+    case 'G': mul = 1ULL << 30; break;
+    case 'T': mul = 1ULL << 40; break;
+    default: return 0;
+    }
+    if (*p) {
+        p++;
+        if (toupper((unsigned char)*p) == 'I') p++;
+        if (toupper((unsigned char)*p) == 'B') p++;
+        if (*p) return 0;
+    }
+    if (mul > 1 && v > UINT64_MAX / mul) return 0;
+    *out = v * mul;
+    return 1;
+}
+
+static int opts_parse_double(const char *s, double *out) {
+    char *end = NULL;
+    if (*s == 0 || isspace((unsigned char)*s)) return 0;
+    errno = 0;
+    double d = strtod(s, &end);
+    if (errno != 0 || end == s || *end != 0 || d != d) return 0;
+    *out = d;
+    return 1;
+}
+
+static int opts_word(const char *s, const char *const *words, int nwords) {
+    for (int i = 0; i < nwords; i++)
+        if (sqlite3_stricmp(s, words[i]) == 0) return i;
+    return -1;
+}
+
+/* ------------------------------------------------------------- columns */
+/* Next token of a column definition: an identifier, a quoted name, or a
+ * parenthesised group (kept whole). Returns the token (sqlite3_malloc, quotes
+ * removed) or NULL at the end; *quoted says it was quoted. */
+static char *opts_token(const char **pp, int *quoted, int *bad) {
+    const char *p = opts_skip_space(*pp);
+    *quoted = 0;
+    if (*p == 0) return NULL;
+    const char *start = p;
+    char close = 0;
+    if (*p == '"' || *p == '`' || *p == '\'') close = *p;
+    if (*p == '[') close = ']';
+    if (close) {
+        p++;
+        sqlite3_str *s = sqlite3_str_new(NULL);
+        while (*p && !(*p == close && p[1] != close)) {
+            if (*p == close) p++; // doubled quote
+            sqlite3_str_appendchar(s, 1, *p++);
+        }
+        if (*p != close) {
+            *bad = 1;
+            sqlite3_free(sqlite3_str_finish(s));
+            return NULL;
+        }
+        *pp = p + 1;
+        *quoted = 1;
+        char *t = sqlite3_str_finish(s);
+        if (t == NULL) t = sqlite3_mprintf("%s", ""); // empty name
+        return t;
+    }
+    if (*p == '(') {
+        int depth = 0;
+        do {
+            if (*p == '(') depth++;
+            if (*p == ')') depth--;
+            p++;
+        } while (*p && depth > 0);
+    } else if (opts_is_ident_char((unsigned char)*p) || *p == '+' || *p == '-') {
+        while (opts_is_ident_char((unsigned char)*p) || *p == '+' || *p == '-' || *p == '.') p++;
+    } else {
+        *bad = 1;
+        return NULL;
+    }
+    *pp = p;
+    return sqlite3_mprintf("%.*s", (int)(p - start), start);
+}
+
+/* SQLite's affinity rules (datatype3.html 3.1) reduced to our key types. */
+static int opts_key_type_of(const char *type) {
+    char up[64];
+    size_t n = strlen(type);
+    if (n >= sizeof(up)) n = sizeof(up) - 1;
+    for (size_t i = 0; i < n; i++) up[i] = (char)toupper((unsigned char)type[i]);
+    up[n] = 0;
+    if (strstr(up, "INT")) return ARM_EXT_KEY_INTEGER;
+    if (strstr(up, "CHAR") || strstr(up, "CLOB") || strstr(up, "TEXT")) return ARM_EXT_KEY_TEXT;
+    if (strstr(up, "BLOB")) return ARM_EXT_KEY_BLOB;
+    return -1;
+}
+
+static int opts_is_keyword(const char *t, const char *kw) {
+    return sqlite3_stricmp(t, kw) == 0;
+}
+
+/* Parse one column definition into col. *is_pk set for PRIMARY KEY. */
+static int opts_column(const char *def, arm_ext_column *col, int *is_pk, char **errmsg) {
+    const char *p = def;
+    int quoted = 0, bad = 0;
+    char *tok = opts_token(&p, &quoted, &bad);
+    if (tok == NULL || (!quoted && !opts_is_ident_char((unsigned char)tok[0]))) {
+        *errmsg = sqlite3_mprintf("armdb: cannot parse column definition '%s'", def);
+        sqlite3_free(tok);
+        return SQLITE_ERROR;
+    }
+    static const char *const table_kw[] = {"PRIMARY", "UNIQUE", "CHECK", "FOREIGN", "CONSTRAINT"};
+    if (!quoted && opts_word(tok, table_kw, 5) >= 0) {
+        *errmsg = sqlite3_mprintf("armdb: table constraints are not supported ('%s'); mark the "
+                                  "key column itself PRIMARY KEY", def);
+        sqlite3_free(tok);
+        return SQLITE_ERROR;
+    }
+    col->name = tok;
+    sqlite3_str *type = sqlite3_str_new(NULL);
+    int in_type = 1, rc = SQLITE_OK;
+    while (rc == SQLITE_OK && (tok = opts_token(&p, &quoted, &bad)) != NULL) {
+        if (quoted) {
+            rc = SQLITE_ERROR;
+        } else if (opts_is_keyword(tok, "PRIMARY") || opts_is_keyword(tok, "NOT")) {
+            int primary = opts_is_keyword(tok, "PRIMARY");
+            sqlite3_free(tok);
+            tok = opts_token(&p, &quoted, &bad);
+            if (tok == NULL || !opts_is_keyword(tok, primary ? "KEY" : "NULL")) {
+                rc = SQLITE_ERROR;
+            } else if (primary) {
+                *is_pk = 1;
+            } else {
+                col->not_null = 1;
+            }
+            in_type = 0;
+        } else if (!in_type && opts_is_keyword(tok, "ASC") && *is_pk) {
+            // PRIMARY KEY ASC is what we do anyway
+        } else if (in_type && !opts_is_keyword(tok, "NULL") && !opts_is_keyword(tok, "UNIQUE") &&
+                   !opts_is_keyword(tok, "DEFAULT") && !opts_is_keyword(tok, "CHECK") &&
+                   !opts_is_keyword(tok, "COLLATE") && !opts_is_keyword(tok, "REFERENCES") &&
+                   !opts_is_keyword(tok, "GENERATED") && !opts_is_keyword(tok, "AS") &&
+                   !opts_is_keyword(tok, "CONSTRAINT") && !opts_is_keyword(tok, "HIDDEN")) {
+            if (sqlite3_str_length(type) > 0 && tok[0] != '(') sqlite3_str_appendchar(type, 1, ' ');
+            sqlite3_str_appendall(type, tok);
+        } else {
+            *errmsg = sqlite3_mprintf("armdb: column %s: unsupported '%s' (columns take a type, "
+                                      "PRIMARY KEY and NOT NULL)", col->name, tok);
+            sqlite3_free(tok);
+            sqlite3_free(sqlite3_str_finish(type));
+            return SQLITE_ERROR;
+        }
+        sqlite3_free(tok);
+    }
+    col->type = sqlite3_str_finish(type);
+    if (col->type == NULL) col->type = sqlite3_mprintf("%s", "");
+    if (rc != SQLITE_OK || bad || col->type == NULL) {
+        if (*errmsg == NULL)
+            *errmsg = sqlite3_mprintf("armdb: cannot parse column definition '%s'", def);
+        return SQLITE_ERROR;
+    }
+    return SQLITE_OK;
+}
+
+/* ------------------------------------------------------------- options */
+static int opts_bad(char **errmsg, const char *name, const char *value, const char *expected) {
+    *errmsg = sqlite3_mprintf("armdb: bad value for option %s: '%s' (expected %s)", name, value,
+                              expected);
+    return SQLITE_ERROR;
+}
+
+/* Options that shape the engine. `seen` marks the ones given. */
+typedef struct opts_state {
+    int seen[OPT_COUNT];
+    char *dir;               /* raw dir= value (sqlite3_malloc) */
+    int key_type;            /* -1 when not given */
+    uint64_t max_key_size;   /* 0 when not given */
+    uint64_t max_value_size; /* 0 when not given */
+} opts_state;
+
+static int opts_apply(opts_state *st, arm_ext_config *cfg, int id, const char *val,
+                      char **errmsg) {
+    const char *name = opts_names[id];
+    uint64_t u = 0;
+    double d = 0;
+    static const char *const sync_words[] = {"off", "normal", "full"};
+    static const char *const index_words[] = {"ordered", "hash"};
+    static const char *const key_words[] = {"blob", "text", "integer"};
+    switch (id) {
+    case OPT_DIR:
+        if (*val == 0) return opts_bad(errmsg, name, val, "a directory path");
+        st->dir = sqlite3_mprintf("%s", val);
+        return st->dir ? SQLITE_OK : SQLITE_NOMEM;
+    case OPT_SHARDS:
+        if (!opts_parse_size(val, &u) || !isdigit((unsigned char)val[strlen(val) - 1]) || u < 1 ||
+            u > ARM_EXT_SHARDS_MAX)
+            return opts_bad(errmsg, name, val, "an integer from 1 to 1024");
+        cfg->eng.shard_count = (uint32_t)u;
+        return SQLITE_OK;
+    case OPT_MAX_FILE_SIZE:
+        if (!opts_parse_size(val, &u) || u < OPTS_MAX_FILE_MIN || u > OPTS_MAX_FILE_MAX)
+            return opts_bad(errmsg, name, val, "a size from 4KB to 4GB-1, like 268435456 or '256MB'");
+        cfg->eng.max_file_size = u;
+        return SQLITE_OK;
+    case OPT_WRITE_BUFFER:
+        if (!opts_parse_size(val, &u) || u < 4096 || u > OPTS_WBUF_MAX || u % 4096 != 0)
+            return opts_bad(errmsg, name, val, "a multiple of 4096 from 4KB to 1GB, like '1MB'");
+        cfg->eng.write_buffer_size = (uint32_t)u;
+        return SQLITE_OK;
+    case OPT_SYNC: {
+        int w = opts_word(val, sync_words, 3);
+        if (w < 0) return opts_bad(errmsg, name, val, "off, normal or full");
+        cfg->eng.sync_mode = w == 0 ? ARM_SYNC_OFF : w == 1 ? ARM_SYNC_NORMAL : ARM_SYNC_FULL;
+        return SQLITE_OK;
+    }
+    case OPT_COMPACTION:
+        if (!opts_parse_double(val, &d) || d < 0.0 || d > 1.0)
+            return opts_bad(errmsg, name, val, "a number from 0 to 1");
+        cfg->eng.compaction_threshold = d;
+        return SQLITE_OK;
+    case OPT_INDEX: {
+        int w = opts_word(val, index_words, 2);
+        if (w < 0) return opts_bad(errmsg, name, val, "ordered or hash");
+        cfg->eng.index_kind = w == 0 ? ARM_INDEX_ORDERED : ARM_INDEX_HASH;
+        return SQLITE_OK;
+    }
+    case OPT_CACHE_SIZE:
+        if (!opts_parse_size(val, &u)) return opts_bad(errmsg, name, val, "a size like '64MB'");
+        cfg->eng.cache_size = u;
+        return SQLITE_OK;
+    case OPT_KEY_TYPE: {
+        int w = opts_word(val, key_words, 3);
+        if (w < 0) return opts_bad(errmsg, name, val, "integer, text or blob");
+        st->key_type = w == 0 ? ARM_EXT_KEY_BLOB : w == 1 ? ARM_EXT_KEY_TEXT : ARM_EXT_KEY_INTEGER;
+        return SQLITE_OK;
+    }
+    case OPT_MAX_KEY_SIZE:
+        if (!opts_parse_size(val, &u) || u < 1 || u > ARM_EXT_KEY_SIZE_MAX)
+            return opts_bad(errmsg, name, val, "a size from 1 to 65534 bytes");
+        st->max_key_size = u;
+        return SQLITE_OK;
+    case OPT_MAX_VALUE_SIZE:
+        if (!opts_parse_size(val, &u) || u < 1 || u > OPTS_VALUE_SIZE_MAX)
+            return opts_bad(errmsg, name, val, "a size from 1 byte to 1000000000 bytes");
+        st->max_value_size = u;
+        return SQLITE_OK;
+    default:
+        // key_file / key_env: recognised so the message is precise, refused
+        // until the engine can encrypt (a key never goes into this text).
+        *errmsg = sqlite3_mprintf("armdb: option %s: encryption is not supported yet", name);
+        return SQLITE_ERROR;
+    }
+}
+
+static int opts_option(opts_state *st, arm_ext_config *cfg, const char *arg, size_t nlen,
+                       char **errmsg) {
+    int id = -1;
+    for (int i = 0; i < OPT_COUNT; i++)
+        if (strlen(opts_names[i]) == nlen && sqlite3_strnicmp(arg, opts_names[i], (int)nlen) == 0)
+            id = i;
+    if (id < 0) {
+        *errmsg = sqlite3_mprintf("armdb: unknown option '%.*s' (options are: %s)", (int)nlen, arg,
+                                  opts_known);
+        return SQLITE_ERROR;
+    }
+    if (st->seen[id]) {
+        *errmsg = sqlite3_mprintf("armdb: option %s given twice", opts_names[id]);
+        return SQLITE_ERROR;
+    }
+    st->seen[id] = 1;
+    char *val = opts_unquote(strchr(arg, '=') + 1);
+    if (val == NULL) return SQLITE_NOMEM;
+    int rc = opts_apply(st, cfg, id, val, errmsg);
+    sqlite3_free(val);
+    return rc;
+}
+
+/* ---------------------------------------------------------- directories */
+/* Table names become one path component: keep [A-Za-z0-9_.-], escape the
+ * rest as %XX, and never produce "." or "..". */
+static void opts_append_component(sqlite3_str *s, const char *name) {
+    for (const unsigned char *p = (const unsigned char *)name; *p; p++) {
+        int keep = isalnum(*p) || *p == '_' || *p == '-' || (*p == '.' && p != (const unsigned char *)name);
+        if (keep)
+            sqlite3_str_appendchar(s, 1, (char)*p);
+        else
+            sqlite3_str_appendf(s, "%%%02X", *p);
+    }
+}
+
+ARM_PRIVATE char *arm_opts_default_dir(sqlite3 *db, const char *schema, const char *table,
+                                       char **errmsg) {
+    const char *file = sqlite3_db_filename(db, schema);
+    if (file == NULL || file[0] == 0) {
+        *errmsg = sqlite3_mprintf("armdb: %s: dir= is required for a table in a :memory: or "
+                                  "temporary database (there is no database file to put the "
+                                  "default directory beside)", table);
+        return NULL;
+    }
+    sqlite3_str *s = sqlite3_str_new(db);
+    sqlite3_str_appendf(s, "%s-armdb/", file);
+    opts_append_component(s, table);
+    char *dir = sqlite3_str_finish(s);
+    if (dir == NULL) *errmsg = sqlite3_mprintf("armdb: out of memory");
+    return dir;
+}
+
+/* A relative dir= is taken relative to the database file's directory, so the
+ * table still finds its data when the database is opened from elsewhere;
+ * without a database file, relative to the current directory. */
+static char *opts_resolve_dir(sqlite3 *db, const char *schema, const char *dir) {
+    if (dir[0] == '/') return sqlite3_mprintf("%s", dir);
+    const char *file = sqlite3_db_filename(db, schema);
+    if (file != NULL && file[0] == '/') {
+        const char *slash = strrchr(file, '/');
+        return sqlite3_mprintf("%.*s/%s", (int)(slash - file), file, dir);
+    }
+    char cwd[PATH_MAX];
+    if (getcwd(cwd, sizeof(cwd)) == NULL) return NULL;
+    return sqlite3_mprintf("%s/%s", cwd, dir);
+}
+
+/* ------------------------------------------------------------------ parse */
+static int opts_columns_finish(arm_ext_config *cfg, const char *table, int npk, char **errmsg) {
+    if (npk != 1) {
+        *errmsg = sqlite3_mprintf(npk == 0 ? "armdb: %s: one column must be the PRIMARY KEY"
+                                           : "armdb: %s: only one column can be the PRIMARY KEY "
+                                             "(composite keys are not supported)",
+                                  table);
+        return SQLITE_ERROR;
+    }
+    const arm_ext_column *k = &cfg->cols[cfg->key_col];
+    int kt = opts_key_type_of(k->type);
+    if (kt < 0) {
+        *errmsg = sqlite3_mprintf("armdb: %s: the PRIMARY KEY column %s must be declared INTEGER, "
+                                  "TEXT or BLOB (not '%s')", table, k->name, k->type);
+        return SQLITE_ERROR;
+    }
+    cfg->key_type = kt;
+    for (int i = 0; i < cfg->ncol; i++)
+        for (int j = 0; j < i; j++)
+            if (sqlite3_stricmp(cfg->cols[i].name, cfg->cols[j].name) == 0) {
+                *errmsg = sqlite3_mprintf("armdb: %s: duplicate column name %s", table,
+                                          cfg->cols[i].name);
+                return SQLITE_ERROR;
+            }
+    return SQLITE_OK;
+}
+
+static int opts_kv_columns(arm_ext_config *cfg) {
+    cfg->ncol = 2;
+    cfg->key_col = 0;
+    cfg->cols = sqlite3_malloc64(2 * sizeof(arm_ext_column));
+    if (cfg->cols == NULL) return SQLITE_NOMEM;
+    memset(cfg->cols, 0, 2 * sizeof(arm_ext_column));
+    cfg->cols[0].name = sqlite3_mprintf("key");
+    cfg->cols[0].type = sqlite3_mprintf("%s", arm_opts_key_type_name(cfg->key_type));
+    cfg->cols[0].not_null = 1;
+    cfg->cols[1].name = sqlite3_mprintf("value");
+    cfg->cols[1].type = sqlite3_mprintf("%s", "");
+    if (!cfg->cols[0].name || !cfg->cols[0].type || !cfg->cols[1].name || !cfg->cols[1].type)
+        return SQLITE_NOMEM;
+    return SQLITE_OK;
+}
+
+static int opts_parse_args(opts_state *st, arm_ext_config *cfg, int argc,
+                           const char *const *argv, char **errmsg) {
+    const char *table = argv[2];
+    int npk = 0, rc = SQLITE_OK;
+    cfg->cols = sqlite3_malloc64((size_t)(argc > 3 ? argc : 1) * sizeof(arm_ext_column));
+    if (cfg->cols == NULL) return SQLITE_NOMEM;
+    memset(cfg->cols, 0, (size_t)(argc > 3 ? argc : 1) * sizeof(arm_ext_column));
+    for (int i = 3; i < argc && rc == SQLITE_OK; i++) {
+        const char *arg = opts_skip_space(argv[i]);
+        size_t nlen = opts_option_name_len(arg);
+        if (nlen > 0) {
+            rc = opts_option(st, cfg, arg, nlen, errmsg);
+            continue;
+        }
+        if (*arg == 0) continue; // USING armdb() has one empty argument
+        if (cfg->ncol >= ARM_EXT_COLUMNS_MAX) {
+            *errmsg = sqlite3_mprintf("armdb: %s: too many columns", table);
+            return SQLITE_ERROR;
+        }
+        int is_pk = 0;
+        arm_ext_column *col = &cfg->cols[cfg->ncol++];
+        rc = opts_column(arg, col, &is_pk, errmsg);
+        if (is_pk) {
+            cfg->key_col = cfg->ncol - 1;
+            col->not_null = 1;
+            npk++;
+        }
+    }
+    if (rc != SQLITE_OK) return rc;
+    cfg->table_form = cfg->ncol > 0;
+    if (!cfg->table_form) {
+        sqlite3_free(cfg->cols);
+        cfg->cols = NULL;
+        cfg->key_type = st->key_type >= 0 ? st->key_type : ARM_EXT_KEY_BLOB;
+        return opts_kv_columns(cfg);
+    }
+    if (st->key_type >= 0) {
+        *errmsg = sqlite3_mprintf("armdb: %s: key_type applies to the key/value form only; in "
+                                  "the table form the PRIMARY KEY column's type decides", table);
+        return SQLITE_ERROR;
+    }
+    return opts_columns_finish(cfg, table, npk, errmsg);
+}
+
+ARM_PRIVATE int arm_opts_parse(sqlite3 *db, int argc, const char *const *argv,
+                               arm_ext_config *cfg, char **errmsg) {
+    opts_state st;
+    memset(&st, 0, sizeof(st));
+    st.key_type = -1;
+    memset(cfg, 0, sizeof(*cfg));
+    arm_engine_options_init(&cfg->eng);
+    *errmsg = NULL;
+    assert(argc >= 3);
+    int rc = opts_parse_args(&st, cfg, argc, argv, errmsg);
+    if (rc == SQLITE_OK) {
+        // user-visible limits; the engine gets room for our encodings
+        cfg->max_key_size = st.max_key_size ? (uint32_t)st.max_key_size : cfg->eng.max_key_size;
+        if (cfg->max_key_size > ARM_EXT_KEY_SIZE_MAX) cfg->max_key_size = ARM_EXT_KEY_SIZE_MAX;
+        cfg->max_value_size =
+            st.max_value_size ? (uint32_t)st.max_value_size : cfg->eng.max_value_size;
+        cfg->eng.max_key_size = cfg->key_type == ARM_EXT_KEY_INTEGER ? 8 : cfg->max_key_size + 1;
+        cfg->eng.max_value_size = cfg->max_value_size + 1;
+        if (st.dir != NULL) {
+            cfg->dir = opts_resolve_dir(db, argv[1], st.dir);
+            if (cfg->dir == NULL) rc = SQLITE_NOMEM;
+        } else {
+            cfg->dir = arm_opts_default_dir(db, argv[1], argv[2], errmsg);
+            cfg->dir_default = 1;
+            if (cfg->dir == NULL) rc = SQLITE_ERROR;
+        }
+    }
+    sqlite3_free(st.dir);
+    if (rc == SQLITE_NOMEM && *errmsg == NULL) *errmsg = sqlite3_mprintf("armdb: out of memory");
+    if (rc != SQLITE_OK) arm_opts_clear(cfg);
+    return rc;
+}
+
+ARM_PRIVATE void arm_opts_clear(arm_ext_config *cfg) {
+    if (cfg == NULL) return;
+    for (int i = 0; cfg->cols != NULL && i < cfg->ncol; i++) {
+        sqlite3_free(cfg->cols[i].name);
+        sqlite3_free(cfg->cols[i].type);
+    }
+    sqlite3_free(cfg->cols);
+    sqlite3_free(cfg->dir);
+    memset(cfg, 0, sizeof(*cfg));
+}
+
+/* CREATE TABLE x("key" BLOB PRIMARY KEY NOT NULL, "value") WITHOUT ROWID.
+ * Column types only steer affinity in comparisons; SQLite checks nothing
+ * else of a virtual table, xUpdate does. */
+ARM_PRIVATE char *arm_opts_schema(const arm_ext_config *cfg) {
+    sqlite3_str *s = sqlite3_str_new(NULL);
+    sqlite3_str_appendall(s, "CREATE TABLE x(");
+    for (int i = 0; i < cfg->ncol; i++) {
+        const arm_ext_column *c = &cfg->cols[i];
+        sqlite3_str_appendf(s, "%s\"%w\"", i ? ", " : "", c->name);
+        if (c->type[0]) sqlite3_str_appendf(s, " %s", c->type);
+        if (i == cfg->key_col) sqlite3_str_appendall(s, " PRIMARY KEY");
+        if (c->not_null) sqlite3_str_appendall(s, " NOT NULL");
+    }
+    sqlite3_str_appendall(s, ") WITHOUT ROWID");
+    return sqlite3_str_finish(s);
+}
+
+#undef OPTS_MAX_FILE_MIN
+#undef OPTS_MAX_FILE_MAX
+#undef OPTS_WBUF_MAX
+#undef OPTS_VALUE_SIZE_MAX

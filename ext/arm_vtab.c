@@ -1,0 +1,887 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * arm_vtab.c: the `armdb` virtual-table module. Each table is one engine
+ * directory (shared process-wide, see armdb_ext.c); each connection's table
+ * object keeps one arm_batch as its transaction. Layer: ext.
+ *
+ * ===================================================================== formats
+ * Keys (the engine orders keys by memcmp, shorter first on a tie):
+ *   INTEGER  8 bytes big-endian of (value XOR 0x8000000000000000): the sign
+ *            bit flipped, so memcmp order is numeric order, negatives first.
+ *   TEXT     0x00, then the UTF-8 bytes. memcmp-then-length is SQLite's
+ *   BLOB     0x00, then the bytes.         BINARY collation / blob order.
+ *            The 0x00 prefix keeps every engine key non-empty, so '' and
+ *            x'' are keys like any other; it does not change the order.
+ *            max_key_size counts the SQL bytes (the prefix is not counted).
+ * A key written gets the key column's affinity first, as in an ordinary
+ * table: INTEGER keys accept integers, whole reals and text that reads as an
+ * integer ('42'); TEXT keys accept text and numbers (stored as their text);
+ * BLOB keys accept only blobs. Anything else is "cannot store T value in K
+ * column t.key"; NULL is "NOT NULL constraint failed: t.key".
+ *
+ * Values, key/value form: one byte with the SQLite type code (1 INTEGER,
+ * 2 REAL, 3 TEXT, 4 BLOB, 5 NULL), then INTEGER: 8 bytes little-endian
+ * two's complement; REAL: 8 bytes little-endian IEEE-754; TEXT: UTF-8 bytes;
+ * BLOB: bytes; NULL: nothing. So a value reads back with the type it had.
+ * max_value_size counts the bytes after the type byte.
+ *
+ * Values, table form: one record holding every non-key column in declaration
+ * order: varint N (columns stored), then per column a type byte as above and
+ * INTEGER: zigzag varint; REAL: 8 bytes LE; TEXT/BLOB: varint length + bytes;
+ * NULL: nothing. Varints are LEB128 (7 bits per byte, low first). Columns past
+ * N read as NULL. max_value_size counts the whole record. Values are stored as
+ * given (no column affinity), like the key/value form's value.
+ *
+ * ====================================================================== plans
+ * xBestIndex encodes its plan in idxNum (bits below); idxStr is only a
+ * readable copy for EXPLAIN QUERY PLAN ("key=?", "key>? AND key<=?",
+ * "key IN (...)", "... ORDER BY key DESC"). xFilter's argv holds the EQ/IN
+ * value, or the lower then the upper bound. Constraints are never omitted:
+ * SQLite re-checks each row, so the pushed-down bounds only have to be a
+ * superset under SQLite's comparison rules (affinity, collation); xFilter
+ * widens or drops a bound whenever its type differs from the key type.
+ * key = ? is a unique point lookup; key IN (...) is handled all at once
+ * (sqlite3_vtab_in, SQLite >= 3.38: keys sorted, so ORDER BY stays consumed);
+ * ranges and ORDER BY key [DESC] run an engine cursor in key order. With
+ * index='hash' cursors are unordered: ranges and ORDER BY are left to SQLite
+ * (a full scan), point lookups are unchanged. Cursors step lazily, so a
+ * LIMIT stops the scan early.
+ *
+ * =============================================================== transactions
+ * xBegin makes (or reuses) the batch; xUpdate writes into it; reads consult it
+ * first (point reads: arm_engine_batch_lookup; scans: the batch as cursor
+ * overlay), so a transaction sees its own writes. xSync commits the batch to
+ * the engine: atomic across shards, durable per sync=, and visible to other
+ * connections from then on (xCommit follows immediately in the same COMMIT).
+ * xRollback clears it. Savepoints (SAVEPOINT, and SQLite's own statement
+ * savepoints) map to arm_engine_batch_mark / rollback_to.
+ * UNIQUE checks read batch then engine; two connections inserting the same
+ * new key in overlapping transactions both succeed and the later commit wins
+ * (the engine has no conditional batch commit yet).
+ */
+#include "sqlite3ext.h"
+SQLITE_EXTENSION_INIT3
+
+#include "ext_int.h"
+
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define VTAB_PLAN_EQ     0x01 /* argv[0]: key = ? (point lookup) */
+#define VTAB_PLAN_IN     0x02 /* argv[0]: key IN (...), all at once */
+#define VTAB_PLAN_LO     0x04 /* lower bound in argv */
+#define VTAB_PLAN_LO_INC 0x08 /* ... inclusive (>=) */
+#define VTAB_PLAN_HI     0x10 /* upper bound in argv (after the lower one) */
+#define VTAB_PLAN_HI_INC 0x20 /* ... inclusive (<=) */
+#define VTAB_PLAN_DESC   0x40 /* visit keys in descending order */
+
+#define VTAB_IN_MAX 10000000 /* IN list values we hold at once */
+
+typedef struct vtab_cursor {
+    sqlite3_vtab_cursor base; /* must be first */
+    int eof;
+    int scan;              /* 1: engine cursor; 0: list of point keys */
+    int desc;              /* scan backwards */
+    arm_cursor *ec;        /* scan mode cursor */
+    arm_buf keys;          /* point mode: encoded keys, back to back */
+    size_t *koff;          /* point mode: nkeys + 1 offsets into keys */
+    size_t nkeys, ikey, cap_keys;
+    arm_slice *klist;      /* point mode: keys in visiting order */
+    arm_buf val;           /* point mode: owned copy of the current value */
+    arm_buf lo, hi;        /* scan bounds (the engine copies them) */
+    arm_slice key;         /* current key (borrowed from klist or ec) */
+    arm_slice value;       /* current value when have_value */
+    int have_value;
+    int value_gone;        /* the row was deleted between step and read */
+    arm_codec_field *fields; /* table form: split record, ncol - 1 fields */
+    int fields_ok;
+} vtab_cursor;
+
+/* ---------------------------------------------------------------- errors */
+ARM_PRIVATE void arm_vtab_set_error(arm_vtab *vt, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    sqlite3_free(vt->base.zErrMsg);
+    vt->base.zErrMsg = sqlite3_vmprintf(fmt, ap);
+    va_end(ap);
+}
+
+ARM_PRIVATE int arm_vtab_engine_error(arm_vtab *vt, int arm_rc, const char *what) {
+    assert(arm_rc != ARM_OK);
+    const char *m = arm_engine_errmsg(vt->sh ? vt->sh->engine : NULL);
+    if (m == NULL || m[0] == 0) m = arm_rc_str(arm_rc);
+    arm_vtab_set_error(vt, "armdb: %s: %s: %s", vt->name, what, m);
+    return arm_ext_rc(arm_rc);
+}
+
+static int vtab_unavailable(arm_vtab *vt) {
+    arm_vtab_set_error(vt, "%s", vt->open_err ? vt->open_err : "armdb: table is not open");
+    return vt->open_rc ? vt->open_rc : SQLITE_ERROR;
+}
+
+static const char *vtab_type_name(int t) {
+    switch (t) {
+    case SQLITE_INTEGER: return "INTEGER";
+    case SQLITE_FLOAT: return "REAL";
+    case SQLITE_TEXT: return "TEXT";
+    case SQLITE_BLOB: return "BLOB";
+    default: return "NULL";
+    }
+}
+
+/* The batch is worth reading only inside a transaction that wrote something. */
+static const arm_batch *vtab_overlay(const arm_vtab *vt) {
+    if (vt->batch == NULL || !vt->in_txn) return NULL;
+    return arm_engine_batch_mark(vt->batch) > 0 ? vt->batch : NULL;
+}
+
+/* Read key: batch first, then the engine. *found = 0 when absent. The value
+ * is copied into buf (a batch slice would not survive the next write). */
+static int vtab_read(arm_vtab *vt, arm_slice key, arm_buf *buf, int *found) {
+    *found = 0;
+    const arm_batch *ov = vtab_overlay(vt);
+    if (ov != NULL) {
+        arm_slice v = {NULL, 0};
+        int deleted = 0;
+        int rc = arm_engine_batch_lookup(ov, key, &v, &deleted);
+        if (rc == ARM_OK) {
+            if (arm_buf_reserve(buf, v.len) != ARM_OK) return ARM_NOMEM;
+            if (v.len) memcpy(buf->ptr, v.ptr, v.len);
+            buf->len = v.len;
+            *found = 1;
+            return ARM_OK;
+        }
+        if (rc != ARM_NOTFOUND) return rc;
+        if (deleted) return ARM_OK;
+    }
+    int rc = arm_engine_get(vt->sh->engine, key, buf);
+    if (rc == ARM_NOTFOUND) return ARM_OK;
+    if (rc == ARM_OK) *found = 1;
+    return rc;
+}
+
+/* Does key exist (batch first, then the engine)? ARM_OK / ARM_NOTFOUND. */
+static int vtab_exists(arm_vtab *vt, arm_slice key) {
+    if (vt->batch != NULL) {
+        arm_slice v = {NULL, 0};
+        int deleted = 0;
+        int rc = arm_engine_batch_lookup(vt->batch, key, &v, &deleted);
+        if (rc == ARM_OK) return ARM_OK;
+        if (rc != ARM_NOTFOUND) return rc;
+        if (deleted) return ARM_NOTFOUND;
+    }
+    return arm_engine_contains(vt->sh->engine, key);
+}
+
+/* ------------------------------------------------------- create/connect */
+static int vtab_init(sqlite3 *db, void *aux, int argc, const char *const *argv,
+                     sqlite3_vtab **out, char **err, int create) {
+    arm_ext_conn *conn = aux;
+    *out = NULL;
+    arm_vtab *vt = sqlite3_malloc64(sizeof(*vt));
+    if (vt == NULL) return SQLITE_NOMEM;
+    memset(vt, 0, sizeof(*vt));
+    vt->db = db;
+    int rc = arm_opts_parse(db, argc, argv, &vt->cfg, err);
+    if (rc != SQLITE_OK) {
+        sqlite3_free(vt);
+        return rc;
+    }
+    vt->schema = sqlite3_mprintf("%s", argv[1]);
+    vt->name = sqlite3_mprintf("%s", argv[2]);
+    char *decl = arm_opts_schema(&vt->cfg);
+    if (vt->schema == NULL || vt->name == NULL || decl == NULL) rc = SQLITE_NOMEM;
+    if (rc == SQLITE_OK) rc = sqlite3_declare_vtab(db, decl);
+    sqlite3_free(decl);
+    // xUpdate reports UNIQUE/NOT NULL itself and honours OR IGNORE/REPLACE
+    if (rc == SQLITE_OK) rc = sqlite3_vtab_config(db, SQLITE_VTAB_CONSTRAINT_SUPPORT, 1);
+    if (rc == SQLITE_OK) {
+        char *msg = NULL;
+        int arc = arm_ext_engine_acquire(&vt->cfg, create, &vt->sh, &msg);
+        if (arc != ARM_OK && create) {
+            *err = msg;
+            rc = arm_ext_rc(arc);
+        } else if (arc != ARM_OK) {
+            // Connect anyway: every use then fails with this message, and
+            // DROP TABLE (which connects first) still works.
+            vt->open_err = msg;
+            vt->open_rc = arm_ext_rc(arc);
+        }
+    }
+    if (rc != SQLITE_OK) {
+        if (*err == NULL) *err = sqlite3_mprintf("armdb: %s", sqlite3_errstr(rc));
+        arm_opts_clear(&vt->cfg);
+        sqlite3_free(vt->schema);
+        sqlite3_free(vt->name);
+        sqlite3_free(vt);
+        return rc;
+    }
+    vt->conn = conn;
+    arm_ext_conn_ref(conn);
+    arm_ext_conn_add(conn, vt);
+    *out = &vt->base;
+    return SQLITE_OK;
+}
+
+static int vtab_create(sqlite3 *db, void *aux, int argc, const char *const *argv,
+                       sqlite3_vtab **out, char **err) {
+    return vtab_init(db, aux, argc, argv, out, err, 1);
+}
+
+static int vtab_connect(sqlite3 *db, void *aux, int argc, const char *const *argv,
+                        sqlite3_vtab **out, char **err) {
+    return vtab_init(db, aux, argc, argv, out, err, 0);
+}
+
+static void vtab_free(arm_vtab *vt, int destroy) {
+    arm_engine_batch_free(vt->batch);
+    vt->batch = NULL;
+    if (vt->sh != NULL) {
+        if (destroy) arm_ext_engine_doom(vt->sh, vt->cfg.dir_default);
+        arm_ext_engine_release(vt->sh);
+    }
+    arm_ext_conn_remove(vt->conn, vt);
+    arm_ext_conn_unref(vt->conn);
+    arm_buf_free(&vt->kbuf);
+    arm_buf_free(&vt->kbuf2);
+    arm_buf_free(&vt->vbuf);
+    arm_opts_clear(&vt->cfg);
+    sqlite3_free(vt->marks);
+    sqlite3_free(vt->open_err);
+    sqlite3_free(vt->schema);
+    sqlite3_free(vt->name);
+    sqlite3_free(vt->base.zErrMsg);
+    sqlite3_free(vt);
+}
+
+static int vtab_disconnect(sqlite3_vtab *tab) {
+    vtab_free((arm_vtab *)tab, 0);
+    return SQLITE_OK;
+}
+
+/* DROP TABLE: the directory goes when the last connection lets go of it. A
+ * table whose engine could not be opened is dropped from the schema only. */
+static int vtab_destroy(sqlite3_vtab *tab) {
+    vtab_free((arm_vtab *)tab, 1);
+    return SQLITE_OK;
+}
+
+/* ---------------------------------------------------------- xBestIndex */
+static int vtab_usable_collation(const arm_vtab *vt, sqlite3_index_info *info, int i) {
+    if (vt->cfg.key_type != ARM_EXT_KEY_TEXT) return 1; // numbers and blobs ignore collation
+    const char *coll = sqlite3_vtab_collation(info, i);
+    return coll == NULL || sqlite3_stricmp(coll, "BINARY") == 0;
+}
+
+static int vtab_best_index(sqlite3_vtab *tab, sqlite3_index_info *info) {
+    arm_vtab *vt = (arm_vtab *)tab;
+    const int hash = vt->cfg.eng.index_kind == ARM_INDEX_HASH;
+    const int has_in = sqlite3_libversion_number() >= 3038000;
+    int eq = -1, lo = -1, hi = -1;
+    for (int i = 0; i < info->nConstraint; i++) {
+        const struct sqlite3_index_constraint *c = &info->aConstraint[i];
+        if (!c->usable || c->iColumn != vt->cfg.key_col) continue;
+        if (!vtab_usable_collation(vt, info, i)) continue;
+        switch (c->op) {
+        case SQLITE_INDEX_CONSTRAINT_EQ:
+        case SQLITE_INDEX_CONSTRAINT_IS:
+            if (eq < 0) eq = i;
+            break;
+        case SQLITE_INDEX_CONSTRAINT_GT:
+        case SQLITE_INDEX_CONSTRAINT_GE:
+            if (lo < 0 && !hash) lo = i;
+            break;
+        case SQLITE_INDEX_CONSTRAINT_LT:
+        case SQLITE_INDEX_CONSTRAINT_LE:
+            if (hi < 0 && !hash) hi = i;
+            break;
+        default: break;
+        }
+    }
+    double n = vt->sh ? (double)arm_engine_count(vt->sh->engine) : 0.0;
+    int plan = 0, argi = 0, ordered = !hash;
+    const char *what = "full scan";
+    if (eq >= 0) {
+        info->aConstraintUsage[eq].argvIndex = ++argi;
+        if (has_in && sqlite3_vtab_in(info, eq, 1)) {
+            plan = VTAB_PLAN_IN;
+            what = "key IN (...)";
+            info->estimatedCost = 10.0;
+            info->estimatedRows = 10;
+        } else {
+            plan = VTAB_PLAN_EQ;
+            what = "key=?";
+            info->estimatedCost = 1.0;
+            info->estimatedRows = 1;
+            info->idxFlags |= SQLITE_INDEX_SCAN_UNIQUE;
+        }
+        ordered = 1; // one row, or IN keys that xFilter sorts
+    } else {
+        if (lo >= 0) {
+            info->aConstraintUsage[lo].argvIndex = ++argi;
+            plan |= VTAB_PLAN_LO;
+            if (info->aConstraint[lo].op == SQLITE_INDEX_CONSTRAINT_GE) plan |= VTAB_PLAN_LO_INC;
+        }
+        if (hi >= 0) {
+            info->aConstraintUsage[hi].argvIndex = ++argi;
+            plan |= VTAB_PLAN_HI;
+            if (info->aConstraint[hi].op == SQLITE_INDEX_CONSTRAINT_LE) plan |= VTAB_PLAN_HI_INC;
+        }
+        double rows = n + 1;
+        if (lo >= 0 && hi >= 0) rows = n / 16 + 1;
+        else if (lo >= 0 || hi >= 0) rows = n / 4 + 1;
+        info->estimatedRows = (sqlite3_int64)rows;
+        info->estimatedCost = rows + 10.0; // any scan costs more than a point lookup
+        if (lo >= 0 || hi >= 0) what = lo >= 0 && hi >= 0 ? "range" : lo >= 0 ? "lower" : "upper";
+    }
+    // The key is unique, so ORDER BY key [, anything] is fully decided by it.
+    if (info->nOrderBy >= 1 && info->aOrderBy[0].iColumn == vt->cfg.key_col && ordered) {
+        info->orderByConsumed = 1;
+        if (info->aOrderBy[0].desc) plan |= VTAB_PLAN_DESC;
+    }
+    info->idxNum = plan;
+    const char *lo_op = (plan & VTAB_PLAN_LO_INC) ? ">=" : ">";
+    const char *hi_op = (plan & VTAB_PLAN_HI_INC) ? "<=" : "<";
+    const char *order = !info->orderByConsumed ? ""
+                        : (plan & VTAB_PLAN_DESC) ? " ORDER BY key DESC" : " ORDER BY key";
+    if ((plan & VTAB_PLAN_LO) && (plan & VTAB_PLAN_HI))
+        info->idxStr = sqlite3_mprintf("key%s? AND key%s?%s", lo_op, hi_op, order);
+    else if (plan & VTAB_PLAN_LO)
+        info->idxStr = sqlite3_mprintf("key%s?%s", lo_op, order);
+    else if (plan & VTAB_PLAN_HI)
+        info->idxStr = sqlite3_mprintf("key%s?%s", hi_op, order);
+    else
+        info->idxStr = sqlite3_mprintf("%s%s", what, order);
+    info->needToFreeIdxStr = 1;
+    return info->idxStr ? SQLITE_OK : SQLITE_NOMEM;
+}
+
+/* --------------------------------------------------------------- cursors */
+static int vtab_open(sqlite3_vtab *tab, sqlite3_vtab_cursor **out) {
+    arm_vtab *vt = (arm_vtab *)tab;
+    *out = NULL;
+    if (vt->sh == NULL) return vtab_unavailable(vt);
+    vtab_cursor *cur = sqlite3_malloc64(sizeof(*cur));
+    if (cur == NULL) return SQLITE_NOMEM;
+    memset(cur, 0, sizeof(*cur));
+    if (vt->cfg.table_form) {
+        cur->fields = sqlite3_malloc64((size_t)vt->cfg.ncol * sizeof(arm_codec_field));
+        if (cur->fields == NULL) {
+            sqlite3_free(cur);
+            return SQLITE_NOMEM;
+        }
+    }
+    cur->eof = 1;
+    *out = &cur->base;
+    return SQLITE_OK;
+}
+
+static void vtab_cursor_reset(vtab_cursor *cur) {
+    arm_engine_cursor_close(cur->ec);
+    cur->ec = NULL;
+    cur->keys.len = 0;
+    cur->nkeys = cur->ikey = 0;
+    cur->eof = 1;
+    cur->have_value = cur->value_gone = cur->fields_ok = 0;
+}
+
+static int vtab_close(sqlite3_vtab_cursor *base) {
+    vtab_cursor *cur = (vtab_cursor *)base;
+    vtab_cursor_reset(cur);
+    arm_buf_free(&cur->keys);
+    arm_buf_free(&cur->val);
+    arm_buf_free(&cur->lo);
+    arm_buf_free(&cur->hi);
+    sqlite3_free(cur->koff);
+    sqlite3_free(cur->klist);
+    sqlite3_free(cur->fields);
+    sqlite3_free(cur);
+    return SQLITE_OK;
+}
+
+static int vtab_keys_add(vtab_cursor *cur, const arm_buf *k) {
+    if (cur->nkeys + 2 > cur->cap_keys) {
+        size_t cap = cur->cap_keys ? cur->cap_keys * 2 : 8;
+        size_t *off = sqlite3_realloc64(cur->koff, cap * sizeof(size_t));
+        if (off == NULL) return SQLITE_NOMEM;
+        cur->koff = off;
+        cur->cap_keys = cap;
+    }
+    if (cur->nkeys == 0) cur->koff[0] = 0;
+    if (arm_buf_reserve(&cur->keys, cur->keys.len + k->len) != ARM_OK) return SQLITE_NOMEM;
+    memcpy(cur->keys.ptr + cur->keys.len, k->ptr, k->len);
+    cur->keys.len += k->len;
+    cur->koff[++cur->nkeys] = cur->keys.len;
+    return SQLITE_OK;
+}
+
+static int vtab_slice_cmp(const void *a, const void *b) {
+    const arm_slice *x = a, *y = b;
+    size_t n = x->len < y->len ? x->len : y->len;
+    int c = n ? memcmp(x->ptr, y->ptr, n) : 0;
+    if (c != 0) return c;
+    return x->len < y->len ? -1 : x->len > y->len;
+}
+
+/* Point mode: the key list in visiting order, sorted and without duplicates. */
+static int vtab_keys_finish(vtab_cursor *cur, int sort) {
+    sqlite3_free(cur->klist);
+    cur->klist = sqlite3_malloc64((cur->nkeys ? cur->nkeys : 1) * sizeof(arm_slice));
+    if (cur->klist == NULL) return SQLITE_NOMEM;
+    for (size_t i = 0; i < cur->nkeys; i++)
+        cur->klist[i] = arm_slice_make(cur->keys.ptr + cur->koff[i], cur->koff[i + 1] - cur->koff[i]);
+    if (!sort || cur->nkeys < 2) return SQLITE_OK;
+    qsort(cur->klist, cur->nkeys, sizeof(arm_slice), vtab_slice_cmp);
+    size_t j = 1;
+    for (size_t i = 1; i < cur->nkeys; i++)
+        if (vtab_slice_cmp(&cur->klist[i], &cur->klist[j - 1]) != 0) cur->klist[j++] = cur->klist[i];
+    cur->nkeys = j;
+    if (cur->desc)
+        for (size_t i = 0; i < j / 2; i++) {
+            arm_slice t = cur->klist[i];
+            cur->klist[i] = cur->klist[j - 1 - i];
+            cur->klist[j - 1 - i] = t;
+        }
+    return SQLITE_OK;
+}
+
+/* Point mode: move to the first key at or after ikey that exists. */
+static int vtab_point_settle(vtab_cursor *cur) {
+    arm_vtab *vt = (arm_vtab *)cur->base.pVtab;
+    for (; cur->ikey < cur->nkeys; cur->ikey++) {
+        int found = 0;
+        arm_slice k = cur->klist[cur->ikey];
+        int rc = vtab_read(vt, k, &cur->val, &found);
+        if (rc != ARM_OK) return arm_vtab_engine_error(vt, rc, "read");
+        if (found) {
+            cur->key = k;
+            cur->value = arm_slice_make(cur->val.ptr, cur->val.len);
+            cur->have_value = 1;
+            cur->eof = 0;
+            return SQLITE_OK;
+        }
+    }
+    cur->eof = 1;
+    return SQLITE_OK;
+}
+
+/* Scan mode: after a positioning call returned rc. */
+static int vtab_scan_settle(vtab_cursor *cur, int rc) {
+    arm_vtab *vt = (arm_vtab *)cur->base.pVtab;
+    cur->have_value = cur->value_gone = cur->fields_ok = 0;
+    if (rc == ARM_NOTFOUND) {
+        cur->eof = 1;
+        return SQLITE_OK;
+    }
+    if (rc != ARM_OK) return arm_vtab_engine_error(vt, rc, "scan");
+    cur->key = arm_engine_cursor_key(cur->ec);
+    cur->eof = 0;
+    return SQLITE_OK;
+}
+
+static int vtab_filter_points(vtab_cursor *cur, int plan, sqlite3_value *arg) {
+    arm_vtab *vt = (arm_vtab *)cur->base.pVtab;
+    int rc = SQLITE_OK;
+    if (plan & VTAB_PLAN_IN) {
+        sqlite3_value *v = NULL;
+        int irc;
+        for (irc = sqlite3_vtab_in_first(arg, &v); irc == SQLITE_OK && v && rc == SQLITE_OK;
+             irc = sqlite3_vtab_in_next(arg, &v)) {
+            if (cur->nkeys >= VTAB_IN_MAX) {
+                arm_vtab_set_error(vt, "armdb: %s: IN list longer than %d values", vt->name,
+                                   VTAB_IN_MAX);
+                return SQLITE_TOOBIG;
+            }
+            int k = arm_codec_key_for_lookup(vt->cfg.key_type, v, &vt->kbuf);
+            if (k == ARM_CODEC_KEY_NOMEM) return SQLITE_NOMEM;
+            if (k == ARM_CODEC_KEY_OK) rc = vtab_keys_add(cur, &vt->kbuf);
+        }
+        if (rc == SQLITE_OK && irc != SQLITE_OK && irc != SQLITE_DONE) rc = irc;
+    } else {
+        int k = arm_codec_key_for_lookup(vt->cfg.key_type, arg, &vt->kbuf);
+        if (k == ARM_CODEC_KEY_NOMEM) return SQLITE_NOMEM;
+        if (k == ARM_CODEC_KEY_OK) rc = vtab_keys_add(cur, &vt->kbuf);
+    }
+    if (rc == SQLITE_OK) rc = vtab_keys_finish(cur, (plan & VTAB_PLAN_IN) != 0);
+    if (rc == SQLITE_OK) rc = vtab_point_settle(cur);
+    return rc;
+}
+
+/* Encode one bound; *use = 0 when dropped, -1 when nothing can match. */
+static int vtab_bound(arm_vtab *vt, sqlite3_value *v, int is_lower, int *inc, arm_buf *buf,
+                      int *use) {
+    int b = arm_codec_bound(vt->cfg.key_type, v, is_lower, inc, buf);
+    if (b == ARM_CODEC_BOUND_NOMEM) return SQLITE_NOMEM;
+    *use = b == ARM_CODEC_BOUND_OK ? 1 : b == ARM_CODEC_BOUND_NONE ? 0 : -1;
+    return SQLITE_OK;
+}
+
+static int vtab_filter_scan(vtab_cursor *cur, int plan, int argc, sqlite3_value **argv) {
+    arm_vtab *vt = (arm_vtab *)cur->base.pVtab;
+    int ai = 0, use_lo = 0, use_hi = 0, rc = SQLITE_OK;
+    int lo_inc = (plan & VTAB_PLAN_LO_INC) != 0, hi_inc = (plan & VTAB_PLAN_HI_INC) != 0;
+    if ((plan & VTAB_PLAN_LO) && ai < argc)
+        rc = vtab_bound(vt, argv[ai++], 1, &lo_inc, &cur->lo, &use_lo);
+    if (rc == SQLITE_OK && (plan & VTAB_PLAN_HI) && ai < argc)
+        rc = vtab_bound(vt, argv[ai++], 0, &hi_inc, &cur->hi, &use_hi);
+    if (rc != SQLITE_OK || use_lo < 0 || use_hi < 0) return rc; // eof stays set
+    int arc = arm_engine_cursor_open(vt->sh->engine, vtab_overlay(vt), &cur->ec);
+    if (arc != ARM_OK) return arm_vtab_engine_error(vt, arc, "open cursor");
+    if (use_lo || use_hi) {
+        arm_slice lo = use_lo ? arm_slice_make(cur->lo.ptr, cur->lo.len) : arm_slice_make(NULL, 0);
+        arm_slice hi = use_hi ? arm_slice_make(cur->hi.ptr, cur->hi.len) : arm_slice_make(NULL, 0);
+        arc = arm_engine_cursor_bounds(cur->ec, lo, lo_inc, hi, hi_inc);
+        if (arc != ARM_OK) return arm_vtab_engine_error(vt, arc, "cursor bounds");
+    }
+    arc = cur->desc ? arm_engine_cursor_last(cur->ec) : arm_engine_cursor_first(cur->ec);
+    return vtab_scan_settle(cur, arc);
+}
+
+static int vtab_filter(sqlite3_vtab_cursor *base, int plan, const char *idx_str, int argc,
+                       sqlite3_value **argv) {
+    vtab_cursor *cur = (vtab_cursor *)base;
+    (void)idx_str; // a description only; the plan is in idxNum
+    vtab_cursor_reset(cur);
+    cur->desc = (plan & VTAB_PLAN_DESC) != 0;
+    if (plan & (VTAB_PLAN_EQ | VTAB_PLAN_IN)) {
+        cur->scan = 0;
+        if (argc < 1) return SQLITE_ERROR;
+        return vtab_filter_points(cur, plan, argv[0]);
+    }
+    cur->scan = 1;
+    return vtab_filter_scan(cur, plan, argc, argv);
+}
+
+static int vtab_next(sqlite3_vtab_cursor *base) {
+    vtab_cursor *cur = (vtab_cursor *)base;
+    if (cur->eof) return SQLITE_OK;
+    if (!cur->scan) {
+        cur->ikey++;
+        return vtab_point_settle(cur);
+    }
+    int rc = cur->desc ? arm_engine_cursor_prev(cur->ec) : arm_engine_cursor_next(cur->ec);
+    return vtab_scan_settle(cur, rc);
+}
+
+static int vtab_eof(sqlite3_vtab_cursor *base) {
+    return ((vtab_cursor *)base)->eof;
+}
+
+/* Scan mode reads the value only when a non-key column is asked for. */
+static int vtab_cursor_value(vtab_cursor *cur) {
+    if (cur->have_value || cur->value_gone) return SQLITE_OK;
+    arm_vtab *vt = (arm_vtab *)cur->base.pVtab;
+    arm_slice v = {NULL, 0};
+    int rc = arm_engine_cursor_value(cur->ec, &v);
+    if (rc == ARM_NOTFOUND) {
+        cur->value_gone = 1; // deleted since we stepped onto it: reads as NULLs
+        return SQLITE_OK;
+    }
+    if (rc != ARM_OK) return arm_vtab_engine_error(vt, rc, "read");
+    // the key slice is borrowed from the cursor too; refresh it after the call
+    cur->key = arm_engine_cursor_key(cur->ec);
+    cur->value = v;
+    cur->have_value = 1;
+    return SQLITE_OK;
+}
+
+static int vtab_column(sqlite3_vtab_cursor *base, sqlite3_context *ctx, int col) {
+    vtab_cursor *cur = (vtab_cursor *)base;
+    arm_vtab *vt = (arm_vtab *)cur->base.pVtab;
+    if (cur->eof) return SQLITE_OK;
+    if (col == vt->cfg.key_col) {
+        arm_codec_key_result(vt->cfg.key_type, cur->key, ctx);
+        return SQLITE_OK;
+    }
+    int rc = vtab_cursor_value(cur);
+    if (rc != SQLITE_OK) return rc;
+    if (cur->value_gone) return SQLITE_OK; // NULL
+    if (!vt->cfg.table_form) {
+        if (arm_codec_value_result(cur->value, ctx) != ARM_OK) {
+            arm_vtab_set_error(vt, "armdb: %s: corrupt value", vt->name);
+            return SQLITE_CORRUPT_VTAB;
+        }
+        return SQLITE_OK;
+    }
+    if (!cur->fields_ok) {
+        if (arm_codec_record_split(cur->value, cur->fields, vt->cfg.ncol - 1) != ARM_OK) {
+            arm_vtab_set_error(vt, "armdb: %s: corrupt record", vt->name);
+            return SQLITE_CORRUPT_VTAB;
+        }
+        cur->fields_ok = 1;
+    }
+    arm_codec_field_result(&cur->fields[col < vt->cfg.key_col ? col : col - 1], ctx);
+    return SQLITE_OK;
+}
+
+/* WITHOUT ROWID: SQLite never asks; kept because the module needs one. */
+static int vtab_rowid(sqlite3_vtab_cursor *base, sqlite3_int64 *rowid) {
+    (void)base;
+    *rowid = 0;
+    return SQLITE_ERROR;
+}
+
+/* --------------------------------------------------------------- writes */
+static int vtab_ensure_batch(arm_vtab *vt) {
+    if (vt->batch != NULL) return SQLITE_OK;
+    int rc = arm_engine_batch_new(vt->sh->engine, &vt->batch);
+    return rc == ARM_OK ? SQLITE_OK : arm_vtab_engine_error(vt, rc, "begin");
+}
+
+/* Validate and encode the key of a new row into buf. *skip = 1 under
+ * OR IGNORE when the row breaks a constraint. */
+static int vtab_new_key(arm_vtab *vt, sqlite3_value *v, arm_buf *buf, int on_conflict,
+                        int *skip) {
+    const arm_ext_column *kc = &vt->cfg.cols[vt->cfg.key_col];
+    int k = arm_codec_key_for_write(vt->cfg.key_type, v, buf);
+    if (k == ARM_CODEC_KEY_NOMEM) return SQLITE_NOMEM;
+    if (k != ARM_CODEC_KEY_OK && on_conflict == SQLITE_IGNORE) {
+        *skip = 1;
+        return SQLITE_OK;
+    }
+    if (k == ARM_CODEC_KEY_NULL) {
+        arm_vtab_set_error(vt, "NOT NULL constraint failed: %s.%s", vt->name, kc->name);
+        return SQLITE_CONSTRAINT_NOTNULL;
+    }
+    if (k == ARM_CODEC_KEY_TYPE) {
+        arm_vtab_set_error(vt, "cannot store %s value in %s column %s.%s",
+                           vtab_type_name(sqlite3_value_type(v)),
+                           arm_opts_key_type_name(vt->cfg.key_type), vt->name, kc->name);
+        return SQLITE_CONSTRAINT_DATATYPE;
+    }
+    size_t n = arm_codec_key_user_len(vt->cfg.key_type, arm_slice_make(buf->ptr, buf->len));
+    if (vt->cfg.key_type != ARM_EXT_KEY_INTEGER && n > vt->cfg.max_key_size) {
+        arm_vtab_set_error(vt, "armdb: %s.%s is too long (%zu bytes; max_key_size is %u)",
+                           vt->name, kc->name, n, vt->cfg.max_key_size);
+        return SQLITE_TOOBIG;
+    }
+    return SQLITE_OK;
+}
+
+/* Validate and encode the non-key columns of a new row into vt->vbuf. */
+static int vtab_new_value(arm_vtab *vt, sqlite3_value **cols, int on_conflict, int *skip) {
+    const arm_ext_config *cfg = &vt->cfg;
+    for (int i = 0; i < cfg->ncol; i++) {
+        if (i == cfg->key_col || !cfg->cols[i].not_null) continue;
+        if (sqlite3_value_type(cols[i]) != SQLITE_NULL) continue;
+        if (on_conflict == SQLITE_IGNORE) {
+            *skip = 1;
+            return SQLITE_OK;
+        }
+        arm_vtab_set_error(vt, "NOT NULL constraint failed: %s.%s", vt->name, cfg->cols[i].name);
+        return SQLITE_CONSTRAINT_NOTNULL;
+    }
+    int rc = cfg->table_form ? arm_codec_record_encode(cols, cfg->ncol, cfg->key_col, &vt->vbuf)
+                             : arm_codec_value_encode(cols[1], &vt->vbuf);
+    if (rc != ARM_OK) return SQLITE_NOMEM;
+    size_t n = cfg->table_form ? vt->vbuf.len : vt->vbuf.len - 1;
+    if (n > cfg->max_value_size) {
+        if (cfg->table_form)
+            arm_vtab_set_error(vt, "armdb: %s: row is too long (%zu bytes; max_value_size is %u)",
+                               vt->name, n, cfg->max_value_size);
+        else
+            arm_vtab_set_error(vt, "armdb: %s.value is too long (%zu bytes; max_value_size is %u)",
+                               vt->name, n, cfg->max_value_size);
+        return SQLITE_TOOBIG;
+    }
+    return SQLITE_OK;
+}
+
+/* The new key is taken: REPLACE overwrites, IGNORE skips, the rest fail. */
+static int vtab_conflict(arm_vtab *vt, arm_slice key, int on_conflict, int *skip) {
+    if (on_conflict == SQLITE_REPLACE) return SQLITE_OK;
+    int rc = vtab_exists(vt, key);
+    if (rc == ARM_NOTFOUND) return SQLITE_OK;
+    if (rc != ARM_OK) return arm_vtab_engine_error(vt, rc, "read");
+    if (on_conflict == SQLITE_IGNORE) {
+        *skip = 1;
+        return SQLITE_OK;
+    }
+    arm_vtab_set_error(vt, "UNIQUE constraint failed: %s.%s", vt->name,
+                       vt->cfg.cols[vt->cfg.key_col].name);
+    return SQLITE_CONSTRAINT_PRIMARYKEY;
+}
+
+/* argc == 1: DELETE argv[0]. argv[0] NULL: INSERT. Otherwise UPDATE of the
+ * row whose key is argv[0]. argv[2 + i] is column i of the new row (argv[1]
+ * is not used: the key column carries the new key). */
+static int vtab_update(sqlite3_vtab *tab, int argc, sqlite3_value **argv, sqlite3_int64 *rowid) {
+    arm_vtab *vt = (arm_vtab *)tab;
+    (void)rowid;
+    if (vt->sh == NULL) return vtab_unavailable(vt);
+    int rc = vtab_ensure_batch(vt);
+    if (rc != SQLITE_OK) return rc;
+    int on_conflict = sqlite3_vtab_on_conflict(vt->db);
+    int have_old = sqlite3_value_type(argv[0]) != SQLITE_NULL, skip = 0;
+    if (have_old && arm_codec_key_for_write(vt->cfg.key_type, argv[0], &vt->kbuf2) !=
+                        ARM_CODEC_KEY_OK)
+        return SQLITE_NOMEM; // argv[0] came from our own column: only OOM can fail
+    arm_slice old_key = arm_slice_make(vt->kbuf2.ptr, vt->kbuf2.len);
+    if (argc == 1) {
+        rc = arm_engine_batch_delete(vt->batch, old_key);
+        return rc == ARM_OK ? SQLITE_OK : arm_vtab_engine_error(vt, rc, "delete");
+    }
+    if (argc != vt->cfg.ncol + 2) return SQLITE_ERROR;
+    sqlite3_value **cols = argv + 2;
+    rc = vtab_new_key(vt, cols[vt->cfg.key_col], &vt->kbuf, on_conflict, &skip);
+    if (rc == SQLITE_OK && !skip) rc = vtab_new_value(vt, cols, on_conflict, &skip);
+    if (rc != SQLITE_OK || skip) return rc;
+    arm_slice key = arm_slice_make(vt->kbuf.ptr, vt->kbuf.len);
+    int same = have_old && vtab_slice_cmp(&key, &old_key) == 0;
+    if (!same) rc = vtab_conflict(vt, key, on_conflict, &skip);
+    if (rc != SQLITE_OK || skip) return rc;
+    size_t mark = arm_engine_batch_mark(vt->batch);
+    int arc = ARM_OK;
+    if (have_old && !same) arc = arm_engine_batch_delete(vt->batch, old_key);
+    if (arc == ARM_OK)
+        arc = arm_engine_batch_put(vt->batch, key, arm_slice_make(vt->vbuf.ptr, vt->vbuf.len));
+    if (arc != ARM_OK) {
+        arm_engine_batch_rollback_to(vt->batch, mark); // a row is all or nothing
+        return arm_vtab_engine_error(vt, arc, "write");
+    }
+    return SQLITE_OK;
+}
+
+/* ---------------------------------------------------------- transactions */
+static int vtab_begin(sqlite3_vtab *tab) {
+    arm_vtab *vt = (arm_vtab *)tab;
+    if (vt->sh == NULL) return vtab_unavailable(vt);
+    int rc = vtab_ensure_batch(vt);
+    if (rc != SQLITE_OK) return rc;
+    arm_engine_batch_clear(vt->batch);
+    vt->in_txn = 1;
+    vt->committed = 0;
+    vt->nmarks = 0;
+    return SQLITE_OK;
+}
+
+/* The durability point: the whole transaction goes to the engine at once. */
+static int vtab_sync(sqlite3_vtab *tab) {
+    arm_vtab *vt = (arm_vtab *)tab;
+    if (vt->batch == NULL || vt->committed) return SQLITE_OK;
+    if (arm_engine_batch_mark(vt->batch) > 0) {
+        int rc = arm_engine_batch_commit(vt->sh->engine, vt->batch);
+        if (rc != ARM_OK) return arm_vtab_engine_error(vt, rc, "commit");
+    }
+    vt->committed = 1;
+    return SQLITE_OK;
+}
+
+static int vtab_commit(sqlite3_vtab *tab) {
+    arm_vtab *vt = (arm_vtab *)tab;
+    int rc = vtab_sync(tab); // SQLite always syncs first; this covers any path that does not
+    if (vt->batch != NULL) arm_engine_batch_clear(vt->batch);
+    vt->in_txn = 0;
+    vt->committed = 0;
+    vt->nmarks = 0;
+    return rc;
+}
+
+static int vtab_rollback(sqlite3_vtab *tab) {
+    arm_vtab *vt = (arm_vtab *)tab;
+    if (vt->batch != NULL) arm_engine_batch_clear(vt->batch);
+    vt->in_txn = 0;
+    vt->committed = 0;
+    vt->nmarks = 0;
+    return SQLITE_OK;
+}
+
+/* Savepoint n saves the batch's current mark. A table that joins the
+ * transaction late is told only of the newest savepoint; the older ones
+ * predate its first write, so their mark is 0. */
+static int vtab_savepoint(sqlite3_vtab *tab, int n) {
+    arm_vtab *vt = (arm_vtab *)tab;
+    if (n < 0 || n >= ARM_EXT_SAVEPOINT_MAX) return SQLITE_OK;
+    if (n >= vt->cap_marks) {
+        int cap = vt->cap_marks ? vt->cap_marks : 8;
+        while (cap <= n) cap *= 2;
+        size_t *m = sqlite3_realloc64(vt->marks, (size_t)cap * sizeof(size_t));
+        if (m == NULL) return SQLITE_NOMEM;
+        vt->marks = m;
+        vt->cap_marks = cap;
+    }
+    for (int i = vt->nmarks; i < n; i++) vt->marks[i] = 0;
+    vt->marks[n] = vt->batch ? arm_engine_batch_mark(vt->batch) : 0;
+    vt->nmarks = n + 1;
+    return SQLITE_OK;
+}
+
+static int vtab_release(sqlite3_vtab *tab, int n) {
+    arm_vtab *vt = (arm_vtab *)tab;
+    if (n >= 0 && n < vt->nmarks) vt->nmarks = n;
+    return SQLITE_OK;
+}
+
+static int vtab_rollback_to(sqlite3_vtab *tab, int n) {
+    arm_vtab *vt = (arm_vtab *)tab;
+    if (n < 0 || n >= vt->nmarks) return SQLITE_OK;
+    if (vt->batch != NULL) arm_engine_batch_rollback_to(vt->batch, vt->marks[n]);
+    vt->nmarks = n + 1;
+    return SQLITE_OK;
+}
+
+/* ---------------------------------------------------------------- rename */
+/* A default directory is named after the table, so it moves with it (only
+ * while no other connection has the table open); an explicit dir= stays. */
+static int vtab_rename(sqlite3_vtab *tab, const char *new_name) {
+    arm_vtab *vt = (arm_vtab *)tab;
+    char *name = sqlite3_mprintf("%s", new_name);
+    if (name == NULL) return SQLITE_NOMEM;
+    if (vt->cfg.dir_default) {
+        if (vt->sh == NULL) {
+            sqlite3_free(name);
+            return vtab_unavailable(vt);
+        }
+        if (vt->batch != NULL && arm_engine_batch_mark(vt->batch) > 0) {
+            sqlite3_free(name);
+            arm_vtab_set_error(vt, "armdb: %s: commit the table's changes before renaming it",
+                               vt->name);
+            return SQLITE_ERROR;
+        }
+        char *err = NULL;
+        char *dir = arm_opts_default_dir(vt->db, vt->schema, new_name, &err);
+        int rc = dir ? ARM_OK : ARM_ERROR;
+        if (dir != NULL) {
+            arm_engine_batch_free(vt->batch); // belongs to the engine about to close
+            vt->batch = NULL;
+            rc = arm_ext_engine_move(vt->sh, &vt->cfg, dir, &err);
+        }
+        if (rc != ARM_OK) {
+            arm_vtab_set_error(vt, "%s", err ? err : "armdb: rename failed");
+            sqlite3_free(err);
+            sqlite3_free(dir);
+            sqlite3_free(name);
+            return arm_ext_rc(rc);
+        }
+        sqlite3_free(vt->cfg.dir);
+        vt->cfg.dir = dir;
+    }
+    sqlite3_free(vt->name);
+    vt->name = name;
+    return SQLITE_OK;
+}
+
+/* ---------------------------------------------------------------- module */
+static const sqlite3_module vtab_module = {
+    2, /* iVersion: xSavepoint, xRelease, xRollbackTo */
+    vtab_create,      vtab_connect,  vtab_best_index, vtab_disconnect, vtab_destroy,
+    vtab_open,        vtab_close,    vtab_filter,     vtab_next,       vtab_eof,
+    vtab_column,      vtab_rowid,    vtab_update,     vtab_begin,      vtab_sync,
+    vtab_commit,      vtab_rollback, NULL,            vtab_rename,     vtab_savepoint,
+    vtab_release,     vtab_rollback_to,
+    NULL, /* xShadowName */
+};
+
+ARM_PRIVATE const sqlite3_module *arm_vtab_module(void) {
+    return &vtab_module;
+}
+
+#undef VTAB_PLAN_EQ
+#undef VTAB_PLAN_IN
+#undef VTAB_PLAN_LO
+#undef VTAB_PLAN_LO_INC
+#undef VTAB_PLAN_HI
+#undef VTAB_PLAN_HI_INC
+#undef VTAB_PLAN_DESC
+#undef VTAB_IN_MAX

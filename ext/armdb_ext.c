@@ -1,0 +1,359 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * armdb_ext.c: the extension's entry point (sqlite3_armdb_init, the only
+ * SQLITE_EXTENSION_INIT1), the one table that turns ARM_* result codes into
+ * SQLite codes, the per-connection state, and the process-wide registry of
+ * open engines: the engine refuses a second open of a directory in one
+ * process (ARM_BUSY), so every table and connection on one directory shares
+ * one arm_engine, counted by references and keyed by the directory's
+ * realpath. Layer: ext.
+ */
+#include "sqlite3ext.h"
+SQLITE_EXTENSION_INIT1
+
+#include "armdb.h"
+#include "ext_int.h"
+
+#include <errno.h>
+#include <ftw.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* ------------------------------------------------------- rc translation */
+/* Codes that are the same number in both worlds (arm_base.h chose them so). */
+_Static_assert(ARM_OK == SQLITE_OK, "rc");
+_Static_assert(ARM_ERROR == SQLITE_ERROR, "rc");
+_Static_assert(ARM_BUSY == SQLITE_BUSY, "rc");
+_Static_assert(ARM_NOMEM == SQLITE_NOMEM, "rc");
+_Static_assert(ARM_READONLY == SQLITE_READONLY, "rc");
+_Static_assert(ARM_IOERR == SQLITE_IOERR, "rc");
+_Static_assert(ARM_CORRUPT == SQLITE_CORRUPT, "rc");
+_Static_assert(ARM_FULL == SQLITE_FULL, "rc");
+_Static_assert(ARM_TOOBIG == SQLITE_TOOBIG, "rc");
+_Static_assert(ARM_CONSTRAINT == SQLITE_CONSTRAINT, "rc");
+_Static_assert(ARM_MISUSE == SQLITE_MISUSE, "rc");
+_Static_assert(ARM_AUTH == SQLITE_AUTH, "rc");
+_Static_assert(ARM_RANGE == SQLITE_RANGE, "rc");
+
+static const struct {
+    int arm;
+    int sqlite;
+} ext_rc_map[] = {
+    {ARM_OK, SQLITE_OK},
+    {ARM_NOMEM, SQLITE_NOMEM},
+    {ARM_IOERR, SQLITE_IOERR},
+    {ARM_CORRUPT, SQLITE_CORRUPT_VTAB}, /* damage in the table's files, not in the db file */
+    {ARM_BUSY, SQLITE_BUSY},
+    {ARM_FULL, SQLITE_FULL},
+    {ARM_MISUSE, SQLITE_MISUSE},
+    {ARM_READONLY, SQLITE_READONLY},
+    {ARM_TOOBIG, SQLITE_TOOBIG},
+    {ARM_CONSTRAINT, SQLITE_CONSTRAINT},
+    /* everything else, ARM_PANIC and ARM_CLOSED included: SQLITE_ERROR */
+};
+
+ARM_PRIVATE int arm_ext_rc(int arm_rc) {
+    int primary = ARM_RC_PRIMARY(arm_rc);
+    // ARM_NOTFOUND is a normal result; SQLite's 12 means something else
+    if (ARM_NEVER(primary == ARM_NOTFOUND)) return SQLITE_ERROR;
+    for (size_t i = 0; i < sizeof(ext_rc_map) / sizeof(ext_rc_map[0]); i++)
+        if (ext_rc_map[i].arm == primary) return ext_rc_map[i].sqlite;
+    return SQLITE_ERROR;
+}
+
+/* --------------------------------------------------------- the registry */
+static pthread_mutex_t ext_registry_mu = PTHREAD_MUTEX_INITIALIZER;
+static arm_ext_shared *ext_registry; /* guarded by ext_registry_mu */
+
+/* mkdir -p, bounded by the path's length. */
+static int ext_mkdirs(const char *path) {
+    char buf[PATH_MAX];
+    size_t n = strlen(path);
+    if (n == 0 || n >= sizeof(buf)) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    memcpy(buf, path, n + 1);
+    for (size_t i = 1; i <= n; i++) {
+        if (buf[i] != '/' && buf[i] != 0) continue;
+        char c = buf[i];
+        buf[i] = 0;
+        if (mkdir(buf, 0777) != 0 && errno != EEXIST) return -1;
+        buf[i] = c;
+    }
+    struct stat st;
+    if (stat(path, &st) != 0) return -1;
+    if (!S_ISDIR(st.st_mode)) {
+        errno = ENOTDIR;
+        return -1;
+    }
+    return 0;
+}
+
+static int ext_rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
+    (void)st, (void)flag, (void)ftw;
+    return remove(path) == 0 || errno == ENOENT ? 0 : -1;
+}
+
+/* Remove an engine directory, but only one that holds an armdb database. */
+static void ext_remove_dir(const char *path, int remove_parent) {
+    char meta[PATH_MAX];
+    struct stat st;
+    if ((size_t)snprintf(meta, sizeof(meta), "%s/ARMDB", path) >= sizeof(meta)) return;
+    if (stat(meta, &st) != 0) return;
+    (void)nftw(path, ext_rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    if (remove_parent) {
+        char parent[PATH_MAX];
+        snprintf(parent, sizeof(parent), "%s", path);
+        char *slash = strrchr(parent, '/');
+        if (slash != NULL && slash != parent) {
+            *slash = 0;
+            (void)rmdir(parent); // fails, as it should, while other tables live there
+        }
+    }
+}
+
+static arm_ext_shared *ext_registry_find(const char *path) {
+    for (arm_ext_shared *s = ext_registry; s != NULL; s = s->next)
+        if (strcmp(s->path, path) == 0) return s;
+    return NULL;
+}
+
+static int ext_open_error(char **errmsg, const char *dir, int rc) {
+    const char *m = arm_engine_errmsg(NULL);
+    *errmsg = sqlite3_mprintf("armdb: cannot open %s: %s", dir, m && m[0] ? m : arm_rc_str(rc));
+    return rc;
+}
+
+ARM_PRIVATE int arm_ext_engine_acquire(const arm_ext_config *cfg, int create,
+                                       arm_ext_shared **out, char **errmsg) {
+    char real[PATH_MAX];
+    *out = NULL;
+    *errmsg = NULL;
+    if (create && ext_mkdirs(cfg->dir) != 0) {
+        *errmsg = sqlite3_mprintf("armdb: cannot create directory %s: %s", cfg->dir,
+                                  strerror(errno));
+        return ARM_IOERR;
+    }
+    if (realpath(cfg->dir, real) == NULL) {
+        *errmsg = errno == ENOENT
+                      ? sqlite3_mprintf("armdb: directory %s is missing", cfg->dir)
+                      : sqlite3_mprintf("armdb: cannot open %s: %s", cfg->dir, strerror(errno));
+        return ARM_IOERR;
+    }
+    int rc = ARM_OK;
+    pthread_mutex_lock(&ext_registry_mu);
+    arm_ext_shared *sh = ext_registry_find(real);
+    if (sh != NULL && !sh->doomed) {
+        sh->refs++;
+    } else if (sh != NULL) {
+        *errmsg = sqlite3_mprintf("armdb: %s is being dropped by another connection", real);
+        rc = ARM_BUSY;
+    } else {
+        arm_engine_options opts = cfg->eng;
+        opts.create_if_missing = create;
+        arm_engine *e = NULL;
+        sh = calloc(1, sizeof(*sh));
+        char *path = strdup(real);
+        if (sh == NULL || path == NULL) rc = ARM_NOMEM;
+        if (rc == ARM_OK) rc = arm_engine_open(real, &opts, &e);
+        if (rc == ARM_OK) {
+            sh->path = path, sh->engine = e, sh->refs = 1;
+            sh->next = ext_registry;
+            ext_registry = sh;
+        } else {
+            if (rc == ARM_NOTFOUND)
+                *errmsg = sqlite3_mprintf("armdb: %s holds no armdb database", real);
+            else
+                ext_open_error(errmsg, real, rc);
+            if (rc == ARM_NOTFOUND) rc = ARM_IOERR;
+            free(path);
+            free(sh);
+            sh = NULL;
+        }
+    }
+    pthread_mutex_unlock(&ext_registry_mu);
+    if (rc == ARM_OK) *out = sh;
+    return rc;
+}
+
+ARM_PRIVATE void arm_ext_engine_release(arm_ext_shared *sh) {
+    if (sh == NULL) return;
+    pthread_mutex_lock(&ext_registry_mu);
+    assert(sh->refs > 0);
+    if (--sh->refs > 0) {
+        pthread_mutex_unlock(&ext_registry_mu);
+        return;
+    }
+    for (arm_ext_shared **pp = &ext_registry; *pp != NULL; pp = &(*pp)->next)
+        if (*pp == sh) {
+            *pp = sh->next;
+            break;
+        }
+    // A failed final flush leaves nothing to report to: the tables are gone.
+    (void)arm_engine_close(sh->engine);
+    if (sh->doomed) ext_remove_dir(sh->path, sh->remove_parent);
+    pthread_mutex_unlock(&ext_registry_mu);
+    free(sh->path);
+    free(sh);
+}
+
+ARM_PRIVATE void arm_ext_engine_doom(arm_ext_shared *sh, int remove_parent) {
+    pthread_mutex_lock(&ext_registry_mu);
+    sh->doomed = 1;
+    sh->remove_parent = remove_parent;
+    pthread_mutex_unlock(&ext_registry_mu);
+}
+
+ARM_PRIVATE int arm_ext_engine_move(arm_ext_shared *sh, const arm_ext_config *cfg,
+                                    const char *new_dir, char **errmsg) {
+    char real[PATH_MAX];
+    int rc = ARM_OK;
+    *errmsg = NULL;
+    pthread_mutex_lock(&ext_registry_mu);
+    if (sh->refs != 1) {
+        *errmsg = sqlite3_mprintf("armdb: cannot rename while another connection uses %s",
+                                  sh->path);
+        rc = ARM_BUSY;
+    } else if (access(new_dir, F_OK) == 0) {
+        *errmsg = sqlite3_mprintf("armdb: cannot rename: %s already exists", new_dir);
+        rc = ARM_ERROR;
+    }
+    if (rc != ARM_OK) {
+        pthread_mutex_unlock(&ext_registry_mu);
+        return rc;
+    }
+    arm_engine_options opts = cfg->eng;
+    opts.create_if_missing = 0;
+    (void)arm_engine_close(sh->engine);
+    sh->engine = NULL;
+    const char *open_at = sh->path;
+    if (rename(sh->path, new_dir) != 0) {
+        *errmsg = sqlite3_mprintf("armdb: cannot rename %s to %s: %s", sh->path, new_dir,
+                                  strerror(errno));
+        rc = ARM_IOERR;
+    } else if (realpath(new_dir, real) != NULL) {
+        open_at = real;
+    }
+    arm_engine *e = NULL;
+    int orc = arm_engine_open(open_at, &opts, &e);
+    if (orc == ARM_OK) {
+        sh->engine = e;
+        if (open_at == real) {
+            char *p = strdup(real);
+            if (p != NULL) free(sh->path), sh->path = p;
+        }
+    } else {
+        // The table is unusable until reconnected; say why.
+        sqlite3_free(*errmsg);
+        ext_open_error(errmsg, open_at, orc);
+        rc = orc;
+    }
+    pthread_mutex_unlock(&ext_registry_mu);
+    return rc;
+}
+
+/* ------------------------------------------------ per-connection state */
+ARM_PRIVATE void arm_ext_conn_ref(arm_ext_conn *conn) {
+    conn->refs++;
+}
+
+ARM_PRIVATE void arm_ext_conn_unref(void *p) {
+    arm_ext_conn *conn = p;
+    if (conn != NULL && --conn->refs == 0) {
+        assert(conn->vtabs == NULL);
+        sqlite3_free(conn);
+    }
+}
+
+ARM_PRIVATE void arm_ext_conn_add(arm_ext_conn *conn, arm_vtab *vt) {
+    vt->next_in_conn = conn->vtabs;
+    conn->vtabs = vt;
+}
+
+ARM_PRIVATE void arm_ext_conn_remove(arm_ext_conn *conn, arm_vtab *vt) {
+    for (arm_vtab **pp = &conn->vtabs; *pp != NULL; pp = &(*pp)->next_in_conn)
+        if (*pp == vt) {
+            *pp = vt->next_in_conn;
+            return;
+        }
+}
+
+static arm_vtab *ext_conn_lookup(arm_ext_conn *conn, const char *schema, int nschema,
+                                 const char *table) {
+    arm_vtab *any = NULL;
+    for (arm_vtab *vt = conn->vtabs; vt != NULL; vt = vt->next_in_conn) {
+        if (sqlite3_stricmp(vt->name, table) != 0) continue;
+        if (schema != NULL) {
+            if ((int)strlen(vt->schema) == nschema &&
+                sqlite3_strnicmp(vt->schema, schema, nschema) == 0)
+                return vt;
+            continue;
+        }
+        // unqualified: temp, then main, then attached, as SQLite resolves names
+        if (sqlite3_stricmp(vt->schema, "temp") == 0) return vt;
+        if (sqlite3_stricmp(vt->schema, "main") == 0 || any == NULL) any = vt;
+    }
+    return any;
+}
+
+/* A table not used yet since the database was opened is not connected;
+ * preparing a statement on it connects it. */
+static void ext_conn_touch(arm_ext_conn *conn, const char *schema, int nschema,
+                           const char *table) {
+    char *sql = schema ? sqlite3_mprintf("SELECT 0 FROM \"%.*w\".\"%w\" LIMIT 0", nschema,
+                                         schema, table)
+                       : sqlite3_mprintf("SELECT 0 FROM \"%w\" LIMIT 0", table);
+    sqlite3_stmt *st = NULL;
+    if (sql != NULL && sqlite3_prepare_v2(conn->db, sql, -1, &st, NULL) == SQLITE_OK)
+        sqlite3_finalize(st);
+    sqlite3_free(sql);
+}
+
+ARM_PRIVATE arm_vtab *arm_ext_conn_find(arm_ext_conn *conn, const char *name, char **errmsg) {
+    const char *dot = strchr(name, '.');
+    *errmsg = NULL;
+    for (int pass = 0; pass < 2; pass++) {
+        arm_vtab *vt = ext_conn_lookup(conn, NULL, 0, name);
+        if (vt == NULL && dot != NULL)
+            vt = ext_conn_lookup(conn, name, (int)(dot - name), dot + 1);
+        if (vt != NULL) return vt;
+        if (pass == 0) {
+            ext_conn_touch(conn, NULL, 0, name);
+            if (dot != NULL) ext_conn_touch(conn, name, (int)(dot - name), dot + 1);
+        }
+    }
+    *errmsg = sqlite3_mprintf("no armdb table named '%s'", name);
+    return NULL;
+}
+
+/* ----------------------------------------------------------- entry point */
+ARM_API int sqlite3_armdb_init(struct sqlite3 *db, char **pzErrMsg,
+                               const struct sqlite3_api_routines *pApi) {
+    SQLITE_EXTENSION_INIT2(pApi);
+    // WITHOUT ROWID virtual tables that can be written need 3.21; newer API
+    // (sqlite3_vtab_in, 3.38) is used only after a runtime version check.
+    if (sqlite3_libversion_number() < 3021000) {
+        *pzErrMsg = sqlite3_mprintf("armdb needs SQLite 3.21.0 or newer (this is %s)",
+                                    sqlite3_libversion());
+        return SQLITE_ERROR;
+    }
+    arm_ext_conn *conn = sqlite3_malloc64(sizeof(*conn));
+    if (conn == NULL) return SQLITE_NOMEM;
+    memset(conn, 0, sizeof(*conn));
+    conn->db = db;
+    conn->refs = 1; // ours, until registration is done
+    arm_ext_conn_ref(conn);
+    // SQLite calls the destructor even when registration fails
+    int rc = sqlite3_create_module_v2(db, "armdb", arm_vtab_module(), conn, arm_ext_conn_unref);
+    if (rc == SQLITE_OK) rc = arm_func_register(db, conn);
+    arm_ext_conn_unref(conn);
+    if (rc != SQLITE_OK && *pzErrMsg == NULL)
+        *pzErrMsg = sqlite3_mprintf("armdb: cannot register: %s", sqlite3_errmsg(db));
+    return rc;
+}
