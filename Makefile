@@ -138,4 +138,6 @@ format-check:
 clean:
 	rm -rf build build-asan build-tsan build-address,undefined
 
+.SECONDARY:
+
 -include $(shell find $(O)/obj -name '*.d' 2>/dev/null)

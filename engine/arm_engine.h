@@ -60,6 +60,9 @@ typedef struct arm_engine_options {
     int io_backend;              /* enum arm_io_backend; default ARM_IO_AUTO */
     int read_only;               /* 1 = open for reading/salvage: no writes, damage tolerated */
     int create_if_missing;       /* default 1 */
+    int mmap_reads;              /* read data files through a read-only mapping (default 1):
+                                    no syscall per read; 0 = pread, where an I/O error is an
+                                    error code rather than SIGBUS */
 } arm_engine_options;
 
 /* Fill *opts with the defaults above. */

@@ -68,6 +68,7 @@ void arm_engine_options_init(arm_engine_options *o) {
     o->io_backend = ARM_IO_AUTO;
     o->read_only = 0;
     o->create_if_missing = 1;
+    o->mmap_reads = 1;
 }
 
 static int eng_bad_option(const char *name, const char *why) {
@@ -145,15 +146,20 @@ int arm_engine_file_add(arm_engine *e, arm_file *f) {
 int arm_engine_read_value(arm_engine *e, const arm_item *loc, arm_buf *buf, arm_slice *value_out) {
     arm_file *f = arm_engine_file(e, loc->fid);
     if (ARM_NEVER(f == NULL)) return ARM_ERR(ARM_CORRUPT);
-    int rc = arm_buf_reserve(buf, loc->len);
-    if (rc != ARM_OK) return rc;
-    rc = arm_shard_read(e, f, loc->off, buf->ptr, loc->len);
-    if (rc != ARM_OK) return rc;
-    if (arm_entry_verify(buf->ptr, loc->len) != ARM_OK)
+    /* Zero-copy from the mapping when the entry is in the file already. */
+    const uint8_t *p = arm_shard_mapped(e, f, loc->off, loc->len);
+    if (p == NULL) {
+        int rc = arm_buf_reserve(buf, loc->len);
+        if (rc != ARM_OK) return rc;
+        rc = arm_shard_read(e, f, loc->off, buf->ptr, loc->len);
+        if (rc != ARM_OK) return rc;
+        p = buf->ptr;
+    }
+    if (arm_entry_verify(p, loc->len) != ARM_OK)
         return arm_engine_seterr(ARM_ERR(ARM_CORRUPT), 0, "checksum mismatch in %s at offset %u",
                                  f->path, loc->off);
     size_t voff = ARM_ENTRY_HEADER + (size_t)loc->klen;
-    value_out->ptr = buf->ptr + voff;
+    value_out->ptr = p + voff;
     value_out->len = loc->len - voff;
     return ARM_OK;
 }
@@ -398,7 +404,12 @@ int arm_engine_get(arm_engine *e, arm_slice key, arm_buf *value_out) {
     arm_slice v;
     int rc = arm_engine_read_value(e, &loc, value_out, &v);
     if (rc != ARM_OK) return rc;
-    memmove(value_out->ptr, v.ptr, v.len);
+    uintptr_t vp = (uintptr_t)v.ptr, bp = (uintptr_t)value_out->ptr;
+    if (vp < bp || vp >= bp + value_out->cap) {
+        rc = arm_buf_reserve(value_out, v.len); /* v is in a file mapping */
+        if (rc != ARM_OK) return rc;
+    }
+    if (v.len) memmove(value_out->ptr, v.ptr, v.len);
     value_out->len = v.len;
     return ARM_OK;
 }
@@ -474,7 +485,13 @@ void arm_engine_stats_get(arm_engine *e, arm_engine_stats *st) {
 
 /* Verify one file's header and entries up to its logical size. */
 static uint64_t eng_check_file(arm_engine *e, arm_file *f, arm_check_report_fn report, void *ctx) {
+    /* A sealed file is checked whole, as it is on disk (recovery may have
+     * stopped short of damage in it); the active file up to its logical end
+     * (past it there is only block padding). */
     uint64_t size = atomic_load(&f->size);
+    struct stat sb;
+    if (atomic_load(&e->shards[f->shard].active_fid) != f->fid && fstat(f->rfd, &sb) == 0)
+        size = (uint64_t)sb.st_size;
     if (size == 0) return 0;
     void *map = mmap(NULL, size, PROT_READ, MAP_SHARED, f->rfd, 0);
     if (map == MAP_FAILED) {

@@ -96,6 +96,8 @@ typedef struct arm_file {
     _Atomic uint64_t size;        /* logical bytes: header + entries appended */
     _Atomic uint64_t dead_bytes;  /* bytes of entries no longer live */
     char *path;                   /* owned */
+    const uint8_t *map;           /* read-only mapping of the file, or NULL (pread) */
+    uint64_t map_len;             /* bytes mapped; never read past the file's flushed end */
 } arm_file;
 
 /* ------------------------------------------------------------- shards */
@@ -182,6 +184,12 @@ ARM_PRIVATE int arm_shard_read(arm_engine *e, arm_file *f, uint64_t off, void *d
 /* Create a new data file and make it the shard's active file. log_lock held
  * (or single-threaded open). */
 ARM_PRIVATE int arm_shard_new_file(arm_engine *e, arm_shard *s);
+/* Map f for reads (len bytes of address space, may exceed the file: only
+ * bytes already in the file are ever touched). Failure leaves f->map NULL. */
+ARM_PRIVATE void arm_file_map(arm_engine *e, arm_file *f, uint64_t len);
+/* Pointer to file bytes [off, off+n) in the mapping when they are all in the
+ * file already, else NULL (read through arm_shard_read). */
+ARM_PRIVATE const uint8_t *arm_shard_mapped(arm_engine *e, arm_file *f, uint64_t off, size_t n);
 /* Register a file in the engine's file table. */
 ARM_PRIVATE int arm_engine_file_add(arm_engine *e, arm_file *f);
 ARM_PRIVATE void arm_file_free(arm_file *f);

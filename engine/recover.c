@@ -150,7 +150,7 @@ static int rec_scan(rec_state *st, uint32_t fid, const uint8_t *p, uint64_t size
 
 /* Open, validate and scan one data file; register it in the file table.
  * *valid_end_out: logical end; *bad_header_out set when the header is bad. */
-static int rec_file(rec_state *st, arm_shard *s, uint32_t fid, arm_file **file_out,
+static int rec_file(rec_state *st, arm_shard *s, uint32_t fid, int last, arm_file **file_out,
                     uint64_t *size_out, uint64_t *valid_end_out, int *bad_header_out) {
     arm_engine *e = st->e;
     *file_out = NULL;
@@ -192,6 +192,9 @@ static int rec_file(rec_state *st, arm_shard *s, uint32_t fid, arm_file **file_o
         rc = arm_engine_file_add(e, f);
         if (rc == ARM_OK) rc = rec_scan(st, fid, map, size, valid_end_out);
         if (rc == ARM_OK) atomic_store(&f->size, *valid_end_out);
+        /* The newest file keeps growing: reserve room for all of it. */
+        if (rc == ARM_OK)
+            arm_file_map(e, f, last && !e->opts.read_only ? e->opts.max_file_size : *valid_end_out);
         if (rc == ARM_OK) *file_out = f;
         f = NULL; /* owned by the file table now, even on failure */
     }
@@ -238,7 +241,7 @@ static int rec_shard(rec_state *st, arm_shard *s, uint32_t *max_fid) {
         arm_file *f = NULL;
         uint64_t size = 0, end = 0;
         if (ids[i] > *max_fid) *max_fid = ids[i];
-        rc = rec_file(st, s, ids[i], &f, &size, &end, &bad_header);
+        rc = rec_file(st, s, ids[i], last, &f, &size, &end, &bad_header);
         if (rc != ARM_OK) break;
         if (bad_header) {
             char path[4200];

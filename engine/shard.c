@@ -16,6 +16,7 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #define SHARD_ALIGN_DOWN(x) ((x) & ~(uint64_t)(ARM_IO_BLOCK - 1))
@@ -55,8 +56,25 @@ void arm_shard_deinit(arm_engine *e, arm_shard *s) {
     pthread_cond_destroy(&s->sync_cond);
 }
 
+void arm_file_map(arm_engine *e, arm_file *f, uint64_t len) {
+    if (!e->opts.mmap_reads || len == 0) return;
+    void *p = mmap(NULL, len, PROT_READ, MAP_SHARED, f->rfd, 0);
+    if (p == MAP_FAILED) return; /* reads fall back to pread */
+    f->map = p;
+    f->map_len = len;
+}
+
+const uint8_t *arm_shard_mapped(arm_engine *e, arm_file *f, uint64_t off, size_t n) {
+    if (f->map == NULL || off + n > f->map_len) return NULL;
+    arm_shard *s = &e->shards[f->shard];
+    if (atomic_load(&s->active_fid) != f->fid || off + n <= atomic_load(&s->flushed_off))
+        return f->map + off;
+    return NULL;
+}
+
 void arm_file_free(arm_file *f) {
     if (f == NULL) return;
+    if (f->map) munmap((void *)f->map, f->map_len);
     if (f->fd >= 0) close(f->fd);
     if (f->rfd >= 0 && f->rfd != f->fd) close(f->rfd);
     arm_free(f->path);
@@ -150,6 +168,7 @@ int arm_shard_new_file(arm_engine *e, arm_shard *s) {
     if (rc == ARM_OK) rc = shard_open_file(e, path, 1, &direct_io, &f->fd);
     if (rc == ARM_OK) rc = arm_io_open(path, ARM_IO_O_RDONLY, &f->rfd, &err);
     if (rc == ARM_OK) rc = arm_io_sync_dir(s->dir, &err); /* the name must survive a crash */
+    if (rc == ARM_OK) arm_file_map(e, f, e->opts.max_file_size);
     if (rc == ARM_OK) rc = arm_engine_file_add(e, f);
     if (rc != ARM_OK) {
         if (f->fd >= 0) unlink(path);
@@ -250,6 +269,11 @@ int arm_shard_sync_to(arm_engine *e, arm_shard *s, uint32_t fid, uint64_t end) {
 int arm_shard_read(arm_engine *e, arm_file *f, uint64_t off, void *dst, size_t n) {
     arm_shard *s = &e->shards[f->shard];
     int err = 0, rc;
+    const uint8_t *m = arm_shard_mapped(e, f, off, n);
+    if (m) {
+        memcpy(dst, m, n);
+        return ARM_OK;
+    }
     /* Fast path, no lock: a sealed file, or bytes already in the file. A
      * stale view errs towards the locked path, never the other way. */
     if (atomic_load(&s->active_fid) != f->fid || off + n <= atomic_load(&s->flushed_off)) {

@@ -1,0 +1,15 @@
+#!/bin/sh
+# Install what armdb needs to build and test on Debian (12 or later).
+# Runs apt-get directly as root, through sudo otherwise.
+set -e
+PKGS="build-essential pkg-config python3 sqlite3 libsqlite3-dev liburing-dev libsodium-dev libxxhash-dev"
+if [ "${ARMDB_CI_EXTRA:-0}" = 1 ]; then PKGS="$PKGS clang libclang-rt-14-dev"; fi
+SUDO=""
+if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
+missing=""
+for p in $PKGS; do dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"; done
+if [ -n "$missing" ]; then
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq $missing
+fi
+echo "deps: ok"
