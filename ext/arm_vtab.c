@@ -652,8 +652,8 @@ static int vtab_new_key(arm_vtab *vt, sqlite3_value *v, arm_buf *buf, int on_con
     }
     size_t n = arm_codec_key_user_len(vt->cfg.key_type, arm_slice_make(buf->ptr, buf->len));
     if (vt->cfg.key_type != ARM_EXT_KEY_INTEGER && n > vt->cfg.max_key_size) {
-        arm_vtab_set_error(vt, "armdb: %s.%s is too long (%zu bytes; max_key_size is %u)",
-                           vt->name, kc->name, n, vt->cfg.max_key_size);
+        arm_vtab_set_error(vt, "armdb: %s.%s is too long (%llu bytes; max_key_size is %u)",
+                           vt->name, kc->name, (unsigned long long)n, vt->cfg.max_key_size);
         return SQLITE_TOOBIG;
     }
     return SQLITE_OK;
@@ -678,11 +678,11 @@ static int vtab_new_value(arm_vtab *vt, sqlite3_value **cols, int on_conflict, i
     size_t n = cfg->table_form ? vt->vbuf.len : vt->vbuf.len - 1;
     if (n > cfg->max_value_size) {
         if (cfg->table_form)
-            arm_vtab_set_error(vt, "armdb: %s: row is too long (%zu bytes; max_value_size is %u)",
-                               vt->name, n, cfg->max_value_size);
+            arm_vtab_set_error(vt, "armdb: %s: row is too long (%llu bytes; max_value_size is %u)",
+                               vt->name, (unsigned long long)n, cfg->max_value_size);
         else
-            arm_vtab_set_error(vt, "armdb: %s.value is too long (%zu bytes; max_value_size is %u)",
-                               vt->name, n, cfg->max_value_size);
+            arm_vtab_set_error(vt, "armdb: %s.value is too long (%llu bytes; max_value_size is %u)",
+                               vt->name, (unsigned long long)n, cfg->max_value_size);
         return SQLITE_TOOBIG;
     }
     return SQLITE_OK;
