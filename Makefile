@@ -46,7 +46,7 @@ TEST_SUPPORT_OBJ := $(TEST_SUPPORT_SRC:%.c=$(O)/obj/%.o)
 TEST_BIN := $(patsubst %.c,$(O)/%,$(TEST_SRC))
 BENCH_BIN := $(patsubst bench/%.c,$(O)/bench/%,$(BENCH_SRC))
 
-.PHONY: all lib so tests test test-unit test-sql test-amalgamation amalgamation check-amalgamation \
+.PHONY: demo all lib so tests test test-unit test-sql test-amalgamation amalgamation check-amalgamation \
         asan tsan ubsan bench check-includes check-symbols clean format format-check
 
 all: so lib tests
@@ -141,3 +141,10 @@ clean:
 .SECONDARY:
 
 -include $(shell find $(O)/obj -name '*.d' 2>/dev/null)
+
+# ------------------------------------------------------------------ demo
+# Builds the extension and runs examples/demo.sql in the stock sqlite3 shell,
+# against a database in build/demo/ (run it twice: the data persists).
+demo: $(O)/armdb.so
+	@mkdir -p $(O)/demo
+	$(SQLITE3) -batch -init /dev/null $(O)/demo/demo.db < examples/demo.sql

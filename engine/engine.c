@@ -334,6 +334,7 @@ int arm_engine_open(const char *dir, const arm_engine_options *opts, arm_engine 
     if (rc == ARM_OK) rc = eng_lock(e);
     if (rc == ARM_OK) rc = eng_meta_load(e);
     if (rc == ARM_OK) rc = eng_open_shards(e);
+    if (rc == ARM_OK && opts->cache_size) rc = arm_cache_new(opts->cache_size, &e->cache);
     if (rc == ARM_OK) rc = arm_engine_recover(e);
     if (rc == ARM_OK && opts->io_backend == ARM_IO_URING && e->shards[0].ring == NULL &&
         !opts->read_only)
@@ -370,6 +371,7 @@ int arm_engine_close(arm_engine *e) {
     if (e->shards && !e->opts.read_only && e->lock_fd >= 0) rc = arm_engine_flush(e);
     for (uint32_t i = 0; e->shards && i < e->shard_count; i++) arm_shard_deinit(e, &e->shards[i]);
     arm_free(e->shards);
+    arm_cache_free(e->cache);
     for (uint32_t c = 0; c < ARM_FILE_CHUNKS_MAX; c++) {
         if (e->file_chunks[c] == NULL) continue;
         for (uint32_t j = 0; j < ARM_FILE_CHUNK; j++) arm_file_free(atomic_load(&e->file_chunks[c][j]));
@@ -399,11 +401,19 @@ int arm_engine_get(arm_engine *e, arm_slice key, arm_buf *value_out) {
     if (it) memcpy(&loc, it, sizeof(loc));
     pthread_rwlock_unlock(&s->index_lock);
     if (it == NULL) return ARM_NOTFOUND;
+    if (e->cache) {
+        if (arm_cache_get(e->cache, loc.fid, loc.off, value_out)) {
+            atomic_fetch_add_explicit(&e->cache_hits, 1, memory_order_relaxed);
+            return ARM_OK;
+        }
+        atomic_fetch_add_explicit(&e->cache_misses, 1, memory_order_relaxed);
+    }
     /* Entries are immutable once appended, so the location read under the
      * lock stays readable after it is released. */
     arm_slice v;
     int rc = arm_engine_read_value(e, &loc, value_out, &v);
     if (rc != ARM_OK) return rc;
+    if (e->cache) arm_cache_put(e->cache, loc.fid, loc.off, v.ptr, v.len);
     uintptr_t vp = (uintptr_t)v.ptr, bp = (uintptr_t)value_out->ptr;
     if (vp < bp || vp >= bp + value_out->cap) {
         rc = arm_buf_reserve(value_out, v.len); /* v is in a file mapping */

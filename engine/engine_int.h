@@ -9,6 +9,7 @@
 #define ARM_ENGINE_INT_H
 
 #include "arm_engine.h"
+#include "cache.h"
 #include "index.h"
 #include "io.h"
 
@@ -152,6 +153,7 @@ struct arm_engine {
     pthread_cond_t syncer_cond;
     int syncer_stop;
 
+    arm_cache *cache;             /* read cache, or NULL (cache_size 0) */
     _Atomic uint64_t cache_hits, cache_misses;
 };
 
