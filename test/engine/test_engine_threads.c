@@ -397,22 +397,25 @@ static void *gc_main(void *arg) {
         } else {
             rc = arm_engine_put(t->e, arm_slice_make(k, kl), arm_slice_make(v, vl));
         }
-        if (rc != ARM_OK) atomic_store(t->failed, 1);
+        if (rc != ARM_OK && atomic_exchange(t->failed, 1) == 0)
+            fprintf(stderr, "thread %d op %d: %s \"%s\"\n", t->id, i, arm_rc_str(rc),
+                    arm_engine_errmsg(t->e));
     }
     return NULL;
 }
 
-static void test_group_commit(void) {
+static void run_group_commit(uint64_t max_file_size, int n) {
     const char *dir = fresh("gc");
     arm_engine_options o;
     arm_engine_options_init(&o);
     o.shard_count = 2; /* more threads than shards: committers share syncs */
     o.sync_mode = ARM_SYNC_FULL;
+    o.max_file_size = max_file_size;
+    o.max_value_size = 4096;
     arm_engine *e = util_open_ok(dir, &o);
     enum { NT = 6 };
     struct gc_thread t[NT];
     atomic_int failed = 0;
-    const int n = 120 * util_scale();
     for (int i = 0; i < NT; i++) {
         t[i].e = e;
         t[i].id = i;
@@ -437,6 +440,10 @@ static void test_group_commit(void) {
     util_close_ok(e);
 }
 
+static void test_group_commit(void) { run_group_commit(256ull << 20, 120 * util_scale()); }
+/* rotation while group-commit leaders sync outside the log lock */
+static void test_group_commit_rotate(void) { run_group_commit(64u << 10, 400 * util_scale()); }
+
 /* Open/close while nothing else runs, repeated: background threads (the
  * sync=normal syncer) start and stop cleanly. */
 static void test_open_close_cycles(void) {
@@ -460,6 +467,7 @@ int main(void) {
     UTIL_CASE("writers, readers, cursor: ordered index, sync normal", test_mixed_ordered());
     UTIL_CASE("writers and readers: hash index, sync off", test_mixed_hash());
     UTIL_CASE("sync=full group commit from several threads", test_group_commit());
+    UTIL_CASE("sync=full group commit with file rotation", test_group_commit_rotate());
     UTIL_CASE("open/close cycles", test_open_close_cycles());
     return harness_done();
 }
