@@ -759,8 +759,8 @@ const char *arm_engine_dir(const arm_engine *engine);
 #define IDX_SLAB_BYTES   65536 /* arena slab size */
 #define IDX_SMALL_MAX    512   /* larger items come straight from arm_malloc */
 #define IDX_CLASS_COUNT  (IDX_SMALL_MAX / 8 + 1)
-#define IDX_ITEM_MIN     24    /* smallest item: 23-byte header + 1 key byte, rounded */
-#define IDX_HASH_CAP_MIN 16    /* initial hash slots */
+#define IDX_ITEM_MIN     24 /* smallest item: 23-byte header + 1 key byte, rounded */
+#define IDX_HASH_CAP_MIN 16 /* initial hash slots */
 /* Hash home slots come from the 32-bit tag, so the table stops at 2^32 slots. */
 #define IDX_HASH_CAP_MAX ((uint64_t)1 << 32)
 
@@ -777,12 +777,12 @@ typedef struct idx_large {
 } idx_large;
 
 typedef struct idx_arena {
-    uint8_t *cur;                       /* bump pointer in the newest slab */
-    uint8_t *end;                       /* end of the newest slab */
-    void *slabs;                        /* singly linked through each slab's first word */
-    void *free_list[IDX_CLASS_COUNT];   /* per size class (bytes / 8), linked through the item */
-    idx_large *large;                   /* items over IDX_SMALL_MAX */
-    uint64_t bytes;                     /* slabs + large allocations */
+    uint8_t *cur;                     /* bump pointer in the newest slab */
+    uint8_t *end;                     /* end of the newest slab */
+    void *slabs;                      /* singly linked through each slab's first word */
+    void *free_list[IDX_CLASS_COUNT]; /* per size class (bytes / 8), linked through the item */
+    idx_large *large;                 /* items over IDX_SMALL_MAX */
+    uint64_t bytes;                   /* slabs + large allocations */
 } idx_arena;
 
 static size_t idx_item_bytes(size_t klen) {
@@ -833,8 +833,10 @@ static void idx_arena_free(idx_arena *a, void *p, size_t size) {
     assert(size % 8 == 0);
     if (size > IDX_SMALL_MAX) {
         idx_large *h = (idx_large *)p - 1;
-        if (h->prev) h->prev->next = h->next;
-        else a->large = h->next;
+        if (h->prev)
+            h->prev->next = h->next;
+        else
+            a->large = h->next;
         if (h->next) h->next->prev = h->prev;
         a->bytes -= sizeof(idx_large) + size;
         arm_free(h);
@@ -875,23 +877,23 @@ typedef struct idx_leaf {
 typedef struct idx_inner {
     uint32_t n; /* children (separators: n - 1) */
     uint32_t pad;
-    uint64_t pfx[IDX_INNER_MAX - 1];   /* separator prefixes */
-    arm_item *sep[IDX_INNER_MAX - 1];  /* separator keys (owned copies) */
-    void *child[IDX_INNER_MAX];        /* idx_inner, or idx_leaf on the last inner level */
+    uint64_t pfx[IDX_INNER_MAX - 1];  /* separator prefixes */
+    arm_item *sep[IDX_INNER_MAX - 1]; /* separator keys (owned copies) */
+    void *child[IDX_INNER_MAX];       /* idx_inner, or idx_leaf on the last inner level */
 } idx_inner;
 
 struct arm_index {
-    int kind;            /* ARM_INDEX_ORDERED or ARM_INDEX_HASH */
-    uint64_t count;      /* items */
-    idx_arena arena;     /* items and separator copies */
+    int kind;        /* ARM_INDEX_ORDERED or ARM_INDEX_HASH */
+    uint64_t count;  /* items */
+    idx_arena arena; /* items and separator copies */
     /* ordered */
     void *root;          /* idx_leaf when height == 0, else idx_inner */
     uint32_t height;     /* inner levels above the leaves */
     uint64_t node_bytes; /* bytes of leaves and inner nodes */
     /* hash */
-    arm_item **slot;     /* hcap item pointers, NULL = empty */
-    uint32_t *tag;       /* low 32 bits of arm_hash_key; also gives the home slot */
-    uint64_t hcap;       /* power of two */
+    arm_item **slot; /* hcap item pointers, NULL = empty */
+    uint32_t *tag;   /* low 32 bits of arm_hash_key; also gives the home slot */
+    uint64_t hcap;   /* power of two */
 };
 
 /* Search key with its prefix computed once. */
@@ -1007,7 +1009,8 @@ static inline uint32_t idx_pfx_lower(const uint64_t *a, uint32_t n, uint64_t x) 
 static inline uint32_t idx_inner_find(const idx_inner *in, const idx_key *k) {
     uint32_t ns = in->n - 1;
     uint32_t i = idx_pfx_lower(in->pfx, ns, k->pfx);
-    while (i < ns && in->pfx[i] == k->pfx && idx_cmp(k, in->sep[i]) >= 0) i++;
+    while (i < ns && in->pfx[i] == k->pfx && idx_cmp(k, in->sep[i]) >= 0)
+        i++;
     return i;
 }
 
@@ -1060,8 +1063,10 @@ static idx_leaf *idx_tree_edge(const arm_index *ix, int last) {
 
 /* Point every reference to leaf l's position (parent slot or root, neighbours) at l. */
 static void idx_leaf_relink(arm_index *ix, const idx_path *path, idx_leaf *l) {
-    if (path->depth == 0) ix->root = l;
-    else path->node[path->depth - 1]->child[path->slot[path->depth - 1]] = l;
+    if (path->depth == 0)
+        ix->root = l;
+    else
+        path->node[path->depth - 1]->child[path->slot[path->depth - 1]] = l;
     if (l->prev) l->prev->next = l;
     if (l->next) l->next->prev = l;
 }
@@ -1110,8 +1115,8 @@ static void idx_inner_insert_at(idx_inner *in, uint32_t s, uint64_t pfx, arm_ite
 /* Split the full node in while adding (pfx, sep, right) after child slot s. in keeps
  * the left half; r (preallocated) takes the right half; the middle separator is
  * returned through the out parameters for the parent. */
-static void idx_inner_split(idx_inner *in, uint32_t s, idx_inner *r, uint64_t *pfx,
-                            arm_item **sep, void **right) {
+static void idx_inner_split(idx_inner *in, uint32_t s, idx_inner *r, uint64_t *pfx, arm_item **sep,
+                            void **right) {
     uint64_t vp[IDX_INNER_MAX];
     arm_item *vs[IDX_INNER_MAX];
     void *vc[IDX_INNER_MAX + 1];
@@ -1202,9 +1207,11 @@ static int idx_leaf_split(arm_index *ix, const idx_path *path, idx_leaf *l, uint
     idx_leaf *nl = idx_leaf_alloc(ix, idx_leaf_cap_for(left));
     idx_leaf *nr = idx_leaf_alloc(ix, idx_leaf_cap_for(total - left));
     arm_item *sep = idx_item_new(ix, vi[left]->key, vi[left]->klen);
-    while (got < need && (spare[got] = idx_inner_alloc(ix)) != NULL) got++;
+    while (got < need && (spare[got] = idx_inner_alloc(ix)) != NULL)
+        got++;
     if (nl == NULL || nr == NULL || sep == NULL || got < need) {
-        while (got > 0) idx_inner_free(ix, spare[--got]);
+        while (got > 0)
+            idx_inner_free(ix, spare[--got]);
         if (sep) idx_item_free(ix, sep);
         if (nr) idx_leaf_free(ix, nr);
         if (nl) idx_leaf_free(ix, nl);
@@ -1227,8 +1234,7 @@ static int idx_leaf_split(arm_index *ix, const idx_path *path, idx_leaf *l, uint
     return ARM_OK;
 }
 
-static int idx_tree_upsert(arm_index *ix, const idx_key *k, arm_item **item_out,
-                           int *created_out) {
+static int idx_tree_upsert(arm_index *ix, const idx_key *k, arm_item **item_out, int *created_out) {
     idx_path path;
     idx_leaf *l = idx_tree_descend(ix, k, &path);
     int eq;
@@ -1426,7 +1432,7 @@ static arm_item *idx_tree_seek(const arm_index *ix, arm_index_iter *it, const id
 
 /* ================================================================ hash */
 
-static int idx_hash_alloc(arm_index *ix, uint64_t cap, arm_item ***slot_out, uint32_t **tag_out) {
+static int idx_hash_alloc(uint64_t cap, arm_item ***slot_out, uint32_t **tag_out) {
     arm_item **slot = arm_calloc(cap, sizeof(arm_item *));
     uint32_t *tag = arm_malloc(cap * sizeof(uint32_t));
     if (slot == NULL || tag == NULL) {
@@ -1434,7 +1440,6 @@ static int idx_hash_alloc(arm_index *ix, uint64_t cap, arm_item ***slot_out, uin
         arm_free(tag);
         return ARM_ERR(ARM_NOMEM);
     }
-    (void)ix;
     *slot_out = slot;
     *tag_out = tag;
     return ARM_OK;
@@ -1446,12 +1451,13 @@ static int idx_hash_grow(arm_index *ix) {
     arm_item **slot;
     uint32_t *tag;
     if (cap > IDX_HASH_CAP_MAX) return ARM_ERR(ARM_NOMEM);
-    int rc = idx_hash_alloc(ix, cap, &slot, &tag);
+    int rc = idx_hash_alloc(cap, &slot, &tag);
     if (rc != ARM_OK) return rc;
     for (uint64_t i = 0; i < ix->hcap; i++) {
         if (ix->slot[i] == NULL) continue;
         uint64_t j = ix->tag[i] & mask;
-        while (slot[j]) j = (j + 1) & mask;
+        while (slot[j])
+            j = (j + 1) & mask;
         slot[j] = ix->slot[i];
         tag[j] = ix->tag[i];
     }
@@ -1564,7 +1570,7 @@ static arm_item *idx_hash_scan(const arm_index *ix, arm_index_iter *it, uint64_t
 
 /* ================================================================ public */
 
-int arm_index_new(int kind, arm_index **index_out) {
+ARM_PRIVATE int arm_index_new(int kind, arm_index **index_out) {
     assert(index_out != NULL);
     *index_out = NULL;
     if (!ARM_ALWAYS(kind == ARM_INDEX_ORDERED || kind == ARM_INDEX_HASH)) {
@@ -1580,7 +1586,7 @@ int arm_index_new(int kind, arm_index **index_out) {
             return ARM_ERR(ARM_NOMEM);
         }
     } else {
-        if (idx_hash_alloc(ix, IDX_HASH_CAP_MIN, &ix->slot, &ix->tag) != ARM_OK) {
+        if (idx_hash_alloc(IDX_HASH_CAP_MIN, &ix->slot, &ix->tag) != ARM_OK) {
             arm_free(ix);
             return ARM_ERR(ARM_NOMEM);
         }
@@ -1590,7 +1596,7 @@ int arm_index_new(int kind, arm_index **index_out) {
     return ARM_OK;
 }
 
-void arm_index_free(arm_index *index) {
+ARM_PRIVATE void arm_index_free(arm_index *index) {
     if (index == NULL) return;
     if (index->kind == ARM_INDEX_ORDERED) idx_tree_destroy(index);
     arm_free(index->slot);
@@ -1599,11 +1605,11 @@ void arm_index_free(arm_index *index) {
     arm_free(index);
 }
 
-int arm_index_kind(const arm_index *index) {
+ARM_PRIVATE int arm_index_kind(const arm_index *index) {
     return index->kind;
 }
 
-arm_item *arm_index_get(const arm_index *index, const uint8_t *key, size_t klen) {
+ARM_PRIVATE arm_item *arm_index_get(const arm_index *index, const uint8_t *key, size_t klen) {
     assert(index != NULL);
     assert(klen > 0 && klen <= UINT16_MAX);
     if (index->kind == ARM_INDEX_HASH) {
@@ -1622,8 +1628,8 @@ arm_item *arm_index_get(const arm_index *index, const uint8_t *key, size_t klen)
     return eq ? idx_leaf_items(node)[pos] : NULL;
 }
 
-int arm_index_upsert(arm_index *index, const uint8_t *key, size_t klen, arm_item **item_out,
-                     int *created_out) {
+ARM_PRIVATE int arm_index_upsert(arm_index *index, const uint8_t *key, size_t klen,
+                                 arm_item **item_out, int *created_out) {
     assert(index != NULL);
     assert(item_out != NULL && created_out != NULL);
     *item_out = NULL;
@@ -1636,29 +1642,33 @@ int arm_index_upsert(arm_index *index, const uint8_t *key, size_t klen, arm_item
     return idx_tree_upsert(index, &k, item_out, created_out);
 }
 
-void arm_index_remove(arm_index *index, arm_item *item) {
+ARM_PRIVATE void arm_index_remove(arm_index *index, arm_item *item) {
     assert(index != NULL);
     assert(item != NULL);
-    if (index->kind == ARM_INDEX_HASH) idx_hash_remove(index, item);
-    else idx_tree_remove(index, item);
+    if (index->kind == ARM_INDEX_HASH)
+        idx_hash_remove(index, item);
+    else
+        idx_tree_remove(index, item);
 }
 
-void arm_index_purge_dead(arm_index *index) {
+ARM_PRIVATE void arm_index_purge_dead(arm_index *index) {
     assert(index != NULL);
-    if (index->kind == ARM_INDEX_HASH) idx_hash_purge_dead(index);
-    else idx_tree_purge_dead(index);
+    if (index->kind == ARM_INDEX_HASH)
+        idx_hash_purge_dead(index);
+    else
+        idx_tree_purge_dead(index);
 }
 
-uint64_t arm_index_count(const arm_index *index) {
+ARM_PRIVATE uint64_t arm_index_count(const arm_index *index) {
     return index->count;
 }
 
-uint64_t arm_index_memory(const arm_index *index) {
+ARM_PRIVATE uint64_t arm_index_memory(const arm_index *index) {
     uint64_t hash = index->hcap * (sizeof(arm_item *) + sizeof(uint32_t));
     return sizeof(*index) + index->arena.bytes + index->node_bytes + hash;
 }
 
-arm_item *arm_index_iter_first(const arm_index *index, arm_index_iter *it) {
+ARM_PRIVATE arm_item *arm_index_iter_first(const arm_index *index, arm_index_iter *it) {
     assert(it != NULL);
     if (index->kind == ARM_INDEX_HASH) return idx_hash_scan(index, it, 0);
     idx_leaf *l = idx_tree_edge(index, 0);
@@ -1669,7 +1679,7 @@ arm_item *arm_index_iter_first(const arm_index *index, arm_index_iter *it) {
     return idx_leaf_items(l)[0];
 }
 
-arm_item *arm_index_iter_next(const arm_index *index, arm_index_iter *it) {
+ARM_PRIVATE arm_item *arm_index_iter_next(const arm_index *index, arm_index_iter *it) {
     assert(it != NULL);
     if (it->node == NULL) return NULL;
     if (index->kind == ARM_INDEX_HASH) return idx_hash_scan(index, it, (uint64_t)it->pos + 1);
@@ -1684,7 +1694,7 @@ arm_item *arm_index_iter_next(const arm_index *index, arm_index_iter *it) {
     return l ? idx_leaf_items(l)[pos] : NULL;
 }
 
-arm_item *arm_index_iter_last(const arm_index *index, arm_index_iter *it) {
+ARM_PRIVATE arm_item *arm_index_iter_last(const arm_index *index, arm_index_iter *it) {
     assert(it != NULL);
     it->node = NULL;
     if (index->kind == ARM_INDEX_HASH) return NULL; // no order to walk backwards in
@@ -1695,7 +1705,7 @@ arm_item *arm_index_iter_last(const arm_index *index, arm_index_iter *it) {
     return idx_leaf_items(l)[it->pos];
 }
 
-arm_item *arm_index_iter_prev(const arm_index *index, arm_index_iter *it) {
+ARM_PRIVATE arm_item *arm_index_iter_prev(const arm_index *index, arm_index_iter *it) {
     assert(it != NULL);
     if (index->kind == ARM_INDEX_HASH || it->node == NULL) {
         it->node = NULL;
@@ -1712,8 +1722,8 @@ arm_item *arm_index_iter_prev(const arm_index *index, arm_index_iter *it) {
     return idx_leaf_items(l)[it->pos];
 }
 
-arm_item *arm_index_iter_seek(const arm_index *index, arm_index_iter *it, const uint8_t *key,
-                              size_t klen, int op) {
+ARM_PRIVATE arm_item *arm_index_iter_seek(const arm_index *index, arm_index_iter *it,
+                                          const uint8_t *key, size_t klen, int op) {
     assert(it != NULL);
     assert(op >= ARM_SEEK_GE && op <= ARM_SEEK_LT);
     it->node = NULL;
@@ -1828,10 +1838,22 @@ static int idx_check_hash(const arm_index *ix) {
     return n == ix->count ? ARM_OK : ARM_CORRUPT;
 }
 
-int arm_index_check(const arm_index *index) {
+ARM_PRIVATE int arm_index_check(const arm_index *index) {
     if (index->kind == ARM_INDEX_HASH) return idx_check_hash(index);
     return idx_check_tree(index);
 }
+
+/* The amalgamation puts every file in one translation unit: keep these file-local. */
+#undef ARM_INDEX_DEPTH_MAX
+#undef IDX_LEAF_MAX
+#undef IDX_LEAF_STEP
+#undef IDX_INNER_MAX
+#undef IDX_SLAB_BYTES
+#undef IDX_SMALL_MAX
+#undef IDX_CLASS_COUNT
+#undef IDX_ITEM_MIN
+#undef IDX_HASH_CAP_MIN
+#undef IDX_HASH_CAP_MAX
 /**** End of engine/index.c **************************************************/
 /**** Begin file engine/io_posix.c *******************************************/
 /* SPDX-License-Identifier: MIT */
@@ -2179,6 +2201,31 @@ int arm_io_ring_datasync(arm_io_ring *r, int fd, int *err_out) {
 #define ARM_ENGINE_INT_H
 
 /* #include "arm_engine.h" */
+/* #include "cache.h": inlined below */
+/**** Begin file engine/cache.h **********************************************/
+/* SPDX-License-Identifier: MIT */
+/*
+ * cache.h: the engine's read cache of values by location (fid, off), private
+ * to engine/. Thread-safe (striped mutexes); memory fixed at creation.
+ */
+#ifndef ARM_CACHE_H
+#define ARM_CACHE_H
+
+/* #include "../common/arm_base.h" */
+
+typedef struct arm_cache arm_cache;
+
+/* A cache holding about `bytes` of values. ARM_OK or ARM_NOMEM. */
+ARM_PRIVATE int arm_cache_new(uint64_t bytes, arm_cache **cache_out);
+ARM_PRIVATE void arm_cache_free(arm_cache *cache); /* NULL allowed */
+/* 1 and the value copied into *out (grown as needed) on a hit, else 0. */
+ARM_PRIVATE int arm_cache_get(arm_cache *cache, uint32_t fid, uint32_t off, arm_buf *out);
+/* Remember the value stored at (fid, off). Values too big are skipped. */
+ARM_PRIVATE void arm_cache_put(arm_cache *cache, uint32_t fid, uint32_t off, const uint8_t *v,
+                               size_t n);
+
+#endif
+/**** End of engine/cache.h **************************************************/
 /* #include "index.h" */
 /* #include "io.h" */
 
@@ -2322,6 +2369,7 @@ struct arm_engine {
     pthread_cond_t syncer_cond;
     int syncer_stop;
 
+    arm_cache *cache;             /* read cache, or NULL (cache_size 0) */
     _Atomic uint64_t cache_hits, cache_misses;
 };
 
@@ -4411,6 +4459,7 @@ int arm_engine_open(const char *dir, const arm_engine_options *opts, arm_engine 
     if (rc == ARM_OK) rc = eng_lock(e);
     if (rc == ARM_OK) rc = eng_meta_load(e);
     if (rc == ARM_OK) rc = eng_open_shards(e);
+    if (rc == ARM_OK && opts->cache_size) rc = arm_cache_new(opts->cache_size, &e->cache);
     if (rc == ARM_OK) rc = arm_engine_recover(e);
     if (rc == ARM_OK && opts->io_backend == ARM_IO_URING && e->shards[0].ring == NULL &&
         !opts->read_only)
@@ -4447,6 +4496,7 @@ int arm_engine_close(arm_engine *e) {
     if (e->shards && !e->opts.read_only && e->lock_fd >= 0) rc = arm_engine_flush(e);
     for (uint32_t i = 0; e->shards && i < e->shard_count; i++) arm_shard_deinit(e, &e->shards[i]);
     arm_free(e->shards);
+    arm_cache_free(e->cache);
     for (uint32_t c = 0; c < ARM_FILE_CHUNKS_MAX; c++) {
         if (e->file_chunks[c] == NULL) continue;
         for (uint32_t j = 0; j < ARM_FILE_CHUNK; j++) arm_file_free(atomic_load(&e->file_chunks[c][j]));
@@ -4476,12 +4526,21 @@ int arm_engine_get(arm_engine *e, arm_slice key, arm_buf *value_out) {
     if (it) memcpy(&loc, it, sizeof(loc));
     pthread_rwlock_unlock(&s->index_lock);
     if (it == NULL) return ARM_NOTFOUND;
+    if (e->cache) {
+        if (arm_cache_get(e->cache, loc.fid, loc.off, value_out)) {
+            atomic_fetch_add_explicit(&e->cache_hits, 1, memory_order_relaxed);
+            return ARM_OK;
+        }
+        atomic_fetch_add_explicit(&e->cache_misses, 1, memory_order_relaxed);
+    }
     /* Entries are immutable once appended, so the location read under the
      * lock stays readable after it is released. */
     arm_slice v;
     int rc = arm_engine_read_value(e, &loc, value_out, &v);
     if (rc != ARM_OK) return rc;
-    if (v.ptr < value_out->ptr || v.ptr >= value_out->ptr + value_out->cap) {
+    if (e->cache) arm_cache_put(e->cache, loc.fid, loc.off, v.ptr, v.len);
+    uintptr_t vp = (uintptr_t)v.ptr, bp = (uintptr_t)value_out->ptr;
+    if (vp < bp || vp >= bp + value_out->cap) {
         rc = arm_buf_reserve(value_out, v.len); /* v is in a file mapping */
         if (rc != ARM_OK) return rc;
     }
@@ -4561,7 +4620,13 @@ void arm_engine_stats_get(arm_engine *e, arm_engine_stats *st) {
 
 /* Verify one file's header and entries up to its logical size. */
 static uint64_t eng_check_file(arm_engine *e, arm_file *f, arm_check_report_fn report, void *ctx) {
+    /* A sealed file is checked whole, as it is on disk (recovery may have
+     * stopped short of damage in it); the active file up to its logical end
+     * (past it there is only block padding). */
     uint64_t size = atomic_load(&f->size);
+    struct stat sb;
+    if (atomic_load(&e->shards[f->shard].active_fid) != f->fid && fstat(f->rfd, &sb) == 0)
+        size = (uint64_t)sb.st_size;
     if (size == 0) return 0;
     void *map = mmap(NULL, size, PROT_READ, MAP_SHARED, f->rfd, 0);
     if (map == MAP_FAILED) {
@@ -6440,8 +6505,8 @@ static int vtab_new_key(arm_vtab *vt, sqlite3_value *v, arm_buf *buf, int on_con
     }
     size_t n = arm_codec_key_user_len(vt->cfg.key_type, arm_slice_make(buf->ptr, buf->len));
     if (vt->cfg.key_type != ARM_EXT_KEY_INTEGER && n > vt->cfg.max_key_size) {
-        arm_vtab_set_error(vt, "armdb: %s.%s is too long (%zu bytes; max_key_size is %u)",
-                           vt->name, kc->name, n, vt->cfg.max_key_size);
+        arm_vtab_set_error(vt, "armdb: %s.%s is too long (%llu bytes; max_key_size is %u)",
+                           vt->name, kc->name, (unsigned long long)n, vt->cfg.max_key_size);
         return SQLITE_TOOBIG;
     }
     return SQLITE_OK;
@@ -6466,11 +6531,11 @@ static int vtab_new_value(arm_vtab *vt, sqlite3_value **cols, int on_conflict, i
     size_t n = cfg->table_form ? vt->vbuf.len : vt->vbuf.len - 1;
     if (n > cfg->max_value_size) {
         if (cfg->table_form)
-            arm_vtab_set_error(vt, "armdb: %s: row is too long (%zu bytes; max_value_size is %u)",
-                               vt->name, n, cfg->max_value_size);
+            arm_vtab_set_error(vt, "armdb: %s: row is too long (%llu bytes; max_value_size is %u)",
+                               vt->name, (unsigned long long)n, cfg->max_value_size);
         else
-            arm_vtab_set_error(vt, "armdb: %s.value is too long (%zu bytes; max_value_size is %u)",
-                               vt->name, n, cfg->max_value_size);
+            arm_vtab_set_error(vt, "armdb: %s.value is too long (%llu bytes; max_value_size is %u)",
+                               vt->name, (unsigned long long)n, cfg->max_value_size);
         return SQLITE_TOOBIG;
     }
     return SQLITE_OK;
@@ -7040,10 +7105,11 @@ ARM_PRIVATE int arm_ext_engine_acquire(const arm_ext_config *cfg, int create,
         return ARM_IOERR;
     }
     if (realpath(cfg->dir, real) == NULL) {
-        *errmsg = errno == ENOENT
+        int err = errno;
+        *errmsg = err == ENOENT
                       ? sqlite3_mprintf("armdb: directory %s is missing", cfg->dir)
-                      : sqlite3_mprintf("armdb: cannot open %s: %s", cfg->dir, strerror(errno));
-        return ARM_IOERR;
+                      : sqlite3_mprintf("armdb: cannot open %s: %s", cfg->dir, strerror(err));
+        return err == ENOENT ? ARM_ERROR : ARM_IOERR;
     }
     int rc = ARM_OK;
     pthread_mutex_lock(&ext_registry_mu);

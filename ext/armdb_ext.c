@@ -141,10 +141,11 @@ ARM_PRIVATE int arm_ext_engine_acquire(const arm_ext_config *cfg, int create,
         return ARM_IOERR;
     }
     if (realpath(cfg->dir, real) == NULL) {
-        *errmsg = errno == ENOENT
+        int err = errno;
+        *errmsg = err == ENOENT
                       ? sqlite3_mprintf("armdb: directory %s is missing", cfg->dir)
-                      : sqlite3_mprintf("armdb: cannot open %s: %s", cfg->dir, strerror(errno));
-        return ARM_IOERR;
+                      : sqlite3_mprintf("armdb: cannot open %s: %s", cfg->dir, strerror(err));
+        return err == ENOENT ? ARM_ERROR : ARM_IOERR;
     }
     int rc = ARM_OK;
     pthread_mutex_lock(&ext_registry_mu);
