@@ -14,6 +14,7 @@
 #include "engine_int.h"
 #include "../common/arm_alloc.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -246,9 +247,14 @@ int arm_shard_sync_to(arm_engine *e, arm_shard *s, uint32_t fid, uint64_t end) {
         arm_file *f = s->active;
         uint64_t target = atomic_load(&s->flushed_off);
         int err = 0;
+        /* A rotation may close f->fd while we sync without the lock: sync a
+         * duplicate, which keeps the open file description alive. */
+        int fd = rc == ARM_OK ? dup(f->fd) : -1;
+        if (rc == ARM_OK && fd < 0) rc = arm_engine_seterr(ARM_ERR(ARM_IOERR), errno, "dup failed");
         if (rc == ARM_OK) {
             pthread_mutex_unlock(&s->log_lock);
-            rc = arm_io_datasync(NULL, f->fd, &err);
+            rc = arm_io_datasync(NULL, fd, &err);
+            close(fd);
             pthread_mutex_lock(&s->log_lock);
             if (rc != ARM_OK) {
                 atomic_store(&e->panic, 1);
