@@ -6930,8 +6930,7 @@ static void func_result_str(sqlite3_context *ctx, sqlite3_str *s) {
         sqlite3_result_error_nomem(ctx);
         return;
     }
-    sqlite3_result_text(ctx, z, -1, sqlite3_free);
-    sqlite3_result_subtype(ctx, 'J'); // JSON, for json_* functions that look
+    sqlite3_result_text(ctx, z, -1, sqlite3_free); // JSON text; json_*() parse it
 }
 
 /* The table named by argv[0], open, or NULL with the error set. */
@@ -7066,10 +7065,13 @@ ARM_PRIVATE int arm_func_register(sqlite3 *db, arm_ext_conn *conn) {
         {"armdb_flush", func_flush, SQLITE_UTF8},
         {"armdb_check", func_check, SQLITE_UTF8},
     };
+    // SQLITE_INNOCUOUS exists from 3.31; older versions get the plain flags
+    const int innocuous = sqlite3_libversion_number() >= 3031000 ? SQLITE_INNOCUOUS : 0;
     int rc = SQLITE_OK;
     for (size_t i = 0; i < sizeof(funcs) / sizeof(funcs[0]) && rc == SQLITE_OK; i++) {
         arm_ext_conn_ref(conn); // released by SQLite through the destructor, even on failure
-        rc = sqlite3_create_function_v2(db, funcs[i].name, 1, funcs[i].flags, conn, funcs[i].fn,
+        int flags = funcs[i].flags & ~(innocuous ? 0 : SQLITE_INNOCUOUS);
+        rc = sqlite3_create_function_v2(db, funcs[i].name, 1, flags, conn, funcs[i].fn,
                                         NULL, NULL, arm_ext_conn_unref);
     }
     return rc;
@@ -7453,10 +7455,11 @@ ARM_PRIVATE arm_vtab *arm_ext_conn_find(arm_ext_conn *conn, const char *name, ch
 ARM_API int sqlite3_armdb_init(struct sqlite3 *db, char **pzErrMsg,
                                const struct sqlite3_api_routines *pApi) {
     SQLITE_EXTENSION_INIT2(pApi);
-    // WITHOUT ROWID virtual tables that can be written need 3.21; newer API
-    // (sqlite3_vtab_in, 3.38) is used only after a runtime version check.
-    if (sqlite3_libversion_number() < 3021000) {
-        *pzErrMsg = sqlite3_mprintf("armdb needs SQLite 3.21.0 or newer (this is %s)",
+    // Writable WITHOUT ROWID virtual tables need 3.21, sqlite3_vtab_collation
+    // 3.22, sqlite3_str 3.25. Newer API (SQLITE_INNOCUOUS 3.31, sqlite3_vtab_in
+    // 3.38) is used only after a runtime version check.
+    if (sqlite3_libversion_number() < 3025000) {
+        *pzErrMsg = sqlite3_mprintf("armdb needs SQLite 3.25.0 or newer (this is %s)",
                                     sqlite3_libversion());
         return SQLITE_ERROR;
     }

@@ -36,8 +36,7 @@ static void func_result_str(sqlite3_context *ctx, sqlite3_str *s) {
         sqlite3_result_error_nomem(ctx);
         return;
     }
-    sqlite3_result_text(ctx, z, -1, sqlite3_free);
-    sqlite3_result_subtype(ctx, 'J'); // JSON, for json_* functions that look
+    sqlite3_result_text(ctx, z, -1, sqlite3_free); // JSON text; json_*() parse it
 }
 
 /* The table named by argv[0], open, or NULL with the error set. */
@@ -172,10 +171,13 @@ ARM_PRIVATE int arm_func_register(sqlite3 *db, arm_ext_conn *conn) {
         {"armdb_flush", func_flush, SQLITE_UTF8},
         {"armdb_check", func_check, SQLITE_UTF8},
     };
+    // SQLITE_INNOCUOUS exists from 3.31; older versions get the plain flags
+    const int innocuous = sqlite3_libversion_number() >= 3031000 ? SQLITE_INNOCUOUS : 0;
     int rc = SQLITE_OK;
     for (size_t i = 0; i < sizeof(funcs) / sizeof(funcs[0]) && rc == SQLITE_OK; i++) {
         arm_ext_conn_ref(conn); // released by SQLite through the destructor, even on failure
-        rc = sqlite3_create_function_v2(db, funcs[i].name, 1, funcs[i].flags, conn, funcs[i].fn,
+        int flags = funcs[i].flags & ~(innocuous ? 0 : SQLITE_INNOCUOUS);
+        rc = sqlite3_create_function_v2(db, funcs[i].name, 1, flags, conn, funcs[i].fn,
                                         NULL, NULL, arm_ext_conn_unref);
     }
     return rc;

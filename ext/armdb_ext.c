@@ -337,10 +337,11 @@ ARM_PRIVATE arm_vtab *arm_ext_conn_find(arm_ext_conn *conn, const char *name, ch
 ARM_API int sqlite3_armdb_init(struct sqlite3 *db, char **pzErrMsg,
                                const struct sqlite3_api_routines *pApi) {
     SQLITE_EXTENSION_INIT2(pApi);
-    // WITHOUT ROWID virtual tables that can be written need 3.21; newer API
-    // (sqlite3_vtab_in, 3.38) is used only after a runtime version check.
-    if (sqlite3_libversion_number() < 3021000) {
-        *pzErrMsg = sqlite3_mprintf("armdb needs SQLite 3.21.0 or newer (this is %s)",
+    // Writable WITHOUT ROWID virtual tables need 3.21, sqlite3_vtab_collation
+    // 3.22, sqlite3_str 3.25. Newer API (SQLITE_INNOCUOUS 3.31, sqlite3_vtab_in
+    // 3.38) is used only after a runtime version check.
+    if (sqlite3_libversion_number() < 3025000) {
+        *pzErrMsg = sqlite3_mprintf("armdb needs SQLite 3.25.0 or newer (this is %s)",
                                     sqlite3_libversion());
         return SQLITE_ERROR;
     }

@@ -1,10 +1,12 @@
 .load build/armdb
 -- Every statement of DESIGN.md section 1 (replication functions aside: they
--- come with their own issue), as written, on a database file.
+-- come with their own issue), as written, on a database file, after a
+-- literal `.load ./armdb` (a copy of the extension in the current directory).
 .headers on
 .mode list
+.system cp "$ARMDB.so" ./armdb.so
 .open test.db
-.load build/armdb
+.load ./armdb
 CREATE VIRTUAL TABLE kv USING armdb;                          -- key/value form, all defaults
 CREATE VIRTUAL TABLE s USING armdb(dir='sessions', shards=8, sync='full');
 CREATE VIRTUAL TABLE users USING armdb(id INTEGER PRIMARY KEY, name TEXT, email TEXT, age INTEGER);

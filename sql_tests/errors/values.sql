@@ -49,3 +49,9 @@ CREATE VIRTUAL TABLE d USING armdb(dir='d', key_type='text');
 INSERT INTO d VALUES (printf('%.1024c', 'k'), 1);
 INSERT INTO d VALUES (printf('%.1025c', 'k'), 1);
 SELECT length(key) FROM d;
+-- the table form limits the whole record
+CREATE VIRTUAL TABLE r USING armdb(dir='r', id INTEGER PRIMARY KEY, a TEXT, b BLOB, max_value_size=16);
+INSERT INTO r VALUES (1, 'short', x'01');
+INSERT INTO r VALUES (2, 'a much longer text', x'01');
+UPDATE r SET b = zeroblob(20) WHERE id = 1;
+SELECT id, a, hex(b) FROM r;
