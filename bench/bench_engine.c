@@ -22,6 +22,7 @@
 #include <ftw.h>
 #include <getopt.h>
 #include <pthread.h>
+#include <sys/resource.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -129,6 +130,34 @@ static int be_rm_cb(const char *path, const struct stat *sb, int flag, struct FT
 static void be_rm_rf(const char *path) {
     if (nftw(path, be_rm_cb, 16, FTW_DEPTH | FTW_PHYS) != 0 && errno != ENOENT)
         fprintf(stderr, "bench_engine: warning: could not remove %s: %s\n", path, strerror(errno));
+}
+
+/* With --times, phase boundaries are printed as CLOCK_MONOTONIC seconds, so
+ * a profile taken with `perf record -k CLOCK_MONOTONIC` can be cut per phase
+ * (`perf report --time START,END`). */
+static int be_times;
+static double be_cpu0;     /* process CPU seconds at the start of the current phase */
+static double be_last_cpu; /* CPU use of the last phase, in cores (1.0 = one core busy) */
+
+static double be_cpu(void) {
+    struct rusage ru;
+    if (getrusage(RUSAGE_SELF, &ru) != 0) be_die("getrusage: %s", strerror(errno));
+    return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec * 1e-6 + (double)ru.ru_stime.tv_sec +
+           (double)ru.ru_stime.tv_usec * 1e-6;
+}
+
+/* Marks the start of a phase: returns the wall clock, remembers CPU time. */
+static double be_start(void) {
+    be_cpu0 = be_cpu();
+    return be_now();
+}
+
+/* Ends a phase started at t0 (from be_start): records CPU use (a single
+ * threaded phase below 1.0 core is waiting: I/O, locks, page faults). */
+static void be_span(const char *name, double t0) {
+    double t1 = be_now();
+    be_last_cpu = t1 > t0 ? (be_cpu() - be_cpu0) / (t1 - t0) : 0;
+    if (be_times) printf("# span %-16s %.6f,%.6f\n", name, t0, t1);
 }
 
 static int be_cmp_u64(const void *a, const void *b) {
@@ -407,7 +436,8 @@ static void be_usage(FILE *f) {
             "  --index ordered|hash     (default ordered)\n"
             "  --io auto|posix|uring    (default auto)\n"
             "  --seed N            PRNG seed (default 42)\n"
-            "  --strict            exit 2 when a target is missed\n");
+            "  --strict            exit 2 when a target is missed\n"
+            "  --times             print phase spans (CLOCK_MONOTONIC) for perf record -k CLOCK_MONOTONIC\n");
 }
 
 static void be_parse(int argc, char **argv, be_opts *o) {
@@ -415,7 +445,8 @@ static void be_parse(int argc, char **argv, be_opts *o) {
         {"quick", no_argument, NULL, 'Q'},     {"sync", required_argument, NULL, 'S'},
         {"index", required_argument, NULL, 'I'}, {"io", required_argument, NULL, 'O'},
         {"seed", required_argument, NULL, 'R'},  {"strict", no_argument, NULL, 'X'},
-        {"help", no_argument, NULL, 'h'},        {NULL, 0, NULL, 0},
+        {"times", no_argument, NULL, 'T'},       {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
     };
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
     memset(o, 0, sizeof(*o));
@@ -470,6 +501,7 @@ static void be_parse(int argc, char **argv, be_opts *o) {
             if (*end != '\0') be_die("bad --seed '%s'", optarg);
             break;
         case 'X': o->strict = 1; break;
+        case 'T': be_times = 1; break;
         case 'h': be_usage(stdout); exit(0);
         default: be_usage(stderr); exit(1);
         }
@@ -485,7 +517,7 @@ static const char *be_sync_name(int m) {
 }
 
 static void be_line(const char *label, double v, const char *unit, const char *metric) {
-    printf("  %-44s %14.0f %s\n", label, v, unit);
+    printf("  %-44s %14.0f %-6s (cpu %.2f cores)\n", label, v, unit, be_last_cpu);
     printf("@ %s %.6g\n", metric, v);
 }
 
@@ -543,7 +575,9 @@ int main(int argc, char **argv) {
 
     /* 1. load */
     uint64_t rss0 = be_rss_bytes();
+    double ts = be_start();
     double load = be_phase_load(e, &d);
+    be_span("load", ts);
     uint64_t rss1 = be_rss_bytes();
     arm_engine_stats_get(e, &st);
     double index_bpk = (double)st.index_bytes / (double)(st.keys ? st.keys : 1);
@@ -552,17 +586,24 @@ int main(int argc, char **argv) {
 
     /* 2. open time of the freshly loaded database */
     double close_s = 0, open_s = 0;
+    ts = be_start();
     e = be_reopen(e, dbdir, &eo, &d, 0, &close_s, &open_s);
-    printf("  %-44s %14.3f s (close %.3f s)\n", "open after load (n entries)", open_s, close_s);
+    be_span("reopen1", ts);
+    printf("  %-44s %14.3f s      (close %.3f s; cpu %.2f cores incl. verification)\n", "open after load (n entries)",
+           open_s, close_s, be_last_cpu);
     printf("@ open_s %.6g\n", open_s);
 
     /* 3. overwrites: 1 thread, then T threads */
     uint64_t version = 0;
+    ts = be_start();
     double ow1 = be_run_threads(e, &d, BE_OP_PUT, 1, ++version);
+    be_span("overwrite_1t", ts);
     be_line("random overwrite, 1 thread", ow1, "ops/s", "overwrite_1t_ops");
     double owT = ow1;
     if (o.threads > 1) {
+        ts = be_start();
         owT = be_run_threads(e, &d, BE_OP_PUT, o.threads, ++version);
+        be_span("overwrite_Nt", ts);
         char label[64];
         snprintf(label, sizeof(label), "random overwrite, %d threads", o.threads);
         be_line(label, owT, "ops/s", "overwrite_Nt_ops");
@@ -572,11 +613,15 @@ int main(int argc, char **argv) {
     printf("  %-44s %14.3f s\n", "flush after overwrites", be_now() - t0);
 
     /* 4. gets: 1 thread, then T threads */
+    ts = be_start();
     double g1 = be_run_threads(e, &d, BE_OP_GET, 1, version);
+    be_span("get_1t", ts);
     be_line("random get, 1 thread", g1, "ops/s", "get_1t_ops");
     double gT = g1;
     if (o.threads > 1) {
+        ts = be_start();
         gT = be_run_threads(e, &d, BE_OP_GET, o.threads, version);
+        be_span("get_Nt", ts);
         char label[64];
         snprintf(label, sizeof(label), "random get, %d threads", o.threads);
         be_line(label, gT, "ops/s", "get_Nt_ops");
@@ -584,12 +629,16 @@ int main(int argc, char **argv) {
 
     /* 5. full scan, 6. range scans */
     int ordered = o.index_kind == ARM_INDEX_ORDERED;
+    ts = be_start();
     double scan = be_phase_scan(e, &d, ordered, version);
+    be_span("scan", ts);
     be_line(ordered ? "full ordered scan (keys+values)" : "full scan, hash order (keys+values)", scan,
             "keys/s", "scan_keys");
     if (ordered) {
         double scans_s = 0;
+        ts = be_start();
         double range = be_phase_range(e, &d, o.seed, version, &scans_s);
+        be_span("range", ts);
         be_line("range scans 1000 x 1000 (seek GE + next)", range, "keys/s", "range_keys");
         printf("  %-44s %14.0f scans/s\n", "", scans_s);
     } else {
@@ -608,10 +657,13 @@ int main(int argc, char **argv) {
     printf("  %-44s live %.1f MiB, dead %.1f MiB, %llu files\n", "data on disk", (double)st.live_bytes / 1048576.0,
            (double)st.dead_bytes / 1048576.0, (unsigned long long)st.files);
     double open2_s = 0;
+    ts = be_start();
     e = be_reopen(e, dbdir, &eo, &d, version, &close_s, &open2_s);
+    be_span("reopen2", ts);
     char label[80];
     snprintf(label, sizeof(label), "open after overwrites (%llu entries)", (unsigned long long)(version + 1) * o.n);
-    printf("  %-44s %14.3f s (close %.3f s)\n", label, open2_s, close_s);
+    printf("  %-44s %14.3f s      (close %.3f s; cpu %.2f cores incl. verification)\n", label, open2_s, close_s,
+           be_last_cpu);
     printf("@ open2_s %.6g\n", open2_s);
     arm_engine_stats_get(e, &st);
     printf("  %-44s %14.1f bytes/key\n", "index memory after reopen", (double)st.index_bytes / (double)o.n);
