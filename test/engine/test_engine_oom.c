@@ -60,7 +60,7 @@ static void snapshot(arm_engine *e, uint8_t vals[NK][64], size_t *lens, int *pre
         present[i] = rc == ARM_OK;
         lens[i] = rc == ARM_OK ? b.len : 0;
         ARM_CHECK(lens[i] <= 64);
-        if (rc == ARM_OK) memcpy(vals[i], b.ptr, b.len);
+        if (rc == ARM_OK && b.len) memcpy(vals[i], b.ptr, b.len);
     }
     arm_buf_free(&b);
 }
