@@ -469,7 +469,7 @@ void arm_engine_stats_get(arm_engine *e, arm_engine_stats *st) {
             if (f == NULL) continue;
             st->files++;
             total += atomic_load(&f->size) - ARM_FILE_HEADER_SIZE;
-            dead += atomic_load(&f->dead_bytes);
+            dead += arm_file_dead(f);
         }
     }
     for (uint32_t i = 0; i < e->shard_count; i++) {

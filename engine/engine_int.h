@@ -37,6 +37,7 @@
 #define ARM_FILE_CHUNK         1024u /* file table: chunks of this many slots */
 #define ARM_FILE_CHUNKS_MAX    4096u /* => at most 4M data files */
 #define ARM_SYNC_INTERVAL_MS   100u  /* sync=normal: background fdatasync period */
+#define ARM_DEAD_STRIPES       4u    /* per-file dead-byte counters */
 
 /* A decoded entry header. */
 typedef struct arm_entry_hdr {
@@ -95,7 +96,13 @@ typedef struct arm_file {
     int fd;                       /* read/write fd (O_DIRECT when the shard writes direct) */
     int rfd;                      /* buffered read-only fd: reads need no alignment */
     _Atomic uint64_t size;        /* logical bytes: header + entries appended */
-    _Atomic uint64_t dead_bytes;  /* bytes of entries no longer live */
+    /* Bytes of entries no longer live, striped by the index shard whose
+     * writers add to it (they hold that shard's lock), so writers on
+     * different shards don't bounce one cache line. Sum for the total. */
+    struct {
+        _Atomic uint64_t n;
+        char pad[56];
+    } dead[ARM_DEAD_STRIPES];
     char *path;                   /* owned */
     const uint8_t *map;           /* read-only mapping of the file, or NULL (pread) */
     uint64_t map_len;             /* bytes mapped; never read past the file's flushed end */
@@ -195,6 +202,9 @@ ARM_PRIVATE const uint8_t *arm_shard_mapped(arm_engine *e, arm_file *f, uint64_t
 /* Register a file in the engine's file table. */
 ARM_PRIVATE int arm_engine_file_add(arm_engine *e, arm_file *f);
 ARM_PRIVATE void arm_file_free(arm_file *f);
+/* Count n bytes of file fid as dead, on behalf of index shard `shard`. */
+ARM_PRIVATE void arm_file_add_dead(arm_engine *e, uint32_t fid, uint32_t shard, uint64_t n);
+ARM_PRIVATE uint64_t arm_file_dead(const arm_file *f);
 
 /* recover.c */
 ARM_PRIVATE int arm_engine_recover(arm_engine *e);

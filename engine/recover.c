@@ -80,28 +80,24 @@ static int rec_list(const char *dir, uint32_t **ids_out, size_t *n_out) {
     return ARM_OK;
 }
 
-static void rec_dead(arm_engine *e, uint32_t fid, uint64_t n) {
-    arm_file *f = arm_engine_file(e, fid);
-    if (ARM_ALWAYS(f != NULL)) atomic_fetch_add(&f->dead_bytes, n);
-}
-
 static int rec_apply(rec_state *st, uint32_t fid, uint64_t off, const arm_entry_hdr *h,
                      const uint8_t *key) {
     arm_engine *e = st->e;
     uint32_t len = arm_entry_size(h->klen, h->vlen);
     if (h->seq > st->max_seq) st->max_seq = h->seq;
-    arm_index *idx = e->shards[arm_engine_route(e, key, h->klen)].index;
+    uint32_t t = arm_engine_route(e, key, h->klen);
+    arm_index *idx = e->shards[t].index;
     arm_item *it;
     int created;
     int rc = arm_index_upsert(idx, key, h->klen, &it, &created);
     if (rc != ARM_OK) return arm_engine_seterr(rc, 0, "out of memory rebuilding the index");
     int is_del = h->type == ARM_ENTRY_DEL;
     if (!created && h->seq <= it->seq) {
-        rec_dead(e, fid, len); /* an older version: superseded already */
+        arm_file_add_dead(e, fid, t, len); /* an older version: superseded already */
         return ARM_OK;
     }
-    if (!created && !(it->flags & ARM_ITEM_DEAD)) rec_dead(e, it->fid, it->len);
-    if (is_del) rec_dead(e, fid, len);
+    if (!created && !(it->flags & ARM_ITEM_DEAD)) arm_file_add_dead(e, it->fid, t, it->len);
+    if (is_del) arm_file_add_dead(e, fid, t, len);
     it->seq = h->seq;
     it->fid = fid;
     it->off = (uint32_t)off;
@@ -190,7 +186,8 @@ static int rec_file(rec_state *st, arm_shard *s, uint32_t fid, int last, arm_fil
     } else {
         if (fh.base_seq > st->max_seq) st->max_seq = fh.base_seq;
         rc = arm_engine_file_add(e, f);
-        if (rc == ARM_OK) rc = rec_scan(st, fid, map, size, valid_end_out);
+        if (rc != ARM_OK) goto cleanup;
+        rc = rec_scan(st, fid, map, size, valid_end_out);
         if (rc == ARM_OK) atomic_store(&f->size, *valid_end_out);
         /* The newest file keeps growing: reserve room for all of it. */
         if (rc == ARM_OK)
@@ -198,6 +195,7 @@ static int rec_file(rec_state *st, arm_shard *s, uint32_t fid, int last, arm_fil
         if (rc == ARM_OK) *file_out = f;
         f = NULL; /* owned by the file table now, even on failure */
     }
+cleanup:
     if (map) munmap((void *)map, size);
     arm_file_free(f);
     return rc;

@@ -73,6 +73,18 @@ const uint8_t *arm_shard_mapped(arm_engine *e, arm_file *f, uint64_t off, size_t
     return NULL;
 }
 
+void arm_file_add_dead(arm_engine *e, uint32_t fid, uint32_t shard, uint64_t n) {
+    arm_file *f = arm_engine_file(e, fid);
+    if (ARM_ALWAYS(f != NULL))
+        atomic_fetch_add_explicit(&f->dead[shard % ARM_DEAD_STRIPES].n, n, memory_order_relaxed);
+}
+
+uint64_t arm_file_dead(const arm_file *f) {
+    uint64_t n = 0;
+    for (uint32_t i = 0; i < ARM_DEAD_STRIPES; i++) n += atomic_load(&f->dead[i].n);
+    return n;
+}
+
 void arm_file_free(arm_file *f) {
     if (f == NULL) return;
     if (f->map) munmap((void *)f->map, f->map_len);
@@ -119,7 +131,6 @@ int arm_shard_flush_locked(arm_engine *e, arm_shard *s) {
 int arm_shard_append(arm_engine *e, arm_shard *s, const void *p, size_t n) {
     const uint8_t *src = p;
     arm_file *f = s->active;
-    atomic_fetch_add(&f->size, n);
     while (n > 0) {
         if (s->buf_len == s->buf_cap) {
             int rc = arm_shard_flush_locked(e, s);
@@ -131,6 +142,8 @@ int arm_shard_append(arm_engine *e, arm_shard *s, const void *p, size_t n) {
         src += k;
         n -= k;
     }
+    /* Only the log mutex holder writes size: a store, not a locked add. */
+    atomic_store_explicit(&f->size, s->buf_off + s->buf_len, memory_order_release);
     return ARM_OK;
 }
 

@@ -55,11 +55,6 @@ static int wr_check_sizes(arm_engine *e, arm_slice key, const arm_slice *value) 
     return ARM_OK;
 }
 
-static void wr_dead(arm_engine *e, uint32_t fid, uint64_t n) {
-    arm_file *f = arm_engine_file(e, fid);
-    if (ARM_ALWAYS(f != NULL)) atomic_fetch_add(&f->dead_bytes, n);
-}
-
 static int wr_check(arm_engine *e, arm_slice key, const arm_slice *value) {
     if (e->opts.read_only)
         return arm_engine_seterr(ARM_ERR(ARM_READONLY), 0, "%s is open read-only", e->dir);
@@ -113,7 +108,7 @@ static int wr_append(arm_engine *e, arm_shard *s, wr_op *ops, size_t n, size_t l
         arm_slice v = op->del ? arm_slice_make(NULL, 0) : op->value;
         uint8_t hdr[ARM_ENTRY_HEADER];
         arm_entry_encode(hdr, op->del ? ARM_ENTRY_DEL : ARM_ENTRY_PUT, flags, seq, op->key, v);
-        op->off = atomic_load(&f->size);
+        op->off = s->buf_off + s->buf_len;
         rc = arm_shard_append(e, s, hdr, sizeof(hdr));
         if (rc == ARM_OK) rc = arm_shard_append(e, s, op->key.ptr, op->key.len);
         if (rc == ARM_OK && v.len) rc = arm_shard_append(e, s, v.ptr, v.len);
@@ -141,9 +136,9 @@ static void wr_apply(arm_engine *e, wr_op *ops, size_t n, uint64_t seq, uint32_t
         if (op->skip) continue;
         uint32_t len = arm_entry_size(op->key.len, op->del ? 0 : op->value.len);
         arm_item *it = op->item;
-        if (!op->created) wr_dead(e, it->fid, it->len);
+        if (!op->created) arm_file_add_dead(e, it->fid, op->shard, it->len);
         if (op->del) {
-            wr_dead(e, fid, len); /* a tombstone is never live data */
+            arm_file_add_dead(e, fid, op->shard, len); /* a tombstone is never live data */
             arm_index_remove(e->shards[op->shard].index, it);
             continue;
         }
