@@ -1922,7 +1922,9 @@ ARM_PRIVATE int arm_io_ring_datasync(arm_io_ring *ring, int fd, int *err_out);
  * the operation kind and returns 0 or an errno to inject. */
 enum { ARM_IO_OP_WRITE = 1, ARM_IO_OP_SYNC = 2, ARM_IO_OP_READ = 3 };
 typedef int (*arm_io_fault_fn)(int op, int fd, uint64_t off, size_t n);
+#ifndef ARM_AMALGAMATION
 ARM_PRIVATE void arm_io_set_fault_hook(arm_io_fault_fn fn);
+#endif
 ARM_PRIVATE int arm_io_fault_check(int op, int fd, uint64_t off, size_t n);
 
 #endif
@@ -1935,9 +1937,11 @@ ARM_PRIVATE int arm_io_fault_check(int op, int fd, uint64_t off, size_t n);
 
 static _Atomic(arm_io_fault_fn) posix_fault_hook;
 
+#ifndef ARM_AMALGAMATION /* a test seam: the single-file build has no tests to set it */
 void arm_io_set_fault_hook(arm_io_fault_fn fn) {
     atomic_store(&posix_fault_hook, fn);
 }
+#endif
 
 int arm_io_fault_check(int op, int fd, uint64_t off, size_t n) {
     arm_io_fault_fn fn = atomic_load_explicit(&posix_fault_hook, memory_order_relaxed);
@@ -2254,6 +2258,7 @@ ARM_PRIVATE void arm_cache_put(arm_cache *cache, uint32_t fid, uint32_t off, con
 #define ARM_FILE_CHUNK         1024u /* file table: chunks of this many slots */
 #define ARM_FILE_CHUNKS_MAX    4096u /* => at most 4M data files */
 #define ARM_SYNC_INTERVAL_MS   100u  /* sync=normal: background fdatasync period */
+#define ARM_DEAD_STRIPES       4u    /* per-file dead-byte counters */
 
 /* A decoded entry header. */
 typedef struct arm_entry_hdr {
@@ -2312,7 +2317,13 @@ typedef struct arm_file {
     int fd;                       /* read/write fd (O_DIRECT when the shard writes direct) */
     int rfd;                      /* buffered read-only fd: reads need no alignment */
     _Atomic uint64_t size;        /* logical bytes: header + entries appended */
-    _Atomic uint64_t dead_bytes;  /* bytes of entries no longer live */
+    /* Bytes of entries no longer live, striped by the index shard whose
+     * writers add to it (they hold that shard's lock), so writers on
+     * different shards don't bounce one cache line. Sum for the total. */
+    struct {
+        _Atomic uint64_t n;
+        char pad[56];
+    } dead[ARM_DEAD_STRIPES];
     char *path;                   /* owned */
     const uint8_t *map;           /* read-only mapping of the file, or NULL (pread) */
     uint64_t map_len;             /* bytes mapped; never read past the file's flushed end */
@@ -2412,6 +2423,9 @@ ARM_PRIVATE const uint8_t *arm_shard_mapped(arm_engine *e, arm_file *f, uint64_t
 /* Register a file in the engine's file table. */
 ARM_PRIVATE int arm_engine_file_add(arm_engine *e, arm_file *f);
 ARM_PRIVATE void arm_file_free(arm_file *f);
+/* Count n bytes of file fid as dead, on behalf of index shard `shard`. */
+ARM_PRIVATE void arm_file_add_dead(arm_engine *e, uint32_t fid, uint32_t shard, uint64_t n);
+ARM_PRIVATE uint64_t arm_file_dead(const arm_file *f);
 
 /* recover.c */
 ARM_PRIVATE int arm_engine_recover(arm_engine *e);
@@ -2628,6 +2642,18 @@ const uint8_t *arm_shard_mapped(arm_engine *e, arm_file *f, uint64_t off, size_t
     return NULL;
 }
 
+void arm_file_add_dead(arm_engine *e, uint32_t fid, uint32_t shard, uint64_t n) {
+    arm_file *f = arm_engine_file(e, fid);
+    if (ARM_ALWAYS(f != NULL))
+        atomic_fetch_add_explicit(&f->dead[shard % ARM_DEAD_STRIPES].n, n, memory_order_relaxed);
+}
+
+uint64_t arm_file_dead(const arm_file *f) {
+    uint64_t n = 0;
+    for (uint32_t i = 0; i < ARM_DEAD_STRIPES; i++) n += atomic_load(&f->dead[i].n);
+    return n;
+}
+
 void arm_file_free(arm_file *f) {
     if (f == NULL) return;
     if (f->map) munmap((void *)f->map, f->map_len);
@@ -2674,7 +2700,6 @@ int arm_shard_flush_locked(arm_engine *e, arm_shard *s) {
 int arm_shard_append(arm_engine *e, arm_shard *s, const void *p, size_t n) {
     const uint8_t *src = p;
     arm_file *f = s->active;
-    atomic_fetch_add(&f->size, n);
     while (n > 0) {
         if (s->buf_len == s->buf_cap) {
             int rc = arm_shard_flush_locked(e, s);
@@ -2686,6 +2711,8 @@ int arm_shard_append(arm_engine *e, arm_shard *s, const void *p, size_t n) {
         src += k;
         n -= k;
     }
+    /* Only the log mutex holder writes size: a store, not a locked add. */
+    atomic_store_explicit(&f->size, s->buf_off + s->buf_len, memory_order_release);
     return ARM_OK;
 }
 
@@ -2922,11 +2949,6 @@ static int wr_check_sizes(arm_engine *e, arm_slice key, const arm_slice *value) 
     return ARM_OK;
 }
 
-static void wr_dead(arm_engine *e, uint32_t fid, uint64_t n) {
-    arm_file *f = arm_engine_file(e, fid);
-    if (ARM_ALWAYS(f != NULL)) atomic_fetch_add(&f->dead_bytes, n);
-}
-
 static int wr_check(arm_engine *e, arm_slice key, const arm_slice *value) {
     if (e->opts.read_only)
         return arm_engine_seterr(ARM_ERR(ARM_READONLY), 0, "%s is open read-only", e->dir);
@@ -2980,7 +3002,7 @@ static int wr_append(arm_engine *e, arm_shard *s, wr_op *ops, size_t n, size_t l
         arm_slice v = op->del ? arm_slice_make(NULL, 0) : op->value;
         uint8_t hdr[ARM_ENTRY_HEADER];
         arm_entry_encode(hdr, op->del ? ARM_ENTRY_DEL : ARM_ENTRY_PUT, flags, seq, op->key, v);
-        op->off = atomic_load(&f->size);
+        op->off = s->buf_off + s->buf_len;
         rc = arm_shard_append(e, s, hdr, sizeof(hdr));
         if (rc == ARM_OK) rc = arm_shard_append(e, s, op->key.ptr, op->key.len);
         if (rc == ARM_OK && v.len) rc = arm_shard_append(e, s, v.ptr, v.len);
@@ -3008,9 +3030,9 @@ static void wr_apply(arm_engine *e, wr_op *ops, size_t n, uint64_t seq, uint32_t
         if (op->skip) continue;
         uint32_t len = arm_entry_size(op->key.len, op->del ? 0 : op->value.len);
         arm_item *it = op->item;
-        if (!op->created) wr_dead(e, it->fid, it->len);
+        if (!op->created) arm_file_add_dead(e, it->fid, op->shard, it->len);
         if (op->del) {
-            wr_dead(e, fid, len); /* a tombstone is never live data */
+            arm_file_add_dead(e, fid, op->shard, len); /* a tombstone is never live data */
             arm_index_remove(e->shards[op->shard].index, it);
             continue;
         }
@@ -3397,28 +3419,24 @@ static int rec_list(const char *dir, uint32_t **ids_out, size_t *n_out) {
     return ARM_OK;
 }
 
-static void rec_dead(arm_engine *e, uint32_t fid, uint64_t n) {
-    arm_file *f = arm_engine_file(e, fid);
-    if (ARM_ALWAYS(f != NULL)) atomic_fetch_add(&f->dead_bytes, n);
-}
-
 static int rec_apply(rec_state *st, uint32_t fid, uint64_t off, const arm_entry_hdr *h,
                      const uint8_t *key) {
     arm_engine *e = st->e;
     uint32_t len = arm_entry_size(h->klen, h->vlen);
     if (h->seq > st->max_seq) st->max_seq = h->seq;
-    arm_index *idx = e->shards[arm_engine_route(e, key, h->klen)].index;
+    uint32_t t = arm_engine_route(e, key, h->klen);
+    arm_index *idx = e->shards[t].index;
     arm_item *it;
     int created;
     int rc = arm_index_upsert(idx, key, h->klen, &it, &created);
     if (rc != ARM_OK) return arm_engine_seterr(rc, 0, "out of memory rebuilding the index");
     int is_del = h->type == ARM_ENTRY_DEL;
     if (!created && h->seq <= it->seq) {
-        rec_dead(e, fid, len); /* an older version: superseded already */
+        arm_file_add_dead(e, fid, t, len); /* an older version: superseded already */
         return ARM_OK;
     }
-    if (!created && !(it->flags & ARM_ITEM_DEAD)) rec_dead(e, it->fid, it->len);
-    if (is_del) rec_dead(e, fid, len);
+    if (!created && !(it->flags & ARM_ITEM_DEAD)) arm_file_add_dead(e, it->fid, t, it->len);
+    if (is_del) arm_file_add_dead(e, fid, t, len);
     it->seq = h->seq;
     it->fid = fid;
     it->off = (uint32_t)off;
@@ -3507,7 +3525,8 @@ static int rec_file(rec_state *st, arm_shard *s, uint32_t fid, int last, arm_fil
     } else {
         if (fh.base_seq > st->max_seq) st->max_seq = fh.base_seq;
         rc = arm_engine_file_add(e, f);
-        if (rc == ARM_OK) rc = rec_scan(st, fid, map, size, valid_end_out);
+        if (rc != ARM_OK) goto cleanup;
+        rc = rec_scan(st, fid, map, size, valid_end_out);
         if (rc == ARM_OK) atomic_store(&f->size, *valid_end_out);
         /* The newest file keeps growing: reserve room for all of it. */
         if (rc == ARM_OK)
@@ -3515,6 +3534,7 @@ static int rec_file(rec_state *st, arm_shard *s, uint32_t fid, int last, arm_fil
         if (rc == ARM_OK) *file_out = f;
         f = NULL; /* owned by the file table now, even on failure */
     }
+cleanup:
     if (map) munmap((void *)map, size);
     arm_file_free(f);
     return rc;
@@ -4128,7 +4148,7 @@ int arm_engine_cursor_open(arm_engine *e, const arm_batch *overlay, arm_cursor *
     arm_cursor *c = arm_calloc(1, sizeof(*c));
     if (c == NULL) return ARM_ERR(ARM_NOMEM);
     c->e = e;
-    c->hash = e->opts.index_kind == ARM_INDEX_HASH;
+    c->hash = arm_index_kind(e->shards[0].index) == ARM_INDEX_HASH;
     c->nsrc = c->hash ? 1 : e->shard_count;
     c->src = arm_calloc(c->nsrc, sizeof(cur_src));
     c->ov_pos = -1;
@@ -4746,7 +4766,7 @@ void arm_engine_stats_get(arm_engine *e, arm_engine_stats *st) {
             if (f == NULL) continue;
             st->files++;
             total += atomic_load(&f->size) - ARM_FILE_HEADER_SIZE;
-            dead += atomic_load(&f->dead_bytes);
+            dead += arm_file_dead(f);
         }
     }
     for (uint32_t i = 0; i < e->shard_count; i++) {

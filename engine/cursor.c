@@ -371,7 +371,7 @@ int arm_engine_cursor_open(arm_engine *e, const arm_batch *overlay, arm_cursor *
     arm_cursor *c = arm_calloc(1, sizeof(*c));
     if (c == NULL) return ARM_ERR(ARM_NOMEM);
     c->e = e;
-    c->hash = e->opts.index_kind == ARM_INDEX_HASH;
+    c->hash = arm_index_kind(e->shards[0].index) == ARM_INDEX_HASH;
     c->nsrc = c->hash ? 1 : e->shard_count;
     c->src = arm_calloc(c->nsrc, sizeof(cur_src));
     c->ov_pos = -1;

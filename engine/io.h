@@ -55,7 +55,9 @@ ARM_PRIVATE int arm_io_ring_datasync(arm_io_ring *ring, int fd, int *err_out);
  * the operation kind and returns 0 or an errno to inject. */
 enum { ARM_IO_OP_WRITE = 1, ARM_IO_OP_SYNC = 2, ARM_IO_OP_READ = 3 };
 typedef int (*arm_io_fault_fn)(int op, int fd, uint64_t off, size_t n);
+#ifndef ARM_AMALGAMATION
 ARM_PRIVATE void arm_io_set_fault_hook(arm_io_fault_fn fn);
+#endif
 ARM_PRIVATE int arm_io_fault_check(int op, int fd, uint64_t off, size_t n);
 
 #endif

@@ -13,9 +13,11 @@
 
 static _Atomic(arm_io_fault_fn) posix_fault_hook;
 
+#ifndef ARM_AMALGAMATION /* a test seam: the single-file build has no tests to set it */
 void arm_io_set_fault_hook(arm_io_fault_fn fn) {
     atomic_store(&posix_fault_hook, fn);
 }
+#endif
 
 int arm_io_fault_check(int op, int fd, uint64_t off, size_t n) {
     arm_io_fault_fn fn = atomic_load_explicit(&posix_fault_hook, memory_order_relaxed);
