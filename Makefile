@@ -39,6 +39,7 @@ TEST_SUPPORT_SRC := $(filter-out $(TEST_SRC),$(wildcard test/*.c))
 BENCH_SRC := $(wildcard bench/*.c)
 BENCH_LIBS_bench_sql := -lsqlite3 -ldl -lm
 BENCH_LIBS_bench_engine := -lm
+BENCH_LIBS_bench_peers := -lrocksdb -llmdb -lm
 
 LIB_OBJ  := $(LIB_SRC:%.c=$(O)/obj/%.o)
 EXT_OBJ  := $(EXT_SRC:%.c=$(O)/obj/%.o)
@@ -139,6 +140,9 @@ clean:
 	rm -rf build build-asan build-tsan build-address,undefined
 
 .SECONDARY:
+
+# Fuzz targets (libFuzzer, clang): test/fuzz/fuzz.mk defines fuzz and fuzz-smoke.
+-include test/fuzz/fuzz.mk
 
 -include $(shell find $(O)/obj -name '*.d' 2>/dev/null)
 

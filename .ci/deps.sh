@@ -2,8 +2,8 @@
 # Install what armdb needs to build and test on Debian (12 or later).
 # Runs apt-get directly as root, through sudo otherwise.
 set -e
-PKGS="build-essential pkg-config python3 sqlite3 libsqlite3-dev liburing-dev libsodium-dev libxxhash-dev"
-if [ "${ARMDB_CI_EXTRA:-0}" = 1 ]; then PKGS="$PKGS clang libclang-rt-14-dev"; fi
+PKGS="build-essential pkg-config python3 sqlite3 libsqlite3-dev liburing-dev libsodium-dev libxxhash-dev clang libclang-rt-14-dev"
+if [ "${ARMDB_CI_EXTRA:-0}" = 1 ]; then PKGS="$PKGS librocksdb-dev liblmdb-dev gnuplot-nox"; fi
 SUDO=""
 if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
 missing=""
