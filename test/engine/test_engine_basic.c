@@ -5,9 +5,6 @@
  * rotation, and every sync mode / io backend / index kind with reopen checks.
  * Written against arm_engine.h and the format in ARCHITECTURE.md.
  */
-/* The Makefile builds tests with -DARM_TEST, which harness.h's ARM_TEST(name)
- * would redefine (an error under -Werror). */
-#undef ARM_TEST
 #include "../harness.h"
 #include "../../engine/arm_engine.h"
 #include "../../common/arm_hash.h"

@@ -5,9 +5,6 @@
  * commits, batches bigger than a data file (ARM_FULL), big values, reopen,
  * and atomic visibility against concurrent readers (gets and cursors).
  */
-/* The Makefile builds tests with -DARM_TEST, which harness.h's ARM_TEST(name)
- * would redefine (an error under -Werror). */
-#undef ARM_TEST
 #include "../harness.h"
 #include "../../engine/arm_engine.h"
 #include "../util.h"

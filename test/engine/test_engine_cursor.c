@@ -6,9 +6,6 @@
  * each other, batch overlays (puts shown, deletes hidden, snapshot at open),
  * value reads, keys deleted under the cursor, and hash-index cursors.
  */
-/* The Makefile builds tests with -DARM_TEST, which harness.h's ARM_TEST(name)
- * would redefine (an error under -Werror). */
-#undef ARM_TEST
 #include "../harness.h"
 #include "../../engine/arm_engine.h"
 #include "../util.h"

@@ -11,9 +11,6 @@
  * of (seed, round, thread, op number), so the parent regenerates them.
  * ARM_TEST_SEED reproduces the operation streams (kill timing varies).
  */
-/* The Makefile builds tests with -DARM_TEST, which harness.h's ARM_TEST(name)
- * would redefine (an error under -Werror). */
-#undef ARM_TEST
 #include "../harness.h"
 #include "../../engine/arm_engine.h"
 #include "../util.h"

@@ -5,9 +5,6 @@
  * process gets ARM_BUSY too; after close (or after the holder dies) the
  * directory opens again, and nothing was written by the refused opener.
  */
-/* The Makefile builds tests with -DARM_TEST, which harness.h's ARM_TEST(name)
- * would redefine (an error under -Werror). */
-#undef ARM_TEST
 #include "../harness.h"
 #include "../../engine/arm_engine.h"
 #include "../util.h"

@@ -8,9 +8,6 @@
  * (arm_alloc_outstanding back to its baseline after close), and what the
  * engine served before close is what a normal reopen finds.
  */
-/* The Makefile builds tests with -DARM_TEST, which harness.h's ARM_TEST(name)
- * would redefine (an error under -Werror). */
-#undef ARM_TEST
 #include "../harness.h"
 #include "../../engine/arm_engine.h"
 #include "../../common/arm_alloc.h"

@@ -7,9 +7,6 @@
  * metadata, hand-built entries (format conformance and seq ordering), and
  * arm_engine_check reporting.
  */
-/* The Makefile builds tests with -DARM_TEST, which harness.h's ARM_TEST(name)
- * would redefine (an error under -Werror). */
-#undef ARM_TEST
 #include "../harness.h"
 #include "../../engine/arm_engine.h"
 #include "../../common/arm_hash.h"

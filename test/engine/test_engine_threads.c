@@ -8,9 +8,6 @@
  * group commit from several threads (everything acknowledged is there after
  * reopen). Meant to run clean under ThreadSanitizer.
  */
-/* The Makefile builds tests with -DARM_TEST, which harness.h's ARM_TEST(name)
- * would redefine (an error under -Werror). */
-#undef ARM_TEST
 #include "../harness.h"
 #include "../../engine/arm_engine.h"
 #include "../util.h"
