@@ -633,6 +633,15 @@ void arm_engine_batch_free(arm_batch *batch); /* NULL allowed */
 ARM_WARN_UNUSED int arm_engine_batch_put(arm_batch *batch, arm_slice key, arm_slice value);
 ARM_WARN_UNUSED int arm_engine_batch_delete(arm_batch *batch, arm_slice key);
 /**
+ * A conditional put: like arm_engine_batch_put, and when the batch has not
+ * touched `key` before, the commit also requires that the key does not exist
+ * in the database at commit time. If another writer created it meanwhile,
+ * arm_engine_batch_commit fails with ARM_CONSTRAINT and writes nothing (SQL
+ * INSERT semantics under concurrent transactions). ARM_OK, ARM_TOOBIG,
+ * ARM_NOMEM.
+ */
+ARM_WARN_UNUSED int arm_engine_batch_insert(arm_batch *batch, arm_slice key, arm_slice value);
+/**
  * What the batch says about `key`: ARM_OK with *value_out borrowed (until the
  * batch is next changed) when the batch puts it; ARM_NOTFOUND with
  * *deleted_out = 1 when the batch deletes it; ARM_NOTFOUND with
@@ -649,7 +658,9 @@ void arm_engine_batch_clear(arm_batch *batch);
 /**
  * Apply the batch atomically, durable per the sync mode. The batch is left
  * unchanged (clear it to reuse). An empty batch is ARM_OK. ARM_FULL when the
- * batch is larger than one data file. Otherwise as arm_engine_put.
+ * batch is larger than one data file; ARM_CONSTRAINT when a key inserted with
+ * arm_engine_batch_insert exists (the message names no key: the caller knows
+ * its table). Nothing is written on any error. Otherwise as arm_engine_put.
  */
 ARM_WARN_UNUSED int arm_engine_batch_commit(arm_engine *engine, arm_batch *batch);
 
@@ -2917,6 +2928,7 @@ typedef struct wr_op {
     arm_item *item;   /* existing or pre-created index item */
     int created;      /* item was created for this write */
     int skip;         /* delete of an absent key: nothing to write */
+    int absent;       /* the key must not exist at commit (conditional insert) */
     uint64_t off;     /* where the entry went */
 } wr_op;
 
@@ -2925,7 +2937,8 @@ struct arm_batch {
     struct batch_rec {
         uint32_t koff, klen; /* into data */
         uint32_t voff, vlen;
-        int del;
+        uint8_t del;
+        uint8_t absent; /* the key's first record in the batch was an insert */
     } *recs;
     size_t nrecs, cap_recs;
     arm_buf data;      /* keys and values, appended */
@@ -2956,29 +2969,33 @@ static int wr_check(arm_engine *e, arm_slice key, const arm_slice *value) {
 }
 
 /* ------------------------------------------------------------- commit */
-/* Prepare ops under the index locks: skip deletes of absent keys, create
- * items for new keys. On ARM_NOMEM every created item is removed again. */
+static void wr_unprepare(arm_engine *e, wr_op *ops, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        if (ops[i].created) arm_index_remove(e->shards[ops[i].shard].index, ops[i].item);
+}
+
+/* Prepare ops under the index locks: check conditional inserts, skip
+ * deletes of absent keys, create items for new keys. On failure every
+ * created item is removed again. */
 static int wr_prepare(arm_engine *e, wr_op *ops, size_t n) {
     for (size_t i = 0; i < n; i++) {
         wr_op *op = &ops[i];
         arm_index *idx = e->shards[op->shard].index;
         op->created = 0;
         op->item = arm_index_get(idx, op->key.ptr, op->key.len);
+        if (op->absent && op->item) {
+            wr_unprepare(e, ops, i);
+            return arm_engine_seterr(ARM_CONSTRAINT, 0, "an inserted key already exists");
+        }
         op->skip = op->del && op->item == NULL;
         if (op->item || op->del) continue;
         int rc = arm_index_upsert(idx, op->key.ptr, op->key.len, &op->item, &op->created);
         if (rc != ARM_OK) {
-            for (size_t j = 0; j < i; j++)
-                if (ops[j].created) arm_index_remove(e->shards[ops[j].shard].index, ops[j].item);
+            wr_unprepare(e, ops, i);
             return arm_engine_seterr(rc, 0, "out of memory for the index");
         }
     }
     return ARM_OK;
-}
-
-static void wr_unprepare(arm_engine *e, wr_op *ops, size_t n) {
-    for (size_t i = 0; i < n; i++)
-        if (ops[i].created) arm_index_remove(e->shards[ops[i].shard].index, ops[i].item);
 }
 
 /* Append the entries to s's log. On failure with nothing half-written the
@@ -3195,7 +3212,7 @@ static int batch_grow_slots(arm_batch *b) {
     return ARM_OK;
 }
 
-static int batch_add(arm_batch *b, arm_slice key, const arm_slice *value) {
+static int batch_add(arm_batch *b, arm_slice key, const arm_slice *value, int insert) {
     int rc = wr_check_sizes(b->e, key, value);
     if (rc != ARM_OK) return rc;
     if (b->data.len + key.len + (value ? value->len : 0) > UINT32_MAX)
@@ -3222,17 +3239,23 @@ static int batch_add(arm_batch *b, arm_slice key, const arm_slice *value) {
     b->data.len += vlen;
     r->del = value == NULL;
     size_t slot = batch_find(b, key);
+    /* The key's condition rides on its latest record. */
+    r->absent = b->slots[slot] ? b->recs[b->slots[slot] - 1].absent : (uint8_t)insert;
     if (b->slots[slot] == 0) b->nkeys++;
     b->slots[slot] = (uint32_t)++b->nrecs;
     return ARM_OK;
 }
 
 int arm_engine_batch_put(arm_batch *b, arm_slice key, arm_slice value) {
-    return batch_add(b, key, &value);
+    return batch_add(b, key, &value, 0);
+}
+
+int arm_engine_batch_insert(arm_batch *b, arm_slice key, arm_slice value) {
+    return batch_add(b, key, &value, 1);
 }
 
 int arm_engine_batch_delete(arm_batch *b, arm_slice key) {
-    return batch_add(b, key, NULL);
+    return batch_add(b, key, NULL, 0);
 }
 
 int arm_engine_batch_lookup(const arm_batch *b, arm_slice key, arm_slice *value_out,
@@ -3322,6 +3345,7 @@ int arm_engine_batch_commit(arm_engine *e, arm_batch *b) {
         memset(op, 0, sizeof(*op));
         op->key = key;
         op->del = b->recs[i].del;
+        op->absent = b->recs[i].absent;
         op->value = arm_slice_make(b->data.ptr + b->recs[i].voff, b->recs[i].vlen);
         op->shard = arm_engine_route(e, key.ptr, key.len);
         mask[op->shard / 8] |= (uint8_t)(1u << (op->shard % 8));
@@ -6080,9 +6104,11 @@ ARM_PRIVATE char *arm_opts_schema(const arm_ext_config *cfg) {
  * connections from then on (xCommit follows immediately in the same COMMIT).
  * xRollback clears it. Savepoints (SAVEPOINT, and SQLite's own statement
  * savepoints) map to arm_engine_batch_mark / rollback_to.
- * UNIQUE checks read batch then engine; two connections inserting the same
- * new key in overlapping transactions both succeed and the later commit wins
- * (the engine has no conditional batch commit yet).
+ * UNIQUE checks read batch then engine when the row is written, and a new
+ * key goes into the batch as a conditional insert, so the engine re-checks it
+ * under its locks at commit: two database files sharing one dir= (no SQLite
+ * lock between them) cannot both insert the same key; the later COMMIT fails
+ * with the UNIQUE error and writes nothing.
  */
 #include "sqlite3ext.h"
 SQLITE_EXTENSION_INIT3
@@ -6759,8 +6785,14 @@ static int vtab_update(sqlite3_vtab *tab, int argc, sqlite3_value **argv, sqlite
     size_t mark = arm_engine_batch_mark(vt->batch);
     int arc = ARM_OK;
     if (have_old && !same) arc = arm_engine_batch_delete(vt->batch, old_key);
-    if (arc == ARM_OK)
-        arc = arm_engine_batch_put(vt->batch, key, arm_slice_make(vt->vbuf.ptr, vt->vbuf.len));
+    /* A new key (INSERT, or UPDATE onto another key) without REPLACE must
+     * still be free when the transaction commits: another connection may
+     * insert it meanwhile. The engine checks that under its locks. */
+    arm_slice val = arm_slice_make(vt->vbuf.ptr, vt->vbuf.len);
+    if (arc == ARM_OK && !same && on_conflict != SQLITE_REPLACE)
+        arc = arm_engine_batch_insert(vt->batch, key, val);
+    else if (arc == ARM_OK)
+        arc = arm_engine_batch_put(vt->batch, key, val);
     if (arc != ARM_OK) {
         arm_engine_batch_rollback_to(vt->batch, mark); // a row is all or nothing
         return arm_vtab_engine_error(vt, arc, "write");
@@ -6787,6 +6819,12 @@ static int vtab_sync(sqlite3_vtab *tab) {
     if (vt->batch == NULL || vt->committed) return SQLITE_OK;
     if (arm_engine_batch_mark(vt->batch) > 0) {
         int rc = arm_engine_batch_commit(vt->sh->engine, vt->batch);
+        if (rc == ARM_CONSTRAINT) {
+            arm_vtab_set_error(vt, "UNIQUE constraint failed: %s.%s (inserted by another "
+                               "connection before this transaction committed)",
+                               vt->name, vt->cfg.cols[vt->cfg.key_col].name);
+            return SQLITE_CONSTRAINT_PRIMARYKEY;
+        }
         if (rc != ARM_OK) return arm_vtab_engine_error(vt, rc, "commit");
     }
     vt->committed = 1;

@@ -155,6 +155,15 @@ void arm_engine_batch_free(arm_batch *batch); /* NULL allowed */
 ARM_WARN_UNUSED int arm_engine_batch_put(arm_batch *batch, arm_slice key, arm_slice value);
 ARM_WARN_UNUSED int arm_engine_batch_delete(arm_batch *batch, arm_slice key);
 /**
+ * A conditional put: like arm_engine_batch_put, and when the batch has not
+ * touched `key` before, the commit also requires that the key does not exist
+ * in the database at commit time. If another writer created it meanwhile,
+ * arm_engine_batch_commit fails with ARM_CONSTRAINT and writes nothing (SQL
+ * INSERT semantics under concurrent transactions). ARM_OK, ARM_TOOBIG,
+ * ARM_NOMEM.
+ */
+ARM_WARN_UNUSED int arm_engine_batch_insert(arm_batch *batch, arm_slice key, arm_slice value);
+/**
  * What the batch says about `key`: ARM_OK with *value_out borrowed (until the
  * batch is next changed) when the batch puts it; ARM_NOTFOUND with
  * *deleted_out = 1 when the batch deletes it; ARM_NOTFOUND with
@@ -171,7 +180,9 @@ void arm_engine_batch_clear(arm_batch *batch);
 /**
  * Apply the batch atomically, durable per the sync mode. The batch is left
  * unchanged (clear it to reuse). An empty batch is ARM_OK. ARM_FULL when the
- * batch is larger than one data file. Otherwise as arm_engine_put.
+ * batch is larger than one data file; ARM_CONSTRAINT when a key inserted with
+ * arm_engine_batch_insert exists (the message names no key: the caller knows
+ * its table). Nothing is written on any error. Otherwise as arm_engine_put.
  */
 ARM_WARN_UNUSED int arm_engine_batch_commit(arm_engine *engine, arm_batch *batch);
 

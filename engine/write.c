@@ -23,6 +23,7 @@ typedef struct wr_op {
     arm_item *item;   /* existing or pre-created index item */
     int created;      /* item was created for this write */
     int skip;         /* delete of an absent key: nothing to write */
+    int absent;       /* the key must not exist at commit (conditional insert) */
     uint64_t off;     /* where the entry went */
 } wr_op;
 
@@ -31,7 +32,8 @@ struct arm_batch {
     struct batch_rec {
         uint32_t koff, klen; /* into data */
         uint32_t voff, vlen;
-        int del;
+        uint8_t del;
+        uint8_t absent; /* the key's first record in the batch was an insert */
     } *recs;
     size_t nrecs, cap_recs;
     arm_buf data;      /* keys and values, appended */
@@ -62,29 +64,33 @@ static int wr_check(arm_engine *e, arm_slice key, const arm_slice *value) {
 }
 
 /* ------------------------------------------------------------- commit */
-/* Prepare ops under the index locks: skip deletes of absent keys, create
- * items for new keys. On ARM_NOMEM every created item is removed again. */
+static void wr_unprepare(arm_engine *e, wr_op *ops, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        if (ops[i].created) arm_index_remove(e->shards[ops[i].shard].index, ops[i].item);
+}
+
+/* Prepare ops under the index locks: check conditional inserts, skip
+ * deletes of absent keys, create items for new keys. On failure every
+ * created item is removed again. */
 static int wr_prepare(arm_engine *e, wr_op *ops, size_t n) {
     for (size_t i = 0; i < n; i++) {
         wr_op *op = &ops[i];
         arm_index *idx = e->shards[op->shard].index;
         op->created = 0;
         op->item = arm_index_get(idx, op->key.ptr, op->key.len);
+        if (op->absent && op->item) {
+            wr_unprepare(e, ops, i);
+            return arm_engine_seterr(ARM_CONSTRAINT, 0, "an inserted key already exists");
+        }
         op->skip = op->del && op->item == NULL;
         if (op->item || op->del) continue;
         int rc = arm_index_upsert(idx, op->key.ptr, op->key.len, &op->item, &op->created);
         if (rc != ARM_OK) {
-            for (size_t j = 0; j < i; j++)
-                if (ops[j].created) arm_index_remove(e->shards[ops[j].shard].index, ops[j].item);
+            wr_unprepare(e, ops, i);
             return arm_engine_seterr(rc, 0, "out of memory for the index");
         }
     }
     return ARM_OK;
-}
-
-static void wr_unprepare(arm_engine *e, wr_op *ops, size_t n) {
-    for (size_t i = 0; i < n; i++)
-        if (ops[i].created) arm_index_remove(e->shards[ops[i].shard].index, ops[i].item);
 }
 
 /* Append the entries to s's log. On failure with nothing half-written the
@@ -301,7 +307,7 @@ static int batch_grow_slots(arm_batch *b) {
     return ARM_OK;
 }
 
-static int batch_add(arm_batch *b, arm_slice key, const arm_slice *value) {
+static int batch_add(arm_batch *b, arm_slice key, const arm_slice *value, int insert) {
     int rc = wr_check_sizes(b->e, key, value);
     if (rc != ARM_OK) return rc;
     if (b->data.len + key.len + (value ? value->len : 0) > UINT32_MAX)
@@ -328,17 +334,23 @@ static int batch_add(arm_batch *b, arm_slice key, const arm_slice *value) {
     b->data.len += vlen;
     r->del = value == NULL;
     size_t slot = batch_find(b, key);
+    /* The key's condition rides on its latest record. */
+    r->absent = b->slots[slot] ? b->recs[b->slots[slot] - 1].absent : (uint8_t)insert;
     if (b->slots[slot] == 0) b->nkeys++;
     b->slots[slot] = (uint32_t)++b->nrecs;
     return ARM_OK;
 }
 
 int arm_engine_batch_put(arm_batch *b, arm_slice key, arm_slice value) {
-    return batch_add(b, key, &value);
+    return batch_add(b, key, &value, 0);
+}
+
+int arm_engine_batch_insert(arm_batch *b, arm_slice key, arm_slice value) {
+    return batch_add(b, key, &value, 1);
 }
 
 int arm_engine_batch_delete(arm_batch *b, arm_slice key) {
-    return batch_add(b, key, NULL);
+    return batch_add(b, key, NULL, 0);
 }
 
 int arm_engine_batch_lookup(const arm_batch *b, arm_slice key, arm_slice *value_out,
@@ -428,6 +440,7 @@ int arm_engine_batch_commit(arm_engine *e, arm_batch *b) {
         memset(op, 0, sizeof(*op));
         op->key = key;
         op->del = b->recs[i].del;
+        op->absent = b->recs[i].absent;
         op->value = arm_slice_make(b->data.ptr + b->recs[i].voff, b->recs[i].vlen);
         op->shard = arm_engine_route(e, key.ptr, key.len);
         mask[op->shard / 8] |= (uint8_t)(1u << (op->shard % 8));

@@ -55,9 +55,11 @@
  * connections from then on (xCommit follows immediately in the same COMMIT).
  * xRollback clears it. Savepoints (SAVEPOINT, and SQLite's own statement
  * savepoints) map to arm_engine_batch_mark / rollback_to.
- * UNIQUE checks read batch then engine; two connections inserting the same
- * new key in overlapping transactions both succeed and the later commit wins
- * (the engine has no conditional batch commit yet).
+ * UNIQUE checks read batch then engine when the row is written, and a new
+ * key goes into the batch as a conditional insert, so the engine re-checks it
+ * under its locks at commit: two database files sharing one dir= (no SQLite
+ * lock between them) cannot both insert the same key; the later COMMIT fails
+ * with the UNIQUE error and writes nothing.
  */
 #include "sqlite3ext.h"
 SQLITE_EXTENSION_INIT3
@@ -734,8 +736,14 @@ static int vtab_update(sqlite3_vtab *tab, int argc, sqlite3_value **argv, sqlite
     size_t mark = arm_engine_batch_mark(vt->batch);
     int arc = ARM_OK;
     if (have_old && !same) arc = arm_engine_batch_delete(vt->batch, old_key);
-    if (arc == ARM_OK)
-        arc = arm_engine_batch_put(vt->batch, key, arm_slice_make(vt->vbuf.ptr, vt->vbuf.len));
+    /* A new key (INSERT, or UPDATE onto another key) without REPLACE must
+     * still be free when the transaction commits: another connection may
+     * insert it meanwhile. The engine checks that under its locks. */
+    arm_slice val = arm_slice_make(vt->vbuf.ptr, vt->vbuf.len);
+    if (arc == ARM_OK && !same && on_conflict != SQLITE_REPLACE)
+        arc = arm_engine_batch_insert(vt->batch, key, val);
+    else if (arc == ARM_OK)
+        arc = arm_engine_batch_put(vt->batch, key, val);
     if (arc != ARM_OK) {
         arm_engine_batch_rollback_to(vt->batch, mark); // a row is all or nothing
         return arm_vtab_engine_error(vt, arc, "write");
@@ -762,6 +770,12 @@ static int vtab_sync(sqlite3_vtab *tab) {
     if (vt->batch == NULL || vt->committed) return SQLITE_OK;
     if (arm_engine_batch_mark(vt->batch) > 0) {
         int rc = arm_engine_batch_commit(vt->sh->engine, vt->batch);
+        if (rc == ARM_CONSTRAINT) {
+            arm_vtab_set_error(vt, "UNIQUE constraint failed: %s.%s (inserted by another "
+                               "connection before this transaction committed)",
+                               vt->name, vt->cfg.cols[vt->cfg.key_col].name);
+            return SQLITE_CONSTRAINT_PRIMARYKEY;
+        }
         if (rc != ARM_OK) return arm_vtab_engine_error(vt, rc, "commit");
     }
     vt->committed = 1;
