@@ -193,7 +193,8 @@ void arm_engine_options_init(arm_engine_options *opts);
  * ARM_BUSY    another process holds the directory's lock (message names dir);
  * ARM_CORRUPT damage inside an older file or in the metadata (message names
  *             file and offset); with opts->read_only the engine opens anyway
- *             and serves what precedes the damage;
+ *             and serves everything readable (all but the damaged file's
+ *             part from the damage on);
  * ARM_MISUSE  bad option (message names it), or shard_count differs from the
  *             stored one;
  * ARM_IOERR, ARM_NOMEM, ARM_NOTFOUND (missing and !create_if_missing).
