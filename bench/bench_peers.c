@@ -1,0 +1,1149 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * bench_peers.c: the armdb engine against RocksDB and LMDB on the same
+ * workload, in one run. N keys of 8 bytes (random 64-bit values, big-endian,
+ * distinct by construction) with 100-byte values; every engine gets its own
+ * fresh directory and runs the same phases in the same order:
+ *
+ *   load        random-order insert of N keys, one put per commit
+ *   overwrite   random-order overwrite of every key, one put per commit
+ *   batch       random-order overwrite of every key, 1,000 puts per commit
+ *   get         random-order get of every key (1 thread)
+ *   scan        full ordered scan, reading every key and value
+ *   range       1,000 scans: seek to a random existing key, read 1,000 keys+values
+ *   durable     single-put commits, each made durable (fdatasync) before the next
+ *   durable_mt  T threads (default 8), each committing its own keys durably
+ *
+ * Durability per phase (printed in the output, too):
+ *   non-durable phases (load, overwrite, batch): each engine's ordinary
+ *     "handed to the OS, not fsynced per commit" mode:
+ *       armdb      sync_mode = ARM_SYNC_NORMAL (its default: commit writes to the
+ *                  kernel, a background fdatasync every 100 ms)
+ *       armdb-off  sync_mode = ARM_SYNC_OFF, reported for load/overwrite/batch
+ *       rocksdb    default WriteOptions: WAL on, sync = false
+ *       lmdb       one write transaction per put, MDB_NOSYNC (the commit
+ *                  writes its pages to the OS, no fsync): the same per-commit
+ *                  semantics as the others. The batch phase shows LMDB with
+ *                  1,000 puts per transaction, its usual bulk pattern.
+ *   durable phases: armdb ARM_SYNC_FULL (engine reopened with it, untimed),
+ *     RocksDB sync = true with the WAL, LMDB default flags (fsync per commit).
+ *
+ * Every result is verified while it is measured (every get finds the value
+ * last written, with the right length, key and version; scans return exactly
+ * the expected keys in order with the right values; durable writes are read
+ * back after their phase), and any error ends the run with exit status 1: a
+ * broken engine must never look fast.
+ *
+ * Values are key (8) | version (8, LE) | 84 bytes taken from a 1 MiB random
+ * pool at a per-key offset, so they do not compress (RocksDB keeps its default
+ * compression; it gains nothing from repeated filler).
+ *
+ * Output: a table of ops/s per phase per engine with ratios armdb/rocksdb and
+ * armdb/lmdb, "@ <engine>_<phase> <ops/s>" lines for bench/run.sh, and with
+ * --csv FILE the table as CSV (bench/plot_peers.sh draws it).
+ * Usage: bench_peers --help.
+ */
+#include "../engine/arm_engine.h"
+
+#include <errno.h>
+#include <ftw.h>
+#include <getopt.h>
+#include <lmdb.h>
+#include <math.h>
+#include <pthread.h>
+#include <rocksdb/c.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define BP_KEY_BYTES   8
+#define BP_VALUE_BYTES 100
+#define BP_POOL_BYTES  (1u << 20)
+#define BP_RANGE_SCANS 1000
+#define BP_RANGE_KEYS  1000
+#define BP_BATCH       1000
+#define BP_THREADS_MAX 64
+#define BP_ROCKS_CACHE (64u << 20)
+
+/* ---------------------------------------------------------------- helpers */
+static char bp_cleanup_dir[4096]; /* temp directory to remove if the run fails */
+static void bp_rm_rf(const char *path);
+
+__attribute__((format(printf, 1, 2), noreturn)) static void bp_die(const char *fmt, ...) {
+    va_list ap;
+    fflush(stdout);
+    fprintf(stderr, "bench_peers: FAILED: ");
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "\n");
+    if (bp_cleanup_dir[0] != '\0') {
+        fprintf(stderr, "bench_peers: removing %s (use -k to keep it)\n", bp_cleanup_dir);
+        bp_rm_rf(bp_cleanup_dir);
+    }
+    exit(1);
+}
+
+static void bp_arm_check(int rc, const char *what) {
+    if (rc != ARM_OK) bp_die("armdb: %s: %s (rc=%d): %s", what, arm_rc_str(rc), rc, arm_engine_errmsg(NULL));
+}
+
+static void bp_rocks_check(char *err, const char *what) {
+    if (err != NULL) bp_die("rocksdb: %s: %s", what, err);
+}
+
+static void bp_mdb_check(int rc, const char *what) {
+    if (rc != MDB_SUCCESS) bp_die("lmdb: %s: %s (rc=%d)", what, mdb_strerror(rc), rc);
+}
+
+static double bp_now(void) {
+    struct timespec ts;
+    if (clock_gettime(CLOCK_MONOTONIC, &ts) != 0) bp_die("clock_gettime: %s", strerror(errno));
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static double bp_cpu(void) {
+    struct rusage ru;
+    if (getrusage(RUSAGE_SELF, &ru) != 0) bp_die("getrusage: %s", strerror(errno));
+    return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec * 1e-6 + (double)ru.ru_stime.tv_sec +
+           (double)ru.ru_stime.tv_usec * 1e-6;
+}
+
+static uint64_t bp_splitmix64(uint64_t *state) {
+    uint64_t z = (*state += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+
+/* A bijection on 64-bit values: distinct inputs give distinct keys. */
+static uint64_t bp_mix64(uint64_t z) {
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+
+static uint64_t bp_rand_below(uint64_t *state, uint64_t n) {
+    return (uint64_t)(((unsigned __int128)bp_splitmix64(state) * n) >> 64);
+}
+
+static void bp_put_be64(uint8_t *p, uint64_t v) {
+    for (int i = 7; i >= 0; i--) {
+        p[i] = (uint8_t)v;
+        v >>= 8;
+    }
+}
+
+static void *bp_xmalloc(size_t n) {
+    void *p = malloc(n ? n : 1);
+    if (p == NULL) bp_die("out of memory allocating %zu bytes", n);
+    return p;
+}
+
+static int bp_rm_cb(const char *path, const struct stat *sb, int flag, struct FTW *ftw) {
+    (void)sb;
+    (void)flag;
+    (void)ftw;
+    if (remove(path) != 0) fprintf(stderr, "bench_peers: warning: remove %s: %s\n", path, strerror(errno));
+    return 0;
+}
+
+static void bp_rm_rf(const char *path) {
+    if (nftw(path, bp_rm_cb, 16, FTW_DEPTH | FTW_PHYS) != 0 && errno != ENOENT)
+        fprintf(stderr, "bench_peers: warning: could not remove %s: %s\n", path, strerror(errno));
+}
+
+static int bp_du_cb(const char *path, const struct stat *sb, int flag, struct FTW *ftw);
+static uint64_t bp_du_total;
+static int bp_du_cb(const char *path, const struct stat *sb, int flag, struct FTW *ftw) {
+    (void)path;
+    (void)ftw;
+    if (flag == FTW_F) bp_du_total += (uint64_t)sb->st_blocks * 512u;
+    return 0;
+}
+
+/* Bytes allocated on disk under path. */
+static uint64_t bp_du(const char *path) {
+    bp_du_total = 0;
+    if (nftw(path, bp_du_cb, 16, FTW_PHYS) != 0) return 0;
+    return bp_du_total;
+}
+
+static int bp_cmp_u64(const void *a, const void *b) {
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* ------------------------------------------------------------ the dataset */
+typedef struct bp_data {
+    size_t n;
+    uint8_t *keys;    /* n * 8 bytes, big-endian, in load (random) order */
+    uint64_t *sorted; /* the same keys as numbers, ascending (= memcmp order) */
+    uint32_t *perm;   /* shuffled 0..n-1: access order for overwrites and gets */
+    uint32_t *perm2;  /* another shuffle: order for the batched overwrite */
+    size_t *range_starts; /* BP_RANGE_SCANS indexes into sorted */
+    uint8_t *pool;    /* BP_POOL_BYTES random bytes: value filler */
+} bp_data;
+
+/* Value layout: key (8) | version (8, LE) | 84 bytes of the pool at an offset
+ * derived from the key. A reader checks length, key and version. */
+static void bp_make_value(const bp_data *d, const uint8_t *key, uint64_t version, uint8_t *out) {
+    uint64_t k;
+    memcpy(&k, key, 8);
+    size_t off = (size_t)((k ^ (k >> 29)) % (BP_POOL_BYTES - BP_VALUE_BYTES));
+    memcpy(out, key, BP_KEY_BYTES);
+    memcpy(out + 8, &version, 8);
+    memcpy(out + 16, d->pool + off, BP_VALUE_BYTES - 16);
+}
+
+static int bp_value_ok(const uint8_t *v, size_t len, const uint8_t *key, uint64_t version) {
+    if (v == NULL || len != BP_VALUE_BYTES) return 0;
+    if (memcmp(v, key, BP_KEY_BYTES) != 0) return 0;
+    if (memcmp(v + 8, &version, 8) != 0) return 0;
+    return 1;
+}
+
+static void bp_shuffle(uint32_t *a, size_t n, uint64_t *st) {
+    for (size_t i = 0; i < n; i++) a[i] = (uint32_t)i;
+    for (size_t i = n; i > 1; i--) { /* Fisher-Yates */
+        size_t j = (size_t)bp_rand_below(st, i);
+        uint32_t t = a[i - 1];
+        a[i - 1] = a[j];
+        a[j] = t;
+    }
+}
+
+static void bp_data_init(bp_data *d, size_t n, uint64_t seed) {
+    uint64_t st = seed;
+    uint64_t base = bp_splitmix64(&st);
+    d->n = n;
+    d->keys = bp_xmalloc(n * BP_KEY_BYTES);
+    d->sorted = bp_xmalloc(n * sizeof(uint64_t));
+    d->perm = bp_xmalloc(n * sizeof(uint32_t));
+    d->perm2 = bp_xmalloc(n * sizeof(uint32_t));
+    d->range_starts = bp_xmalloc(BP_RANGE_SCANS * sizeof(size_t));
+    d->pool = bp_xmalloc(BP_POOL_BYTES);
+    for (size_t i = 0; i < n; i++) {
+        uint64_t k = bp_mix64(base + i);
+        d->sorted[i] = k;
+        bp_put_be64(d->keys + i * BP_KEY_BYTES, k);
+    }
+    qsort(d->sorted, n, sizeof(uint64_t), bp_cmp_u64);
+    bp_shuffle(d->perm, n, &st);
+    bp_shuffle(d->perm2, n, &st);
+    size_t span = n > BP_RANGE_KEYS ? n - BP_RANGE_KEYS + 1 : 1;
+    for (size_t s = 0; s < BP_RANGE_SCANS; s++) d->range_starts[s] = (size_t)bp_rand_below(&st, span);
+    for (size_t i = 0; i < BP_POOL_BYTES; i += 8) {
+        uint64_t r = bp_splitmix64(&st);
+        memcpy(d->pool + i, &r, 8);
+    }
+}
+
+static void bp_data_free(bp_data *d) {
+    free(d->keys);
+    free(d->sorted);
+    free(d->perm);
+    free(d->perm2);
+    free(d->range_starts);
+    free(d->pool);
+}
+
+/* ---------------------------------------------------------------- engines */
+enum { BP_ARMDB = 0, BP_ARMDB_OFF = 1, BP_ROCKSDB = 2, BP_LMDB = 3, BP_NENGINES = 4 };
+static const char *const bp_engine_names[BP_NENGINES] = {"armdb", "armdb-off", "rocksdb", "lmdb"};
+static const char *const bp_engine_metric[BP_NENGINES] = {"armdb", "armdb_off", "rocksdb", "lmdb"};
+
+enum {
+    BP_PH_LOAD = 0,
+    BP_PH_OVERWRITE,
+    BP_PH_BATCH,
+    BP_PH_GET,
+    BP_PH_SCAN,
+    BP_PH_RANGE,
+    BP_PH_DURABLE,
+    BP_PH_DURABLE_MT,
+    BP_NPHASES
+};
+static const char *const bp_phase_ids[BP_NPHASES] = {"load",  "overwrite", "batch",   "get",
+                                                     "scan",  "range",     "durable", "durable_mt"};
+
+typedef struct bp_eng {
+    int kind;
+    char dir[4200];
+    int durable; /* current mode */
+    /* armdb */
+    arm_engine *arm;
+    arm_engine_options ao;
+    int arm_nondurable_sync; /* ARM_SYNC_NORMAL or ARM_SYNC_OFF */
+    /* rocksdb */
+    rocksdb_t *rdb;
+    rocksdb_options_t *ropt;
+    rocksdb_block_based_table_options_t *rbbto;
+    rocksdb_cache_t *rcache;
+    rocksdb_filterpolicy_t *rfilter; /* owned by rbbto once set */
+    rocksdb_writeoptions_t *rwo_nosync, *rwo_sync;
+    rocksdb_readoptions_t *rro;
+    /* lmdb */
+    MDB_env *env;
+    MDB_dbi dbi;
+} bp_eng;
+
+static void bp_arm_open(bp_eng *e, int sync_mode) {
+    e->ao.sync_mode = sync_mode;
+    bp_arm_check(arm_engine_open(e->dir, &e->ao, &e->arm), "arm_engine_open");
+}
+
+static void bp_eng_open(bp_eng *e, size_t n) {
+    e->durable = 0;
+    if (mkdir(e->dir, 0755) != 0 && errno != EEXIST) bp_die("mkdir %s: %s", e->dir, strerror(errno));
+    switch (e->kind) {
+    case BP_ARMDB:
+    case BP_ARMDB_OFF:
+        arm_engine_options_init(&e->ao);
+        e->arm_nondurable_sync = e->kind == BP_ARMDB ? ARM_SYNC_NORMAL : ARM_SYNC_OFF;
+        bp_arm_open(e, e->arm_nondurable_sync);
+        break;
+    case BP_ROCKSDB: {
+        char *err = NULL;
+        e->ropt = rocksdb_options_create();
+        rocksdb_options_set_create_if_missing(e->ropt, 1);
+        e->rbbto = rocksdb_block_based_options_create();
+        e->rcache = rocksdb_cache_create_lru(BP_ROCKS_CACHE);
+        rocksdb_block_based_options_set_block_cache(e->rbbto, e->rcache);
+        e->rfilter = rocksdb_filterpolicy_create_bloom(10);
+        rocksdb_block_based_options_set_filter_policy(e->rbbto, e->rfilter);
+        rocksdb_options_set_block_based_table_factory(e->ropt, e->rbbto);
+        e->rwo_nosync = rocksdb_writeoptions_create();
+        e->rwo_sync = rocksdb_writeoptions_create();
+        rocksdb_writeoptions_set_sync(e->rwo_sync, 1);
+        e->rro = rocksdb_readoptions_create();
+        e->rdb = rocksdb_open(e->ropt, e->dir, &err);
+        bp_rocks_check(err, "rocksdb_open");
+        break;
+    }
+    case BP_LMDB: {
+        MDB_txn *txn = NULL;
+        bp_mdb_check(mdb_env_create(&e->env), "mdb_env_create");
+        /* data ~ n * 130 bytes after page splits; copy-on-write needs room for
+         * the old pages until they are reused. The map is sparse. */
+        size_t map = (size_t)n * 1024u + ((size_t)1 << 30);
+        bp_mdb_check(mdb_env_set_mapsize(e->env, map), "mdb_env_set_mapsize");
+        bp_mdb_check(mdb_env_set_maxreaders(e->env, 256), "mdb_env_set_maxreaders");
+        bp_mdb_check(mdb_env_open(e->env, e->dir, MDB_NOSYNC, 0644), "mdb_env_open");
+        bp_mdb_check(mdb_txn_begin(e->env, NULL, 0, &txn), "mdb_txn_begin");
+        bp_mdb_check(mdb_dbi_open(txn, NULL, 0, &e->dbi), "mdb_dbi_open");
+        bp_mdb_check(mdb_txn_commit(txn), "mdb_txn_commit (dbi)");
+        break;
+    }
+    default: bp_die("unknown engine %d", e->kind);
+    }
+}
+
+/* Switch between the non-durable mode and per-commit durability. */
+static void bp_eng_set_durable(bp_eng *e, int durable) {
+    if (e->durable == durable) return;
+    switch (e->kind) {
+    case BP_ARMDB:
+    case BP_ARMDB_OFF: {
+        int rc = arm_engine_close(e->arm);
+        e->arm = NULL;
+        bp_arm_check(rc, "arm_engine_close (switch sync mode)");
+        bp_arm_open(e, durable ? ARM_SYNC_FULL : e->arm_nondurable_sync);
+        arm_engine_stats st;
+        arm_engine_stats_get(e->arm, &st);
+        if (st.sync_mode != (durable ? ARM_SYNC_FULL : e->arm_nondurable_sync))
+            bp_die("armdb: sync mode %d not in force after reopen", st.sync_mode);
+        break;
+    }
+    case BP_ROCKSDB: break; /* chosen per write */
+    case BP_LMDB: bp_mdb_check(mdb_env_set_flags(e->env, MDB_NOSYNC, durable ? 0 : 1), "mdb_env_set_flags"); break;
+    default: break;
+    }
+    e->durable = durable;
+}
+
+static void bp_eng_close(bp_eng *e) {
+    switch (e->kind) {
+    case BP_ARMDB:
+    case BP_ARMDB_OFF: bp_arm_check(arm_engine_close(e->arm), "arm_engine_close"); break;
+    case BP_ROCKSDB:
+        rocksdb_close(e->rdb);
+        rocksdb_writeoptions_destroy(e->rwo_nosync);
+        rocksdb_writeoptions_destroy(e->rwo_sync);
+        rocksdb_readoptions_destroy(e->rro);
+        rocksdb_options_destroy(e->ropt);
+        rocksdb_block_based_options_destroy(e->rbbto); /* frees the filter policy */
+        rocksdb_cache_destroy(e->rcache);
+        break;
+    case BP_LMDB:
+        mdb_dbi_close(e->env, e->dbi);
+        mdb_env_close(e->env);
+        break;
+    default: break;
+    }
+}
+
+/* One put, committed on its own (durable per e->durable). Thread-safe. */
+static void bp_put(bp_eng *e, const uint8_t *key, const uint8_t *val) {
+    switch (e->kind) {
+    case BP_ARMDB:
+    case BP_ARMDB_OFF: {
+        int rc = arm_engine_put(e->arm, arm_slice_make(key, BP_KEY_BYTES), arm_slice_make(val, BP_VALUE_BYTES));
+        if (rc != ARM_OK) bp_arm_check(rc, "arm_engine_put");
+        break;
+    }
+    case BP_ROCKSDB: {
+        char *err = NULL;
+        rocksdb_put(e->rdb, e->durable ? e->rwo_sync : e->rwo_nosync, (const char *)key, BP_KEY_BYTES,
+                    (const char *)val, BP_VALUE_BYTES, &err);
+        bp_rocks_check(err, "rocksdb_put");
+        break;
+    }
+    case BP_LMDB: {
+        MDB_txn *txn = NULL;
+        MDB_val k = {BP_KEY_BYTES, (void *)(uintptr_t)key}, v = {BP_VALUE_BYTES, (void *)(uintptr_t)val};
+        int rc = mdb_txn_begin(e->env, NULL, 0, &txn);
+        if (rc != MDB_SUCCESS) bp_mdb_check(rc, "mdb_txn_begin (put)");
+        rc = mdb_put(txn, e->dbi, &k, &v, 0);
+        if (rc != MDB_SUCCESS) bp_mdb_check(rc, "mdb_put");
+        rc = mdb_txn_commit(txn);
+        if (rc != MDB_SUCCESS) bp_mdb_check(rc, "mdb_txn_commit (put)");
+        break;
+    }
+    default: break;
+    }
+}
+
+/* A batch of puts committed atomically in one commit. */
+typedef struct bp_batch {
+    bp_eng *e;
+    arm_batch *ab;
+    rocksdb_writebatch_t *rb;
+    MDB_txn *txn;
+} bp_batch;
+
+static void bp_batch_begin(bp_eng *e, bp_batch *b) {
+    memset(b, 0, sizeof(*b));
+    b->e = e;
+    switch (e->kind) {
+    case BP_ARMDB:
+    case BP_ARMDB_OFF: bp_arm_check(arm_engine_batch_new(e->arm, &b->ab), "arm_engine_batch_new"); break;
+    case BP_ROCKSDB: b->rb = rocksdb_writebatch_create(); break;
+    case BP_LMDB: bp_mdb_check(mdb_txn_begin(e->env, NULL, 0, &b->txn), "mdb_txn_begin (batch)"); break;
+    default: break;
+    }
+}
+
+static void bp_batch_put(bp_batch *b, const uint8_t *key, const uint8_t *val) {
+    switch (b->e->kind) {
+    case BP_ARMDB:
+    case BP_ARMDB_OFF: {
+        int rc = arm_engine_batch_put(b->ab, arm_slice_make(key, BP_KEY_BYTES), arm_slice_make(val, BP_VALUE_BYTES));
+        if (rc != ARM_OK) bp_arm_check(rc, "arm_engine_batch_put");
+        break;
+    }
+    case BP_ROCKSDB:
+        rocksdb_writebatch_put(b->rb, (const char *)key, BP_KEY_BYTES, (const char *)val, BP_VALUE_BYTES);
+        break;
+    case BP_LMDB: {
+        MDB_val k = {BP_KEY_BYTES, (void *)(uintptr_t)key}, v = {BP_VALUE_BYTES, (void *)(uintptr_t)val};
+        int rc = mdb_put(b->txn, b->e->dbi, &k, &v, 0);
+        if (rc != MDB_SUCCESS) bp_mdb_check(rc, "mdb_put (batch)");
+        break;
+    }
+    default: break;
+    }
+}
+
+/* Commit what was put; the batch is then empty and ready for more. */
+static void bp_batch_commit(bp_batch *b) {
+    bp_eng *e = b->e;
+    switch (e->kind) {
+    case BP_ARMDB:
+    case BP_ARMDB_OFF: {
+        int rc = arm_engine_batch_commit(e->arm, b->ab);
+        if (rc != ARM_OK) bp_arm_check(rc, "arm_engine_batch_commit");
+        arm_engine_batch_clear(b->ab);
+        break;
+    }
+    case BP_ROCKSDB: {
+        char *err = NULL;
+        rocksdb_write(e->rdb, e->durable ? e->rwo_sync : e->rwo_nosync, b->rb, &err);
+        bp_rocks_check(err, "rocksdb_write");
+        rocksdb_writebatch_clear(b->rb);
+        break;
+    }
+    case BP_LMDB:
+        bp_mdb_check(mdb_txn_commit(b->txn), "mdb_txn_commit (batch)");
+        bp_mdb_check(mdb_txn_begin(e->env, NULL, 0, &b->txn), "mdb_txn_begin (batch)");
+        break;
+    default: break;
+    }
+}
+
+static void bp_batch_end(bp_batch *b) {
+    switch (b->e->kind) {
+    case BP_ARMDB:
+    case BP_ARMDB_OFF: arm_engine_batch_free(b->ab); break;
+    case BP_ROCKSDB: rocksdb_writebatch_destroy(b->rb); break;
+    case BP_LMDB: mdb_txn_abort(b->txn); break; /* empty */
+    default: break;
+    }
+}
+
+/* A point reader (one per thread): LMDB reads inside one read-only
+ * transaction for the whole phase (its cheapest way; a snapshot costs LMDB
+ * nothing per get), RocksDB through get_pinned (no copy), armdb into one
+ * reused arm_buf. */
+typedef struct bp_reader {
+    bp_eng *e;
+    arm_buf buf;
+    rocksdb_pinnableslice_t *ps;
+    MDB_txn *txn;
+} bp_reader;
+
+static void bp_reader_begin(bp_eng *e, bp_reader *r) {
+    memset(r, 0, sizeof(*r));
+    r->e = e;
+    if (e->kind == BP_LMDB) bp_mdb_check(mdb_txn_begin(e->env, NULL, MDB_RDONLY, &r->txn), "mdb_txn_begin (read)");
+}
+
+/* Sets *v and *vlen to the value (borrowed until the next call); 0 = not found. */
+static int bp_get(bp_reader *r, const uint8_t *key, const uint8_t **v, size_t *vlen) {
+    bp_eng *e = r->e;
+    switch (e->kind) {
+    case BP_ARMDB:
+    case BP_ARMDB_OFF: {
+        int rc = arm_engine_get(e->arm, arm_slice_make(key, BP_KEY_BYTES), &r->buf);
+        if (rc == ARM_NOTFOUND) return 0;
+        if (rc != ARM_OK) bp_arm_check(rc, "arm_engine_get");
+        *v = r->buf.ptr;
+        *vlen = r->buf.len;
+        return 1;
+    }
+    case BP_ROCKSDB: {
+        char *err = NULL;
+        if (r->ps != NULL) rocksdb_pinnableslice_destroy(r->ps);
+        r->ps = rocksdb_get_pinned(e->rdb, e->rro, (const char *)key, BP_KEY_BYTES, &err);
+        bp_rocks_check(err, "rocksdb_get_pinned");
+        if (r->ps == NULL) return 0;
+        *v = (const uint8_t *)rocksdb_pinnableslice_value(r->ps, vlen);
+        return 1;
+    }
+    case BP_LMDB: {
+        MDB_val k = {BP_KEY_BYTES, (void *)(uintptr_t)key}, val = {0, NULL};
+        int rc = mdb_get(r->txn, e->dbi, &k, &val);
+        if (rc == MDB_NOTFOUND) return 0;
+        if (rc != MDB_SUCCESS) bp_mdb_check(rc, "mdb_get");
+        *v = val.mv_data;
+        *vlen = val.mv_size;
+        return 1;
+    }
+    default: return 0;
+    }
+}
+
+static void bp_reader_end(bp_reader *r) {
+    arm_buf_free(&r->buf);
+    if (r->ps != NULL) rocksdb_pinnableslice_destroy(r->ps);
+    if (r->txn != NULL) mdb_txn_abort(r->txn);
+}
+
+/* An ordered iterator. */
+typedef struct bp_iter {
+    bp_eng *e;
+    arm_cursor *c;
+    rocksdb_iterator_t *ri;
+    MDB_txn *txn;
+    MDB_cursor *mc;
+    MDB_val mk, mv;
+} bp_iter;
+
+static void bp_iter_open(bp_eng *e, bp_iter *it) {
+    memset(it, 0, sizeof(*it));
+    it->e = e;
+    switch (e->kind) {
+    case BP_ARMDB:
+    case BP_ARMDB_OFF: bp_arm_check(arm_engine_cursor_open(e->arm, NULL, &it->c), "arm_engine_cursor_open"); break;
+    case BP_ROCKSDB: it->ri = rocksdb_create_iterator(e->rdb, e->rro); break;
+    case BP_LMDB:
+        bp_mdb_check(mdb_txn_begin(e->env, NULL, MDB_RDONLY, &it->txn), "mdb_txn_begin (cursor)");
+        bp_mdb_check(mdb_cursor_open(it->txn, e->dbi, &it->mc), "mdb_cursor_open");
+        break;
+    default: break;
+    }
+}
+
+static int bp_arm_valid(int rc, const char *what) {
+    if (rc == ARM_NOTFOUND) return 0;
+    if (rc != ARM_OK) bp_arm_check(rc, what);
+    return 1;
+}
+
+static int bp_rocks_valid(bp_iter *it) {
+    if (rocksdb_iter_valid(it->ri)) return 1;
+    char *err = NULL;
+    rocksdb_iter_get_error(it->ri, &err);
+    bp_rocks_check(err, "rocksdb iterator");
+    return 0;
+}
+
+static int bp_mdb_valid(int rc, const char *what) {
+    if (rc == MDB_NOTFOUND) return 0;
+    if (rc != MDB_SUCCESS) bp_mdb_check(rc, what);
+    return 1;
+}
+
+/* op: 0 = first, 1 = seek GE key, 2 = next. Returns 1 when positioned. */
+static int bp_iter_move(bp_iter *it, int op, const uint8_t *key) {
+    switch (it->e->kind) {
+    case BP_ARMDB:
+    case BP_ARMDB_OFF:
+        if (op == 0) return bp_arm_valid(arm_engine_cursor_first(it->c), "arm_engine_cursor_first");
+        if (op == 1)
+            return bp_arm_valid(arm_engine_cursor_seek(it->c, arm_slice_make(key, BP_KEY_BYTES), ARM_SEEK_GE),
+                                "arm_engine_cursor_seek");
+        return bp_arm_valid(arm_engine_cursor_next(it->c), "arm_engine_cursor_next");
+    case BP_ROCKSDB:
+        if (op == 0) rocksdb_iter_seek_to_first(it->ri);
+        else if (op == 1) rocksdb_iter_seek(it->ri, (const char *)key, BP_KEY_BYTES);
+        else rocksdb_iter_next(it->ri);
+        return bp_rocks_valid(it);
+    case BP_LMDB:
+        if (op == 1) {
+            it->mk.mv_size = BP_KEY_BYTES;
+            it->mk.mv_data = (void *)(uintptr_t)key;
+        }
+        return bp_mdb_valid(mdb_cursor_get(it->mc, &it->mk, &it->mv, op == 0 ? MDB_FIRST : op == 1 ? MDB_SET_RANGE : MDB_NEXT),
+                            "mdb_cursor_get");
+    default: return 0;
+    }
+}
+
+/* Current key and value (value read now), borrowed until the next move. */
+static void bp_iter_kv(bp_iter *it, const uint8_t **k, size_t *klen, const uint8_t **v, size_t *vlen) {
+    switch (it->e->kind) {
+    case BP_ARMDB:
+    case BP_ARMDB_OFF: {
+        arm_slice ks = arm_engine_cursor_key(it->c), vs = {NULL, 0};
+        int rc = arm_engine_cursor_value(it->c, &vs);
+        if (rc != ARM_OK) bp_arm_check(rc, "arm_engine_cursor_value");
+        *k = ks.ptr;
+        *klen = ks.len;
+        *v = vs.ptr;
+        *vlen = vs.len;
+        break;
+    }
+    case BP_ROCKSDB:
+        *k = (const uint8_t *)rocksdb_iter_key(it->ri, klen);
+        *v = (const uint8_t *)rocksdb_iter_value(it->ri, vlen);
+        break;
+    case BP_LMDB:
+        *k = it->mk.mv_data;
+        *klen = it->mk.mv_size;
+        *v = it->mv.mv_data;
+        *vlen = it->mv.mv_size;
+        break;
+    default: break;
+    }
+}
+
+static void bp_iter_close(bp_iter *it) {
+    if (it->c != NULL) arm_engine_cursor_close(it->c);
+    if (it->ri != NULL) rocksdb_iter_destroy(it->ri);
+    if (it->mc != NULL) mdb_cursor_close(it->mc);
+    if (it->txn != NULL) mdb_txn_abort(it->txn);
+}
+
+/* ----------------------------------------------------------------- phases */
+static const uint8_t *bp_key(const bp_data *d, size_t i) { return d->keys + i * BP_KEY_BYTES; }
+
+static double bp_phase_load(bp_eng *e, const bp_data *d) {
+    uint8_t val[BP_VALUE_BYTES];
+    double t0 = bp_now();
+    for (size_t i = 0; i < d->n; i++) {
+        bp_make_value(d, bp_key(d, i), 0, val);
+        bp_put(e, bp_key(d, i), val);
+    }
+    return (double)d->n / (bp_now() - t0);
+}
+
+static double bp_phase_overwrite(bp_eng *e, const bp_data *d, uint64_t version) {
+    uint8_t val[BP_VALUE_BYTES];
+    double t0 = bp_now();
+    for (size_t i = 0; i < d->n; i++) {
+        const uint8_t *k = bp_key(d, d->perm[i]);
+        bp_make_value(d, k, version, val);
+        bp_put(e, k, val);
+    }
+    return (double)d->n / (bp_now() - t0);
+}
+
+static double bp_phase_batch(bp_eng *e, const bp_data *d, uint64_t version) {
+    uint8_t val[BP_VALUE_BYTES];
+    bp_batch b;
+    double t0 = bp_now();
+    bp_batch_begin(e, &b);
+    for (size_t i = 0; i < d->n; i++) {
+        const uint8_t *k = bp_key(d, d->perm2[i]);
+        bp_make_value(d, k, version, val);
+        bp_batch_put(&b, k, val);
+        if ((i + 1) % BP_BATCH == 0 || i + 1 == d->n) bp_batch_commit(&b);
+    }
+    bp_batch_end(&b);
+    return (double)d->n / (bp_now() - t0);
+}
+
+/* Reads keys perm[lo..hi) (all keys when perm == NULL: 0..n), each must have
+ * `version`. Returns ops/s. */
+static double bp_read_keys(bp_eng *e, const bp_data *d, const uint32_t *perm, size_t lo, size_t hi,
+                           uint64_t version, const char *phase) {
+    bp_reader r;
+    bp_reader_begin(e, &r);
+    double t0 = bp_now();
+    for (size_t i = lo; i < hi; i++) {
+        size_t idx = perm != NULL ? perm[i] : i;
+        const uint8_t *k = bp_key(d, idx), *v = NULL;
+        size_t vlen = 0;
+        if (!bp_get(&r, k, &v, &vlen)) bp_die("%s: %s: key #%zu not found", bp_engine_names[e->kind], phase, idx);
+        if (!bp_value_ok(v, vlen, k, version))
+            bp_die("%s: %s: wrong value for key #%zu (len %zu, want %d bytes at version %llu)", bp_engine_names[e->kind],
+                   phase, idx, vlen, BP_VALUE_BYTES, (unsigned long long)version);
+    }
+    double dt = bp_now() - t0;
+    bp_reader_end(&r);
+    return (double)(hi - lo) / dt;
+}
+
+static double bp_phase_scan(bp_eng *e, const bp_data *d, uint64_t version) {
+    bp_iter it;
+    uint8_t expect[BP_KEY_BYTES];
+    size_t count = 0;
+    uint64_t sum = 0;
+    double t0 = bp_now();
+    bp_iter_open(e, &it);
+    int ok = bp_iter_move(&it, 0, NULL);
+    while (ok) {
+        const uint8_t *k = NULL, *v = NULL;
+        size_t klen = 0, vlen = 0;
+        bp_iter_kv(&it, &k, &klen, &v, &vlen);
+        if (count >= d->n) bp_die("%s: scan: more than %zu keys", bp_engine_names[e->kind], d->n);
+        bp_put_be64(expect, d->sorted[count]);
+        if (klen != BP_KEY_BYTES || memcmp(k, expect, BP_KEY_BYTES) != 0)
+            bp_die("%s: scan: key #%zu out of order or unexpected", bp_engine_names[e->kind], count);
+        if (!bp_value_ok(v, vlen, k, version))
+            bp_die("%s: scan: wrong value at key #%zu", bp_engine_names[e->kind], count);
+        sum += v[BP_VALUE_BYTES - 1];
+        count++;
+        ok = bp_iter_move(&it, 2, NULL);
+    }
+    bp_iter_close(&it);
+    double dt = bp_now() - t0;
+    if (count != d->n) bp_die("%s: scan: visited %zu keys, expected %zu", bp_engine_names[e->kind], count, d->n);
+    if (sum == 0) bp_die("%s: scan: values read as zeros", bp_engine_names[e->kind]);
+    return (double)count / dt;
+}
+
+/* BP_RANGE_SCANS scans of up to BP_RANGE_KEYS keys from a random existing
+ * key, one iterator reused. Returns keys/s. */
+static double bp_phase_range(bp_eng *e, const bp_data *d, uint64_t version, double *scans_per_s) {
+    bp_iter it;
+    uint8_t target[BP_KEY_BYTES], expect[BP_KEY_BYTES];
+    size_t total = 0;
+    bp_iter_open(e, &it);
+    double t0 = bp_now();
+    for (size_t s = 0; s < BP_RANGE_SCANS; s++) {
+        size_t idx = d->range_starts[s];
+        size_t want = ARM_MIN((size_t)BP_RANGE_KEYS, d->n - idx);
+        bp_put_be64(target, d->sorted[idx]);
+        int ok = bp_iter_move(&it, 1, target);
+        for (size_t j = 0; j < want; j++) {
+            if (!ok) bp_die("%s: range scan %zu: end after %zu of %zu keys", bp_engine_names[e->kind], s, j, want);
+            const uint8_t *k = NULL, *v = NULL;
+            size_t klen = 0, vlen = 0;
+            bp_iter_kv(&it, &k, &klen, &v, &vlen);
+            bp_put_be64(expect, d->sorted[idx + j]);
+            if (klen != BP_KEY_BYTES || memcmp(k, expect, BP_KEY_BYTES) != 0)
+                bp_die("%s: range scan %zu: key %zu is not the expected one", bp_engine_names[e->kind], s, j);
+            if (!bp_value_ok(v, vlen, k, version))
+                bp_die("%s: range scan %zu: wrong value at key %zu", bp_engine_names[e->kind], s, j);
+            total++;
+            if (j + 1 < want) ok = bp_iter_move(&it, 2, NULL);
+        }
+    }
+    double dt = bp_now() - t0;
+    bp_iter_close(&it);
+    *scans_per_s = (double)BP_RANGE_SCANS / dt;
+    return (double)total / dt;
+}
+
+/* Durable single-put commits of keys perm[lo..hi), spread over `threads`
+ * threads (each its own contiguous slice), all started together. */
+typedef struct bp_djob {
+    bp_eng *e;
+    const bp_data *d;
+    size_t lo, hi;
+    uint64_t version;
+    pthread_barrier_t *bar;
+} bp_djob;
+
+static void *bp_durable_worker(void *arg) {
+    const bp_djob *j = arg;
+    uint8_t val[BP_VALUE_BYTES];
+    if (j->bar != NULL) pthread_barrier_wait(j->bar);
+    for (size_t i = j->lo; i < j->hi; i++) {
+        const uint8_t *k = bp_key(j->d, j->d->perm[i]);
+        bp_make_value(j->d, k, j->version, val);
+        bp_put(j->e, k, val);
+    }
+    return NULL;
+}
+
+static double bp_phase_durable(bp_eng *e, const bp_data *d, size_t lo, size_t hi, int threads, uint64_t version) {
+    pthread_t tid[BP_THREADS_MAX];
+    bp_djob jobs[BP_THREADS_MAX];
+    pthread_barrier_t bar;
+    size_t cnt = hi - lo;
+    if (threads == 1) {
+        bp_djob j = {e, d, lo, hi, version, NULL};
+        double t0 = bp_now();
+        bp_durable_worker(&j);
+        return (double)cnt / (bp_now() - t0);
+    }
+    if (pthread_barrier_init(&bar, NULL, (unsigned)threads + 1) != 0) bp_die("pthread_barrier_init");
+    for (int t = 0; t < threads; t++) {
+        jobs[t].e = e;
+        jobs[t].d = d;
+        jobs[t].lo = lo + cnt * (size_t)t / (size_t)threads;
+        jobs[t].hi = lo + cnt * (size_t)(t + 1) / (size_t)threads;
+        jobs[t].version = version;
+        jobs[t].bar = &bar;
+        int prc = pthread_create(&tid[t], NULL, bp_durable_worker, &jobs[t]);
+        if (prc != 0) bp_die("pthread_create: %s", strerror(prc));
+    }
+    pthread_barrier_wait(&bar);
+    double t0 = bp_now();
+    for (int t = 0; t < threads; t++) {
+        int prc = pthread_join(tid[t], NULL);
+        if (prc != 0) bp_die("pthread_join: %s", strerror(prc));
+    }
+    double dt = bp_now() - t0;
+    pthread_barrier_destroy(&bar);
+    return (double)cnt / dt;
+}
+
+/* ------------------------------------------------------------------ main */
+typedef struct bp_opts {
+    size_t n;
+    size_t sync_ops;    /* 1-thread durable commits */
+    size_t mt_ops;      /* durable commits per thread */
+    int threads;
+    const char *dir;
+    const char *csv;
+    int keep;
+    int only[BP_NENGINES];
+    uint64_t seed;
+} bp_opts;
+
+static void bp_usage(FILE *f) {
+    fprintf(f,
+            "usage: bench_peers [options]\n"
+            "  -n N                keys (default 1000000)\n"
+            "  --quick             100000 keys, fewer durable commits (smoke test)\n"
+            "  -d DIR              database directory parent (default: mkdtemp in $TMPDIR or /tmp)\n"
+            "  -k                  keep the database directories\n"
+            "  --only LIST         engines to run, comma-separated: armdb (both armdb and armdb-off),\n"
+            "                      armdb-off, rocksdb, lmdb (default: all)\n"
+            "  --csv FILE          write the results as CSV (phase,armdb,armdb-off,rocksdb,lmdb; ops/s,\n"
+            "                      NaN where not run) for bench/plot_peers.sh\n"
+            "  --sync-ops N        durable single-put commits, 1 thread (default 2000; --quick 500)\n"
+            "  --mt-ops N          durable commits per thread in the threaded phase (default 500; --quick 100)\n"
+            "  -t N                threads in the threaded durable phase (default 8)\n"
+            "  --seed N            PRNG seed (default 42)\n");
+}
+
+static size_t bp_parse_size(const char *s, const char *what, size_t min, size_t max) {
+    char *end = NULL;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno != 0 || end == s || *end != '\0' || v < min || v > max) bp_die("bad %s '%s' (%zu..%zu)", what, s, min, max);
+    return (size_t)v;
+}
+
+static void bp_parse(int argc, char **argv, bp_opts *o) {
+    static const struct option lopts[] = {
+        {"quick", no_argument, NULL, 'Q'},          {"only", required_argument, NULL, 'O'},
+        {"csv", required_argument, NULL, 'C'},      {"sync-ops", required_argument, NULL, 'S'},
+        {"mt-ops", required_argument, NULL, 'M'},   {"seed", required_argument, NULL, 'R'},
+        {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0},
+    };
+    int quick = 0, sync_set = 0, mt_set = 0, only_set = 0;
+    memset(o, 0, sizeof(*o));
+    o->n = 1000000;
+    o->sync_ops = 2000;
+    o->mt_ops = 500;
+    o->threads = 8;
+    o->seed = 42;
+    int ch;
+    while ((ch = getopt_long(argc, argv, "n:d:kt:h", lopts, NULL)) != -1) {
+        switch (ch) {
+        case 'n': o->n = bp_parse_size(optarg, "-n", 1, UINT32_MAX); break;
+        case 'Q': quick = 1; break;
+        case 'd': o->dir = optarg; break;
+        case 'k': o->keep = 1; break;
+        case 't': o->threads = (int)bp_parse_size(optarg, "-t", 1, BP_THREADS_MAX); break;
+        case 'C': o->csv = optarg; break;
+        case 'S':
+            o->sync_ops = bp_parse_size(optarg, "--sync-ops", 1, UINT32_MAX);
+            sync_set = 1;
+            break;
+        case 'M':
+            o->mt_ops = bp_parse_size(optarg, "--mt-ops", 1, UINT32_MAX);
+            mt_set = 1;
+            break;
+        case 'R': o->seed = bp_parse_size(optarg, "--seed", 0, SIZE_MAX); break;
+        case 'O': {
+            char buf[256];
+            if (snprintf(buf, sizeof(buf), "%s", optarg) >= (int)sizeof(buf)) bp_die("--only too long");
+            char *save = NULL;
+            for (char *tok = strtok_r(buf, ",", &save); tok != NULL; tok = strtok_r(NULL, ",", &save)) {
+                if (strcmp(tok, "armdb") == 0) o->only[BP_ARMDB] = o->only[BP_ARMDB_OFF] = 1;
+                else if (strcmp(tok, "armdb-off") == 0) o->only[BP_ARMDB_OFF] = 1;
+                else if (strcmp(tok, "rocksdb") == 0) o->only[BP_ROCKSDB] = 1;
+                else if (strcmp(tok, "lmdb") == 0) o->only[BP_LMDB] = 1;
+                else bp_die("bad --only '%s' (armdb|armdb-off|rocksdb|lmdb, comma-separated)", tok);
+            }
+            only_set = 1;
+            break;
+        }
+        case 'h': bp_usage(stdout); exit(0);
+        default: bp_usage(stderr); exit(1);
+        }
+    }
+    if (optind != argc) {
+        bp_usage(stderr);
+        exit(1);
+    }
+    if (quick) {
+        o->n = 100000;
+        if (!sync_set) o->sync_ops = 500;
+        if (!mt_set) o->mt_ops = 100;
+    }
+    if (!only_set)
+        for (int i = 0; i < BP_NENGINES; i++) o->only[i] = 1;
+    if (o->sync_ops + o->mt_ops * (size_t)o->threads > o->n)
+        bp_die("--sync-ops + threads * --mt-ops (%zu) exceeds the key count %zu",
+               o->sync_ops + o->mt_ops * (size_t)o->threads, o->n);
+}
+
+static void bp_loadavg(const char *when) {
+    double la[3] = {0, 0, 0};
+    if (getloadavg(la, 3) == 3) printf("load average %s: %.2f %.2f %.2f\n", when, la[0], la[1], la[2]);
+}
+
+static const char *bp_phase_labels[BP_NPHASES] = {
+    "random load (1 put/commit)",
+    "random overwrite (1 put/commit)",
+    "random overwrite (1000 puts/commit)",
+    "random get (1 thread)",
+    "full ordered scan (keys+values)",
+    "range scans 1000 x 1000 keys",
+    "durable commit, 1 thread",
+    NULL, /* set in main: the thread count */
+};
+
+static double bp_res[BP_NPHASES][BP_NENGINES];
+
+/* Records a phase result and prints its line (with CPU use since cpu0). */
+static void bp_record(int ph, int kind, double ops, double t0, double cpu0, const char *unit) {
+    double wall = bp_now() - t0;
+    double cpu = wall > 0 ? (bp_cpu() - cpu0) / wall : 0;
+    bp_res[ph][kind] = ops;
+    printf("  %-10s %-40s %12.0f %-6s (cpu %.2f cores)\n", bp_engine_names[kind], bp_phase_labels[ph], ops, unit, cpu);
+    printf("@ %s_%s %.6g\n", bp_engine_metric[kind], bp_phase_ids[ph], ops);
+}
+
+static void bp_run_engine(int kind, const bp_opts *o, const bp_data *d, const char *parent) {
+    bp_eng e;
+    memset(&e, 0, sizeof(e));
+    e.kind = kind;
+    snprintf(e.dir, sizeof(e.dir), "%s/%s", parent, bp_engine_names[kind]);
+    if (access(e.dir, F_OK) == 0) bp_die("%s already exists; refusing to benchmark over old data", e.dir);
+    bp_eng_open(&e, d->n);
+    int full = kind != BP_ARMDB_OFF; /* armdb-off: write phases only (plus an untimed read-back) */
+    double t0, c0, ops;
+    uint64_t version = 0;
+
+    printf("%s:\n", bp_engine_names[kind]);
+    if (kind == BP_ARMDB || kind == BP_ARMDB_OFF) {
+        arm_engine_stats st;
+        arm_engine_stats_get(e.arm, &st);
+        printf("  (armdb: shards=%u sync=%s io_direct=%d io_uring=%d index=%s)\n", st.shards,
+               st.sync_mode == ARM_SYNC_OFF ? "off" : st.sync_mode == ARM_SYNC_NORMAL ? "normal" : "full", st.io_direct,
+               st.io_uring, st.index_kind == ARM_INDEX_HASH ? "hash" : "ordered");
+    }
+
+    c0 = bp_cpu();
+    t0 = bp_now();
+    ops = bp_phase_load(&e, d);
+    bp_record(BP_PH_LOAD, kind, ops, t0, c0, "ops/s");
+
+    c0 = bp_cpu();
+    t0 = bp_now();
+    ops = bp_phase_overwrite(&e, d, ++version);
+    bp_record(BP_PH_OVERWRITE, kind, ops, t0, c0, "ops/s");
+
+    c0 = bp_cpu();
+    t0 = bp_now();
+    ops = bp_phase_batch(&e, d, ++version);
+    bp_record(BP_PH_BATCH, kind, ops, t0, c0, "ops/s");
+
+    if (!full) {
+        /* untimed: every key must read back at the last version */
+        (void)bp_read_keys(&e, d, NULL, 0, d->n, version, "read-back after writes");
+        printf("  %-10s all %zu keys read back at version %llu\n", bp_engine_names[kind], d->n,
+               (unsigned long long)version);
+    } else {
+        c0 = bp_cpu();
+        t0 = bp_now();
+        ops = bp_read_keys(&e, d, d->perm, 0, d->n, version, "get");
+        bp_record(BP_PH_GET, kind, ops, t0, c0, "ops/s");
+
+        c0 = bp_cpu();
+        t0 = bp_now();
+        ops = bp_phase_scan(&e, d, version);
+        bp_record(BP_PH_SCAN, kind, ops, t0, c0, "keys/s");
+
+        double scans_s = 0;
+        c0 = bp_cpu();
+        t0 = bp_now();
+        ops = bp_phase_range(&e, d, version, &scans_s);
+        bp_record(BP_PH_RANGE, kind, ops, t0, c0, "keys/s");
+
+        /* durable phases: keys perm[0..sync_ops), then perm[sync_ops..+T*mt_ops) */
+        bp_eng_set_durable(&e, 1);
+        if (kind == BP_ARMDB) {
+            arm_engine_stats st;
+            arm_engine_stats_get(e.arm, &st);
+            printf("  (armdb reopened: sync=%s io_direct=%d io_uring=%d)\n",
+                   st.sync_mode == ARM_SYNC_FULL ? "full" : "?", st.io_direct, st.io_uring);
+        }
+        size_t lo = 0, hi = o->sync_ops;
+        uint64_t v1 = ++version;
+        c0 = bp_cpu();
+        t0 = bp_now();
+        ops = bp_phase_durable(&e, d, lo, hi, 1, v1);
+        bp_record(BP_PH_DURABLE, kind, ops, t0, c0, "ops/s");
+        (void)bp_read_keys(&e, d, d->perm, lo, hi, v1, "read-back after durable commits");
+
+        size_t lo2 = hi, hi2 = hi + o->mt_ops * (size_t)o->threads;
+        uint64_t v2 = ++version;
+        c0 = bp_cpu();
+        t0 = bp_now();
+        ops = bp_phase_durable(&e, d, lo2, hi2, o->threads, v2);
+        bp_record(BP_PH_DURABLE_MT, kind, ops, t0, c0, "ops/s");
+        (void)bp_read_keys(&e, d, d->perm, lo2, hi2, v2, "read-back after threaded durable commits");
+        (void)bp_read_keys(&e, d, d->perm, lo, hi, v1, "read-back of 1-thread durable keys");
+    }
+    uint64_t du = bp_du(e.dir);
+    bp_eng_close(&e);
+    printf("  %-10s on disk at close: %.1f MiB\n", bp_engine_names[kind], (double)du / 1048576.0);
+    if (!o->keep) bp_rm_rf(e.dir);
+}
+
+static void bp_fmt(char *out, size_t cap, double v) {
+    if (isnan(v)) snprintf(out, cap, "-");
+    else snprintf(out, cap, "%.0f", v);
+}
+
+static void bp_fmt_ratio(char *out, size_t cap, double a, double b) {
+    if (isnan(a) || isnan(b) || b <= 0) snprintf(out, cap, "-");
+    else snprintf(out, cap, "%.2fx", a / b);
+}
+
+int main(int argc, char **argv) {
+    bp_opts o;
+    bp_parse(argc, argv, &o);
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    char mtlabel[64];
+    snprintf(mtlabel, sizeof(mtlabel), "durable commit, %d threads", o.threads);
+    bp_phase_labels[BP_PH_DURABLE_MT] = mtlabel;
+
+    for (int p = 0; p < BP_NPHASES; p++)
+        for (int k = 0; k < BP_NENGINES; k++) bp_res[p][k] = NAN;
+
+    char parent[4096];
+    int made_parent = 0;
+    if (o.dir != NULL) {
+        if (snprintf(parent, sizeof(parent), "%s", o.dir) >= (int)sizeof(parent)) bp_die("-d too long");
+        if (mkdir(parent, 0755) != 0 && errno != EEXIST) bp_die("mkdir %s: %s", parent, strerror(errno));
+    } else {
+        const char *tmp = getenv("TMPDIR");
+        if (tmp == NULL || tmp[0] == '\0') tmp = "/tmp";
+        if (snprintf(parent, sizeof(parent), "%s/bench_peers.XXXXXX", tmp) >= (int)sizeof(parent))
+            bp_die("TMPDIR too long");
+        if (mkdtemp(parent) == NULL) bp_die("mkdtemp %s: %s", parent, strerror(errno));
+        made_parent = 1;
+        if (!o.keep) snprintf(bp_cleanup_dir, sizeof(bp_cleanup_dir), "%s", parent);
+    }
+
+    printf("bench_peers: n=%zu keys (%d-byte random keys, %d-byte incompressible values), dir=%s\n", o.n,
+           BP_KEY_BYTES, BP_VALUE_BYTES, parent);
+    printf("  durable phases: %zu single-put commits on 1 thread; %d threads x %zu commits\n", o.sync_ops, o.threads,
+           o.mt_ops);
+    printf("  non-durable mode (load/overwrite/batch): armdb sync=normal (armdb-off: sync=off); rocksdb WAL on,\n"
+           "    sync=false; lmdb MDB_NOSYNC with one write txn per put (same per-commit semantics as the others;\n"
+           "    the 1000-puts/commit row shows each engine's batch path: arm batch, WriteBatch, one LMDB txn)\n");
+    printf("  durable mode: armdb sync=full (group commit), rocksdb sync=true + WAL, lmdb default flags\n");
+    printf("  rocksdb: %u MiB LRU block cache, 10-bit bloom filter, other options default (compression too)\n",
+           BP_ROCKS_CACHE >> 20);
+    printf("  lmdb %d.%d.%d: default flags; one read txn per get/scan phase (a snapshot is free in LMDB)\n",
+           MDB_VERSION_MAJOR, MDB_VERSION_MINOR, MDB_VERSION_PATCH);
+    bp_loadavg("at start");
+
+    bp_data d;
+    bp_data_init(&d, o.n, o.seed);
+
+    for (int k = 0; k < BP_NENGINES; k++)
+        if (o.only[k]) bp_run_engine(k, &o, &d, parent);
+
+    /* table */
+    printf("\nresults (n=%zu; ops/s, scans in keys/s; higher is better):\n", o.n);
+    printf("  %-38s %12s %12s %12s %12s %10s %10s\n", "phase", "armdb", "armdb-off", "rocksdb", "lmdb",
+           "arm/rocks", "arm/lmdb");
+    for (int p = 0; p < BP_NPHASES; p++) {
+        char c[BP_NENGINES][32], r1[32], r2[32];
+        for (int k = 0; k < BP_NENGINES; k++) bp_fmt(c[k], sizeof(c[k]), bp_res[p][k]);
+        bp_fmt_ratio(r1, sizeof(r1), bp_res[p][BP_ARMDB], bp_res[p][BP_ROCKSDB]);
+        bp_fmt_ratio(r2, sizeof(r2), bp_res[p][BP_ARMDB], bp_res[p][BP_LMDB]);
+        printf("  %-38s %12s %12s %12s %12s %10s %10s\n", bp_phase_labels[p], c[0], c[1], c[2], c[3], r1, r2);
+    }
+    bp_loadavg("at end");
+
+    if (o.csv != NULL) {
+        FILE *f = fopen(o.csv, "w");
+        if (f == NULL) bp_die("open %s: %s", o.csv, strerror(errno));
+        fprintf(f, "phase,armdb,armdb-off,rocksdb,lmdb\n");
+        for (int p = 0; p < BP_NPHASES; p++) {
+            fprintf(f, "%s", bp_phase_ids[p]);
+            for (int k = 0; k < BP_NENGINES; k++) {
+                if (isnan(bp_res[p][k])) fprintf(f, ",NaN");
+                else fprintf(f, ",%.1f", bp_res[p][k]);
+            }
+            fprintf(f, "\n");
+        }
+        if (fclose(f) != 0) bp_die("write %s: %s", o.csv, strerror(errno));
+        printf("wrote %s\n", o.csv);
+    }
+
+    bp_data_free(&d);
+    if (made_parent && !o.keep) bp_rm_rf(parent);
+    else if (o.keep) printf("kept %s\n", parent);
+    return 0;
+}
