@@ -132,6 +132,17 @@ static void be_rm_rf(const char *path) {
         fprintf(stderr, "bench_engine: warning: could not remove %s: %s\n", path, strerror(errno));
 }
 
+/* The 1-minute load average: other busy processes make a run noisy. */
+static double be_loadavg(void) {
+    double l = -1;
+    FILE *f = fopen("/proc/loadavg", "r");
+    if (f != NULL) {
+        if (fscanf(f, "%lf", &l) != 1) l = -1;
+        fclose(f);
+    }
+    return l;
+}
+
 /* With --times, phase boundaries are printed as CLOCK_MONOTONIC seconds, so
  * a profile taken with `perf record -k CLOCK_MONOTONIC` can be cut per phase
  * (`perf report --time START,END`). */
@@ -558,9 +569,10 @@ int main(int argc, char **argv) {
     snprintf(dbdir, sizeof(dbdir), "%s/engine-db", parent);
     if (access(dbdir, F_OK) == 0) be_die("%s already exists; refusing to benchmark over old data", dbdir);
 
-    printf("bench_engine: n=%zu keys (%d-byte keys, %d-byte values), threads=%d, sync=%s, index=%s, dir=%s\n",
-           o.n, BE_KEY_BYTES, BE_VALUE_BYTES, o.threads, be_sync_name(o.sync_mode),
+    printf("bench_engine: n=%zu keys (%d-byte keys, %d-byte values), threads=%d (of %ld CPUs), sync=%s, index=%s, dir=%s\n",
+           o.n, BE_KEY_BYTES, BE_VALUE_BYTES, o.threads, sysconf(_SC_NPROCESSORS_ONLN), be_sync_name(o.sync_mode),
            o.index_kind == ARM_INDEX_HASH ? "hash" : "ordered", dbdir);
+    printf("  load average at start: %.2f (other busy processes make numbers noisy)\n", be_loadavg());
 
     be_data d;
     be_data_init(&d, o.n, o.seed);
@@ -702,6 +714,7 @@ int main(int argc, char **argv) {
     printf("  info: 1-thread overwrite %.3f Mops/s, 1-thread get %.3f Mops/s (cold first pass %.3f),\n"
            "        open after overwrites %.3f s\n",
            ow1 / 1e6, g1 / 1e6, gcold / 1e6, open2_s);
+    printf("  load average at end: %.2f\n", be_loadavg());
     printf("%s: %d target(s) missed\n", nmiss ? "MISS" : "PASS", nmiss);
 
     be_data_free(&d);

@@ -69,9 +69,9 @@
 #define BP_RANGE_KEYS  1000
 #define BP_BATCH       1000
 #define BP_THREADS_MAX 64
-#define BP_ROCKS_CACHE (64u << 20)
 
 /* ---------------------------------------------------------------- helpers */
+static size_t bp_rocks_cache_mb = 64; /* --rocks-cache */
 static char bp_cleanup_dir[4096]; /* temp directory to remove if the run fails */
 static void bp_rm_rf(const char *path);
 
@@ -314,7 +314,7 @@ static void bp_eng_open(bp_eng *e, size_t n) {
         e->ropt = rocksdb_options_create();
         rocksdb_options_set_create_if_missing(e->ropt, 1);
         e->rbbto = rocksdb_block_based_options_create();
-        e->rcache = rocksdb_cache_create_lru(BP_ROCKS_CACHE);
+        e->rcache = rocksdb_cache_create_lru(bp_rocks_cache_mb << 20);
         rocksdb_block_based_options_set_block_cache(e->rbbto, e->rcache);
         e->rfilter = rocksdb_filterpolicy_create_bloom(10);
         rocksdb_block_based_options_set_filter_policy(e->rbbto, e->rfilter);
@@ -861,7 +861,8 @@ static void bp_usage(FILE *f) {
             "  --only LIST         engines to run, comma-separated: armdb (both armdb and armdb-off),\n"
             "                      armdb-off, rocksdb, lmdb (default: all)\n"
             "  --csv FILE          write the results as CSV (phase,armdb,armdb-off,rocksdb,lmdb; ops/s,\n"
-            "                      NaN where not run) for bench/plot_peers.sh\n"
+            "                      NaN where not run; the threaded phase is durable_<T>t) for bench/plot_peers.sh\n"
+            "  --rocks-cache MIB   RocksDB block cache (default 64)\n"
             "  --sync-ops N        durable single-put commits, 1 thread (default 2000; --quick 500)\n"
             "  --mt-ops N          durable commits per thread in the threaded phase (default 500; --quick 100)\n"
             "  -t N                threads in the threaded durable phase (default 8)\n"
@@ -881,7 +882,8 @@ static void bp_parse(int argc, char **argv, bp_opts *o) {
         {"quick", no_argument, NULL, 'Q'},          {"only", required_argument, NULL, 'O'},
         {"csv", required_argument, NULL, 'C'},      {"sync-ops", required_argument, NULL, 'S'},
         {"mt-ops", required_argument, NULL, 'M'},   {"seed", required_argument, NULL, 'R'},
-        {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0},
+        {"rocks-cache", required_argument, NULL, 'B'}, {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
     };
     int quick = 0, sync_set = 0, mt_set = 0, only_set = 0;
     memset(o, 0, sizeof(*o));
@@ -907,6 +909,7 @@ static void bp_parse(int argc, char **argv, bp_opts *o) {
             o->mt_ops = bp_parse_size(optarg, "--mt-ops", 1, UINT32_MAX);
             mt_set = 1;
             break;
+        case 'B': bp_rocks_cache_mb = bp_parse_size(optarg, "--rocks-cache", 1, 1u << 20); break;
         case 'R': o->seed = bp_parse_size(optarg, "--seed", 0, SIZE_MAX); break;
         case 'O': {
             char buf[256];
@@ -1004,6 +1007,18 @@ static void bp_run_engine(int kind, const bp_opts *o, const bp_data *d, const ch
     ops = bp_phase_batch(&e, d, ++version);
     bp_record(BP_PH_BATCH, kind, ops, t0, c0, "ops/s");
 
+    if (kind == BP_ROCKSDB) {
+        /* the shape of the LSM tree the reads below meet (no compaction forced) */
+        printf("  %-10s files per level before reads:", bp_engine_names[kind]);
+        for (int l = 0; l < 7; l++) {
+            char prop[64];
+            snprintf(prop, sizeof(prop), "rocksdb.num-files-at-level%d", l);
+            char *v = rocksdb_property_value(e.rdb, prop);
+            printf(" L%d=%s", l, v != NULL ? v : "?");
+            rocksdb_free(v);
+        }
+        printf("\n");
+    }
     if (!full) {
         /* untimed: every key must read back at the last version */
         (void)bp_read_keys(&e, d, NULL, 0, d->n, version, "read-back after writes");
@@ -1101,8 +1116,8 @@ int main(int argc, char **argv) {
            "    sync=false; lmdb MDB_NOSYNC with one write txn per put (same per-commit semantics as the others;\n"
            "    the 1000-puts/commit row shows each engine's batch path: arm batch, WriteBatch, one LMDB txn)\n");
     printf("  durable mode: armdb sync=full (group commit), rocksdb sync=true + WAL, lmdb default flags\n");
-    printf("  rocksdb: %u MiB LRU block cache, 10-bit bloom filter, other options default (compression too)\n",
-           BP_ROCKS_CACHE >> 20);
+    printf("  rocksdb: %zu MiB LRU block cache, 10-bit bloom filter, other options default (compression too)\n",
+           bp_rocks_cache_mb);
     printf("  lmdb %d.%d.%d: default flags; one read txn per get/scan phase (a snapshot is free in LMDB)\n",
            MDB_VERSION_MAJOR, MDB_VERSION_MINOR, MDB_VERSION_PATCH);
     bp_loadavg("at start");
@@ -1131,7 +1146,8 @@ int main(int argc, char **argv) {
         if (f == NULL) bp_die("open %s: %s", o.csv, strerror(errno));
         fprintf(f, "phase,armdb,armdb-off,rocksdb,lmdb\n");
         for (int p = 0; p < BP_NPHASES; p++) {
-            fprintf(f, "%s", bp_phase_ids[p]);
+            if (p == BP_PH_DURABLE_MT) fprintf(f, "durable_%dt", o.threads);
+            else fprintf(f, "%s", bp_phase_ids[p]);
             for (int k = 0; k < BP_NENGINES; k++) {
                 if (isnan(bp_res[p][k])) fprintf(f, ",NaN");
                 else fprintf(f, ",%.1f", bp_res[p][k]);

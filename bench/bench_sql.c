@@ -93,6 +93,17 @@ static void *bs_xmalloc(size_t n) {
     return p;
 }
 
+/* The 1-minute load average: other busy processes make a run noisy. */
+static double bs_loadavg(void) {
+    double l = -1;
+    FILE *f = fopen("/proc/loadavg", "r");
+    if (f != NULL) {
+        if (fscanf(f, "%lf", &l) != 1) l = -1;
+        fclose(f);
+    }
+    return l;
+}
+
 static int bs_cmp_u64(const void *a, const void *b) {
     uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
     return (x > y) - (x < y);
@@ -484,6 +495,7 @@ int main(int argc, char **argv) {
 
     printf("bench_sql: SQLite %s, n=%zu rows (%d-byte blob keys, %d-byte blob values), %d rows/txn, dir=%s\n",
            sqlite3_libversion(), o.n, BS_KEY_BYTES, BS_VALUE_BYTES, BS_TXN_ROWS, parent);
+    printf("  load average at start: %.2f (other busy processes make numbers noisy)\n", bs_loadavg());
     printf("  armdb : CREATE VIRTUAL TABLE kv USING armdb(dir=..., sync='normal')  [%s]\n", o.ext);
     printf("  native: CREATE TABLE kv(key BLOB PRIMARY KEY, value BLOB) WITHOUT ROWID; WAL; synchronous=NORMAL\n");
 
@@ -530,6 +542,7 @@ int main(int argc, char **argv) {
             printf("  %-40s %8.2fx >= %4.1fx   %s\n", bs_phases[p].label, ratio, bs_phases[p].target,
                    pass ? "PASS" : "MISS");
         }
+        printf("  load average at end: %.2f\n", bs_loadavg());
         printf("%s: %d target(s) missed\n", nmiss ? "MISS" : "PASS", nmiss);
     } else {
         printf("\n(one side only: no ratios or targets)\n");
