@@ -536,9 +536,12 @@ static const char *be_sync_name(int m) {
 }
 
 static void be_line(const char *label, double v, const char *unit, const char *metric) {
-    printf("  %-44s %14.0f %-6s (cpu %.2f cores; faults %ld major, %ld minor)\n", label, v, unit, be_last_cpu,
-           be_last_majflt, be_last_minflt);
-    printf("@ %s %.6g\n", metric, v);
+    /* ops per CPU-second: robust against other processes stealing the CPU,
+     * blind to waiting (I/O, locks). Compare both. */
+    double per_cpu = be_last_cpu > 0 ? v / be_last_cpu : 0;
+    printf("  %-44s %14.0f %-6s (cpu %.2f cores, %.0f per CPU-s; faults %ld major, %ld minor)\n", label, v, unit,
+           be_last_cpu, per_cpu, be_last_majflt, be_last_minflt);
+    printf("@ %s %.6g\n@ %s_percpu %.6g\n", metric, v, metric, per_cpu);
 }
 
 static int be_target(const char *name, double got, const char *op, double want, const char *unit) {
