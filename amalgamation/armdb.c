@@ -2795,13 +2795,16 @@ int arm_shard_new_file(arm_engine *e, arm_shard *s) {
     return arm_shard_append(e, s, hdr, sizeof(hdr));
 }
 
-/* Seal the active file: everything written, padding cut, synced. */
+/* Seal the active file: everything written, padding cut, synced. A failed
+ * flush leaves the buffer intact (the caller's write fails, nothing is lost,
+ * a later write retries); a failed truncate or sync poisons the engine. */
 static int shard_seal(arm_engine *e, arm_shard *s) {
     arm_file *f = s->active;
     int err = 0;
     int rc = arm_shard_flush_locked(e, s);
+    if (rc != ARM_OK) return rc; /* its message says which write failed */
     uint64_t size = atomic_load(&f->size);
-    if (rc == ARM_OK && s->direct) rc = arm_io_truncate(f->fd, size, &err);
+    if (s->direct) rc = arm_io_truncate(f->fd, size, &err);
     if (rc == ARM_OK) rc = arm_io_datasync(NULL, f->fd, &err);
     if (rc != ARM_OK) {
         atomic_store(&e->panic, 1);
@@ -3030,7 +3033,10 @@ static int wr_append(arm_engine *e, arm_shard *s, wr_op *ops, size_t n, size_t l
         if (rc == ARM_OK) rc = arm_shard_append(e, s, op->key.ptr, op->key.len);
         if (rc == ARM_OK && v.len) rc = arm_shard_append(e, s, v.ptr, v.len);
     }
-    if (rc == ARM_OK && e->opts.sync_mode == ARM_SYNC_NORMAL) rc = arm_shard_flush_locked(e, s);
+    /* normal and full: the bytes reach the file before the index shows them,
+     * so a write that fails here is rolled back and never seen. (full then
+     * shares one fdatasync among concurrent committers in wr_durable.) */
+    if (rc == ARM_OK && e->opts.sync_mode != ARM_SYNC_OFF) rc = arm_shard_flush_locked(e, s);
     if (rc != ARM_OK) {
         if (s->buf_off == buf_off0 && s->active == f) {
             /* Nothing of this write reached the file: forget it. */

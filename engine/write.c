@@ -119,7 +119,10 @@ static int wr_append(arm_engine *e, arm_shard *s, wr_op *ops, size_t n, size_t l
         if (rc == ARM_OK) rc = arm_shard_append(e, s, op->key.ptr, op->key.len);
         if (rc == ARM_OK && v.len) rc = arm_shard_append(e, s, v.ptr, v.len);
     }
-    if (rc == ARM_OK && e->opts.sync_mode == ARM_SYNC_NORMAL) rc = arm_shard_flush_locked(e, s);
+    /* normal and full: the bytes reach the file before the index shows them,
+     * so a write that fails here is rolled back and never seen. (full then
+     * shares one fdatasync among concurrent committers in wr_durable.) */
+    if (rc == ARM_OK && e->opts.sync_mode != ARM_SYNC_OFF) rc = arm_shard_flush_locked(e, s);
     if (rc != ARM_OK) {
         if (s->buf_off == buf_off0 && s->active == f) {
             /* Nothing of this write reached the file: forget it. */
