@@ -345,9 +345,31 @@ static void bp_eng_open(bp_eng *e, size_t n) {
     }
 }
 
-/* Switch between the non-durable mode and per-commit durability. */
+/* Switch between the non-durable mode and per-commit durability. Before the
+ * durable phases everything written so far is made durable (engine flush,
+ * then sync() for the whole system), untimed, so the first durable commits
+ * do not pay for the earlier phases' writeback (LMDB's first synced commit
+ * would otherwise flush every MDB_NOSYNC page). */
 static void bp_eng_set_durable(bp_eng *e, int durable) {
     if (e->durable == durable) return;
+    if (durable) {
+        switch (e->kind) {
+        case BP_ARMDB:
+        case BP_ARMDB_OFF: bp_arm_check(arm_engine_flush(e->arm), "arm_engine_flush"); break;
+        case BP_ROCKSDB: {
+            char *err = NULL;
+            rocksdb_flushoptions_t *fo = rocksdb_flushoptions_create();
+            rocksdb_flushoptions_set_wait(fo, 1);
+            rocksdb_flush(e->rdb, fo, &err);
+            rocksdb_flushoptions_destroy(fo);
+            bp_rocks_check(err, "rocksdb_flush");
+            break;
+        }
+        case BP_LMDB: bp_mdb_check(mdb_env_sync(e->env, 1), "mdb_env_sync"); break;
+        default: break;
+        }
+        sync();
+    }
     switch (e->kind) {
     case BP_ARMDB:
     case BP_ARMDB_OFF: {
