@@ -14,6 +14,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -182,7 +183,14 @@ static int rec_file(rec_state *st, arm_shard *s, uint32_t fid, int last, arm_fil
     arm_file_hdr fh;
     if (map == NULL || arm_file_hdr_decode(map, size, &fh) != ARM_OK || fh.fid != fid ||
         fh.shard != s->id || memcmp(fh.db_id, e->meta.db_id, 16) != 0 || fh.flags != e->meta.flags) {
-        *bad_header_out = 1;
+        /* 2: the header is bad and no entry follows it either: a newest
+         * file whose first block was torn by a crash before it was ever
+         * synced. 1: a bad header in front of readable entries: damage. */
+        arm_entry_hdr h;
+        int has_entry = size > ARM_FILE_HEADER_SIZE &&
+                        arm_entry_decode(map + ARM_FILE_HEADER_SIZE, size - ARM_FILE_HEADER_SIZE,
+                                         ARM_KEY_SIZE_MAX, UINT32_MAX, &h) == ARM_OK;
+        *bad_header_out = has_entry ? 1 : 2;
     } else {
         if (fh.base_seq > st->max_seq) st->max_seq = fh.base_seq;
         rc = arm_engine_file_add(e, f);
@@ -226,14 +234,37 @@ static int rec_resume(arm_engine *e, arm_shard *s, arm_file *f, uint64_t end) {
     return ARM_OK;
 }
 
+/* 1 when the file holds nothing but zeros (or nothing at all). */
+static int rec_blank(const char *path) {
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return 0;
+    uint8_t buf[8192];
+    ssize_t got;
+    int blank = 1;
+    while (blank && (got = read(fd, buf, sizeof(buf))) > 0)
+        for (ssize_t i = 0; i < got && blank; i++) blank = buf[i] == 0;
+    close(fd);
+    return blank;
+}
+
 static int rec_shard(rec_state *st, arm_shard *s, uint32_t *max_fid) {
     arm_engine *e = st->e;
     uint32_t *ids;
     size_t n;
     int rc = rec_list(s->dir, &ids, &n);
     if (rc != ARM_OK) return rc;
-    arm_file *newest = NULL;
-    uint64_t newest_end = 0; /* valid end of the newest file */
+    /* Newest files that were created and never written (a rotation cut short
+     * by a crash) hold no data: drop them, so the file before is the newest
+     * and appends resume there. A blank file anywhere else is damage. */
+    for (; n > 0; n--) {
+        char path[4200];
+        snprintf(path, sizeof(path), "%s/%08u.log", s->dir, ids[n - 1]);
+        if (!rec_blank(path)) break;
+        if (ids[n - 1] > *max_fid) *max_fid = ids[n - 1]; /* never reuse its id */
+        if (!e->opts.read_only) unlink(path);
+    }
+    arm_file *newest = NULL, *newest_prev = NULL; /* the newest good file, the one before */
+    uint64_t newest_end = 0, newest_prev_end = 0; /* their valid ends */
     for (size_t i = 0; i < n && rc == ARM_OK; i++) {
         int last = i + 1 == n, bad_header;
         arm_file *f = NULL;
@@ -244,14 +275,23 @@ static int rec_shard(rec_state *st, arm_shard *s, uint32_t *max_fid) {
         if (bad_header) {
             char path[4200];
             snprintf(path, sizeof(path), "%s/%08u.log", s->dir, ids[i]);
-            /* A file whose header never reached the disk holds nothing:
-             * rotation was cut short. Anywhere else it is damage. */
-            if (last && size < ARM_IO_BLOCK * 2 && !e->opts.read_only) {
-                unlink(path);
+            /* The newest file, torn before its first block was synced: no
+             * entry in it can be read, so nothing acknowledged is in it. Set
+             * it aside (kept for inspection, never scanned again) so appends
+             * resume in the file before it. A bad header in front of
+             * readable entries is damage, never dropped. */
+            if (last && bad_header == 2 && !e->opts.read_only) {
+                char aside[4300];
+                snprintf(aside, sizeof(aside), "%s.torn", path);
+                if (rename(path, aside) != 0)
+                    rc = arm_engine_seterr(ARM_ERR(ARM_IOERR), errno, "cannot rename %s", path);
+                else if (newest_prev != NULL)
+                    rc = rec_resume(e, s, newest_prev, newest_prev_end);
                 continue;
             }
             if (!e->opts.read_only)
-                rc = arm_engine_seterr(ARM_ERR(ARM_CORRUPT), 0, "bad file header in %s", path);
+                rc = arm_engine_seterr(ARM_ERR(ARM_CORRUPT), 0,
+                                       "bad file header in %s; open read-only to salvage", path);
             continue;
         }
         if (end < size && !last && !e->opts.read_only)
@@ -262,6 +302,9 @@ static int rec_shard(rec_state *st, arm_shard *s, uint32_t *max_fid) {
         if (last) {
             newest = f;
             newest_end = end;
+        } else {
+            newest_prev = f;
+            newest_prev_end = end;
         }
     }
     arm_free(ids);

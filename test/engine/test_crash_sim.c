@@ -678,8 +678,10 @@ static void run_concurrent_seed(uint64_t seed, cs_stats *st) {
     }
     st->seeds++;
     st->cycles++;
-    cs_arm(1 + (long)util_rng_below(&r, (uint64_t)cfg.max_op));
+    /* Armed after the open: creating the database is the first case's job
+     * (a crash there is not a concurrent-writer scenario). */
     arm_engine *e = util_open_ok(g_db, &cfg.o);
+    cs_arm(1 + (long)util_rng_below(&r, (uint64_t)cfg.max_op));
     for (unsigned t = 0; t < nt; t++) {
         th[t].e = e;
         ARM_CHECK(pthread_create(&tid[t], NULL, ct_main, &th[t]) == 0);
