@@ -18,7 +18,9 @@
  *             fid: u8 (arg bit 3: u32 % 100000000), base_seq: u8 (arg bit 2:
  *             u64); header by arg & 3: 0 valid, 1 valid checksum but one
  *             field changed (selector u8, value u8), 2 64 raw input bytes,
- *             3 none. Selects the file (an existing one is reused, as is).
+ *             3 none; then, with arg bit 4, u8 picks a character from "+- " for
+ *             the name's first digit (used only with env ARM_FUZZ_ODD_NAMES=1). Selects
+ *             the file (an existing one is reused, as is).
  *   FR_ENTRY  f u8: bit 0 DELETE, bits 1-2 entry flags (TXN, TXN_END), bit 3
  *             seq u64 (else u8), bit 4 vlen u16 (else u8), bit 5 raw type u8
  *             and raw klen u8 (may be invalid), bit 6 bad checksum; then seq,

@@ -44,6 +44,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 typedef struct fr_file {
     uint32_t shard, fid;
+    char lead; /* 0, or a character replacing the name's first digit */
     uint8_t *p;
     size_t len;
 } fr_file;
@@ -69,7 +70,7 @@ static char fr_dir[512];
 /* Inputs that hit known, reported engine bugs are steered away from unless
  * these are set (env ARM_FUZZ_DUP_FIDS=1, ARM_FUZZ_HUGE_SEQ=1; see README),
  * so the fuzzer keeps looking for new ones. */
-static int fr_allow_dup_fids, fr_allow_huge_seq;
+static int fr_allow_dup_fids, fr_allow_huge_seq, fr_allow_odd_names;
 
 /* Known bug 2 (README): a sequence number near 2^64 wraps the counter. */
 static uint64_t fr_seq(uint64_t v) {
@@ -106,17 +107,21 @@ static void fr_append(fr_file *f, const void *p, size_t n) {
     f->len += n;
 }
 
-static fr_file *fr_file_get(fr_build *b, uint32_t shard, uint32_t fid, int *created) {
+static fr_file *fr_file_get(fr_build *b, uint32_t shard, uint32_t fid, char lead, int *created) {
     *created = 0;
     for (int i = 0; i < b->nfiles; i++) {
-        if (b->files[i].shard == shard && b->files[i].fid == fid) return &b->files[i];
-        /* Known bug 1 (README): one file id in two shard directories. */
-        if (b->files[i].fid == fid && !fr_allow_dup_fids) return NULL;
+        const fr_file *o = &b->files[i];
+        if (o->shard == shard && o->fid == fid && o->lead == lead) return &b->files[i];
+        /* Known bug 1 (README): one file id in two shard directories; bug 3:
+         * two names of one fid in a shard directory. */
+        if (o->fid == fid && !fr_allow_dup_fids && !(fr_allow_odd_names && o->shard == shard))
+            return NULL;
     }
     if (b->nfiles == FR_MAX_FILES) return NULL;
     fr_file *f = &b->files[b->nfiles++];
     f->shard = shard;
     f->fid = fid;
+    f->lead = lead;
     f->len = 0;
     f->p = malloc(FR_FILE_MAX);
     FUZZ_CHECK(f->p != NULL);
@@ -140,8 +145,14 @@ static void fr_op_file(fr_build *b, fr_in *in, uint8_t arg) {
     uint32_t shard = fr_u8(in) % 4u;
     uint32_t fid = (arg & 8) ? fr_u32(in) % 100000000u : fr_u8(in);
     uint64_t base_seq = (arg & 4) ? fr_seq(fr_u64(in)) : fr_u8(in);
+    /* Known bug 3 (README): names like "+0000001.log" parse as fid 1. */
+    char lead = 0;
+    if (arg & 16) {
+        uint8_t c = fr_u8(in);
+        if (fr_allow_odd_names) lead = "+- "[c % 3];
+    }
     int created;
-    fr_file *f = fr_file_get(b, shard, fid, &created);
+    fr_file *f = fr_file_get(b, shard, fid, lead, &created);
     if (f == NULL) return;
     b->cur = f;
     if (!created) return;
@@ -174,7 +185,7 @@ static void fr_op_file(fr_build *b, fr_in *in, uint8_t arg) {
 static fr_file *fr_cur(fr_build *b) {
     if (b->cur == NULL) {
         int created;
-        b->cur = fr_file_get(b, 0, 1, &created);
+        b->cur = fr_file_get(b, 0, 1, 0, &created);
         if (b->cur && created) {
             uint8_t h[64];
             fr_valid_hdr(h, 0, 1, 0);
@@ -335,6 +346,7 @@ static void fr_init_dir(void) {
     fr_build_only = fr_env("ARM_FUZZ_BUILD_ONLY");
     fr_allow_dup_fids = fr_env("ARM_FUZZ_DUP_FIDS");
     fr_allow_huge_seq = fr_env("ARM_FUZZ_HUGE_SEQ");
+    fr_allow_odd_names = fr_env("ARM_FUZZ_ODD_NAMES");
     FUZZ_CHECK(mkdir(fr_dir, 0755) == 0 || errno == EEXIST);
     atexit(fr_at_exit);
 }
@@ -366,6 +378,7 @@ static void fr_write_db(const fr_build *b, uint32_t shards, uint32_t prefix_bits
         snprintf(path, sizeof(path), "%s/shard-%03u", fr_dir, f->shard);
         FUZZ_CHECK(mkdir(path, 0755) == 0 || errno == EEXIST);
         snprintf(path, sizeof(path), "%s/shard-%03u/%08u.log", fr_dir, f->shard, f->fid);
+        if (f->lead) path[strlen(path) - 12] = f->lead;
         fr_write(path, f->p, f->len);
     }
 }
