@@ -63,10 +63,12 @@ fuzz: $(FUZZ_BINS)
 # Inputs that reproduce reported engine bugs (test/fuzz/regress/<target>/),
 # run with every steering knob off: fails until the engine is fixed.
 fuzz-regress: $(FUZZ_BINS)
+	@rm -rf $(FUZZ_DIR)/regress-tmp && mkdir -p $(FUZZ_DIR)/regress-tmp
 	@rc=0; for t in $(FUZZ_TARGETS); do \
 		[ -d test/fuzz/regress/$$t ] || continue; \
 		for f in test/fuzz/regress/$$t/*; do \
-			ARM_FUZZ_DUP_FIDS=1 ARM_FUZZ_HUGE_SEQ=1 ARM_FUZZ_ODD_NAMES=1 ARM_FUZZ_STRICT_RESERVED=1 \
+			ARM_FUZZ_DIR=$(FUZZ_DIR)/regress-tmp ARM_FUZZ_DUP_FIDS=1 ARM_FUZZ_HUGE_SEQ=1 \
+			ARM_FUZZ_ODD_NAMES=1 ARM_FUZZ_STRICT_RESERVED=1 \
 			$(FUZZ_DIR)/$$t $$f >$(FUZZ_DIR)/regress.log 2>&1 \
 				&& echo "ok   $$f" || { echo "FAIL $$f"; grep -E 'invariant|ERROR|SUMMARY' \
 				$(FUZZ_DIR)/regress.log | head -n 3; rc=1; }; \

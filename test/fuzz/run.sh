@@ -11,8 +11,13 @@ rm -rf "$work" && mkdir -p "$work" "$out/artifacts/$t" || exit 1
 cp test/fuzz/corpus/$t/* "$work"/ || exit 1
 log=$out/$t.log
 echo "== $t $*"
+# fuzz_recover's scratch databases: a private parent on tmpfs when there is
+# one (fsync is cheap), removed afterwards even if the target aborted.
+shm=/dev/shm; [ -d "$shm" ] && [ -w "$shm" ] || shm=${TMPDIR:-/tmp}
+tmp=$(mktemp -d "$shm/armdb-fuzz.XXXXXX") || exit 1
+trap 'rm -rf "$tmp"' EXIT
 ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1} \
-UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1} \
+UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1} ARM_FUZZ_DIR=$tmp \
 "$out/$t" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 -max_len="$maxlen" \
     -artifact_prefix="$out/artifacts/$t/" "$@" "$work" >"$log" 2>&1
 rc=$?
