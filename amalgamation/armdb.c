@@ -2271,6 +2271,10 @@ ARM_PRIVATE void arm_cache_put(arm_cache *cache, uint32_t fid, uint32_t off, con
 #define ARM_FILE_CHUNKS_MAX    4096u /* => at most 4M data files */
 #define ARM_SYNC_INTERVAL_MS   100u  /* sync=normal: background fdatasync period */
 #define ARM_DEAD_STRIPES       4u    /* per-file dead-byte counters */
+/* Sequence numbers stay below this: a billion writes a second would take
+ * 146 years to reach it, so a larger one on disk is damage, and the counter
+ * can never wrap. */
+#define ARM_SEQ_MAX            ((uint64_t)1 << 62)
 
 /* A decoded entry header. */
 typedef struct arm_entry_hdr {
@@ -2405,10 +2409,11 @@ struct arm_engine {
 /* engine.c helpers used by cursor.c and the write path */
 ARM_PRIVATE uint32_t arm_engine_route(const arm_engine *e, const uint8_t *key, size_t klen);
 ARM_PRIVATE arm_file *arm_engine_file(const arm_engine *e, uint32_t fid);
-/* Read the whole entry at loc into buf (grown as needed), verify its
- * checksum, and return the value as a slice into buf. */
-ARM_PRIVATE int arm_engine_read_value(arm_engine *e, const arm_item *loc, arm_buf *buf,
-                                      arm_slice *value_out);
+/* Read the entry at loc, verify its checksum and that it holds `key`, and
+ * return its value: a slice into the file mapping, or into buf (grown as
+ * needed) when the entry is not mapped. */
+ARM_PRIVATE int arm_engine_read_value(arm_engine *e, const arm_item *loc, arm_slice key,
+                                      arm_buf *buf, arm_slice *value_out);
 /* Thread-local error reporting. */
 ARM_PRIVATE int arm_engine_seterr(int rc, int err, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -2496,6 +2501,7 @@ void arm_meta_encode(const arm_meta *m, uint8_t out[ARM_META_SIZE]) {
 int arm_meta_decode(const uint8_t *p, size_t n, arm_meta *m) {
     if (n < ARM_META_SIZE || memcmp(p, log_meta_magic, 8) != 0) return ARM_ERR(ARM_CORRUPT);
     if (log_get64(p + 56) != arm_hash_checksum(p, 56)) return ARM_ERR(ARM_CORRUPT);
+    if (log_get64(p + 48) != 0) return ARM_ERR(ARM_CORRUPT); /* reserved */
     m->version = log_get32(p + 8);
     m->shard_count = log_get32(p + 12);
     memcpy(m->db_id, p + 16, 16);
@@ -2523,12 +2529,14 @@ int arm_file_hdr_decode(const uint8_t *p, size_t n, arm_file_hdr *h) {
     if (n < ARM_FILE_HEADER_SIZE || memcmp(p, log_file_magic, 8) != 0)
         return ARM_ERR(ARM_CORRUPT);
     if (log_get64(p + 56) != arm_hash_checksum(p, 56)) return ARM_ERR(ARM_CORRUPT);
+    if (log_get64(p + 48) != 0) return ARM_ERR(ARM_CORRUPT); /* reserved */
     h->version = log_get32(p + 8);
     h->shard = log_get32(p + 12);
     h->fid = log_get32(p + 16);
     h->flags = log_get32(p + 20);
     memcpy(h->db_id, p + 24, 16);
     h->base_seq = log_get64(p + 40);
+    if (h->base_seq >= ARM_SEQ_MAX) return ARM_ERR(ARM_CORRUPT);
     return ARM_OK;
 }
 
@@ -2561,6 +2569,7 @@ static int log_hdr_parse(const uint8_t *p, arm_entry_hdr *h) {
     if (h->klen == 0 || (h->flags & ~(ARM_ENTRY_TXN | ARM_ENTRY_TXN_END)) != 0) return ARM_CORRUPT;
     if ((h->flags & ARM_ENTRY_TXN_END) && !(h->flags & ARM_ENTRY_TXN)) return ARM_CORRUPT;
     if (h->type == ARM_ENTRY_DEL && h->vlen != 0) return ARM_CORRUPT;
+    if (h->seq == 0 || h->seq >= ARM_SEQ_MAX) return ARM_CORRUPT;
     return ARM_OK;
 }
 
@@ -3019,6 +3028,8 @@ static int wr_append(arm_engine *e, arm_shard *s, wr_op *ops, size_t n, size_t l
     uint64_t size0 = atomic_load(&f->size), buf_off0 = s->buf_off;
     uint32_t buf_len0 = s->buf_len;
     uint64_t seq = atomic_fetch_add(&e->seq, 1) + 1;
+    if (ARM_NEVER(seq >= ARM_SEQ_MAX))
+        return arm_engine_seterr(ARM_ERR(ARM_FULL), 0, "sequence numbers exhausted");
     size_t k = 0;
     for (size_t i = 0; i < n && rc == ARM_OK; i++) {
         wr_op *op = &ops[i];
@@ -3120,7 +3131,7 @@ static int wr_durable(arm_engine *e, uint32_t coord, uint32_t fid, uint64_t end)
 static int wr_values_equal(arm_engine *e, const arm_item *it, arm_slice expected, int *equal) {
     arm_buf buf = {0};
     arm_slice cur;
-    int rc = arm_engine_read_value(e, it, &buf, &cur);
+    int rc = arm_engine_read_value(e, it, arm_slice_make(it->key, it->klen), &buf, &cur);
     if (rc == ARM_OK)
         *equal = cur.len == expected.len && (cur.len == 0 || memcmp(cur.ptr, expected.ptr, cur.len) == 0);
     arm_buf_free(&buf);
@@ -3429,11 +3440,15 @@ static int rec_list(const char *dir, uint32_t **ids_out, size_t *n_out) {
     int rc = ARM_OK;
     struct dirent *de;
     while ((de = readdir(d)) != NULL) {
-        unsigned fid;
-        char tail[8];
-        if (sscanf(de->d_name, "%8u.%7s", &fid, tail) != 2 || strcmp(tail, "log") != 0 ||
-            strlen(de->d_name) != 12 || fid == 0)
-            continue;
+        /* exactly eight digits and ".log" (sscanf would take signs, spaces) */
+        const char *nm = de->d_name;
+        uint32_t fid = 0;
+        int ok = strlen(nm) == 12 && strcmp(nm + 8, ".log") == 0;
+        for (int j = 0; ok && j < 8; j++) {
+            ok = nm[j] >= '0' && nm[j] <= '9';
+            fid = fid * 10 + (uint32_t)(nm[j] - '0');
+        }
+        if (!ok || fid == 0) continue;
         if (n == cap) {
             cap = cap ? cap * 2 : 16;
             uint32_t *p = arm_realloc(ids, cap * sizeof(uint32_t));
@@ -4368,7 +4383,8 @@ int arm_engine_cursor_value(arm_cursor *c, arm_slice *value_out) {
         return ARM_OK;
     }
     const cur_src *s = &c->src[c->cur];
-    return arm_engine_read_value(c->e, &s->ents[s->pos].loc, &c->vbuf, value_out);
+    return arm_engine_read_value(c->e, &s->ents[s->pos].loc, cur_src_key(s, s->pos), &c->vbuf,
+                                 value_out);
 }
 
 #undef CUR_RUN
@@ -4513,13 +4529,22 @@ int arm_engine_file_add(arm_engine *e, arm_file *f) {
             return ARM_ERR(ARM_NOMEM);
         }
     }
+    arm_file *old = atomic_load(&e->file_chunks[c][f->fid % ARM_FILE_CHUNK]);
+    if (old != NULL) {
+        /* File ids are database-wide: two files with one id is damage
+         * (copied or renamed files), never something to pick between. */
+        pthread_mutex_unlock(&e->files_lock);
+        return arm_engine_seterr(ARM_ERR(ARM_CORRUPT), 0, "%s and %s have the same file id %u",
+                                 old->path, f->path, f->fid);
+    }
     atomic_store_explicit(&e->file_chunks[c][f->fid % ARM_FILE_CHUNK], f, memory_order_release);
     atomic_fetch_add(&e->nfiles, 1);
     pthread_mutex_unlock(&e->files_lock);
     return ARM_OK;
 }
 
-int arm_engine_read_value(arm_engine *e, const arm_item *loc, arm_buf *buf, arm_slice *value_out) {
+int arm_engine_read_value(arm_engine *e, const arm_item *loc, arm_slice key, arm_buf *buf,
+                          arm_slice *value_out) {
     arm_file *f = arm_engine_file(e, loc->fid);
     if (ARM_NEVER(f == NULL)) return ARM_ERR(ARM_CORRUPT);
     /* Zero-copy from the mapping when the entry is in the file already. */
@@ -4533,6 +4558,11 @@ int arm_engine_read_value(arm_engine *e, const arm_item *loc, arm_buf *buf, arm_
     }
     if (arm_entry_verify(p, loc->len) != ARM_OK)
         return arm_engine_seterr(ARM_ERR(ARM_CORRUPT), 0, "checksum mismatch in %s at offset %u",
+                                 f->path, loc->off);
+    /* A good checksum on the wrong entry is still the wrong entry. */
+    if (key.len != loc->klen || memcmp(p + ARM_ENTRY_HEADER, key.ptr, key.len) != 0)
+        return arm_engine_seterr(ARM_ERR(ARM_CORRUPT), 0,
+                                 "%s at offset %u holds another key than the index says",
                                  f->path, loc->off);
     size_t voff = ARM_ENTRY_HEADER + (size_t)loc->klen;
     value_out->ptr = p + voff;
@@ -4787,7 +4817,7 @@ int arm_engine_get(arm_engine *e, arm_slice key, arm_buf *value_out) {
     /* Entries are immutable once appended, so the location read under the
      * lock stays readable after it is released. */
     arm_slice v;
-    int rc = arm_engine_read_value(e, &loc, value_out, &v);
+    int rc = arm_engine_read_value(e, &loc, key, value_out, &v);
     if (rc != ARM_OK) return rc;
     if (e->cache) arm_cache_put(e->cache, loc.fid, loc.off, v.ptr, v.len);
     uintptr_t vp = (uintptr_t)v.ptr, bp = (uintptr_t)value_out->ptr;
@@ -4918,17 +4948,21 @@ int arm_engine_check(arm_engine *e, arm_check_report_fn report, arm_progress_fn 
     int rc = arm_engine_flush(e); /* so the files hold everything the index points at */
     if (rc != ARM_OK) return rc;
     uint64_t total = 0, done = 0;
-    uint32_t last = atomic_load(&e->next_fid);
-    for (uint32_t fid = 1; fid < last; fid++) {
-        arm_file *f = arm_engine_file(e, fid);
-        if (f) total += atomic_load(&f->size);
-    }
-    for (uint32_t fid = 1; fid < last; fid++) {
-        arm_file *f = arm_engine_file(e, fid);
-        if (f == NULL) continue;
-        *problems_out += eng_check_file(e, f, report, ctx);
-        done += atomic_load(&f->size);
-        if (progress) progress(ctx, done, total);
+    for (int pass = 0; pass < 2; pass++) {
+        for (uint32_t c = 0; c < ARM_FILE_CHUNKS_MAX; c++) {
+            if (e->file_chunks[c] == NULL) continue; /* ids are sparse: skip whole chunks */
+            for (uint32_t j = 0; j < ARM_FILE_CHUNK; j++) {
+                arm_file *f = atomic_load(&e->file_chunks[c][j]);
+                if (f == NULL) continue;
+                if (pass == 0) {
+                    total += atomic_load(&f->size);
+                    continue;
+                }
+                *problems_out += eng_check_file(e, f, report, ctx);
+                done += atomic_load(&f->size);
+                if (progress) progress(ctx, done, total);
+            }
+        }
     }
     return ARM_OK;
 }

@@ -512,7 +512,8 @@ int arm_engine_cursor_value(arm_cursor *c, arm_slice *value_out) {
         return ARM_OK;
     }
     const cur_src *s = &c->src[c->cur];
-    return arm_engine_read_value(c->e, &s->ents[s->pos].loc, &c->vbuf, value_out);
+    return arm_engine_read_value(c->e, &s->ents[s->pos].loc, cur_src_key(s, s->pos), &c->vbuf,
+                                 value_out);
 }
 
 #undef CUR_RUN

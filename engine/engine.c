@@ -137,13 +137,22 @@ int arm_engine_file_add(arm_engine *e, arm_file *f) {
             return ARM_ERR(ARM_NOMEM);
         }
     }
+    arm_file *old = atomic_load(&e->file_chunks[c][f->fid % ARM_FILE_CHUNK]);
+    if (old != NULL) {
+        /* File ids are database-wide: two files with one id is damage
+         * (copied or renamed files), never something to pick between. */
+        pthread_mutex_unlock(&e->files_lock);
+        return arm_engine_seterr(ARM_ERR(ARM_CORRUPT), 0, "%s and %s have the same file id %u",
+                                 old->path, f->path, f->fid);
+    }
     atomic_store_explicit(&e->file_chunks[c][f->fid % ARM_FILE_CHUNK], f, memory_order_release);
     atomic_fetch_add(&e->nfiles, 1);
     pthread_mutex_unlock(&e->files_lock);
     return ARM_OK;
 }
 
-int arm_engine_read_value(arm_engine *e, const arm_item *loc, arm_buf *buf, arm_slice *value_out) {
+int arm_engine_read_value(arm_engine *e, const arm_item *loc, arm_slice key, arm_buf *buf,
+                          arm_slice *value_out) {
     arm_file *f = arm_engine_file(e, loc->fid);
     if (ARM_NEVER(f == NULL)) return ARM_ERR(ARM_CORRUPT);
     /* Zero-copy from the mapping when the entry is in the file already. */
@@ -157,6 +166,11 @@ int arm_engine_read_value(arm_engine *e, const arm_item *loc, arm_buf *buf, arm_
     }
     if (arm_entry_verify(p, loc->len) != ARM_OK)
         return arm_engine_seterr(ARM_ERR(ARM_CORRUPT), 0, "checksum mismatch in %s at offset %u",
+                                 f->path, loc->off);
+    /* A good checksum on the wrong entry is still the wrong entry. */
+    if (key.len != loc->klen || memcmp(p + ARM_ENTRY_HEADER, key.ptr, key.len) != 0)
+        return arm_engine_seterr(ARM_ERR(ARM_CORRUPT), 0,
+                                 "%s at offset %u holds another key than the index says",
                                  f->path, loc->off);
     size_t voff = ARM_ENTRY_HEADER + (size_t)loc->klen;
     value_out->ptr = p + voff;
@@ -411,7 +425,7 @@ int arm_engine_get(arm_engine *e, arm_slice key, arm_buf *value_out) {
     /* Entries are immutable once appended, so the location read under the
      * lock stays readable after it is released. */
     arm_slice v;
-    int rc = arm_engine_read_value(e, &loc, value_out, &v);
+    int rc = arm_engine_read_value(e, &loc, key, value_out, &v);
     if (rc != ARM_OK) return rc;
     if (e->cache) arm_cache_put(e->cache, loc.fid, loc.off, v.ptr, v.len);
     uintptr_t vp = (uintptr_t)v.ptr, bp = (uintptr_t)value_out->ptr;
@@ -542,17 +556,21 @@ int arm_engine_check(arm_engine *e, arm_check_report_fn report, arm_progress_fn 
     int rc = arm_engine_flush(e); /* so the files hold everything the index points at */
     if (rc != ARM_OK) return rc;
     uint64_t total = 0, done = 0;
-    uint32_t last = atomic_load(&e->next_fid);
-    for (uint32_t fid = 1; fid < last; fid++) {
-        arm_file *f = arm_engine_file(e, fid);
-        if (f) total += atomic_load(&f->size);
-    }
-    for (uint32_t fid = 1; fid < last; fid++) {
-        arm_file *f = arm_engine_file(e, fid);
-        if (f == NULL) continue;
-        *problems_out += eng_check_file(e, f, report, ctx);
-        done += atomic_load(&f->size);
-        if (progress) progress(ctx, done, total);
+    for (int pass = 0; pass < 2; pass++) {
+        for (uint32_t c = 0; c < ARM_FILE_CHUNKS_MAX; c++) {
+            if (e->file_chunks[c] == NULL) continue; /* ids are sparse: skip whole chunks */
+            for (uint32_t j = 0; j < ARM_FILE_CHUNK; j++) {
+                arm_file *f = atomic_load(&e->file_chunks[c][j]);
+                if (f == NULL) continue;
+                if (pass == 0) {
+                    total += atomic_load(&f->size);
+                    continue;
+                }
+                *problems_out += eng_check_file(e, f, report, ctx);
+                done += atomic_load(&f->size);
+                if (progress) progress(ctx, done, total);
+            }
+        }
     }
     return ARM_OK;
 }

@@ -38,6 +38,10 @@
 #define ARM_FILE_CHUNKS_MAX    4096u /* => at most 4M data files */
 #define ARM_SYNC_INTERVAL_MS   100u  /* sync=normal: background fdatasync period */
 #define ARM_DEAD_STRIPES       4u    /* per-file dead-byte counters */
+/* Sequence numbers stay below this: a billion writes a second would take
+ * 146 years to reach it, so a larger one on disk is damage, and the counter
+ * can never wrap. */
+#define ARM_SEQ_MAX            ((uint64_t)1 << 62)
 
 /* A decoded entry header. */
 typedef struct arm_entry_hdr {
@@ -172,10 +176,11 @@ struct arm_engine {
 /* engine.c helpers used by cursor.c and the write path */
 ARM_PRIVATE uint32_t arm_engine_route(const arm_engine *e, const uint8_t *key, size_t klen);
 ARM_PRIVATE arm_file *arm_engine_file(const arm_engine *e, uint32_t fid);
-/* Read the whole entry at loc into buf (grown as needed), verify its
- * checksum, and return the value as a slice into buf. */
-ARM_PRIVATE int arm_engine_read_value(arm_engine *e, const arm_item *loc, arm_buf *buf,
-                                      arm_slice *value_out);
+/* Read the entry at loc, verify its checksum and that it holds `key`, and
+ * return its value: a slice into the file mapping, or into buf (grown as
+ * needed) when the entry is not mapped. */
+ARM_PRIVATE int arm_engine_read_value(arm_engine *e, const arm_item *loc, arm_slice key,
+                                      arm_buf *buf, arm_slice *value_out);
 /* Thread-local error reporting. */
 ARM_PRIVATE int arm_engine_seterr(int rc, int err, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

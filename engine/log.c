@@ -63,6 +63,7 @@ void arm_meta_encode(const arm_meta *m, uint8_t out[ARM_META_SIZE]) {
 int arm_meta_decode(const uint8_t *p, size_t n, arm_meta *m) {
     if (n < ARM_META_SIZE || memcmp(p, log_meta_magic, 8) != 0) return ARM_ERR(ARM_CORRUPT);
     if (log_get64(p + 56) != arm_hash_checksum(p, 56)) return ARM_ERR(ARM_CORRUPT);
+    if (log_get64(p + 48) != 0) return ARM_ERR(ARM_CORRUPT); /* reserved */
     m->version = log_get32(p + 8);
     m->shard_count = log_get32(p + 12);
     memcpy(m->db_id, p + 16, 16);
@@ -90,12 +91,14 @@ int arm_file_hdr_decode(const uint8_t *p, size_t n, arm_file_hdr *h) {
     if (n < ARM_FILE_HEADER_SIZE || memcmp(p, log_file_magic, 8) != 0)
         return ARM_ERR(ARM_CORRUPT);
     if (log_get64(p + 56) != arm_hash_checksum(p, 56)) return ARM_ERR(ARM_CORRUPT);
+    if (log_get64(p + 48) != 0) return ARM_ERR(ARM_CORRUPT); /* reserved */
     h->version = log_get32(p + 8);
     h->shard = log_get32(p + 12);
     h->fid = log_get32(p + 16);
     h->flags = log_get32(p + 20);
     memcpy(h->db_id, p + 24, 16);
     h->base_seq = log_get64(p + 40);
+    if (h->base_seq >= ARM_SEQ_MAX) return ARM_ERR(ARM_CORRUPT);
     return ARM_OK;
 }
 
@@ -128,6 +131,7 @@ static int log_hdr_parse(const uint8_t *p, arm_entry_hdr *h) {
     if (h->klen == 0 || (h->flags & ~(ARM_ENTRY_TXN | ARM_ENTRY_TXN_END)) != 0) return ARM_CORRUPT;
     if ((h->flags & ARM_ENTRY_TXN_END) && !(h->flags & ARM_ENTRY_TXN)) return ARM_CORRUPT;
     if (h->type == ARM_ENTRY_DEL && h->vlen != 0) return ARM_CORRUPT;
+    if (h->seq == 0 || h->seq >= ARM_SEQ_MAX) return ARM_CORRUPT;
     return ARM_OK;
 }
 

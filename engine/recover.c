@@ -54,11 +54,15 @@ static int rec_list(const char *dir, uint32_t **ids_out, size_t *n_out) {
     int rc = ARM_OK;
     struct dirent *de;
     while ((de = readdir(d)) != NULL) {
-        unsigned fid;
-        char tail[8];
-        if (sscanf(de->d_name, "%8u.%7s", &fid, tail) != 2 || strcmp(tail, "log") != 0 ||
-            strlen(de->d_name) != 12 || fid == 0)
-            continue;
+        /* exactly eight digits and ".log" (sscanf would take signs, spaces) */
+        const char *nm = de->d_name;
+        uint32_t fid = 0;
+        int ok = strlen(nm) == 12 && strcmp(nm + 8, ".log") == 0;
+        for (int j = 0; ok && j < 8; j++) {
+            ok = nm[j] >= '0' && nm[j] <= '9';
+            fid = fid * 10 + (uint32_t)(nm[j] - '0');
+        }
+        if (!ok || fid == 0) continue;
         if (n == cap) {
             cap = cap ? cap * 2 : 16;
             uint32_t *p = arm_realloc(ids, cap * sizeof(uint32_t));

@@ -105,6 +105,8 @@ static int wr_append(arm_engine *e, arm_shard *s, wr_op *ops, size_t n, size_t l
     uint64_t size0 = atomic_load(&f->size), buf_off0 = s->buf_off;
     uint32_t buf_len0 = s->buf_len;
     uint64_t seq = atomic_fetch_add(&e->seq, 1) + 1;
+    if (ARM_NEVER(seq >= ARM_SEQ_MAX))
+        return arm_engine_seterr(ARM_ERR(ARM_FULL), 0, "sequence numbers exhausted");
     size_t k = 0;
     for (size_t i = 0; i < n && rc == ARM_OK; i++) {
         wr_op *op = &ops[i];
@@ -206,7 +208,7 @@ static int wr_durable(arm_engine *e, uint32_t coord, uint32_t fid, uint64_t end)
 static int wr_values_equal(arm_engine *e, const arm_item *it, arm_slice expected, int *equal) {
     arm_buf buf = {0};
     arm_slice cur;
-    int rc = arm_engine_read_value(e, it, &buf, &cur);
+    int rc = arm_engine_read_value(e, it, arm_slice_make(it->key, it->klen), &buf, &cur);
     if (rc == ARM_OK)
         *equal = cur.len == expected.len && (cur.len == 0 || memcmp(cur.ptr, expected.ptr, cur.len) == 0);
     arm_buf_free(&buf);

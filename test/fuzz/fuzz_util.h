@@ -45,16 +45,6 @@ static inline uint64_t fz_get64(const uint8_t *p) {
     return (uint64_t)fz_get32(p) | (uint64_t)fz_get32(p + 4) << 32;
 }
 
-/* env ARM_FUZZ_STRICT_RESERVED=1: require reserved header bytes to round
- * trip (the decoders accept nonzero reserved bytes today; see README). */
-static inline int fz_strict_reserved(void) {
-    static int v = -1;
-    if (v < 0) {
-        const char *e = getenv("ARM_FUZZ_STRICT_RESERVED");
-        v = e != NULL && e[0] == '1';
-    }
-    return v;
-}
 
 /* Entry header per ARCHITECTURE.md: checksum over bytes 4.. of header, key
  * and value. Any field values (even invalid ones) are written as given. */
@@ -86,6 +76,8 @@ static inline int fz_entry_hdr_ok(const uint8_t *p) {
     if (flags & ~3u) return 0;
     if ((flags & 2) && !(flags & 1)) return 0; /* TXN_END only on a batch member */
     if (type == 2 && vlen != 0) return 0;
+    uint64_t seq = fz_get64(p + 12);
+    if (seq == 0 || seq >= ARM_SEQ_MAX) return 0; /* sequence numbers live in [1, 2^62) */
     return 1;
 }
 
