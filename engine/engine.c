@@ -409,7 +409,7 @@ int arm_engine_get(arm_engine *e, arm_slice key, arm_buf *value_out) {
     value_out->len = 0;
     if (key.len == 0 || key.len > e->opts.max_key_size) return ARM_NOTFOUND;
     arm_shard *s = &e->shards[arm_engine_route(e, key.ptr, key.len)];
-    pthread_rwlock_rdlock(&s->index_lock);
+    arm_index_rdlock(&s->index_lock);
     arm_item *it = arm_index_get(s->index, key.ptr, key.len);
     arm_item loc;
     if (it) memcpy(&loc, it, sizeof(loc));
@@ -441,7 +441,7 @@ int arm_engine_get(arm_engine *e, arm_slice key, arm_buf *value_out) {
 int arm_engine_contains(arm_engine *e, arm_slice key) {
     if (key.len == 0 || key.len > e->opts.max_key_size) return ARM_NOTFOUND;
     arm_shard *s = &e->shards[arm_engine_route(e, key.ptr, key.len)];
-    pthread_rwlock_rdlock(&s->index_lock);
+    arm_index_rdlock(&s->index_lock);
     arm_item *it = arm_index_get(s->index, key.ptr, key.len);
     pthread_rwlock_unlock(&s->index_lock);
     return it ? ARM_OK : ARM_NOTFOUND;
@@ -451,7 +451,7 @@ uint64_t arm_engine_count(arm_engine *e) {
     uint64_t n = 0;
     for (uint32_t i = 0; i < e->shard_count; i++) {
         arm_shard *s = &e->shards[i];
-        pthread_rwlock_rdlock(&s->index_lock);
+        arm_index_rdlock(&s->index_lock);
         n += arm_index_count(s->index);
         pthread_rwlock_unlock(&s->index_lock);
     }
@@ -464,7 +464,7 @@ int arm_engine_flush(arm_engine *e) {
     int rc = ARM_OK;
     for (uint32_t i = 0; i < e->shard_count && rc == ARM_OK; i++) {
         arm_shard *s = &e->shards[i];
-        pthread_mutex_lock(&s->log_lock);
+        arm_log_lock(&s->log_lock);
         uint32_t fid = s->active ? s->active->fid : 0;
         uint64_t end = s->buf_off + s->buf_len;
         pthread_mutex_unlock(&s->log_lock);
@@ -488,7 +488,7 @@ void arm_engine_stats_get(arm_engine *e, arm_engine_stats *st) {
     }
     for (uint32_t i = 0; i < e->shard_count; i++) {
         arm_shard *s = &e->shards[i];
-        pthread_rwlock_rdlock(&s->index_lock);
+        arm_index_rdlock(&s->index_lock);
         st->keys += arm_index_count(s->index);
         st->index_bytes += arm_index_memory(s->index);
         pthread_rwlock_unlock(&s->index_lock);

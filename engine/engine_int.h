@@ -173,6 +173,40 @@ struct arm_engine {
     _Atomic uint64_t cache_hits, cache_misses;
 };
 
+/* ------------------------------------------------------------- locks */
+/* Critical sections here are a few hundred nanoseconds (an index probe and a
+ * memcpy), while sleeping on a futex and being woken costs microseconds, more
+ * in a VM: a contended lock is spun for briefly before blocking. */
+#define ARM_LOCK_SPINS 256
+static inline void arm_cpu_relax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield");
+#endif
+}
+static inline void arm_index_wrlock(pthread_rwlock_t *l) {
+    for (int i = 0; i < ARM_LOCK_SPINS; i++) {
+        if (pthread_rwlock_trywrlock(l) == 0) return;
+        arm_cpu_relax();
+    }
+    pthread_rwlock_wrlock(l);
+}
+static inline void arm_index_rdlock(pthread_rwlock_t *l) {
+    for (int i = 0; i < ARM_LOCK_SPINS; i++) {
+        if (pthread_rwlock_tryrdlock(l) == 0) return;
+        arm_cpu_relax();
+    }
+    pthread_rwlock_rdlock(l);
+}
+static inline void arm_log_lock(pthread_mutex_t *m) {
+    for (int i = 0; i < ARM_LOCK_SPINS; i++) {
+        if (pthread_mutex_trylock(m) == 0) return;
+        arm_cpu_relax();
+    }
+    pthread_mutex_lock(m);
+}
+
 /* engine.c helpers used by cursor.c and the write path */
 ARM_PRIVATE uint32_t arm_engine_route(const arm_engine *e, const uint8_t *key, size_t klen);
 ARM_PRIVATE arm_file *arm_engine_file(const arm_engine *e, uint32_t fid);

@@ -182,7 +182,9 @@ static int rec_file(rec_state *st, arm_shard *s, uint32_t fid, int last, arm_fil
             arm_file_free(f);
             return arm_engine_seterr(ARM_ERR(ARM_IOERR), errno, "cannot map %s", path);
         }
-        madvise((void *)map, size, MADV_SEQUENTIAL | MADV_WILLNEED);
+        /* advice values are not flags: two calls */
+        madvise((void *)map, size, MADV_SEQUENTIAL);
+        madvise((void *)map, size, MADV_WILLNEED);
     }
     arm_file_hdr fh;
     if (map == NULL || arm_file_hdr_decode(map, size, &fh) != ARM_OK || fh.fid != fid ||

@@ -245,7 +245,7 @@ int arm_shard_reserve(arm_engine *e, arm_shard *s, uint64_t len) {
 /* --------------------------------------------------------- group commit */
 int arm_shard_sync_to(arm_engine *e, arm_shard *s, uint32_t fid, uint64_t end) {
     int rc = ARM_OK;
-    pthread_mutex_lock(&s->log_lock);
+    arm_log_lock(&s->log_lock);
     for (;;) {
         if (atomic_load(&e->panic)) {
             rc = arm_engine_seterr(ARM_PANIC, 0, "an earlier write or sync failed; reopen");
@@ -271,7 +271,7 @@ int arm_shard_sync_to(arm_engine *e, arm_shard *s, uint32_t fid, uint64_t end) {
             pthread_mutex_unlock(&s->log_lock);
             rc = arm_io_datasync(NULL, fd, &err);
             close(fd);
-            pthread_mutex_lock(&s->log_lock);
+            arm_log_lock(&s->log_lock);
             if (rc != ARM_OK) {
                 atomic_store(&e->panic, 1);
                 rc = arm_engine_seterr(ARM_IOERR_FSYNC, err, "fdatasync of %s failed", f->path);
@@ -301,7 +301,7 @@ int arm_shard_read(arm_engine *e, arm_file *f, uint64_t off, void *dst, size_t n
     if (atomic_load(&s->active_fid) != f->fid || off + n <= atomic_load(&s->flushed_off)) {
         rc = arm_io_pread(f->rfd, dst, n, off, &err);
     } else {
-        pthread_mutex_lock(&s->log_lock);
+        arm_log_lock(&s->log_lock);
         if (s->active != f || off + n <= atomic_load(&s->flushed_off)) {
             pthread_mutex_unlock(&s->log_lock);
             rc = arm_io_pread(f->rfd, dst, n, off, &err);

@@ -77,17 +77,21 @@ static int wr_prepare(arm_engine *e, wr_op *ops, size_t n) {
         wr_op *op = &ops[i];
         arm_index *idx = e->shards[op->shard].index;
         op->created = 0;
-        op->item = arm_index_get(idx, op->key.ptr, op->key.len);
-        if (op->absent && op->item) {
+        if (op->del) {
+            op->item = arm_index_get(idx, op->key.ptr, op->key.len);
+            op->skip = op->item == NULL;
+        } else {
+            /* one descent finds the key or makes its item */
+            int rc = arm_index_upsert(idx, op->key.ptr, op->key.len, &op->item, &op->created);
+            if (rc != ARM_OK) {
+                wr_unprepare(e, ops, i);
+                return arm_engine_seterr(rc, 0, "out of memory for the index");
+            }
+            op->skip = 0;
+        }
+        if (op->absent && op->item && !op->created) {
             wr_unprepare(e, ops, i);
             return arm_engine_seterr(ARM_CONSTRAINT, 0, "an inserted key already exists");
-        }
-        op->skip = op->del && op->item == NULL;
-        if (op->item || op->del) continue;
-        int rc = arm_index_upsert(idx, op->key.ptr, op->key.len, &op->item, &op->created);
-        if (rc != ARM_OK) {
-            wr_unprepare(e, ops, i);
-            return arm_engine_seterr(rc, 0, "out of memory for the index");
         }
     }
     return ARM_OK;
@@ -184,7 +188,7 @@ static int wr_commit(arm_engine *e, wr_op *ops, size_t n, uint32_t coord, uint32
     }
     arm_shard *s = &e->shards[coord];
     uint64_t seq = 0;
-    pthread_mutex_lock(&s->log_lock);
+    arm_log_lock(&s->log_lock);
     if (atomic_load(&e->panic))
         rc = arm_engine_seterr(ARM_PANIC, 0, "an earlier write or sync failed; reopen %s", e->dir);
     else
@@ -230,7 +234,14 @@ static int wr_one(arm_engine *e, arm_slice key, const arm_slice *value, const ar
     op.shard = sh;
     uint32_t fid = 0;
     uint64_t end = 0;
-    pthread_rwlock_wrlock(&s->index_lock);
+    /* Warm the cache under the shared lock first: the probe's cache misses
+     * (most of a write's time at a million keys) then overlap with other
+     * readers and writers instead of lengthening the exclusive section, and
+     * the probe under the write lock finds its path in cache. */
+    arm_index_rdlock(&s->index_lock);
+    (void)arm_index_get(s->index, key.ptr, key.len);
+    pthread_rwlock_unlock(&s->index_lock);
+    arm_index_wrlock(&s->index_lock);
     if (cas) {
         arm_item *it = arm_index_get(s->index, key.ptr, key.len);
         int equal = 0;
@@ -418,7 +429,7 @@ void arm_batch_rec(const arm_batch *b, size_t i, arm_slice *key, arm_slice *valu
 static void wr_lock_shards(arm_engine *e, const uint8_t *mask, int lock) {
     if (lock) {
         for (uint32_t i = 0; i < e->shard_count; i++)
-            if (mask[i / 8] & (1u << (i % 8))) pthread_rwlock_wrlock(&e->shards[i].index_lock);
+            if (mask[i / 8] & (1u << (i % 8))) arm_index_wrlock(&e->shards[i].index_lock);
     } else {
         for (uint32_t i = e->shard_count; i-- > 0;)
             if (mask[i / 8] & (1u << (i % 8))) pthread_rwlock_unlock(&e->shards[i].index_lock);
