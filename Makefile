@@ -119,8 +119,14 @@ tsan:
 	TSAN_OPTIONS=halt_on_error=1 $(MAKE) O=build-tsan SAN=thread test-unit
 
 # ---------------------------------------------------------------- bench
-bench: $(BENCH_BIN)
-	@for b in $(BENCH_BIN); do echo "== $$b"; $$b || exit 1; done
+# Engine and SQL benchmarks print ops/s and ratios with the issue targets;
+# the peer benchmark (armdb vs RocksDB and LMDB) also draws a PNG chart.
+# bench/run.sh -r N <binary> gives medians of several runs.
+bench: $(BENCH_BIN) $(O)/armdb.so
+	$(O)/bench/bench_engine
+	$(O)/bench/bench_sql -e $(O)/armdb.so
+	$(O)/bench/bench_peers --csv $(O)/bench/peers.csv
+	sh bench/plot_peers.sh -o $(O)/bench/peers.png $(O)/bench/peers.csv
 
 # ---------------------------------------------------------------- checks
 check-includes:
