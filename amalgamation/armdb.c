@@ -2479,6 +2479,11 @@ ARM_PRIVATE const uint8_t *arm_shard_mapped(arm_engine *e, arm_file *f, uint64_t
 /* Register a file in the engine's file table. */
 ARM_PRIVATE int arm_engine_file_add(arm_engine *e, arm_file *f);
 ARM_PRIVATE void arm_file_free(arm_file *f);
+/* A data file's path: <shard dir>/%08u.log. */
+ARM_PRIVATE void arm_file_path(char *buf, size_t n, const arm_shard *s, uint32_t fid);
+/* A new arm_file for (s, fid) with its path set and no fds open (fd, rfd
+ * -1). ARM_OK or ARM_NOMEM; free with arm_file_free. */
+ARM_PRIVATE int arm_file_new(const arm_shard *s, uint32_t fid, arm_file **file_out);
 /* Count n bytes of file fid as dead, on behalf of index shard `shard`. */
 ARM_PRIVATE void arm_file_add_dead(arm_engine *e, uint32_t fid, uint32_t shard, uint64_t n);
 ARM_PRIVATE uint64_t arm_file_dead(const arm_file *f);
@@ -2714,6 +2719,28 @@ uint64_t arm_file_dead(const arm_file *f) {
     return n;
 }
 
+void arm_file_path(char *buf, size_t n, const arm_shard *s, uint32_t fid) {
+    snprintf(buf, n, "%s/%08u.log", s->dir, fid);
+}
+
+int arm_file_new(const arm_shard *s, uint32_t fid, arm_file **file_out) {
+    char path[4200];
+    arm_file_path(path, sizeof(path), s, fid);
+    *file_out = NULL;
+    arm_file *f = arm_calloc(1, sizeof(*f));
+    if (f == NULL) return ARM_ERR(ARM_NOMEM);
+    f->fd = f->rfd = -1;
+    f->fid = fid;
+    f->shard = s->id;
+    f->path = arm_strdup(path);
+    if (f->path == NULL) {
+        arm_free(f);
+        return ARM_ERR(ARM_NOMEM);
+    }
+    *file_out = f;
+    return ARM_OK;
+}
+
 void arm_file_free(arm_file *f) {
     if (f == NULL) return;
     if (f->map) munmap((void *)f->map, f->map_len);
@@ -2797,26 +2824,22 @@ static int shard_open_file(arm_engine *e, const char *path, int create, int *dir
 
 int arm_shard_new_file(arm_engine *e, arm_shard *s) {
     uint32_t fid = atomic_fetch_add(&e->next_fid, 1);
-    char path[4200];
-    snprintf(path, sizeof(path), "%s/%08u.log", s->dir, fid);
-    arm_file *f = arm_calloc(1, sizeof(*f));
-    if (f == NULL) return ARM_ERR(ARM_NOMEM);
-    f->fd = f->rfd = -1;
-    f->fid = fid;
-    f->shard = s->id;
-    f->path = arm_strdup(path);
+    arm_file *f;
+    int rc = arm_file_new(s, fid, &f);
+    if (rc != ARM_OK) return rc;
+    const char *path = f->path;
     int direct_io = atomic_load(&e->direct_ok);
     int err = 0;
-    int rc = f->path ? ARM_OK : ARM_ERR(ARM_NOMEM);
-    if (rc == ARM_OK) rc = shard_open_file(e, path, 1, &direct_io, &f->fd);
+    rc = shard_open_file(e, path, 1, &direct_io, &f->fd);
     if (rc == ARM_OK) rc = arm_io_open(path, ARM_IO_O_RDONLY, &f->rfd, &err);
     if (rc == ARM_OK) rc = arm_io_sync_dir(s->dir, &err); /* the name must survive a crash */
     if (rc == ARM_OK) arm_file_map(e, f, e->opts.max_file_size);
     if (rc == ARM_OK) rc = arm_engine_file_add(e, f);
     if (rc != ARM_OK) {
+        rc = arm_engine_seterr(rc, err, "cannot create data file %s", path);
         if (f->fd >= 0) unlink(path);
-        arm_file_free(f);
-        return arm_engine_seterr(rc, err, "cannot create data file %s", path);
+        arm_file_free(f); /* frees path */
+        return rc;
     }
     arm_file_hdr h;
     memset(&h, 0, sizeof(h));
@@ -3587,21 +3610,18 @@ static int rec_file(rec_state *st, arm_shard *s, uint32_t fid, int last, arm_fil
     arm_engine *e = st->e;
     *file_out = NULL;
     *bad_header_out = 0;
-    char path[4200];
-    snprintf(path, sizeof(path), "%s/%08u.log", s->dir, fid);
-    arm_file *f = arm_calloc(1, sizeof(*f));
-    if (f == NULL) return ARM_ERR(ARM_NOMEM);
-    f->fd = f->rfd = -1;
-    f->fid = fid;
-    f->shard = s->id;
-    f->path = arm_strdup(path);
+    arm_file *f;
+    int rc = arm_file_new(s, fid, &f);
+    if (rc != ARM_OK) return rc;
+    const char *path = f->path;
     int err = 0;
-    int rc = f->path ? arm_io_open(path, ARM_IO_O_RDONLY, &f->rfd, &err) : ARM_ERR(ARM_NOMEM);
+    rc = arm_io_open(path, ARM_IO_O_RDONLY, &f->rfd, &err);
     struct stat sb;
     if (rc == ARM_OK && fstat(f->rfd, &sb) != 0) rc = (err = errno, ARM_IOERR);
     if (rc != ARM_OK) {
-        arm_file_free(f);
-        return arm_engine_seterr(rc, err, "cannot open %s", path);
+        rc = arm_engine_seterr(rc, err, "cannot open %s", path);
+        arm_file_free(f); /* frees path */
+        return rc;
     }
     uint64_t size = (uint64_t)sb.st_size;
     *size_out = size;
@@ -3610,8 +3630,9 @@ static int rec_file(rec_state *st, arm_shard *s, uint32_t fid, int last, arm_fil
     if (size > 0) {
         map = mmap(NULL, size, PROT_READ, MAP_PRIVATE, f->rfd, 0);
         if (map == MAP_FAILED) {
-            arm_file_free(f);
-            return arm_engine_seterr(ARM_ERR(ARM_IOERR), errno, "cannot map %s", path);
+            rc = arm_engine_seterr(ARM_ERR(ARM_IOERR), errno, "cannot map %s", path);
+            arm_file_free(f); /* frees path */
+            return rc;
         }
         /* advice values are not flags: two calls */
         madvise((void *)map, size, MADV_SEQUENTIAL);
@@ -3695,7 +3716,7 @@ static int rec_shard(rec_state *st, arm_shard *s, uint32_t *max_fid) {
      * and appends resume there. A blank file anywhere else is damage. */
     for (; n > 0; n--) {
         char path[4200];
-        snprintf(path, sizeof(path), "%s/%08u.log", s->dir, ids[n - 1]);
+        arm_file_path(path, sizeof(path), s, ids[n - 1]);
         if (!rec_blank(path)) break;
         if (ids[n - 1] > *max_fid) *max_fid = ids[n - 1]; /* never reuse its id */
         if (!e->opts.read_only) unlink(path);
@@ -3711,7 +3732,7 @@ static int rec_shard(rec_state *st, arm_shard *s, uint32_t *max_fid) {
         if (rc != ARM_OK) break;
         if (bad_header) {
             char path[4200];
-            snprintf(path, sizeof(path), "%s/%08u.log", s->dir, ids[i]);
+            arm_file_path(path, sizeof(path), s, ids[i]);
             /* The newest file, torn before its first block was synced: no
              * entry in it can be read, so nothing acknowledged is in it. Set
              * it aside (kept for inspection, never scanned again) so appends
@@ -6986,22 +7007,23 @@ static int vtab_sync(sqlite3_vtab *tab) {
     return SQLITE_OK;
 }
 
-static int vtab_commit(sqlite3_vtab *tab) {
-    arm_vtab *vt = (arm_vtab *)tab;
-    int rc = vtab_sync(tab); // SQLite always syncs first; this covers any path that does not
+/* The transaction is over (committed or rolled back): forget its batch. */
+static void vtab_txn_end(arm_vtab *vt) {
     if (vt->batch != NULL) arm_engine_batch_clear(vt->batch);
     vt->in_txn = 0;
     vt->committed = 0;
     vt->nmarks = 0;
+}
+
+static int vtab_commit(sqlite3_vtab *tab) {
+    arm_vtab *vt = (arm_vtab *)tab;
+    int rc = vtab_sync(tab); // SQLite always syncs first; this covers any path that does not
+    vtab_txn_end(vt);
     return rc;
 }
 
 static int vtab_rollback(sqlite3_vtab *tab) {
-    arm_vtab *vt = (arm_vtab *)tab;
-    if (vt->batch != NULL) arm_engine_batch_clear(vt->batch);
-    vt->in_txn = 0;
-    vt->committed = 0;
-    vt->nmarks = 0;
+    vtab_txn_end((arm_vtab *)tab);
     return SQLITE_OK;
 }
 

@@ -246,6 +246,11 @@ ARM_PRIVATE const uint8_t *arm_shard_mapped(arm_engine *e, arm_file *f, uint64_t
 /* Register a file in the engine's file table. */
 ARM_PRIVATE int arm_engine_file_add(arm_engine *e, arm_file *f);
 ARM_PRIVATE void arm_file_free(arm_file *f);
+/* A data file's path: <shard dir>/%08u.log. */
+ARM_PRIVATE void arm_file_path(char *buf, size_t n, const arm_shard *s, uint32_t fid);
+/* A new arm_file for (s, fid) with its path set and no fds open (fd, rfd
+ * -1). ARM_OK or ARM_NOMEM; free with arm_file_free. */
+ARM_PRIVATE int arm_file_new(const arm_shard *s, uint32_t fid, arm_file **file_out);
 /* Count n bytes of file fid as dead, on behalf of index shard `shard`. */
 ARM_PRIVATE void arm_file_add_dead(arm_engine *e, uint32_t fid, uint32_t shard, uint64_t n);
 ARM_PRIVATE uint64_t arm_file_dead(const arm_file *f);

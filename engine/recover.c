@@ -156,21 +156,18 @@ static int rec_file(rec_state *st, arm_shard *s, uint32_t fid, int last, arm_fil
     arm_engine *e = st->e;
     *file_out = NULL;
     *bad_header_out = 0;
-    char path[4200];
-    snprintf(path, sizeof(path), "%s/%08u.log", s->dir, fid);
-    arm_file *f = arm_calloc(1, sizeof(*f));
-    if (f == NULL) return ARM_ERR(ARM_NOMEM);
-    f->fd = f->rfd = -1;
-    f->fid = fid;
-    f->shard = s->id;
-    f->path = arm_strdup(path);
+    arm_file *f;
+    int rc = arm_file_new(s, fid, &f);
+    if (rc != ARM_OK) return rc;
+    const char *path = f->path;
     int err = 0;
-    int rc = f->path ? arm_io_open(path, ARM_IO_O_RDONLY, &f->rfd, &err) : ARM_ERR(ARM_NOMEM);
+    rc = arm_io_open(path, ARM_IO_O_RDONLY, &f->rfd, &err);
     struct stat sb;
     if (rc == ARM_OK && fstat(f->rfd, &sb) != 0) rc = (err = errno, ARM_IOERR);
     if (rc != ARM_OK) {
-        arm_file_free(f);
-        return arm_engine_seterr(rc, err, "cannot open %s", path);
+        rc = arm_engine_seterr(rc, err, "cannot open %s", path);
+        arm_file_free(f); /* frees path */
+        return rc;
     }
     uint64_t size = (uint64_t)sb.st_size;
     *size_out = size;
@@ -179,8 +176,9 @@ static int rec_file(rec_state *st, arm_shard *s, uint32_t fid, int last, arm_fil
     if (size > 0) {
         map = mmap(NULL, size, PROT_READ, MAP_PRIVATE, f->rfd, 0);
         if (map == MAP_FAILED) {
-            arm_file_free(f);
-            return arm_engine_seterr(ARM_ERR(ARM_IOERR), errno, "cannot map %s", path);
+            rc = arm_engine_seterr(ARM_ERR(ARM_IOERR), errno, "cannot map %s", path);
+            arm_file_free(f); /* frees path */
+            return rc;
         }
         /* advice values are not flags: two calls */
         madvise((void *)map, size, MADV_SEQUENTIAL);
@@ -264,7 +262,7 @@ static int rec_shard(rec_state *st, arm_shard *s, uint32_t *max_fid) {
      * and appends resume there. A blank file anywhere else is damage. */
     for (; n > 0; n--) {
         char path[4200];
-        snprintf(path, sizeof(path), "%s/%08u.log", s->dir, ids[n - 1]);
+        arm_file_path(path, sizeof(path), s, ids[n - 1]);
         if (!rec_blank(path)) break;
         if (ids[n - 1] > *max_fid) *max_fid = ids[n - 1]; /* never reuse its id */
         if (!e->opts.read_only) unlink(path);
@@ -280,7 +278,7 @@ static int rec_shard(rec_state *st, arm_shard *s, uint32_t *max_fid) {
         if (rc != ARM_OK) break;
         if (bad_header) {
             char path[4200];
-            snprintf(path, sizeof(path), "%s/%08u.log", s->dir, ids[i]);
+            arm_file_path(path, sizeof(path), s, ids[i]);
             /* The newest file, torn before its first block was synced: no
              * entry in it can be read, so nothing acknowledged is in it. Set
              * it aside (kept for inspection, never scanned again) so appends

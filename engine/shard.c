@@ -85,6 +85,28 @@ uint64_t arm_file_dead(const arm_file *f) {
     return n;
 }
 
+void arm_file_path(char *buf, size_t n, const arm_shard *s, uint32_t fid) {
+    snprintf(buf, n, "%s/%08u.log", s->dir, fid);
+}
+
+int arm_file_new(const arm_shard *s, uint32_t fid, arm_file **file_out) {
+    char path[4200];
+    arm_file_path(path, sizeof(path), s, fid);
+    *file_out = NULL;
+    arm_file *f = arm_calloc(1, sizeof(*f));
+    if (f == NULL) return ARM_ERR(ARM_NOMEM);
+    f->fd = f->rfd = -1;
+    f->fid = fid;
+    f->shard = s->id;
+    f->path = arm_strdup(path);
+    if (f->path == NULL) {
+        arm_free(f);
+        return ARM_ERR(ARM_NOMEM);
+    }
+    *file_out = f;
+    return ARM_OK;
+}
+
 void arm_file_free(arm_file *f) {
     if (f == NULL) return;
     if (f->map) munmap((void *)f->map, f->map_len);
@@ -168,26 +190,22 @@ static int shard_open_file(arm_engine *e, const char *path, int create, int *dir
 
 int arm_shard_new_file(arm_engine *e, arm_shard *s) {
     uint32_t fid = atomic_fetch_add(&e->next_fid, 1);
-    char path[4200];
-    snprintf(path, sizeof(path), "%s/%08u.log", s->dir, fid);
-    arm_file *f = arm_calloc(1, sizeof(*f));
-    if (f == NULL) return ARM_ERR(ARM_NOMEM);
-    f->fd = f->rfd = -1;
-    f->fid = fid;
-    f->shard = s->id;
-    f->path = arm_strdup(path);
+    arm_file *f;
+    int rc = arm_file_new(s, fid, &f);
+    if (rc != ARM_OK) return rc;
+    const char *path = f->path;
     int direct_io = atomic_load(&e->direct_ok);
     int err = 0;
-    int rc = f->path ? ARM_OK : ARM_ERR(ARM_NOMEM);
-    if (rc == ARM_OK) rc = shard_open_file(e, path, 1, &direct_io, &f->fd);
+    rc = shard_open_file(e, path, 1, &direct_io, &f->fd);
     if (rc == ARM_OK) rc = arm_io_open(path, ARM_IO_O_RDONLY, &f->rfd, &err);
     if (rc == ARM_OK) rc = arm_io_sync_dir(s->dir, &err); /* the name must survive a crash */
     if (rc == ARM_OK) arm_file_map(e, f, e->opts.max_file_size);
     if (rc == ARM_OK) rc = arm_engine_file_add(e, f);
     if (rc != ARM_OK) {
+        rc = arm_engine_seterr(rc, err, "cannot create data file %s", path);
         if (f->fd >= 0) unlink(path);
-        arm_file_free(f);
-        return arm_engine_seterr(rc, err, "cannot create data file %s", path);
+        arm_file_free(f); /* frees path */
+        return rc;
     }
     arm_file_hdr h;
     memset(&h, 0, sizeof(h));

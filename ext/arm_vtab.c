@@ -782,22 +782,23 @@ static int vtab_sync(sqlite3_vtab *tab) {
     return SQLITE_OK;
 }
 
-static int vtab_commit(sqlite3_vtab *tab) {
-    arm_vtab *vt = (arm_vtab *)tab;
-    int rc = vtab_sync(tab); // SQLite always syncs first; this covers any path that does not
+/* The transaction is over (committed or rolled back): forget its batch. */
+static void vtab_txn_end(arm_vtab *vt) {
     if (vt->batch != NULL) arm_engine_batch_clear(vt->batch);
     vt->in_txn = 0;
     vt->committed = 0;
     vt->nmarks = 0;
+}
+
+static int vtab_commit(sqlite3_vtab *tab) {
+    arm_vtab *vt = (arm_vtab *)tab;
+    int rc = vtab_sync(tab); // SQLite always syncs first; this covers any path that does not
+    vtab_txn_end(vt);
     return rc;
 }
 
 static int vtab_rollback(sqlite3_vtab *tab) {
-    arm_vtab *vt = (arm_vtab *)tab;
-    if (vt->batch != NULL) arm_engine_batch_clear(vt->batch);
-    vt->in_txn = 0;
-    vt->committed = 0;
-    vt->nmarks = 0;
+    vtab_txn_end((arm_vtab *)tab);
     return SQLITE_OK;
 }
 
