@@ -2270,7 +2270,6 @@ ARM_PRIVATE void arm_cache_put(arm_cache *cache, uint32_t fid, uint32_t off, con
 #define ARM_FILE_CHUNK         1024u /* file table: chunks of this many slots */
 #define ARM_FILE_CHUNKS_MAX    4096u /* => at most 4M data files */
 #define ARM_SYNC_INTERVAL_MS   100u  /* sync=normal: background fdatasync period */
-#define ARM_DEAD_STRIPES       4u    /* per-file dead-byte counters */
 /* Sequence numbers stay below this: a billion writes a second would take
  * 146 years to reach it, so a larger one on disk is damage, and the counter
  * can never wrap. */
@@ -2333,13 +2332,13 @@ typedef struct arm_file {
     int fd;                       /* read/write fd (O_DIRECT when the shard writes direct) */
     int rfd;                      /* buffered read-only fd: reads need no alignment */
     _Atomic uint64_t size;        /* logical bytes: header + entries appended */
-    /* Bytes of entries no longer live, striped by the index shard whose
-     * writers add to it (they hold that shard's lock), so writers on
-     * different shards don't bounce one cache line. Sum for the total. */
-    struct {
-        _Atomic uint64_t n;
-        char pad[56];
-    } dead[ARM_DEAD_STRIPES];
+    /* Bytes of entries no longer live, one counter per index shard: only
+     * writers holding that shard's index write lock (or single-threaded
+     * recovery) add to dead[i], so a plain load and store suffice. A locked
+     * add here drained the store buffer (the entry just copied into the
+     * write buffer) on every write. Sum for the total. */
+    _Atomic uint64_t *dead;       /* ndead counters, owned */
+    uint32_t ndead;               /* = shard count */
     char *path;                   /* owned */
     const uint8_t *map;           /* read-only mapping of the file, or NULL (pread) */
     uint64_t map_len;             /* bytes mapped; never read past the file's flushed end */
@@ -2483,8 +2482,10 @@ ARM_PRIVATE void arm_file_free(arm_file *f);
 ARM_PRIVATE void arm_file_path(char *buf, size_t n, const arm_shard *s, uint32_t fid);
 /* A new arm_file for (s, fid) with its path set and no fds open (fd, rfd
  * -1). ARM_OK or ARM_NOMEM; free with arm_file_free. */
-ARM_PRIVATE int arm_file_new(const arm_shard *s, uint32_t fid, arm_file **file_out);
-/* Count n bytes of file fid as dead, on behalf of index shard `shard`. */
+ARM_PRIVATE int arm_file_new(const arm_engine *e, const arm_shard *s, uint32_t fid,
+                             arm_file **file_out);
+/* Count n bytes of file fid as dead, on behalf of index shard `shard`, whose
+ * index write lock the caller holds (or recovery, single-threaded). */
 ARM_PRIVATE void arm_file_add_dead(arm_engine *e, uint32_t fid, uint32_t shard, uint64_t n);
 ARM_PRIVATE uint64_t arm_file_dead(const arm_file *f);
 
@@ -2710,12 +2711,14 @@ const uint8_t *arm_shard_mapped(arm_engine *e, arm_file *f, uint64_t off, size_t
 void arm_file_add_dead(arm_engine *e, uint32_t fid, uint32_t shard, uint64_t n) {
     arm_file *f = arm_engine_file(e, fid);
     if (ARM_ALWAYS(f != NULL))
-        atomic_fetch_add_explicit(&f->dead[shard % ARM_DEAD_STRIPES].n, n, memory_order_relaxed);
+        atomic_store_explicit(&f->dead[shard],
+                              atomic_load_explicit(&f->dead[shard], memory_order_relaxed) + n,
+                              memory_order_relaxed);
 }
 
 uint64_t arm_file_dead(const arm_file *f) {
     uint64_t n = 0;
-    for (uint32_t i = 0; i < ARM_DEAD_STRIPES; i++) n += atomic_load(&f->dead[i].n);
+    for (uint32_t i = 0; i < f->ndead; i++) n += atomic_load_explicit(&f->dead[i], memory_order_relaxed);
     return n;
 }
 
@@ -2723,7 +2726,7 @@ void arm_file_path(char *buf, size_t n, const arm_shard *s, uint32_t fid) {
     snprintf(buf, n, "%s/%08u.log", s->dir, fid);
 }
 
-int arm_file_new(const arm_shard *s, uint32_t fid, arm_file **file_out) {
+int arm_file_new(const arm_engine *e, const arm_shard *s, uint32_t fid, arm_file **file_out) {
     char path[4200];
     arm_file_path(path, sizeof(path), s, fid);
     *file_out = NULL;
@@ -2732,9 +2735,11 @@ int arm_file_new(const arm_shard *s, uint32_t fid, arm_file **file_out) {
     f->fd = f->rfd = -1;
     f->fid = fid;
     f->shard = s->id;
+    f->ndead = e->shard_count;
     f->path = arm_strdup(path);
-    if (f->path == NULL) {
-        arm_free(f);
+    f->dead = arm_calloc(f->ndead, sizeof(*f->dead));
+    if (f->path == NULL || f->dead == NULL) {
+        arm_file_free(f);
         return ARM_ERR(ARM_NOMEM);
     }
     *file_out = f;
@@ -2744,6 +2749,7 @@ int arm_file_new(const arm_shard *s, uint32_t fid, arm_file **file_out) {
 void arm_file_free(arm_file *f) {
     if (f == NULL) return;
     if (f->map) munmap((void *)f->map, f->map_len);
+    arm_free((void *)f->dead);
     if (f->fd >= 0) close(f->fd);
     if (f->rfd >= 0 && f->rfd != f->fd) close(f->rfd);
     arm_free(f->path);
@@ -2825,7 +2831,7 @@ static int shard_open_file(arm_engine *e, const char *path, int create, int *dir
 int arm_shard_new_file(arm_engine *e, arm_shard *s) {
     uint32_t fid = atomic_fetch_add(&e->next_fid, 1);
     arm_file *f;
-    int rc = arm_file_new(s, fid, &f);
+    int rc = arm_file_new(e, s, fid, &f);
     if (rc != ARM_OK) return rc;
     const char *path = f->path;
     int direct_io = atomic_load(&e->direct_ok);
@@ -3611,7 +3617,7 @@ static int rec_file(rec_state *st, arm_shard *s, uint32_t fid, int last, arm_fil
     *file_out = NULL;
     *bad_header_out = 0;
     arm_file *f;
-    int rc = arm_file_new(s, fid, &f);
+    int rc = arm_file_new(e, s, fid, &f);
     if (rc != ARM_OK) return rc;
     const char *path = f->path;
     int err = 0;

@@ -37,7 +37,6 @@
 #define ARM_FILE_CHUNK         1024u /* file table: chunks of this many slots */
 #define ARM_FILE_CHUNKS_MAX    4096u /* => at most 4M data files */
 #define ARM_SYNC_INTERVAL_MS   100u  /* sync=normal: background fdatasync period */
-#define ARM_DEAD_STRIPES       4u    /* per-file dead-byte counters */
 /* Sequence numbers stay below this: a billion writes a second would take
  * 146 years to reach it, so a larger one on disk is damage, and the counter
  * can never wrap. */
@@ -100,13 +99,13 @@ typedef struct arm_file {
     int fd;                       /* read/write fd (O_DIRECT when the shard writes direct) */
     int rfd;                      /* buffered read-only fd: reads need no alignment */
     _Atomic uint64_t size;        /* logical bytes: header + entries appended */
-    /* Bytes of entries no longer live, striped by the index shard whose
-     * writers add to it (they hold that shard's lock), so writers on
-     * different shards don't bounce one cache line. Sum for the total. */
-    struct {
-        _Atomic uint64_t n;
-        char pad[56];
-    } dead[ARM_DEAD_STRIPES];
+    /* Bytes of entries no longer live, one counter per index shard: only
+     * writers holding that shard's index write lock (or single-threaded
+     * recovery) add to dead[i], so a plain load and store suffice. A locked
+     * add here drained the store buffer (the entry just copied into the
+     * write buffer) on every write. Sum for the total. */
+    _Atomic uint64_t *dead;       /* ndead counters, owned */
+    uint32_t ndead;               /* = shard count */
     char *path;                   /* owned */
     const uint8_t *map;           /* read-only mapping of the file, or NULL (pread) */
     uint64_t map_len;             /* bytes mapped; never read past the file's flushed end */
@@ -250,8 +249,10 @@ ARM_PRIVATE void arm_file_free(arm_file *f);
 ARM_PRIVATE void arm_file_path(char *buf, size_t n, const arm_shard *s, uint32_t fid);
 /* A new arm_file for (s, fid) with its path set and no fds open (fd, rfd
  * -1). ARM_OK or ARM_NOMEM; free with arm_file_free. */
-ARM_PRIVATE int arm_file_new(const arm_shard *s, uint32_t fid, arm_file **file_out);
-/* Count n bytes of file fid as dead, on behalf of index shard `shard`. */
+ARM_PRIVATE int arm_file_new(const arm_engine *e, const arm_shard *s, uint32_t fid,
+                             arm_file **file_out);
+/* Count n bytes of file fid as dead, on behalf of index shard `shard`, whose
+ * index write lock the caller holds (or recovery, single-threaded). */
 ARM_PRIVATE void arm_file_add_dead(arm_engine *e, uint32_t fid, uint32_t shard, uint64_t n);
 ARM_PRIVATE uint64_t arm_file_dead(const arm_file *f);
 

@@ -157,7 +157,7 @@ static int rec_file(rec_state *st, arm_shard *s, uint32_t fid, int last, arm_fil
     *file_out = NULL;
     *bad_header_out = 0;
     arm_file *f;
-    int rc = arm_file_new(s, fid, &f);
+    int rc = arm_file_new(e, s, fid, &f);
     if (rc != ARM_OK) return rc;
     const char *path = f->path;
     int err = 0;

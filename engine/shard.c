@@ -76,12 +76,14 @@ const uint8_t *arm_shard_mapped(arm_engine *e, arm_file *f, uint64_t off, size_t
 void arm_file_add_dead(arm_engine *e, uint32_t fid, uint32_t shard, uint64_t n) {
     arm_file *f = arm_engine_file(e, fid);
     if (ARM_ALWAYS(f != NULL))
-        atomic_fetch_add_explicit(&f->dead[shard % ARM_DEAD_STRIPES].n, n, memory_order_relaxed);
+        atomic_store_explicit(&f->dead[shard],
+                              atomic_load_explicit(&f->dead[shard], memory_order_relaxed) + n,
+                              memory_order_relaxed);
 }
 
 uint64_t arm_file_dead(const arm_file *f) {
     uint64_t n = 0;
-    for (uint32_t i = 0; i < ARM_DEAD_STRIPES; i++) n += atomic_load(&f->dead[i].n);
+    for (uint32_t i = 0; i < f->ndead; i++) n += atomic_load_explicit(&f->dead[i], memory_order_relaxed);
     return n;
 }
 
@@ -89,7 +91,7 @@ void arm_file_path(char *buf, size_t n, const arm_shard *s, uint32_t fid) {
     snprintf(buf, n, "%s/%08u.log", s->dir, fid);
 }
 
-int arm_file_new(const arm_shard *s, uint32_t fid, arm_file **file_out) {
+int arm_file_new(const arm_engine *e, const arm_shard *s, uint32_t fid, arm_file **file_out) {
     char path[4200];
     arm_file_path(path, sizeof(path), s, fid);
     *file_out = NULL;
@@ -98,9 +100,11 @@ int arm_file_new(const arm_shard *s, uint32_t fid, arm_file **file_out) {
     f->fd = f->rfd = -1;
     f->fid = fid;
     f->shard = s->id;
+    f->ndead = e->shard_count;
     f->path = arm_strdup(path);
-    if (f->path == NULL) {
-        arm_free(f);
+    f->dead = arm_calloc(f->ndead, sizeof(*f->dead));
+    if (f->path == NULL || f->dead == NULL) {
+        arm_file_free(f);
         return ARM_ERR(ARM_NOMEM);
     }
     *file_out = f;
@@ -110,6 +114,7 @@ int arm_file_new(const arm_shard *s, uint32_t fid, arm_file **file_out) {
 void arm_file_free(arm_file *f) {
     if (f == NULL) return;
     if (f->map) munmap((void *)f->map, f->map_len);
+    arm_free((void *)f->dead);
     if (f->fd >= 0) close(f->fd);
     if (f->rfd >= 0 && f->rfd != f->fd) close(f->rfd);
     arm_free(f->path);
@@ -191,7 +196,7 @@ static int shard_open_file(arm_engine *e, const char *path, int create, int *dir
 int arm_shard_new_file(arm_engine *e, arm_shard *s) {
     uint32_t fid = atomic_fetch_add(&e->next_fid, 1);
     arm_file *f;
-    int rc = arm_file_new(s, fid, &f);
+    int rc = arm_file_new(e, s, fid, &f);
     if (rc != ARM_OK) return rc;
     const char *path = f->path;
     int direct_io = atomic_load(&e->direct_ok);
