@@ -81,7 +81,7 @@ $(O)/bench/%: bench/%.c $(O)/libarm.a
 	$(CC) $(ALL_CFLAGS) -o $@ $< $(O)/libarm.a $(ALL_LDFLAGS) $(DEP_LIBS) $(BENCH_LIBS_$*)
 
 # ---------------------------------------------------------------- tests
-test: check-includes test-unit test-sql check-amalgamation test-amalgamation fuzz-smoke
+test: check-includes check-symbols test-unit test-sql check-amalgamation test-amalgamation fuzz-smoke
 	@echo "make test: all suites passed"
 
 test-unit: $(TEST_BIN)
