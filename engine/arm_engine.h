@@ -274,6 +274,16 @@ ARM_WARN_UNUSED int arm_engine_check(arm_engine *engine, arm_check_report_fn rep
                                      arm_progress_fn progress, void *ctx,
                                      uint64_t *problems_out);
 
+/**
+ * Remove the database in `dir`: the files the engine made (ARMDB, LOCK, the
+ * shard directories' data files) and then the directories themselves if that
+ * leaves them empty. Nothing else in `dir` is touched, so a directory that
+ * also holds other files keeps them (and stays). No engine may have `dir`
+ * open. ARM_OK; ARM_NOTFOUND when there is no armdb database in `dir`;
+ * ARM_BUSY when it is open; ARM_IOERR.
+ */
+ARM_WARN_UNUSED int arm_engine_destroy(const char *dir);
+
 /* Directory this engine was opened on (borrowed until close). */
 const char *arm_engine_dir(const arm_engine *engine);
 

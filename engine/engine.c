@@ -400,6 +400,59 @@ int arm_engine_close(arm_engine *e) {
     return rc;
 }
 
+/* 1 for the names the engine creates in a shard directory: FFFFFFFF.log,
+ * FFFFFFFF.log.torn (a torn newest file set aside) and FFFFFFFF.hint. */
+static int eng_owned_name(const char *nm) {
+    for (int i = 0; i < 8; i++)
+        if (nm[i] < '0' || nm[i] > '9') return 0;
+    return strcmp(nm + 8, ".log") == 0 || strcmp(nm + 8, ".log.torn") == 0 ||
+           strcmp(nm + 8, ".hint") == 0;
+}
+
+int arm_engine_destroy(const char *dir) {
+    arm_engine_options o;
+    arm_engine_options_init(&o);
+    o.create_if_missing = 0;
+    arm_engine e; /* just enough of one to lock and read the metadata */
+    memset(&e, 0, sizeof(e));
+    e.opts = o;
+    e.lock_fd = -1;
+    e.dir = (char *)(uintptr_t)dir;
+    char meta[4200];
+    struct stat sb;
+    snprintf(meta, sizeof(meta), "%s/%s", dir, ARM_META_NAME);
+    if (stat(meta, &sb) != 0) /* checked first: locking would create LOCK */
+        return arm_engine_seterr(ARM_NOTFOUND, 0, "no database in %s", dir);
+    int rc = eng_lock(&e);
+    if (rc == ARM_OK) rc = eng_meta_load(&e);
+    for (uint32_t i = 0; rc == ARM_OK && i < e.meta.shard_count; i++) {
+        char sdir[4200], path[4500];
+        snprintf(sdir, sizeof(sdir), "%s/shard-%03u", dir, i);
+        DIR *d = opendir(sdir);
+        if (d == NULL) continue;
+        struct dirent *de;
+        while ((de = readdir(d)) != NULL) {
+            if (!eng_owned_name(de->d_name)) continue;
+            snprintf(path, sizeof(path), "%s/%s", sdir, de->d_name);
+            if (unlink(path) != 0 && errno != ENOENT)
+                rc = arm_engine_seterr(ARM_ERR(ARM_IOERR), errno, "cannot remove %s", path);
+        }
+        closedir(d);
+        (void)rmdir(sdir); /* stays if something else lives there */
+    }
+    if (rc == ARM_OK) {
+        char path[4200];
+        snprintf(path, sizeof(path), "%s/%s", dir, ARM_META_NAME);
+        if (unlink(path) != 0)
+            rc = arm_engine_seterr(ARM_ERR(ARM_IOERR), errno, "cannot remove %s", path);
+        snprintf(path, sizeof(path), "%s/%s", dir, ARM_LOCK_NAME);
+        (void)unlink(path);
+    }
+    if (e.lock_fd >= 0) close(e.lock_fd);
+    if (rc == ARM_OK) (void)rmdir(dir);
+    return rc;
+}
+
 const char *arm_engine_dir(const arm_engine *e) {
     return e->dir;
 }

@@ -265,7 +265,14 @@ static int vtab_disconnect(sqlite3_vtab *tab) {
 /* DROP TABLE: the directory goes when the last connection lets go of it. A
  * table whose engine could not be opened is dropped from the schema only. */
 static int vtab_destroy(sqlite3_vtab *tab) {
-    vtab_free((arm_vtab *)tab, 1);
+    arm_vtab *vt = (arm_vtab *)tab;
+    /* The data goes at once and a ROLLBACK could not bring it back. */
+    if (!sqlite3_get_autocommit(vt->db)) {
+        arm_vtab_set_error(vt, "armdb: DROP TABLE %s inside a transaction is not supported; "
+                           "commit first", vt->name);
+        return SQLITE_ERROR;
+    }
+    vtab_free(vt, 1);
     return SQLITE_OK;
 }
 
@@ -460,6 +467,7 @@ static int vtab_point_settle(vtab_cursor *cur) {
             cur->key = k;
             cur->value = arm_slice_make(cur->val.ptr, cur->val.len);
             cur->have_value = 1;
+            cur->fields_ok = cur->value_gone = 0; /* a new record: split it anew */
             cur->eof = 0;
             return SQLITE_OK;
         }
@@ -482,9 +490,33 @@ static int vtab_scan_settle(vtab_cursor *cur, int rc) {
     return SQLITE_OK;
 }
 
+/* A TEXT key compared with a number: SQLite may apply numeric affinity to
+ * the key column (k = CAST(5 AS INTEGER) matches '05' and '5.0'), which no
+ * single encoded key can express, so such a lookup scans and lets SQLite
+ * re-check each row (constraints are never omitted). */
+static int vtab_numeric_on_text(const arm_vtab *vt, sqlite3_value *v) {
+    int t = sqlite3_value_type(v);
+    return vt->cfg.key_type == ARM_EXT_KEY_TEXT && (t == SQLITE_INTEGER || t == SQLITE_FLOAT);
+}
+
+static int vtab_filter_scan(vtab_cursor *cur, int plan, int argc, sqlite3_value **argv);
+
 static int vtab_filter_points(vtab_cursor *cur, int plan, sqlite3_value *arg) {
     arm_vtab *vt = (arm_vtab *)cur->base.pVtab;
     int rc = SQLITE_OK;
+    int numeric = 0;
+    if (plan & VTAB_PLAN_IN) {
+        sqlite3_value *v = NULL;
+        for (int irc = sqlite3_vtab_in_first(arg, &v); irc == SQLITE_OK && v && !numeric;
+             irc = sqlite3_vtab_in_next(arg, &v))
+            numeric = vtab_numeric_on_text(vt, v);
+    } else {
+        numeric = vtab_numeric_on_text(vt, arg);
+    }
+    if (numeric) {
+        cur->scan = 1;
+        return vtab_filter_scan(cur, plan & VTAB_PLAN_DESC, 0, NULL);
+    }
     if (plan & VTAB_PLAN_IN) {
         sqlite3_value *v = NULL;
         int irc;
@@ -714,6 +746,13 @@ static int vtab_update(sqlite3_vtab *tab, int argc, sqlite3_value **argv, sqlite
     if (vt->sh == NULL) return vtab_unavailable(vt);
     int rc = vtab_ensure_batch(vt);
     if (rc != SQLITE_OK) return rc;
+    if (!vt->in_txn) {
+        /* A table created inside an open transaction joins it without an
+         * xBegin; its writes still belong to the batch and must be read. */
+        vt->in_txn = 1;
+        vt->committed = 0;
+        vt->nmarks = 0;
+    }
     int on_conflict = sqlite3_vtab_on_conflict(vt->db);
     int have_old = sqlite3_value_type(argv[0]) != SQLITE_NULL, skip = 0;
     if (have_old && arm_codec_key_for_write(vt->cfg.key_type, argv[0], &vt->kbuf2) !=
@@ -841,6 +880,12 @@ static int vtab_rollback_to(sqlite3_vtab *tab, int n) {
  * while no other connection has the table open); an explicit dir= stays. */
 static int vtab_rename(sqlite3_vtab *tab, const char *new_name) {
     arm_vtab *vt = (arm_vtab *)tab;
+    /* The directory moves at once and a ROLLBACK could not move it back. */
+    if (!sqlite3_get_autocommit(vt->db)) {
+        arm_vtab_set_error(vt, "armdb: ALTER TABLE %s RENAME inside a transaction is not "
+                           "supported; commit first", vt->name);
+        return SQLITE_ERROR;
+    }
     char *name = sqlite3_mprintf("%s", new_name);
     if (name == NULL) return SQLITE_NOMEM;
     if (vt->cfg.dir_default) {

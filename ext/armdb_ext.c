@@ -15,7 +15,6 @@ SQLITE_EXTENSION_INIT1
 #include "ext_int.h"
 
 #include <errno.h>
-#include <ftw.h>
 #include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -95,18 +94,11 @@ static int ext_mkdirs(const char *path) {
     return 0;
 }
 
-static int ext_rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
-    (void)st, (void)flag, (void)ftw;
-    return remove(path) == 0 || errno == ENOENT ? 0 : -1;
-}
-
-/* Remove an engine directory, but only one that holds an armdb database. */
+/* Remove an engine's database: only the files the engine made (the engine
+ * knows which), then the directory if that emptied it. A dir= that also
+ * holds the user's own files keeps them. */
 static void ext_remove_dir(const char *path, int remove_parent) {
-    char meta[PATH_MAX];
-    struct stat st;
-    if ((size_t)snprintf(meta, sizeof(meta), "%s/ARMDB", path) >= sizeof(meta)) return;
-    if (stat(meta, &st) != 0) return;
-    (void)nftw(path, ext_rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    if (arm_engine_destroy(path) != ARM_OK) return;
     if (remove_parent) {
         char parent[PATH_MAX];
         snprintf(parent, sizeof(parent), "%s", path);
