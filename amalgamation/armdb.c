@@ -525,8 +525,8 @@ enum arm_io_backend {
 
 typedef struct arm_engine_options {
     uint32_t shard_count;       /* 0 = number of CPUs; fixed at creation (0 on reopen = as stored) */
-    uint32_t shard_prefix_bits; /* route by hash of the first N bits of the key; 0 = whole key.
-                                   fixed at creation */
+    uint32_t shard_prefix_bits; /* route by hash of the first N bits of the key (at most 512);
+                                   0 = whole key. fixed at creation */
     uint64_t max_file_size;     /* bytes; data files rotate past this. default 256 MiB */
     uint32_t write_buffer_size; /* bytes per shard, multiple of 4096. default 1 MiB */
     int sync_mode;              /* enum arm_sync_mode; default ARM_SYNC_NORMAL */
@@ -599,8 +599,12 @@ ARM_WARN_UNUSED int arm_engine_contains(arm_engine *engine, arm_slice key);
  * Insert or overwrite. Durable according to the sync mode when it returns.
  * ARM_OK; ARM_TOOBIG (key empty or over max_key_size, value over
  * max_value_size: nothing written); ARM_READONLY; ARM_IOERR / ARM_FULL (the
- * write failed; nothing is visible); ARM_PANIC (an earlier log write or sync
- * failed: reopen); ARM_NOMEM.
+ * write failed; nothing is visible); ARM_IOERR_FSYNC (sync=full: the entry
+ * was written but its fdatasync failed: the outcome is unknown, it may be
+ * visible now and present after reopen, and the engine refuses writes with
+ * ARM_PANIC until reopened); ARM_PANIC (an earlier log write or sync failed:
+ * reopen); ARM_NOMEM. With sync=full other threads may see the write just
+ * before its fdatasync returns.
  */
 ARM_WARN_UNUSED int arm_engine_put(arm_engine *engine, arm_slice key, arm_slice value);
 
@@ -680,11 +684,16 @@ enum arm_seek_op {
  * `overlay` (may be NULL) is a batch whose writes the cursor shows on top of
  * the committed data (a transaction reading its own writes); it is
  * snapshotted at open, so later changes to the batch are not seen.
- * Consistency: the cursor copies keys and locations from all shards at once,
- * in runs, under all the shards' read locks, so it sees every batch whole or
- * not at all, and never goes back in time: what it shows is committed data
- * as of the moment of the run (read committed, no torn batches). A new
- * cursor is unpositioned.
+ * Consistency (read committed, moving forward in time): the cursor copies
+ * keys and locations in runs (up to 128 keys per shard), all shards at once
+ * under all their read locks, so each run shows committed data as of one
+ * moment, never half of a batch. A later run shows a later moment: a scan
+ * longer than a run may show, for the keys after some point, a batch that
+ * committed while it was running (never the reverse: nothing goes back to an
+ * older value). A hash-index cursor copies one shard at a time, so there the
+ * moment is per shard. Take a batch-free snapshot by other means (e.g. hold
+ * off writers) when a whole scan must be one moment. A new cursor is
+ * unpositioned.
  */
 ARM_WARN_UNUSED int arm_engine_cursor_open(arm_engine *engine, const arm_batch *overlay,
                                            arm_cursor **cursor_out);
@@ -751,6 +760,16 @@ typedef void (*arm_progress_fn)(void *ctx, uint64_t done, uint64_t total);
 ARM_WARN_UNUSED int arm_engine_check(arm_engine *engine, arm_check_report_fn report,
                                      arm_progress_fn progress, void *ctx,
                                      uint64_t *problems_out);
+
+/**
+ * Remove the database in `dir`: the files the engine made (ARMDB, LOCK, the
+ * shard directories' data files) and then the directories themselves if that
+ * leaves them empty. Nothing else in `dir` is touched, so a directory that
+ * also holds other files keeps them (and stays). No engine may have `dir`
+ * open. ARM_OK; ARM_NOTFOUND when there is no armdb database in `dir`;
+ * ARM_BUSY when it is open; ARM_IOERR.
+ */
+ARM_WARN_UNUSED int arm_engine_destroy(const char *dir);
 
 /* Directory this engine was opened on (borrowed until close). */
 const char *arm_engine_dir(const arm_engine *engine);
@@ -2034,9 +2053,14 @@ static int posix_pwrite_all(int fd, const void *buf, size_t n, uint64_t off, int
 static int posix_datasync(int fd, int *err_out) {
     int inj = arm_io_fault_check(ARM_IO_OP_SYNC, fd, 0, 0);
     if (inj) return posix_fail(inj, err_out);
-    /* No retry on failure: after a failed fdatasync the kernel may have
-     * dropped the dirty pages, so the caller must treat it as fatal. */
-    if (fdatasync(fd) != 0 && errno != EINTR) return posix_fail(errno, err_out);
+    /* Retried only when interrupted before doing anything (EINTR). Any
+     * other failure is final: the kernel may have dropped the dirty pages,
+     * so the caller must treat it as fatal. */
+    int r;
+    do {
+        r = fdatasync(fd);
+    } while (r != 0 && errno == EINTR);
+    if (r != 0) return posix_fail(errno, err_out);
     return ARM_OK;
 }
 
@@ -2121,7 +2145,10 @@ static int ring_reap(arm_io_ring *r, unsigned want, ssize_t *written, int *err_o
         do {
             w = io_uring_wait_cqe(&r->ring, &cqe);
         } while (w == -EINTR);
-        if (w < 0) return ring_fail(-w, err_out);
+        if (w < 0) { /* cannot wait: the ring is unusable, say so */
+            if (rc == ARM_OK) rc = ring_fail(-w, err_out);
+            break;
+        }
         int res = cqe->res;
         uint64_t tag = io_uring_cqe_get_data64(cqe);
         io_uring_cqe_seen(&r->ring, cqe);
@@ -2263,6 +2290,7 @@ ARM_PRIVATE void arm_cache_put(arm_cache *cache, uint32_t fid, uint32_t off, con
 #define ARM_ENTRY_TXN_END 0x02 /* last member of its batch */
 
 #define ARM_SHARDS_MAX         1024u
+#define ARM_ROUTE_PREFIX_MAX   64u   /* bytes: shard_prefix_bits <= 512 */
 #define ARM_KEY_SIZE_MAX       65535u
 #define ARM_FILE_SIZE_MIN      (64u * 1024u)
 #define ARM_FILE_SIZE_MAX      (4096ull * 1024 * 1024 - ARM_IO_BLOCK) /* offsets are u32 */
@@ -2876,7 +2904,10 @@ static int shard_seal(arm_engine *e, arm_shard *s) {
     int rc = arm_shard_flush_locked(e, s);
     if (rc != ARM_OK) return rc; /* its message says which write failed */
     uint64_t size = atomic_load(&f->size);
-    if (s->direct) rc = arm_io_truncate(f->fd, size, &err);
+    /* Whatever lies past the logical end (block padding, or the bytes of a
+     * failed write) must not stay in a sealed file: recovery would call it
+     * damage. */
+    rc = arm_io_truncate(f->fd, size, &err);
     if (rc == ARM_OK) rc = arm_io_datasync(NULL, f->fd, &err);
     if (rc != ARM_OK) {
         atomic_store(&e->panic, 1);
@@ -3116,8 +3147,12 @@ static int wr_append(arm_engine *e, arm_shard *s, wr_op *ops, size_t n, size_t l
      * shares one fdatasync among concurrent committers in wr_durable.) */
     if (rc == ARM_OK && e->opts.sync_mode != ARM_SYNC_OFF) rc = arm_shard_flush_locked(e, s);
     if (rc != ARM_OK) {
-        if (s->buf_off == buf_off0 && s->active == f) {
-            /* Nothing of this write reached the file: forget it. */
+        int terr = 0;
+        if (s->buf_off == buf_off0 && s->active == f &&
+            arm_io_truncate(f->fd, atomic_load(&s->flushed_off), &terr) == ARM_OK) {
+            /* None of this write is in the file's logical part; a failed
+             * pwrite may have left some of its bytes past it, which the
+             * truncate removed, so a crash cannot bring them back. Forget it. */
             s->buf_len = buf_len0;
             atomic_store(&f->size, size0);
         } else {
@@ -3673,6 +3708,33 @@ cleanup:
     return rc;
 }
 
+/* The newest file is cut at its first bad entry (the torn tail). When a good
+ * entry still follows the cut, the damage was not a torn write alone (bit rot
+ * in the middle, say), and what follows may be acknowledged data: the cut
+ * bytes are kept beside the file as FFFFFFFF.log.cut-OFFSET, never thrown
+ * away unseen. */
+static int rec_keep_cut(arm_file *f, uint64_t end, uint64_t size) {
+    if (size <= end + ARM_ENTRY_HEADER) return ARM_OK;
+    const uint8_t *map = mmap(NULL, size, PROT_READ, MAP_PRIVATE, f->rfd, 0);
+    if (map == MAP_FAILED) return arm_engine_seterr(ARM_ERR(ARM_IOERR), errno, "cannot map %s", f->path);
+    int later = 0;
+    arm_entry_hdr h;
+    for (uint64_t o = end + 1; o + ARM_ENTRY_HEADER <= size && !later; o++)
+        later = arm_entry_decode(map + o, size - o, ARM_KEY_SIZE_MAX, UINT32_MAX, &h) == ARM_OK;
+    int rc = ARM_OK;
+    if (later) {
+        char path[4400];
+        snprintf(path, sizeof(path), "%s.cut-%llu", f->path, (unsigned long long)end);
+        int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+        int err = 0;
+        rc = fd < 0 ? (err = errno, ARM_IOERR) : arm_io_pwrite(NULL, fd, map + end, size - end, 0, 1, &err);
+        if (fd >= 0) close(fd);
+        if (rc != ARM_OK) rc = arm_engine_seterr(ARM_ERR(rc), err, "cannot save %s", path);
+    }
+    munmap((void *)map, size);
+    return rc;
+}
+
 /* Make the newest file the active one: writable fd, tail block in the buffer,
  * torn tail cut off. */
 static int rec_resume(arm_engine *e, arm_shard *s, arm_file *f, uint64_t end) {
@@ -3703,12 +3765,12 @@ static int rec_blank(const char *path) {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) return 0;
     uint8_t buf[8192];
-    ssize_t got;
+    ssize_t got = 0;
     int blank = 1;
     while (blank && (got = read(fd, buf, sizeof(buf))) > 0)
         for (ssize_t i = 0; i < got && blank; i++) blank = buf[i] == 0;
     close(fd);
-    return blank;
+    return blank && got == 0; /* a read error is no proof of emptiness */
 }
 
 static int rec_shard(rec_state *st, arm_shard *s, uint32_t *max_fid) {
@@ -3729,6 +3791,7 @@ static int rec_shard(rec_state *st, arm_shard *s, uint32_t *max_fid) {
     }
     arm_file *newest = NULL, *newest_prev = NULL; /* the newest good file, the one before */
     uint64_t newest_end = 0, newest_prev_end = 0; /* their valid ends */
+    uint64_t newest_size = 0;                      /* the newest file's size on disk */
     for (size_t i = 0; i < n && rc == ARM_OK; i++) {
         int last = i + 1 == n, bad_header;
         arm_file *f = NULL;
@@ -3766,12 +3829,15 @@ static int rec_shard(rec_state *st, arm_shard *s, uint32_t *max_fid) {
         if (last) {
             newest = f;
             newest_end = end;
+            newest_size = size;
         } else {
             newest_prev = f;
             newest_prev_end = end;
         }
     }
     arm_free(ids);
+    if (rc == ARM_OK && newest && !e->opts.read_only && newest_end < newest_size)
+        rc = rec_keep_cut(newest, newest_end, newest_size);
     if (rc == ARM_OK && newest && !e->opts.read_only) rc = rec_resume(e, s, newest, newest_end);
     return rc;
 }
@@ -4004,6 +4070,7 @@ struct arm_cursor {
     /* current */
     int cur;          /* source index, or -1 for the overlay */
     arm_buf cur_key;
+    arm_buf seek;     /* the positioning target, owned (bounds may be long) */
     arm_buf vbuf;
 };
 
@@ -4103,18 +4170,12 @@ static int cur_src_push(cur_src *s, const arm_item *it) {
 
 /* Fill src with a run starting at the position given by (key, op), moving
  * forward for GE/GT and backward for LE/LT; key NULL = first/last. The caller
- * holds the shard's read lock. key is copied first: it may point into this
- * run. */
+ * holds the shard's read lock; key is the cursor's own copy (c->seek). */
 static int cur_src_fill(arm_cursor *c, uint32_t shard, const arm_slice *key, int op) {
     cur_src *s = &c->src[shard];
     arm_shard *sh = &c->e->shards[shard];
     int fwd = op == ARM_SEEK_GE || op == ARM_SEEK_GT;
-    uint8_t kcopy[ARM_KEY_SIZE_MAX];
-    arm_slice k = key ? *key : arm_slice_make(NULL, 0);
-    if (key) {
-        memcpy(kcopy, key->ptr, key->len);
-        k.ptr = kcopy;
-    }
+    arm_slice k = key ? *key : arm_slice_make(NULL, 0); /* c->seek: stable during fills */
     s->n = 0;
     s->pos = 0;
     s->keys.len = 0;
@@ -4226,6 +4287,19 @@ static int cur_pick(arm_cursor *c) {
  * and what it shows is never older than what it showed before. */
 static int cur_position(arm_cursor *c, const arm_slice *key, int op) {
     c->dir = (op == ARM_SEEK_GE || op == ARM_SEEK_GT) ? 1 : -1;
+    /* Keep the target in the cursor's own buffer: it may point into a run
+     * that the fills below overwrite, and bounds may be any length. */
+    arm_slice k;
+    if (key) {
+        int rc = arm_buf_reserve(&c->seek, key->len + 1);
+        if (rc != ARM_OK) {
+            c->dir = 0;
+            return rc;
+        }
+        if (key->len) memmove(c->seek.ptr, key->ptr, key->len);
+        k = arm_slice_make(c->seek.ptr, key->len);
+        key = &k;
+    }
     int rc = ARM_OK;
     for (uint32_t i = 0; i < c->nsrc; i++) arm_index_rdlock(&c->e->shards[i].index_lock);
     for (uint32_t i = 0; i < c->nsrc && rc == ARM_OK; i++) rc = cur_src_fill(c, i, key, op);
@@ -4240,10 +4314,7 @@ static int cur_position(arm_cursor *c, const arm_slice *key, int op) {
 
 /* A run ran out past key k: reposition everything just past k. */
 static int cur_refill(arm_cursor *c, arm_slice k) {
-    uint8_t copy[ARM_KEY_SIZE_MAX];
-    memcpy(copy, k.ptr, k.len);
-    arm_slice kc = arm_slice_make(copy, k.len);
-    return cur_position(c, &kc, c->dir > 0 ? ARM_SEEK_GT : ARM_SEEK_LT);
+    return cur_position(c, &k, c->dir > 0 ? ARM_SEEK_GT : ARM_SEEK_LT);
 }
 
 /* ------------------------------------------------------------ hash walk */
@@ -4349,6 +4420,7 @@ void arm_engine_cursor_close(arm_cursor *c) {
     arm_buf_free(&c->lo);
     arm_buf_free(&c->hi);
     arm_buf_free(&c->cur_key);
+    arm_buf_free(&c->seek);
     arm_buf_free(&c->vbuf);
     arm_free(c);
 }
@@ -4562,10 +4634,10 @@ static int eng_bad_option(const char *name, const char *why) {
 
 static int eng_check_options(const arm_engine_options *o) {
     if (o->shard_count > ARM_SHARDS_MAX) return eng_bad_option("shard_count", "at most 1024");
-    if (o->shard_prefix_bits > 8 * o->max_key_size)
-        return eng_bad_option("shard_prefix_bits", "longer than max_key_size");
+    if (o->shard_prefix_bits > 8 * ARM_ROUTE_PREFIX_MAX)
+        return eng_bad_option("shard_prefix_bits", "at most 512 (a 64-byte prefix)");
     if (o->max_file_size < ARM_FILE_SIZE_MIN || o->max_file_size > ARM_FILE_SIZE_MAX)
-        return eng_bad_option("max_file_size", "must be between 64 KiB and 4 GiB");
+        return eng_bad_option("max_file_size", "must be between 64 KiB and 4 GiB - 4 KiB");
     if (o->write_buffer_size < ARM_IO_BLOCK || o->write_buffer_size % ARM_IO_BLOCK != 0 ||
         o->write_buffer_size > ARM_WRITE_BUFFER_MAX)
         return eng_bad_option("write_buffer_size", "must be a multiple of 4096, up to 256 MiB");
@@ -4593,7 +4665,7 @@ uint32_t arm_engine_route(const arm_engine *e, const uint8_t *key, size_t klen) 
     if (bits == 0 || (size_t)bits >= 8 * klen) {
         h = arm_hash_key(key, klen);
     } else {
-        uint8_t tmp[ARM_KEY_SIZE_MAX / 8 + 1];
+        uint8_t tmp[ARM_ROUTE_PREFIX_MAX];
         size_t nbytes = (bits + 7) / 8;
         memcpy(tmp, key, nbytes);
         if (bits % 8) tmp[nbytes - 1] &= (uint8_t)(0xff00u >> (bits % 8));
@@ -4673,8 +4745,20 @@ static int eng_mkdirs(const char *dir) {
         if (path[i] != '/' && path[i] != '\0') continue;
         char c = path[i];
         path[i] = '\0';
-        if (mkdir(path, 0755) != 0 && errno != EEXIST)
+        if (mkdir(path, 0755) == 0) {
+            /* the new entry must survive a crash: sync the parent */
+            char *slash = strrchr(path, '/');
+            int err = 0;
+            if (slash && slash != path) {
+                *slash = '\0';
+                int rc = arm_io_sync_dir(path, &err);
+                *slash = '/';
+                if (rc != ARM_OK)
+                    return arm_engine_seterr(ARM_ERR(ARM_IOERR), err, "cannot sync %s", path);
+            }
+        } else if (errno != EEXIST) {
             return arm_engine_seterr(ARM_ERR(ARM_IOERR), errno, "cannot create directory %s", path);
+        }
         path[i] = c;
     }
     return ARM_OK;
@@ -4790,6 +4874,7 @@ static void *eng_syncer_main(void *arg) {
 
 /* ------------------------------------------------------------ open/close */
 static int eng_open_shards(arm_engine *e) {
+    int made = 0;
     e->shard_count = e->meta.shard_count;
     e->shards = arm_calloc(e->shard_count, sizeof(arm_shard));
     if (e->shards == NULL) return ARM_ERR(ARM_NOMEM);
@@ -4799,10 +4884,17 @@ static int eng_open_shards(arm_engine *e) {
             e->shard_count = i + 1; /* so close frees what was made */
             return rc;
         }
-        if (!e->opts.read_only && mkdir(e->shards[i].dir, 0755) != 0 && errno != EEXIST)
+        if (e->opts.read_only) continue;
+        if (mkdir(e->shards[i].dir, 0755) == 0)
+            made = 1;
+        else if (errno != EEXIST)
             return arm_engine_seterr(ARM_ERR(ARM_IOERR), errno, "cannot create %s",
                                      e->shards[i].dir);
     }
+    /* New shard directories must survive a crash like the files in them. */
+    int err = 0;
+    if (made && arm_io_sync_dir(e->dir, &err) != ARM_OK)
+        return arm_engine_seterr(ARM_ERR(ARM_IOERR), err, "cannot sync %s", e->dir);
     return ARM_OK;
 }
 
@@ -4839,8 +4931,9 @@ int arm_engine_open(const char *dir, const arm_engine_options *opts, arm_engine 
         !opts->read_only)
         rc = arm_engine_seterr(ARM_ERR(ARM_IOERR), 0, "io_uring is not available here");
     if (rc == ARM_OK && opts->sync_mode == ARM_SYNC_NORMAL && !opts->read_only) {
-        if (pthread_create(&e->syncer, NULL, eng_syncer_main, e) != 0)
-            rc = arm_engine_seterr(ARM_ERR(ARM_NOMEM), errno, "cannot start the sync thread");
+        int perr = pthread_create(&e->syncer, NULL, eng_syncer_main, e);
+        if (perr != 0)
+            rc = arm_engine_seterr(ARM_ERR(ARM_NOMEM), perr, "cannot start the sync thread");
         else
             e->syncer_running = 1;
     }
@@ -4868,6 +4961,14 @@ int arm_engine_close(arm_engine *e) {
         pthread_join(e->syncer, NULL);
     }
     if (e->shards && !e->opts.read_only && e->lock_fd >= 0) rc = arm_engine_flush(e);
+    /* Leave no block padding past the logical end of the active files, so a
+     * cleanly closed database reads clean to a read-only open and check. */
+    for (uint32_t i = 0; rc == ARM_OK && e->shards && i < e->shard_count; i++) {
+        arm_shard *s = &e->shards[i];
+        int err = 0;
+        if (s->active && s->direct && !atomic_load(&e->panic))
+            rc = arm_io_truncate(s->active->fd, atomic_load(&s->active->size), &err);
+    }
     for (uint32_t i = 0; e->shards && i < e->shard_count; i++) arm_shard_deinit(e, &e->shards[i]);
     arm_free(e->shards);
     arm_cache_free(e->cache);
@@ -4882,6 +4983,61 @@ int arm_engine_close(arm_engine *e) {
     pthread_cond_destroy(&e->syncer_cond);
     arm_free(e->dir);
     arm_free(e);
+    return rc;
+}
+
+/* 1 for the names the engine creates in a shard directory: FFFFFFFF.log,
+ * FFFFFFFF.log.torn (a torn newest file set aside), FFFFFFFF.log.cut-N (the
+ * bytes cut off a newest file that had good entries after damage) and
+ * FFFFFFFF.hint. */
+static int eng_owned_name(const char *nm) {
+    for (int i = 0; i < 8; i++)
+        if (nm[i] < '0' || nm[i] > '9') return 0;
+    return strcmp(nm + 8, ".log") == 0 || strcmp(nm + 8, ".log.torn") == 0 ||
+           strncmp(nm + 8, ".log.cut-", 9) == 0 || strcmp(nm + 8, ".hint") == 0;
+}
+
+int arm_engine_destroy(const char *dir) {
+    arm_engine_options o;
+    arm_engine_options_init(&o);
+    o.create_if_missing = 0;
+    arm_engine e; /* just enough of one to lock and read the metadata */
+    memset(&e, 0, sizeof(e));
+    e.opts = o;
+    e.lock_fd = -1;
+    e.dir = (char *)(uintptr_t)dir;
+    char meta[4200];
+    struct stat sb;
+    snprintf(meta, sizeof(meta), "%s/%s", dir, ARM_META_NAME);
+    if (stat(meta, &sb) != 0) /* checked first: locking would create LOCK */
+        return arm_engine_seterr(ARM_NOTFOUND, 0, "no database in %s", dir);
+    int rc = eng_lock(&e);
+    if (rc == ARM_OK) rc = eng_meta_load(&e);
+    for (uint32_t i = 0; rc == ARM_OK && i < e.meta.shard_count; i++) {
+        char sdir[4200], path[4500];
+        snprintf(sdir, sizeof(sdir), "%s/shard-%03u", dir, i);
+        DIR *d = opendir(sdir);
+        if (d == NULL) continue;
+        struct dirent *de;
+        while ((de = readdir(d)) != NULL) {
+            if (!eng_owned_name(de->d_name)) continue;
+            snprintf(path, sizeof(path), "%s/%s", sdir, de->d_name);
+            if (unlink(path) != 0 && errno != ENOENT)
+                rc = arm_engine_seterr(ARM_ERR(ARM_IOERR), errno, "cannot remove %s", path);
+        }
+        closedir(d);
+        (void)rmdir(sdir); /* stays if something else lives there */
+    }
+    if (rc == ARM_OK) {
+        char path[4200];
+        snprintf(path, sizeof(path), "%s/%s", dir, ARM_META_NAME);
+        if (unlink(path) != 0)
+            rc = arm_engine_seterr(ARM_ERR(ARM_IOERR), errno, "cannot remove %s", path);
+        snprintf(path, sizeof(path), "%s/%s", dir, ARM_LOCK_NAME);
+        (void)unlink(path);
+    }
+    if (e.lock_fd >= 0) close(e.lock_fd);
+    if (rc == ARM_OK) (void)rmdir(dir);
     return rc;
 }
 
@@ -4997,10 +5153,18 @@ static uint64_t eng_check_file(arm_engine *e, arm_file *f, arm_check_report_fn r
     /* A sealed file is checked whole, as it is on disk (recovery may have
      * stopped short of damage in it); the active file up to its logical end
      * (past it there is only block padding). */
-    uint64_t size = atomic_load(&f->size);
+    arm_shard *s = &e->shards[f->shard];
+    uint64_t size = 0;
     struct stat sb;
-    if (atomic_load(&e->shards[f->shard].active_fid) != f->fid && fstat(f->rfd, &sb) == 0)
-        size = (uint64_t)sb.st_size;
+    if (fstat(f->rfd, &sb) != 0) {
+        if (report) report(ctx, f->path, 0, "cannot stat the file");
+        return 1;
+    }
+    arm_log_lock(&s->log_lock);
+    int active = s->active == f;
+    if (active) size = atomic_load(&s->flushed_off); /* writers go on past it */
+    pthread_mutex_unlock(&s->log_lock);
+    if (!active || size > (uint64_t)sb.st_size) size = (uint64_t)sb.st_size;
     if (size == 0) return 0;
     void *map = mmap(NULL, size, PROT_READ, MAP_SHARED, f->rfd, 0);
     if (map == MAP_FAILED) {
@@ -6496,7 +6660,14 @@ static int vtab_disconnect(sqlite3_vtab *tab) {
 /* DROP TABLE: the directory goes when the last connection lets go of it. A
  * table whose engine could not be opened is dropped from the schema only. */
 static int vtab_destroy(sqlite3_vtab *tab) {
-    vtab_free((arm_vtab *)tab, 1);
+    arm_vtab *vt = (arm_vtab *)tab;
+    /* The data goes at once and a ROLLBACK could not bring it back. */
+    if (!sqlite3_get_autocommit(vt->db)) {
+        arm_vtab_set_error(vt, "armdb: DROP TABLE %s inside a transaction is not supported; "
+                           "commit first", vt->name);
+        return SQLITE_ERROR;
+    }
+    vtab_free(vt, 1);
     return SQLITE_OK;
 }
 
@@ -6691,6 +6862,7 @@ static int vtab_point_settle(vtab_cursor *cur) {
             cur->key = k;
             cur->value = arm_slice_make(cur->val.ptr, cur->val.len);
             cur->have_value = 1;
+            cur->fields_ok = cur->value_gone = 0; /* a new record: split it anew */
             cur->eof = 0;
             return SQLITE_OK;
         }
@@ -6713,9 +6885,33 @@ static int vtab_scan_settle(vtab_cursor *cur, int rc) {
     return SQLITE_OK;
 }
 
+/* A TEXT key compared with a number: SQLite may apply numeric affinity to
+ * the key column (k = CAST(5 AS INTEGER) matches '05' and '5.0'), which no
+ * single encoded key can express, so such a lookup scans and lets SQLite
+ * re-check each row (constraints are never omitted). */
+static int vtab_numeric_on_text(const arm_vtab *vt, sqlite3_value *v) {
+    int t = sqlite3_value_type(v);
+    return vt->cfg.key_type == ARM_EXT_KEY_TEXT && (t == SQLITE_INTEGER || t == SQLITE_FLOAT);
+}
+
+static int vtab_filter_scan(vtab_cursor *cur, int plan, int argc, sqlite3_value **argv);
+
 static int vtab_filter_points(vtab_cursor *cur, int plan, sqlite3_value *arg) {
     arm_vtab *vt = (arm_vtab *)cur->base.pVtab;
     int rc = SQLITE_OK;
+    int numeric = 0;
+    if (plan & VTAB_PLAN_IN) {
+        sqlite3_value *v = NULL;
+        for (int irc = sqlite3_vtab_in_first(arg, &v); irc == SQLITE_OK && v && !numeric;
+             irc = sqlite3_vtab_in_next(arg, &v))
+            numeric = vtab_numeric_on_text(vt, v);
+    } else {
+        numeric = vtab_numeric_on_text(vt, arg);
+    }
+    if (numeric) {
+        cur->scan = 1;
+        return vtab_filter_scan(cur, plan & VTAB_PLAN_DESC, 0, NULL);
+    }
     if (plan & VTAB_PLAN_IN) {
         sqlite3_value *v = NULL;
         int irc;
@@ -6945,6 +7141,13 @@ static int vtab_update(sqlite3_vtab *tab, int argc, sqlite3_value **argv, sqlite
     if (vt->sh == NULL) return vtab_unavailable(vt);
     int rc = vtab_ensure_batch(vt);
     if (rc != SQLITE_OK) return rc;
+    if (!vt->in_txn) {
+        /* A table created inside an open transaction joins it without an
+         * xBegin; its writes still belong to the batch and must be read. */
+        vt->in_txn = 1;
+        vt->committed = 0;
+        vt->nmarks = 0;
+    }
     int on_conflict = sqlite3_vtab_on_conflict(vt->db);
     int have_old = sqlite3_value_type(argv[0]) != SQLITE_NULL, skip = 0;
     if (have_old && arm_codec_key_for_write(vt->cfg.key_type, argv[0], &vt->kbuf2) !=
@@ -7072,6 +7275,12 @@ static int vtab_rollback_to(sqlite3_vtab *tab, int n) {
  * while no other connection has the table open); an explicit dir= stays. */
 static int vtab_rename(sqlite3_vtab *tab, const char *new_name) {
     arm_vtab *vt = (arm_vtab *)tab;
+    /* The directory moves at once and a ROLLBACK could not move it back. */
+    if (!sqlite3_get_autocommit(vt->db)) {
+        arm_vtab_set_error(vt, "armdb: ALTER TABLE %s RENAME inside a transaction is not "
+                           "supported; commit first", vt->name);
+        return SQLITE_ERROR;
+    }
     char *name = sqlite3_mprintf("%s", new_name);
     if (name == NULL) return SQLITE_NOMEM;
     if (vt->cfg.dir_default) {
@@ -7374,7 +7583,6 @@ ARM_API int sqlite3_armdb_init(struct sqlite3 *db, char **pzErrMsg,
 /* #include "ext_int.h" */
 
 #include <errno.h>
-#include <ftw.h>
 #include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -7454,18 +7662,11 @@ static int ext_mkdirs(const char *path) {
     return 0;
 }
 
-static int ext_rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
-    (void)st, (void)flag, (void)ftw;
-    return remove(path) == 0 || errno == ENOENT ? 0 : -1;
-}
-
-/* Remove an engine directory, but only one that holds an armdb database. */
+/* Remove an engine's database: only the files the engine made (the engine
+ * knows which), then the directory if that emptied it. A dir= that also
+ * holds the user's own files keeps them. */
 static void ext_remove_dir(const char *path, int remove_parent) {
-    char meta[PATH_MAX];
-    struct stat st;
-    if ((size_t)snprintf(meta, sizeof(meta), "%s/ARMDB", path) >= sizeof(meta)) return;
-    if (stat(meta, &st) != 0) return;
-    (void)nftw(path, ext_rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    if (arm_engine_destroy(path) != ARM_OK) return;
     if (remove_parent) {
         char parent[PATH_MAX];
         snprintf(parent, sizeof(parent), "%s", path);

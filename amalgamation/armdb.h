@@ -161,8 +161,8 @@ enum arm_io_backend {
 
 typedef struct arm_engine_options {
     uint32_t shard_count;       /* 0 = number of CPUs; fixed at creation (0 on reopen = as stored) */
-    uint32_t shard_prefix_bits; /* route by hash of the first N bits of the key; 0 = whole key.
-                                   fixed at creation */
+    uint32_t shard_prefix_bits; /* route by hash of the first N bits of the key (at most 512);
+                                   0 = whole key. fixed at creation */
     uint64_t max_file_size;     /* bytes; data files rotate past this. default 256 MiB */
     uint32_t write_buffer_size; /* bytes per shard, multiple of 4096. default 1 MiB */
     int sync_mode;              /* enum arm_sync_mode; default ARM_SYNC_NORMAL */
@@ -235,8 +235,12 @@ ARM_WARN_UNUSED int arm_engine_contains(arm_engine *engine, arm_slice key);
  * Insert or overwrite. Durable according to the sync mode when it returns.
  * ARM_OK; ARM_TOOBIG (key empty or over max_key_size, value over
  * max_value_size: nothing written); ARM_READONLY; ARM_IOERR / ARM_FULL (the
- * write failed; nothing is visible); ARM_PANIC (an earlier log write or sync
- * failed: reopen); ARM_NOMEM.
+ * write failed; nothing is visible); ARM_IOERR_FSYNC (sync=full: the entry
+ * was written but its fdatasync failed: the outcome is unknown, it may be
+ * visible now and present after reopen, and the engine refuses writes with
+ * ARM_PANIC until reopened); ARM_PANIC (an earlier log write or sync failed:
+ * reopen); ARM_NOMEM. With sync=full other threads may see the write just
+ * before its fdatasync returns.
  */
 ARM_WARN_UNUSED int arm_engine_put(arm_engine *engine, arm_slice key, arm_slice value);
 
@@ -316,11 +320,16 @@ enum arm_seek_op {
  * `overlay` (may be NULL) is a batch whose writes the cursor shows on top of
  * the committed data (a transaction reading its own writes); it is
  * snapshotted at open, so later changes to the batch are not seen.
- * Consistency: the cursor copies keys and locations from all shards at once,
- * in runs, under all the shards' read locks, so it sees every batch whole or
- * not at all, and never goes back in time: what it shows is committed data
- * as of the moment of the run (read committed, no torn batches). A new
- * cursor is unpositioned.
+ * Consistency (read committed, moving forward in time): the cursor copies
+ * keys and locations in runs (up to 128 keys per shard), all shards at once
+ * under all their read locks, so each run shows committed data as of one
+ * moment, never half of a batch. A later run shows a later moment: a scan
+ * longer than a run may show, for the keys after some point, a batch that
+ * committed while it was running (never the reverse: nothing goes back to an
+ * older value). A hash-index cursor copies one shard at a time, so there the
+ * moment is per shard. Take a batch-free snapshot by other means (e.g. hold
+ * off writers) when a whole scan must be one moment. A new cursor is
+ * unpositioned.
  */
 ARM_WARN_UNUSED int arm_engine_cursor_open(arm_engine *engine, const arm_batch *overlay,
                                            arm_cursor **cursor_out);
@@ -387,6 +396,16 @@ typedef void (*arm_progress_fn)(void *ctx, uint64_t done, uint64_t total);
 ARM_WARN_UNUSED int arm_engine_check(arm_engine *engine, arm_check_report_fn report,
                                      arm_progress_fn progress, void *ctx,
                                      uint64_t *problems_out);
+
+/**
+ * Remove the database in `dir`: the files the engine made (ARMDB, LOCK, the
+ * shard directories' data files) and then the directories themselves if that
+ * leaves them empty. Nothing else in `dir` is touched, so a directory that
+ * also holds other files keeps them (and stays). No engine may have `dir`
+ * open. ARM_OK; ARM_NOTFOUND when there is no armdb database in `dir`;
+ * ARM_BUSY when it is open; ARM_IOERR.
+ */
+ARM_WARN_UNUSED int arm_engine_destroy(const char *dir);
 
 /* Directory this engine was opened on (borrowed until close). */
 const char *arm_engine_dir(const arm_engine *engine);

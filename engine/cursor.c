@@ -59,6 +59,7 @@ struct arm_cursor {
     /* current */
     int cur;          /* source index, or -1 for the overlay */
     arm_buf cur_key;
+    arm_buf seek;     /* the positioning target, owned (bounds may be long) */
     arm_buf vbuf;
 };
 
@@ -158,18 +159,12 @@ static int cur_src_push(cur_src *s, const arm_item *it) {
 
 /* Fill src with a run starting at the position given by (key, op), moving
  * forward for GE/GT and backward for LE/LT; key NULL = first/last. The caller
- * holds the shard's read lock. key is copied first: it may point into this
- * run. */
+ * holds the shard's read lock; key is the cursor's own copy (c->seek). */
 static int cur_src_fill(arm_cursor *c, uint32_t shard, const arm_slice *key, int op) {
     cur_src *s = &c->src[shard];
     arm_shard *sh = &c->e->shards[shard];
     int fwd = op == ARM_SEEK_GE || op == ARM_SEEK_GT;
-    uint8_t kcopy[ARM_KEY_SIZE_MAX];
-    arm_slice k = key ? *key : arm_slice_make(NULL, 0);
-    if (key) {
-        memcpy(kcopy, key->ptr, key->len);
-        k.ptr = kcopy;
-    }
+    arm_slice k = key ? *key : arm_slice_make(NULL, 0); /* c->seek: stable during fills */
     s->n = 0;
     s->pos = 0;
     s->keys.len = 0;
@@ -281,6 +276,19 @@ static int cur_pick(arm_cursor *c) {
  * and what it shows is never older than what it showed before. */
 static int cur_position(arm_cursor *c, const arm_slice *key, int op) {
     c->dir = (op == ARM_SEEK_GE || op == ARM_SEEK_GT) ? 1 : -1;
+    /* Keep the target in the cursor's own buffer: it may point into a run
+     * that the fills below overwrite, and bounds may be any length. */
+    arm_slice k;
+    if (key) {
+        int rc = arm_buf_reserve(&c->seek, key->len + 1);
+        if (rc != ARM_OK) {
+            c->dir = 0;
+            return rc;
+        }
+        if (key->len) memmove(c->seek.ptr, key->ptr, key->len);
+        k = arm_slice_make(c->seek.ptr, key->len);
+        key = &k;
+    }
     int rc = ARM_OK;
     for (uint32_t i = 0; i < c->nsrc; i++) arm_index_rdlock(&c->e->shards[i].index_lock);
     for (uint32_t i = 0; i < c->nsrc && rc == ARM_OK; i++) rc = cur_src_fill(c, i, key, op);
@@ -295,10 +303,7 @@ static int cur_position(arm_cursor *c, const arm_slice *key, int op) {
 
 /* A run ran out past key k: reposition everything just past k. */
 static int cur_refill(arm_cursor *c, arm_slice k) {
-    uint8_t copy[ARM_KEY_SIZE_MAX];
-    memcpy(copy, k.ptr, k.len);
-    arm_slice kc = arm_slice_make(copy, k.len);
-    return cur_position(c, &kc, c->dir > 0 ? ARM_SEEK_GT : ARM_SEEK_LT);
+    return cur_position(c, &k, c->dir > 0 ? ARM_SEEK_GT : ARM_SEEK_LT);
 }
 
 /* ------------------------------------------------------------ hash walk */
@@ -404,6 +409,7 @@ void arm_engine_cursor_close(arm_cursor *c) {
     arm_buf_free(&c->lo);
     arm_buf_free(&c->hi);
     arm_buf_free(&c->cur_key);
+    arm_buf_free(&c->seek);
     arm_buf_free(&c->vbuf);
     arm_free(c);
 }

@@ -77,10 +77,10 @@ static int eng_bad_option(const char *name, const char *why) {
 
 static int eng_check_options(const arm_engine_options *o) {
     if (o->shard_count > ARM_SHARDS_MAX) return eng_bad_option("shard_count", "at most 1024");
-    if (o->shard_prefix_bits > 8 * o->max_key_size)
-        return eng_bad_option("shard_prefix_bits", "longer than max_key_size");
+    if (o->shard_prefix_bits > 8 * ARM_ROUTE_PREFIX_MAX)
+        return eng_bad_option("shard_prefix_bits", "at most 512 (a 64-byte prefix)");
     if (o->max_file_size < ARM_FILE_SIZE_MIN || o->max_file_size > ARM_FILE_SIZE_MAX)
-        return eng_bad_option("max_file_size", "must be between 64 KiB and 4 GiB");
+        return eng_bad_option("max_file_size", "must be between 64 KiB and 4 GiB - 4 KiB");
     if (o->write_buffer_size < ARM_IO_BLOCK || o->write_buffer_size % ARM_IO_BLOCK != 0 ||
         o->write_buffer_size > ARM_WRITE_BUFFER_MAX)
         return eng_bad_option("write_buffer_size", "must be a multiple of 4096, up to 256 MiB");
@@ -108,7 +108,7 @@ uint32_t arm_engine_route(const arm_engine *e, const uint8_t *key, size_t klen) 
     if (bits == 0 || (size_t)bits >= 8 * klen) {
         h = arm_hash_key(key, klen);
     } else {
-        uint8_t tmp[ARM_KEY_SIZE_MAX / 8 + 1];
+        uint8_t tmp[ARM_ROUTE_PREFIX_MAX];
         size_t nbytes = (bits + 7) / 8;
         memcpy(tmp, key, nbytes);
         if (bits % 8) tmp[nbytes - 1] &= (uint8_t)(0xff00u >> (bits % 8));
@@ -188,8 +188,20 @@ static int eng_mkdirs(const char *dir) {
         if (path[i] != '/' && path[i] != '\0') continue;
         char c = path[i];
         path[i] = '\0';
-        if (mkdir(path, 0755) != 0 && errno != EEXIST)
+        if (mkdir(path, 0755) == 0) {
+            /* the new entry must survive a crash: sync the parent */
+            char *slash = strrchr(path, '/');
+            int err = 0;
+            if (slash && slash != path) {
+                *slash = '\0';
+                int rc = arm_io_sync_dir(path, &err);
+                *slash = '/';
+                if (rc != ARM_OK)
+                    return arm_engine_seterr(ARM_ERR(ARM_IOERR), err, "cannot sync %s", path);
+            }
+        } else if (errno != EEXIST) {
             return arm_engine_seterr(ARM_ERR(ARM_IOERR), errno, "cannot create directory %s", path);
+        }
         path[i] = c;
     }
     return ARM_OK;
@@ -305,6 +317,7 @@ static void *eng_syncer_main(void *arg) {
 
 /* ------------------------------------------------------------ open/close */
 static int eng_open_shards(arm_engine *e) {
+    int made = 0;
     e->shard_count = e->meta.shard_count;
     e->shards = arm_calloc(e->shard_count, sizeof(arm_shard));
     if (e->shards == NULL) return ARM_ERR(ARM_NOMEM);
@@ -314,10 +327,17 @@ static int eng_open_shards(arm_engine *e) {
             e->shard_count = i + 1; /* so close frees what was made */
             return rc;
         }
-        if (!e->opts.read_only && mkdir(e->shards[i].dir, 0755) != 0 && errno != EEXIST)
+        if (e->opts.read_only) continue;
+        if (mkdir(e->shards[i].dir, 0755) == 0)
+            made = 1;
+        else if (errno != EEXIST)
             return arm_engine_seterr(ARM_ERR(ARM_IOERR), errno, "cannot create %s",
                                      e->shards[i].dir);
     }
+    /* New shard directories must survive a crash like the files in them. */
+    int err = 0;
+    if (made && arm_io_sync_dir(e->dir, &err) != ARM_OK)
+        return arm_engine_seterr(ARM_ERR(ARM_IOERR), err, "cannot sync %s", e->dir);
     return ARM_OK;
 }
 
@@ -354,8 +374,9 @@ int arm_engine_open(const char *dir, const arm_engine_options *opts, arm_engine 
         !opts->read_only)
         rc = arm_engine_seterr(ARM_ERR(ARM_IOERR), 0, "io_uring is not available here");
     if (rc == ARM_OK && opts->sync_mode == ARM_SYNC_NORMAL && !opts->read_only) {
-        if (pthread_create(&e->syncer, NULL, eng_syncer_main, e) != 0)
-            rc = arm_engine_seterr(ARM_ERR(ARM_NOMEM), errno, "cannot start the sync thread");
+        int perr = pthread_create(&e->syncer, NULL, eng_syncer_main, e);
+        if (perr != 0)
+            rc = arm_engine_seterr(ARM_ERR(ARM_NOMEM), perr, "cannot start the sync thread");
         else
             e->syncer_running = 1;
     }
@@ -383,6 +404,14 @@ int arm_engine_close(arm_engine *e) {
         pthread_join(e->syncer, NULL);
     }
     if (e->shards && !e->opts.read_only && e->lock_fd >= 0) rc = arm_engine_flush(e);
+    /* Leave no block padding past the logical end of the active files, so a
+     * cleanly closed database reads clean to a read-only open and check. */
+    for (uint32_t i = 0; rc == ARM_OK && e->shards && i < e->shard_count; i++) {
+        arm_shard *s = &e->shards[i];
+        int err = 0;
+        if (s->active && s->direct && !atomic_load(&e->panic))
+            rc = arm_io_truncate(s->active->fd, atomic_load(&s->active->size), &err);
+    }
     for (uint32_t i = 0; e->shards && i < e->shard_count; i++) arm_shard_deinit(e, &e->shards[i]);
     arm_free(e->shards);
     arm_cache_free(e->cache);
@@ -401,12 +430,14 @@ int arm_engine_close(arm_engine *e) {
 }
 
 /* 1 for the names the engine creates in a shard directory: FFFFFFFF.log,
- * FFFFFFFF.log.torn (a torn newest file set aside) and FFFFFFFF.hint. */
+ * FFFFFFFF.log.torn (a torn newest file set aside), FFFFFFFF.log.cut-N (the
+ * bytes cut off a newest file that had good entries after damage) and
+ * FFFFFFFF.hint. */
 static int eng_owned_name(const char *nm) {
     for (int i = 0; i < 8; i++)
         if (nm[i] < '0' || nm[i] > '9') return 0;
     return strcmp(nm + 8, ".log") == 0 || strcmp(nm + 8, ".log.torn") == 0 ||
-           strcmp(nm + 8, ".hint") == 0;
+           strncmp(nm + 8, ".log.cut-", 9) == 0 || strcmp(nm + 8, ".hint") == 0;
 }
 
 int arm_engine_destroy(const char *dir) {
@@ -565,10 +596,18 @@ static uint64_t eng_check_file(arm_engine *e, arm_file *f, arm_check_report_fn r
     /* A sealed file is checked whole, as it is on disk (recovery may have
      * stopped short of damage in it); the active file up to its logical end
      * (past it there is only block padding). */
-    uint64_t size = atomic_load(&f->size);
+    arm_shard *s = &e->shards[f->shard];
+    uint64_t size = 0;
     struct stat sb;
-    if (atomic_load(&e->shards[f->shard].active_fid) != f->fid && fstat(f->rfd, &sb) == 0)
-        size = (uint64_t)sb.st_size;
+    if (fstat(f->rfd, &sb) != 0) {
+        if (report) report(ctx, f->path, 0, "cannot stat the file");
+        return 1;
+    }
+    arm_log_lock(&s->log_lock);
+    int active = s->active == f;
+    if (active) size = atomic_load(&s->flushed_off); /* writers go on past it */
+    pthread_mutex_unlock(&s->log_lock);
+    if (!active || size > (uint64_t)sb.st_size) size = (uint64_t)sb.st_size;
     if (size == 0) return 0;
     void *map = mmap(NULL, size, PROT_READ, MAP_SHARED, f->rfd, 0);
     if (map == MAP_FAILED) {

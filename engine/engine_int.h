@@ -30,6 +30,7 @@
 #define ARM_ENTRY_TXN_END 0x02 /* last member of its batch */
 
 #define ARM_SHARDS_MAX         1024u
+#define ARM_ROUTE_PREFIX_MAX   64u   /* bytes: shard_prefix_bits <= 512 */
 #define ARM_KEY_SIZE_MAX       65535u
 #define ARM_FILE_SIZE_MIN      (64u * 1024u)
 #define ARM_FILE_SIZE_MAX      (4096ull * 1024 * 1024 - ARM_IO_BLOCK) /* offsets are u32 */

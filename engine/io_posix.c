@@ -98,9 +98,14 @@ static int posix_pwrite_all(int fd, const void *buf, size_t n, uint64_t off, int
 static int posix_datasync(int fd, int *err_out) {
     int inj = arm_io_fault_check(ARM_IO_OP_SYNC, fd, 0, 0);
     if (inj) return posix_fail(inj, err_out);
-    /* No retry on failure: after a failed fdatasync the kernel may have
-     * dropped the dirty pages, so the caller must treat it as fatal. */
-    if (fdatasync(fd) != 0 && errno != EINTR) return posix_fail(errno, err_out);
+    /* Retried only when interrupted before doing anything (EINTR). Any
+     * other failure is final: the kernel may have dropped the dirty pages,
+     * so the caller must treat it as fatal. */
+    int r;
+    do {
+        r = fdatasync(fd);
+    } while (r != 0 && errno == EINTR);
+    if (r != 0) return posix_fail(errno, err_out);
     return ARM_OK;
 }
 

@@ -49,7 +49,10 @@ static int ring_reap(arm_io_ring *r, unsigned want, ssize_t *written, int *err_o
         do {
             w = io_uring_wait_cqe(&r->ring, &cqe);
         } while (w == -EINTR);
-        if (w < 0) return ring_fail(-w, err_out);
+        if (w < 0) { /* cannot wait: the ring is unusable, say so */
+            if (rc == ARM_OK) rc = ring_fail(-w, err_out);
+            break;
+        }
         int res = cqe->res;
         uint64_t tag = io_uring_cqe_get_data64(cqe);
         io_uring_cqe_seen(&r->ring, cqe);

@@ -213,6 +213,33 @@ cleanup:
     return rc;
 }
 
+/* The newest file is cut at its first bad entry (the torn tail). When a good
+ * entry still follows the cut, the damage was not a torn write alone (bit rot
+ * in the middle, say), and what follows may be acknowledged data: the cut
+ * bytes are kept beside the file as FFFFFFFF.log.cut-OFFSET, never thrown
+ * away unseen. */
+static int rec_keep_cut(arm_file *f, uint64_t end, uint64_t size) {
+    if (size <= end + ARM_ENTRY_HEADER) return ARM_OK;
+    const uint8_t *map = mmap(NULL, size, PROT_READ, MAP_PRIVATE, f->rfd, 0);
+    if (map == MAP_FAILED) return arm_engine_seterr(ARM_ERR(ARM_IOERR), errno, "cannot map %s", f->path);
+    int later = 0;
+    arm_entry_hdr h;
+    for (uint64_t o = end + 1; o + ARM_ENTRY_HEADER <= size && !later; o++)
+        later = arm_entry_decode(map + o, size - o, ARM_KEY_SIZE_MAX, UINT32_MAX, &h) == ARM_OK;
+    int rc = ARM_OK;
+    if (later) {
+        char path[4400];
+        snprintf(path, sizeof(path), "%s.cut-%llu", f->path, (unsigned long long)end);
+        int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+        int err = 0;
+        rc = fd < 0 ? (err = errno, ARM_IOERR) : arm_io_pwrite(NULL, fd, map + end, size - end, 0, 1, &err);
+        if (fd >= 0) close(fd);
+        if (rc != ARM_OK) rc = arm_engine_seterr(ARM_ERR(rc), err, "cannot save %s", path);
+    }
+    munmap((void *)map, size);
+    return rc;
+}
+
 /* Make the newest file the active one: writable fd, tail block in the buffer,
  * torn tail cut off. */
 static int rec_resume(arm_engine *e, arm_shard *s, arm_file *f, uint64_t end) {
@@ -243,12 +270,12 @@ static int rec_blank(const char *path) {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) return 0;
     uint8_t buf[8192];
-    ssize_t got;
+    ssize_t got = 0;
     int blank = 1;
     while (blank && (got = read(fd, buf, sizeof(buf))) > 0)
         for (ssize_t i = 0; i < got && blank; i++) blank = buf[i] == 0;
     close(fd);
-    return blank;
+    return blank && got == 0; /* a read error is no proof of emptiness */
 }
 
 static int rec_shard(rec_state *st, arm_shard *s, uint32_t *max_fid) {
@@ -269,6 +296,7 @@ static int rec_shard(rec_state *st, arm_shard *s, uint32_t *max_fid) {
     }
     arm_file *newest = NULL, *newest_prev = NULL; /* the newest good file, the one before */
     uint64_t newest_end = 0, newest_prev_end = 0; /* their valid ends */
+    uint64_t newest_size = 0;                      /* the newest file's size on disk */
     for (size_t i = 0; i < n && rc == ARM_OK; i++) {
         int last = i + 1 == n, bad_header;
         arm_file *f = NULL;
@@ -306,12 +334,15 @@ static int rec_shard(rec_state *st, arm_shard *s, uint32_t *max_fid) {
         if (last) {
             newest = f;
             newest_end = end;
+            newest_size = size;
         } else {
             newest_prev = f;
             newest_prev_end = end;
         }
     }
     arm_free(ids);
+    if (rc == ARM_OK && newest && !e->opts.read_only && newest_end < newest_size)
+        rc = rec_keep_cut(newest, newest_end, newest_size);
     if (rc == ARM_OK && newest && !e->opts.read_only) rc = rec_resume(e, s, newest, newest_end);
     return rc;
 }

@@ -241,7 +241,10 @@ static int shard_seal(arm_engine *e, arm_shard *s) {
     int rc = arm_shard_flush_locked(e, s);
     if (rc != ARM_OK) return rc; /* its message says which write failed */
     uint64_t size = atomic_load(&f->size);
-    if (s->direct) rc = arm_io_truncate(f->fd, size, &err);
+    /* Whatever lies past the logical end (block padding, or the bytes of a
+     * failed write) must not stay in a sealed file: recovery would call it
+     * damage. */
+    rc = arm_io_truncate(f->fd, size, &err);
     if (rc == ARM_OK) rc = arm_io_datasync(NULL, f->fd, &err);
     if (rc != ARM_OK) {
         atomic_store(&e->panic, 1);

@@ -130,8 +130,12 @@ static int wr_append(arm_engine *e, arm_shard *s, wr_op *ops, size_t n, size_t l
      * shares one fdatasync among concurrent committers in wr_durable.) */
     if (rc == ARM_OK && e->opts.sync_mode != ARM_SYNC_OFF) rc = arm_shard_flush_locked(e, s);
     if (rc != ARM_OK) {
-        if (s->buf_off == buf_off0 && s->active == f) {
-            /* Nothing of this write reached the file: forget it. */
+        int terr = 0;
+        if (s->buf_off == buf_off0 && s->active == f &&
+            arm_io_truncate(f->fd, atomic_load(&s->flushed_off), &terr) == ARM_OK) {
+            /* None of this write is in the file's logical part; a failed
+             * pwrite may have left some of its bytes past it, which the
+             * truncate removed, so a crash cannot bring them back. Forget it. */
             s->buf_len = buf_len0;
             atomic_store(&f->size, size0);
         } else {

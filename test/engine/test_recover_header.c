@@ -72,6 +72,31 @@ static void test_damaged_newest_header_refused(void) {
     util_close_ok(e);
 }
 
+/* Damage in the middle of the newest file: the log is cut there (it cannot
+ * be told from a torn tail), but the good entries after it are kept beside
+ * the file, never thrown away unseen. */
+static void test_mid_damage_keeps_cut(void) {
+    arm_engine_options o;
+    hdr_fill(&o);
+    util_logfile lf;
+    ARM_CHECK(util_newest_log(g_dir, 0, &lf) == 0);
+    util_entry ents[64];
+    uint64_t end = 0;
+    int n = util_parse_log(lf.path, ents, 64, &end);
+    ARM_CHECK(n == 50);
+    ARM_CHECK(util_flip_bit(lf.path, ents[20].off + 22, 1) == 0); /* inside entry 20's key */
+    arm_engine *e = util_open_ok(g_dir, &o);
+    ARM_CHECK(arm_engine_count(e) == 20); /* entries 0..19 */
+    util_close_ok(e);
+    char cut[800];
+    snprintf(cut, sizeof cut, "%s.cut-%llu", lf.path, (unsigned long long)ents[20].off);
+    ARM_CHECK(util_file_size(cut) == (int64_t)(lf.size - ents[20].off));
+    /* destroying the database removes the kept bytes too */
+    ARM_CHECK_RC(arm_engine_destroy(g_dir), ARM_OK);
+    ARM_CHECK(util_file_size(cut) < 0);
+    ARM_CHECK(util_file_size(g_dir) < 0);
+}
+
 int main(void) {
     harness_init();
     char base[512];
@@ -81,5 +106,7 @@ int main(void) {
     ARM_TEST("blank newest file is removed") test_blank_newest_removed();
     snprintf(g_dir, sizeof g_dir, "%s/b", base);
     ARM_TEST("damaged newest header is refused, not dropped") test_damaged_newest_header_refused();
+    snprintf(g_dir, sizeof g_dir, "%s/c", base);
+    ARM_TEST("damage inside the newest file keeps what follows") test_mid_damage_keeps_cut();
     return harness_done();
 }
