@@ -19,8 +19,9 @@ SQLITE_EXTENSION_INIT3
 #include <string.h>
 #include <unistd.h>
 
-#define OPTS_MAX_FILE_MIN   4096ULL
-#define OPTS_MAX_FILE_MAX   4294967295ULL /* the index keeps 32-bit file offsets */
+#define OPTS_MAX_FILE_MIN   65536ULL                /* the engine's smallest data file */
+#define OPTS_MAX_FILE_MAX   (4294967296ULL - 4096)  /* 32-bit offsets, block aligned */
+#define OPTS_ENTRY_ROOM     (64ULL + 20 + 65536)    /* file header, entry header, a key */
 #define OPTS_WBUF_MAX       (1ULL << 30)
 #define OPTS_VALUE_SIZE_MAX 1000000000ULL /* SQLite's own SQLITE_MAX_LENGTH */
 
@@ -312,7 +313,8 @@ static int opts_apply(opts_state *st, arm_ext_config *cfg, int id, const char *v
         return SQLITE_OK;
     case OPT_MAX_FILE_SIZE:
         if (!opts_parse_size(val, &u) || u < OPTS_MAX_FILE_MIN || u > OPTS_MAX_FILE_MAX)
-            return opts_bad(errmsg, name, val, "a size from 4KB to 4GB-1, like 268435456 or '256MB'");
+            return opts_bad(errmsg, name, val,
+                            "a size from 64KB to 4GB-4KB, like 268435456 or '256MB'");
         cfg->eng.max_file_size = u;
         return SQLITE_OK;
     case OPT_WRITE_BUFFER:
@@ -536,6 +538,20 @@ ARM_PRIVATE int arm_opts_parse(sqlite3 *db, int argc, const char *const *argv,
         if (cfg->max_key_size > ARM_EXT_KEY_SIZE_MAX) cfg->max_key_size = ARM_EXT_KEY_SIZE_MAX;
         cfg->max_value_size =
             st.max_value_size ? (uint32_t)st.max_value_size : cfg->eng.max_value_size;
+        /* One entry must fit in one data file. An unset max_value_size
+         * shrinks to fit a small max_file_size; a set one is checked here so
+         * the message names the two options the user wrote. */
+        uint64_t room = cfg->eng.max_file_size - OPTS_ENTRY_ROOM;
+        if (!st.max_value_size && cfg->max_value_size > room) cfg->max_value_size = (uint32_t)room;
+        if (st.max_value_size && cfg->max_value_size > room) {
+            *errmsg = sqlite3_mprintf("armdb: max_value_size (%llu) does not fit in one data file "
+                                      "of max_file_size (%llu); raise max_file_size",
+                                      (unsigned long long)st.max_value_size,
+                                      (unsigned long long)cfg->eng.max_file_size);
+            rc = SQLITE_ERROR;
+        }
+    }
+    if (rc == SQLITE_OK) {
         cfg->eng.max_key_size = cfg->key_type == ARM_EXT_KEY_INTEGER ? 8 : cfg->max_key_size + 1;
         cfg->eng.max_value_size = cfg->max_value_size + 1;
         if (st.dir != NULL) {

@@ -30,6 +30,12 @@ CREATE VIRTUAL TABLE x USING armdb(dir='x', max_file_size='12 parsecs');
 CREATE VIRTUAL TABLE x USING armdb(dir='x', max_file_size='8GB');
 CREATE VIRTUAL TABLE x USING armdb(dir='x', max_file_size=100);
 CREATE VIRTUAL TABLE x USING armdb(dir='x', max_file_size='1.5MB');
+-- a small data file: an unset max_value_size shrinks to fit; a set one that cannot fit is named
+CREATE VIRTUAL TABLE small USING armdb(dir='small', max_file_size='1MB');
+INSERT INTO small VALUES (x'01', zeroblob(900000));
+SELECT length(value) FROM small;
+CREATE VIRTUAL TABLE x USING armdb(dir='x', max_file_size='1MB', max_value_size='2MB');
+CREATE VIRTUAL TABLE x USING armdb(dir='x', max_file_size='32KB');
 CREATE VIRTUAL TABLE x USING armdb(dir='x', write_buffer=5000);
 CREATE VIRTUAL TABLE x USING armdb(dir='x', write_buffer='-4KB');
 CREATE VIRTUAL TABLE x USING armdb(dir='x', sync='sometimes');
