@@ -357,7 +357,13 @@ int arm_engine_open(const char *dir, const arm_engine_options *opts, arm_engine 
     e->opts = *opts;
     e->lock_fd = -1;
     atomic_store(&e->next_fid, 1);
-    atomic_store(&e->direct_ok, opts->io_backend != ARM_IO_POSIX && opts->sync_mode != ARM_SYNC_NORMAL);
+    /* O_DIRECT pays where writes are big: sync=off flushes whole buffers.
+     * Where every commit reaches the file (normal, full), a commit would be
+     * a device write of its own under the log mutex; through the page cache
+     * it is a memcpy, and sync=full's group fdatasync then writes all the
+     * waiting commits' pages at once (8 committing threads: 23K commits/s
+     * buffered vs 15K direct; 1 thread: 8K vs 12K). */
+    atomic_store(&e->direct_ok, opts->io_backend != ARM_IO_POSIX && opts->sync_mode == ARM_SYNC_OFF);
     e->use_uring = opts->io_backend != ARM_IO_POSIX;
     pthread_mutex_init(&e->files_lock, NULL);
     pthread_mutex_init(&e->syncer_lock, NULL);
