@@ -210,7 +210,10 @@ static int eng_mkdirs(const char *dir) {
 static int eng_lock(arm_engine *e) {
     char path[4200];
     snprintf(path, sizeof(path), "%s/%s", e->dir, ARM_LOCK_NAME);
-    int flags = O_CLOEXEC | (e->opts.read_only ? O_RDONLY : (O_RDWR | O_CREAT));
+    /* LOCK is made only when a database may be created here, so opening a
+     * directory that holds none leaves no stray file behind. */
+    int flags = O_CLOEXEC | (e->opts.read_only ? O_RDONLY : O_RDWR);
+    if (!e->opts.read_only && e->opts.create_if_missing) flags |= O_CREAT;
     e->lock_fd = open(path, flags, 0644);
     if (e->lock_fd < 0) {
         if (errno == ENOENT) return arm_engine_seterr(ARM_NOTFOUND, 0, "no database in %s", e->dir);
@@ -448,8 +451,7 @@ static int eng_owned_name(const char *nm) {
 
 int arm_engine_destroy(const char *dir) {
     arm_engine_options o;
-    arm_engine_options_init(&o);
-    o.create_if_missing = 0;
+    arm_engine_options_init(&o); /* create_if_missing: ARMDB is checked first, LOCK may be gone */
     arm_engine e; /* just enough of one to lock and read the metadata */
     memset(&e, 0, sizeof(e));
     e.opts = o;
