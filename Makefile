@@ -122,11 +122,20 @@ tsan:
 # Engine and SQL benchmarks print ops/s and ratios with the issue targets;
 # the peer benchmark (armdb vs RocksDB and LMDB) also draws a PNG chart.
 # bench/run.sh -r N <binary> gives medians of several runs.
-bench: $(BENCH_BIN) $(O)/armdb.so
+# The peers need Debian's librocksdb-dev, liblmdb-dev and gnuplot-nox
+# (ARMDB_CI_EXTRA=1 sh .ci/deps.sh installs them).
+HAVE_PEERS := $(shell [ -f /usr/include/rocksdb/c.h ] && [ -f /usr/include/lmdb.h ] && echo 1)
+bench: $(O)/bench/bench_engine $(O)/bench/bench_sql $(O)/armdb.so
 	$(O)/bench/bench_engine
 	$(O)/bench/bench_sql -e $(O)/armdb.so
+ifeq ($(HAVE_PEERS),1)
+	$(MAKE) $(O)/bench/bench_peers
 	$(O)/bench/bench_peers --csv $(O)/bench/peers.csv
 	sh bench/plot_peers.sh -o $(O)/bench/peers.png $(O)/bench/peers.csv
+else
+	@echo "bench: skipping bench_peers: install librocksdb-dev liblmdb-dev gnuplot-nox" \
+		"(ARMDB_CI_EXTRA=1 sh .ci/deps.sh)"
+endif
 
 # ---------------------------------------------------------------- checks
 check-includes:
