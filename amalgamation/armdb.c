@@ -2378,8 +2378,11 @@ typedef struct arm_shard {
     char *dir;                    /* owned: <db>/shard-NNN */
 
     /* index side */
-    pthread_rwlock_t index_lock;  /* guards index */
+    pthread_rwlock_t index_lock;  /* guards index and ix_gen */
     arm_index *index;
+    uint64_t ix_gen;              /* bumped when an item is created or removed: an item
+                                     pointer found under the read lock is still valid
+                                     under the write lock if ix_gen did not move */
 
     /* log side: everything below is guarded by log_lock */
     pthread_mutex_t log_lock;
@@ -3041,6 +3044,7 @@ typedef struct wr_op {
     int created;      /* item was created for this write */
     int skip;         /* delete of an absent key: nothing to write */
     int absent;       /* the key must not exist at commit (conditional insert) */
+    int found;        /* item already looked up (existing key) by the caller */
     uint64_t off;     /* where the entry went */
 } wr_op;
 
@@ -3082,8 +3086,11 @@ static int wr_check(arm_engine *e, arm_slice key, const arm_slice *value) {
 
 /* ------------------------------------------------------------- commit */
 static void wr_unprepare(arm_engine *e, wr_op *ops, size_t n) {
-    for (size_t i = 0; i < n; i++)
-        if (ops[i].created) arm_index_remove(e->shards[ops[i].shard].index, ops[i].item);
+    for (size_t i = 0; i < n; i++) {
+        if (!ops[i].created) continue;
+        arm_index_remove(e->shards[ops[i].shard].index, ops[i].item);
+        e->shards[ops[i].shard].ix_gen++;
+    }
 }
 
 /* Prepare ops under the index locks: check conditional inserts, skip
@@ -3094,7 +3101,9 @@ static int wr_prepare(arm_engine *e, wr_op *ops, size_t n) {
         wr_op *op = &ops[i];
         arm_index *idx = e->shards[op->shard].index;
         op->created = 0;
-        if (op->del) {
+        if (op->found) {
+            op->skip = 0; /* wr_one found the existing item already */
+        } else if (op->del) {
             op->item = arm_index_get(idx, op->key.ptr, op->key.len);
             op->skip = op->item == NULL;
         } else {
@@ -3104,6 +3113,7 @@ static int wr_prepare(arm_engine *e, wr_op *ops, size_t n) {
                 wr_unprepare(e, ops, i);
                 return arm_engine_seterr(rc, 0, "out of memory for the index");
             }
+            if (op->created) e->shards[op->shard].ix_gen++;
             op->skip = 0;
         }
         if (op->absent && op->item && !op->created) {
@@ -3176,6 +3186,7 @@ static void wr_apply(arm_engine *e, wr_op *ops, size_t n, uint64_t seq, uint32_t
         if (op->del) {
             arm_file_add_dead(e, fid, op->shard, len); /* a tombstone is never live data */
             arm_index_remove(e->shards[op->shard].index, it);
+            e->shards[op->shard].ix_gen++;
             continue;
         }
         it->seq = seq;
@@ -3255,14 +3266,20 @@ static int wr_one(arm_engine *e, arm_slice key, const arm_slice *value, const ar
     op.shard = sh;
     uint32_t fid = 0;
     uint64_t end = 0;
-    /* Warm the cache under the shared lock first: the probe's cache misses
-     * (most of a write's time at a million keys) then overlap with other
-     * readers and writers instead of lengthening the exclusive section, and
-     * the probe under the write lock finds its path in cache. */
+    /* Probe under the shared lock first: the probe's cache misses (most of
+     * a write's time at a million keys) then overlap with other readers and
+     * writers instead of lengthening the exclusive section. If no item was
+     * created or removed in between (ix_gen), the item found is still the
+     * key's: an overwrite needs no second probe. */
     arm_index_rdlock(&s->index_lock);
-    (void)arm_index_get(s->index, key.ptr, key.len);
+    arm_item *hint = arm_index_get(s->index, key.ptr, key.len);
+    uint64_t gen = s->ix_gen;
     pthread_rwlock_unlock(&s->index_lock);
     arm_index_wrlock(&s->index_lock);
+    if (!cas && !op.del && hint != NULL && s->ix_gen == gen) {
+        op.item = hint;
+        op.found = 1;
+    }
     if (cas) {
         arm_item *it = arm_index_get(s->index, key.ptr, key.len);
         int equal = 0;
@@ -4767,7 +4784,10 @@ static int eng_mkdirs(const char *dir) {
 static int eng_lock(arm_engine *e) {
     char path[4200];
     snprintf(path, sizeof(path), "%s/%s", e->dir, ARM_LOCK_NAME);
-    int flags = O_CLOEXEC | (e->opts.read_only ? O_RDONLY : (O_RDWR | O_CREAT));
+    /* LOCK is made only when a database may be created here, so opening a
+     * directory that holds none leaves no stray file behind. */
+    int flags = O_CLOEXEC | (e->opts.read_only ? O_RDONLY : O_RDWR);
+    if (!e->opts.read_only && e->opts.create_if_missing) flags |= O_CREAT;
     e->lock_fd = open(path, flags, 0644);
     if (e->lock_fd < 0) {
         if (errno == ENOENT) return arm_engine_seterr(ARM_NOTFOUND, 0, "no database in %s", e->dir);
@@ -5005,8 +5025,7 @@ static int eng_owned_name(const char *nm) {
 
 int arm_engine_destroy(const char *dir) {
     arm_engine_options o;
-    arm_engine_options_init(&o);
-    o.create_if_missing = 0;
+    arm_engine_options_init(&o); /* create_if_missing: ARMDB is checked first, LOCK may be gone */
     arm_engine e; /* just enough of one to lock and read the metadata */
     memset(&e, 0, sizeof(e));
     e.opts = o;

@@ -118,8 +118,11 @@ typedef struct arm_shard {
     char *dir;                    /* owned: <db>/shard-NNN */
 
     /* index side */
-    pthread_rwlock_t index_lock;  /* guards index */
+    pthread_rwlock_t index_lock;  /* guards index and ix_gen */
     arm_index *index;
+    uint64_t ix_gen;              /* bumped when an item is created or removed: an item
+                                     pointer found under the read lock is still valid
+                                     under the write lock if ix_gen did not move */
 
     /* log side: everything below is guarded by log_lock */
     pthread_mutex_t log_lock;

@@ -24,6 +24,7 @@ typedef struct wr_op {
     int created;      /* item was created for this write */
     int skip;         /* delete of an absent key: nothing to write */
     int absent;       /* the key must not exist at commit (conditional insert) */
+    int found;        /* item already looked up (existing key) by the caller */
     uint64_t off;     /* where the entry went */
 } wr_op;
 
@@ -65,8 +66,11 @@ static int wr_check(arm_engine *e, arm_slice key, const arm_slice *value) {
 
 /* ------------------------------------------------------------- commit */
 static void wr_unprepare(arm_engine *e, wr_op *ops, size_t n) {
-    for (size_t i = 0; i < n; i++)
-        if (ops[i].created) arm_index_remove(e->shards[ops[i].shard].index, ops[i].item);
+    for (size_t i = 0; i < n; i++) {
+        if (!ops[i].created) continue;
+        arm_index_remove(e->shards[ops[i].shard].index, ops[i].item);
+        e->shards[ops[i].shard].ix_gen++;
+    }
 }
 
 /* Prepare ops under the index locks: check conditional inserts, skip
@@ -77,7 +81,9 @@ static int wr_prepare(arm_engine *e, wr_op *ops, size_t n) {
         wr_op *op = &ops[i];
         arm_index *idx = e->shards[op->shard].index;
         op->created = 0;
-        if (op->del) {
+        if (op->found) {
+            op->skip = 0; /* wr_one found the existing item already */
+        } else if (op->del) {
             op->item = arm_index_get(idx, op->key.ptr, op->key.len);
             op->skip = op->item == NULL;
         } else {
@@ -87,6 +93,7 @@ static int wr_prepare(arm_engine *e, wr_op *ops, size_t n) {
                 wr_unprepare(e, ops, i);
                 return arm_engine_seterr(rc, 0, "out of memory for the index");
             }
+            if (op->created) e->shards[op->shard].ix_gen++;
             op->skip = 0;
         }
         if (op->absent && op->item && !op->created) {
@@ -159,6 +166,7 @@ static void wr_apply(arm_engine *e, wr_op *ops, size_t n, uint64_t seq, uint32_t
         if (op->del) {
             arm_file_add_dead(e, fid, op->shard, len); /* a tombstone is never live data */
             arm_index_remove(e->shards[op->shard].index, it);
+            e->shards[op->shard].ix_gen++;
             continue;
         }
         it->seq = seq;
@@ -238,14 +246,20 @@ static int wr_one(arm_engine *e, arm_slice key, const arm_slice *value, const ar
     op.shard = sh;
     uint32_t fid = 0;
     uint64_t end = 0;
-    /* Warm the cache under the shared lock first: the probe's cache misses
-     * (most of a write's time at a million keys) then overlap with other
-     * readers and writers instead of lengthening the exclusive section, and
-     * the probe under the write lock finds its path in cache. */
+    /* Probe under the shared lock first: the probe's cache misses (most of
+     * a write's time at a million keys) then overlap with other readers and
+     * writers instead of lengthening the exclusive section. If no item was
+     * created or removed in between (ix_gen), the item found is still the
+     * key's: an overwrite needs no second probe. */
     arm_index_rdlock(&s->index_lock);
-    (void)arm_index_get(s->index, key.ptr, key.len);
+    arm_item *hint = arm_index_get(s->index, key.ptr, key.len);
+    uint64_t gen = s->ix_gen;
     pthread_rwlock_unlock(&s->index_lock);
     arm_index_wrlock(&s->index_lock);
+    if (!cas && !op.del && hint != NULL && s->ix_gen == gen) {
+        op.item = hint;
+        op.found = 1;
+    }
     if (cas) {
         arm_item *it = arm_index_get(s->index, key.ptr, key.len);
         int equal = 0;
