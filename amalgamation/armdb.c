@@ -3136,8 +3136,12 @@ static int wr_append(arm_engine *e, arm_shard *s, wr_op *ops, size_t n, size_t l
     uint64_t size0 = atomic_load(&f->size), buf_off0 = s->buf_off;
     uint32_t buf_len0 = s->buf_len;
     uint64_t seq = atomic_fetch_add(&e->seq, 1) + 1;
-    if (ARM_NEVER(seq >= ARM_SEQ_MAX))
-        return arm_engine_seterr(ARM_ERR(ARM_FULL), 0, "sequence numbers exhausted");
+    /* Unreachable by writing (2^62 writes), reachable by a damaged or forged
+     * file whose entries sit just below the limit: refuse, never wrap. */
+    if (seq >= ARM_SEQ_MAX) {
+        atomic_store(&e->seq, ARM_SEQ_MAX);
+        return arm_engine_seterr(ARM_ERR(ARM_FULL), 0, "sequence numbers exhausted in %s", e->dir);
+    }
     size_t k = 0;
     for (size_t i = 0; i < n && rc == ARM_OK; i++) {
         wr_op *op = &ops[i];
