@@ -81,6 +81,12 @@ ARM_PRIVATE int arm_file_hdr_decode(const uint8_t *p, size_t n, arm_file_hdr *h)
 /* Encode an entry header (checksum over header tail, key and value). */
 ARM_PRIVATE void arm_entry_encode(uint8_t out[ARM_ENTRY_HEADER], uint8_t type, uint8_t flags,
                                   uint64_t seq, arm_slice key, arm_slice value);
+/* The same header without its checksum, for an entry assembled in place;
+ * arm_entry_seal then fills the checksum over the contiguous entry p[0..len)
+ * (one pass, where the streaming form costs a 576-byte state per entry). */
+ARM_PRIVATE void arm_entry_header(uint8_t out[ARM_ENTRY_HEADER], uint8_t type, uint8_t flags,
+                                  uint64_t seq, size_t klen, size_t vlen);
+ARM_PRIVATE void arm_entry_seal(uint8_t *p, size_t len);
 /* Decode the entry at p[0..avail): ARM_OK and *h filled when a whole entry
  * with a good checksum is there; ARM_CORRUPT otherwise (torn, zeroed, bad).
  * max_key/max_value bound the lengths accepted. */

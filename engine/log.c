@@ -120,6 +120,22 @@ void arm_entry_encode(uint8_t out[ARM_ENTRY_HEADER], uint8_t type, uint8_t flags
     log_put32(out, (uint32_t)arm_hash_checksum_end(&st));
 }
 
+void arm_entry_header(uint8_t out[ARM_ENTRY_HEADER], uint8_t type, uint8_t flags, uint64_t seq,
+                      size_t klen, size_t vlen) {
+    assert(klen >= 1 && klen <= ARM_KEY_SIZE_MAX);
+    log_put32(out, 0);
+    out[4] = type;
+    out[5] = flags;
+    log_put16(out + 6, (uint16_t)klen);
+    log_put32(out + 8, (uint32_t)vlen);
+    log_put64(out + 12, seq);
+}
+
+void arm_entry_seal(uint8_t *p, size_t len) {
+    assert(len >= ARM_ENTRY_HEADER);
+    log_put32(p, (uint32_t)arm_hash_checksum(p + 4, len - 4));
+}
+
 static int log_hdr_parse(const uint8_t *p, arm_entry_hdr *h) {
     h->checksum = log_get32(p);
     h->type = p[4];

@@ -129,12 +129,23 @@ static int wr_append(arm_engine *e, arm_shard *s, wr_op *ops, size_t n, size_t l
         k++;
         uint8_t flags = live > 1 ? (uint8_t)(ARM_ENTRY_TXN | (k == live ? ARM_ENTRY_TXN_END : 0)) : 0;
         arm_slice v = op->del ? arm_slice_make(NULL, 0) : op->value;
+        uint8_t type = op->del ? ARM_ENTRY_DEL : ARM_ENTRY_PUT;
         uint8_t hdr[ARM_ENTRY_HEADER];
-        arm_entry_encode(hdr, op->del ? ARM_ENTRY_DEL : ARM_ENTRY_PUT, flags, seq, op->key, v);
+        uint32_t len = arm_entry_size(op->key.len, v.len);
+        /* An entry that fits in the buffer's free space lands there whole:
+         * checksum it in place, in one pass. A bigger one streams through
+         * flushes, so its checksum is computed before its header goes out. */
+        int in_place = s->buf_cap - s->buf_len >= len;
+        if (in_place)
+            arm_entry_header(hdr, type, flags, seq, op->key.len, v.len);
+        else
+            arm_entry_encode(hdr, type, flags, seq, op->key, v);
+        uint32_t pos = s->buf_len;
         op->off = s->buf_off + s->buf_len;
         rc = arm_shard_append(e, s, hdr, sizeof(hdr));
         if (rc == ARM_OK) rc = arm_shard_append(e, s, op->key.ptr, op->key.len);
         if (rc == ARM_OK && v.len) rc = arm_shard_append(e, s, v.ptr, v.len);
+        if (rc == ARM_OK && in_place) arm_entry_seal(s->buf + pos, len);
     }
     /* normal and full: the bytes reach the file before the index shows them,
      * so a write that fails here is rolled back and never seen. (full then
