@@ -2562,6 +2562,21 @@ static uint64_t log_get64(const uint8_t *p) {
     return v;
 }
 
+/* The metadata and file headers share one frame: 64 bytes, an 8-byte magic
+ * first, bytes 48..55 reserved (zero), a checksum of bytes 0..55 last. */
+_Static_assert(ARM_META_SIZE == 64 && ARM_FILE_HEADER_SIZE == 64, "one 64-byte frame");
+
+static void log_block_seal(uint8_t out[64]) {
+    log_put64(out + 56, arm_hash_checksum(out, 56));
+}
+
+static int log_block_check(const uint8_t *p, size_t n, const uint8_t magic[8]) {
+    if (n < 64 || memcmp(p, magic, 8) != 0) return ARM_ERR(ARM_CORRUPT);
+    if (log_get64(p + 56) != arm_hash_checksum(p, 56)) return ARM_ERR(ARM_CORRUPT);
+    if (log_get64(p + 48) != 0) return ARM_ERR(ARM_CORRUPT); /* reserved */
+    return ARM_OK;
+}
+
 /* ---------------------------------------------------------- metadata */
 void arm_meta_encode(const arm_meta *m, uint8_t out[ARM_META_SIZE]) {
     memset(out, 0, ARM_META_SIZE);
@@ -2572,13 +2587,11 @@ void arm_meta_encode(const arm_meta *m, uint8_t out[ARM_META_SIZE]) {
     log_put32(out + 32, m->flags);
     log_put32(out + 36, m->prefix_bits);
     log_put64(out + 40, m->created_ms);
-    log_put64(out + 56, arm_hash_checksum(out, 56));
+    log_block_seal(out);
 }
 
 int arm_meta_decode(const uint8_t *p, size_t n, arm_meta *m) {
-    if (n < ARM_META_SIZE || memcmp(p, log_meta_magic, 8) != 0) return ARM_ERR(ARM_CORRUPT);
-    if (log_get64(p + 56) != arm_hash_checksum(p, 56)) return ARM_ERR(ARM_CORRUPT);
-    if (log_get64(p + 48) != 0) return ARM_ERR(ARM_CORRUPT); /* reserved */
+    if (log_block_check(p, n, log_meta_magic) != ARM_OK) return ARM_CORRUPT;
     m->version = log_get32(p + 8);
     m->shard_count = log_get32(p + 12);
     memcpy(m->db_id, p + 16, 16);
@@ -2599,14 +2612,11 @@ void arm_file_hdr_encode(const arm_file_hdr *h, uint8_t out[ARM_FILE_HEADER_SIZE
     log_put32(out + 20, h->flags);
     memcpy(out + 24, h->db_id, 16);
     log_put64(out + 40, h->base_seq);
-    log_put64(out + 56, arm_hash_checksum(out, 56));
+    log_block_seal(out);
 }
 
 int arm_file_hdr_decode(const uint8_t *p, size_t n, arm_file_hdr *h) {
-    if (n < ARM_FILE_HEADER_SIZE || memcmp(p, log_file_magic, 8) != 0)
-        return ARM_ERR(ARM_CORRUPT);
-    if (log_get64(p + 56) != arm_hash_checksum(p, 56)) return ARM_ERR(ARM_CORRUPT);
-    if (log_get64(p + 48) != 0) return ARM_ERR(ARM_CORRUPT); /* reserved */
+    if (log_block_check(p, n, log_file_magic) != ARM_OK) return ARM_CORRUPT;
     h->version = log_get32(p + 8);
     h->shard = log_get32(p + 12);
     h->fid = log_get32(p + 16);
