@@ -6217,10 +6217,16 @@ static int opts_apply(opts_state *st, arm_ext_config *cfg, int id, const char *v
         cfg->eng.index_kind = w == 0 ? ARM_INDEX_ORDERED : ARM_INDEX_HASH;
         return SQLITE_OK;
     }
-    case OPT_CACHE_SIZE:
+    case OPT_CACHE_SIZE: {
+        /* allocated at open: more than the machine's memory can only fail there */
+        long pages = sysconf(_SC_PHYS_PAGES), psz = sysconf(_SC_PAGESIZE);
+        uint64_t mem = pages > 0 && psz > 0 ? (uint64_t)pages * (uint64_t)psz : UINT64_MAX;
         if (!opts_parse_size(val, &u)) return opts_bad(errmsg, name, val, "a size like '64MB'");
+        if (u > mem)
+            return opts_bad(errmsg, name, val, "a size no larger than this machine's memory");
         cfg->eng.cache_size = u;
         return SQLITE_OK;
+    }
     case OPT_KEY_TYPE: {
         int w = opts_word(val, key_words, 3);
         if (w < 0) return opts_bad(errmsg, name, val, "integer, text or blob");
@@ -7783,6 +7789,8 @@ ARM_PRIVATE int arm_ext_engine_acquire(const arm_ext_config *cfg, int create,
     char real[PATH_MAX];
     *out = NULL;
     *errmsg = NULL;
+    struct stat st;
+    int existed = stat(cfg->dir, &st) == 0; /* a CREATE that fails removes what it made */
     if (create && ext_mkdirs(cfg->dir) != 0) {
         *errmsg = sqlite3_mprintf("armdb: cannot create directory %s: %s", cfg->dir,
                                   strerror(errno));
@@ -7821,6 +7829,7 @@ ARM_PRIVATE int arm_ext_engine_acquire(const arm_ext_config *cfg, int create,
             else
                 ext_open_error(errmsg, real, rc);
             if (rc == ARM_NOTFOUND) rc = ARM_IOERR;
+            if (create && !existed) (void)rmdir(real); /* only if still empty */
             free(path);
             free(sh);
             sh = NULL;

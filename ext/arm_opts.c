@@ -339,10 +339,16 @@ static int opts_apply(opts_state *st, arm_ext_config *cfg, int id, const char *v
         cfg->eng.index_kind = w == 0 ? ARM_INDEX_ORDERED : ARM_INDEX_HASH;
         return SQLITE_OK;
     }
-    case OPT_CACHE_SIZE:
+    case OPT_CACHE_SIZE: {
+        /* allocated at open: more than the machine's memory can only fail there */
+        long pages = sysconf(_SC_PHYS_PAGES), psz = sysconf(_SC_PAGESIZE);
+        uint64_t mem = pages > 0 && psz > 0 ? (uint64_t)pages * (uint64_t)psz : UINT64_MAX;
         if (!opts_parse_size(val, &u)) return opts_bad(errmsg, name, val, "a size like '64MB'");
+        if (u > mem)
+            return opts_bad(errmsg, name, val, "a size no larger than this machine's memory");
         cfg->eng.cache_size = u;
         return SQLITE_OK;
+    }
     case OPT_KEY_TYPE: {
         int w = opts_word(val, key_words, 3);
         if (w < 0) return opts_bad(errmsg, name, val, "integer, text or blob");

@@ -127,6 +127,8 @@ ARM_PRIVATE int arm_ext_engine_acquire(const arm_ext_config *cfg, int create,
     char real[PATH_MAX];
     *out = NULL;
     *errmsg = NULL;
+    struct stat st;
+    int existed = stat(cfg->dir, &st) == 0; /* a CREATE that fails removes what it made */
     if (create && ext_mkdirs(cfg->dir) != 0) {
         *errmsg = sqlite3_mprintf("armdb: cannot create directory %s: %s", cfg->dir,
                                   strerror(errno));
@@ -165,6 +167,7 @@ ARM_PRIVATE int arm_ext_engine_acquire(const arm_ext_config *cfg, int create,
             else
                 ext_open_error(errmsg, real, rc);
             if (rc == ARM_NOTFOUND) rc = ARM_IOERR;
+            if (create && !existed) (void)rmdir(real); /* only if still empty */
             free(path);
             free(sh);
             sh = NULL;

@@ -43,6 +43,7 @@ CREATE VIRTUAL TABLE x USING armdb(dir='x', compaction_threshold=1.5);
 CREATE VIRTUAL TABLE x USING armdb(dir='x', compaction_threshold='half');
 CREATE VIRTUAL TABLE x USING armdb(dir='x', index='btree');
 CREATE VIRTUAL TABLE x USING armdb(dir='x', cache_size='lots');
+CREATE VIRTUAL TABLE x USING armdb(dir='x', cache_size='16383T');
 CREATE VIRTUAL TABLE x USING armdb(dir='x', key_type='real');
 CREATE VIRTUAL TABLE x USING armdb(dir='x', max_key_size=0);
 CREATE VIRTUAL TABLE x USING armdb(dir='x', max_key_size=65535);
