@@ -3729,6 +3729,12 @@ static int rec_file(rec_state *st, arm_shard *s, uint32_t fid, int last, arm_fil
         return rc;
     }
     uint64_t size = (uint64_t)sb.st_size;
+    if (size > ARM_FILE_SIZE_MAX) {
+        /* no data file grows this big (offsets are 32-bit): not ours */
+        rc = arm_engine_seterr(ARM_ERR(ARM_CORRUPT), 0, "%s is larger than any data file", path);
+        arm_file_free(f); /* frees path */
+        return rc;
+    }
     *size_out = size;
     *valid_end_out = 0;
     const uint8_t *map = NULL;
