@@ -5905,7 +5905,7 @@ SQLITE_EXTENSION_INIT3
 
 #define OPTS_MAX_FILE_MIN   65536ULL                /* the engine's smallest data file */
 #define OPTS_MAX_FILE_MAX   (4294967296ULL - 4096)  /* 32-bit offsets, block aligned */
-#define OPTS_ENTRY_ROOM     (64ULL + 20 + 65536)    /* file header, entry header, a key */
+#define OPTS_ENTRY_OVERHEAD (64ULL + 20 + 1)        /* file header, entry header, type byte */
 #define OPTS_WBUF_MAX       (1ULL << 30)
 #define OPTS_VALUE_SIZE_MAX 1000000000ULL /* SQLite's own SQLITE_MAX_LENGTH */
 
@@ -6428,10 +6428,15 @@ ARM_PRIVATE int arm_opts_parse(sqlite3 *db, int argc, const char *const *argv,
         if (cfg->max_key_size > ARM_EXT_KEY_SIZE_MAX) cfg->max_key_size = ARM_EXT_KEY_SIZE_MAX;
         cfg->max_value_size =
             st.max_value_size ? (uint32_t)st.max_value_size : cfg->eng.max_value_size;
-        /* One entry must fit in one data file. An unset max_value_size
-         * shrinks to fit a small max_file_size; a set one is checked here so
-         * the message names the two options the user wrote. */
-        uint64_t room = cfg->eng.max_file_size - OPTS_ENTRY_ROOM;
+        /* One entry (file header, entry header, the longest encoded key, a
+         * value and its type byte) must fit in one data file. An unset
+         * max_value_size shrinks to fit a small max_file_size; a set one is
+         * checked here so the message names the two options the user wrote.
+         * max_file_size >= 64 KiB and keys < 64 KiB, but the sum may still
+         * not fit: room is 0 then, and any value is refused. */
+        uint64_t key_room = cfg->key_type == ARM_EXT_KEY_INTEGER ? 8 : cfg->max_key_size + 1;
+        uint64_t need = OPTS_ENTRY_OVERHEAD + key_room;
+        uint64_t room = cfg->eng.max_file_size > need ? cfg->eng.max_file_size - need : 0;
         if (!st.max_value_size && cfg->max_value_size > room) cfg->max_value_size = (uint32_t)room;
         if (st.max_value_size && cfg->max_value_size > room) {
             *errmsg = sqlite3_mprintf("armdb: max_value_size (%llu) does not fit in one data file "
