@@ -168,8 +168,8 @@ struct arm_engine {
 
     /* file table: fid -> arm_file, chunked so lookups are lock-free */
     pthread_mutex_t files_lock;   /* guards creation of chunks and entries */
-    _Atomic(arm_file *) *file_chunks[ARM_FILE_CHUNKS_MAX];
-    _Atomic uint64_t nfiles;
+    /* chunk pointers are published once, atomically: readers take no lock */
+    _Atomic(_Atomic(arm_file *) *) file_chunks[ARM_FILE_CHUNKS_MAX];
 
     /* background sync (sync=normal) */
     pthread_t syncer;
