@@ -2428,8 +2428,8 @@ struct arm_engine {
 
     /* file table: fid -> arm_file, chunked so lookups are lock-free */
     pthread_mutex_t files_lock;   /* guards creation of chunks and entries */
-    _Atomic(arm_file *) *file_chunks[ARM_FILE_CHUNKS_MAX];
-    _Atomic uint64_t nfiles;
+    /* chunk pointers are published once, atomically: readers take no lock */
+    _Atomic(_Atomic(arm_file *) *) file_chunks[ARM_FILE_CHUNKS_MAX];
 
     /* background sync (sync=normal) */
     pthread_t syncer;
@@ -4312,6 +4312,16 @@ static int cur_step_past(arm_cursor *c, arm_slice k) {
 
 static int cur_refill(arm_cursor *c, arm_slice k);
 
+/* Make k (from source src: a shard index, or -1 for the overlay) current. */
+static int cur_set_current(arm_cursor *c, int src, arm_slice k) {
+    int rc = arm_buf_reserve(&c->cur_key, k.len);
+    if (rc != ARM_OK) return rc;
+    memcpy(c->cur_key.ptr, k.ptr, k.len);
+    c->cur_key.len = k.len;
+    c->cur = src;
+    return ARM_OK;
+}
+
 /* Choose the current key among the sources (smallest forward, largest
  * backward; the overlay wins ties), skipping overlay deletes. */
 static int cur_pick(arm_cursor *c) {
@@ -4342,12 +4352,7 @@ static int cur_pick(arm_cursor *c) {
             if (cur_step_past(c, bk)) return cur_refill(c, bk);
             continue;
         }
-        c->cur = best;
-        int rc = arm_buf_reserve(&c->cur_key, bk.len);
-        if (rc != ARM_OK) return rc;
-        memcpy(c->cur_key.ptr, bk.ptr, bk.len);
-        c->cur_key.len = bk.len;
-        return ARM_OK;
+        return cur_set_current(c, best, bk);
     }
 }
 
@@ -4426,14 +4431,7 @@ static int cur_hash_settle(arm_cursor *c) {
     for (;;) {
         if (s->valid) {
             arm_slice k = cur_src_key(s, s->pos);
-            if (cur_in_bounds(c, k) && !cur_ov_has(c, k)) {
-                c->cur = 0;
-                int rc = arm_buf_reserve(&c->cur_key, k.len);
-                if (rc != ARM_OK) return rc;
-                memcpy(c->cur_key.ptr, k.ptr, k.len);
-                c->cur_key.len = k.len;
-                return ARM_OK;
-            }
+            if (cur_in_bounds(c, k) && !cur_ov_has(c, k)) return cur_set_current(c, 0, k);
             if (++s->pos < s->n) continue;
             c->hash_shard++;
             int rc = cur_hash_fill(c);
@@ -4448,13 +4446,7 @@ static int cur_hash_settle(arm_cursor *c) {
             c->dir = 0;
             return ARM_NOTFOUND;
         }
-        c->cur = -1;
-        arm_slice k = cur_ov_key(c, c->ov_pos);
-        int rc = arm_buf_reserve(&c->cur_key, k.len);
-        if (rc != ARM_OK) return rc;
-        memcpy(c->cur_key.ptr, k.ptr, k.len);
-        c->cur_key.len = k.len;
-        return ARM_OK;
+        return cur_set_current(c, -1, cur_ov_key(c, c->ov_pos));
     }
 }
 
@@ -4745,26 +4737,49 @@ uint32_t arm_engine_route(const arm_engine *e, const uint8_t *key, size_t klen) 
 }
 
 /* ------------------------------------------------------------- files */
+static _Atomic(arm_file *) *eng_chunk(const arm_engine *e, uint32_t c) {
+    return atomic_load_explicit(&((arm_engine *)(uintptr_t)e)->file_chunks[c], memory_order_acquire);
+}
+
 arm_file *arm_engine_file(const arm_engine *e, uint32_t fid) {
     uint32_t c = fid / ARM_FILE_CHUNK;
     if (c >= ARM_FILE_CHUNKS_MAX) return NULL;
-    _Atomic(arm_file *) *chunk = e->file_chunks[c];
+    _Atomic(arm_file *) *chunk = eng_chunk(e, c);
     if (chunk == NULL) return NULL;
     return atomic_load_explicit(&chunk[fid % ARM_FILE_CHUNK], memory_order_acquire);
+}
+
+/* The first file with id >= *fid, or NULL; *fid is left just past it. Ids
+ * are sparse, so empty chunks are skipped whole. Start with *fid = 0. */
+static arm_file *eng_file_next(const arm_engine *e, uint32_t *fid) {
+    for (uint32_t c = *fid / ARM_FILE_CHUNK; c < ARM_FILE_CHUNKS_MAX; c++) {
+        _Atomic(arm_file *) *chunk = eng_chunk(e, c);
+        uint32_t j = c == *fid / ARM_FILE_CHUNK ? *fid % ARM_FILE_CHUNK : 0;
+        for (; chunk != NULL && j < ARM_FILE_CHUNK; j++) {
+            arm_file *f = atomic_load_explicit(&chunk[j], memory_order_acquire);
+            if (f == NULL) continue;
+            *fid = c * ARM_FILE_CHUNK + j + 1;
+            return f;
+        }
+    }
+    *fid = ARM_FILE_CHUNKS_MAX * ARM_FILE_CHUNK;
+    return NULL;
 }
 
 int arm_engine_file_add(arm_engine *e, arm_file *f) {
     uint32_t c = f->fid / ARM_FILE_CHUNK;
     if (c >= ARM_FILE_CHUNKS_MAX) return ARM_ERR(ARM_FULL);
     pthread_mutex_lock(&e->files_lock);
-    if (e->file_chunks[c] == NULL) {
-        e->file_chunks[c] = arm_calloc(ARM_FILE_CHUNK, sizeof(_Atomic(arm_file *)));
-        if (e->file_chunks[c] == NULL) {
+    _Atomic(arm_file *) *chunk = eng_chunk(e, c);
+    if (chunk == NULL) {
+        chunk = arm_calloc(ARM_FILE_CHUNK, sizeof(_Atomic(arm_file *)));
+        if (chunk == NULL) {
             pthread_mutex_unlock(&e->files_lock);
             return ARM_ERR(ARM_NOMEM);
         }
+        atomic_store_explicit(&e->file_chunks[c], chunk, memory_order_release);
     }
-    arm_file *old = atomic_load(&e->file_chunks[c][f->fid % ARM_FILE_CHUNK]);
+    arm_file *old = atomic_load(&chunk[f->fid % ARM_FILE_CHUNK]);
     if (old != NULL) {
         /* File ids are database-wide: two files with one id is damage
          * (copied or renamed files), never something to pick between. */
@@ -4772,8 +4787,7 @@ int arm_engine_file_add(arm_engine *e, arm_file *f) {
         return arm_engine_seterr(ARM_ERR(ARM_CORRUPT), 0, "%s and %s have the same file id %u",
                                  old->path, f->path, f->fid);
     }
-    atomic_store_explicit(&e->file_chunks[c][f->fid % ARM_FILE_CHUNK], f, memory_order_release);
-    atomic_fetch_add(&e->nfiles, 1);
+    atomic_store_explicit(&chunk[f->fid % ARM_FILE_CHUNK], f, memory_order_release);
     pthread_mutex_unlock(&e->files_lock);
     return ARM_OK;
 }
@@ -5051,11 +5065,9 @@ int arm_engine_close(arm_engine *e) {
     for (uint32_t i = 0; e->shards && i < e->shard_count; i++) arm_shard_deinit(e, &e->shards[i]);
     arm_free(e->shards);
     arm_cache_free(e->cache);
-    for (uint32_t c = 0; c < ARM_FILE_CHUNKS_MAX; c++) {
-        if (e->file_chunks[c] == NULL) continue;
-        for (uint32_t j = 0; j < ARM_FILE_CHUNK; j++) arm_file_free(atomic_load(&e->file_chunks[c][j]));
-        arm_free((void *)e->file_chunks[c]);
-    }
+    uint32_t fid = 0;
+    for (arm_file *f; (f = eng_file_next(e, &fid)) != NULL;) arm_file_free(f);
+    for (uint32_t c = 0; c < ARM_FILE_CHUNKS_MAX; c++) arm_free((void *)eng_chunk(e, c));
     if (e->lock_fd >= 0) close(e->lock_fd); /* releases the flock */
     pthread_mutex_destroy(&e->files_lock);
     pthread_mutex_destroy(&e->syncer_lock);
@@ -5195,15 +5207,11 @@ int arm_engine_flush(arm_engine *e) {
 void arm_engine_stats_get(arm_engine *e, arm_engine_stats *st) {
     memset(st, 0, sizeof(*st));
     uint64_t total = 0, dead = 0;
-    for (uint32_t c = 0; c < ARM_FILE_CHUNKS_MAX; c++) {
-        if (e->file_chunks[c] == NULL) continue;
-        for (uint32_t j = 0; j < ARM_FILE_CHUNK; j++) {
-            arm_file *f = atomic_load(&e->file_chunks[c][j]);
-            if (f == NULL) continue;
-            st->files++;
-            total += atomic_load(&f->size) - ARM_FILE_HEADER_SIZE;
-            dead += arm_file_dead(f);
-        }
+    uint32_t fid = 0;
+    for (arm_file *f; (f = eng_file_next(e, &fid)) != NULL;) {
+        st->files++;
+        total += atomic_load(&f->size) - ARM_FILE_HEADER_SIZE;
+        dead += arm_file_dead(f);
     }
     for (uint32_t i = 0; i < e->shard_count; i++) {
         arm_shard *s = &e->shards[i];
@@ -5283,21 +5291,13 @@ int arm_engine_check(arm_engine *e, arm_check_report_fn report, arm_progress_fn 
     int rc = arm_engine_flush(e); /* so the files hold everything the index points at */
     if (rc != ARM_OK) return rc;
     uint64_t total = 0, done = 0;
-    for (int pass = 0; pass < 2; pass++) {
-        for (uint32_t c = 0; c < ARM_FILE_CHUNKS_MAX; c++) {
-            if (e->file_chunks[c] == NULL) continue; /* ids are sparse: skip whole chunks */
-            for (uint32_t j = 0; j < ARM_FILE_CHUNK; j++) {
-                arm_file *f = atomic_load(&e->file_chunks[c][j]);
-                if (f == NULL) continue;
-                if (pass == 0) {
-                    total += atomic_load(&f->size);
-                    continue;
-                }
-                *problems_out += eng_check_file(e, f, report, ctx);
-                done += atomic_load(&f->size);
-                if (progress) progress(ctx, done, total);
-            }
-        }
+    uint32_t fid = 0;
+    for (arm_file *f; (f = eng_file_next(e, &fid)) != NULL;) total += atomic_load(&f->size);
+    fid = 0;
+    for (arm_file *f; (f = eng_file_next(e, &fid)) != NULL;) {
+        *problems_out += eng_check_file(e, f, report, ctx);
+        done += atomic_load(&f->size);
+        if (progress) progress(ctx, done, total);
     }
     return ARM_OK;
 }

@@ -231,6 +231,16 @@ static int cur_step_past(arm_cursor *c, arm_slice k) {
 
 static int cur_refill(arm_cursor *c, arm_slice k);
 
+/* Make k (from source src: a shard index, or -1 for the overlay) current. */
+static int cur_set_current(arm_cursor *c, int src, arm_slice k) {
+    int rc = arm_buf_reserve(&c->cur_key, k.len);
+    if (rc != ARM_OK) return rc;
+    memcpy(c->cur_key.ptr, k.ptr, k.len);
+    c->cur_key.len = k.len;
+    c->cur = src;
+    return ARM_OK;
+}
+
 /* Choose the current key among the sources (smallest forward, largest
  * backward; the overlay wins ties), skipping overlay deletes. */
 static int cur_pick(arm_cursor *c) {
@@ -261,12 +271,7 @@ static int cur_pick(arm_cursor *c) {
             if (cur_step_past(c, bk)) return cur_refill(c, bk);
             continue;
         }
-        c->cur = best;
-        int rc = arm_buf_reserve(&c->cur_key, bk.len);
-        if (rc != ARM_OK) return rc;
-        memcpy(c->cur_key.ptr, bk.ptr, bk.len);
-        c->cur_key.len = bk.len;
-        return ARM_OK;
+        return cur_set_current(c, best, bk);
     }
 }
 
@@ -345,14 +350,7 @@ static int cur_hash_settle(arm_cursor *c) {
     for (;;) {
         if (s->valid) {
             arm_slice k = cur_src_key(s, s->pos);
-            if (cur_in_bounds(c, k) && !cur_ov_has(c, k)) {
-                c->cur = 0;
-                int rc = arm_buf_reserve(&c->cur_key, k.len);
-                if (rc != ARM_OK) return rc;
-                memcpy(c->cur_key.ptr, k.ptr, k.len);
-                c->cur_key.len = k.len;
-                return ARM_OK;
-            }
+            if (cur_in_bounds(c, k) && !cur_ov_has(c, k)) return cur_set_current(c, 0, k);
             if (++s->pos < s->n) continue;
             c->hash_shard++;
             int rc = cur_hash_fill(c);
@@ -367,13 +365,7 @@ static int cur_hash_settle(arm_cursor *c) {
             c->dir = 0;
             return ARM_NOTFOUND;
         }
-        c->cur = -1;
-        arm_slice k = cur_ov_key(c, c->ov_pos);
-        int rc = arm_buf_reserve(&c->cur_key, k.len);
-        if (rc != ARM_OK) return rc;
-        memcpy(c->cur_key.ptr, k.ptr, k.len);
-        c->cur_key.len = k.len;
-        return ARM_OK;
+        return cur_set_current(c, -1, cur_ov_key(c, c->ov_pos));
     }
 }
 
