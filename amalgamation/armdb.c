@@ -2526,6 +2526,13 @@ ARM_PRIVATE int arm_file_new(const arm_engine *e, const arm_shard *s, uint32_t f
 ARM_PRIVATE void arm_file_add_dead(arm_engine *e, uint32_t fid, uint32_t shard, uint64_t n);
 ARM_PRIVATE uint64_t arm_file_dead(const arm_file *f);
 
+/* write.c, for cursor overlays: the index of the latest record of every key
+ * in a batch, in first-write order (idx_out holds arm_engine_batch_mark()
+ * entries; returns how many), and one record's key, value and delete flag. */
+ARM_PRIVATE size_t arm_batch_latest(const arm_batch *b, size_t *idx_out);
+ARM_PRIVATE void arm_batch_rec(const arm_batch *b, size_t i, arm_slice *key, arm_slice *value,
+                               int *del);
+
 /* recover.c */
 ARM_PRIVATE int arm_engine_recover(arm_engine *e);
 
@@ -3492,10 +3499,6 @@ void arm_engine_batch_clear(arm_batch *b) {
     arm_engine_batch_rollback_to(b, 0);
 }
 
-/* The latest record of every key, in first-write order, for cursors. */
-ARM_PRIVATE size_t arm_batch_latest(const arm_batch *b, size_t *idx_out);
-ARM_PRIVATE void arm_batch_rec(const arm_batch *b, size_t i, arm_slice *key, arm_slice *value,
-                               int *del);
 
 size_t arm_batch_latest(const arm_batch *b, size_t *idx_out) {
     size_t n = 0;
@@ -4099,10 +4102,6 @@ void arm_cache_put(arm_cache *c, uint32_t fid, uint32_t off, const uint8_t *v, s
 #include <string.h>
 
 #define CUR_RUN 128u
-
-ARM_PRIVATE size_t arm_batch_latest(const arm_batch *b, size_t *idx_out);
-ARM_PRIVATE void arm_batch_rec(const arm_batch *b, size_t i, arm_slice *key, arm_slice *value,
-                               int *del);
 
 typedef struct cur_ent {
     uint32_t koff; /* into the source's keys buffer */

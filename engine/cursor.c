@@ -19,10 +19,6 @@
 
 #define CUR_RUN 128u
 
-ARM_PRIVATE size_t arm_batch_latest(const arm_batch *b, size_t *idx_out);
-ARM_PRIVATE void arm_batch_rec(const arm_batch *b, size_t i, arm_slice *key, arm_slice *value,
-                               int *del);
-
 typedef struct cur_ent {
     uint32_t koff; /* into the source's keys buffer */
     arm_item loc;  /* copy of the index item header (klen, fid, off, len, seq) */

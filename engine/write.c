@@ -440,10 +440,6 @@ void arm_engine_batch_clear(arm_batch *b) {
     arm_engine_batch_rollback_to(b, 0);
 }
 
-/* The latest record of every key, in first-write order, for cursors. */
-ARM_PRIVATE size_t arm_batch_latest(const arm_batch *b, size_t *idx_out);
-ARM_PRIVATE void arm_batch_rec(const arm_batch *b, size_t i, arm_slice *key, arm_slice *value,
-                               int *del);
 
 size_t arm_batch_latest(const arm_batch *b, size_t *idx_out) {
     size_t n = 0;
