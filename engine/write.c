@@ -264,27 +264,27 @@ static int wr_one(arm_engine *e, arm_slice key, const arm_slice *value, const ar
     /* Probe under the shared lock first: the probe's cache misses (most of
      * a write's time at a million keys) then overlap with other readers and
      * writers instead of lengthening the exclusive section. If no item was
-     * created or removed in between (ix_gen), the item found is still the
-     * key's: an overwrite needs no second probe. */
+     * created or removed in between (ix_gen), what it found (the key's item, or
+     * no item) still holds: put, delete and cas need no second probe. */
     arm_index_rdlock(&s->index_lock);
     arm_item *hint = arm_index_get(s->index, key.ptr, key.len);
     uint64_t gen = s->ix_gen;
     pthread_rwlock_unlock(&s->index_lock);
     arm_index_wrlock(&s->index_lock);
-    if (!cas && !op.del && hint != NULL && s->ix_gen == gen) {
-        op.item = hint;
-        op.found = 1;
-    }
+    arm_item *it = s->ix_gen == gen ? hint : arm_index_get(s->index, key.ptr, key.len);
     if (cas) {
-        arm_item *it = arm_index_get(s->index, key.ptr, key.len);
         int equal = 0;
         if (cas->ptr == NULL || it == NULL)
             equal = cas->ptr == NULL && it == NULL;
         else
             rc = wr_values_equal(e, it, *cas, &equal);
         if (rc == ARM_OK && !equal) rc = ARM_CONSTRAINT;
-    } else if (op.del && arm_index_get(s->index, key.ptr, key.len) == NULL) {
+    } else if (op.del && it == NULL) {
         rc = ARM_NOTFOUND;
+    }
+    if (it != NULL) { /* the key's item, valid under this lock: no probe in wr_prepare */
+        op.item = it;
+        op.found = 1;
     }
     if (rc == ARM_OK) rc = wr_commit(e, &op, 1, sh, &fid, &end);
     pthread_rwlock_unlock(&s->index_lock);
