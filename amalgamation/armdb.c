@@ -13,7 +13,9 @@
 **     engine/io_uring.c
 **     engine/log.c
 **     engine/shard.c
+**     engine/mvcc.c
 **     engine/write.c
+**     engine/txn.c
 **     engine/recover.c
 **     engine/cache.c
 **     engine/cursor.c
@@ -76,7 +78,8 @@
 enum {
     ARM_OK = 0,
     ARM_ERROR = 1,       /* generic failure; see errmsg */
-    ARM_BUSY = 5,        /* directory locked by another process */
+    ARM_BUSY = 5,        /* directory locked by another process; a key held by a prepared
+                            transaction */
     ARM_NOMEM = 7,       /* allocation failed */
     ARM_READONLY = 8,    /* write to an engine opened read-only */
     ARM_IOERR = 10,      /* the OS refused a read, write or sync */
@@ -94,6 +97,9 @@ enum {
 };
 /* Extended codes keep the primary code in the low byte. */
 #define ARM_IOERR_FSYNC (ARM_IOERR | (1 << 8))
+/* A transaction conflicted with one published after its snapshot (the same
+ * value as SQLITE_BUSY_SNAPSHOT). */
+#define ARM_BUSY_SNAPSHOT (ARM_BUSY | (2 << 8))
 #define ARM_RC_PRIMARY(rc) ((rc) & 0xff)
 
 /* Human-readable name of a result code ("ARM_OK", ...). Never NULL. */
@@ -253,6 +259,8 @@ void arm_buf_free(arm_buf *buf) {
 #include <stdlib.h>
 
 const char *arm_rc_str(int rc) {
+    if (rc == ARM_BUSY_SNAPSHOT) return "ARM_BUSY_SNAPSHOT";
+    if (rc == ARM_IOERR_FSYNC) return "ARM_IOERR_FSYNC";
     switch (ARM_RC_PRIMARY(rc)) {
     case ARM_OK: return "ARM_OK";
     case ARM_ERROR: return "ARM_ERROR";
@@ -397,7 +405,9 @@ uint64_t arm_hash_key(const void *p, size_t n) {
 
 /* One key's location. Packed: this struct's size is memory per key. */
 typedef struct __attribute__((packed)) arm_item {
-    uint64_t seq;  /* sequence number of the entry */
+    uint64_t seq;  /* version stamp: the domain sequence number at which this version
+                      became visible (for what recovery found: the entry's sequence
+                      number, below every stamp taken after the open) */
     uint32_t fid;  /* data file id (database-wide) */
     uint32_t off;  /* byte offset of the entry in that file */
     uint32_t len;  /* total entry length in the file (header + key + value) */
@@ -407,7 +417,15 @@ typedef struct __attribute__((packed)) arm_item {
 } arm_item;
 _Static_assert(sizeof(arm_item) == 23, "arm_item layout");
 
-#define ARM_ITEM_DEAD 0x01 /* tombstone kept only during recovery */
+/* Item flags. DEAD: the newest version is a deletion (recovery's tombstones; at
+ * run time a deleted key kept for the snapshots that still see it, and a key
+ * held for a prepared insert). A DEAD item is not a key: lookups at the
+ * newest version treat it as absent. OLD: older versions of the key are kept
+ * in the shard's version store (engine/mvcc.c). INTENT: a prepared
+ * transaction writes this key; no one else may. */
+#define ARM_ITEM_DEAD   0x01
+#define ARM_ITEM_OLD    0x02
+#define ARM_ITEM_INTENT 0x04
 
 typedef struct arm_index arm_index;
 
@@ -504,6 +522,8 @@ extern "C" {
 typedef struct arm_engine arm_engine;
 typedef struct arm_cursor arm_cursor;
 typedef struct arm_batch arm_batch;
+typedef struct arm_txn arm_txn;
+typedef struct arm_domain arm_domain;
 
 /* ---------------------------------------------------------------- options */
 enum arm_sync_mode {
@@ -541,6 +561,9 @@ typedef struct arm_engine_options {
     int mmap_reads;              /* read data files through a read-only mapping (default 1):
                                     no syscall per read; 0 = pread, where an I/O error is an
                                     error code rather than SIGBUS */
+    arm_domain *domain;          /* engines that publish and read together (see domains
+                                    below); NULL = a domain of this engine's own. Borrowed:
+                                    the engine holds a reference until it closes */
 } arm_engine_options;
 
 /* Fill *opts with the defaults above. */
@@ -722,6 +745,169 @@ arm_slice arm_engine_cursor_key(const arm_cursor *cursor);
  * until the next call on this cursor. ARM_OK, ARM_CORRUPT, ARM_IOERR,
  * ARM_NOMEM. */
 ARM_WARN_UNUSED int arm_engine_cursor_value(arm_cursor *cursor, arm_slice *value_out);
+
+/* ------------------------------------------------------- domains, snapshots */
+/**
+ * A domain is a set of engines that share one sequence counter, so that a
+ * snapshot is one moment across all of them and a transaction over several of
+ * them (arm_txn_publish with several txns) becomes visible to every snapshot
+ * at once. The SQLite extension puts every engine of the process in one
+ * domain. An engine opened with opts->domain == NULL gets a domain of its own.
+ * A domain is freed when arm_domain_free has been called and the last engine
+ * using it has closed. Thread-safe.
+ * arm_domain_new: ARM_OK or ARM_NOMEM.
+ */
+ARM_WARN_UNUSED int arm_domain_new(arm_domain **domain_out);
+void arm_domain_free(arm_domain *domain); /* NULL allowed */
+/* The domain of an engine (borrowed until the engine closes). */
+arm_domain *arm_engine_domain(const arm_engine *engine);
+
+/**
+ * A snapshot: every engine of the domain as it was at one moment. While it is
+ * held, older versions of keys changed afterwards are kept in memory so that
+ * reads through it (arm_txn_*, cursors of a transaction) see that moment.
+ * Hold snapshots briefly: a snapshot held for long keeps every version written
+ * since. Caller-allocated; the fields are private. Thread-safe; one snapshot
+ * may be read by several transactions and threads at once.
+ * arm_snapshot_take: ARM_OK or ARM_NOMEM.
+ */
+typedef struct arm_snapshot {
+    uint64_t seq;   /* private: the moment */
+    void *slot;     /* private: registration */
+    arm_domain *domain;
+} arm_snapshot;
+ARM_WARN_UNUSED int arm_snapshot_take(arm_domain *domain, arm_snapshot *snap_out);
+void arm_snapshot_drop(arm_snapshot *snap); /* a zeroed or dropped snapshot is allowed */
+
+/* ----------------------------------------------------------- transactions */
+/**
+ * A transaction reads one snapshot plus its own writes, and commits
+ * atomically with optimistic validation (serializable): it fails with
+ * ARM_BUSY_SNAPSHOT, writing nothing, when a key it read or wrote (including
+ * keys a cursor of it passed over, and the absence of keys it looked up) was
+ * changed by a transaction published after its snapshot. Commit is two-phase:
+ *   prepare: validate, hold its keys (other writers of them get ARM_BUSY or,
+ *            inside transactions, ARM_BUSY_SNAPSHOT), and write its entries to
+ *            the log, invisible;
+ *   publish: make it visible to every new snapshot at once (with sync=full,
+ *            durable before the call returns);
+ *   discard: forget it (after prepare, an abort record makes sure recovery
+ *            never applies it).
+ * arm_txn_commit is prepare + publish. What recovery does with a transaction
+ * that was prepared but neither published nor discarded when the process
+ * died: by default it is applied (the prepare record is the decision); with
+ * an external decision (arm_txn_prepare's `ext`), it is "in doubt" after
+ * reopen and stays invisible, with its keys held, until the application
+ * resolves it (arm_engine_indoubt_*) from wherever it recorded the decision.
+ * A transaction belongs to one thread at a time.
+ */
+enum arm_txn_flags {
+    ARM_TXN_READONLY = 1, /* reads only: no read tracking, writes refused (ARM_MISUSE) */
+};
+
+/**
+ * Begin a transaction on engine. snap (borrowed; must outlive the
+ * transaction) is the snapshot to read, from engine's domain; NULL takes one
+ * of its own now. ARM_OK and *txn_out (owned: arm_txn_free); ARM_NOMEM;
+ * ARM_MISUSE (snap from another domain).
+ */
+ARM_WARN_UNUSED int arm_txn_begin(arm_engine *engine, const arm_snapshot *snap, int flags,
+                                  arm_txn **txn_out);
+/* Discard if still open, then free. NULL allowed. */
+void arm_txn_free(arm_txn *txn);
+
+/* Read through the snapshot and the transaction's own writes. The value is
+ * copied into *value_out (grown with arm_realloc, owned by the caller).
+ * ARM_OK, ARM_NOTFOUND, ARM_CORRUPT, ARM_IOERR, ARM_NOMEM. */
+ARM_WARN_UNUSED int arm_txn_get(arm_txn *txn, arm_slice key, arm_buf *value_out);
+/* ARM_OK when the key exists (own writes first), ARM_NOTFOUND, ARM_NOMEM. */
+ARM_WARN_UNUSED int arm_txn_contains(arm_txn *txn, arm_slice key);
+/* Writes, buffered in the transaction until it commits. ARM_OK, ARM_TOOBIG
+ * (key empty or too long, value too long), ARM_FULL (over 4 GiB of writes),
+ * ARM_NOMEM, ARM_READONLY (engine opened read-only), ARM_MISUSE (a read-only
+ * or finished transaction). A write to a prepared transaction un-prepares it
+ * first (its log records are aborted); prepare again to commit. */
+ARM_WARN_UNUSED int arm_txn_put(arm_txn *txn, arm_slice key, arm_slice value);
+ARM_WARN_UNUSED int arm_txn_delete(arm_txn *txn, arm_slice key);
+/* Number of writes recorded (a savepoint mark), and forgetting every write
+ * after a mark (un-prepares a prepared transaction, as a write does). */
+size_t arm_txn_mark(const arm_txn *txn);
+ARM_WARN_UNUSED int arm_txn_rollback_to(arm_txn *txn, size_t mark);
+/* Number of distinct keys written. */
+size_t arm_txn_write_count(const arm_txn *txn);
+
+/**
+ * A cursor over the transaction's snapshot with its own writes on top (the
+ * writes as of this call). As arm_engine_cursor_open otherwise; the range it
+ * passes over counts as read by the transaction. The cursor must be closed
+ * before the transaction is freed. ARM_OK, ARM_NOMEM.
+ */
+ARM_WARN_UNUSED int arm_txn_cursor_open(arm_txn *txn, arm_cursor **cursor_out);
+
+/* An external decision: recovery asks the application about a prepared
+ * transaction instead of applying it. owner (16 bytes) names the decision's
+ * store (e.g. one table of one database) and comes back with the in-doubt
+ * transaction. */
+typedef struct arm_txn_ext {
+    uint8_t owner[16];
+} arm_txn_ext;
+
+/**
+ * Prepare: validate, hold the keys, write the entries (invisible) to the log
+ * of one shard; with sync=normal or full they reach the kernel before it
+ * returns. With ext != NULL the entries are also fdatasync'd (so the external
+ * decision can rely on them) and recovery treats the transaction as in doubt
+ * unless it was published or discarded. Preparing again is a no-op.
+ * ARM_OK; ARM_BUSY_SNAPSHOT (a conflict, see above: nothing written, the
+ * transaction stays open and may be discarded or retried from the start);
+ * ARM_FULL (larger than one data file, or the disk is full); ARM_READONLY;
+ * ARM_IOERR; ARM_IOERR_FSYNC and ARM_PANIC as arm_engine_put; ARM_NOMEM.
+ */
+ARM_WARN_UNUSED int arm_txn_prepare(arm_txn *txn, const arm_txn_ext *ext);
+/* The id of a prepared transaction (stable until it is un-prepared), the one
+ * an external decision records and arm_engine_indoubt_* report. 0 when
+ * nothing was written. */
+uint64_t arm_txn_id(const arm_txn *txn);
+
+/**
+ * Publish prepared transactions (one per engine, all engines of one domain)
+ * at once: a snapshot taken after this sees all of them, one taken before
+ * sees none. An externally decided one gets its commit record here. With
+ * sync=full each returns only when its writes, and everything published
+ * before it, are on stable storage. The transactions end (free them).
+ * ARM_OK. Publishing cannot fail once prepared, except for durability:
+ * ARM_IOERR_FSYNC / ARM_IOERR / ARM_PANIC when a commit record or the
+ * fdatasync of sync=full failed: the transactions are visible, the engine is
+ * poisoned (every later write returns ARM_PANIC until it is reopened), and
+ * what reaches disk decides what a reopen finds. ARM_MISUSE: not prepared, or
+ * two transactions of one engine, or of different domains.
+ */
+ARM_WARN_UNUSED int arm_txn_publish(arm_txn *const *txns, size_t n);
+/* Discard: forget every write; a prepared transaction's keys are released
+ * and an abort record (fdatasync'd) keeps recovery from applying it. The
+ * transaction ends. ARM_OK, or ARM_IOERR / ARM_PANIC when the abort record
+ * could not be made durable (the engine is then poisoned: a reopen could
+ * apply the transaction). */
+int arm_txn_discard(arm_txn *txn);
+/* prepare(txn, NULL) then publish: ARM_OK or an error of either. */
+ARM_WARN_UNUSED int arm_txn_commit(arm_txn *txn);
+
+/* ------------------------------------------------------ in-doubt recovery */
+/* A transaction prepared with an external decision, found at open neither
+ * published nor discarded: invisible, its keys held until resolved. */
+typedef struct arm_indoubt {
+    uint64_t id;        /* arm_txn_id of the transaction */
+    uint8_t owner[16];  /* arm_txn_ext.owner it was prepared with */
+    uint32_t nkeys;     /* keys it writes */
+} arm_indoubt;
+/* The in-doubt transactions, *list_out owned (arm_free of arm_alloc.h; NULL
+ * when *n_out is 0). ARM_OK or ARM_NOMEM. */
+ARM_WARN_UNUSED int arm_engine_indoubt_list(arm_engine *engine, arm_indoubt **list_out,
+                                            size_t *n_out);
+/* Resolve one: commit (publish it, durably recorded) or abort. ARM_OK,
+ * ARM_NOTFOUND (no such in-doubt transaction), ARM_IOERR, ARM_PANIC,
+ * ARM_READONLY, ARM_NOMEM. */
+ARM_WARN_UNUSED int arm_engine_indoubt_resolve(arm_engine *engine, uint64_t id, int commit);
 
 /* ------------------------------------------------------- maintenance */
 /* Flush every shard's write buffer and fdatasync. ARM_OK, ARM_IOERR, ARM_PANIC. */
@@ -2223,7 +2409,9 @@ int arm_io_ring_datasync(arm_io_ring *r, int fd, int *err_out) {
  *
  * Entry (20-byte header, then key, then value):
  *   0 u32 checksum  low 32 bits of arm_hash_checksum(bytes 4 .. end of value)
- *   4 u8  type      1 PUT, 2 DELETE
+ *   4 u8  type      1 PUT, 2 DELETE, 3 TXNINFO (opens a batch decided elsewhere:
+ *                   key 1 byte 0, value 16-byte owner), 4 DECISION (of the batch whose
+ *                   sequence number is the 8-byte LE key: value 1 COMMIT, 2 ABORT)
  *   5 u8  flags     bit0 TXN (batch member), bit1 TXN_END (last of its batch)
  *   6 u16 klen      1..65535
  *   8 u32 vlen      0 for DELETE
@@ -2284,10 +2472,18 @@ ARM_PRIVATE void arm_cache_put(arm_cache *cache, uint32_t fid, uint32_t off, con
 #define ARM_META_NAME        "ARMDB"
 #define ARM_LOCK_NAME        "LOCK"
 
-#define ARM_ENTRY_PUT     1
-#define ARM_ENTRY_DEL     2
-#define ARM_ENTRY_TXN     0x01 /* member of a batch */
-#define ARM_ENTRY_TXN_END 0x02 /* last member of its batch */
+#define ARM_ENTRY_PUT      1
+#define ARM_ENTRY_DEL      2
+#define ARM_ENTRY_TXNINFO  3 /* first member of a batch whose decision is external:
+                                key 1 byte (0), value the 16-byte owner */
+#define ARM_ENTRY_DECISION 4 /* outcome of an earlier batch: key its sequence number
+                                (8 bytes LE), value 1 byte ARM_DECISION_* */
+#define ARM_ENTRY_TXN      0x01 /* member of a batch */
+#define ARM_ENTRY_TXN_END  0x02 /* last member of its batch */
+#define ARM_DECISION_COMMIT 1
+#define ARM_DECISION_ABORT  2
+#define ARM_TXNINFO_VLEN    16
+#define ARM_DECISION_KLEN   8
 
 #define ARM_SHARDS_MAX         1024u
 #define ARM_ROUTE_PREFIX_MAX   64u   /* bytes: shard_prefix_bits <= 512 */
@@ -2378,6 +2574,61 @@ typedef struct arm_file {
     uint64_t map_len;             /* bytes mapped; never read past the file's flushed end */
 } arm_file;
 
+/* ------------------------------------------------------ domains, versions */
+#define ARM_SNAP_CHUNK 256 /* snapshot slots per registry chunk */
+
+/* Snapshot registrations: a slot holds 0 (free), 1 (being taken: protects
+ * every version) or seq + 2. Chunks are added, never removed, until the
+ * domain is freed. */
+typedef struct arm_snap_chunk {
+    _Atomic uint64_t slot[ARM_SNAP_CHUNK];
+    _Atomic(struct arm_snap_chunk *) next;
+} arm_snap_chunk;
+
+struct arm_domain {
+    char pad0[64];
+    _Atomic uint64_t seq;         /* last sequence number / version stamp assigned */
+    char pad1[64];
+    _Atomic uint64_t nsnap;       /* snapshots registered */
+    char pad2[64];
+    _Atomic uint32_t nprepared;   /* transactions prepared, not yet published/discarded */
+    _Atomic int refs;             /* arm_domain_new's reference + engines */
+    pthread_mutex_t mu;           /* guards chunk growth and prepared-waiters */
+    pthread_cond_t prepared_cond; /* broadcast when nprepared drops */
+    arm_snap_chunk first;
+};
+
+ARM_PRIVATE arm_domain *arm_domain_ref(arm_domain *d);
+ARM_PRIVATE void arm_domain_unref(arm_domain *d);
+/* Smallest snapshot seq registered (0 while one is being taken), or
+ * UINT64_MAX when there is none. */
+ARM_PRIVATE uint64_t arm_domain_min_snapshot(arm_domain *d);
+/* Take the next sequence number, or 0 when they are exhausted (the caller
+ * refuses the write). */
+ARM_PRIVATE uint64_t arm_domain_next_seq(arm_domain *d);
+/* Raise the counter to at least seq (recovery). */
+ARM_PRIVATE void arm_domain_observe_seq(arm_domain *d, uint64_t seq);
+ARM_PRIVATE void arm_domain_prepared_add(arm_domain *d, int delta);
+
+/* An older version of a key, kept while a snapshot may read it. */
+typedef struct arm_ver {
+    uint64_t ver;          /* stamp when this version became visible */
+    uint32_t fid, off, len; /* where its entry lives (dead: its tombstone, or fid 0) */
+    uint8_t dead;          /* the version is a deletion */
+    struct arm_ver *next;  /* the next older version */
+} arm_ver;
+
+/* A shard's version store: item -> its older versions, newest first. Open
+ * addressing on the item pointer. Guarded by the shard's index_lock. */
+typedef struct arm_vstore {
+    arm_item **item;       /* cap slots, NULL = empty */
+    arm_ver **head;        /* cap chains */
+    uint64_t cap, n;       /* cap a power of two (or 0); n items with chains */
+    uint64_t nodes;        /* arm_ver nodes held (chains and the spare list) */
+    arm_ver *spare;        /* freed nodes kept for reuse, so installs rarely allocate */
+    uint64_t nspare;
+} arm_vstore;
+
 /* ------------------------------------------------------------- shards */
 typedef struct arm_shard {
     uint32_t id;
@@ -2389,6 +2640,12 @@ typedef struct arm_shard {
     uint64_t ix_gen;              /* bumped when an item is created or removed: an item
                                      pointer found under the read lock is still valid
                                      under the write lock if ix_gen did not move */
+    arm_vstore vs;                /* older versions for snapshots (index_lock) */
+    uint64_t ndead;               /* DEAD items in the index: not keys (index_lock) */
+    uint64_t lost_ver;            /* an older version could not be kept (out of memory)
+                                     when a version with this stamp was installed:
+                                     snapshots before it fail their reads (index_lock) */
+    uint32_t gc_tick;             /* installs since the version store was last pruned */
 
     /* log side: everything below is guarded by log_lock */
     pthread_mutex_t log_lock;
@@ -2416,11 +2673,14 @@ struct arm_engine {
     int lock_fd;                  /* LOCK file with flock held */
     uint32_t shard_count;
     arm_shard *shards;            /* shard_count of them */
-    /* The one counter every writer bumps: padded onto a cache line of its
-     * own so it does not evict the read-mostly fields around it. */
-    char seq_pad0[64];
-    _Atomic uint64_t seq;         /* last sequence number assigned */
-    char seq_pad1[64];
+    /* The sequence counter every writer bumps lives in the domain (padded
+     * onto a cache line of its own there). */
+    arm_domain *dom;              /* held reference */
+    char pub_pad0[64];
+    _Atomic uint64_t last_pub;    /* stamp of the newest version installed here */
+    _Atomic uint32_t nprepared;   /* transactions holding keys here: prepared and not yet
+                                     published or discarded, and in-doubt ones */
+    char pub_pad1[64];
     _Atomic uint32_t next_fid;    /* next data file id */
     _Atomic int panic;            /* a log write/sync failed: writes refused */
     _Atomic int direct_ok;        /* O_DIRECT accepted by the file system */
@@ -2440,6 +2700,10 @@ struct arm_engine {
 
     arm_cache *cache;             /* read cache, or NULL (cache_size 0) */
     _Atomic uint64_t cache_hits, cache_misses;
+
+    /* in-doubt transactions found by recovery (txn.c); guarded by indoubt_lock */
+    pthread_mutex_t indoubt_lock;
+    struct arm_indoubt_txn *indoubt; /* list */
 };
 
 /* ------------------------------------------------------------- locks */
@@ -2484,6 +2748,8 @@ ARM_PRIVATE arm_file *arm_engine_file(const arm_engine *e, uint32_t fid);
  * needed) when the entry is not mapped. */
 ARM_PRIVATE int arm_engine_read_value(arm_engine *e, const arm_item *loc, arm_slice key,
                                       arm_buf *buf, arm_slice *value_out);
+/* arm_engine_get at snapshot seq snap (UINT64_MAX: the newest). */
+ARM_PRIVATE int arm_engine_get_at(arm_engine *e, arm_slice key, uint64_t snap, arm_buf *value_out);
 /* Thread-local error reporting. */
 ARM_PRIVATE int arm_engine_seterr(int rc, int err, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -2526,15 +2792,126 @@ ARM_PRIVATE int arm_file_new(const arm_engine *e, const arm_shard *s, uint32_t f
 ARM_PRIVATE void arm_file_add_dead(arm_engine *e, uint32_t fid, uint32_t shard, uint64_t n);
 ARM_PRIVATE uint64_t arm_file_dead(const arm_file *f);
 
+/* write.c: one operation of a commit, and appending a run of them. */
+typedef struct arm_wop {
+    arm_slice key;
+    arm_slice value;
+    int del;          /* 1 = delete */
+    uint32_t shard;   /* index shard the key routes to */
+    arm_item *item;   /* existing or pre-created index item */
+    int created;      /* item was created for this write (removed again on failure) */
+    int skip;         /* delete of an absent key: nothing to write */
+    int absent;       /* the key must not exist at commit (conditional insert) */
+    int found;        /* item already looked up (existing key) by the caller */
+    uint64_t off;     /* where the entry went */
+    uint32_t len;     /* its length */
+    uint8_t type;     /* entry type when not PUT/DELETE (a DECISION record), else 0 */
+} arm_wop;
+
+/* Append the ops that are not skipped to shard s's log as one batch (flags
+ * TXN/TXN_END when there are several, or when owner != NULL: then a TXNINFO
+ * entry carrying the 16-byte owner goes first), with a new sequence number;
+ * with sync normal/full the bytes reach the kernel. Caller holds s->log_lock,
+ * checked the panic flag, and made sure total + header fits one file.
+ * `live` ops are not skipped and take `total` bytes (TXNINFO included).
+ * On failure nothing of the batch is in the file's logical part (or the
+ * engine is poisoned). */
+ARM_PRIVATE int arm_log_append(arm_engine *e, arm_shard *s, arm_wop *ops, size_t n, size_t live,
+                               uint64_t total, const uint8_t *owner, uint64_t *seq_out,
+                               uint32_t *fid_out, uint64_t *end_out);
+/* Bytes arm_log_append writes for the TXNINFO entry. */
+#define ARM_TXNINFO_BYTES (ARM_ENTRY_HEADER + 1 + ARM_TXNINFO_VLEN)
+/* Append a DECISION record for batch `batch_seq` to shard s's log and, with
+ * sync normal/full, hand it to the kernel. Takes s->log_lock. */
+ARM_PRIVATE int arm_log_decision(arm_engine *e, arm_shard *s, uint64_t batch_seq, int outcome,
+                                 uint32_t *fid_out, uint64_t *end_out);
+/* Lock (lock=1) or unlock the index write locks of the shards set in mask,
+ * in shard order. */
+ARM_PRIVATE void arm_lock_shards(arm_engine *e, const uint8_t *mask, int lock);
+
 /* write.c, for cursor overlays: the index of the latest record of every key
  * in a batch, in first-write order (idx_out holds arm_engine_batch_mark()
  * entries; returns how many), and one record's key, value and delete flag. */
 ARM_PRIVATE size_t arm_batch_latest(const arm_batch *b, size_t *idx_out);
 ARM_PRIVATE void arm_batch_rec(const arm_batch *b, size_t i, arm_slice *key, arm_slice *value,
                                int *del);
+/* Distinct keys the batch writes. */
+ARM_PRIVATE size_t arm_batch_nkeys(const arm_batch *b);
 
 /* recover.c */
 ARM_PRIVATE int arm_engine_recover(arm_engine *e);
+
+/* ------------------------------------------------------------- mvcc.c */
+/* The version of item `it` visible at snapshot seq snap (UINT64_MAX: the
+ * newest). Fills *loc with the item's header fields for that version and
+ * returns 1 when a value is visible, 0 when the key does not exist then, or
+ * ARM_BUSY_SNAPSHOT (negated) when the version was lost to an out-of-memory.
+ * Caller holds the shard's index lock. */
+ARM_PRIVATE int arm_vs_visible(const arm_shard *s, const arm_item *it, uint64_t snap,
+                               arm_item *loc);
+/* Before installing over `it` at stamp `stamp`: keep its current version for
+ * snapshots (call only when a snapshot may need it). 1 when kept; 0 when no
+ * memory could be had, and then the shard's lost_ver marks the snapshots
+ * that can no longer read (they fail rather than read wrong). Write lock. */
+ARM_PRIVATE int arm_vs_keep(arm_shard *s, arm_item *it, uint64_t stamp);
+/* Make sure n nodes are spare, so the next n keeps need no allocation (best
+ * effort). Write lock held. */
+ARM_PRIVATE void arm_vs_reserve(arm_shard *s, uint64_t n);
+/* The item is leaving the index: drop its older versions. Write lock held. */
+ARM_PRIVATE void arm_vs_forget(arm_shard *s, arm_item *it);
+/* Prune versions no snapshot can read any more, and remove the DEAD items
+ * kept for them (every DEAD item kept for snapshots has a chain). Write lock
+ * held. Cheap when nothing is kept; otherwise runs every few hundred calls
+ * unless force. */
+ARM_PRIVATE void arm_vs_gc(arm_engine *e, arm_shard *s, int force);
+ARM_PRIVATE void arm_vs_free(arm_vstore *vs);
+ARM_PRIVATE uint64_t arm_vs_memory(const arm_vstore *vs);
+
+/* ----------------------------------------------------- write.c, txn.c */
+/* Install one written version into the index at stamp `stamp` (write lock
+ * held): keeps the old version when a snapshot may need it, accounts dead
+ * bytes, removes or keeps a deleted key. `created`: the item was made for
+ * this write (no older version). Deletes of absent keys never get here. */
+ARM_PRIVATE void arm_install(arm_engine *e, uint32_t shard, arm_item *it, int created, int del,
+                             uint64_t stamp, uint32_t fid, uint32_t off, uint32_t len,
+                             int keep_old);
+/* 1 when an item is a key at the newest version (not DEAD). */
+static inline int arm_item_live(const arm_item *it) {
+    return it != NULL && !(it->flags & ARM_ITEM_DEAD);
+}
+
+/* arm_vs_visible with the common case inline: the item's own version is old
+ * enough for the snapshot (always so for snap UINT64_MAX, the newest). */
+static inline int arm_item_visible(const arm_shard *s, const arm_item *it, uint64_t snap,
+                                   arm_item *loc) {
+    if (it->seq <= snap) {
+        if (it->flags & ARM_ITEM_DEAD) return 0;
+        __builtin_memcpy(loc, it, sizeof(*loc));
+        return 1;
+    }
+    return arm_vs_visible(s, it, snap, loc);
+}
+
+/* txn.c, for cursors of a transaction: a range slot in its read set, and
+ * widening that range to cover [lo, hi] (an open side: inf -1 below, +1
+ * above). A slot of (size_t)-1 means the read set could not grow: the
+ * transaction then treats everything as read. */
+ARM_PRIVATE size_t arm_txn_range_slot(arm_txn *t);
+ARM_PRIVATE void arm_txn_note_range(arm_txn *t, size_t slot, arm_slice lo, int lo_inf, arm_slice hi,
+                                    int hi_inf);
+/* Cursor open with a snapshot and an optional transaction (cursor.c). */
+ARM_PRIVATE int arm_cursor_open_at(arm_engine *e, const arm_batch *overlay, uint64_t snap,
+                                   arm_txn *txn, arm_cursor **cursor_out);
+ARM_PRIVATE void arm_txn_indoubt_free(arm_engine *e);
+/* Recovery found an in-doubt transaction: keep it (takes ops and keys, which
+ * the ops' keys point into; fills nothing else). ARM_OK or ARM_NOMEM (then
+ * nothing is taken). */
+ARM_PRIVATE int arm_txn_indoubt_add(arm_engine *e, uint64_t id, const uint8_t *owner,
+                                    uint32_t coord, uint32_t fid, arm_wop *ops, size_t nops,
+                                    uint8_t *keys);
+/* Hold the keys of every in-doubt transaction (after recovery, before any
+ * writer): ARM_OK or ARM_NOMEM. */
+ARM_PRIVATE int arm_txn_indoubt_hold(arm_engine *e);
 
 #endif
 /**** End of engine/engine_int.h *********************************************/
@@ -2638,7 +3015,7 @@ int arm_file_hdr_decode(const uint8_t *p, size_t n, arm_file_hdr *h) {
 void arm_entry_encode(uint8_t out[ARM_ENTRY_HEADER], uint8_t type, uint8_t flags, uint64_t seq,
                       arm_slice key, arm_slice value) {
     assert(key.len >= 1 && key.len <= ARM_KEY_SIZE_MAX);
-    assert(type == ARM_ENTRY_PUT || value.len == 0);
+    assert(type != ARM_ENTRY_DEL || value.len == 0);
     out[4] = type;
     out[5] = flags;
     log_put16(out + 6, (uint16_t)key.len);
@@ -2675,10 +3052,18 @@ static int log_hdr_parse(const uint8_t *p, arm_entry_hdr *h) {
     h->klen = log_get16(p + 6);
     h->vlen = log_get32(p + 8);
     h->seq = log_get64(p + 12);
-    if (h->type != ARM_ENTRY_PUT && h->type != ARM_ENTRY_DEL) return ARM_CORRUPT;
+    if (h->type < ARM_ENTRY_PUT || h->type > ARM_ENTRY_DECISION) return ARM_CORRUPT;
     if (h->klen == 0 || (h->flags & ~(ARM_ENTRY_TXN | ARM_ENTRY_TXN_END)) != 0) return ARM_CORRUPT;
     if ((h->flags & ARM_ENTRY_TXN_END) && !(h->flags & ARM_ENTRY_TXN)) return ARM_CORRUPT;
     if (h->type == ARM_ENTRY_DEL && h->vlen != 0) return ARM_CORRUPT;
+    /* A TXNINFO opens a batch (never ends one: a batch has data after it);
+     * a DECISION stands alone. */
+    if (h->type == ARM_ENTRY_TXNINFO &&
+        (h->flags != ARM_ENTRY_TXN || h->klen != 1 || h->vlen != ARM_TXNINFO_VLEN))
+        return ARM_CORRUPT;
+    if (h->type == ARM_ENTRY_DECISION &&
+        (h->flags != 0 || h->klen != ARM_DECISION_KLEN || h->vlen != 1))
+        return ARM_CORRUPT;
     if (h->seq == 0 || h->seq >= ARM_SEQ_MAX) return ARM_CORRUPT;
     return ARM_OK;
 }
@@ -2753,6 +3138,7 @@ int arm_shard_init(arm_engine *e, arm_shard *s, uint32_t id) {
 /* Caller frees the files themselves (they are in the engine's table). */
 void arm_shard_deinit(arm_engine *e, arm_shard *s) {
     (void)e;
+    arm_vs_free(&s->vs);
     arm_index_free(s->index);
     arm_io_ring_free(s->ring);
     arm_free(s->buf_raw);
@@ -2924,7 +3310,7 @@ int arm_shard_new_file(arm_engine *e, arm_shard *s) {
     h.fid = fid;
     h.flags = e->meta.flags;
     memcpy(h.db_id, e->meta.db_id, 16);
-    h.base_seq = atomic_load(&e->seq);
+    h.base_seq = atomic_load(&e->dom->seq);
     s->active = f;
     s->direct = direct_io;
     s->buf_off = 0;
@@ -3056,17 +3442,414 @@ int arm_shard_read(arm_engine *e, arm_file *f, uint64_t off, void *dst, size_t n
 #undef SHARD_ALIGN_DOWN
 #undef SHARD_ALIGN_UP
 /**** End of engine/shard.c **************************************************/
+/**** Begin file engine/mvcc.c ***********************************************/
+/* SPDX-License-Identifier: MIT */
+/*
+ * mvcc.c: what makes snapshot reads possible. The domain: one sequence
+ * counter for the engines that publish together (every version installed
+ * gets a stamp from it while the installer holds the write locks of the
+ * index shards it installs into), a registry of the snapshots being read,
+ * and the count of prepared transactions. Each shard's version store: the
+ * older versions of keys changed while a snapshot older than the change was
+ * registered, newest first, and the deleted keys kept as DEAD items for the
+ * same reason; pruned when no registered snapshot can read them.
+ *
+ * Why a stamp taken under the write locks is enough for a consistent view:
+ * a reader takes snap = seq after registering. Any stamp <= snap was taken
+ * by an installer that held the write lock of every shard it installs into
+ * and holds it until the install is done, so by the time the reader gets a
+ * shard's read lock that install is complete; a stamp > snap is invisible to
+ * it and the installer saw the registration (it loads nsnap after taking its
+ * stamp, both sequentially consistent), so it kept the version the reader
+ * needs. Layer: engine.
+ */
+/* #include "engine_int.h" */
+/* #include "../common/arm_alloc.h" */
+
+#include <string.h>
+
+#define MVCC_SPARE_MAX 4096u /* spare nodes kept per shard */
+#define MVCC_GC_EVERY  256u  /* installs between prunes while snapshots hold versions */
+
+/* ------------------------------------------------------------- domain */
+int arm_domain_new(arm_domain **out) {
+    *out = NULL;
+    arm_domain *d = arm_calloc(1, sizeof(*d));
+    if (d == NULL) return ARM_ERR(ARM_NOMEM);
+    if (pthread_mutex_init(&d->mu, NULL) != 0) {
+        arm_free(d);
+        return ARM_ERR(ARM_NOMEM);
+    }
+    if (pthread_cond_init(&d->prepared_cond, NULL) != 0) {
+        pthread_mutex_destroy(&d->mu);
+        arm_free(d);
+        return ARM_ERR(ARM_NOMEM);
+    }
+    atomic_store(&d->refs, 1);
+    *out = d;
+    return ARM_OK;
+}
+
+arm_domain *arm_domain_ref(arm_domain *d) {
+    atomic_fetch_add(&d->refs, 1);
+    return d;
+}
+
+void arm_domain_unref(arm_domain *d) {
+    if (d == NULL || atomic_fetch_sub(&d->refs, 1) != 1) return;
+    assert(atomic_load(&d->nsnap) == 0);
+    arm_snap_chunk *c = atomic_load(&d->first.next);
+    while (c) {
+        arm_snap_chunk *next = atomic_load(&c->next);
+        arm_free(c);
+        c = next;
+    }
+    pthread_cond_destroy(&d->prepared_cond);
+    pthread_mutex_destroy(&d->mu);
+    arm_free(d);
+}
+
+void arm_domain_free(arm_domain *d) {
+    arm_domain_unref(d);
+}
+
+arm_domain *arm_engine_domain(const arm_engine *e) {
+    return e->dom;
+}
+
+uint64_t arm_domain_next_seq(arm_domain *d) {
+    uint64_t seq = atomic_fetch_add(&d->seq, 1) + 1;
+    /* Unreachable by writing (2^62 writes), reachable by a damaged or forged
+     * file whose entries sit just below the limit: refuse, never wrap. */
+    if (seq >= ARM_SEQ_MAX) {
+        atomic_store(&d->seq, ARM_SEQ_MAX);
+        return 0;
+    }
+    return seq;
+}
+
+void arm_domain_observe_seq(arm_domain *d, uint64_t seq) {
+    uint64_t cur = atomic_load(&d->seq);
+    while (cur < seq && !atomic_compare_exchange_weak(&d->seq, &cur, seq)) {
+    }
+}
+
+void arm_domain_prepared_add(arm_domain *d, int delta) {
+    if (delta > 0) {
+        atomic_fetch_add(&d->nprepared, (uint32_t)delta);
+        return;
+    }
+    atomic_fetch_sub(&d->nprepared, (uint32_t)-delta);
+    pthread_mutex_lock(&d->mu);
+    pthread_cond_broadcast(&d->prepared_cond);
+    pthread_mutex_unlock(&d->mu);
+}
+
+uint64_t arm_domain_min_snapshot(arm_domain *d) {
+    if (atomic_load(&d->nsnap) == 0) return UINT64_MAX;
+    uint64_t min = UINT64_MAX;
+    for (arm_snap_chunk *c = &d->first; c != NULL; c = atomic_load(&c->next)) {
+        for (uint32_t i = 0; i < ARM_SNAP_CHUNK; i++) {
+            uint64_t v = atomic_load(&c->slot[i]);
+            if (v == 1) return 0; /* being taken: its seq is not known yet */
+            if (v >= 2 && v - 2 < min) min = v - 2;
+        }
+    }
+    return min;
+}
+
+/* A slot per snapshot; a thread starts looking where it last found one, so
+ * the usual take is one compare-and-swap on a line of its own making. */
+static _Thread_local uint32_t mvcc_slot_hint;
+
+static _Atomic uint64_t *mvcc_slot_claim(arm_domain *d) {
+    arm_snap_chunk *c = &d->first;
+    for (uint32_t nchunk = 0;; nchunk++) {
+        for (uint32_t i = 0; i < ARM_SNAP_CHUNK; i++) {
+            uint32_t j = (mvcc_slot_hint + i) % ARM_SNAP_CHUNK;
+            uint64_t zero = 0;
+            if (atomic_compare_exchange_strong(&c->slot[j], &zero, 1)) {
+                mvcc_slot_hint = j;
+                return &c->slot[j];
+            }
+        }
+        arm_snap_chunk *next = atomic_load(&c->next);
+        if (next == NULL) {
+            pthread_mutex_lock(&d->mu);
+            next = atomic_load(&c->next);
+            if (next == NULL && (next = arm_calloc(1, sizeof(*next))) != NULL)
+                atomic_store(&c->next, next);
+            pthread_mutex_unlock(&d->mu);
+            if (next == NULL) return NULL;
+        }
+        c = next;
+        (void)nchunk;
+    }
+}
+
+int arm_snapshot_take(arm_domain *d, arm_snapshot *s) {
+    memset(s, 0, sizeof(*s));
+    /* Register first, then read seq: an installer that takes a stamp after
+     * our read sees the registration and keeps the version we need. */
+    atomic_fetch_add(&d->nsnap, 1);
+    _Atomic uint64_t *slot = mvcc_slot_claim(d);
+    if (slot == NULL) {
+        atomic_fetch_sub(&d->nsnap, 1);
+        return ARM_ERR(ARM_NOMEM);
+    }
+    s->seq = atomic_load(&d->seq);
+    atomic_store(slot, s->seq + 2);
+    s->slot = (void *)slot;
+    s->domain = d;
+    return ARM_OK;
+}
+
+void arm_snapshot_drop(arm_snapshot *s) {
+    if (s == NULL || s->slot == NULL) return;
+    atomic_store((_Atomic uint64_t *)s->slot, 0);
+    atomic_fetch_sub(&s->domain->nsnap, 1);
+    s->slot = NULL;
+}
+
+/* ------------------------------------------------------ version store */
+static uint64_t vs_hash(const arm_item *it) {
+    uint64_t x = (uint64_t)(uintptr_t)it;
+    x ^= x >> 33;
+    x *= 0xff51afd7ed558ccdULL;
+    x ^= x >> 33;
+    return x;
+}
+
+/* Slot of `it`, or of the empty slot where it would go. */
+static uint64_t vs_find(const arm_vstore *vs, const arm_item *it) {
+    uint64_t mask = vs->cap - 1;
+    for (uint64_t i = vs_hash(it) & mask;; i = (i + 1) & mask)
+        if (vs->item[i] == NULL || vs->item[i] == it) return i;
+}
+
+static int vs_grow(arm_vstore *vs) {
+    uint64_t cap = vs->cap ? vs->cap * 2 : 64;
+    arm_item **item = arm_calloc(cap, sizeof(*item));
+    arm_ver **head = arm_calloc(cap, sizeof(*head));
+    if (item == NULL || head == NULL) {
+        arm_free(item);
+        arm_free(head);
+        return ARM_ERR(ARM_NOMEM);
+    }
+    arm_vstore old = *vs;
+    vs->item = item;
+    vs->head = head;
+    vs->cap = cap;
+    for (uint64_t i = 0; i < old.cap; i++) {
+        if (old.item[i] == NULL) continue;
+        uint64_t j = vs_find(vs, old.item[i]);
+        vs->item[j] = old.item[i];
+        vs->head[j] = old.head[i];
+    }
+    arm_free(old.item);
+    arm_free(old.head);
+    return ARM_OK;
+}
+
+/* Backward-shift deletion keeps probe chains whole without tombstones. */
+static void vs_delete_at(arm_vstore *vs, uint64_t i) {
+    uint64_t mask = vs->cap - 1;
+    vs->item[i] = NULL;
+    vs->head[i] = NULL;
+    vs->n--;
+    for (uint64_t j = (i + 1) & mask; vs->item[j] != NULL; j = (j + 1) & mask) {
+        uint64_t home = vs_hash(vs->item[j]) & mask;
+        /* move j back to i when i lies on j's probe path (cyclically in [home, j)) */
+        if (((j - home) & mask) >= ((j - i) & mask)) {
+            vs->item[i] = vs->item[j];
+            vs->head[i] = vs->head[j];
+            vs->item[j] = NULL;
+            vs->head[j] = NULL;
+            i = j;
+        }
+    }
+}
+
+static arm_ver *vs_node_get(arm_vstore *vs) {
+    arm_ver *v = vs->spare;
+    if (v) {
+        vs->spare = v->next;
+        vs->nspare--;
+        return v;
+    }
+    v = arm_malloc(sizeof(*v));
+    if (v) vs->nodes++;
+    return v;
+}
+
+static void vs_node_put(arm_vstore *vs, arm_ver *v) {
+    if (vs->nspare >= MVCC_SPARE_MAX) {
+        arm_free(v);
+        vs->nodes--;
+        return;
+    }
+    v->next = vs->spare;
+    vs->spare = v;
+    vs->nspare++;
+}
+
+static void vs_chain_free(arm_vstore *vs, arm_ver *v) {
+    while (v) {
+        arm_ver *next = v->next;
+        vs_node_put(vs, v);
+        v = next;
+    }
+}
+
+void arm_vs_reserve(arm_shard *s, uint64_t n) {
+    arm_vstore *vs = &s->vs;
+    n = ARM_MIN(n, (uint64_t)MVCC_SPARE_MAX);
+    while (vs->nspare < n) {
+        arm_ver *v = arm_malloc(sizeof(*v));
+        if (v == NULL) return;
+        vs->nodes++;
+        v->next = vs->spare;
+        vs->spare = v;
+        vs->nspare++;
+    }
+}
+
+int arm_vs_keep(arm_shard *s, arm_item *it, uint64_t stamp) {
+    arm_vstore *vs = &s->vs;
+    arm_ver *v = vs_node_get(vs);
+    if (v == NULL || ((vs->n + 1) * 4 > vs->cap * 3 && vs_grow(vs) != ARM_OK)) {
+        if (v) vs_node_put(vs, v);
+        if (stamp > s->lost_ver) s->lost_ver = stamp;
+        return 0;
+    }
+    v->ver = it->seq;
+    v->fid = it->fid;
+    v->off = it->off;
+    v->len = it->len;
+    v->dead = (it->flags & ARM_ITEM_DEAD) != 0;
+    uint64_t i = vs_find(vs, it);
+    if (vs->item[i] == NULL) {
+        vs->item[i] = it;
+        vs->head[i] = NULL;
+        vs->n++;
+    }
+    v->next = vs->head[i];
+    vs->head[i] = v;
+    it->flags |= ARM_ITEM_OLD;
+    return 1;
+}
+
+void arm_vs_forget(arm_shard *s, arm_item *it) {
+    if (!(it->flags & ARM_ITEM_OLD)) return;
+    arm_vstore *vs = &s->vs;
+    uint64_t i = vs_find(vs, it);
+    if (ARM_NEVER(vs->item[i] == NULL)) return;
+    vs_chain_free(vs, vs->head[i]);
+    vs_delete_at(vs, i);
+    it->flags &= (uint8_t)~ARM_ITEM_OLD;
+}
+
+int arm_vs_visible(const arm_shard *s, const arm_item *it, uint64_t snap, arm_item *loc) {
+    memcpy(loc, it, sizeof(*loc));
+    if (it->seq <= snap) return !(it->flags & ARM_ITEM_DEAD);
+    /* Newer than the snapshot: the version it saw is in the chain, or the key
+     * did not exist then (made after it, or a prepared insert's hold). */
+    if (snap < s->lost_ver) return -ARM_BUSY_SNAPSHOT;
+    if (!(it->flags & ARM_ITEM_OLD)) return 0;
+    const arm_vstore *vs = &s->vs;
+    uint64_t i = vs_find(vs, it);
+    if (ARM_NEVER(vs->item[i] == NULL)) return 0;
+    for (const arm_ver *v = vs->head[i]; v != NULL; v = v->next) {
+        if (v->ver > snap) continue;
+        if (v->dead) return 0;
+        loc->seq = v->ver;
+        loc->fid = v->fid;
+        loc->off = v->off;
+        loc->len = v->len;
+        loc->flags = 0;
+        return 1;
+    }
+    return 0;
+}
+
+/* Keep, of a chain, the versions some snapshot >= min can read: everything
+ * newer than min plus the first one at or below it. */
+static arm_ver *vs_prune_chain(arm_vstore *vs, arm_ver *v, uint64_t min) {
+    arm_ver **link = &v;
+    while (*link && (*link)->ver > min) link = &(*link)->next;
+    if (*link) {
+        vs_chain_free(vs, (*link)->next);
+        (*link)->next = NULL;
+    }
+    return v;
+}
+
+void arm_vs_gc(arm_engine *e, arm_shard *s, int force) {
+    arm_vstore *vs = &s->vs;
+    if (vs->n == 0) return;
+    uint64_t nsnap = atomic_load(&e->dom->nsnap);
+    if (!force && nsnap > 0 && ++s->gc_tick < MVCC_GC_EVERY) return;
+    s->gc_tick = 0;
+    uint64_t min = arm_domain_min_snapshot(e->dom);
+    /* An item whose own version is at or below min is all any snapshot reads
+     * (a deleted one then leaves the index, unless a prepared transaction
+     * holds it); otherwise its chain is trimmed. */
+    int removed = 0;
+    for (uint64_t i = 0; i < vs->cap; i++) {
+        arm_item *it = vs->item[i];
+        if (it == NULL) continue;
+        if (it->seq > min) {
+            vs->head[i] = vs_prune_chain(vs, vs->head[i], min);
+            continue;
+        }
+        vs_chain_free(vs, vs->head[i]);
+        it->flags &= (uint8_t)~ARM_ITEM_OLD;
+        vs_delete_at(vs, i);
+        if ((it->flags & ARM_ITEM_DEAD) && !(it->flags & ARM_ITEM_INTENT)) {
+            arm_index_remove(s->index, it);
+            s->ndead--;
+            removed = 1;
+        }
+        i--; /* a later entry may have shifted back into slot i */
+    }
+    if (removed) s->ix_gen++;
+}
+
+void arm_vs_free(arm_vstore *vs) {
+    for (uint64_t i = 0; i < vs->cap; i++)
+        if (vs->item[i]) vs_chain_free(vs, vs->head[i]);
+    while (vs->spare) {
+        arm_ver *next = vs->spare->next;
+        arm_free(vs->spare);
+        vs->spare = next;
+    }
+    arm_free(vs->item);
+    arm_free(vs->head);
+    memset(vs, 0, sizeof(*vs));
+}
+
+uint64_t arm_vs_memory(const arm_vstore *vs) {
+    return vs->nodes * sizeof(arm_ver) + vs->cap * (sizeof(arm_item *) + sizeof(arm_ver *));
+}
+
+#undef MVCC_SPARE_MAX
+#undef MVCC_GC_EVERY
+/**** End of engine/mvcc.c ***************************************************/
 /**** Begin file engine/write.c **********************************************/
 /* SPDX-License-Identifier: MIT */
 /*
- * write.c: every write path (put, delete, cas, batches) funnels into
- * wr_commit: with the index write locks of every shard the operations route
- * to held, it appends all entries contiguously to one shard's log (a batch
- * of n > 1 entries flagged TXN, the last TXN_END, all with one sequence
- * number), then updates the indexes. Items for new keys are created before
- * anything is appended, so running out of memory never leaves the log ahead
- * of the index; a failed flush rolls the buffer back so a failed write is
- * never visible later.
+ * write.c: the single-phase write paths (put, delete, cas, batches) and what
+ * the two-phase transactions of txn.c share with them. wr_commit: with the
+ * index write locks of every shard the operations route to held, it appends
+ * all entries contiguously to one shard's log (arm_log_append: a batch of
+ * n > 1 entries flagged TXN, the last TXN_END, all with one sequence number
+ * that is also the new versions' stamp), then installs them in the indexes
+ * (arm_install keeps the replaced version when a snapshot may read it).
+ * Items for new keys are created before anything is appended, so running
+ * out of memory never leaves the log ahead of the index; a failed flush
+ * rolls the buffer back so a failed write is never visible later. A key
+ * held by a prepared transaction (ARM_ITEM_INTENT) refuses these writes
+ * with ARM_BUSY.
  */
 /* #include "engine_int.h" */
 /* #include "../common/arm_alloc.h" */
@@ -3074,18 +3857,7 @@ int arm_shard_read(arm_engine *e, arm_file *f, uint64_t off, void *dst, size_t n
 
 #include <string.h>
 
-typedef struct wr_op {
-    arm_slice key;
-    arm_slice value;
-    int del;          /* 1 = delete */
-    uint32_t shard;   /* index shard the key routes to */
-    arm_item *item;   /* existing or pre-created index item */
-    int created;      /* item was created for this write */
-    int skip;         /* delete of an absent key: nothing to write */
-    int absent;       /* the key must not exist at commit (conditional insert) */
-    int found;        /* item already looked up (existing key) by the caller */
-    uint64_t off;     /* where the entry went */
-} wr_op;
+typedef arm_wop wr_op;
 
 struct arm_batch {
     arm_engine *e;
@@ -3133,40 +3905,45 @@ static void wr_unprepare(arm_engine *e, wr_op *ops, size_t n) {
 }
 
 /* Prepare ops under the index locks: check conditional inserts, skip
- * deletes of absent keys, create items for new keys. On failure every
- * created item is removed again. */
+ * deletes of absent keys, create items for new keys, refuse keys a prepared
+ * transaction holds. On failure every created item is removed again. */
 static int wr_prepare(arm_engine *e, wr_op *ops, size_t n) {
+    int keep = atomic_load(&e->dom->nsnap) > 0;
     for (size_t i = 0; i < n; i++) {
         wr_op *op = &ops[i];
-        arm_index *idx = e->shards[op->shard].index;
+        arm_shard *sh = &e->shards[op->shard];
         op->created = 0;
         if (op->found) {
             op->skip = 0; /* wr_one found the existing item already */
         } else if (op->del) {
-            op->item = arm_index_get(idx, op->key.ptr, op->key.len);
-            op->skip = op->item == NULL;
+            op->item = arm_index_get(sh->index, op->key.ptr, op->key.len);
         } else {
             /* one descent finds the key or makes its item */
-            int rc = arm_index_upsert(idx, op->key.ptr, op->key.len, &op->item, &op->created);
+            int rc = arm_index_upsert(sh->index, op->key.ptr, op->key.len, &op->item, &op->created);
             if (rc != ARM_OK) {
                 wr_unprepare(e, ops, i);
                 return arm_engine_seterr(rc, 0, "out of memory for the index");
             }
-            if (op->created) e->shards[op->shard].ix_gen++;
-            op->skip = 0;
+            if (op->created) sh->ix_gen++;
         }
-        if (op->absent && op->item && !op->created) {
-            wr_unprepare(e, ops, i);
+        if (op->item && (op->item->flags & ARM_ITEM_INTENT)) {
+            wr_unprepare(e, ops, i + 1);
+            return arm_engine_seterr(ARM_ERR(ARM_BUSY), 0,
+                                     "a key is held by a prepared transaction in %s", e->dir);
+        }
+        op->skip = op->del && !arm_item_live(op->item);
+        if (op->absent && !op->created && arm_item_live(op->item)) {
+            wr_unprepare(e, ops, i + 1);
             return arm_engine_seterr(ARM_CONSTRAINT, 0, "an inserted key already exists");
         }
+        /* Best effort: spare version nodes so installing seldom allocates. */
+        if (keep && !op->created && !op->skip) arm_vs_reserve(sh, sh->vs.nspare + 1);
     }
     return ARM_OK;
 }
 
-/* Append the entries to s's log. On failure with nothing half-written the
- * buffer is rolled back; otherwise the engine is poisoned. */
-static int wr_append(arm_engine *e, arm_shard *s, wr_op *ops, size_t n, size_t live,
-                     uint64_t total, uint64_t *seq_out, uint32_t *fid_out, uint64_t *end_out) {
+int arm_log_append(arm_engine *e, arm_shard *s, wr_op *ops, size_t n, size_t live, uint64_t total,
+                   const uint8_t *owner, uint64_t *seq_out, uint32_t *fid_out, uint64_t *end_out) {
     int rc = ARM_OK;
     if (s->buf_cap - s->buf_len < total && total <= s->buf_cap) rc = arm_shard_flush_locked(e, s);
     if (rc == ARM_OK) rc = arm_shard_reserve(e, s, total);
@@ -3174,21 +3951,28 @@ static int wr_append(arm_engine *e, arm_shard *s, wr_op *ops, size_t n, size_t l
     arm_file *f = s->active;
     uint64_t size0 = atomic_load(&f->size), buf_off0 = s->buf_off;
     uint32_t buf_len0 = s->buf_len;
-    uint64_t seq = atomic_fetch_add(&e->seq, 1) + 1;
-    /* Unreachable by writing (2^62 writes), reachable by a damaged or forged
-     * file whose entries sit just below the limit: refuse, never wrap. */
-    if (seq >= ARM_SEQ_MAX) {
-        atomic_store(&e->seq, ARM_SEQ_MAX);
+    uint64_t seq = arm_domain_next_seq(e->dom);
+    if (seq == 0)
         return arm_engine_seterr(ARM_ERR(ARM_FULL), 0, "sequence numbers exhausted in %s", e->dir);
+    size_t members = live + (owner != NULL), k = 0;
+    if (owner != NULL) {
+        static const uint8_t zero = 0;
+        uint8_t hdr[ARM_ENTRY_HEADER];
+        arm_entry_encode(hdr, ARM_ENTRY_TXNINFO, ARM_ENTRY_TXN, seq, arm_slice_make(&zero, 1),
+                         arm_slice_make(owner, ARM_TXNINFO_VLEN));
+        k++;
+        rc = arm_shard_append(e, s, hdr, sizeof(hdr));
+        if (rc == ARM_OK) rc = arm_shard_append(e, s, &zero, 1);
+        if (rc == ARM_OK) rc = arm_shard_append(e, s, owner, ARM_TXNINFO_VLEN);
     }
-    size_t k = 0;
     for (size_t i = 0; i < n && rc == ARM_OK; i++) {
         wr_op *op = &ops[i];
         if (op->skip) continue;
         k++;
-        uint8_t flags = live > 1 ? (uint8_t)(ARM_ENTRY_TXN | (k == live ? ARM_ENTRY_TXN_END : 0)) : 0;
+        uint8_t flags =
+            members > 1 ? (uint8_t)(ARM_ENTRY_TXN | (k == members ? ARM_ENTRY_TXN_END : 0)) : 0;
         arm_slice v = op->del ? arm_slice_make(NULL, 0) : op->value;
-        uint8_t type = op->del ? ARM_ENTRY_DEL : ARM_ENTRY_PUT;
+        uint8_t type = op->type ? op->type : op->del ? ARM_ENTRY_DEL : ARM_ENTRY_PUT;
         uint8_t hdr[ARM_ENTRY_HEADER];
         uint32_t len = arm_entry_size(op->key.len, v.len);
         /* An entry that fits in the buffer's free space lands there whole:
@@ -3201,6 +3985,7 @@ static int wr_append(arm_engine *e, arm_shard *s, wr_op *ops, size_t n, size_t l
             arm_entry_encode(hdr, type, flags, seq, op->key, v);
         uint32_t pos = s->buf_len;
         op->off = s->buf_off + s->buf_len;
+        op->len = len;
         rc = arm_shard_append(e, s, hdr, sizeof(hdr));
         if (rc == ARM_OK) rc = arm_shard_append(e, s, op->key.ptr, op->key.len);
         if (rc == ARM_OK && v.len) rc = arm_shard_append(e, s, v.ptr, v.len);
@@ -3208,7 +3993,7 @@ static int wr_append(arm_engine *e, arm_shard *s, wr_op *ops, size_t n, size_t l
     }
     /* normal and full: the bytes reach the file before the index shows them,
      * so a write that fails here is rolled back and never seen. (full then
-     * shares one fdatasync among concurrent committers in wr_durable.) */
+     * shares one fdatasync among concurrent committers.) */
     if (rc == ARM_OK && e->opts.sync_mode != ARM_SYNC_OFF) rc = arm_shard_flush_locked(e, s);
     if (rc != ARM_OK) {
         int terr = 0;
@@ -3230,23 +4015,75 @@ static int wr_append(arm_engine *e, arm_shard *s, wr_op *ops, size_t n, size_t l
     return ARM_OK;
 }
 
+int arm_log_decision(arm_engine *e, arm_shard *s, uint64_t batch_seq, int outcome,
+                     uint32_t *fid_out, uint64_t *end_out) {
+    uint8_t key[ARM_DECISION_KLEN], val = (uint8_t)outcome;
+    for (int i = 0; i < 8; i++) key[i] = (uint8_t)(batch_seq >> (8 * i));
+    wr_op op;
+    memset(&op, 0, sizeof(op));
+    op.key = arm_slice_make(key, sizeof(key));
+    op.value = arm_slice_make(&val, 1);
+    op.type = ARM_ENTRY_DECISION;
+    uint64_t seq = 0;
+    uint32_t total = arm_entry_size(sizeof(key), 1);
+    arm_log_lock(&s->log_lock);
+    int rc = atomic_load(&e->panic)
+                 ? arm_engine_seterr(ARM_PANIC, 0, "an earlier write or sync failed; reopen %s", e->dir)
+                 : ARM_OK;
+    if (rc == ARM_OK)
+        rc = arm_log_append(e, s, &op, 1, 1, total, NULL, &seq, fid_out, end_out);
+    pthread_mutex_unlock(&s->log_lock);
+    return rc;
+}
+
+void arm_install(arm_engine *e, uint32_t shard, arm_item *it, int created, int del, uint64_t stamp,
+                 uint32_t fid, uint32_t off, uint32_t len, int keep_old) {
+    arm_shard *s = &e->shards[shard];
+    /* The replaced value is garbage for compaction (a snapshot may still read
+     * it from the version store; compaction asks before it drops an entry),
+     * and a tombstone is never live data. */
+    if (!created && !(it->flags & ARM_ITEM_DEAD)) arm_file_add_dead(e, it->fid, shard, it->len);
+    if (del) arm_file_add_dead(e, fid, shard, len);
+    int kept = 0;
+    if (keep_old && !created) {
+        kept = arm_vs_keep(s, it, stamp);
+    } else if (it->flags & ARM_ITEM_OLD) {
+        arm_vs_forget(s, it); /* no snapshot is left to read the chain */
+    }
+    if (del && !kept) {
+        if (it->flags & ARM_ITEM_DEAD) s->ndead--;
+        arm_vs_forget(s, it);
+        arm_index_remove(s->index, it);
+        s->ix_gen++;
+        return;
+    }
+    if (del && !(it->flags & ARM_ITEM_DEAD)) s->ndead++;
+    if (!del && (it->flags & ARM_ITEM_DEAD)) s->ndead--;
+    it->flags = (uint8_t)((it->flags & ARM_ITEM_OLD) | (del ? ARM_ITEM_DEAD : 0));
+    it->seq = stamp;
+    it->fid = fid;
+    it->off = off;
+    it->len = len;
+}
+
 static void wr_apply(arm_engine *e, wr_op *ops, size_t n, uint64_t seq, uint32_t fid) {
+    /* last_pub before the versions: a transaction that prepares after we
+     * unlock, or looks at last_pub while we install, knows to validate
+     * (txn.c). nsnap loaded after the stamp was taken (in arm_log_append): a
+     * snapshot registered before that is counted here (mvcc.c says why). */
+    uint64_t cur = atomic_load(&e->last_pub);
+    while (cur < seq && !atomic_compare_exchange_weak(&e->last_pub, &cur, seq)) {
+    }
+    int keep = atomic_load(&e->dom->nsnap) > 0;
     for (size_t i = 0; i < n; i++) {
         wr_op *op = &ops[i];
         if (op->skip) continue;
-        uint32_t len = arm_entry_size(op->key.len, op->del ? 0 : op->value.len);
-        arm_item *it = op->item;
-        if (!op->created) arm_file_add_dead(e, it->fid, op->shard, it->len);
-        if (op->del) {
-            arm_file_add_dead(e, fid, op->shard, len); /* a tombstone is never live data */
-            arm_index_remove(e->shards[op->shard].index, it);
-            e->shards[op->shard].ix_gen++;
-            continue;
-        }
-        it->seq = seq;
-        it->fid = fid;
-        it->off = (uint32_t)op->off;
-        it->len = len;
+        arm_install(e, op->shard, op->item, op->created, op->del, seq, fid, (uint32_t)op->off,
+                    op->len, keep);
+    }
+    for (size_t i = 0; i < n; i++) {
+        arm_shard *s = &e->shards[ops[i].shard];
+        if (s->vs.n) arm_vs_gc(e, s, 0);
     }
 }
 
@@ -3278,7 +4115,7 @@ static int wr_commit(arm_engine *e, wr_op *ops, size_t n, uint32_t coord, uint32
     if (atomic_load(&e->panic))
         rc = arm_engine_seterr(ARM_PANIC, 0, "an earlier write or sync failed; reopen %s", e->dir);
     else
-        rc = wr_append(e, s, ops, n, live, total, &seq, fid_out, end_out);
+        rc = arm_log_append(e, s, ops, n, live, total, NULL, &seq, fid_out, end_out);
     pthread_mutex_unlock(&s->log_lock);
     if (rc != ARM_OK) {
         wr_unprepare(e, ops, n);
@@ -3331,14 +4168,18 @@ static int wr_one(arm_engine *e, arm_slice key, const arm_slice *value, const ar
     pthread_rwlock_unlock(&s->index_lock);
     arm_index_wrlock(&s->index_lock);
     arm_item *it = s->ix_gen == gen ? hint : arm_index_get(s->index, key.ptr, key.len);
-    if (cas) {
+    int live = arm_item_live(it);
+    if (it != NULL && (it->flags & ARM_ITEM_INTENT)) {
+        rc = arm_engine_seterr(ARM_ERR(ARM_BUSY), 0,
+                               "the key is held by a prepared transaction in %s", e->dir);
+    } else if (cas) {
         int equal = 0;
-        if (cas->ptr == NULL || it == NULL)
-            equal = cas->ptr == NULL && it == NULL;
+        if (cas->ptr == NULL || !live)
+            equal = cas->ptr == NULL && !live;
         else
             rc = wr_values_equal(e, it, *cas, &equal);
         if (rc == ARM_OK && !equal) rc = ARM_CONSTRAINT;
-    } else if (op.del && it == NULL) {
+    } else if (op.del && !live) {
         rc = ARM_NOTFOUND;
     }
     if (it != NULL) { /* the key's item, valid under this lock: no probe in wr_prepare */
@@ -3478,6 +4319,10 @@ int arm_engine_batch_lookup(const arm_batch *b, arm_slice key, arm_slice *value_
     return ARM_OK;
 }
 
+size_t arm_batch_nkeys(const arm_batch *b) {
+    return b->nkeys;
+}
+
 size_t arm_engine_batch_mark(const arm_batch *b) {
     return b->nrecs;
 }
@@ -3514,7 +4359,7 @@ void arm_batch_rec(const arm_batch *b, size_t i, arm_slice *key, arm_slice *valu
     *del = b->recs[i].del;
 }
 
-static void wr_lock_shards(arm_engine *e, const uint8_t *mask, int lock) {
+void arm_lock_shards(arm_engine *e, const uint8_t *mask, int lock) {
     if (lock) {
         for (uint32_t i = 0; i < e->shard_count; i++)
             if (mask[i / 8] & (1u << (i % 8))) arm_index_wrlock(&e->shards[i].index_lock);
@@ -3552,13 +4397,866 @@ int arm_engine_batch_commit(arm_engine *e, arm_batch *b) {
     assert(n == b->nkeys);
     uint32_t coord = b->ops[0].shard, fid = 0;
     uint64_t end = 0;
-    wr_lock_shards(e, mask, 1);
+    arm_lock_shards(e, mask, 1);
     int rc = wr_commit(e, b->ops, n, coord, &fid, &end);
-    wr_lock_shards(e, mask, 0);
+    arm_lock_shards(e, mask, 0);
     if (rc == ARM_OK) rc = wr_durable(e, coord, fid, end);
     return rc;
 }
 /**** End of engine/write.c **************************************************/
+/**** Begin file engine/txn.c ************************************************/
+/* SPDX-License-Identifier: MIT */
+/*
+ * txn.c: transactions (contract in arm_engine.h). A transaction reads one
+ * snapshot plus its own writes (an arm_batch), records what it read (point
+ * keys, and the ranges its cursors passed over), and commits in two phases:
+ *
+ *   prepare  with the index write locks of the shards it writes held (and,
+ *            when anything changed since its snapshot, the read locks of the
+ *            others): validate that nothing it read or writes was changed or
+ *            held by someone else since the snapshot (else ARM_BUSY_SNAPSHOT),
+ *            then mark every key it writes INTENT (a new key gets a DEAD
+ *            placeholder item), release the locks, and append its entries to
+ *            one shard's log as a batch (with a TXNINFO entry first when the
+ *            decision is external; then fdatasync'd).
+ *   publish  with those write locks again: take one stamp from the domain for
+ *            all the transactions published together, install the versions
+ *            (arm_install), clear the intents. An external one gets a COMMIT
+ *            record first. sync=full then waits for durability (group commit,
+ *            outside any lock).
+ *   discard  an ABORT record (fdatasync'd: recovery must never apply it),
+ *            then the intents and placeholders go.
+ *
+ * Serializability: a transaction's commit point is its validation. Its
+ * intents make others that touch its keys fail until it resolves, and a
+ * change to a key it only read, made after its validation, orders it after
+ * this transaction. In-doubt transactions found by recovery (external
+ * decision, neither published nor aborted) hold their keys the same way until
+ * arm_engine_indoubt_resolve. Layer: engine.
+ */
+/* #include "engine_int.h" */
+/* #include "../common/arm_alloc.h" */
+
+#include <stdlib.h>
+#include <string.h>
+
+#define TXN_READS_MAX  (1u << 20)         /* point reads recorded before "read everything" */
+#define TXN_RANGES_MAX (1u << 16)         /* ranges recorded before "read everything" */
+#define TXN_KEYBYTES_MAX (64u << 20)      /* bytes of read keys recorded before the same */
+
+enum { TXN_ACTIVE = 0, TXN_PREPARED = 1, TXN_DONE = 2 };
+
+typedef struct txn_range {
+    arm_buf lo, hi;
+    int lo_inf, hi_inf; /* -1 / +1: open on that side */
+    int used;           /* the cursor noted something */
+} txn_range;
+
+struct arm_txn {
+    arm_engine *e;
+    arm_batch *batch;       /* the writes */
+    arm_snapshot own;       /* taken by arm_txn_begin when none was given */
+    uint64_t snap;          /* seq of the snapshot read */
+    int flags;              /* enum arm_txn_flags */
+    int state;
+    /* read set */
+    arm_buf rkeys;          /* point keys read, back to back */
+    uint32_t *rklen;        /* their lengths */
+    size_t nread, cap_read;
+    txn_range *ranges;
+    size_t nranges, cap_ranges;
+    int read_all;           /* the read set overflowed: everything counts as read */
+    /* prepared */
+    arm_wop *ops;
+    size_t nops, cap_ops;
+    size_t *idx;            /* scratch for arm_batch_latest, reused */
+    size_t cap_idx;
+    uint8_t mask[ARM_SHARDS_MAX / 8]; /* shards written */
+    uint32_t coord;         /* shard whose log holds the batch */
+    uint64_t seq;           /* the batch's sequence number (0: nothing written) */
+    uint32_t fid;           /* where it ended */
+    uint64_t end;
+    int ext;                /* decided externally */
+};
+
+/* An in-doubt transaction kept from recovery. */
+typedef struct arm_indoubt_txn {
+    uint64_t id;
+    uint8_t owner[16];
+    uint32_t coord;
+    uint32_t fid;           /* the file holding its batch */
+    arm_wop *ops;
+    size_t nops;
+    uint8_t *keys;          /* the ops' keys (owned) */
+    uint8_t mask[ARM_SHARDS_MAX / 8];
+    struct arm_indoubt_txn *next;
+} arm_indoubt_txn;
+
+static int txn_busy(arm_txn *t, const char *what) {
+    return arm_engine_seterr(ARM_ERR(ARM_BUSY_SNAPSHOT), 0,
+                             "%s: %s changed after this transaction's snapshot", t->e->dir, what);
+}
+
+/* ---------------------------------------------------------------- begin */
+int arm_txn_begin(arm_engine *e, const arm_snapshot *snap, int flags, arm_txn **txn_out) {
+    *txn_out = NULL;
+    if (snap && snap->domain != e->dom)
+        return arm_engine_seterr(ARM_ERR(ARM_MISUSE), 0, "snapshot of another domain");
+    arm_txn *t = arm_calloc(1, sizeof(*t));
+    if (t == NULL) return ARM_ERR(ARM_NOMEM);
+    t->e = e;
+    t->flags = flags;
+    int rc = arm_engine_batch_new(e, &t->batch);
+    if (rc == ARM_OK && snap == NULL) rc = arm_snapshot_take(e->dom, &t->own);
+    if (rc != ARM_OK) {
+        arm_engine_batch_free(t->batch);
+        arm_free(t);
+        return rc;
+    }
+    t->snap = snap ? snap->seq : t->own.seq;
+    *txn_out = t;
+    return ARM_OK;
+}
+
+static void txn_reads_clear(arm_txn *t) {
+    t->rkeys.len = 0;
+    t->nread = 0;
+    for (size_t i = 0; i < t->nranges; i++) t->ranges[i].used = 0;
+    t->read_all = 0;
+}
+
+void arm_txn_free(arm_txn *t) {
+    if (t == NULL) return;
+    if (t->state != TXN_DONE) (void)arm_txn_discard(t);
+    arm_engine_batch_free(t->batch);
+    arm_snapshot_drop(&t->own);
+    arm_buf_free(&t->rkeys);
+    arm_free(t->rklen);
+    for (size_t i = 0; i < t->nranges; i++) {
+        arm_buf_free(&t->ranges[i].lo);
+        arm_buf_free(&t->ranges[i].hi);
+    }
+    arm_free(t->ranges);
+    arm_free(t->ops);
+    arm_free(t->idx);
+    arm_free(t);
+}
+
+uint64_t arm_txn_id(const arm_txn *t) {
+    return t->state == TXN_PREPARED ? t->seq : 0;
+}
+
+size_t arm_txn_write_count(const arm_txn *t) {
+    return arm_batch_nkeys(t->batch);
+}
+
+/* ------------------------------------------------------------- read set */
+static int txn_tracks(const arm_txn *t) {
+    return !(t->flags & ARM_TXN_READONLY) && !t->read_all;
+}
+
+/* The read set would not fit: from now on everything counts as read. */
+static void txn_read_all(arm_txn *t) {
+    txn_reads_clear(t);
+    t->read_all = 1;
+}
+
+static void txn_note_key(arm_txn *t, arm_slice key) {
+    if (!txn_tracks(t)) return;
+    if (t->nread >= TXN_READS_MAX || t->rkeys.len + key.len > TXN_KEYBYTES_MAX) {
+        txn_read_all(t);
+        return;
+    }
+    if (t->nread == t->cap_read) {
+        size_t cap = t->cap_read ? t->cap_read * 2 : 16;
+        uint32_t *p = arm_realloc(t->rklen, cap * sizeof(*p));
+        if (p == NULL) {
+            txn_read_all(t);
+            return;
+        }
+        t->rklen = p;
+        t->cap_read = cap;
+    }
+    if (arm_buf_reserve(&t->rkeys, t->rkeys.len + key.len) != ARM_OK) {
+        txn_read_all(t);
+        return;
+    }
+    memcpy(t->rkeys.ptr + t->rkeys.len, key.ptr, key.len);
+    t->rkeys.len += key.len;
+    t->rklen[t->nread++] = (uint32_t)key.len;
+}
+
+size_t arm_txn_range_slot(arm_txn *t) {
+    if (!txn_tracks(t)) return (size_t)-1;
+    if (t->nranges >= TXN_RANGES_MAX) {
+        txn_read_all(t);
+        return (size_t)-1;
+    }
+    if (t->nranges == t->cap_ranges) {
+        size_t cap = t->cap_ranges ? t->cap_ranges * 2 : 4;
+        txn_range *p = arm_realloc(t->ranges, cap * sizeof(*p));
+        if (p == NULL) {
+            txn_read_all(t);
+            return (size_t)-1;
+        }
+        memset(p + t->cap_ranges, 0, (cap - t->cap_ranges) * sizeof(*p));
+        t->ranges = p;
+        t->cap_ranges = cap;
+    }
+    txn_range *r = &t->ranges[t->nranges];
+    r->used = 0;
+    return t->nranges++;
+}
+
+/* -1 when bound a (key ak, open side ainf) sorts before bound b. */
+static int txn_bound_cmp(arm_slice a, int ainf, arm_slice b, int binf) {
+    if (ainf != 0 || binf != 0) return ainf < binf ? -1 : ainf > binf;
+    return arm_key_cmp(a.ptr, a.len, b.ptr, b.len);
+}
+
+static int txn_buf_set(arm_buf *b, arm_slice k) {
+    if (arm_buf_reserve(b, k.len + 1) != ARM_OK) return ARM_NOMEM;
+    if (k.len) memmove(b->ptr, k.ptr, k.len);
+    b->len = k.len;
+    return ARM_OK;
+}
+
+void arm_txn_note_range(arm_txn *t, size_t slot, arm_slice lo, int lo_inf, arm_slice hi, int hi_inf) {
+    if (!txn_tracks(t) || slot >= t->nranges) return;
+    txn_range *r = &t->ranges[slot];
+    int rc = ARM_OK;
+    if (!r->used || txn_bound_cmp(lo, lo_inf, arm_slice_make(r->lo.ptr, r->lo.len), r->lo_inf) < 0) {
+        r->lo_inf = lo_inf;
+        rc = lo_inf ? ARM_OK : txn_buf_set(&r->lo, lo);
+    }
+    if (rc == ARM_OK &&
+        (!r->used || txn_bound_cmp(hi, hi_inf, arm_slice_make(r->hi.ptr, r->hi.len), r->hi_inf) > 0)) {
+        r->hi_inf = hi_inf;
+        rc = hi_inf ? ARM_OK : txn_buf_set(&r->hi, hi);
+    }
+    r->used = 1;
+    if (rc != ARM_OK) txn_read_all(t);
+}
+
+/* ---------------------------------------------------------------- reads */
+static int txn_usable(const arm_txn *t) {
+    if (t->state == TXN_DONE)
+        return arm_engine_seterr(ARM_ERR(ARM_MISUSE), 0, "the transaction has ended");
+    return ARM_OK;
+}
+
+int arm_txn_get(arm_txn *t, arm_slice key, arm_buf *value_out) {
+    value_out->len = 0;
+    int rc = txn_usable(t);
+    if (rc != ARM_OK) return rc;
+    arm_slice v;
+    int deleted;
+    if (arm_engine_batch_lookup(t->batch, key, &v, &deleted) == ARM_OK) {
+        rc = arm_buf_reserve(value_out, v.len);
+        if (rc != ARM_OK) return rc;
+        if (v.len) memcpy(value_out->ptr, v.ptr, v.len);
+        value_out->len = v.len;
+        return ARM_OK;
+    }
+    if (deleted) return ARM_NOTFOUND;
+    txn_note_key(t, key);
+    return arm_engine_get_at(t->e, key, t->snap, value_out);
+}
+
+int arm_txn_contains(arm_txn *t, arm_slice key) {
+    int rc = txn_usable(t);
+    if (rc != ARM_OK) return rc;
+    arm_slice v;
+    int deleted;
+    if (arm_engine_batch_lookup(t->batch, key, &v, &deleted) == ARM_OK) return ARM_OK;
+    if (deleted) return ARM_NOTFOUND;
+    if (key.len == 0 || key.len > t->e->opts.max_key_size) return ARM_NOTFOUND;
+    txn_note_key(t, key);
+    arm_engine *e = t->e;
+    arm_shard *s = &e->shards[arm_engine_route(e, key.ptr, key.len)];
+    arm_index_rdlock(&s->index_lock);
+    arm_item *it = arm_index_get(s->index, key.ptr, key.len), loc;
+    int vis = it ? arm_item_visible(s, it, t->snap, &loc) : 0;
+    pthread_rwlock_unlock(&s->index_lock);
+    if (vis < 0)
+        return arm_engine_seterr(ARM_ERR(-vis), 0,
+                                 "versions this snapshot needs were lost for lack of memory");
+    return vis ? ARM_OK : ARM_NOTFOUND;
+}
+
+int arm_txn_cursor_open(arm_txn *t, arm_cursor **cursor_out) {
+    *cursor_out = NULL;
+    int rc = txn_usable(t);
+    if (rc != ARM_OK) return rc;
+    return arm_cursor_open_at(t->e, t->batch, t->snap, txn_tracks(t) ? t : NULL, cursor_out);
+}
+
+/* --------------------------------------------------------------- writes */
+static int txn_unprepare(arm_txn *t);
+
+static int txn_writable(arm_txn *t) {
+    int rc = txn_usable(t);
+    if (rc != ARM_OK) return rc;
+    if (t->flags & ARM_TXN_READONLY)
+        return arm_engine_seterr(ARM_ERR(ARM_MISUSE), 0, "a read-only transaction cannot write");
+    if (t->e->opts.read_only)
+        return arm_engine_seterr(ARM_ERR(ARM_READONLY), 0, "%s is open read-only", t->e->dir);
+    return t->state == TXN_PREPARED ? txn_unprepare(t) : ARM_OK;
+}
+
+int arm_txn_put(arm_txn *t, arm_slice key, arm_slice value) {
+    int rc = txn_writable(t);
+    if (rc != ARM_OK) return rc;
+    if (value.ptr == NULL) value.ptr = (const uint8_t *)"";
+    return arm_engine_batch_put(t->batch, key, value);
+}
+
+int arm_txn_delete(arm_txn *t, arm_slice key) {
+    int rc = txn_writable(t);
+    return rc != ARM_OK ? rc : arm_engine_batch_delete(t->batch, key);
+}
+
+size_t arm_txn_mark(const arm_txn *t) {
+    return arm_engine_batch_mark(t->batch);
+}
+
+int arm_txn_rollback_to(arm_txn *t, size_t mark) {
+    int rc = txn_usable(t);
+    if (rc == ARM_OK && t->state == TXN_PREPARED && mark < arm_engine_batch_mark(t->batch))
+        rc = txn_unprepare(t);
+    if (rc == ARM_OK) arm_engine_batch_rollback_to(t->batch, mark);
+    return rc;
+}
+
+/* ------------------------------------------------------------ validation */
+/* 1 when an item conflicts with a transaction reading at snap: changed
+ * after it (a newer version, a later delete kept as DEAD), or held by a
+ * prepared transaction. */
+static int txn_item_conflicts(const arm_item *it, uint64_t snap) {
+    return it != NULL && (it->seq > snap || (it->flags & ARM_ITEM_INTENT));
+}
+
+static int txn_range_conflicts(arm_txn *t, const txn_range *r) {
+    arm_engine *e = t->e;
+    for (uint32_t i = 0; i < e->shard_count; i++) {
+        arm_shard *s = &e->shards[i];
+        arm_index_iter it;
+        arm_item *item;
+        if (arm_index_kind(s->index) == ARM_INDEX_HASH || r->lo_inf)
+            item = arm_index_iter_first(s->index, &it);
+        else
+            item = arm_index_iter_seek(s->index, &it, r->lo.ptr, r->lo.len, ARM_SEEK_GE);
+        for (; item != NULL; item = arm_index_iter_next(s->index, &it)) {
+            arm_slice k = arm_slice_make(item->key, item->klen);
+            if (!r->lo_inf && arm_key_cmp(k.ptr, k.len, r->lo.ptr, r->lo.len) < 0) continue;
+            if (!r->hi_inf && arm_key_cmp(k.ptr, k.len, r->hi.ptr, r->hi.len) > 0) {
+                if (arm_index_kind(s->index) == ARM_INDEX_HASH) continue;
+                break;
+            }
+            if (txn_item_conflicts(item, t->snap)) return 1;
+        }
+    }
+    return 0;
+}
+
+/* Validate the read set; the caller holds a lock (read or write) on every
+ * shard. 1 when something conflicts. */
+static int txn_reads_conflict(arm_txn *t) {
+    arm_engine *e = t->e;
+    if (t->read_all) return 1; /* anything changed counts: the caller saw something did */
+    size_t off = 0;
+    for (size_t i = 0; i < t->nread; i++) {
+        arm_slice k = arm_slice_make(t->rkeys.ptr + off, t->rklen[i]);
+        off += t->rklen[i];
+        arm_shard *s = &e->shards[arm_engine_route(e, k.ptr, k.len)];
+        if (txn_item_conflicts(arm_index_get(s->index, k.ptr, k.len), t->snap)) return 1;
+    }
+    for (size_t i = 0; i < t->nranges; i++)
+        if (t->ranges[i].used && txn_range_conflicts(t, &t->ranges[i])) return 1;
+    return 0;
+}
+
+static int txn_has_reads(const arm_txn *t) {
+    if (t->read_all || t->nread) return 1;
+    for (size_t i = 0; i < t->nranges; i++)
+        if (t->ranges[i].used) return 1;
+    return 0;
+}
+
+/* Lock the written shards (write), and with `all` every other shard (read). */
+static void txn_lock(arm_engine *e, const uint8_t *mask, int all, int lock) {
+    if (!all) {
+        arm_lock_shards(e, mask, lock);
+        return;
+    }
+    for (uint32_t k = 0; k < e->shard_count; k++) {
+        uint32_t i = lock ? k : e->shard_count - 1 - k;
+        int w = (mask[i / 8] >> (i % 8)) & 1;
+        if (!lock)
+            pthread_rwlock_unlock(&e->shards[i].index_lock);
+        else if (w)
+            arm_index_wrlock(&e->shards[i].index_lock);
+        else
+            arm_index_rdlock(&e->shards[i].index_lock);
+    }
+}
+
+/* --------------------------------------------------------------- intents */
+/* Release what intents marking made: placeholders leave the index, holds on
+ * existing items go. Write locks of ops' shards held. */
+static void txn_release_intents(arm_engine *e, arm_wop *ops, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        arm_wop *op = &ops[i];
+        if (op->item == NULL) continue;
+        arm_shard *s = &e->shards[op->shard];
+        if (op->created) {
+            s->ndead--;
+            arm_index_remove(s->index, op->item);
+            s->ix_gen++;
+        } else {
+            op->item->flags &= (uint8_t)~ARM_ITEM_INTENT;
+        }
+        op->item = NULL;
+        op->created = 0;
+    }
+}
+
+/* Hold every key of ops: an existing item gets INTENT, a new key a DEAD
+ * placeholder with INTENT. A delete of a key that does not exist is skipped.
+ * Write locks held. ARM_OK or ARM_NOMEM (nothing held then). */
+static int txn_hold(arm_engine *e, arm_wop *ops, size_t n) {
+    int keep = atomic_load(&e->dom->nsnap) > 0;
+    for (size_t i = 0; i < n; i++) {
+        arm_wop *op = &ops[i];
+        arm_shard *s = &e->shards[op->shard];
+        op->created = 0;
+        op->skip = 0;
+        op->item = arm_index_get(s->index, op->key.ptr, op->key.len);
+        if (op->del && !arm_item_live(op->item)) {
+            op->item = NULL;
+            op->skip = 1;
+            continue;
+        }
+        if (op->item == NULL) {
+            int rc = arm_index_upsert(s->index, op->key.ptr, op->key.len, &op->item, &op->created);
+            if (rc != ARM_OK) {
+                op->item = NULL;
+                txn_release_intents(e, ops, i);
+                return arm_engine_seterr(rc, 0, "out of memory for the index");
+            }
+            op->item->flags = ARM_ITEM_DEAD;
+            op->item->seq = 0;
+            s->ndead++;
+            s->ix_gen++;
+        } else if (op->item->flags & ARM_ITEM_INTENT) { /* validation catches it; be sure */
+            txn_release_intents(e, ops, i);
+            op->item = NULL;
+            return arm_engine_seterr(ARM_ERR(ARM_BUSY_SNAPSHOT), 0,
+                                     "%s: a key it writes is held by another transaction", e->dir);
+        } else if (keep) {
+            arm_vs_reserve(s, s->vs.nspare + 1); /* so publishing seldom allocates */
+        }
+        op->item->flags |= ARM_ITEM_INTENT;
+    }
+    return ARM_OK;
+}
+
+/* The batch's latest record per key as ops, routed, with the shard mask. */
+static int txn_build_ops(arm_txn *t) {
+    arm_engine *e = t->e;
+    size_t nrec = arm_engine_batch_mark(t->batch);
+    memset(t->mask, 0, sizeof(t->mask));
+    t->nops = 0;
+    if (nrec == 0) return ARM_OK;
+    if (t->cap_idx < nrec) {
+        size_t *p = arm_realloc(t->idx, nrec * sizeof(size_t));
+        if (p == NULL) return ARM_ERR(ARM_NOMEM);
+        t->idx = p;
+        t->cap_idx = nrec;
+    }
+    size_t *idx = t->idx;
+    size_t n = arm_batch_latest(t->batch, idx);
+    if (t->cap_ops < n) {
+        arm_wop *p = arm_realloc(t->ops, n * sizeof(*p));
+        if (p == NULL) return ARM_ERR(ARM_NOMEM);
+        t->ops = p;
+        t->cap_ops = n;
+    }
+    for (size_t i = 0; i < n; i++) {
+        arm_wop *op = &t->ops[i];
+        memset(op, 0, sizeof(*op));
+        arm_batch_rec(t->batch, idx[i], &op->key, &op->value, &op->del);
+        op->shard = arm_engine_route(e, op->key.ptr, op->key.len);
+        t->mask[op->shard / 8] |= (uint8_t)(1u << (op->shard % 8));
+    }
+    t->nops = n;
+    return ARM_OK;
+}
+
+/* ------------------------------------------------------------- prepare */
+/* A transaction stops counting as preparing (failed, or nothing to hold). */
+static void txn_unprepared(arm_txn *t) {
+    atomic_fetch_sub(&t->e->nprepared, 1);
+    arm_domain_prepared_add(t->e->dom, -1);
+}
+
+/* Validate and hold, under the locks. */
+static int txn_validate_and_hold(arm_txn *t) {
+    arm_engine *e = t->e;
+    int reads = txn_has_reads(t), all = 0, rc = ARM_OK;
+    txn_lock(e, t->mask, 0, 1);
+    /* Nothing published since our snapshot and no one else preparing: no
+     * validation needed. Read under the locks: an installer stores last_pub
+     * before it installs and holds the locks while it does, so what it put
+     * in our shards is seen here or not there yet; and every preparer counts
+     * itself in nprepared before it looks, so of two concurrent ones each
+     * sees the other (the count includes us: 1). */
+    int quiet = atomic_load(&e->last_pub) <= t->snap && atomic_load(&e->nprepared) == 1;
+    if (!quiet && reads) { /* reads may be anywhere: take the other shards too, in order */
+        txn_lock(e, t->mask, 0, 0);
+        txn_lock(e, t->mask, 1, 1);
+        all = 1;
+    }
+    if (!quiet) {
+        for (size_t i = 0; i < t->nops && rc == ARM_OK; i++) {
+            arm_wop *op = &t->ops[i];
+            arm_shard *s = &e->shards[op->shard];
+            if (txn_item_conflicts(arm_index_get(s->index, op->key.ptr, op->key.len), t->snap))
+                rc = txn_busy(t, "a key it writes was");
+        }
+        if (rc == ARM_OK && reads && txn_reads_conflict(t)) rc = txn_busy(t, "something it read");
+    }
+    if (rc == ARM_OK) rc = txn_hold(e, t->ops, t->nops);
+    txn_lock(e, t->mask, all, 0);
+    return rc;
+}
+
+int arm_txn_prepare(arm_txn *t, const arm_txn_ext *ext) {
+    int rc = txn_usable(t);
+    if (rc != ARM_OK || t->state == TXN_PREPARED) return rc;
+    arm_engine *e = t->e;
+    t->seq = 0;
+    t->ext = ext != NULL;
+    if (arm_engine_batch_mark(t->batch) == 0) { /* read-only: its snapshot was consistent */
+        t->state = TXN_PREPARED;
+        return ARM_OK;
+    }
+    if (e->opts.read_only)
+        return arm_engine_seterr(ARM_ERR(ARM_READONLY), 0, "%s is open read-only", e->dir);
+    atomic_fetch_add(&e->nprepared, 1); /* before looking: see txn_validate_and_hold */
+    arm_domain_prepared_add(e->dom, 1);
+    rc = txn_build_ops(t);
+    if (rc == ARM_OK) rc = txn_validate_and_hold(t);
+    if (rc != ARM_OK) {
+        txn_unprepared(t);
+        return rc;
+    }
+    size_t live = 0;
+    uint64_t total = ext ? ARM_TXNINFO_BYTES : 0;
+    for (size_t i = 0; i < t->nops; i++) {
+        if (t->ops[i].skip) continue;
+        if (live == 0) t->coord = t->ops[i].shard;
+        live++;
+        total += arm_entry_size(t->ops[i].key.len, t->ops[i].del ? 0 : t->ops[i].value.len);
+    }
+    if (live == 0) { /* only deletes of absent keys */
+        txn_unprepared(t);
+        t->state = TXN_PREPARED;
+        return ARM_OK;
+    }
+    if (total + ARM_FILE_HEADER_SIZE > e->opts.max_file_size) {
+        rc = arm_engine_seterr(ARM_ERR(ARM_FULL), 0,
+                               "transaction of %llu bytes does not fit in one data file "
+                               "(max_file_size)",
+                               (unsigned long long)total);
+    } else {
+        arm_shard *s = &e->shards[t->coord];
+        arm_log_lock(&s->log_lock);
+        if (atomic_load(&e->panic))
+            rc = arm_engine_seterr(ARM_PANIC, 0, "an earlier write or sync failed; reopen %s", e->dir);
+        else
+            rc = arm_log_append(e, s, t->ops, t->nops, live, total, ext ? ext->owner : NULL, &t->seq,
+                                &t->fid, &t->end);
+        pthread_mutex_unlock(&s->log_lock);
+        /* Decided elsewhere: the entries must be durable before that
+         * decision is taken. */
+        if (rc == ARM_OK && ext) rc = arm_shard_sync_to(e, s, t->fid, t->end);
+        if (rc != ARM_OK && t->seq && ext) {
+            /* Written but not known durable: an abort record keeps a
+             * reopen from asking about it. */
+            uint32_t fid;
+            uint64_t end;
+            (void)arm_log_decision(e, s, t->seq, ARM_DECISION_ABORT, &fid, &end);
+        }
+    }
+    if (rc != ARM_OK) {
+        arm_lock_shards(e, t->mask, 1);
+        txn_release_intents(e, t->ops, t->nops);
+        arm_lock_shards(e, t->mask, 0);
+        t->seq = 0;
+        txn_unprepared(t);
+        return rc;
+    }
+    t->state = TXN_PREPARED;
+    return ARM_OK;
+}
+
+/* ------------------------------------------------------------- publish */
+static int txn_engine_cmp(const void *a, const void *b) {
+    uintptr_t x = (uintptr_t)(*(arm_txn *const *)a)->e, y = (uintptr_t)(*(arm_txn *const *)b)->e;
+    return x < y ? -1 : x > y;
+}
+
+/* Install a prepared set of ops at stamp (their shards' write locks held). */
+static void txn_install(arm_engine *e, arm_wop *ops, size_t n, uint64_t stamp, uint32_t fid) {
+    /* last_pub first: a prepare that takes one of these locks after us must
+     * see it (txn_validate_and_hold). Then nsnap, after the stamp. */
+    uint64_t cur = atomic_load(&e->last_pub);
+    while (cur < stamp && !atomic_compare_exchange_weak(&e->last_pub, &cur, stamp)) {
+    }
+    int keep = atomic_load(&e->dom->nsnap) > 0;
+    for (size_t i = 0; i < n; i++) {
+        arm_wop *op = &ops[i];
+        if (op->skip || op->item == NULL) continue;
+        arm_install(e, op->shard, op->item, op->created, op->del, stamp, fid, (uint32_t)op->off,
+                    op->len, keep);
+        op->item = NULL;
+    }
+}
+
+/* Prune the written shards' version stores while their write locks are
+ * still held (cheap when nothing is kept). */
+static void txn_gc(arm_engine *e, const uint8_t *mask) {
+    for (uint32_t i = 0; i < e->shard_count; i++)
+        if ((mask[i / 8] >> (i % 8)) & 1) arm_vs_gc(e, &e->shards[i], 0);
+}
+
+int arm_txn_publish(arm_txn *const *txns_in, size_t n) {
+    enum { TXN_GROUP_MAX = 64 };
+    if (n == 0) return ARM_OK;
+    if (n > TXN_GROUP_MAX)
+        return arm_engine_seterr(ARM_ERR(ARM_MISUSE), 0, "too many transactions published at once");
+    arm_txn *txns[TXN_GROUP_MAX];
+    memcpy(txns, txns_in, n * sizeof(*txns));
+    qsort(txns, n, sizeof(*txns), txn_engine_cmp); /* one lock order for everyone */
+    for (size_t i = 0; i < n; i++) {
+        if (txns[i]->state != TXN_PREPARED || (i && txns[i]->e == txns[i - 1]->e) ||
+            txns[i]->e->dom != txns[0]->e->dom)
+            return arm_engine_seterr(ARM_ERR(ARM_MISUSE), 0,
+                                     "publish: not prepared, or two of one engine, or domains "
+                                     "differ");
+    }
+    int rc = ARM_OK;
+    /* Decided externally: the commit record, before anything is visible.
+     * If it fails the decision is still the application's, which recovery
+     * will ask for; the engine is poisoned. */
+    for (size_t i = 0; i < n; i++) {
+        arm_txn *t = txns[i];
+        if (!t->ext || t->seq == 0) continue;
+        uint32_t fid;
+        uint64_t end;
+        int r = arm_log_decision(t->e, &t->e->shards[t->coord], t->seq, ARM_DECISION_COMMIT, &fid,
+                                 &end);
+        if (r != ARM_OK) {
+            atomic_store(&t->e->panic, 1);
+            if (rc == ARM_OK) rc = r;
+        }
+    }
+    for (size_t i = 0; i < n; i++) arm_lock_shards(txns[i]->e, txns[i]->mask, 1);
+    uint64_t stamp = arm_domain_next_seq(txns[0]->e->dom);
+    if (ARM_NEVER(stamp == 0)) stamp = ARM_SEQ_MAX - 1;
+    for (size_t i = 0; i < n; i++) {
+        if (txns[i]->seq == 0) continue;
+        txn_install(txns[i]->e, txns[i]->ops, txns[i]->nops, stamp, txns[i]->fid);
+        txn_gc(txns[i]->e, txns[i]->mask);
+    }
+    for (size_t i = n; i-- > 0;) arm_lock_shards(txns[i]->e, txns[i]->mask, 0);
+    for (size_t i = 0; i < n; i++) {
+        arm_txn *t = txns[i];
+        if (t->seq) {
+            atomic_fetch_sub(&t->e->nprepared, 1);
+            arm_domain_prepared_add(t->e->dom, -1);
+        }
+        t->state = TXN_DONE;
+        arm_engine_batch_clear(t->batch);
+    }
+    /* sync=full: durable before returning, and so is everything published
+     * before (the commit may depend on it): sync every shard with unsynced
+     * bytes. Concurrent committers share each fdatasync. */
+    for (size_t i = 0; i < n; i++) {
+        arm_txn *t = txns[i];
+        if (t->seq == 0 || t->e->opts.sync_mode != ARM_SYNC_FULL) continue;
+        int r = arm_engine_flush(t->e);
+        if (r != ARM_OK && rc == ARM_OK) rc = r;
+    }
+    return rc;
+}
+
+int arm_txn_commit(arm_txn *t) {
+    int rc = arm_txn_prepare(t, NULL);
+    if (rc != ARM_OK) return rc;
+    return arm_txn_publish(&t, 1);
+}
+
+/* ------------------------------------------------------------- discard */
+/* Abort a prepared transaction's log records and release its keys; the
+ * writes stay in the batch. */
+static int txn_unprepare(arm_txn *t) {
+    arm_engine *e = t->e;
+    int rc = ARM_OK;
+    if (t->state != TXN_PREPARED) return ARM_OK;
+    if (t->seq) {
+        arm_shard *s = &e->shards[t->coord];
+        uint32_t fid = 0;
+        uint64_t end = 0;
+        /* The batch may reach disk; its abort must, too, or a reopen would
+         * apply what was rolled back. */
+        rc = arm_log_decision(e, s, t->seq, ARM_DECISION_ABORT, &fid, &end);
+        if (rc == ARM_OK) rc = arm_shard_sync_to(e, s, fid, end);
+        if (rc != ARM_OK) atomic_store(&e->panic, 1);
+        arm_lock_shards(e, t->mask, 1);
+        txn_release_intents(e, t->ops, t->nops);
+        arm_lock_shards(e, t->mask, 0);
+        atomic_fetch_sub(&e->nprepared, 1);
+        arm_domain_prepared_add(e->dom, -1);
+        t->seq = 0;
+    }
+    t->state = TXN_ACTIVE;
+    return rc;
+}
+
+int arm_txn_discard(arm_txn *t) {
+    if (t->state == TXN_DONE) return ARM_OK;
+    int rc = txn_unprepare(t);
+    arm_engine_batch_clear(t->batch);
+    txn_reads_clear(t);
+    t->state = TXN_DONE;
+    return rc;
+}
+
+/* ------------------------------------------------------------ in doubt */
+void arm_txn_indoubt_free(arm_engine *e) {
+    arm_indoubt_txn *d = e->indoubt;
+    while (d) {
+        arm_indoubt_txn *next = d->next;
+        arm_free(d->ops);
+        arm_free(d->keys);
+        arm_free(d);
+        d = next;
+    }
+    e->indoubt = NULL;
+}
+
+int arm_txn_indoubt_add(arm_engine *e, uint64_t id, const uint8_t *owner, uint32_t coord,
+                        uint32_t fid, arm_wop *ops, size_t nops, uint8_t *keys) {
+    arm_indoubt_txn *d = arm_calloc(1, sizeof(*d));
+    if (d == NULL) return ARM_ERR(ARM_NOMEM);
+    d->id = id;
+    memcpy(d->owner, owner, 16);
+    d->coord = coord;
+    d->fid = fid;
+    d->ops = ops;
+    d->nops = nops;
+    d->keys = keys;
+    pthread_mutex_lock(&e->indoubt_lock);
+    d->next = e->indoubt;
+    e->indoubt = d;
+    pthread_mutex_unlock(&e->indoubt_lock);
+    return ARM_OK;
+}
+
+int arm_txn_indoubt_hold(arm_engine *e) {
+    int rc = ARM_OK;
+    pthread_mutex_lock(&e->indoubt_lock);
+    for (arm_indoubt_txn *d = e->indoubt; d && rc == ARM_OK; d = d->next) {
+        memset(d->mask, 0, sizeof(d->mask));
+        for (size_t i = 0; i < d->nops; i++)
+            d->mask[d->ops[i].shard / 8] |= (uint8_t)(1u << (d->ops[i].shard % 8));
+        arm_lock_shards(e, d->mask, 1);
+        rc = txn_hold(e, d->ops, d->nops);
+        arm_lock_shards(e, d->mask, 0);
+        if (rc == ARM_OK) atomic_fetch_add(&e->nprepared, 1);
+    }
+    pthread_mutex_unlock(&e->indoubt_lock);
+    return rc;
+}
+
+int arm_engine_indoubt_list(arm_engine *e, arm_indoubt **list_out, size_t *n_out) {
+    *list_out = NULL;
+    *n_out = 0;
+    pthread_mutex_lock(&e->indoubt_lock);
+    size_t n = 0;
+    for (arm_indoubt_txn *d = e->indoubt; d; d = d->next) n++;
+    arm_indoubt *list = n ? arm_calloc(n, sizeof(*list)) : NULL;
+    if (n && list == NULL) {
+        pthread_mutex_unlock(&e->indoubt_lock);
+        return ARM_ERR(ARM_NOMEM);
+    }
+    size_t i = 0;
+    for (arm_indoubt_txn *d = e->indoubt; d; d = d->next, i++) {
+        list[i].id = d->id;
+        memcpy(list[i].owner, d->owner, 16);
+        list[i].nkeys = (uint32_t)d->nops;
+    }
+    pthread_mutex_unlock(&e->indoubt_lock);
+    *list_out = list;
+    *n_out = n;
+    return ARM_OK;
+}
+
+int arm_engine_indoubt_resolve(arm_engine *e, uint64_t id, int commit) {
+    if (e->opts.read_only)
+        return arm_engine_seterr(ARM_ERR(ARM_READONLY), 0, "%s is open read-only", e->dir);
+    pthread_mutex_lock(&e->indoubt_lock);
+    arm_indoubt_txn **pp = &e->indoubt;
+    while (*pp && (*pp)->id != id) pp = &(*pp)->next;
+    arm_indoubt_txn *d = *pp;
+    if (d == NULL) {
+        pthread_mutex_unlock(&e->indoubt_lock);
+        return ARM_NOTFOUND;
+    }
+    /* The decision, durably, first: then the keys can go. */
+    arm_shard *s = &e->shards[d->coord];
+    uint32_t fid = 0;
+    uint64_t end = 0;
+    int rc = arm_log_decision(e, s, id, commit ? ARM_DECISION_COMMIT : ARM_DECISION_ABORT, &fid, &end);
+    if (rc == ARM_OK) rc = arm_shard_sync_to(e, s, fid, end);
+    if (rc != ARM_OK) {
+        pthread_mutex_unlock(&e->indoubt_lock);
+        return rc;
+    }
+    *pp = d->next;
+    arm_lock_shards(e, d->mask, 1);
+    if (commit) {
+        uint64_t stamp = arm_domain_next_seq(e->dom);
+        if (ARM_NEVER(stamp == 0)) stamp = ARM_SEQ_MAX - 1;
+        uint64_t cur = atomic_load(&e->last_pub);
+        while (cur < stamp && !atomic_compare_exchange_weak(&e->last_pub, &cur, stamp)) {
+        }
+        int keep = atomic_load(&e->dom->nsnap) > 0;
+        for (size_t i = 0; i < d->nops; i++) {
+            arm_wop *op = &d->ops[i];
+            if (op->skip || op->item == NULL) continue;
+            arm_install(e, op->shard, op->item, op->created, op->del, stamp, d->fid,
+                        (uint32_t)op->off, op->len, keep);
+            op->item = NULL;
+        }
+    } else {
+        txn_release_intents(e, d->ops, d->nops);
+    }
+    arm_lock_shards(e, d->mask, 0);
+    atomic_fetch_sub(&e->nprepared, 1); /* in-doubt ones count there: they hold keys */
+    pthread_mutex_unlock(&e->indoubt_lock);
+    arm_free(d->ops);
+    arm_free(d->keys);
+    arm_free(d);
+    return ARM_OK;
+}
+
+#undef TXN_READS_MAX
+#undef TXN_RANGES_MAX
+#undef TXN_KEYBYTES_MAX
+/**** End of engine/txn.c ****************************************************/
 /**** Begin file engine/recover.c ********************************************/
 /* SPDX-License-Identifier: MIT */
 /*
@@ -3570,6 +5268,14 @@ int arm_engine_batch_commit(arm_engine *e, arm_batch *b) {
  * or incomplete entry is the torn tail: the file is cut there and appends
  * resume at that offset. In an older file it is damage: ARM_CORRUPT naming
  * file and offset, unless the engine is opened read-only for salvage.
+ *
+ * Two-phase transactions (txn.c): a batch that opens with a TXNINFO entry
+ * was decided outside the engine; it is parked until a DECISION record for
+ * its sequence number says COMMIT (applied then) or ABORT (dropped), and one
+ * with neither is in doubt after recovery: invisible, its keys held
+ * (arm_engine_indoubt_*). Any other batch is applied when complete (its
+ * prepare was its decision) unless a later ABORT record names it: then the
+ * keys it touched are resolved again from everything else (rec_redo).
  */
 /* #include "engine_int.h" */
 /* #include "../common/arm_alloc.h" */
@@ -3590,12 +5296,30 @@ typedef struct rec_pending {
     const uint8_t *key;
 } rec_pending;
 
+/* An externally decided batch waiting for its DECISION record. */
+typedef struct rec_parked {
+    uint64_t seq;
+    uint32_t fid, shard;      /* where it lives */
+    uint8_t owner[16];
+    rec_pending *ents;        /* its data entries (key pointers into keys) */
+    size_t n;
+    uint8_t *keys;            /* copies: the file is unmapped after its scan */
+    struct rec_parked *next;
+} rec_parked;
+
 typedef struct rec_state {
     arm_engine *e;
     rec_pending *pend; /* entries of a batch whose TXN_END is not yet seen */
     size_t npend, cap;
     uint64_t max_seq;
+    rec_parked *parked;      /* externally decided batches without a decision yet */
+    uint64_t *aborted;       /* batches applied, then aborted by a later record */
+    size_t naborted, cap_aborted;
+    int redo;                /* rec_redo's pass: only items marked REDO are applied */
 } rec_state;
+
+/* rec_redo marks the items it resolves again (recovery only). */
+#define REC_ITEM_REDO 0x80
 
 static int rec_cmp_u32(const void *a, const void *b) {
     uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
@@ -3656,6 +5380,16 @@ static int rec_apply(rec_state *st, uint32_t fid, uint64_t off, const arm_entry_
     arm_index *idx = e->shards[t].index;
     arm_item *it;
     int created;
+    if (st->redo) { /* only keys an aborted batch left pointing at itself */
+        it = arm_index_get(idx, key, h->klen);
+        if (it == NULL || !(it->flags & REC_ITEM_REDO) || h->seq <= it->seq) return ARM_OK;
+        it->seq = h->seq;
+        it->fid = fid;
+        it->off = (uint32_t)off;
+        it->len = len;
+        it->flags = (uint8_t)(REC_ITEM_REDO | (h->type == ARM_ENTRY_DEL ? ARM_ITEM_DEAD : 0));
+        return ARM_OK;
+    }
     int rc = arm_index_upsert(idx, key, h->klen, &it, &created);
     if (rc != ARM_OK) return arm_engine_seterr(rc, 0, "out of memory rebuilding the index");
     int is_del = h->type == ARM_ENTRY_DEL;
@@ -3673,9 +5407,92 @@ static int rec_apply(rec_state *st, uint32_t fid, uint64_t off, const arm_entry_
     return ARM_OK;
 }
 
+static int rec_seq_cmp(const void *a, const void *b) {
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+static int rec_is_aborted(const rec_state *st, uint64_t seq) {
+    return st->naborted &&
+           bsearch(&seq, st->aborted, st->naborted, sizeof(uint64_t), rec_seq_cmp) != NULL;
+}
+
+static void rec_parked_free(rec_parked *p) {
+    if (p == NULL) return;
+    arm_free(p->ents);
+    arm_free(p->keys);
+    arm_free(p);
+}
+
+/* A complete batch opening with TXNINFO: keep it (with key copies) until its
+ * decision. */
+static int rec_park(rec_state *st, uint32_t fid, uint32_t shard, const uint8_t *owner) {
+    rec_parked *pk = arm_calloc(1, sizeof(*pk));
+    size_t n = st->npend - 1, bytes = 0;
+    for (size_t i = 1; i < st->npend; i++) bytes += st->pend[i].h.klen;
+    if (pk) pk->ents = arm_malloc((n ? n : 1) * sizeof(rec_pending));
+    if (pk && pk->ents) pk->keys = arm_malloc(bytes ? bytes : 1);
+    if (pk == NULL || pk->ents == NULL || pk->keys == NULL) {
+        rec_parked_free(pk);
+        return ARM_ERR(ARM_NOMEM);
+    }
+    pk->seq = st->pend[0].h.seq;
+    pk->fid = fid;
+    pk->shard = shard;
+    memcpy(pk->owner, owner, 16);
+    size_t koff = 0;
+    for (size_t i = 1; i < st->npend; i++) {
+        rec_pending *d = &pk->ents[i - 1];
+        *d = st->pend[i];
+        memcpy(pk->keys + koff, st->pend[i].key, d->h.klen);
+        d->key = pk->keys + koff;
+        koff += d->h.klen;
+    }
+    pk->n = n;
+    pk->next = st->parked;
+    st->parked = pk;
+    return ARM_OK;
+}
+
+/* A DECISION record for batch `seq`. */
+static int rec_decide(rec_state *st, uint64_t seq, int outcome) {
+    for (rec_parked **pp = &st->parked; *pp; pp = &(*pp)->next) {
+        rec_parked *pk = *pp;
+        if (pk->seq != seq) continue;
+        int rc = ARM_OK;
+        if (outcome == ARM_DECISION_COMMIT)
+            for (size_t i = 0; i < pk->n && rc == ARM_OK; i++)
+                rc = rec_apply(st, pk->fid, pk->ents[i].off, &pk->ents[i].h, pk->ents[i].key);
+        *pp = pk->next;
+        rec_parked_free(pk);
+        return rc;
+    }
+    if (outcome != ARM_DECISION_ABORT || st->redo) return ARM_OK; /* a commit needs nothing */
+    if (st->naborted == st->cap_aborted) {
+        size_t cap = st->cap_aborted ? st->cap_aborted * 2 : 16;
+        uint64_t *p = arm_realloc(st->aborted, cap * sizeof(uint64_t));
+        if (p == NULL) return ARM_ERR(ARM_NOMEM);
+        st->aborted = p;
+        st->cap_aborted = cap;
+    }
+    st->aborted[st->naborted++] = seq;
+    return ARM_OK;
+}
+
+/* The batch in st->pend is complete. */
+static int rec_batch_done(rec_state *st, uint32_t fid, uint32_t shard) {
+    const rec_pending *first = &st->pend[0];
+    if (first->h.type == ARM_ENTRY_TXNINFO) return rec_park(st, fid, shard, first->key + 1);
+    if (st->redo && rec_is_aborted(st, first->h.seq)) return ARM_OK;
+    int rc = ARM_OK;
+    for (size_t i = 0; i < st->npend && rc == ARM_OK; i++)
+        rc = rec_apply(st, fid, st->pend[i].off, &st->pend[i].h, st->pend[i].key);
+    return rc;
+}
+
 /* Scan entries in p[ARM_FILE_HEADER_SIZE, size). *end_out: where the valid
  * log ends (the start of an unfinished batch counts as its end). */
-static int rec_scan(rec_state *st, uint32_t fid, const uint8_t *p, uint64_t size,
+static int rec_scan(rec_state *st, uint32_t fid, uint32_t shard, const uint8_t *p, uint64_t size,
                     uint64_t *end_out) {
     uint64_t off = ARM_FILE_HEADER_SIZE;
     st->npend = 0;
@@ -3685,8 +5502,17 @@ static int rec_scan(rec_state *st, uint32_t fid, const uint8_t *p, uint64_t size
         if (arm_entry_decode(p + off, size - off, ARM_KEY_SIZE_MAX, UINT32_MAX, &h) != ARM_OK)
             break;
         uint32_t len = arm_entry_size(h.klen, h.vlen);
-        if (h.flags & ARM_ENTRY_TXN) {
+        const uint8_t *key = p + off + ARM_ENTRY_HEADER;
+        if (h.seq > st->max_seq) st->max_seq = h.seq;
+        if (h.type == ARM_ENTRY_DECISION) {
+            if (st->npend) break; /* inside a batch: damage */
+            uint64_t seq = 0;
+            for (int i = 7; i >= 0; i--) seq = (seq << 8) | key[i];
+            rc = rec_decide(st, seq, key[ARM_DECISION_KLEN]);
+            if (!st->redo) arm_file_add_dead(st->e, fid, shard, len); /* never live data */
+        } else if (h.flags & ARM_ENTRY_TXN) {
             if (st->npend && st->pend[0].h.seq != h.seq) break; /* batches never interleave */
+            if (h.type == ARM_ENTRY_TXNINFO && st->npend) break;  /* it opens its batch */
             if (st->npend == st->cap) {
                 size_t cap = st->cap ? st->cap * 2 : 64;
                 rec_pending *np = arm_realloc(st->pend, cap * sizeof(*np));
@@ -3694,15 +5520,15 @@ static int rec_scan(rec_state *st, uint32_t fid, const uint8_t *p, uint64_t size
                 st->pend = np;
                 st->cap = cap;
             }
-            st->pend[st->npend++] = (rec_pending){off, h, p + off + ARM_ENTRY_HEADER};
+            st->pend[st->npend++] = (rec_pending){off, h, key};
+            if (h.type == ARM_ENTRY_TXNINFO && !st->redo) arm_file_add_dead(st->e, fid, shard, len);
             if (h.flags & ARM_ENTRY_TXN_END) {
-                for (size_t i = 0; i < st->npend && rc == ARM_OK; i++)
-                    rc = rec_apply(st, fid, st->pend[i].off, &st->pend[i].h, st->pend[i].key);
+                rc = rec_batch_done(st, fid, shard);
                 st->npend = 0;
             }
         } else {
             if (st->npend) break; /* a batch cut short by a plain entry: damage */
-            rc = rec_apply(st, fid, off, &h, p + off + ARM_ENTRY_HEADER);
+            if (!(st->redo && rec_is_aborted(st, h.seq))) rc = rec_apply(st, fid, off, &h, key);
         }
         off += len;
     }
@@ -3767,7 +5593,7 @@ static int rec_file(rec_state *st, arm_shard *s, uint32_t fid, int last, arm_fil
         if (fh.base_seq > st->max_seq) st->max_seq = fh.base_seq;
         rc = arm_engine_file_add(e, f);
         if (rc != ARM_OK) goto cleanup;
-        rc = rec_scan(st, fid, map, size, valid_end_out);
+        rc = rec_scan(st, fid, s->id, map, size, valid_end_out);
         if (rc == ARM_OK) atomic_store(&f->size, *valid_end_out);
         /* The newest file keeps growing: reserve room for all of it. */
         if (rc == ARM_OK)
@@ -3915,6 +5741,88 @@ static int rec_shard(rec_state *st, arm_shard *s, uint32_t *max_fid) {
     return rc;
 }
 
+/* Some batches were applied and then aborted: every key whose newest entry
+ * belongs to one is resolved again from all the other entries (a second scan
+ * of the files that only touches those keys). Rare: an abort follows a
+ * prepare only when something after it failed. */
+static int rec_redo(rec_state *st) {
+    arm_engine *e = st->e;
+    qsort(st->aborted, st->naborted, sizeof(uint64_t), rec_seq_cmp);
+    uint64_t marked = 0;
+    for (uint32_t i = 0; i < e->shard_count; i++) {
+        arm_index_iter it;
+        for (arm_item *item = arm_index_iter_first(e->shards[i].index, &it); item;
+             item = arm_index_iter_next(e->shards[i].index, &it)) {
+            if (!rec_is_aborted(st, item->seq)) continue;
+            item->seq = 0; /* absent unless an older entry is found */
+            item->flags = ARM_ITEM_DEAD | REC_ITEM_REDO;
+            marked++;
+        }
+    }
+    rec_parked *parked = st->parked; /* the first pass's verdicts stand */
+    st->parked = NULL;
+    st->redo = 1;
+    int rc = ARM_OK;
+    uint32_t top = atomic_load(&e->next_fid);
+    for (uint32_t fid = 1; marked && fid < top && rc == ARM_OK; fid++) {
+        arm_file *f = arm_engine_file(e, fid);
+        uint64_t size = f ? atomic_load(&f->size) : 0;
+        if (size <= ARM_FILE_HEADER_SIZE) continue;
+        const uint8_t *map = mmap(NULL, size, PROT_READ, MAP_PRIVATE, f->rfd, 0);
+        if (map == MAP_FAILED) {
+            rc = arm_engine_seterr(ARM_ERR(ARM_IOERR), errno, "cannot map %s", f->path);
+            break;
+        }
+        uint64_t end;
+        rc = rec_scan(st, fid, f->shard, map, size, &end);
+        munmap((void *)map, size);
+    }
+    while (st->parked) {
+        rec_parked *next = st->parked->next;
+        rec_parked_free(st->parked);
+        st->parked = next;
+    }
+    st->parked = parked;
+    st->redo = 0;
+    for (uint32_t i = 0; i < e->shard_count; i++) {
+        arm_index_iter it;
+        for (arm_item *item = arm_index_iter_first(e->shards[i].index, &it); item;
+             item = arm_index_iter_next(e->shards[i].index, &it))
+            item->flags &= (uint8_t)~REC_ITEM_REDO;
+    }
+    return rc;
+}
+
+/* What is left parked after recovery is in doubt: keep it, holding its
+ * keys (unless read-only: nothing can write then anyway). */
+static int rec_indoubt(rec_state *st) {
+    arm_engine *e = st->e;
+    int rc = ARM_OK;
+    while (st->parked && rc == ARM_OK) {
+        rec_parked *pk = st->parked;
+        arm_wop *ops = arm_calloc(pk->n ? pk->n : 1, sizeof(arm_wop));
+        rc = ops ? arm_txn_indoubt_add(e, pk->seq, pk->owner, pk->shard, pk->fid, ops, pk->n,
+                                       pk->keys)
+                 : ARM_ERR(ARM_NOMEM);
+        if (rc != ARM_OK) {
+            arm_free(ops);
+            break;
+        }
+        for (size_t i = 0; i < pk->n; i++) {
+            arm_wop *op = &ops[i];
+            op->key = arm_slice_make(pk->ents[i].key, pk->ents[i].h.klen);
+            op->del = pk->ents[i].h.type == ARM_ENTRY_DEL;
+            op->shard = arm_engine_route(e, op->key.ptr, op->key.len);
+            op->off = pk->ents[i].off;
+            op->len = arm_entry_size(pk->ents[i].h.klen, pk->ents[i].h.vlen);
+        }
+        pk->keys = NULL; /* owned by the in-doubt record now */
+        st->parked = pk->next;
+        rec_parked_free(pk);
+    }
+    return rc;
+}
+
 int arm_engine_recover(arm_engine *e) {
     rec_state st;
     memset(&st, 0, sizeof(st));
@@ -3923,12 +5831,23 @@ int arm_engine_recover(arm_engine *e) {
     int rc = ARM_OK;
     for (uint32_t i = 0; i < e->shard_count && rc == ARM_OK; i++)
         rc = rec_shard(&st, &e->shards[i], &max_fid);
+    if (rc == ARM_OK) atomic_store(&e->next_fid, max_fid + 1);
+    if (rc == ARM_OK && st.naborted) rc = rec_redo(&st);
+    if (rc == ARM_OK) {
+        for (uint32_t i = 0; i < e->shard_count; i++) arm_index_purge_dead(e->shards[i].index);
+        rc = rec_indoubt(&st);
+    }
     arm_free(st.pend);
+    arm_free(st.aborted);
+    while (st.parked) {
+        rec_parked *next = st.parked->next;
+        rec_parked_free(st.parked);
+        st.parked = next;
+    }
     if (rc != ARM_OK) return rc;
-    for (uint32_t i = 0; i < e->shard_count; i++) arm_index_purge_dead(e->shards[i].index);
-    atomic_store(&e->seq, st.max_seq);
-    atomic_store(&e->next_fid, max_fid + 1);
+    arm_domain_observe_seq(e->dom, st.max_seq);
     if (e->opts.read_only) return ARM_OK;
+    rc = arm_txn_indoubt_hold(e);
     for (uint32_t i = 0; i < e->shard_count && rc == ARM_OK; i++) {
         arm_shard *s = &e->shards[i];
         if (s->active == NULL) rc = arm_shard_new_file(e, s);
@@ -4094,6 +6013,10 @@ void arm_cache_put(arm_cache *c, uint32_t fid, uint32_t off, const uint8_t *v, s
  * so a location stays readable.
  * With a hash index there is no order: the cursor walks shard by shard, each
  * shard copied whole under one read lock, then the overlay's puts.
+ * A cursor of a transaction reads at the transaction's snapshot (each item
+ * resolved to the version that snapshot sees, so a scan is one moment however
+ * long it runs) and widens a range in the transaction's read set as it moves,
+ * covering every key it passed over and the gaps between them.
  */
 /* #include "engine_int.h" */
 /* #include "../common/arm_alloc.h" */
@@ -4123,6 +6046,9 @@ typedef struct cur_ov {
 
 struct arm_cursor {
     arm_engine *e;
+    uint64_t snap;    /* read at this snapshot; UINT64_MAX = the newest (no transaction) */
+    arm_txn *txn;     /* the transaction whose read set this cursor widens, or NULL */
+    size_t range;     /* its range slot there */
     int dir;          /* +1 forward, -1 backward, 0 unpositioned/EOF */
     int hash;         /* hash index: unordered walk */
     uint32_t nsrc;
@@ -4141,6 +6067,7 @@ struct arm_cursor {
     arm_buf cur_key;
     arm_buf seek;     /* the positioning target, owned (bounds may be long) */
     arm_buf vbuf;
+    arm_buf from;     /* a transaction's cursor: where a step started (cur_note) */
 };
 
 static arm_slice cur_src_key(const cur_src *s, uint32_t i) {
@@ -4219,7 +6146,7 @@ static void cur_ov_seek(arm_cursor *c, const arm_slice *key, int op) {
 }
 
 /* ---------------------------------------------------------- shard runs */
-static int cur_src_push(cur_src *s, const arm_item *it) {
+static int cur_src_push(cur_src *s, const arm_item *it, const arm_item *loc) {
     if (s->n == s->cap) {
         uint32_t cap = s->cap ? s->cap * 2 : 16;
         cur_ent *p = arm_realloc(s->ents, cap * sizeof(cur_ent));
@@ -4231,7 +6158,8 @@ static int cur_src_push(cur_src *s, const arm_item *it) {
     if (rc != ARM_OK) return rc;
     cur_ent *en = &s->ents[s->n++];
     en->koff = (uint32_t)s->keys.len;
-    memcpy(&en->loc, it, sizeof(arm_item));
+    memcpy(&en->loc, loc, sizeof(arm_item));
+    en->loc.klen = it->klen;
     memcpy(s->keys.ptr + s->keys.len, it->key, it->klen);
     s->keys.len += it->klen;
     return ARM_OK;
@@ -4257,15 +6185,26 @@ static int cur_src_fill(arm_cursor *c, uint32_t shard, const arm_slice *key, int
         item = fwd ? arm_index_iter_first(sh->index, &it) : arm_index_iter_last(sh->index, &it);
     /* Gather the run's item pointers first, prefetching each: the items live
      * all over the arena, and copying them one by one would make their cache
-     * misses a chain instead of letting them overlap. */
+     * misses a chain instead of letting them overlap. Keys the snapshot does
+     * not see (deleted, not yet made) take no place in the run. */
     arm_item *run[CUR_RUN];
-    uint32_t m = 0;
-    while (item && m < CUR_RUN) {
-        __builtin_prefetch(item);
-        run[m++] = item;
-        item = fwd ? arm_index_iter_next(sh->index, &it) : arm_index_iter_prev(sh->index, &it);
-    }
-    for (uint32_t i = 0; i < m && rc == ARM_OK; i++) rc = cur_src_push(s, run[i]);
+    do { /* a run of keys this snapshot does not see is skipped, not returned empty */
+        uint32_t m = 0;
+        while (item && m < CUR_RUN) {
+            __builtin_prefetch(item);
+            run[m++] = item;
+            item = fwd ? arm_index_iter_next(sh->index, &it) : arm_index_iter_prev(sh->index, &it);
+        }
+        for (uint32_t i = 0; i < m && rc == ARM_OK; i++) {
+            arm_item loc;
+            int vis = arm_item_visible(sh, run[i], c->snap, &loc);
+            if (vis < 0)
+                rc = arm_engine_seterr(ARM_ERR(-vis), 0,
+                                       "versions this snapshot needs were lost for lack of memory");
+            else if (vis)
+                rc = cur_src_push(s, run[i], &loc);
+        }
+    } while (rc == ARM_OK && s->n == 0 && item != NULL);
     s->more = item != NULL;
     s->valid = rc == ARM_OK && s->n > 0;
     return rc;
@@ -4402,8 +6341,13 @@ static int cur_hash_fill(arm_cursor *c) {
         arm_index_iter it;
         arm_index_rdlock(&sh->index_lock);
         for (arm_item *item = arm_index_iter_first(sh->index, &it); item && rc == ARM_OK;
-             item = arm_index_iter_next(sh->index, &it))
-            rc = cur_src_push(s, item);
+             item = arm_index_iter_next(sh->index, &it)) {
+            arm_item loc;
+            int vis = arm_item_visible(sh, item, c->snap, &loc);
+            if (vis < 0) rc = arm_engine_seterr(ARM_ERR(-vis), 0, "versions this snapshot needs "
+                                                                  "were lost for lack of memory");
+            else if (vis) rc = cur_src_push(s, item, &loc);
+        }
         pthread_rwlock_unlock(&sh->index_lock);
         if (rc != ARM_OK) return rc;
         if (s->n) {
@@ -4450,23 +6394,67 @@ static int cur_hash_settle(arm_cursor *c) {
 }
 
 /* ------------------------------------------------------------- public */
-int arm_engine_cursor_open(arm_engine *e, const arm_batch *overlay, arm_cursor **cursor_out) {
+int arm_cursor_open_at(arm_engine *e, const arm_batch *overlay, uint64_t snap, arm_txn *txn,
+                       arm_cursor **cursor_out) {
     *cursor_out = NULL;
     arm_cursor *c = arm_calloc(1, sizeof(*c));
     if (c == NULL) return ARM_ERR(ARM_NOMEM);
     c->e = e;
+    c->snap = snap;
+    c->txn = txn;
     c->hash = arm_index_kind(e->shards[0].index) == ARM_INDEX_HASH;
     c->nsrc = c->hash ? 1 : e->shard_count;
     c->src = arm_calloc(c->nsrc, sizeof(cur_src));
     c->ov_pos = -1;
     int rc = c->src ? ARM_OK : ARM_ERR(ARM_NOMEM);
     if (rc == ARM_OK && overlay) rc = cur_overlay_snapshot(c, overlay);
+    if (rc == ARM_OK && txn) c->range = arm_txn_range_slot(txn);
     if (rc != ARM_OK) {
         arm_engine_cursor_close(c);
         return rc;
     }
     *cursor_out = c;
     return ARM_OK;
+}
+
+int arm_engine_cursor_open(arm_engine *e, const arm_batch *overlay, arm_cursor **cursor_out) {
+    return arm_cursor_open_at(e, overlay, UINT64_MAX, NULL, cursor_out);
+}
+
+/* A transaction's cursor saw every key from where a positioning call started
+ * (`from`, or the edge of its bounds it starts at) to where it landed (or, at
+ * the end, to the bound it was heading for), dir +1 forward / -1 backward.
+ * That range joins the transaction's read set: a key made, changed or
+ * deleted in it by a later commit is a conflict. */
+static int cur_note(arm_cursor *c, const arm_slice *from, int dir, int rc) {
+    if (c->txn == NULL || (rc != ARM_OK && rc != ARM_NOTFOUND)) return rc;
+    arm_slice lo_b = arm_slice_make(c->lo.ptr, c->lo.len), hi_b = arm_slice_make(c->hi.ptr, c->hi.len);
+    int lo_inf = c->has_lo ? 0 : -1, hi_inf = c->has_hi ? 0 : 1;
+    arm_slice a, b;
+    int ainf, binf;
+    if (c->hash) { /* no order: what it passes over is anything in its bounds */
+        arm_txn_note_range(c->txn, c->range, lo_b, lo_inf, hi_b, hi_inf);
+        return rc;
+    }
+    if (from) {
+        a = *from;
+        ainf = 0;
+    } else {
+        a = dir > 0 ? lo_b : hi_b;
+        ainf = dir > 0 ? lo_inf : hi_inf;
+    }
+    if (rc == ARM_OK) {
+        b = arm_slice_make(c->cur_key.ptr, c->cur_key.len);
+        binf = 0;
+    } else {
+        b = dir > 0 ? hi_b : lo_b;
+        binf = dir > 0 ? hi_inf : lo_inf;
+    }
+    if (dir > 0)
+        arm_txn_note_range(c->txn, c->range, a, ainf, b, binf);
+    else
+        arm_txn_note_range(c->txn, c->range, b, binf, a, ainf);
+    return rc;
 }
 
 void arm_engine_cursor_close(arm_cursor *c) {
@@ -4483,6 +6471,7 @@ void arm_engine_cursor_close(arm_cursor *c) {
     arm_buf_free(&c->cur_key);
     arm_buf_free(&c->seek);
     arm_buf_free(&c->vbuf);
+    arm_buf_free(&c->from);
     arm_free(c);
 }
 
@@ -4506,7 +6495,7 @@ int arm_engine_cursor_bounds(arm_cursor *c, arm_slice lo, int lo_inclusive, arm_
     return rc;
 }
 
-int arm_engine_cursor_first(arm_cursor *c) {
+static int cur_first(arm_cursor *c) {
     if (c->hash) {
         c->dir = 1;
         c->hash_shard = 0;
@@ -4521,7 +6510,7 @@ int arm_engine_cursor_first(arm_cursor *c) {
     return cur_position(c, NULL, ARM_SEEK_GE);
 }
 
-int arm_engine_cursor_last(arm_cursor *c) {
+static int cur_last(arm_cursor *c) {
     if (c->hash) return arm_engine_seterr(ARM_ERR(ARM_MISUSE), 0, "a hash index has no order");
     if (c->has_hi) {
         arm_slice hi = arm_slice_make(c->hi.ptr, c->hi.len);
@@ -4530,7 +6519,7 @@ int arm_engine_cursor_last(arm_cursor *c) {
     return cur_position(c, NULL, ARM_SEEK_LE);
 }
 
-int arm_engine_cursor_seek(arm_cursor *c, arm_slice key, int op) {
+static int cur_seek(arm_cursor *c, arm_slice key, int op) {
     if (c->hash) return arm_engine_seterr(ARM_ERR(ARM_MISUSE), 0, "a hash index has no order");
     if (op < ARM_SEEK_GE || op > ARM_SEEK_LT || key.len > ARM_KEY_SIZE_MAX)
         return arm_engine_seterr(ARM_ERR(ARM_MISUSE), 0, "bad seek");
@@ -4539,12 +6528,12 @@ int arm_engine_cursor_seek(arm_cursor *c, arm_slice key, int op) {
     if (fwd && c->has_lo) {
         arm_slice lo = arm_slice_make(c->lo.ptr, c->lo.len);
         int r = cur_cmp(key, lo);
-        if (r < 0 || (r == 0 && !c->lo_incl)) return arm_engine_cursor_first(c);
+        if (r < 0 || (r == 0 && !c->lo_incl)) return cur_first(c);
     }
     if (!fwd && c->has_hi) {
         arm_slice hi = arm_slice_make(c->hi.ptr, c->hi.len);
         int r = cur_cmp(key, hi);
-        if (r > 0 || (r == 0 && !c->hi_incl)) return arm_engine_cursor_last(c);
+        if (r > 0 || (r == 0 && !c->hi_incl)) return cur_last(c);
     }
     return cur_position(c, &key, op);
 }
@@ -4570,12 +6559,42 @@ static int cur_step(arm_cursor *c, int dir) {
     return cur_pick(c);
 }
 
+int arm_engine_cursor_first(arm_cursor *c) {
+    return cur_note(c, NULL, 1, cur_first(c));
+}
+
+int arm_engine_cursor_last(arm_cursor *c) {
+    return cur_note(c, NULL, -1, cur_last(c));
+}
+
+int arm_engine_cursor_seek(arm_cursor *c, arm_slice key, int op) {
+    int rc = ARM_OK;
+    if (c->txn && key.len) { /* key may point into the cursor's own buffers */
+        rc = arm_buf_reserve(&c->from, key.len);
+        if (rc != ARM_OK) return rc;
+        memmove(c->from.ptr, key.ptr, key.len);
+        key = arm_slice_make(c->from.ptr, key.len);
+    }
+    int dir = op == ARM_SEEK_GE || op == ARM_SEEK_GT ? 1 : -1;
+    return cur_note(c, &key, dir, cur_seek(c, key, op));
+}
+
+/* A step of a transaction's cursor notes the range from the key it left. */
+static int cur_step_noted(arm_cursor *c, int dir) {
+    if (c->txn == NULL || c->dir == 0) return cur_step(c, dir);
+    int rc = arm_buf_reserve(&c->from, c->cur_key.len + 1);
+    if (rc != ARM_OK) return rc;
+    memcpy(c->from.ptr, c->cur_key.ptr, c->cur_key.len);
+    arm_slice from = arm_slice_make(c->from.ptr, c->cur_key.len);
+    return cur_note(c, &from, dir, cur_step(c, dir));
+}
+
 int arm_engine_cursor_next(arm_cursor *c) {
-    return cur_step(c, 1);
+    return cur_step_noted(c, 1);
 }
 
 int arm_engine_cursor_prev(arm_cursor *c) {
-    return cur_step(c, -1);
+    return cur_step_noted(c, -1);
 }
 
 int arm_engine_cursor_valid(const arm_cursor *c) {
@@ -4998,7 +7017,14 @@ int arm_engine_open(const char *dir, const arm_engine_options *opts, arm_engine 
     arm_engine *e = arm_calloc(1, sizeof(*e));
     if (e == NULL) return ARM_ERR(ARM_NOMEM);
     e->opts = *opts;
+    e->opts.domain = NULL; /* e->dom holds it */
     e->lock_fd = -1;
+    if (opts->domain) {
+        e->dom = arm_domain_ref(opts->domain);
+    } else if (arm_domain_new(&e->dom) != ARM_OK) {
+        arm_free(e);
+        return ARM_ERR(ARM_NOMEM);
+    }
     atomic_store(&e->next_fid, 1);
     /* O_DIRECT pays where writes are big: sync=off flushes whole buffers.
      * Where every commit reaches the file (normal, full), a commit would be
@@ -5009,6 +7035,7 @@ int arm_engine_open(const char *dir, const arm_engine_options *opts, arm_engine 
     atomic_store(&e->direct_ok, opts->io_backend != ARM_IO_POSIX && opts->sync_mode == ARM_SYNC_OFF);
     e->use_uring = opts->io_backend != ARM_IO_POSIX;
     pthread_mutex_init(&e->files_lock, NULL);
+    pthread_mutex_init(&e->indoubt_lock, NULL);
     pthread_mutex_init(&e->syncer_lock, NULL);
     pthread_cond_init(&e->syncer_cond, NULL);
     e->dir = arm_strdup(dir);
@@ -5068,6 +7095,9 @@ int arm_engine_close(arm_engine *e) {
     for (arm_file *f; (f = eng_file_next(e, &fid)) != NULL;) arm_file_free(f);
     for (uint32_t c = 0; c < ARM_FILE_CHUNKS_MAX; c++) arm_free((void *)eng_chunk(e, c));
     if (e->lock_fd >= 0) close(e->lock_fd); /* releases the flock */
+    arm_txn_indoubt_free(e);
+    arm_domain_unref(e->dom);
+    pthread_mutex_destroy(&e->indoubt_lock);
     pthread_mutex_destroy(&e->files_lock);
     pthread_mutex_destroy(&e->syncer_lock);
     pthread_cond_destroy(&e->syncer_cond);
@@ -5135,16 +7165,19 @@ const char *arm_engine_dir(const arm_engine *e) {
 }
 
 /* ------------------------------------------------------------- reads */
-int arm_engine_get(arm_engine *e, arm_slice key, arm_buf *value_out) {
+int arm_engine_get_at(arm_engine *e, arm_slice key, uint64_t snap, arm_buf *value_out) {
     value_out->len = 0;
     if (key.len == 0 || key.len > e->opts.max_key_size) return ARM_NOTFOUND;
     arm_shard *s = &e->shards[arm_engine_route(e, key.ptr, key.len)];
     arm_index_rdlock(&s->index_lock);
     arm_item *it = arm_index_get(s->index, key.ptr, key.len);
     arm_item loc;
-    if (it) memcpy(&loc, it, sizeof(loc));
+    int vis = it ? arm_item_visible(s, it, snap, &loc) : 0;
     pthread_rwlock_unlock(&s->index_lock);
-    if (it == NULL) return ARM_NOTFOUND;
+    if (vis < 0)
+        return arm_engine_seterr(ARM_ERR(-vis), 0,
+                                 "versions this snapshot needs were lost for lack of memory");
+    if (vis == 0) return ARM_NOTFOUND;
     if (e->cache) {
         if (arm_cache_get(e->cache, loc.fid, loc.off, value_out)) {
             atomic_fetch_add_explicit(&e->cache_hits, 1, memory_order_relaxed);
@@ -5168,13 +7201,17 @@ int arm_engine_get(arm_engine *e, arm_slice key, arm_buf *value_out) {
     return ARM_OK;
 }
 
+int arm_engine_get(arm_engine *e, arm_slice key, arm_buf *value_out) {
+    return arm_engine_get_at(e, key, UINT64_MAX, value_out);
+}
+
 int arm_engine_contains(arm_engine *e, arm_slice key) {
     if (key.len == 0 || key.len > e->opts.max_key_size) return ARM_NOTFOUND;
     arm_shard *s = &e->shards[arm_engine_route(e, key.ptr, key.len)];
     arm_index_rdlock(&s->index_lock);
-    arm_item *it = arm_index_get(s->index, key.ptr, key.len);
+    int live = arm_item_live(arm_index_get(s->index, key.ptr, key.len));
     pthread_rwlock_unlock(&s->index_lock);
-    return it ? ARM_OK : ARM_NOTFOUND;
+    return live ? ARM_OK : ARM_NOTFOUND;
 }
 
 uint64_t arm_engine_count(arm_engine *e) {
@@ -5182,7 +7219,7 @@ uint64_t arm_engine_count(arm_engine *e) {
     for (uint32_t i = 0; i < e->shard_count; i++) {
         arm_shard *s = &e->shards[i];
         arm_index_rdlock(&s->index_lock);
-        n += arm_index_count(s->index);
+        n += arm_index_count(s->index) - s->ndead;
         pthread_rwlock_unlock(&s->index_lock);
     }
     return n;
@@ -5215,14 +7252,14 @@ void arm_engine_stats_get(arm_engine *e, arm_engine_stats *st) {
     for (uint32_t i = 0; i < e->shard_count; i++) {
         arm_shard *s = &e->shards[i];
         arm_index_rdlock(&s->index_lock);
-        st->keys += arm_index_count(s->index);
-        st->index_bytes += arm_index_memory(s->index);
+        st->keys += arm_index_count(s->index) - s->ndead;
+        st->index_bytes += arm_index_memory(s->index) + arm_vs_memory(&s->vs);
         pthread_rwlock_unlock(&s->index_lock);
     }
     st->dead_bytes = dead;
     st->live_bytes = total > dead ? total - dead : 0;
     st->shards = e->shard_count;
-    st->last_seq = atomic_load(&e->seq);
+    st->last_seq = atomic_load(&e->dom->seq);
     st->cache_hits = atomic_load(&e->cache_hits);
     st->cache_misses = atomic_load(&e->cache_misses);
     st->sync_mode = e->opts.sync_mode;

@@ -37,7 +37,8 @@
 enum {
     ARM_OK = 0,
     ARM_ERROR = 1,       /* generic failure; see errmsg */
-    ARM_BUSY = 5,        /* directory locked by another process */
+    ARM_BUSY = 5,        /* directory locked by another process; a key held by a prepared
+                            transaction */
     ARM_NOMEM = 7,       /* allocation failed */
     ARM_READONLY = 8,    /* write to an engine opened read-only */
     ARM_IOERR = 10,      /* the OS refused a read, write or sync */
@@ -55,6 +56,9 @@ enum {
 };
 /* Extended codes keep the primary code in the low byte. */
 #define ARM_IOERR_FSYNC (ARM_IOERR | (1 << 8))
+/* A transaction conflicted with one published after its snapshot (the same
+ * value as SQLITE_BUSY_SNAPSHOT). */
+#define ARM_BUSY_SNAPSHOT (ARM_BUSY | (2 << 8))
 #define ARM_RC_PRIMARY(rc) ((rc) & 0xff)
 
 /* Human-readable name of a result code ("ARM_OK", ...). Never NULL. */
@@ -140,6 +144,8 @@ extern "C" {
 typedef struct arm_engine arm_engine;
 typedef struct arm_cursor arm_cursor;
 typedef struct arm_batch arm_batch;
+typedef struct arm_txn arm_txn;
+typedef struct arm_domain arm_domain;
 
 /* ---------------------------------------------------------------- options */
 enum arm_sync_mode {
@@ -177,6 +183,9 @@ typedef struct arm_engine_options {
     int mmap_reads;              /* read data files through a read-only mapping (default 1):
                                     no syscall per read; 0 = pread, where an I/O error is an
                                     error code rather than SIGBUS */
+    arm_domain *domain;          /* engines that publish and read together (see domains
+                                    below); NULL = a domain of this engine's own. Borrowed:
+                                    the engine holds a reference until it closes */
 } arm_engine_options;
 
 /* Fill *opts with the defaults above. */
@@ -358,6 +367,169 @@ arm_slice arm_engine_cursor_key(const arm_cursor *cursor);
  * until the next call on this cursor. ARM_OK, ARM_CORRUPT, ARM_IOERR,
  * ARM_NOMEM. */
 ARM_WARN_UNUSED int arm_engine_cursor_value(arm_cursor *cursor, arm_slice *value_out);
+
+/* ------------------------------------------------------- domains, snapshots */
+/**
+ * A domain is a set of engines that share one sequence counter, so that a
+ * snapshot is one moment across all of them and a transaction over several of
+ * them (arm_txn_publish with several txns) becomes visible to every snapshot
+ * at once. The SQLite extension puts every engine of the process in one
+ * domain. An engine opened with opts->domain == NULL gets a domain of its own.
+ * A domain is freed when arm_domain_free has been called and the last engine
+ * using it has closed. Thread-safe.
+ * arm_domain_new: ARM_OK or ARM_NOMEM.
+ */
+ARM_WARN_UNUSED int arm_domain_new(arm_domain **domain_out);
+void arm_domain_free(arm_domain *domain); /* NULL allowed */
+/* The domain of an engine (borrowed until the engine closes). */
+arm_domain *arm_engine_domain(const arm_engine *engine);
+
+/**
+ * A snapshot: every engine of the domain as it was at one moment. While it is
+ * held, older versions of keys changed afterwards are kept in memory so that
+ * reads through it (arm_txn_*, cursors of a transaction) see that moment.
+ * Hold snapshots briefly: a snapshot held for long keeps every version written
+ * since. Caller-allocated; the fields are private. Thread-safe; one snapshot
+ * may be read by several transactions and threads at once.
+ * arm_snapshot_take: ARM_OK or ARM_NOMEM.
+ */
+typedef struct arm_snapshot {
+    uint64_t seq;   /* private: the moment */
+    void *slot;     /* private: registration */
+    arm_domain *domain;
+} arm_snapshot;
+ARM_WARN_UNUSED int arm_snapshot_take(arm_domain *domain, arm_snapshot *snap_out);
+void arm_snapshot_drop(arm_snapshot *snap); /* a zeroed or dropped snapshot is allowed */
+
+/* ----------------------------------------------------------- transactions */
+/**
+ * A transaction reads one snapshot plus its own writes, and commits
+ * atomically with optimistic validation (serializable): it fails with
+ * ARM_BUSY_SNAPSHOT, writing nothing, when a key it read or wrote (including
+ * keys a cursor of it passed over, and the absence of keys it looked up) was
+ * changed by a transaction published after its snapshot. Commit is two-phase:
+ *   prepare: validate, hold its keys (other writers of them get ARM_BUSY or,
+ *            inside transactions, ARM_BUSY_SNAPSHOT), and write its entries to
+ *            the log, invisible;
+ *   publish: make it visible to every new snapshot at once (with sync=full,
+ *            durable before the call returns);
+ *   discard: forget it (after prepare, an abort record makes sure recovery
+ *            never applies it).
+ * arm_txn_commit is prepare + publish. What recovery does with a transaction
+ * that was prepared but neither published nor discarded when the process
+ * died: by default it is applied (the prepare record is the decision); with
+ * an external decision (arm_txn_prepare's `ext`), it is "in doubt" after
+ * reopen and stays invisible, with its keys held, until the application
+ * resolves it (arm_engine_indoubt_*) from wherever it recorded the decision.
+ * A transaction belongs to one thread at a time.
+ */
+enum arm_txn_flags {
+    ARM_TXN_READONLY = 1, /* reads only: no read tracking, writes refused (ARM_MISUSE) */
+};
+
+/**
+ * Begin a transaction on engine. snap (borrowed; must outlive the
+ * transaction) is the snapshot to read, from engine's domain; NULL takes one
+ * of its own now. ARM_OK and *txn_out (owned: arm_txn_free); ARM_NOMEM;
+ * ARM_MISUSE (snap from another domain).
+ */
+ARM_WARN_UNUSED int arm_txn_begin(arm_engine *engine, const arm_snapshot *snap, int flags,
+                                  arm_txn **txn_out);
+/* Discard if still open, then free. NULL allowed. */
+void arm_txn_free(arm_txn *txn);
+
+/* Read through the snapshot and the transaction's own writes. The value is
+ * copied into *value_out (grown with arm_realloc, owned by the caller).
+ * ARM_OK, ARM_NOTFOUND, ARM_CORRUPT, ARM_IOERR, ARM_NOMEM. */
+ARM_WARN_UNUSED int arm_txn_get(arm_txn *txn, arm_slice key, arm_buf *value_out);
+/* ARM_OK when the key exists (own writes first), ARM_NOTFOUND, ARM_NOMEM. */
+ARM_WARN_UNUSED int arm_txn_contains(arm_txn *txn, arm_slice key);
+/* Writes, buffered in the transaction until it commits. ARM_OK, ARM_TOOBIG
+ * (key empty or too long, value too long), ARM_FULL (over 4 GiB of writes),
+ * ARM_NOMEM, ARM_READONLY (engine opened read-only), ARM_MISUSE (a read-only
+ * or finished transaction). A write to a prepared transaction un-prepares it
+ * first (its log records are aborted); prepare again to commit. */
+ARM_WARN_UNUSED int arm_txn_put(arm_txn *txn, arm_slice key, arm_slice value);
+ARM_WARN_UNUSED int arm_txn_delete(arm_txn *txn, arm_slice key);
+/* Number of writes recorded (a savepoint mark), and forgetting every write
+ * after a mark (un-prepares a prepared transaction, as a write does). */
+size_t arm_txn_mark(const arm_txn *txn);
+ARM_WARN_UNUSED int arm_txn_rollback_to(arm_txn *txn, size_t mark);
+/* Number of distinct keys written. */
+size_t arm_txn_write_count(const arm_txn *txn);
+
+/**
+ * A cursor over the transaction's snapshot with its own writes on top (the
+ * writes as of this call). As arm_engine_cursor_open otherwise; the range it
+ * passes over counts as read by the transaction. The cursor must be closed
+ * before the transaction is freed. ARM_OK, ARM_NOMEM.
+ */
+ARM_WARN_UNUSED int arm_txn_cursor_open(arm_txn *txn, arm_cursor **cursor_out);
+
+/* An external decision: recovery asks the application about a prepared
+ * transaction instead of applying it. owner (16 bytes) names the decision's
+ * store (e.g. one table of one database) and comes back with the in-doubt
+ * transaction. */
+typedef struct arm_txn_ext {
+    uint8_t owner[16];
+} arm_txn_ext;
+
+/**
+ * Prepare: validate, hold the keys, write the entries (invisible) to the log
+ * of one shard; with sync=normal or full they reach the kernel before it
+ * returns. With ext != NULL the entries are also fdatasync'd (so the external
+ * decision can rely on them) and recovery treats the transaction as in doubt
+ * unless it was published or discarded. Preparing again is a no-op.
+ * ARM_OK; ARM_BUSY_SNAPSHOT (a conflict, see above: nothing written, the
+ * transaction stays open and may be discarded or retried from the start);
+ * ARM_FULL (larger than one data file, or the disk is full); ARM_READONLY;
+ * ARM_IOERR; ARM_IOERR_FSYNC and ARM_PANIC as arm_engine_put; ARM_NOMEM.
+ */
+ARM_WARN_UNUSED int arm_txn_prepare(arm_txn *txn, const arm_txn_ext *ext);
+/* The id of a prepared transaction (stable until it is un-prepared), the one
+ * an external decision records and arm_engine_indoubt_* report. 0 when
+ * nothing was written. */
+uint64_t arm_txn_id(const arm_txn *txn);
+
+/**
+ * Publish prepared transactions (one per engine, all engines of one domain)
+ * at once: a snapshot taken after this sees all of them, one taken before
+ * sees none. An externally decided one gets its commit record here. With
+ * sync=full each returns only when its writes, and everything published
+ * before it, are on stable storage. The transactions end (free them).
+ * ARM_OK. Publishing cannot fail once prepared, except for durability:
+ * ARM_IOERR_FSYNC / ARM_IOERR / ARM_PANIC when a commit record or the
+ * fdatasync of sync=full failed: the transactions are visible, the engine is
+ * poisoned (every later write returns ARM_PANIC until it is reopened), and
+ * what reaches disk decides what a reopen finds. ARM_MISUSE: not prepared, or
+ * two transactions of one engine, or of different domains.
+ */
+ARM_WARN_UNUSED int arm_txn_publish(arm_txn *const *txns, size_t n);
+/* Discard: forget every write; a prepared transaction's keys are released
+ * and an abort record (fdatasync'd) keeps recovery from applying it. The
+ * transaction ends. ARM_OK, or ARM_IOERR / ARM_PANIC when the abort record
+ * could not be made durable (the engine is then poisoned: a reopen could
+ * apply the transaction). */
+int arm_txn_discard(arm_txn *txn);
+/* prepare(txn, NULL) then publish: ARM_OK or an error of either. */
+ARM_WARN_UNUSED int arm_txn_commit(arm_txn *txn);
+
+/* ------------------------------------------------------ in-doubt recovery */
+/* A transaction prepared with an external decision, found at open neither
+ * published nor discarded: invisible, its keys held until resolved. */
+typedef struct arm_indoubt {
+    uint64_t id;        /* arm_txn_id of the transaction */
+    uint8_t owner[16];  /* arm_txn_ext.owner it was prepared with */
+    uint32_t nkeys;     /* keys it writes */
+} arm_indoubt;
+/* The in-doubt transactions, *list_out owned (arm_free of arm_alloc.h; NULL
+ * when *n_out is 0). ARM_OK or ARM_NOMEM. */
+ARM_WARN_UNUSED int arm_engine_indoubt_list(arm_engine *engine, arm_indoubt **list_out,
+                                            size_t *n_out);
+/* Resolve one: commit (publish it, durably recorded) or abort. ARM_OK,
+ * ARM_NOTFOUND (no such in-doubt transaction), ARM_IOERR, ARM_PANIC,
+ * ARM_READONLY, ARM_NOMEM. */
+ARM_WARN_UNUSED int arm_engine_indoubt_resolve(arm_engine *engine, uint64_t id, int commit);
 
 /* ------------------------------------------------------- maintenance */
 /* Flush every shard's write buffer and fdatasync. ARM_OK, ARM_IOERR, ARM_PANIC. */

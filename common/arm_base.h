@@ -29,7 +29,8 @@
 enum {
     ARM_OK = 0,
     ARM_ERROR = 1,       /* generic failure; see errmsg */
-    ARM_BUSY = 5,        /* directory locked by another process */
+    ARM_BUSY = 5,        /* directory locked by another process; a key held by a prepared
+                            transaction */
     ARM_NOMEM = 7,       /* allocation failed */
     ARM_READONLY = 8,    /* write to an engine opened read-only */
     ARM_IOERR = 10,      /* the OS refused a read, write or sync */
@@ -47,6 +48,9 @@ enum {
 };
 /* Extended codes keep the primary code in the low byte. */
 #define ARM_IOERR_FSYNC (ARM_IOERR | (1 << 8))
+/* A transaction conflicted with one published after its snapshot (the same
+ * value as SQLITE_BUSY_SNAPSHOT). */
+#define ARM_BUSY_SNAPSHOT (ARM_BUSY | (2 << 8))
 #define ARM_RC_PRIMARY(rc) ((rc) & 0xff)
 
 /* Human-readable name of a result code ("ARM_OK", ...). Never NULL. */

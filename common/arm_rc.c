@@ -8,6 +8,8 @@
 #include <stdlib.h>
 
 const char *arm_rc_str(int rc) {
+    if (rc == ARM_BUSY_SNAPSHOT) return "ARM_BUSY_SNAPSHOT";
+    if (rc == ARM_IOERR_FSYNC) return "ARM_IOERR_FSYNC";
     switch (ARM_RC_PRIMARY(rc)) {
     case ARM_OK: return "ARM_OK";
     case ARM_ERROR: return "ARM_ERROR";

@@ -10,6 +10,10 @@
  * so a location stays readable.
  * With a hash index there is no order: the cursor walks shard by shard, each
  * shard copied whole under one read lock, then the overlay's puts.
+ * A cursor of a transaction reads at the transaction's snapshot (each item
+ * resolved to the version that snapshot sees, so a scan is one moment however
+ * long it runs) and widens a range in the transaction's read set as it moves,
+ * covering every key it passed over and the gaps between them.
  */
 #include "engine_int.h"
 #include "../common/arm_alloc.h"
@@ -39,6 +43,9 @@ typedef struct cur_ov {
 
 struct arm_cursor {
     arm_engine *e;
+    uint64_t snap;    /* read at this snapshot; UINT64_MAX = the newest (no transaction) */
+    arm_txn *txn;     /* the transaction whose read set this cursor widens, or NULL */
+    size_t range;     /* its range slot there */
     int dir;          /* +1 forward, -1 backward, 0 unpositioned/EOF */
     int hash;         /* hash index: unordered walk */
     uint32_t nsrc;
@@ -57,6 +64,7 @@ struct arm_cursor {
     arm_buf cur_key;
     arm_buf seek;     /* the positioning target, owned (bounds may be long) */
     arm_buf vbuf;
+    arm_buf from;     /* a transaction's cursor: where a step started (cur_note) */
 };
 
 static arm_slice cur_src_key(const cur_src *s, uint32_t i) {
@@ -135,7 +143,7 @@ static void cur_ov_seek(arm_cursor *c, const arm_slice *key, int op) {
 }
 
 /* ---------------------------------------------------------- shard runs */
-static int cur_src_push(cur_src *s, const arm_item *it) {
+static int cur_src_push(cur_src *s, const arm_item *it, const arm_item *loc) {
     if (s->n == s->cap) {
         uint32_t cap = s->cap ? s->cap * 2 : 16;
         cur_ent *p = arm_realloc(s->ents, cap * sizeof(cur_ent));
@@ -147,7 +155,8 @@ static int cur_src_push(cur_src *s, const arm_item *it) {
     if (rc != ARM_OK) return rc;
     cur_ent *en = &s->ents[s->n++];
     en->koff = (uint32_t)s->keys.len;
-    memcpy(&en->loc, it, sizeof(arm_item));
+    memcpy(&en->loc, loc, sizeof(arm_item));
+    en->loc.klen = it->klen;
     memcpy(s->keys.ptr + s->keys.len, it->key, it->klen);
     s->keys.len += it->klen;
     return ARM_OK;
@@ -173,15 +182,26 @@ static int cur_src_fill(arm_cursor *c, uint32_t shard, const arm_slice *key, int
         item = fwd ? arm_index_iter_first(sh->index, &it) : arm_index_iter_last(sh->index, &it);
     /* Gather the run's item pointers first, prefetching each: the items live
      * all over the arena, and copying them one by one would make their cache
-     * misses a chain instead of letting them overlap. */
+     * misses a chain instead of letting them overlap. Keys the snapshot does
+     * not see (deleted, not yet made) take no place in the run. */
     arm_item *run[CUR_RUN];
-    uint32_t m = 0;
-    while (item && m < CUR_RUN) {
-        __builtin_prefetch(item);
-        run[m++] = item;
-        item = fwd ? arm_index_iter_next(sh->index, &it) : arm_index_iter_prev(sh->index, &it);
-    }
-    for (uint32_t i = 0; i < m && rc == ARM_OK; i++) rc = cur_src_push(s, run[i]);
+    do { /* a run of keys this snapshot does not see is skipped, not returned empty */
+        uint32_t m = 0;
+        while (item && m < CUR_RUN) {
+            __builtin_prefetch(item);
+            run[m++] = item;
+            item = fwd ? arm_index_iter_next(sh->index, &it) : arm_index_iter_prev(sh->index, &it);
+        }
+        for (uint32_t i = 0; i < m && rc == ARM_OK; i++) {
+            arm_item loc;
+            int vis = arm_item_visible(sh, run[i], c->snap, &loc);
+            if (vis < 0)
+                rc = arm_engine_seterr(ARM_ERR(-vis), 0,
+                                       "versions this snapshot needs were lost for lack of memory");
+            else if (vis)
+                rc = cur_src_push(s, run[i], &loc);
+        }
+    } while (rc == ARM_OK && s->n == 0 && item != NULL);
     s->more = item != NULL;
     s->valid = rc == ARM_OK && s->n > 0;
     return rc;
@@ -318,8 +338,13 @@ static int cur_hash_fill(arm_cursor *c) {
         arm_index_iter it;
         arm_index_rdlock(&sh->index_lock);
         for (arm_item *item = arm_index_iter_first(sh->index, &it); item && rc == ARM_OK;
-             item = arm_index_iter_next(sh->index, &it))
-            rc = cur_src_push(s, item);
+             item = arm_index_iter_next(sh->index, &it)) {
+            arm_item loc;
+            int vis = arm_item_visible(sh, item, c->snap, &loc);
+            if (vis < 0) rc = arm_engine_seterr(ARM_ERR(-vis), 0, "versions this snapshot needs "
+                                                                  "were lost for lack of memory");
+            else if (vis) rc = cur_src_push(s, item, &loc);
+        }
         pthread_rwlock_unlock(&sh->index_lock);
         if (rc != ARM_OK) return rc;
         if (s->n) {
@@ -366,23 +391,67 @@ static int cur_hash_settle(arm_cursor *c) {
 }
 
 /* ------------------------------------------------------------- public */
-int arm_engine_cursor_open(arm_engine *e, const arm_batch *overlay, arm_cursor **cursor_out) {
+int arm_cursor_open_at(arm_engine *e, const arm_batch *overlay, uint64_t snap, arm_txn *txn,
+                       arm_cursor **cursor_out) {
     *cursor_out = NULL;
     arm_cursor *c = arm_calloc(1, sizeof(*c));
     if (c == NULL) return ARM_ERR(ARM_NOMEM);
     c->e = e;
+    c->snap = snap;
+    c->txn = txn;
     c->hash = arm_index_kind(e->shards[0].index) == ARM_INDEX_HASH;
     c->nsrc = c->hash ? 1 : e->shard_count;
     c->src = arm_calloc(c->nsrc, sizeof(cur_src));
     c->ov_pos = -1;
     int rc = c->src ? ARM_OK : ARM_ERR(ARM_NOMEM);
     if (rc == ARM_OK && overlay) rc = cur_overlay_snapshot(c, overlay);
+    if (rc == ARM_OK && txn) c->range = arm_txn_range_slot(txn);
     if (rc != ARM_OK) {
         arm_engine_cursor_close(c);
         return rc;
     }
     *cursor_out = c;
     return ARM_OK;
+}
+
+int arm_engine_cursor_open(arm_engine *e, const arm_batch *overlay, arm_cursor **cursor_out) {
+    return arm_cursor_open_at(e, overlay, UINT64_MAX, NULL, cursor_out);
+}
+
+/* A transaction's cursor saw every key from where a positioning call started
+ * (`from`, or the edge of its bounds it starts at) to where it landed (or, at
+ * the end, to the bound it was heading for), dir +1 forward / -1 backward.
+ * That range joins the transaction's read set: a key made, changed or
+ * deleted in it by a later commit is a conflict. */
+static int cur_note(arm_cursor *c, const arm_slice *from, int dir, int rc) {
+    if (c->txn == NULL || (rc != ARM_OK && rc != ARM_NOTFOUND)) return rc;
+    arm_slice lo_b = arm_slice_make(c->lo.ptr, c->lo.len), hi_b = arm_slice_make(c->hi.ptr, c->hi.len);
+    int lo_inf = c->has_lo ? 0 : -1, hi_inf = c->has_hi ? 0 : 1;
+    arm_slice a, b;
+    int ainf, binf;
+    if (c->hash) { /* no order: what it passes over is anything in its bounds */
+        arm_txn_note_range(c->txn, c->range, lo_b, lo_inf, hi_b, hi_inf);
+        return rc;
+    }
+    if (from) {
+        a = *from;
+        ainf = 0;
+    } else {
+        a = dir > 0 ? lo_b : hi_b;
+        ainf = dir > 0 ? lo_inf : hi_inf;
+    }
+    if (rc == ARM_OK) {
+        b = arm_slice_make(c->cur_key.ptr, c->cur_key.len);
+        binf = 0;
+    } else {
+        b = dir > 0 ? hi_b : lo_b;
+        binf = dir > 0 ? hi_inf : lo_inf;
+    }
+    if (dir > 0)
+        arm_txn_note_range(c->txn, c->range, a, ainf, b, binf);
+    else
+        arm_txn_note_range(c->txn, c->range, b, binf, a, ainf);
+    return rc;
 }
 
 void arm_engine_cursor_close(arm_cursor *c) {
@@ -399,6 +468,7 @@ void arm_engine_cursor_close(arm_cursor *c) {
     arm_buf_free(&c->cur_key);
     arm_buf_free(&c->seek);
     arm_buf_free(&c->vbuf);
+    arm_buf_free(&c->from);
     arm_free(c);
 }
 
@@ -422,7 +492,7 @@ int arm_engine_cursor_bounds(arm_cursor *c, arm_slice lo, int lo_inclusive, arm_
     return rc;
 }
 
-int arm_engine_cursor_first(arm_cursor *c) {
+static int cur_first(arm_cursor *c) {
     if (c->hash) {
         c->dir = 1;
         c->hash_shard = 0;
@@ -437,7 +507,7 @@ int arm_engine_cursor_first(arm_cursor *c) {
     return cur_position(c, NULL, ARM_SEEK_GE);
 }
 
-int arm_engine_cursor_last(arm_cursor *c) {
+static int cur_last(arm_cursor *c) {
     if (c->hash) return arm_engine_seterr(ARM_ERR(ARM_MISUSE), 0, "a hash index has no order");
     if (c->has_hi) {
         arm_slice hi = arm_slice_make(c->hi.ptr, c->hi.len);
@@ -446,7 +516,7 @@ int arm_engine_cursor_last(arm_cursor *c) {
     return cur_position(c, NULL, ARM_SEEK_LE);
 }
 
-int arm_engine_cursor_seek(arm_cursor *c, arm_slice key, int op) {
+static int cur_seek(arm_cursor *c, arm_slice key, int op) {
     if (c->hash) return arm_engine_seterr(ARM_ERR(ARM_MISUSE), 0, "a hash index has no order");
     if (op < ARM_SEEK_GE || op > ARM_SEEK_LT || key.len > ARM_KEY_SIZE_MAX)
         return arm_engine_seterr(ARM_ERR(ARM_MISUSE), 0, "bad seek");
@@ -455,12 +525,12 @@ int arm_engine_cursor_seek(arm_cursor *c, arm_slice key, int op) {
     if (fwd && c->has_lo) {
         arm_slice lo = arm_slice_make(c->lo.ptr, c->lo.len);
         int r = cur_cmp(key, lo);
-        if (r < 0 || (r == 0 && !c->lo_incl)) return arm_engine_cursor_first(c);
+        if (r < 0 || (r == 0 && !c->lo_incl)) return cur_first(c);
     }
     if (!fwd && c->has_hi) {
         arm_slice hi = arm_slice_make(c->hi.ptr, c->hi.len);
         int r = cur_cmp(key, hi);
-        if (r > 0 || (r == 0 && !c->hi_incl)) return arm_engine_cursor_last(c);
+        if (r > 0 || (r == 0 && !c->hi_incl)) return cur_last(c);
     }
     return cur_position(c, &key, op);
 }
@@ -486,12 +556,42 @@ static int cur_step(arm_cursor *c, int dir) {
     return cur_pick(c);
 }
 
+int arm_engine_cursor_first(arm_cursor *c) {
+    return cur_note(c, NULL, 1, cur_first(c));
+}
+
+int arm_engine_cursor_last(arm_cursor *c) {
+    return cur_note(c, NULL, -1, cur_last(c));
+}
+
+int arm_engine_cursor_seek(arm_cursor *c, arm_slice key, int op) {
+    int rc = ARM_OK;
+    if (c->txn && key.len) { /* key may point into the cursor's own buffers */
+        rc = arm_buf_reserve(&c->from, key.len);
+        if (rc != ARM_OK) return rc;
+        memmove(c->from.ptr, key.ptr, key.len);
+        key = arm_slice_make(c->from.ptr, key.len);
+    }
+    int dir = op == ARM_SEEK_GE || op == ARM_SEEK_GT ? 1 : -1;
+    return cur_note(c, &key, dir, cur_seek(c, key, op));
+}
+
+/* A step of a transaction's cursor notes the range from the key it left. */
+static int cur_step_noted(arm_cursor *c, int dir) {
+    if (c->txn == NULL || c->dir == 0) return cur_step(c, dir);
+    int rc = arm_buf_reserve(&c->from, c->cur_key.len + 1);
+    if (rc != ARM_OK) return rc;
+    memcpy(c->from.ptr, c->cur_key.ptr, c->cur_key.len);
+    arm_slice from = arm_slice_make(c->from.ptr, c->cur_key.len);
+    return cur_note(c, &from, dir, cur_step(c, dir));
+}
+
 int arm_engine_cursor_next(arm_cursor *c) {
-    return cur_step(c, 1);
+    return cur_step_noted(c, 1);
 }
 
 int arm_engine_cursor_prev(arm_cursor *c) {
-    return cur_step(c, -1);
+    return cur_step_noted(c, -1);
 }
 
 int arm_engine_cursor_valid(const arm_cursor *c) {

@@ -380,7 +380,14 @@ int arm_engine_open(const char *dir, const arm_engine_options *opts, arm_engine 
     arm_engine *e = arm_calloc(1, sizeof(*e));
     if (e == NULL) return ARM_ERR(ARM_NOMEM);
     e->opts = *opts;
+    e->opts.domain = NULL; /* e->dom holds it */
     e->lock_fd = -1;
+    if (opts->domain) {
+        e->dom = arm_domain_ref(opts->domain);
+    } else if (arm_domain_new(&e->dom) != ARM_OK) {
+        arm_free(e);
+        return ARM_ERR(ARM_NOMEM);
+    }
     atomic_store(&e->next_fid, 1);
     /* O_DIRECT pays where writes are big: sync=off flushes whole buffers.
      * Where every commit reaches the file (normal, full), a commit would be
@@ -391,6 +398,7 @@ int arm_engine_open(const char *dir, const arm_engine_options *opts, arm_engine 
     atomic_store(&e->direct_ok, opts->io_backend != ARM_IO_POSIX && opts->sync_mode == ARM_SYNC_OFF);
     e->use_uring = opts->io_backend != ARM_IO_POSIX;
     pthread_mutex_init(&e->files_lock, NULL);
+    pthread_mutex_init(&e->indoubt_lock, NULL);
     pthread_mutex_init(&e->syncer_lock, NULL);
     pthread_cond_init(&e->syncer_cond, NULL);
     e->dir = arm_strdup(dir);
@@ -450,6 +458,9 @@ int arm_engine_close(arm_engine *e) {
     for (arm_file *f; (f = eng_file_next(e, &fid)) != NULL;) arm_file_free(f);
     for (uint32_t c = 0; c < ARM_FILE_CHUNKS_MAX; c++) arm_free((void *)eng_chunk(e, c));
     if (e->lock_fd >= 0) close(e->lock_fd); /* releases the flock */
+    arm_txn_indoubt_free(e);
+    arm_domain_unref(e->dom);
+    pthread_mutex_destroy(&e->indoubt_lock);
     pthread_mutex_destroy(&e->files_lock);
     pthread_mutex_destroy(&e->syncer_lock);
     pthread_cond_destroy(&e->syncer_cond);
@@ -517,16 +528,19 @@ const char *arm_engine_dir(const arm_engine *e) {
 }
 
 /* ------------------------------------------------------------- reads */
-int arm_engine_get(arm_engine *e, arm_slice key, arm_buf *value_out) {
+int arm_engine_get_at(arm_engine *e, arm_slice key, uint64_t snap, arm_buf *value_out) {
     value_out->len = 0;
     if (key.len == 0 || key.len > e->opts.max_key_size) return ARM_NOTFOUND;
     arm_shard *s = &e->shards[arm_engine_route(e, key.ptr, key.len)];
     arm_index_rdlock(&s->index_lock);
     arm_item *it = arm_index_get(s->index, key.ptr, key.len);
     arm_item loc;
-    if (it) memcpy(&loc, it, sizeof(loc));
+    int vis = it ? arm_item_visible(s, it, snap, &loc) : 0;
     pthread_rwlock_unlock(&s->index_lock);
-    if (it == NULL) return ARM_NOTFOUND;
+    if (vis < 0)
+        return arm_engine_seterr(ARM_ERR(-vis), 0,
+                                 "versions this snapshot needs were lost for lack of memory");
+    if (vis == 0) return ARM_NOTFOUND;
     if (e->cache) {
         if (arm_cache_get(e->cache, loc.fid, loc.off, value_out)) {
             atomic_fetch_add_explicit(&e->cache_hits, 1, memory_order_relaxed);
@@ -550,13 +564,17 @@ int arm_engine_get(arm_engine *e, arm_slice key, arm_buf *value_out) {
     return ARM_OK;
 }
 
+int arm_engine_get(arm_engine *e, arm_slice key, arm_buf *value_out) {
+    return arm_engine_get_at(e, key, UINT64_MAX, value_out);
+}
+
 int arm_engine_contains(arm_engine *e, arm_slice key) {
     if (key.len == 0 || key.len > e->opts.max_key_size) return ARM_NOTFOUND;
     arm_shard *s = &e->shards[arm_engine_route(e, key.ptr, key.len)];
     arm_index_rdlock(&s->index_lock);
-    arm_item *it = arm_index_get(s->index, key.ptr, key.len);
+    int live = arm_item_live(arm_index_get(s->index, key.ptr, key.len));
     pthread_rwlock_unlock(&s->index_lock);
-    return it ? ARM_OK : ARM_NOTFOUND;
+    return live ? ARM_OK : ARM_NOTFOUND;
 }
 
 uint64_t arm_engine_count(arm_engine *e) {
@@ -564,7 +582,7 @@ uint64_t arm_engine_count(arm_engine *e) {
     for (uint32_t i = 0; i < e->shard_count; i++) {
         arm_shard *s = &e->shards[i];
         arm_index_rdlock(&s->index_lock);
-        n += arm_index_count(s->index);
+        n += arm_index_count(s->index) - s->ndead;
         pthread_rwlock_unlock(&s->index_lock);
     }
     return n;
@@ -597,14 +615,14 @@ void arm_engine_stats_get(arm_engine *e, arm_engine_stats *st) {
     for (uint32_t i = 0; i < e->shard_count; i++) {
         arm_shard *s = &e->shards[i];
         arm_index_rdlock(&s->index_lock);
-        st->keys += arm_index_count(s->index);
-        st->index_bytes += arm_index_memory(s->index);
+        st->keys += arm_index_count(s->index) - s->ndead;
+        st->index_bytes += arm_index_memory(s->index) + arm_vs_memory(&s->vs);
         pthread_rwlock_unlock(&s->index_lock);
     }
     st->dead_bytes = dead;
     st->live_bytes = total > dead ? total - dead : 0;
     st->shards = e->shard_count;
-    st->last_seq = atomic_load(&e->seq);
+    st->last_seq = atomic_load(&e->dom->seq);
     st->cache_hits = atomic_load(&e->cache_hits);
     st->cache_misses = atomic_load(&e->cache_misses);
     st->sync_mode = e->opts.sync_mode;

@@ -24,10 +24,18 @@
 #define ARM_META_NAME        "ARMDB"
 #define ARM_LOCK_NAME        "LOCK"
 
-#define ARM_ENTRY_PUT     1
-#define ARM_ENTRY_DEL     2
-#define ARM_ENTRY_TXN     0x01 /* member of a batch */
-#define ARM_ENTRY_TXN_END 0x02 /* last member of its batch */
+#define ARM_ENTRY_PUT      1
+#define ARM_ENTRY_DEL      2
+#define ARM_ENTRY_TXNINFO  3 /* first member of a batch whose decision is external:
+                                key 1 byte (0), value the 16-byte owner */
+#define ARM_ENTRY_DECISION 4 /* outcome of an earlier batch: key its sequence number
+                                (8 bytes LE), value 1 byte ARM_DECISION_* */
+#define ARM_ENTRY_TXN      0x01 /* member of a batch */
+#define ARM_ENTRY_TXN_END  0x02 /* last member of its batch */
+#define ARM_DECISION_COMMIT 1
+#define ARM_DECISION_ABORT  2
+#define ARM_TXNINFO_VLEN    16
+#define ARM_DECISION_KLEN   8
 
 #define ARM_SHARDS_MAX         1024u
 #define ARM_ROUTE_PREFIX_MAX   64u   /* bytes: shard_prefix_bits <= 512 */
@@ -118,6 +126,61 @@ typedef struct arm_file {
     uint64_t map_len;             /* bytes mapped; never read past the file's flushed end */
 } arm_file;
 
+/* ------------------------------------------------------ domains, versions */
+#define ARM_SNAP_CHUNK 256 /* snapshot slots per registry chunk */
+
+/* Snapshot registrations: a slot holds 0 (free), 1 (being taken: protects
+ * every version) or seq + 2. Chunks are added, never removed, until the
+ * domain is freed. */
+typedef struct arm_snap_chunk {
+    _Atomic uint64_t slot[ARM_SNAP_CHUNK];
+    _Atomic(struct arm_snap_chunk *) next;
+} arm_snap_chunk;
+
+struct arm_domain {
+    char pad0[64];
+    _Atomic uint64_t seq;         /* last sequence number / version stamp assigned */
+    char pad1[64];
+    _Atomic uint64_t nsnap;       /* snapshots registered */
+    char pad2[64];
+    _Atomic uint32_t nprepared;   /* transactions prepared, not yet published/discarded */
+    _Atomic int refs;             /* arm_domain_new's reference + engines */
+    pthread_mutex_t mu;           /* guards chunk growth and prepared-waiters */
+    pthread_cond_t prepared_cond; /* broadcast when nprepared drops */
+    arm_snap_chunk first;
+};
+
+ARM_PRIVATE arm_domain *arm_domain_ref(arm_domain *d);
+ARM_PRIVATE void arm_domain_unref(arm_domain *d);
+/* Smallest snapshot seq registered (0 while one is being taken), or
+ * UINT64_MAX when there is none. */
+ARM_PRIVATE uint64_t arm_domain_min_snapshot(arm_domain *d);
+/* Take the next sequence number, or 0 when they are exhausted (the caller
+ * refuses the write). */
+ARM_PRIVATE uint64_t arm_domain_next_seq(arm_domain *d);
+/* Raise the counter to at least seq (recovery). */
+ARM_PRIVATE void arm_domain_observe_seq(arm_domain *d, uint64_t seq);
+ARM_PRIVATE void arm_domain_prepared_add(arm_domain *d, int delta);
+
+/* An older version of a key, kept while a snapshot may read it. */
+typedef struct arm_ver {
+    uint64_t ver;          /* stamp when this version became visible */
+    uint32_t fid, off, len; /* where its entry lives (dead: its tombstone, or fid 0) */
+    uint8_t dead;          /* the version is a deletion */
+    struct arm_ver *next;  /* the next older version */
+} arm_ver;
+
+/* A shard's version store: item -> its older versions, newest first. Open
+ * addressing on the item pointer. Guarded by the shard's index_lock. */
+typedef struct arm_vstore {
+    arm_item **item;       /* cap slots, NULL = empty */
+    arm_ver **head;        /* cap chains */
+    uint64_t cap, n;       /* cap a power of two (or 0); n items with chains */
+    uint64_t nodes;        /* arm_ver nodes held (chains and the spare list) */
+    arm_ver *spare;        /* freed nodes kept for reuse, so installs rarely allocate */
+    uint64_t nspare;
+} arm_vstore;
+
 /* ------------------------------------------------------------- shards */
 typedef struct arm_shard {
     uint32_t id;
@@ -129,6 +192,12 @@ typedef struct arm_shard {
     uint64_t ix_gen;              /* bumped when an item is created or removed: an item
                                      pointer found under the read lock is still valid
                                      under the write lock if ix_gen did not move */
+    arm_vstore vs;                /* older versions for snapshots (index_lock) */
+    uint64_t ndead;               /* DEAD items in the index: not keys (index_lock) */
+    uint64_t lost_ver;            /* an older version could not be kept (out of memory)
+                                     when a version with this stamp was installed:
+                                     snapshots before it fail their reads (index_lock) */
+    uint32_t gc_tick;             /* installs since the version store was last pruned */
 
     /* log side: everything below is guarded by log_lock */
     pthread_mutex_t log_lock;
@@ -156,11 +225,14 @@ struct arm_engine {
     int lock_fd;                  /* LOCK file with flock held */
     uint32_t shard_count;
     arm_shard *shards;            /* shard_count of them */
-    /* The one counter every writer bumps: padded onto a cache line of its
-     * own so it does not evict the read-mostly fields around it. */
-    char seq_pad0[64];
-    _Atomic uint64_t seq;         /* last sequence number assigned */
-    char seq_pad1[64];
+    /* The sequence counter every writer bumps lives in the domain (padded
+     * onto a cache line of its own there). */
+    arm_domain *dom;              /* held reference */
+    char pub_pad0[64];
+    _Atomic uint64_t last_pub;    /* stamp of the newest version installed here */
+    _Atomic uint32_t nprepared;   /* transactions holding keys here: prepared and not yet
+                                     published or discarded, and in-doubt ones */
+    char pub_pad1[64];
     _Atomic uint32_t next_fid;    /* next data file id */
     _Atomic int panic;            /* a log write/sync failed: writes refused */
     _Atomic int direct_ok;        /* O_DIRECT accepted by the file system */
@@ -180,6 +252,10 @@ struct arm_engine {
 
     arm_cache *cache;             /* read cache, or NULL (cache_size 0) */
     _Atomic uint64_t cache_hits, cache_misses;
+
+    /* in-doubt transactions found by recovery (txn.c); guarded by indoubt_lock */
+    pthread_mutex_t indoubt_lock;
+    struct arm_indoubt_txn *indoubt; /* list */
 };
 
 /* ------------------------------------------------------------- locks */
@@ -224,6 +300,8 @@ ARM_PRIVATE arm_file *arm_engine_file(const arm_engine *e, uint32_t fid);
  * needed) when the entry is not mapped. */
 ARM_PRIVATE int arm_engine_read_value(arm_engine *e, const arm_item *loc, arm_slice key,
                                       arm_buf *buf, arm_slice *value_out);
+/* arm_engine_get at snapshot seq snap (UINT64_MAX: the newest). */
+ARM_PRIVATE int arm_engine_get_at(arm_engine *e, arm_slice key, uint64_t snap, arm_buf *value_out);
 /* Thread-local error reporting. */
 ARM_PRIVATE int arm_engine_seterr(int rc, int err, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -266,14 +344,125 @@ ARM_PRIVATE int arm_file_new(const arm_engine *e, const arm_shard *s, uint32_t f
 ARM_PRIVATE void arm_file_add_dead(arm_engine *e, uint32_t fid, uint32_t shard, uint64_t n);
 ARM_PRIVATE uint64_t arm_file_dead(const arm_file *f);
 
+/* write.c: one operation of a commit, and appending a run of them. */
+typedef struct arm_wop {
+    arm_slice key;
+    arm_slice value;
+    int del;          /* 1 = delete */
+    uint32_t shard;   /* index shard the key routes to */
+    arm_item *item;   /* existing or pre-created index item */
+    int created;      /* item was created for this write (removed again on failure) */
+    int skip;         /* delete of an absent key: nothing to write */
+    int absent;       /* the key must not exist at commit (conditional insert) */
+    int found;        /* item already looked up (existing key) by the caller */
+    uint64_t off;     /* where the entry went */
+    uint32_t len;     /* its length */
+    uint8_t type;     /* entry type when not PUT/DELETE (a DECISION record), else 0 */
+} arm_wop;
+
+/* Append the ops that are not skipped to shard s's log as one batch (flags
+ * TXN/TXN_END when there are several, or when owner != NULL: then a TXNINFO
+ * entry carrying the 16-byte owner goes first), with a new sequence number;
+ * with sync normal/full the bytes reach the kernel. Caller holds s->log_lock,
+ * checked the panic flag, and made sure total + header fits one file.
+ * `live` ops are not skipped and take `total` bytes (TXNINFO included).
+ * On failure nothing of the batch is in the file's logical part (or the
+ * engine is poisoned). */
+ARM_PRIVATE int arm_log_append(arm_engine *e, arm_shard *s, arm_wop *ops, size_t n, size_t live,
+                               uint64_t total, const uint8_t *owner, uint64_t *seq_out,
+                               uint32_t *fid_out, uint64_t *end_out);
+/* Bytes arm_log_append writes for the TXNINFO entry. */
+#define ARM_TXNINFO_BYTES (ARM_ENTRY_HEADER + 1 + ARM_TXNINFO_VLEN)
+/* Append a DECISION record for batch `batch_seq` to shard s's log and, with
+ * sync normal/full, hand it to the kernel. Takes s->log_lock. */
+ARM_PRIVATE int arm_log_decision(arm_engine *e, arm_shard *s, uint64_t batch_seq, int outcome,
+                                 uint32_t *fid_out, uint64_t *end_out);
+/* Lock (lock=1) or unlock the index write locks of the shards set in mask,
+ * in shard order. */
+ARM_PRIVATE void arm_lock_shards(arm_engine *e, const uint8_t *mask, int lock);
+
 /* write.c, for cursor overlays: the index of the latest record of every key
  * in a batch, in first-write order (idx_out holds arm_engine_batch_mark()
  * entries; returns how many), and one record's key, value and delete flag. */
 ARM_PRIVATE size_t arm_batch_latest(const arm_batch *b, size_t *idx_out);
 ARM_PRIVATE void arm_batch_rec(const arm_batch *b, size_t i, arm_slice *key, arm_slice *value,
                                int *del);
+/* Distinct keys the batch writes. */
+ARM_PRIVATE size_t arm_batch_nkeys(const arm_batch *b);
 
 /* recover.c */
 ARM_PRIVATE int arm_engine_recover(arm_engine *e);
+
+/* ------------------------------------------------------------- mvcc.c */
+/* The version of item `it` visible at snapshot seq snap (UINT64_MAX: the
+ * newest). Fills *loc with the item's header fields for that version and
+ * returns 1 when a value is visible, 0 when the key does not exist then, or
+ * ARM_BUSY_SNAPSHOT (negated) when the version was lost to an out-of-memory.
+ * Caller holds the shard's index lock. */
+ARM_PRIVATE int arm_vs_visible(const arm_shard *s, const arm_item *it, uint64_t snap,
+                               arm_item *loc);
+/* Before installing over `it` at stamp `stamp`: keep its current version for
+ * snapshots (call only when a snapshot may need it). 1 when kept; 0 when no
+ * memory could be had, and then the shard's lost_ver marks the snapshots
+ * that can no longer read (they fail rather than read wrong). Write lock. */
+ARM_PRIVATE int arm_vs_keep(arm_shard *s, arm_item *it, uint64_t stamp);
+/* Make sure n nodes are spare, so the next n keeps need no allocation (best
+ * effort). Write lock held. */
+ARM_PRIVATE void arm_vs_reserve(arm_shard *s, uint64_t n);
+/* The item is leaving the index: drop its older versions. Write lock held. */
+ARM_PRIVATE void arm_vs_forget(arm_shard *s, arm_item *it);
+/* Prune versions no snapshot can read any more, and remove the DEAD items
+ * kept for them (every DEAD item kept for snapshots has a chain). Write lock
+ * held. Cheap when nothing is kept; otherwise runs every few hundred calls
+ * unless force. */
+ARM_PRIVATE void arm_vs_gc(arm_engine *e, arm_shard *s, int force);
+ARM_PRIVATE void arm_vs_free(arm_vstore *vs);
+ARM_PRIVATE uint64_t arm_vs_memory(const arm_vstore *vs);
+
+/* ----------------------------------------------------- write.c, txn.c */
+/* Install one written version into the index at stamp `stamp` (write lock
+ * held): keeps the old version when a snapshot may need it, accounts dead
+ * bytes, removes or keeps a deleted key. `created`: the item was made for
+ * this write (no older version). Deletes of absent keys never get here. */
+ARM_PRIVATE void arm_install(arm_engine *e, uint32_t shard, arm_item *it, int created, int del,
+                             uint64_t stamp, uint32_t fid, uint32_t off, uint32_t len,
+                             int keep_old);
+/* 1 when an item is a key at the newest version (not DEAD). */
+static inline int arm_item_live(const arm_item *it) {
+    return it != NULL && !(it->flags & ARM_ITEM_DEAD);
+}
+
+/* arm_vs_visible with the common case inline: the item's own version is old
+ * enough for the snapshot (always so for snap UINT64_MAX, the newest). */
+static inline int arm_item_visible(const arm_shard *s, const arm_item *it, uint64_t snap,
+                                   arm_item *loc) {
+    if (it->seq <= snap) {
+        if (it->flags & ARM_ITEM_DEAD) return 0;
+        __builtin_memcpy(loc, it, sizeof(*loc));
+        return 1;
+    }
+    return arm_vs_visible(s, it, snap, loc);
+}
+
+/* txn.c, for cursors of a transaction: a range slot in its read set, and
+ * widening that range to cover [lo, hi] (an open side: inf -1 below, +1
+ * above). A slot of (size_t)-1 means the read set could not grow: the
+ * transaction then treats everything as read. */
+ARM_PRIVATE size_t arm_txn_range_slot(arm_txn *t);
+ARM_PRIVATE void arm_txn_note_range(arm_txn *t, size_t slot, arm_slice lo, int lo_inf, arm_slice hi,
+                                    int hi_inf);
+/* Cursor open with a snapshot and an optional transaction (cursor.c). */
+ARM_PRIVATE int arm_cursor_open_at(arm_engine *e, const arm_batch *overlay, uint64_t snap,
+                                   arm_txn *txn, arm_cursor **cursor_out);
+ARM_PRIVATE void arm_txn_indoubt_free(arm_engine *e);
+/* Recovery found an in-doubt transaction: keep it (takes ops and keys, which
+ * the ops' keys point into; fills nothing else). ARM_OK or ARM_NOMEM (then
+ * nothing is taken). */
+ARM_PRIVATE int arm_txn_indoubt_add(arm_engine *e, uint64_t id, const uint8_t *owner,
+                                    uint32_t coord, uint32_t fid, arm_wop *ops, size_t nops,
+                                    uint8_t *keys);
+/* Hold the keys of every in-doubt transaction (after recovery, before any
+ * writer): ARM_OK or ARM_NOMEM. */
+ARM_PRIVATE int arm_txn_indoubt_hold(arm_engine *e);
 
 #endif

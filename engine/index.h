@@ -18,7 +18,9 @@
 
 /* One key's location. Packed: this struct's size is memory per key. */
 typedef struct __attribute__((packed)) arm_item {
-    uint64_t seq;  /* sequence number of the entry */
+    uint64_t seq;  /* version stamp: the domain sequence number at which this version
+                      became visible (for what recovery found: the entry's sequence
+                      number, below every stamp taken after the open) */
     uint32_t fid;  /* data file id (database-wide) */
     uint32_t off;  /* byte offset of the entry in that file */
     uint32_t len;  /* total entry length in the file (header + key + value) */
@@ -28,7 +30,15 @@ typedef struct __attribute__((packed)) arm_item {
 } arm_item;
 _Static_assert(sizeof(arm_item) == 23, "arm_item layout");
 
-#define ARM_ITEM_DEAD 0x01 /* tombstone kept only during recovery */
+/* Item flags. DEAD: the newest version is a deletion (recovery's tombstones; at
+ * run time a deleted key kept for the snapshots that still see it, and a key
+ * held for a prepared insert). A DEAD item is not a key: lookups at the
+ * newest version treat it as absent. OLD: older versions of the key are kept
+ * in the shard's version store (engine/mvcc.c). INTENT: a prepared
+ * transaction writes this key; no one else may. */
+#define ARM_ITEM_DEAD   0x01
+#define ARM_ITEM_OLD    0x02
+#define ARM_ITEM_INTENT 0x04
 
 typedef struct arm_index arm_index;
 

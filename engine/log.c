@@ -6,7 +6,9 @@
  *
  * Entry (20-byte header, then key, then value):
  *   0 u32 checksum  low 32 bits of arm_hash_checksum(bytes 4 .. end of value)
- *   4 u8  type      1 PUT, 2 DELETE
+ *   4 u8  type      1 PUT, 2 DELETE, 3 TXNINFO (opens a batch decided elsewhere:
+ *                   key 1 byte 0, value 16-byte owner), 4 DECISION (of the batch whose
+ *                   sequence number is the 8-byte LE key: value 1 COMMIT, 2 ABORT)
  *   5 u8  flags     bit0 TXN (batch member), bit1 TXN_END (last of its batch)
  *   6 u16 klen      1..65535
  *   8 u32 vlen      0 for DELETE
@@ -116,7 +118,7 @@ int arm_file_hdr_decode(const uint8_t *p, size_t n, arm_file_hdr *h) {
 void arm_entry_encode(uint8_t out[ARM_ENTRY_HEADER], uint8_t type, uint8_t flags, uint64_t seq,
                       arm_slice key, arm_slice value) {
     assert(key.len >= 1 && key.len <= ARM_KEY_SIZE_MAX);
-    assert(type == ARM_ENTRY_PUT || value.len == 0);
+    assert(type != ARM_ENTRY_DEL || value.len == 0);
     out[4] = type;
     out[5] = flags;
     log_put16(out + 6, (uint16_t)key.len);
@@ -153,10 +155,18 @@ static int log_hdr_parse(const uint8_t *p, arm_entry_hdr *h) {
     h->klen = log_get16(p + 6);
     h->vlen = log_get32(p + 8);
     h->seq = log_get64(p + 12);
-    if (h->type != ARM_ENTRY_PUT && h->type != ARM_ENTRY_DEL) return ARM_CORRUPT;
+    if (h->type < ARM_ENTRY_PUT || h->type > ARM_ENTRY_DECISION) return ARM_CORRUPT;
     if (h->klen == 0 || (h->flags & ~(ARM_ENTRY_TXN | ARM_ENTRY_TXN_END)) != 0) return ARM_CORRUPT;
     if ((h->flags & ARM_ENTRY_TXN_END) && !(h->flags & ARM_ENTRY_TXN)) return ARM_CORRUPT;
     if (h->type == ARM_ENTRY_DEL && h->vlen != 0) return ARM_CORRUPT;
+    /* A TXNINFO opens a batch (never ends one: a batch has data after it);
+     * a DECISION stands alone. */
+    if (h->type == ARM_ENTRY_TXNINFO &&
+        (h->flags != ARM_ENTRY_TXN || h->klen != 1 || h->vlen != ARM_TXNINFO_VLEN))
+        return ARM_CORRUPT;
+    if (h->type == ARM_ENTRY_DECISION &&
+        (h->flags != 0 || h->klen != ARM_DECISION_KLEN || h->vlen != 1))
+        return ARM_CORRUPT;
     if (h->seq == 0 || h->seq >= ARM_SEQ_MAX) return ARM_CORRUPT;
     return ARM_OK;
 }

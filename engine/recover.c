@@ -8,6 +8,14 @@
  * or incomplete entry is the torn tail: the file is cut there and appends
  * resume at that offset. In an older file it is damage: ARM_CORRUPT naming
  * file and offset, unless the engine is opened read-only for salvage.
+ *
+ * Two-phase transactions (txn.c): a batch that opens with a TXNINFO entry
+ * was decided outside the engine; it is parked until a DECISION record for
+ * its sequence number says COMMIT (applied then) or ABORT (dropped), and one
+ * with neither is in doubt after recovery: invisible, its keys held
+ * (arm_engine_indoubt_*). Any other batch is applied when complete (its
+ * prepare was its decision) unless a later ABORT record names it: then the
+ * keys it touched are resolved again from everything else (rec_redo).
  */
 #include "engine_int.h"
 #include "../common/arm_alloc.h"
@@ -28,12 +36,30 @@ typedef struct rec_pending {
     const uint8_t *key;
 } rec_pending;
 
+/* An externally decided batch waiting for its DECISION record. */
+typedef struct rec_parked {
+    uint64_t seq;
+    uint32_t fid, shard;      /* where it lives */
+    uint8_t owner[16];
+    rec_pending *ents;        /* its data entries (key pointers into keys) */
+    size_t n;
+    uint8_t *keys;            /* copies: the file is unmapped after its scan */
+    struct rec_parked *next;
+} rec_parked;
+
 typedef struct rec_state {
     arm_engine *e;
     rec_pending *pend; /* entries of a batch whose TXN_END is not yet seen */
     size_t npend, cap;
     uint64_t max_seq;
+    rec_parked *parked;      /* externally decided batches without a decision yet */
+    uint64_t *aborted;       /* batches applied, then aborted by a later record */
+    size_t naborted, cap_aborted;
+    int redo;                /* rec_redo's pass: only items marked REDO are applied */
 } rec_state;
+
+/* rec_redo marks the items it resolves again (recovery only). */
+#define REC_ITEM_REDO 0x80
 
 static int rec_cmp_u32(const void *a, const void *b) {
     uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
@@ -94,6 +120,16 @@ static int rec_apply(rec_state *st, uint32_t fid, uint64_t off, const arm_entry_
     arm_index *idx = e->shards[t].index;
     arm_item *it;
     int created;
+    if (st->redo) { /* only keys an aborted batch left pointing at itself */
+        it = arm_index_get(idx, key, h->klen);
+        if (it == NULL || !(it->flags & REC_ITEM_REDO) || h->seq <= it->seq) return ARM_OK;
+        it->seq = h->seq;
+        it->fid = fid;
+        it->off = (uint32_t)off;
+        it->len = len;
+        it->flags = (uint8_t)(REC_ITEM_REDO | (h->type == ARM_ENTRY_DEL ? ARM_ITEM_DEAD : 0));
+        return ARM_OK;
+    }
     int rc = arm_index_upsert(idx, key, h->klen, &it, &created);
     if (rc != ARM_OK) return arm_engine_seterr(rc, 0, "out of memory rebuilding the index");
     int is_del = h->type == ARM_ENTRY_DEL;
@@ -111,9 +147,92 @@ static int rec_apply(rec_state *st, uint32_t fid, uint64_t off, const arm_entry_
     return ARM_OK;
 }
 
+static int rec_seq_cmp(const void *a, const void *b) {
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+static int rec_is_aborted(const rec_state *st, uint64_t seq) {
+    return st->naborted &&
+           bsearch(&seq, st->aborted, st->naborted, sizeof(uint64_t), rec_seq_cmp) != NULL;
+}
+
+static void rec_parked_free(rec_parked *p) {
+    if (p == NULL) return;
+    arm_free(p->ents);
+    arm_free(p->keys);
+    arm_free(p);
+}
+
+/* A complete batch opening with TXNINFO: keep it (with key copies) until its
+ * decision. */
+static int rec_park(rec_state *st, uint32_t fid, uint32_t shard, const uint8_t *owner) {
+    rec_parked *pk = arm_calloc(1, sizeof(*pk));
+    size_t n = st->npend - 1, bytes = 0;
+    for (size_t i = 1; i < st->npend; i++) bytes += st->pend[i].h.klen;
+    if (pk) pk->ents = arm_malloc((n ? n : 1) * sizeof(rec_pending));
+    if (pk && pk->ents) pk->keys = arm_malloc(bytes ? bytes : 1);
+    if (pk == NULL || pk->ents == NULL || pk->keys == NULL) {
+        rec_parked_free(pk);
+        return ARM_ERR(ARM_NOMEM);
+    }
+    pk->seq = st->pend[0].h.seq;
+    pk->fid = fid;
+    pk->shard = shard;
+    memcpy(pk->owner, owner, 16);
+    size_t koff = 0;
+    for (size_t i = 1; i < st->npend; i++) {
+        rec_pending *d = &pk->ents[i - 1];
+        *d = st->pend[i];
+        memcpy(pk->keys + koff, st->pend[i].key, d->h.klen);
+        d->key = pk->keys + koff;
+        koff += d->h.klen;
+    }
+    pk->n = n;
+    pk->next = st->parked;
+    st->parked = pk;
+    return ARM_OK;
+}
+
+/* A DECISION record for batch `seq`. */
+static int rec_decide(rec_state *st, uint64_t seq, int outcome) {
+    for (rec_parked **pp = &st->parked; *pp; pp = &(*pp)->next) {
+        rec_parked *pk = *pp;
+        if (pk->seq != seq) continue;
+        int rc = ARM_OK;
+        if (outcome == ARM_DECISION_COMMIT)
+            for (size_t i = 0; i < pk->n && rc == ARM_OK; i++)
+                rc = rec_apply(st, pk->fid, pk->ents[i].off, &pk->ents[i].h, pk->ents[i].key);
+        *pp = pk->next;
+        rec_parked_free(pk);
+        return rc;
+    }
+    if (outcome != ARM_DECISION_ABORT || st->redo) return ARM_OK; /* a commit needs nothing */
+    if (st->naborted == st->cap_aborted) {
+        size_t cap = st->cap_aborted ? st->cap_aborted * 2 : 16;
+        uint64_t *p = arm_realloc(st->aborted, cap * sizeof(uint64_t));
+        if (p == NULL) return ARM_ERR(ARM_NOMEM);
+        st->aborted = p;
+        st->cap_aborted = cap;
+    }
+    st->aborted[st->naborted++] = seq;
+    return ARM_OK;
+}
+
+/* The batch in st->pend is complete. */
+static int rec_batch_done(rec_state *st, uint32_t fid, uint32_t shard) {
+    const rec_pending *first = &st->pend[0];
+    if (first->h.type == ARM_ENTRY_TXNINFO) return rec_park(st, fid, shard, first->key + 1);
+    if (st->redo && rec_is_aborted(st, first->h.seq)) return ARM_OK;
+    int rc = ARM_OK;
+    for (size_t i = 0; i < st->npend && rc == ARM_OK; i++)
+        rc = rec_apply(st, fid, st->pend[i].off, &st->pend[i].h, st->pend[i].key);
+    return rc;
+}
+
 /* Scan entries in p[ARM_FILE_HEADER_SIZE, size). *end_out: where the valid
  * log ends (the start of an unfinished batch counts as its end). */
-static int rec_scan(rec_state *st, uint32_t fid, const uint8_t *p, uint64_t size,
+static int rec_scan(rec_state *st, uint32_t fid, uint32_t shard, const uint8_t *p, uint64_t size,
                     uint64_t *end_out) {
     uint64_t off = ARM_FILE_HEADER_SIZE;
     st->npend = 0;
@@ -123,8 +242,17 @@ static int rec_scan(rec_state *st, uint32_t fid, const uint8_t *p, uint64_t size
         if (arm_entry_decode(p + off, size - off, ARM_KEY_SIZE_MAX, UINT32_MAX, &h) != ARM_OK)
             break;
         uint32_t len = arm_entry_size(h.klen, h.vlen);
-        if (h.flags & ARM_ENTRY_TXN) {
+        const uint8_t *key = p + off + ARM_ENTRY_HEADER;
+        if (h.seq > st->max_seq) st->max_seq = h.seq;
+        if (h.type == ARM_ENTRY_DECISION) {
+            if (st->npend) break; /* inside a batch: damage */
+            uint64_t seq = 0;
+            for (int i = 7; i >= 0; i--) seq = (seq << 8) | key[i];
+            rc = rec_decide(st, seq, key[ARM_DECISION_KLEN]);
+            if (!st->redo) arm_file_add_dead(st->e, fid, shard, len); /* never live data */
+        } else if (h.flags & ARM_ENTRY_TXN) {
             if (st->npend && st->pend[0].h.seq != h.seq) break; /* batches never interleave */
+            if (h.type == ARM_ENTRY_TXNINFO && st->npend) break;  /* it opens its batch */
             if (st->npend == st->cap) {
                 size_t cap = st->cap ? st->cap * 2 : 64;
                 rec_pending *np = arm_realloc(st->pend, cap * sizeof(*np));
@@ -132,15 +260,15 @@ static int rec_scan(rec_state *st, uint32_t fid, const uint8_t *p, uint64_t size
                 st->pend = np;
                 st->cap = cap;
             }
-            st->pend[st->npend++] = (rec_pending){off, h, p + off + ARM_ENTRY_HEADER};
+            st->pend[st->npend++] = (rec_pending){off, h, key};
+            if (h.type == ARM_ENTRY_TXNINFO && !st->redo) arm_file_add_dead(st->e, fid, shard, len);
             if (h.flags & ARM_ENTRY_TXN_END) {
-                for (size_t i = 0; i < st->npend && rc == ARM_OK; i++)
-                    rc = rec_apply(st, fid, st->pend[i].off, &st->pend[i].h, st->pend[i].key);
+                rc = rec_batch_done(st, fid, shard);
                 st->npend = 0;
             }
         } else {
             if (st->npend) break; /* a batch cut short by a plain entry: damage */
-            rc = rec_apply(st, fid, off, &h, p + off + ARM_ENTRY_HEADER);
+            if (!(st->redo && rec_is_aborted(st, h.seq))) rc = rec_apply(st, fid, off, &h, key);
         }
         off += len;
     }
@@ -205,7 +333,7 @@ static int rec_file(rec_state *st, arm_shard *s, uint32_t fid, int last, arm_fil
         if (fh.base_seq > st->max_seq) st->max_seq = fh.base_seq;
         rc = arm_engine_file_add(e, f);
         if (rc != ARM_OK) goto cleanup;
-        rc = rec_scan(st, fid, map, size, valid_end_out);
+        rc = rec_scan(st, fid, s->id, map, size, valid_end_out);
         if (rc == ARM_OK) atomic_store(&f->size, *valid_end_out);
         /* The newest file keeps growing: reserve room for all of it. */
         if (rc == ARM_OK)
@@ -353,6 +481,88 @@ static int rec_shard(rec_state *st, arm_shard *s, uint32_t *max_fid) {
     return rc;
 }
 
+/* Some batches were applied and then aborted: every key whose newest entry
+ * belongs to one is resolved again from all the other entries (a second scan
+ * of the files that only touches those keys). Rare: an abort follows a
+ * prepare only when something after it failed. */
+static int rec_redo(rec_state *st) {
+    arm_engine *e = st->e;
+    qsort(st->aborted, st->naborted, sizeof(uint64_t), rec_seq_cmp);
+    uint64_t marked = 0;
+    for (uint32_t i = 0; i < e->shard_count; i++) {
+        arm_index_iter it;
+        for (arm_item *item = arm_index_iter_first(e->shards[i].index, &it); item;
+             item = arm_index_iter_next(e->shards[i].index, &it)) {
+            if (!rec_is_aborted(st, item->seq)) continue;
+            item->seq = 0; /* absent unless an older entry is found */
+            item->flags = ARM_ITEM_DEAD | REC_ITEM_REDO;
+            marked++;
+        }
+    }
+    rec_parked *parked = st->parked; /* the first pass's verdicts stand */
+    st->parked = NULL;
+    st->redo = 1;
+    int rc = ARM_OK;
+    uint32_t top = atomic_load(&e->next_fid);
+    for (uint32_t fid = 1; marked && fid < top && rc == ARM_OK; fid++) {
+        arm_file *f = arm_engine_file(e, fid);
+        uint64_t size = f ? atomic_load(&f->size) : 0;
+        if (size <= ARM_FILE_HEADER_SIZE) continue;
+        const uint8_t *map = mmap(NULL, size, PROT_READ, MAP_PRIVATE, f->rfd, 0);
+        if (map == MAP_FAILED) {
+            rc = arm_engine_seterr(ARM_ERR(ARM_IOERR), errno, "cannot map %s", f->path);
+            break;
+        }
+        uint64_t end;
+        rc = rec_scan(st, fid, f->shard, map, size, &end);
+        munmap((void *)map, size);
+    }
+    while (st->parked) {
+        rec_parked *next = st->parked->next;
+        rec_parked_free(st->parked);
+        st->parked = next;
+    }
+    st->parked = parked;
+    st->redo = 0;
+    for (uint32_t i = 0; i < e->shard_count; i++) {
+        arm_index_iter it;
+        for (arm_item *item = arm_index_iter_first(e->shards[i].index, &it); item;
+             item = arm_index_iter_next(e->shards[i].index, &it))
+            item->flags &= (uint8_t)~REC_ITEM_REDO;
+    }
+    return rc;
+}
+
+/* What is left parked after recovery is in doubt: keep it, holding its
+ * keys (unless read-only: nothing can write then anyway). */
+static int rec_indoubt(rec_state *st) {
+    arm_engine *e = st->e;
+    int rc = ARM_OK;
+    while (st->parked && rc == ARM_OK) {
+        rec_parked *pk = st->parked;
+        arm_wop *ops = arm_calloc(pk->n ? pk->n : 1, sizeof(arm_wop));
+        rc = ops ? arm_txn_indoubt_add(e, pk->seq, pk->owner, pk->shard, pk->fid, ops, pk->n,
+                                       pk->keys)
+                 : ARM_ERR(ARM_NOMEM);
+        if (rc != ARM_OK) {
+            arm_free(ops);
+            break;
+        }
+        for (size_t i = 0; i < pk->n; i++) {
+            arm_wop *op = &ops[i];
+            op->key = arm_slice_make(pk->ents[i].key, pk->ents[i].h.klen);
+            op->del = pk->ents[i].h.type == ARM_ENTRY_DEL;
+            op->shard = arm_engine_route(e, op->key.ptr, op->key.len);
+            op->off = pk->ents[i].off;
+            op->len = arm_entry_size(pk->ents[i].h.klen, pk->ents[i].h.vlen);
+        }
+        pk->keys = NULL; /* owned by the in-doubt record now */
+        st->parked = pk->next;
+        rec_parked_free(pk);
+    }
+    return rc;
+}
+
 int arm_engine_recover(arm_engine *e) {
     rec_state st;
     memset(&st, 0, sizeof(st));
@@ -361,12 +571,23 @@ int arm_engine_recover(arm_engine *e) {
     int rc = ARM_OK;
     for (uint32_t i = 0; i < e->shard_count && rc == ARM_OK; i++)
         rc = rec_shard(&st, &e->shards[i], &max_fid);
+    if (rc == ARM_OK) atomic_store(&e->next_fid, max_fid + 1);
+    if (rc == ARM_OK && st.naborted) rc = rec_redo(&st);
+    if (rc == ARM_OK) {
+        for (uint32_t i = 0; i < e->shard_count; i++) arm_index_purge_dead(e->shards[i].index);
+        rc = rec_indoubt(&st);
+    }
     arm_free(st.pend);
+    arm_free(st.aborted);
+    while (st.parked) {
+        rec_parked *next = st.parked->next;
+        rec_parked_free(st.parked);
+        st.parked = next;
+    }
     if (rc != ARM_OK) return rc;
-    for (uint32_t i = 0; i < e->shard_count; i++) arm_index_purge_dead(e->shards[i].index);
-    atomic_store(&e->seq, st.max_seq);
-    atomic_store(&e->next_fid, max_fid + 1);
+    arm_domain_observe_seq(e->dom, st.max_seq);
     if (e->opts.read_only) return ARM_OK;
+    rc = arm_txn_indoubt_hold(e);
     for (uint32_t i = 0; i < e->shard_count && rc == ARM_OK; i++) {
         arm_shard *s = &e->shards[i];
         if (s->active == NULL) rc = arm_shard_new_file(e, s);

@@ -48,6 +48,7 @@ int arm_shard_init(arm_engine *e, arm_shard *s, uint32_t id) {
 /* Caller frees the files themselves (they are in the engine's table). */
 void arm_shard_deinit(arm_engine *e, arm_shard *s) {
     (void)e;
+    arm_vs_free(&s->vs);
     arm_index_free(s->index);
     arm_io_ring_free(s->ring);
     arm_free(s->buf_raw);
@@ -219,7 +220,7 @@ int arm_shard_new_file(arm_engine *e, arm_shard *s) {
     h.fid = fid;
     h.flags = e->meta.flags;
     memcpy(h.db_id, e->meta.db_id, 16);
-    h.base_seq = atomic_load(&e->seq);
+    h.base_seq = atomic_load(&e->dom->seq);
     s->active = f;
     s->direct = direct_io;
     s->buf_off = 0;

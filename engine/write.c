@@ -1,13 +1,17 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * write.c: every write path (put, delete, cas, batches) funnels into
- * wr_commit: with the index write locks of every shard the operations route
- * to held, it appends all entries contiguously to one shard's log (a batch
- * of n > 1 entries flagged TXN, the last TXN_END, all with one sequence
- * number), then updates the indexes. Items for new keys are created before
- * anything is appended, so running out of memory never leaves the log ahead
- * of the index; a failed flush rolls the buffer back so a failed write is
- * never visible later.
+ * write.c: the single-phase write paths (put, delete, cas, batches) and what
+ * the two-phase transactions of txn.c share with them. wr_commit: with the
+ * index write locks of every shard the operations route to held, it appends
+ * all entries contiguously to one shard's log (arm_log_append: a batch of
+ * n > 1 entries flagged TXN, the last TXN_END, all with one sequence number
+ * that is also the new versions' stamp), then installs them in the indexes
+ * (arm_install keeps the replaced version when a snapshot may read it).
+ * Items for new keys are created before anything is appended, so running
+ * out of memory never leaves the log ahead of the index; a failed flush
+ * rolls the buffer back so a failed write is never visible later. A key
+ * held by a prepared transaction (ARM_ITEM_INTENT) refuses these writes
+ * with ARM_BUSY.
  */
 #include "engine_int.h"
 #include "../common/arm_alloc.h"
@@ -15,18 +19,7 @@
 
 #include <string.h>
 
-typedef struct wr_op {
-    arm_slice key;
-    arm_slice value;
-    int del;          /* 1 = delete */
-    uint32_t shard;   /* index shard the key routes to */
-    arm_item *item;   /* existing or pre-created index item */
-    int created;      /* item was created for this write */
-    int skip;         /* delete of an absent key: nothing to write */
-    int absent;       /* the key must not exist at commit (conditional insert) */
-    int found;        /* item already looked up (existing key) by the caller */
-    uint64_t off;     /* where the entry went */
-} wr_op;
+typedef arm_wop wr_op;
 
 struct arm_batch {
     arm_engine *e;
@@ -74,40 +67,45 @@ static void wr_unprepare(arm_engine *e, wr_op *ops, size_t n) {
 }
 
 /* Prepare ops under the index locks: check conditional inserts, skip
- * deletes of absent keys, create items for new keys. On failure every
- * created item is removed again. */
+ * deletes of absent keys, create items for new keys, refuse keys a prepared
+ * transaction holds. On failure every created item is removed again. */
 static int wr_prepare(arm_engine *e, wr_op *ops, size_t n) {
+    int keep = atomic_load(&e->dom->nsnap) > 0;
     for (size_t i = 0; i < n; i++) {
         wr_op *op = &ops[i];
-        arm_index *idx = e->shards[op->shard].index;
+        arm_shard *sh = &e->shards[op->shard];
         op->created = 0;
         if (op->found) {
             op->skip = 0; /* wr_one found the existing item already */
         } else if (op->del) {
-            op->item = arm_index_get(idx, op->key.ptr, op->key.len);
-            op->skip = op->item == NULL;
+            op->item = arm_index_get(sh->index, op->key.ptr, op->key.len);
         } else {
             /* one descent finds the key or makes its item */
-            int rc = arm_index_upsert(idx, op->key.ptr, op->key.len, &op->item, &op->created);
+            int rc = arm_index_upsert(sh->index, op->key.ptr, op->key.len, &op->item, &op->created);
             if (rc != ARM_OK) {
                 wr_unprepare(e, ops, i);
                 return arm_engine_seterr(rc, 0, "out of memory for the index");
             }
-            if (op->created) e->shards[op->shard].ix_gen++;
-            op->skip = 0;
+            if (op->created) sh->ix_gen++;
         }
-        if (op->absent && op->item && !op->created) {
-            wr_unprepare(e, ops, i);
+        if (op->item && (op->item->flags & ARM_ITEM_INTENT)) {
+            wr_unprepare(e, ops, i + 1);
+            return arm_engine_seterr(ARM_ERR(ARM_BUSY), 0,
+                                     "a key is held by a prepared transaction in %s", e->dir);
+        }
+        op->skip = op->del && !arm_item_live(op->item);
+        if (op->absent && !op->created && arm_item_live(op->item)) {
+            wr_unprepare(e, ops, i + 1);
             return arm_engine_seterr(ARM_CONSTRAINT, 0, "an inserted key already exists");
         }
+        /* Best effort: spare version nodes so installing seldom allocates. */
+        if (keep && !op->created && !op->skip) arm_vs_reserve(sh, sh->vs.nspare + 1);
     }
     return ARM_OK;
 }
 
-/* Append the entries to s's log. On failure with nothing half-written the
- * buffer is rolled back; otherwise the engine is poisoned. */
-static int wr_append(arm_engine *e, arm_shard *s, wr_op *ops, size_t n, size_t live,
-                     uint64_t total, uint64_t *seq_out, uint32_t *fid_out, uint64_t *end_out) {
+int arm_log_append(arm_engine *e, arm_shard *s, wr_op *ops, size_t n, size_t live, uint64_t total,
+                   const uint8_t *owner, uint64_t *seq_out, uint32_t *fid_out, uint64_t *end_out) {
     int rc = ARM_OK;
     if (s->buf_cap - s->buf_len < total && total <= s->buf_cap) rc = arm_shard_flush_locked(e, s);
     if (rc == ARM_OK) rc = arm_shard_reserve(e, s, total);
@@ -115,21 +113,28 @@ static int wr_append(arm_engine *e, arm_shard *s, wr_op *ops, size_t n, size_t l
     arm_file *f = s->active;
     uint64_t size0 = atomic_load(&f->size), buf_off0 = s->buf_off;
     uint32_t buf_len0 = s->buf_len;
-    uint64_t seq = atomic_fetch_add(&e->seq, 1) + 1;
-    /* Unreachable by writing (2^62 writes), reachable by a damaged or forged
-     * file whose entries sit just below the limit: refuse, never wrap. */
-    if (seq >= ARM_SEQ_MAX) {
-        atomic_store(&e->seq, ARM_SEQ_MAX);
+    uint64_t seq = arm_domain_next_seq(e->dom);
+    if (seq == 0)
         return arm_engine_seterr(ARM_ERR(ARM_FULL), 0, "sequence numbers exhausted in %s", e->dir);
+    size_t members = live + (owner != NULL), k = 0;
+    if (owner != NULL) {
+        static const uint8_t zero = 0;
+        uint8_t hdr[ARM_ENTRY_HEADER];
+        arm_entry_encode(hdr, ARM_ENTRY_TXNINFO, ARM_ENTRY_TXN, seq, arm_slice_make(&zero, 1),
+                         arm_slice_make(owner, ARM_TXNINFO_VLEN));
+        k++;
+        rc = arm_shard_append(e, s, hdr, sizeof(hdr));
+        if (rc == ARM_OK) rc = arm_shard_append(e, s, &zero, 1);
+        if (rc == ARM_OK) rc = arm_shard_append(e, s, owner, ARM_TXNINFO_VLEN);
     }
-    size_t k = 0;
     for (size_t i = 0; i < n && rc == ARM_OK; i++) {
         wr_op *op = &ops[i];
         if (op->skip) continue;
         k++;
-        uint8_t flags = live > 1 ? (uint8_t)(ARM_ENTRY_TXN | (k == live ? ARM_ENTRY_TXN_END : 0)) : 0;
+        uint8_t flags =
+            members > 1 ? (uint8_t)(ARM_ENTRY_TXN | (k == members ? ARM_ENTRY_TXN_END : 0)) : 0;
         arm_slice v = op->del ? arm_slice_make(NULL, 0) : op->value;
-        uint8_t type = op->del ? ARM_ENTRY_DEL : ARM_ENTRY_PUT;
+        uint8_t type = op->type ? op->type : op->del ? ARM_ENTRY_DEL : ARM_ENTRY_PUT;
         uint8_t hdr[ARM_ENTRY_HEADER];
         uint32_t len = arm_entry_size(op->key.len, v.len);
         /* An entry that fits in the buffer's free space lands there whole:
@@ -142,6 +147,7 @@ static int wr_append(arm_engine *e, arm_shard *s, wr_op *ops, size_t n, size_t l
             arm_entry_encode(hdr, type, flags, seq, op->key, v);
         uint32_t pos = s->buf_len;
         op->off = s->buf_off + s->buf_len;
+        op->len = len;
         rc = arm_shard_append(e, s, hdr, sizeof(hdr));
         if (rc == ARM_OK) rc = arm_shard_append(e, s, op->key.ptr, op->key.len);
         if (rc == ARM_OK && v.len) rc = arm_shard_append(e, s, v.ptr, v.len);
@@ -149,7 +155,7 @@ static int wr_append(arm_engine *e, arm_shard *s, wr_op *ops, size_t n, size_t l
     }
     /* normal and full: the bytes reach the file before the index shows them,
      * so a write that fails here is rolled back and never seen. (full then
-     * shares one fdatasync among concurrent committers in wr_durable.) */
+     * shares one fdatasync among concurrent committers.) */
     if (rc == ARM_OK && e->opts.sync_mode != ARM_SYNC_OFF) rc = arm_shard_flush_locked(e, s);
     if (rc != ARM_OK) {
         int terr = 0;
@@ -171,23 +177,75 @@ static int wr_append(arm_engine *e, arm_shard *s, wr_op *ops, size_t n, size_t l
     return ARM_OK;
 }
 
+int arm_log_decision(arm_engine *e, arm_shard *s, uint64_t batch_seq, int outcome,
+                     uint32_t *fid_out, uint64_t *end_out) {
+    uint8_t key[ARM_DECISION_KLEN], val = (uint8_t)outcome;
+    for (int i = 0; i < 8; i++) key[i] = (uint8_t)(batch_seq >> (8 * i));
+    wr_op op;
+    memset(&op, 0, sizeof(op));
+    op.key = arm_slice_make(key, sizeof(key));
+    op.value = arm_slice_make(&val, 1);
+    op.type = ARM_ENTRY_DECISION;
+    uint64_t seq = 0;
+    uint32_t total = arm_entry_size(sizeof(key), 1);
+    arm_log_lock(&s->log_lock);
+    int rc = atomic_load(&e->panic)
+                 ? arm_engine_seterr(ARM_PANIC, 0, "an earlier write or sync failed; reopen %s", e->dir)
+                 : ARM_OK;
+    if (rc == ARM_OK)
+        rc = arm_log_append(e, s, &op, 1, 1, total, NULL, &seq, fid_out, end_out);
+    pthread_mutex_unlock(&s->log_lock);
+    return rc;
+}
+
+void arm_install(arm_engine *e, uint32_t shard, arm_item *it, int created, int del, uint64_t stamp,
+                 uint32_t fid, uint32_t off, uint32_t len, int keep_old) {
+    arm_shard *s = &e->shards[shard];
+    /* The replaced value is garbage for compaction (a snapshot may still read
+     * it from the version store; compaction asks before it drops an entry),
+     * and a tombstone is never live data. */
+    if (!created && !(it->flags & ARM_ITEM_DEAD)) arm_file_add_dead(e, it->fid, shard, it->len);
+    if (del) arm_file_add_dead(e, fid, shard, len);
+    int kept = 0;
+    if (keep_old && !created) {
+        kept = arm_vs_keep(s, it, stamp);
+    } else if (it->flags & ARM_ITEM_OLD) {
+        arm_vs_forget(s, it); /* no snapshot is left to read the chain */
+    }
+    if (del && !kept) {
+        if (it->flags & ARM_ITEM_DEAD) s->ndead--;
+        arm_vs_forget(s, it);
+        arm_index_remove(s->index, it);
+        s->ix_gen++;
+        return;
+    }
+    if (del && !(it->flags & ARM_ITEM_DEAD)) s->ndead++;
+    if (!del && (it->flags & ARM_ITEM_DEAD)) s->ndead--;
+    it->flags = (uint8_t)((it->flags & ARM_ITEM_OLD) | (del ? ARM_ITEM_DEAD : 0));
+    it->seq = stamp;
+    it->fid = fid;
+    it->off = off;
+    it->len = len;
+}
+
 static void wr_apply(arm_engine *e, wr_op *ops, size_t n, uint64_t seq, uint32_t fid) {
+    /* last_pub before the versions: a transaction that prepares after we
+     * unlock, or looks at last_pub while we install, knows to validate
+     * (txn.c). nsnap loaded after the stamp was taken (in arm_log_append): a
+     * snapshot registered before that is counted here (mvcc.c says why). */
+    uint64_t cur = atomic_load(&e->last_pub);
+    while (cur < seq && !atomic_compare_exchange_weak(&e->last_pub, &cur, seq)) {
+    }
+    int keep = atomic_load(&e->dom->nsnap) > 0;
     for (size_t i = 0; i < n; i++) {
         wr_op *op = &ops[i];
         if (op->skip) continue;
-        uint32_t len = arm_entry_size(op->key.len, op->del ? 0 : op->value.len);
-        arm_item *it = op->item;
-        if (!op->created) arm_file_add_dead(e, it->fid, op->shard, it->len);
-        if (op->del) {
-            arm_file_add_dead(e, fid, op->shard, len); /* a tombstone is never live data */
-            arm_index_remove(e->shards[op->shard].index, it);
-            e->shards[op->shard].ix_gen++;
-            continue;
-        }
-        it->seq = seq;
-        it->fid = fid;
-        it->off = (uint32_t)op->off;
-        it->len = len;
+        arm_install(e, op->shard, op->item, op->created, op->del, seq, fid, (uint32_t)op->off,
+                    op->len, keep);
+    }
+    for (size_t i = 0; i < n; i++) {
+        arm_shard *s = &e->shards[ops[i].shard];
+        if (s->vs.n) arm_vs_gc(e, s, 0);
     }
 }
 
@@ -219,7 +277,7 @@ static int wr_commit(arm_engine *e, wr_op *ops, size_t n, uint32_t coord, uint32
     if (atomic_load(&e->panic))
         rc = arm_engine_seterr(ARM_PANIC, 0, "an earlier write or sync failed; reopen %s", e->dir);
     else
-        rc = wr_append(e, s, ops, n, live, total, &seq, fid_out, end_out);
+        rc = arm_log_append(e, s, ops, n, live, total, NULL, &seq, fid_out, end_out);
     pthread_mutex_unlock(&s->log_lock);
     if (rc != ARM_OK) {
         wr_unprepare(e, ops, n);
@@ -272,14 +330,18 @@ static int wr_one(arm_engine *e, arm_slice key, const arm_slice *value, const ar
     pthread_rwlock_unlock(&s->index_lock);
     arm_index_wrlock(&s->index_lock);
     arm_item *it = s->ix_gen == gen ? hint : arm_index_get(s->index, key.ptr, key.len);
-    if (cas) {
+    int live = arm_item_live(it);
+    if (it != NULL && (it->flags & ARM_ITEM_INTENT)) {
+        rc = arm_engine_seterr(ARM_ERR(ARM_BUSY), 0,
+                               "the key is held by a prepared transaction in %s", e->dir);
+    } else if (cas) {
         int equal = 0;
-        if (cas->ptr == NULL || it == NULL)
-            equal = cas->ptr == NULL && it == NULL;
+        if (cas->ptr == NULL || !live)
+            equal = cas->ptr == NULL && !live;
         else
             rc = wr_values_equal(e, it, *cas, &equal);
         if (rc == ARM_OK && !equal) rc = ARM_CONSTRAINT;
-    } else if (op.del && it == NULL) {
+    } else if (op.del && !live) {
         rc = ARM_NOTFOUND;
     }
     if (it != NULL) { /* the key's item, valid under this lock: no probe in wr_prepare */
@@ -419,6 +481,10 @@ int arm_engine_batch_lookup(const arm_batch *b, arm_slice key, arm_slice *value_
     return ARM_OK;
 }
 
+size_t arm_batch_nkeys(const arm_batch *b) {
+    return b->nkeys;
+}
+
 size_t arm_engine_batch_mark(const arm_batch *b) {
     return b->nrecs;
 }
@@ -455,7 +521,7 @@ void arm_batch_rec(const arm_batch *b, size_t i, arm_slice *key, arm_slice *valu
     *del = b->recs[i].del;
 }
 
-static void wr_lock_shards(arm_engine *e, const uint8_t *mask, int lock) {
+void arm_lock_shards(arm_engine *e, const uint8_t *mask, int lock) {
     if (lock) {
         for (uint32_t i = 0; i < e->shard_count; i++)
             if (mask[i / 8] & (1u << (i % 8))) arm_index_wrlock(&e->shards[i].index_lock);
@@ -493,9 +559,9 @@ int arm_engine_batch_commit(arm_engine *e, arm_batch *b) {
     assert(n == b->nkeys);
     uint32_t coord = b->ops[0].shard, fid = 0;
     uint64_t end = 0;
-    wr_lock_shards(e, mask, 1);
+    arm_lock_shards(e, mask, 1);
     int rc = wr_commit(e, b->ops, n, coord, &fid, &end);
-    wr_lock_shards(e, mask, 0);
+    arm_lock_shards(e, mask, 0);
     if (rc == ARM_OK) rc = wr_durable(e, coord, fid, end);
     return rc;
 }
