@@ -22,6 +22,7 @@
 **     engine/engine.c
 **     ext/arm_codec.c
 **     ext/arm_opts.c
+**     ext/arm_txn.c
 **     ext/arm_vtab.c
 **     ext/arm_func.c
 **     ext/armdb_ext.c
@@ -889,8 +890,30 @@ ARM_WARN_UNUSED int arm_txn_publish(arm_txn *const *txns, size_t n);
  * could not be made durable (the engine is then poisoned: a reopen could
  * apply the transaction). */
 int arm_txn_discard(arm_txn *txn);
+/* Un-prepare: abort its log records and release its keys (as a write to a
+ * prepared transaction does); the writes stay, to be prepared again (e.g.
+ * with another decision). A transaction not prepared is left as it is.
+ * ARM_OK, or ARM_IOERR / ARM_PANIC as arm_txn_discard. */
+int arm_txn_unprepare(arm_txn *txn);
 /* prepare(txn, NULL) then publish: ARM_OK or an error of either. */
 ARM_WARN_UNUSED int arm_txn_commit(arm_txn *txn);
+/* Make an ended (or open: it is discarded first) transaction new again,
+ * reading snap (NULL: a snapshot of its own, taken now) with flags, without
+ * allocating. ARM_OK, ARM_NOMEM, ARM_MISUSE (snap of another domain). */
+ARM_WARN_UNUSED int arm_txn_reset(arm_txn *txn, const arm_snapshot *snap, int flags);
+/* 1 when something was published on the transaction's engine after its
+ * snapshot, or a transaction is preparing there (its reads may be stale). */
+int arm_txn_stale(const arm_txn *txn);
+/* Wait, at most timeout_ms, until no transaction of the domain is prepared
+ * and unpublished (those past their decision publish within microseconds:
+ * a writer that starts now then sees them). Returns at once when none is. */
+void arm_domain_wait_prepared(arm_domain *domain, int timeout_ms);
+/* For externally decided transactions: 1 once the record of transaction
+ * `id`'s outcome is on stable storage, so the application may forget its
+ * decision; 0 while it is prepared or its commit record is not yet synced.
+ * An id this engine is not tracking (never prepared here since it opened, or
+ * already reported durable) is 1. */
+int arm_engine_txn_durable(arm_engine *engine, uint64_t id);
 
 /* ------------------------------------------------------ in-doubt recovery */
 /* A transaction prepared with an external decision, found at open neither
@@ -2701,10 +2724,22 @@ struct arm_engine {
     arm_cache *cache;             /* read cache, or NULL (cache_size 0) */
     _Atomic uint64_t cache_hits, cache_misses;
 
-    /* in-doubt transactions found by recovery (txn.c); guarded by indoubt_lock */
+    /* in-doubt transactions found by recovery (txn.c), and externally
+     * decided ones whose outcome is not yet known durable; indoubt_lock */
     pthread_mutex_t indoubt_lock;
     struct arm_indoubt_txn *indoubt; /* list */
+    struct arm_ext_track *ext_track; /* array */
+    size_t next_track, cap_track;
 };
+
+/* An externally decided transaction, from prepare until its outcome record
+ * is known to be synced (arm_engine_txn_durable). */
+typedef struct arm_ext_track {
+    uint64_t id;
+    uint32_t shard, fid; /* where its outcome record is */
+    uint64_t end;
+    int decided;         /* the record is written */
+} arm_ext_track;
 
 /* ------------------------------------------------------------- locks */
 /* Critical sections here are a few hundred nanoseconds (an index probe and a
@@ -3467,6 +3502,7 @@ int arm_shard_read(arm_engine *e, arm_file *f, uint64_t off, void *dst, size_t n
 /* #include "../common/arm_alloc.h" */
 
 #include <string.h>
+#include <time.h>
 
 #define MVCC_SPARE_MAX 4096u /* spare nodes kept per shard */
 #define MVCC_GC_EVERY  256u  /* installs between prunes while snapshots hold versions */
@@ -3542,6 +3578,22 @@ void arm_domain_prepared_add(arm_domain *d, int delta) {
     atomic_fetch_sub(&d->nprepared, (uint32_t)-delta);
     pthread_mutex_lock(&d->mu);
     pthread_cond_broadcast(&d->prepared_cond);
+    pthread_mutex_unlock(&d->mu);
+}
+
+void arm_domain_wait_prepared(arm_domain *d, int timeout_ms) {
+    if (atomic_load(&d->nprepared) == 0) return;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_sec += timeout_ms / 1000;
+    ts.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+    if (ts.tv_nsec >= 1000000000L) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000L;
+    }
+    pthread_mutex_lock(&d->mu);
+    while (atomic_load(&d->nprepared) != 0)
+        if (pthread_cond_timedwait(&d->prepared_cond, &d->mu, &ts) != 0) break;
     pthread_mutex_unlock(&d->mu);
 }
 
@@ -4493,8 +4545,8 @@ typedef struct arm_indoubt_txn {
 } arm_indoubt_txn;
 
 static int txn_busy(arm_txn *t, const char *what) {
-    return arm_engine_seterr(ARM_ERR(ARM_BUSY_SNAPSHOT), 0,
-                             "%s: %s changed after this transaction's snapshot", t->e->dir, what);
+    (void)t;
+    return arm_engine_seterr(ARM_ERR(ARM_BUSY_SNAPSHOT), 0, "%s", what);
 }
 
 /* ---------------------------------------------------------------- begin */
@@ -4516,6 +4568,26 @@ int arm_txn_begin(arm_engine *e, const arm_snapshot *snap, int flags, arm_txn **
     t->snap = snap ? snap->seq : t->own.seq;
     *txn_out = t;
     return ARM_OK;
+}
+
+int arm_txn_reset(arm_txn *t, const arm_snapshot *snap, int flags) {
+    if (snap && snap->domain != t->e->dom)
+        return arm_engine_seterr(ARM_ERR(ARM_MISUSE), 0, "snapshot of another domain");
+    if (t->state != TXN_DONE) (void)arm_txn_discard(t);
+    arm_snapshot_drop(&t->own);
+    if (snap == NULL) {
+        int rc = arm_snapshot_take(t->e->dom, &t->own);
+        if (rc != ARM_OK) return rc;
+    }
+    t->snap = snap ? snap->seq : t->own.seq;
+    t->flags = flags;
+    t->state = TXN_ACTIVE;
+    t->seq = 0;
+    return ARM_OK;
+}
+
+int arm_txn_stale(const arm_txn *t) {
+    return atomic_load(&t->e->last_pub) > t->snap || atomic_load(&t->e->nprepared) > 0;
 }
 
 static void txn_reads_clear(arm_txn *t) {
@@ -4852,7 +4924,7 @@ static int txn_hold(arm_engine *e, arm_wop *ops, size_t n) {
             txn_release_intents(e, ops, i);
             op->item = NULL;
             return arm_engine_seterr(ARM_ERR(ARM_BUSY_SNAPSHOT), 0,
-                                     "%s: a key it writes is held by another transaction", e->dir);
+                                     "a key it writes is held by another transaction");
         } else if (keep) {
             arm_vs_reserve(s, s->vs.nspare + 1); /* so publishing seldom allocates */
         }
@@ -4893,6 +4965,61 @@ static int txn_build_ops(arm_txn *t) {
     return ARM_OK;
 }
 
+/* ---------------------------------------- externally decided: tracking */
+static arm_ext_track *txn_track_find(arm_engine *e, uint64_t id) {
+    for (size_t i = 0; i < e->next_track; i++)
+        if (e->ext_track[i].id == id) return &e->ext_track[i];
+    return NULL;
+}
+
+static int txn_track_add(arm_engine *e, uint64_t id) {
+    pthread_mutex_lock(&e->indoubt_lock);
+    int rc = ARM_OK;
+    if (e->next_track == e->cap_track) {
+        size_t cap = e->cap_track ? e->cap_track * 2 : 16;
+        arm_ext_track *p = arm_realloc(e->ext_track, cap * sizeof(*p));
+        if (p == NULL) rc = ARM_ERR(ARM_NOMEM);
+        else e->ext_track = p, e->cap_track = cap;
+    }
+    if (rc == ARM_OK) {
+        memset(&e->ext_track[e->next_track], 0, sizeof(arm_ext_track));
+        e->ext_track[e->next_track++].id = id;
+    }
+    pthread_mutex_unlock(&e->indoubt_lock);
+    return rc;
+}
+
+/* decided: its record is at (shard, fid, end); or forget it (gone). */
+static void txn_track_set(arm_engine *e, uint64_t id, int gone, uint32_t shard, uint32_t fid,
+                          uint64_t end) {
+    pthread_mutex_lock(&e->indoubt_lock);
+    arm_ext_track *k = txn_track_find(e, id);
+    if (k && gone) {
+        *k = e->ext_track[--e->next_track];
+    } else if (k) {
+        k->shard = shard;
+        k->fid = fid;
+        k->end = end;
+        k->decided = 1;
+    }
+    pthread_mutex_unlock(&e->indoubt_lock);
+}
+
+int arm_engine_txn_durable(arm_engine *e, uint64_t id) {
+    pthread_mutex_lock(&e->indoubt_lock);
+    arm_ext_track *k = txn_track_find(e, id);
+    int durable = k == NULL;
+    if (k && k->decided) {
+        arm_shard *s = &e->shards[k->shard];
+        arm_log_lock(&s->log_lock); /* lock order: indoubt_lock is taken on its own */
+        durable = s->active == NULL || s->active->fid != k->fid || s->synced_off >= k->end;
+        pthread_mutex_unlock(&s->log_lock);
+        if (durable) *k = e->ext_track[--e->next_track];
+    }
+    pthread_mutex_unlock(&e->indoubt_lock);
+    return durable;
+}
+
 /* ------------------------------------------------------------- prepare */
 /* A transaction stops counting as preparing (failed, or nothing to hold). */
 static void txn_unprepared(arm_txn *t) {
@@ -4922,9 +5049,10 @@ static int txn_validate_and_hold(arm_txn *t) {
             arm_wop *op = &t->ops[i];
             arm_shard *s = &e->shards[op->shard];
             if (txn_item_conflicts(arm_index_get(s->index, op->key.ptr, op->key.len), t->snap))
-                rc = txn_busy(t, "a key it writes was");
+                rc = txn_busy(t, "a key it writes was changed by another transaction after it began");
         }
-        if (rc == ARM_OK && reads && txn_reads_conflict(t)) rc = txn_busy(t, "something it read");
+        if (rc == ARM_OK && reads && txn_reads_conflict(t)) rc = txn_busy(t, "something it read was changed by another transaction after it "
+                                 "began");
     }
     if (rc == ARM_OK) rc = txn_hold(e, t->ops, t->nops);
     txn_lock(e, t->mask, all, 0);
@@ -4978,8 +5106,9 @@ int arm_txn_prepare(arm_txn *t, const arm_txn_ext *ext) {
             rc = arm_log_append(e, s, t->ops, t->nops, live, total, ext ? ext->owner : NULL, &t->seq,
                                 &t->fid, &t->end);
         pthread_mutex_unlock(&s->log_lock);
-        /* Decided elsewhere: the entries must be durable before that
-         * decision is taken. */
+        /* Decided elsewhere: tracked until its outcome is durable, and the
+         * entries must be durable before that decision is taken. */
+        if (rc == ARM_OK && ext) rc = txn_track_add(e, t->seq);
         if (rc == ARM_OK && ext) rc = arm_shard_sync_to(e, s, t->fid, t->end);
         if (rc != ARM_OK && t->seq && ext) {
             /* Written but not known durable: an abort record keeps a
@@ -4987,6 +5116,7 @@ int arm_txn_prepare(arm_txn *t, const arm_txn_ext *ext) {
             uint32_t fid;
             uint64_t end;
             (void)arm_log_decision(e, s, t->seq, ARM_DECISION_ABORT, &fid, &end);
+            txn_track_set(e, t->seq, 1, 0, 0, 0);
         }
     }
     if (rc != ARM_OK) {
@@ -5060,6 +5190,8 @@ int arm_txn_publish(arm_txn *const *txns_in, size_t n) {
         if (r != ARM_OK) {
             atomic_store(&t->e->panic, 1);
             if (rc == ARM_OK) rc = r;
+        } else {
+            txn_track_set(t->e, t->seq, 0, t->coord, fid, end);
         }
     }
     for (size_t i = 0; i < n; i++) arm_lock_shards(txns[i]->e, txns[i]->mask, 1);
@@ -5114,6 +5246,7 @@ static int txn_unprepare(arm_txn *t) {
         rc = arm_log_decision(e, s, t->seq, ARM_DECISION_ABORT, &fid, &end);
         if (rc == ARM_OK) rc = arm_shard_sync_to(e, s, fid, end);
         if (rc != ARM_OK) atomic_store(&e->panic, 1);
+        if (t->ext) txn_track_set(e, t->seq, 1, 0, 0, 0);
         arm_lock_shards(e, t->mask, 1);
         txn_release_intents(e, t->ops, t->nops);
         arm_lock_shards(e, t->mask, 0);
@@ -5123,6 +5256,10 @@ static int txn_unprepare(arm_txn *t) {
     }
     t->state = TXN_ACTIVE;
     return rc;
+}
+
+int arm_txn_unprepare(arm_txn *t) {
+    return txn_unprepare(t);
 }
 
 int arm_txn_discard(arm_txn *t) {
@@ -5136,6 +5273,9 @@ int arm_txn_discard(arm_txn *t) {
 
 /* ------------------------------------------------------------ in doubt */
 void arm_txn_indoubt_free(arm_engine *e) {
+    arm_free(e->ext_track);
+    e->ext_track = NULL;
+    e->next_track = e->cap_track = 0;
     arm_indoubt_txn *d = e->indoubt;
     while (d) {
         arm_indoubt_txn *next = d->next;
@@ -7475,6 +7615,14 @@ struct arm_ext_shared {
     arm_ext_shared *next;
 };
 
+/* Another reference to an acquired engine (released with
+ * arm_ext_engine_release). */
+ARM_PRIVATE void arm_ext_engine_ref(arm_ext_shared *sh);
+/* The process-wide domain every engine the extension opens belongs to, so a
+ * snapshot and a publish span all armdb tables of the process (borrowed; NULL
+ * while no engine is open). */
+ARM_PRIVATE arm_domain *arm_ext_domain(void);
+
 /* Open (or share) the engine on cfg->dir. create: make the directory if
  * missing. ARM_OK with *out, or an ARM_* code with *errmsg (sqlite3_malloc). */
 ARM_PRIVATE int arm_ext_engine_acquire(const arm_ext_config *cfg, int create,
@@ -7496,6 +7644,7 @@ ARM_PRIVATE int arm_ext_rc(int arm_rc);
 /* ------------------------------------------------------------ the vtab */
 typedef struct arm_ext_conn arm_ext_conn;
 typedef struct arm_vtab arm_vtab;
+typedef struct arm_ext_ctx arm_ext_ctx;
 
 struct arm_vtab {
     sqlite3_vtab base;     /* must be first */
@@ -7507,22 +7656,80 @@ struct arm_vtab {
     arm_ext_shared *sh;    /* NULL when the engine could not be opened at connect */
     char *open_err;        /* why sh is NULL (sqlite3_malloc) */
     int open_rc;           /* SQLite code for open_err */
-    arm_batch *batch;      /* this connection's transaction; NULL until first xBegin */
-    int in_txn;            /* between xBegin and xCommit/xRollback */
-    int committed;         /* xSync committed the batch already */
-    size_t *marks;         /* savepoint i -> batch mark (sqlite3_malloc) */
+    arm_ext_ctx *ctx;      /* the transaction context it writes in (a reference), from
+                              xBegin to xCommit/xRollback; NULL otherwise */
+    size_t *marks;         /* savepoint i -> transaction mark (sqlite3_malloc) */
     int nmarks, cap_marks;
+    /* the decision table <name>_armdb (arm_txn.c) */
+    uint8_t owner[16];     /* its owner token: names it in prepared transactions */
+    int has_shadow;        /* the table exists and owner is read */
+    sqlite3_stmt *probe;   /* cached: a read of the temp schema (context boundaries) */
+    sqlite3_stmt *row_ins; /* cached: INSERT OR REPLACE a decision row */
+    uint64_t *cleanup;     /* decision rows to delete once durable (sqlite3_malloc) */
+    int ncleanup, cap_cleanup;
     arm_buf kbuf;          /* scratch: encoded key */
     arm_buf kbuf2;         /* scratch: second key (UPDATE of the key) */
     arm_buf vbuf;          /* scratch: encoded value */
     arm_vtab *next_in_conn; /* arm_ext_conn list */
 };
 
+#define ARM_EXT_TXN_CACHE 8 /* engine transactions a connection keeps for reuse */
+
 struct arm_ext_conn {
     sqlite3 *db;
     int refs;              /* module + functions + vtabs */
     arm_vtab *vtabs;       /* connected armdb tables of this connection */
+    arm_ext_ctx *cur;      /* the current transaction context, or NULL */
+    arm_ext_ctx *spare;    /* ended contexts kept for reuse */
+    struct {               /* ended engine transactions kept for reuse */
+        arm_ext_shared *sh; /* engine (a reference), or NULL */
+        arm_txn *txn;
+    } txn_cache[ARM_EXT_TXN_CACHE];
+    int our_changes;       /* row changes armdb made since the last boundary */
+    int changes_mark;      /* sqlite3_total_changes at the last boundary */
+    int created;           /* an armdb table was created in the current transaction */
+    struct arm_ext_hdr {   /* per schema, for WAL change detection (arm_txn.c) */
+        char name[64];
+        int wal;           /* its journal mode was WAL when last looked at */
+        int known;         /* hdr valid */
+        int hdr[3];        /* schema_version, user_version, application_id */
+    } schemas[8];
 };
+
+/* --------------------------------------------------- transactions (arm_txn.c) */
+/* The context a read (write = 0) or a write statement (write = 1, from
+ * xBegin) of vt runs in, started if needed, and vt's engine transaction in
+ * it (borrowed until the context ends). SQLITE_OK or an error (message set
+ * on vt). */
+ARM_PRIVATE int arm_ext_ctx_enter(arm_vtab *vt, int write, arm_ext_ctx **ctx_out,
+                                  arm_txn **txn_out);
+/* A cursor keeps its context (and the snapshot it reads) alive: ref when it
+ * starts reading, unref when it stops. */
+ARM_PRIVATE void arm_ext_ctx_ref(arm_ext_ctx *ctx);
+ARM_PRIVATE void arm_ext_ctx_unref(arm_ext_ctx *ctx);
+/* vt's engine transaction in the context it writes in (NULL: none). */
+ARM_PRIVATE arm_txn *arm_ext_ctx_wtxn(arm_vtab *vt);
+/* A row change armdb made (for change detection). */
+ARM_PRIVATE void arm_ext_ctx_changed(arm_vtab *vt);
+/* xSync / xCommit / xRollback of vt: prepare (with the decision recorded in
+ * SQLite when the transaction spans more than one armdb engine or changes
+ * native tables), publish every engine of the context at once, discard. */
+ARM_PRIVATE int arm_ext_ctx_sync(arm_vtab *vt);
+ARM_PRIVATE int arm_ext_ctx_commit(arm_vtab *vt);
+ARM_PRIVATE int arm_ext_ctx_rollback(arm_vtab *vt);
+/* The decision table: create it (xCreate), or find it and resolve the
+ * engine's in-doubt transactions it owns (xConnect), rename, drop. */
+ARM_PRIVATE int arm_ext_shadow_create(arm_vtab *vt, char **err);
+ARM_PRIVATE int arm_ext_shadow_connect(arm_vtab *vt);
+ARM_PRIVATE int arm_ext_shadow_rename(arm_vtab *vt, const char *new_name);
+ARM_PRIVATE int arm_ext_shadow_drop(arm_vtab *vt);
+/* The vtab is going: finalize what it cached, leave its context. */
+ARM_PRIVATE void arm_ext_ctx_vtab_gone(arm_vtab *vt);
+/* Before the table's engine is closed or moved (DROP, RENAME): let go of the
+ * connection's idle transactions on it. */
+ARM_PRIVATE void arm_ext_ctx_quiesce(arm_vtab *vt);
+/* The connection is closing: free its contexts. */
+ARM_PRIVATE void arm_ext_ctx_conn_gone(arm_ext_conn *conn);
 
 ARM_PRIVATE void arm_ext_conn_ref(arm_ext_conn *conn);
 ARM_PRIVATE void arm_ext_conn_unref(void *conn);
@@ -8533,6 +8740,769 @@ ARM_PRIVATE char *arm_opts_schema(const arm_ext_config *cfg) {
 #undef OPTS_WBUF_MAX
 #undef OPTS_VALUE_SIZE_MAX
 /**** End of ext/arm_opts.c **************************************************/
+/**** Begin file ext/arm_txn.c ***********************************************/
+/* SPDX-License-Identifier: MIT */
+/*
+ * arm_txn.c: a connection's SQL transaction as armdb sees it (a context),
+ * and SQLite's commit protocol mapped onto the engine's two-phase commit.
+ * Layer: ext.
+ *
+ * A context holds one snapshot of every armdb table in the process (the
+ * engines share one domain) and one engine transaction per engine touched.
+ * It begins at the first armdb access of a transaction, and ends:
+ *   - a writing one (a table got xBegin): at xCommit / xRollback;
+ *   - inside BEGIN, read-only: when SQLite's transaction ends. SQLite tells
+ *     a virtual table nothing about read-only transactions, so at its start
+ *     the context reads the temp schema (a cached statement): that read
+ *     transaction lasts exactly as long as SQLite's, and
+ *     sqlite3_txn_state(db, "temp") then says whether we are still in it;
+ *   - in autocommit mode, read-only: when its last cursor closes (a statement
+ *     still running keeps SQLite's read transaction, and ours, open).
+ * Reads go through the context's engine transactions (snapshot plus own
+ * writes; point reads and scanned ranges recorded for validation when the
+ * transaction may write).
+ *
+ * Commit: xSync prepares every written engine transaction (validation:
+ * SQLITE_BUSY_SNAPSHOT on a conflict, nothing written); xCommit (after
+ * SQLite's own commit succeeded) publishes them all at once, so other
+ * connections see the whole transaction or none of it; xRollback discards.
+ * A COMMIT that fails after xSync (SQLITE_BUSY, I/O error) publishes
+ * nothing; the application may retry or roll back, and a write in between
+ * un-prepares. With sync=full the fdatasync happens in publish, after SQLite
+ * released its write lock, so concurrent committers share it.
+ *
+ * Where the decision lives: when the transaction writes one armdb engine and
+ * no native table, the engine's prepare record is the decision (recovery
+ * applies a prepared transaction; one rolled back after prepare gets an
+ * abort record). Otherwise only SQLite's commit is atomic across everything,
+ * so each engine's transaction is prepared with an external decision and
+ * xSync writes its id into the table's decision table "<table>_armdb" in the
+ * same SQLite transaction (as FTS5 writes its shadow tables from xSync).
+ * After a crash the engine reports the transaction in doubt and xConnect
+ * resolves it: committed exactly when its row is there. Rows are deleted
+ * once the engine reports the outcome durable.
+ */
+#include "sqlite3ext.h"
+SQLITE_EXTENSION_INIT3
+
+/* #include "ext_int.h" */
+/* #include "../common/arm_alloc.h" */
+
+#include <string.h>
+
+#define CTX_PARTS_MAX  64 /* engines one transaction can write at once (arm_txn_publish) */
+#define CTX_WAIT_MS    10 /* a new writer waits this long at most for decided commits */
+#define CTX_CLEANUP_MAX 1024
+
+typedef struct ctx_part {
+    arm_ext_shared *sh; /* a reference held */
+    arm_txn *txn;
+    arm_vtab *owner;    /* a writer of this engine: its decision table records the outcome */
+    int tracked;        /* txn records reads and may write */
+    int ext;            /* prepared with an external decision */
+    uint64_t rowed;     /* the id whose decision row is in SQLite's transaction (0: none) */
+} ctx_part;
+
+struct arm_ext_ctx {
+    arm_ext_conn *conn;
+    int refs;           /* current context + open cursors + writer vtabs */
+    int current;        /* conn->cur == this */
+    int explicit_;      /* began inside BEGIN */
+    int probed;         /* the temp read ran: txn_state(temp) tells the end */
+    int writes;         /* a table got xBegin: ends at xCommit / xRollback */
+    int ended;          /* published or discarded */
+    arm_snapshot snap;
+    ctx_part parts[CTX_PARTS_MAX];
+    int nparts;
+    arm_ext_ctx *next;  /* spare list */
+};
+
+static int ctx_shadow_make(arm_vtab *vt);
+static void ctx_detach(arm_ext_conn *conn);
+
+/* ---------------------------------------------------------------- errors */
+static int ctx_error(arm_vtab *vt, int arm_rc, const char *what) {
+    if (arm_rc == ARM_BUSY_SNAPSHOT) {
+        arm_vtab_set_error(vt, "armdb: %s: %s: %s; the transaction is rolled back: retry it",
+                           vt->name, what, arm_engine_errmsg(NULL));
+        return SQLITE_BUSY_SNAPSHOT;
+    }
+    return arm_vtab_engine_error(vt, arm_rc, what);
+}
+
+/* ------------------------------------------------------------- lifetime */
+/* Engine transactions are kept per connection and engine for the next
+ * statement: a statement then allocates nothing. The cache holds an engine
+ * reference. */
+static arm_txn *ctx_cache_take(arm_ext_conn *conn, arm_ext_shared *sh) {
+    for (int i = 0; i < ARM_EXT_TXN_CACHE; i++) {
+        if (conn->txn_cache[i].sh != sh || conn->txn_cache[i].txn == NULL) continue;
+        arm_txn *t = conn->txn_cache[i].txn;
+        conn->txn_cache[i].txn = NULL;
+        return t;
+    }
+    return NULL;
+}
+
+/* Keep t (discarded) for the next statement on sh, or free it. */
+static void ctx_cache_put(arm_ext_conn *conn, arm_ext_shared *sh, arm_txn *t) {
+    (void)arm_txn_discard(t);
+    for (int i = 0; i < ARM_EXT_TXN_CACHE; i++) {
+        if (conn->txn_cache[i].sh == sh && conn->txn_cache[i].txn == NULL) {
+            conn->txn_cache[i].txn = t;
+            return;
+        }
+    }
+    for (int i = 0; i < ARM_EXT_TXN_CACHE; i++) {
+        if (conn->txn_cache[i].sh != NULL) continue;
+        arm_ext_engine_ref(sh);
+        conn->txn_cache[i].sh = sh;
+        conn->txn_cache[i].txn = t;
+        return;
+    }
+    arm_txn_free(t);
+}
+
+/* Drop the cached transactions of sh (all when sh is NULL). */
+static void ctx_cache_drop(arm_ext_conn *conn, const arm_ext_shared *sh) {
+    for (int i = 0; i < ARM_EXT_TXN_CACHE; i++) {
+        if (conn->txn_cache[i].sh == NULL || (sh && conn->txn_cache[i].sh != sh)) continue;
+        arm_txn_free(conn->txn_cache[i].txn);
+        arm_ext_engine_release(conn->txn_cache[i].sh);
+        conn->txn_cache[i].sh = NULL;
+        conn->txn_cache[i].txn = NULL;
+    }
+}
+
+static void ctx_release(arm_ext_ctx *c) {
+    for (int i = 0; i < c->nparts; i++) {
+        ctx_cache_put(c->conn, c->parts[i].sh, c->parts[i].txn); /* discards what is open */
+        arm_ext_engine_release(c->parts[i].sh);
+    }
+    c->nparts = 0;
+    arm_snapshot_drop(&c->snap);
+    arm_ext_conn *conn = c->conn;
+    c->next = conn->spare;
+    conn->spare = c;
+    arm_ext_conn_unref(conn);
+}
+
+ARM_PRIVATE void arm_ext_ctx_ref(arm_ext_ctx *c) {
+    c->refs++;
+}
+
+ARM_PRIVATE void arm_ext_ctx_unref(arm_ext_ctx *c) {
+    if (c == NULL) return;
+    if (--c->refs == 0) {
+        ctx_release(c);
+        return;
+    }
+    /* An autocommit statement's reads are over with its last cursor: let the
+     * snapshot go now, not at the connection's next statement. */
+    if (c->refs == 1 && c->current && !c->writes && !c->explicit_) ctx_detach(c->conn);
+}
+
+/* The connection's transaction ended (or will not be this context's). */
+static void ctx_detach(arm_ext_conn *conn) {
+    arm_ext_ctx *c = conn->cur;
+    if (c == NULL) return;
+    conn->cur = NULL;
+    c->current = 0;
+    conn->our_changes = 0;
+    conn->changes_mark = sqlite3_total_changes(conn->db);
+    conn->created = 0;
+    arm_ext_ctx_unref(c);
+}
+
+/* Does the current context still belong to the transaction running now? */
+static int ctx_still_current(const arm_ext_ctx *c, sqlite3 *db) {
+    if (c->writes) return 1; /* until xCommit / xRollback */
+    if (c->explicit_) {
+        if (sqlite3_get_autocommit(db)) return 0;
+        return !c->probed || sqlite3_txn_state(db, "temp") != SQLITE_TXN_NONE;
+    }
+    return c->refs > 1; /* autocommit: while a statement still reads through it */
+}
+
+/* Open a read transaction on temp that lasts as long as SQLite's. */
+static int ctx_probe(arm_vtab *vt) {
+    if (sqlite3_libversion_number() < 3034000) return 0; /* no sqlite3_txn_state */
+    if (vt->probe == NULL &&
+        sqlite3_prepare_v2(vt->db, "SELECT 1 FROM temp.sqlite_master LIMIT 0", -1, &vt->probe,
+                           NULL) != SQLITE_OK) {
+        sqlite3_finalize(vt->probe);
+        vt->probe = NULL;
+        return 0;
+    }
+    int rc = sqlite3_step(vt->probe);
+    sqlite3_reset(vt->probe);
+    return rc == SQLITE_DONE && sqlite3_txn_state(vt->db, "temp") != SQLITE_TXN_NONE;
+}
+
+static int ctx_new(arm_vtab *vt, int write, arm_ext_ctx **out) {
+    arm_ext_conn *conn = vt->conn;
+    arm_domain *dom = arm_ext_domain();
+    arm_ext_ctx *c = conn->spare;
+    if (c != NULL) {
+        conn->spare = c->next;
+    } else {
+        c = sqlite3_malloc64(sizeof(*c));
+        if (c == NULL) return SQLITE_NOMEM;
+    }
+    memset(c, 0, sizeof(*c));
+    c->conn = conn;
+    arm_ext_conn_ref(conn);
+    c->refs = 1;
+    c->current = 1;
+    c->explicit_ = !sqlite3_get_autocommit(vt->db);
+    /* A writer starts where the commits decided before it (SQLite released
+     * its lock to us) are published: the native order. */
+    if (write) arm_domain_wait_prepared(dom, CTX_WAIT_MS);
+    int rc = arm_snapshot_take(dom, &c->snap);
+    if (rc != ARM_OK) {
+        ctx_release(c);
+        return SQLITE_NOMEM;
+    }
+    if (c->explicit_) c->probed = ctx_probe(vt);
+    conn->cur = c;
+    *out = c;
+    return SQLITE_OK;
+}
+
+static ctx_part *ctx_find(arm_ext_ctx *c, const arm_ext_shared *sh) {
+    for (int i = 0; i < c->nparts; i++)
+        if (c->parts[i].sh == sh) return &c->parts[i];
+    return NULL;
+}
+
+/* The part of vt's engine, made when missing; tracked when it may write. */
+static int ctx_part_get(arm_vtab *vt, arm_ext_ctx *c, int tracked, ctx_part **out) {
+    ctx_part *p = ctx_find(c, vt->sh);
+    int flags = tracked ? 0 : ARM_TXN_READONLY;
+    if (p != NULL) {
+        if (tracked && !p->tracked) {
+            /* A read-only statement's transaction turns writer: it tracked no
+             * reads, so if anything changed since its snapshot its reads may
+             * be stale (SQLite itself fails a stale read transaction that
+             * starts writing the same way). */
+            if (arm_txn_stale(p->txn)) {
+                arm_vtab_set_error(vt, "armdb: %s: a statement still reading an older snapshot "
+                                   "keeps this connection from writing; finish it and retry",
+                                   vt->name);
+                return SQLITE_BUSY_SNAPSHOT;
+            }
+            int rc = arm_txn_reset(p->txn, &c->snap, 0);
+            if (rc != ARM_OK) return ctx_error(vt, rc, "begin");
+            p->tracked = 1;
+        }
+        *out = p;
+        return SQLITE_OK;
+    }
+    if (c->nparts == CTX_PARTS_MAX) {
+        arm_vtab_set_error(vt, "armdb: one transaction can use at most %d armdb directories",
+                           CTX_PARTS_MAX);
+        return SQLITE_ERROR;
+    }
+    p = &c->parts[c->nparts];
+    memset(p, 0, sizeof(*p));
+    int rc;
+    p->txn = ctx_cache_take(c->conn, vt->sh);
+    if (p->txn != NULL && (rc = arm_txn_reset(p->txn, &c->snap, flags)) != ARM_OK) {
+        arm_txn_free(p->txn);
+        p->txn = NULL;
+        return ctx_error(vt, rc, "begin");
+    }
+    if (p->txn == NULL && (rc = arm_txn_begin(vt->sh->engine, &c->snap, flags, &p->txn)) != ARM_OK)
+        return ctx_error(vt, rc, "begin");
+    arm_ext_engine_ref(vt->sh);
+    p->sh = vt->sh;
+    p->tracked = tracked;
+    c->nparts++;
+    *out = p;
+    return SQLITE_OK;
+}
+
+ARM_PRIVATE int arm_ext_ctx_enter(arm_vtab *vt, int write, arm_ext_ctx **ctx_out, arm_txn **txn_out) {
+    arm_ext_conn *conn = vt->conn;
+    *ctx_out = NULL;
+    *txn_out = NULL;
+    if (write && vt->ctx != NULL) { /* already writing in this transaction */
+        ctx_part *p = ctx_find(vt->ctx, vt->sh);
+        *ctx_out = vt->ctx;
+        *txn_out = p ? p->txn : NULL;
+        return p ? SQLITE_OK : SQLITE_INTERNAL;
+    }
+    arm_ext_ctx *c = conn->cur;
+    if (c != NULL && !ctx_still_current(c, vt->db)) {
+        ctx_detach(conn);
+        c = NULL;
+    }
+    int rc = c ? SQLITE_OK : ctx_new(vt, write, &c);
+    if (rc != SQLITE_OK) return rc;
+    ctx_part *p = NULL;
+    rc = ctx_part_get(vt, c, write || c->explicit_ || c->writes, &p);
+    if (rc != SQLITE_OK) return rc;
+    if (write) {
+        /* A table made before decision tables existed gets one at its first
+         * write (DDL here is allowed; it joins this transaction). */
+        if (!vt->has_shadow && !sqlite3_db_readonly(vt->db, vt->schema)) (void)ctx_shadow_make(vt);
+        c->writes = 1;
+        if (p->owner == NULL) p->owner = vt;
+        vt->ctx = c;
+        arm_ext_ctx_ref(c);
+        vt->nmarks = 0;
+    }
+    *ctx_out = c;
+    *txn_out = p->txn;
+    return SQLITE_OK;
+}
+
+ARM_PRIVATE arm_txn *arm_ext_ctx_wtxn(arm_vtab *vt) {
+    if (vt->ctx == NULL) return NULL;
+    ctx_part *p = ctx_find(vt->ctx, vt->sh);
+    return p ? p->txn : NULL;
+}
+
+ARM_PRIVATE void arm_ext_ctx_changed(arm_vtab *vt) {
+    vt->conn->our_changes++;
+}
+
+/* ------------------------------------------- what the commit decision needs */
+static struct arm_ext_hdr *ctx_schema(arm_ext_conn *conn, const char *name) {
+    size_t n = strlen(name);
+    if (n >= sizeof(conn->schemas[0].name)) return NULL;
+    for (int i = 0; i < (int)(sizeof(conn->schemas) / sizeof(conn->schemas[0])); i++) {
+        struct arm_ext_hdr *h = &conn->schemas[i];
+        if (h->name[0] == 0) {
+            memcpy(h->name, name, n + 1);
+            h->wal = -1;
+            return h;
+        }
+        if (strcmp(h->name, name) == 0) return h;
+    }
+    return NULL;
+}
+
+static int ctx_pragma_int(sqlite3 *db, const char *schema, const char *pragma, int *v) {
+    char *sql = sqlite3_mprintf("PRAGMA \"%w\".%s", schema, pragma);
+    sqlite3_stmt *st = NULL;
+    int rc = sql ? sqlite3_prepare_v2(db, sql, -1, &st, NULL) : SQLITE_NOMEM;
+    sqlite3_free(sql);
+    if (rc == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW) {
+        if (sqlite3_column_type(st, 0) == SQLITE_TEXT)
+            *v = sqlite3_stricmp((const char *)sqlite3_column_text(st, 0), "wal") == 0;
+        else
+            *v = sqlite3_column_int(st, 0);
+    } else {
+        rc = SQLITE_ERROR;
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/* In WAL mode a change to the database header alone (schema_version after
+ * CREATE VIEW on a small schema, user_version, application_id) dirties only
+ * page 1, which sqlite3_db_cacheflush never writes (it is always in use):
+ * compare the header with what it was at the end of the previous
+ * transaction. 1 when it differs or is not known. */
+static int ctx_header_changed(sqlite3 *db, struct arm_ext_hdr *h, const char *schema) {
+    static const char *const names[3] = {"schema_version", "user_version", "application_id"};
+    int v[3], changed = h == NULL || !h->known;
+    for (int i = 0; i < 3; i++)
+        if (ctx_pragma_int(db, schema, names[i], &v[i]) != SQLITE_OK) return 1;
+    if (h != NULL) {
+        for (int i = 0; i < 3; i++) changed |= h->hdr[i] != v[i];
+        memcpy(h->hdr, v, sizeof(v));
+        h->known = 1; /* what it will be once this commits; a rollback makes it differ next time */
+    }
+    return changed;
+}
+
+/* Has this transaction changed schema `name` (not armdb's own writes)? */
+static int ctx_schema_dirty(arm_ext_ctx *c, sqlite3 *db, const char *name, int *flushed) {
+    sqlite3_file *jf = NULL;
+    if (sqlite3_file_control(db, name, SQLITE_FCNTL_JOURNAL_POINTER, &jf) != SQLITE_OK) return 1;
+    /* Rollback journal modes open the journal at the first page change. */
+    if (jf == NULL || jf->pMethods == NULL) return 0;
+    struct arm_ext_hdr *h = ctx_schema(c->conn, name);
+    int wal = h ? h->wal : -1;
+    if (wal != 1) { /* not known to be WAL: the open file may be a rollback journal */
+        if (ctx_pragma_int(db, name, "journal_mode", &wal) != SQLITE_OK) return 1;
+        if (h) h->wal = wal;
+        if (!wal) return 1; /* a journal is open (PERSIST/exclusive: maybe): yes */
+    }
+    /* WAL: the page cache holds the changes. Pages not in use can be
+     * written to the WAL early (they would be at commit anyway) and counted. */
+    if (!*flushed) {
+        int w0 = 0, w1 = 0, hi = 0;
+        sqlite3_db_status(db, SQLITE_DBSTATUS_CACHE_WRITE, &w0, &hi, 0);
+        int frc = sqlite3_db_cacheflush(db);
+        sqlite3_db_status(db, SQLITE_DBSTATUS_CACHE_WRITE, &w1, &hi, 0);
+        *flushed = frc != SQLITE_OK || w1 != w0 ? 2 : 1;
+    }
+    if (*flushed == 2) return 1;
+    if (c->explicit_) {
+        /* Completed statements' row changes beyond our own (a dirty page
+         * still held by an open statement is not flushed), and the header. */
+        if (sqlite3_total_changes(db) - c->conn->changes_mark != c->conn->our_changes) return 1;
+        if (ctx_header_changed(db, h, name)) return 1;
+    }
+    return 0;
+}
+
+/* Does the transaction need its decision recorded in SQLite: does it write
+ * armdb tables of more than one engine, or change native tables? When
+ * unsure: yes (it costs a row in SQLite's commit; a wrong "no" would cost
+ * atomicity across a crash). */
+static int ctx_needs_decision(arm_ext_ctx *c, sqlite3 *db) {
+    int engines = 0;
+    for (int i = 0; i < c->nparts; i++) engines += arm_txn_write_count(c->parts[i].txn) > 0;
+    if (engines > 1 || c->conn->created) return 1;
+    if (sqlite3_libversion_number() < 3039000) return 1; /* sqlite3_db_name, txn_state */
+    int flushed = 0;
+    for (int i = 0;; i++) {
+        const char *name = sqlite3_db_name(db, i);
+        if (name == NULL) break;
+        if (i == 1) continue; /* temp: nothing of it survives a crash */
+        if (sqlite3_txn_state(db, name) != SQLITE_TXN_WRITE) continue;
+        const char *file = sqlite3_db_filename(db, name);
+        if (file == NULL || file[0] == 0) continue; /* in memory */
+        if (ctx_schema_dirty(c, db, name, &flushed)) return 1;
+    }
+    return 0;
+}
+
+/* ---------------------------------------------------- the decision table */
+static char *ctx_shadow_name(const arm_vtab *vt, const char *table) {
+    return sqlite3_mprintf("\"%w\".\"%w_armdb\"", vt->schema, table ? table : vt->name);
+}
+
+static int ctx_exec(arm_vtab *vt, const char *fmt, const char *a) {
+    char *sql = sqlite3_mprintf(fmt, a);
+    if (sql == NULL) return SQLITE_NOMEM;
+    char *err = NULL;
+    int rc = sqlite3_exec(vt->db, sql, NULL, NULL, &err);
+    sqlite3_free(sql);
+    if (rc != SQLITE_OK)
+        arm_vtab_set_error(vt, "armdb: %s: decision table: %s", vt->name,
+                           err ? err : sqlite3_errstr(rc));
+    sqlite3_free(err);
+    return rc;
+}
+
+/* Make the decision table with a fresh owner token in row 0. */
+static int ctx_shadow_make(arm_vtab *vt) {
+    char *name = ctx_shadow_name(vt, NULL);
+    if (name == NULL) return SQLITE_NOMEM;
+    sqlite3_randomness(16, vt->owner);
+    int rc = ctx_exec(vt, "CREATE TABLE IF NOT EXISTS %s(id INTEGER PRIMARY KEY, owner BLOB)", name);
+    sqlite3_stmt *st = NULL;
+    char *sql = rc == SQLITE_OK ? sqlite3_mprintf("INSERT INTO %s(id, owner) VALUES(0, ?)", name) : NULL;
+    if (rc == SQLITE_OK && sql == NULL) rc = SQLITE_NOMEM;
+    if (rc == SQLITE_OK) rc = sqlite3_prepare_v2(vt->db, sql, -1, &st, NULL);
+    if (rc == SQLITE_OK) rc = sqlite3_bind_blob(st, 1, vt->owner, 16, SQLITE_STATIC);
+    if (rc == SQLITE_OK) rc = sqlite3_step(st) == SQLITE_DONE ? SQLITE_OK : sqlite3_errcode(vt->db);
+    sqlite3_finalize(st);
+    sqlite3_free(sql);
+    sqlite3_free(name);
+    if (rc == SQLITE_OK) vt->has_shadow = 1;
+    return rc;
+}
+
+ARM_PRIVATE int arm_ext_shadow_create(arm_vtab *vt, char **err) {
+    int rc = ctx_shadow_make(vt);
+    if (rc != SQLITE_OK && err != NULL && *err == NULL)
+        *err = sqlite3_mprintf("%s", vt->base.zErrMsg ? vt->base.zErrMsg : sqlite3_errstr(rc));
+    if (!sqlite3_get_autocommit(vt->db)) vt->conn->created = 1;
+    return rc;
+}
+
+/* The in-doubt transactions the engine holds that belong to this table are
+ * resolved by whether their row is in the decision table; every row whose
+ * outcome is on disk then is garbage, deleted at the next decision. */
+static void ctx_resolve(arm_vtab *vt, sqlite3_stmt *rows) {
+    arm_engine *e = vt->sh->engine;
+    arm_indoubt *list = NULL;
+    size_t n = 0;
+    if (arm_engine_indoubt_list(e, &list, &n) != ARM_OK) return;
+    for (size_t i = 0; i < n; i++) {
+        if (memcmp(list[i].owner, vt->owner, 16) != 0) continue;
+        int commit = 0;
+        sqlite3_reset(rows);
+        while (sqlite3_step(rows) == SQLITE_ROW)
+            if ((uint64_t)sqlite3_column_int64(rows, 0) == list[i].id) commit = 1;
+        int rc = arm_engine_indoubt_resolve(e, list[i].id, commit);
+        sqlite3_log(rc == ARM_OK ? SQLITE_NOTICE : SQLITE_WARNING,
+                    "armdb: %s: transaction %llu, prepared before a crash, %s%s", vt->name,
+                    (unsigned long long)list[i].id, commit ? "committed" : "rolled back",
+                    rc == ARM_OK ? "" : " could not be recorded; it stays in doubt");
+    }
+    arm_free(list);
+    sqlite3_reset(rows);
+    while (sqlite3_step(rows) == SQLITE_ROW && vt->ncleanup < CTX_CLEANUP_MAX) {
+        uint64_t id = (uint64_t)sqlite3_column_int64(rows, 0);
+        if (vt->ncleanup == vt->cap_cleanup) {
+            int cap = vt->cap_cleanup ? vt->cap_cleanup * 2 : 8;
+            uint64_t *p = sqlite3_realloc64(vt->cleanup, (size_t)cap * sizeof(*p));
+            if (p == NULL) break;
+            vt->cleanup = p;
+            vt->cap_cleanup = cap;
+        }
+        vt->cleanup[vt->ncleanup++] = id;
+    }
+}
+
+ARM_PRIVATE int arm_ext_shadow_connect(arm_vtab *vt) {
+    char *name = ctx_shadow_name(vt, NULL);
+    char *sql = name ? sqlite3_mprintf("SELECT id, owner FROM %s ORDER BY id", name) : NULL;
+    sqlite3_free(name);
+    if (sql == NULL) return SQLITE_NOMEM;
+    sqlite3_stmt *st = NULL;
+    /* Missing: a table made before decision tables existed; xBegin makes it. */
+    int rc = sqlite3_prepare_v2(vt->db, sql, -1, &st, NULL);
+    sqlite3_free(sql);
+    if (rc != SQLITE_OK) {
+        sqlite3_finalize(st);
+        return SQLITE_OK;
+    }
+    if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_int64(st, 0) == 0 &&
+        sqlite3_column_bytes(st, 1) == 16) {
+        memcpy(vt->owner, sqlite3_column_blob(st, 1), 16);
+        vt->has_shadow = 1;
+        sqlite3_stmt *ids = NULL;
+        char *q = ctx_shadow_name(vt, NULL);
+        char *s2 = q ? sqlite3_mprintf("SELECT id FROM %s WHERE id > 0", q) : NULL;
+        if (s2 && vt->sh && sqlite3_prepare_v2(vt->db, s2, -1, &ids, NULL) == SQLITE_OK)
+            ctx_resolve(vt, ids);
+        sqlite3_finalize(ids);
+        sqlite3_free(s2);
+        sqlite3_free(q);
+    }
+    sqlite3_finalize(st);
+    return SQLITE_OK;
+}
+
+ARM_PRIVATE int arm_ext_shadow_rename(arm_vtab *vt, const char *new_name) {
+    if (!vt->has_shadow) return SQLITE_OK;
+    char *from = ctx_shadow_name(vt, NULL);
+    char *to = sqlite3_mprintf("\"%w_armdb\"", new_name);
+    int rc = from && to ? SQLITE_OK : SQLITE_NOMEM;
+    char *sql = rc == SQLITE_OK ? sqlite3_mprintf("ALTER TABLE %s RENAME TO %s", from, to) : NULL;
+    if (rc == SQLITE_OK && sql == NULL) rc = SQLITE_NOMEM;
+    sqlite3_finalize(vt->row_ins); /* prepared against the old name */
+    vt->row_ins = NULL;
+    if (rc == SQLITE_OK) rc = ctx_exec(vt, "%s", sql);
+    sqlite3_free(sql);
+    sqlite3_free(from);
+    sqlite3_free(to);
+    return rc;
+}
+
+ARM_PRIVATE int arm_ext_shadow_drop(arm_vtab *vt) {
+    char *name = ctx_shadow_name(vt, NULL);
+    if (name == NULL) return SQLITE_NOMEM;
+    sqlite3_finalize(vt->row_ins);
+    vt->row_ins = NULL;
+    int rc = ctx_exec(vt, "DROP TABLE IF EXISTS %s", name);
+    sqlite3_free(name);
+    return rc;
+}
+
+/* Write the decision row for id (and delete rows whose outcome is durable
+ * now), inside SQLite's transaction. */
+static int ctx_row(arm_vtab *vt, uint64_t id) {
+    if (vt->row_ins == NULL) {
+        char *name = ctx_shadow_name(vt, NULL);
+        char *sql = name ? sqlite3_mprintf("INSERT OR REPLACE INTO %s(id) VALUES(?)", name) : NULL;
+        sqlite3_free(name);
+        int rc = sql ? sqlite3_prepare_v2(vt->db, sql, -1, &vt->row_ins, NULL) : SQLITE_NOMEM;
+        sqlite3_free(sql);
+        if (rc != SQLITE_OK) {
+            arm_vtab_set_error(vt, "armdb: %s: decision table: %s", vt->name, sqlite3_errmsg(vt->db));
+            return rc;
+        }
+    }
+    sqlite3_bind_int64(vt->row_ins, 1, (sqlite3_int64)id);
+    int rc = sqlite3_step(vt->row_ins);
+    sqlite3_reset(vt->row_ins);
+    if (rc != SQLITE_DONE) {
+        arm_vtab_set_error(vt, "armdb: %s: decision table: %s", vt->name, sqlite3_errmsg(vt->db));
+        return rc == SQLITE_ROW ? SQLITE_ERROR : rc;
+    }
+    arm_engine *e = vt->sh->engine;
+    char *name = NULL;
+    for (int i = 0; i < vt->ncleanup;) {
+        if (!arm_engine_txn_durable(e, vt->cleanup[i])) {
+            i++;
+            continue;
+        }
+        if (name == NULL && (name = ctx_shadow_name(vt, NULL)) == NULL) break;
+        char *sql = sqlite3_mprintf("DELETE FROM %s WHERE id = %lld", name, (long long)vt->cleanup[i]);
+        if (sql == NULL || sqlite3_exec(vt->db, sql, NULL, NULL, NULL) != SQLITE_OK) {
+            sqlite3_free(sql);
+            break; /* next time */
+        }
+        sqlite3_free(sql);
+        vt->cleanup[i] = vt->cleanup[--vt->ncleanup];
+    }
+    sqlite3_free(name);
+    return SQLITE_OK;
+}
+
+static void ctx_cleanup_later(arm_vtab *vt, uint64_t id) {
+    if (vt->ncleanup == vt->cap_cleanup) {
+        if (vt->ncleanup >= CTX_CLEANUP_MAX) return; /* the next connect finds it */
+        int cap = vt->cap_cleanup ? vt->cap_cleanup * 2 : 8;
+        uint64_t *p = sqlite3_realloc64(vt->cleanup, (size_t)cap * sizeof(*p));
+        if (p == NULL) return;
+        vt->cleanup = p;
+        vt->cap_cleanup = cap;
+    }
+    vt->cleanup[vt->ncleanup++] = id;
+}
+
+/* ---------------------------------------------------------------- commit */
+ARM_PRIVATE int arm_ext_ctx_sync(arm_vtab *vt) {
+    arm_ext_ctx *c = vt->ctx;
+    if (c == NULL || c->ended) return SQLITE_OK;
+    /* Every xSync of the transaction does all of it (idempotent): SQLite
+     * calls each table's, and again when a COMMIT is retried. */
+    int decide = ctx_needs_decision(c, vt->db);
+    for (int i = 0; i < c->nparts; i++) {
+        ctx_part *p = &c->parts[i];
+        if (arm_txn_write_count(p->txn) == 0) continue;
+        arm_vtab *owner = p->owner ? p->owner : vt;
+        if (decide && !owner->has_shadow) {
+            arm_vtab_set_error(owner, "armdb: %s: this transaction needs the decision table "
+                               "%s_armdb, which is missing; write the table once on its own "
+                               "(any INSERT, UPDATE or DELETE) to create it", owner->name,
+                               owner->name);
+            return SQLITE_ERROR;
+        }
+        if (arm_txn_id(p->txn) != 0 && p->ext != decide) {
+            /* prepared the other way (more was written since): again */
+            int rc = arm_txn_unprepare(p->txn);
+            if (rc != ARM_OK) return ctx_error(owner, rc, "commit");
+        }
+        if (arm_txn_id(p->txn) != 0 && p->ext == decide) continue;
+        arm_txn_ext ext;
+        memcpy(ext.owner, owner->owner, 16);
+        int rc = arm_txn_prepare(p->txn, decide ? &ext : NULL);
+        if (rc != ARM_OK) return ctx_error(owner, rc, "commit");
+        p->ext = decide;
+        uint64_t id = arm_txn_id(p->txn);
+        if (decide && id != 0 && p->rowed != id) {
+            int src = ctx_row(owner, id);
+            if (src != SQLITE_OK) return src;
+            if (p->rowed) ctx_cleanup_later(owner, p->rowed); /* an earlier, aborted prepare */
+            p->rowed = id;
+        }
+    }
+    return SQLITE_OK;
+}
+
+ARM_PRIVATE int arm_ext_ctx_commit(arm_vtab *vt) {
+    arm_ext_ctx *c = vt->ctx;
+    if (c == NULL) return SQLITE_OK;
+    vt->ctx = NULL;
+    vt->nmarks = 0;
+    if (!c->ended) {
+        c->ended = 1;
+        /* SQLite has committed: publish every engine's part at once. Nothing
+         * can be reported from here (SQLite ignores it): a failure (an
+         * fdatasync of sync=full) poisons the engine, so every later
+         * statement on the table reports it, and goes to SQLite's log. */
+        arm_txn *txns[CTX_PARTS_MAX];
+        int n = 0;
+        for (int i = 0; i < c->nparts; i++)
+            if (arm_txn_id(c->parts[i].txn) != 0 || arm_txn_write_count(c->parts[i].txn) == 0)
+                txns[n++] = c->parts[i].txn;
+        /* a part never prepared (xCommit without xSync: SQLite always syncs
+         * first; be safe) is prepared now */
+        for (int i = 0; i < c->nparts; i++) {
+            ctx_part *p = &c->parts[i];
+            if (arm_txn_id(p->txn) == 0 && arm_txn_write_count(p->txn) > 0 &&
+                arm_txn_prepare(p->txn, NULL) == ARM_OK)
+                txns[n++] = p->txn;
+        }
+        int prepared = 0;
+        for (int i = 0; i < n; i++) prepared += arm_txn_id(txns[i]) != 0;
+        if (prepared) {
+            int rc = arm_txn_publish(txns, (size_t)n);
+            if (rc != ARM_OK)
+                sqlite3_log(arm_ext_rc(rc), "armdb: %s: commit after SQLite's: %s", vt->name,
+                            arm_engine_errmsg(NULL));
+        }
+        for (int i = 0; i < c->nparts; i++)
+            if (c->parts[i].rowed && c->parts[i].owner)
+                ctx_cleanup_later(c->parts[i].owner, c->parts[i].rowed);
+        if (c->current) ctx_detach(c->conn);
+    }
+    arm_ext_ctx_unref(c);
+    return SQLITE_OK;
+}
+
+ARM_PRIVATE int arm_ext_ctx_rollback(arm_vtab *vt) {
+    arm_ext_ctx *c = vt->ctx;
+    if (c == NULL) return SQLITE_OK;
+    vt->ctx = NULL;
+    vt->nmarks = 0;
+    if (!c->ended) {
+        c->ended = 1;
+        for (int i = 0; i < c->nparts; i++) {
+            int rc = arm_txn_discard(c->parts[i].txn);
+            if (rc != ARM_OK)
+                sqlite3_log(arm_ext_rc(rc), "armdb: %s: rollback: %s", vt->name,
+                            arm_engine_errmsg(NULL));
+            if (c->parts[i].rowed && c->parts[i].owner)
+                ctx_cleanup_later(c->parts[i].owner, c->parts[i].rowed);
+        }
+        if (c->current) ctx_detach(c->conn);
+    }
+    arm_ext_ctx_unref(c);
+    return SQLITE_OK;
+}
+
+/* ----------------------------------------------------------------- going */
+ARM_PRIVATE void arm_ext_ctx_vtab_gone(arm_vtab *vt) {
+    if (vt->ctx != NULL) (void)arm_ext_ctx_rollback(vt);
+    arm_ext_ctx *c = vt->conn->cur;
+    /* the current context may still have a part on this engine: it must not
+     * outlive the table's engine reference by much, so end it if idle */
+    if (c != NULL && c->refs == 1 && !c->writes) ctx_detach(vt->conn);
+    for (int i = 0; c != NULL && i < c->nparts; i++)
+        if (c->parts[i].owner == vt) c->parts[i].owner = NULL;
+    int shared = 0; /* another table of this connection on the same engine */
+    for (arm_vtab *o = vt->conn->vtabs; o != NULL; o = o->next_in_conn)
+        shared |= o != vt && o->sh == vt->sh;
+    if (!shared && vt->sh) ctx_cache_drop(vt->conn, vt->sh);
+    sqlite3_finalize(vt->probe);
+    sqlite3_finalize(vt->row_ins);
+    vt->probe = vt->row_ins = NULL;
+    sqlite3_free(vt->cleanup);
+    vt->cleanup = NULL;
+    vt->ncleanup = vt->cap_cleanup = 0;
+}
+
+ARM_PRIVATE void arm_ext_ctx_quiesce(arm_vtab *vt) {
+    arm_ext_conn *conn = vt->conn;
+    if (conn->cur != NULL && !ctx_still_current(conn->cur, vt->db)) ctx_detach(conn);
+    if (vt->sh) ctx_cache_drop(conn, vt->sh);
+}
+
+ARM_PRIVATE void arm_ext_ctx_conn_gone(arm_ext_conn *conn) {
+    ctx_cache_drop(conn, NULL);
+    while (conn->spare) {
+        arm_ext_ctx *next = conn->spare->next;
+        sqlite3_free(conn->spare);
+        conn->spare = next;
+    }
+}
+
+#undef CTX_PARTS_MAX
+#undef CTX_WAIT_MS
+#undef CTX_CLEANUP_MAX
+/**** End of ext/arm_txn.c ***************************************************/
 /**** Begin file ext/arm_vtab.c **********************************************/
 /* SPDX-License-Identifier: MIT */
 /*
@@ -8618,6 +9588,8 @@ SQLITE_EXTENSION_INIT3
 
 typedef struct vtab_cursor {
     sqlite3_vtab_cursor base; /* must be first */
+    arm_ext_ctx *ctx;      /* the transaction context it reads in (a reference), or NULL */
+    arm_txn *txn;          /* its engine transaction there (borrowed from ctx) */
     int eof;
     int scan;              /* 1: engine cursor; 0: list of point keys */
     int desc;              /* scan backwards */
@@ -8668,51 +9640,19 @@ static const char *vtab_type_name(int t) {
     }
 }
 
-/* The batch is worth reading only inside a transaction that wrote something. */
-static const arm_batch *vtab_overlay(const arm_vtab *vt) {
-    if (vt->batch == NULL || !vt->in_txn) return NULL;
-    return arm_engine_batch_mark(vt->batch) > 0 ? vt->batch : NULL;
-}
-
-/* Read key: batch first, then the engine. *found = 0 when absent. The value
- * is copied into buf (a batch slice would not survive the next write). */
-static int vtab_read(arm_vtab *vt, arm_slice key, arm_buf *buf, int *found) {
+/* Read key through a transaction (its snapshot and own writes). *found = 0
+ * when absent. The value is copied into buf. */
+static int vtab_read(arm_txn *txn, arm_slice key, arm_buf *buf, int *found) {
     *found = 0;
-    const arm_batch *ov = vtab_overlay(vt);
-    if (ov != NULL) {
-        arm_slice v = {NULL, 0};
-        int deleted = 0;
-        int rc = arm_engine_batch_lookup(ov, key, &v, &deleted);
-        if (rc == ARM_OK) {
-            if (arm_buf_reserve(buf, v.len) != ARM_OK) return ARM_NOMEM;
-            if (v.len) memcpy(buf->ptr, v.ptr, v.len);
-            buf->len = v.len;
-            *found = 1;
-            return ARM_OK;
-        }
-        if (rc != ARM_NOTFOUND) return rc;
-        if (deleted) return ARM_OK;
-    }
-    int rc = arm_engine_get(vt->sh->engine, key, buf);
+    int rc = arm_txn_get(txn, key, buf);
     if (rc == ARM_NOTFOUND) return ARM_OK;
     if (rc == ARM_OK) *found = 1;
     return rc;
 }
 
-/* Does key exist (batch first, then the engine)? ARM_OK / ARM_NOTFOUND. */
-static int vtab_exists(arm_vtab *vt, arm_slice key) {
-    if (vt->batch != NULL) {
-        arm_slice v = {NULL, 0};
-        int deleted = 0;
-        int rc = arm_engine_batch_lookup(vt->batch, key, &v, &deleted);
-        if (rc == ARM_OK) return ARM_OK;
-        if (rc != ARM_NOTFOUND) return rc;
-        if (deleted) return ARM_NOTFOUND;
-    }
-    return arm_engine_contains(vt->sh->engine, key);
-}
-
 /* ------------------------------------------------------- create/connect */
+static void vtab_free(arm_vtab *vt, int destroy);
+
 static int vtab_init(sqlite3 *db, void *aux, int argc, const char *const *argv,
                      sqlite3_vtab **out, char **err, int create) {
     arm_ext_conn *conn = aux;
@@ -8758,6 +9698,17 @@ static int vtab_init(sqlite3 *db, void *aux, int argc, const char *const *argv,
     vt->conn = conn;
     arm_ext_conn_ref(conn);
     arm_ext_conn_add(conn, vt);
+    /* The decision table: made with the table; found (and the engine's
+     * in-doubt transactions it owns resolved) when connecting. */
+    if (create && vt->sh) {
+        rc = arm_ext_shadow_create(vt, err);
+        if (rc != SQLITE_OK) {
+            vtab_free(vt, 1);
+            return rc;
+        }
+    } else if (vt->sh) {
+        (void)arm_ext_shadow_connect(vt);
+    }
     *out = &vt->base;
     return SQLITE_OK;
 }
@@ -8773,8 +9724,7 @@ static int vtab_connect(sqlite3 *db, void *aux, int argc, const char *const *arg
 }
 
 static void vtab_free(arm_vtab *vt, int destroy) {
-    arm_engine_batch_free(vt->batch);
-    vt->batch = NULL;
+    arm_ext_ctx_vtab_gone(vt);
     if (vt->sh != NULL) {
         if (destroy) arm_ext_engine_doom(vt->sh, vt->cfg.dir_default);
         arm_ext_engine_release(vt->sh);
@@ -8808,6 +9758,9 @@ static int vtab_destroy(sqlite3_vtab *tab) {
                            "commit first", vt->name);
         return SQLITE_ERROR;
     }
+    int rc = arm_ext_shadow_drop(vt);
+    if (rc != SQLITE_OK) return rc;
+    arm_ext_ctx_quiesce(vt);
     vtab_free(vt, 1);
     return SQLITE_OK;
 }
@@ -8925,6 +9878,9 @@ static int vtab_open(sqlite3_vtab *tab, sqlite3_vtab_cursor **out) {
 static void vtab_cursor_reset(vtab_cursor *cur) {
     arm_engine_cursor_close(cur->ec);
     cur->ec = NULL;
+    arm_ext_ctx_unref(cur->ctx); /* after the engine cursor: it reads the context's txn */
+    cur->ctx = NULL;
+    cur->txn = NULL;
     cur->keys.len = 0;
     cur->nkeys = cur->ikey = 0;
     cur->eof = 1;
@@ -8997,7 +9953,7 @@ static int vtab_point_settle(vtab_cursor *cur) {
     for (; cur->ikey < cur->nkeys; cur->ikey++) {
         int found = 0;
         arm_slice k = cur->klist[cur->ikey];
-        int rc = vtab_read(vt, k, &cur->val, &found);
+        int rc = vtab_read(cur->txn, k, &cur->val, &found);
         if (rc != ARM_OK) return arm_vtab_engine_error(vt, rc, "read");
         if (found) {
             cur->key = k;
@@ -9096,7 +10052,7 @@ static int vtab_filter_scan(vtab_cursor *cur, int plan, int argc, sqlite3_value 
     if (rc == SQLITE_OK && (plan & VTAB_PLAN_HI) && ai < argc)
         rc = vtab_bound(vt, argv[ai++], 0, &hi_inc, &cur->hi, &use_hi);
     if (rc != SQLITE_OK || use_lo < 0 || use_hi < 0) return rc; // eof stays set
-    int arc = arm_engine_cursor_open(vt->sh->engine, vtab_overlay(vt), &cur->ec);
+    int arc = arm_txn_cursor_open(cur->txn, &cur->ec);
     if (arc != ARM_OK) return arm_vtab_engine_error(vt, arc, "open cursor");
     if (use_lo || use_hi) {
         arm_slice lo = use_lo ? arm_slice_make(cur->lo.ptr, cur->lo.len) : arm_slice_make(NULL, 0);
@@ -9111,8 +10067,16 @@ static int vtab_filter_scan(vtab_cursor *cur, int plan, int argc, sqlite3_value 
 static int vtab_filter(sqlite3_vtab_cursor *base, int plan, const char *idx_str, int argc,
                        sqlite3_value **argv) {
     vtab_cursor *cur = (vtab_cursor *)base;
+    arm_vtab *vt = (arm_vtab *)base->pVtab;
     (void)idx_str; // a description only; the plan is in idxNum
     vtab_cursor_reset(cur);
+    /* Every read of the transaction goes through its context: one snapshot
+     * of all armdb tables, plus its own writes. */
+    arm_ext_ctx *ctx = NULL;
+    int crc = arm_ext_ctx_enter(vt, 0, &ctx, &cur->txn);
+    if (crc != SQLITE_OK) return crc;
+    arm_ext_ctx_ref(ctx);
+    cur->ctx = ctx;
     cur->desc = (plan & VTAB_PLAN_DESC) != 0;
     if (plan & (VTAB_PLAN_EQ | VTAB_PLAN_IN)) {
         cur->scan = 0;
@@ -9193,10 +10157,14 @@ static int vtab_rowid(sqlite3_vtab_cursor *base, sqlite3_int64 *rowid) {
 }
 
 /* --------------------------------------------------------------- writes */
-static int vtab_ensure_batch(arm_vtab *vt) {
-    if (vt->batch != NULL) return SQLITE_OK;
-    int rc = arm_engine_batch_new(vt->sh->engine, &vt->batch);
-    return rc == ARM_OK ? SQLITE_OK : arm_vtab_engine_error(vt, rc, "begin");
+/* The engine transaction vt writes in: from xBegin, or joined here when the
+ * table was created inside the open transaction (SQLite then calls no
+ * xBegin for it). */
+static int vtab_wtxn(arm_vtab *vt, arm_txn **txn_out) {
+    *txn_out = arm_ext_ctx_wtxn(vt);
+    if (*txn_out != NULL) return SQLITE_OK;
+    arm_ext_ctx *ctx;
+    return arm_ext_ctx_enter(vt, 1, &ctx, txn_out);
 }
 
 /* Validate and encode the key of a new row into buf. *skip = 1 under
@@ -9258,10 +10226,12 @@ static int vtab_new_value(arm_vtab *vt, sqlite3_value **cols, int on_conflict, i
     return SQLITE_OK;
 }
 
-/* The new key is taken: REPLACE overwrites, IGNORE skips, the rest fail. */
-static int vtab_conflict(arm_vtab *vt, arm_slice key, int on_conflict, int *skip) {
+/* The new key is taken: REPLACE overwrites, IGNORE skips, the rest fail.
+ * The lookup is a read of the transaction: if another connection inserts the
+ * key before this one commits, the commit fails with SQLITE_BUSY_SNAPSHOT. */
+static int vtab_conflict(arm_vtab *vt, arm_txn *txn, arm_slice key, int on_conflict, int *skip) {
     if (on_conflict == SQLITE_REPLACE) return SQLITE_OK;
-    int rc = vtab_exists(vt, key);
+    int rc = arm_txn_contains(txn, key);
     if (rc == ARM_NOTFOUND) return SQLITE_OK;
     if (rc != ARM_OK) return arm_vtab_engine_error(vt, rc, "read");
     if (on_conflict == SQLITE_IGNORE) {
@@ -9280,15 +10250,9 @@ static int vtab_update(sqlite3_vtab *tab, int argc, sqlite3_value **argv, sqlite
     arm_vtab *vt = (arm_vtab *)tab;
     (void)rowid;
     if (vt->sh == NULL) return vtab_unavailable(vt);
-    int rc = vtab_ensure_batch(vt);
+    arm_txn *txn = NULL;
+    int rc = vtab_wtxn(vt, &txn);
     if (rc != SQLITE_OK) return rc;
-    if (!vt->in_txn) {
-        /* A table created inside an open transaction joins it without an
-         * xBegin; its writes still belong to the batch and must be read. */
-        vt->in_txn = 1;
-        vt->committed = 0;
-        vt->nmarks = 0;
-    }
     int on_conflict = sqlite3_vtab_on_conflict(vt->db);
     int have_old = sqlite3_value_type(argv[0]) != SQLITE_NULL, skip = 0;
     if (have_old && arm_codec_key_for_write(vt->cfg.key_type, argv[0], &vt->kbuf2) !=
@@ -9296,88 +10260,59 @@ static int vtab_update(sqlite3_vtab *tab, int argc, sqlite3_value **argv, sqlite
         return SQLITE_NOMEM; // argv[0] came from our own column: only OOM can fail
     arm_slice old_key = arm_slice_make(vt->kbuf2.ptr, vt->kbuf2.len);
     if (argc == 1) {
-        rc = arm_engine_batch_delete(vt->batch, old_key);
-        return rc == ARM_OK ? SQLITE_OK : arm_vtab_engine_error(vt, rc, "delete");
+        rc = arm_txn_delete(txn, old_key);
+        if (rc != ARM_OK) return arm_vtab_engine_error(vt, rc, "delete");
+        arm_ext_ctx_changed(vt);
+        return SQLITE_OK;
     }
     if (argc != vt->cfg.ncol + 2) return SQLITE_ERROR;
     sqlite3_value **cols = argv + 2;
     rc = vtab_new_key(vt, cols[vt->cfg.key_col], &vt->kbuf, on_conflict, &skip);
     if (rc == SQLITE_OK && !skip) rc = vtab_new_value(vt, cols, on_conflict, &skip);
-    if (rc != SQLITE_OK || skip) return rc;
     arm_slice key = arm_slice_make(vt->kbuf.ptr, vt->kbuf.len);
     int same = have_old && vtab_slice_cmp(&key, &old_key) == 0;
-    if (!same) rc = vtab_conflict(vt, key, on_conflict, &skip);
-    if (rc != SQLITE_OK || skip) return rc;
-    size_t mark = arm_engine_batch_mark(vt->batch);
+    if (rc == SQLITE_OK && !skip && !same) rc = vtab_conflict(vt, txn, key, on_conflict, &skip);
+    /* OR IGNORE: SQLite skips the row, and does not count it as changed,
+     * when xUpdate says SQLITE_CONSTRAINT (constraint support is on). */
+    if (skip) return SQLITE_CONSTRAINT;
+    if (rc != SQLITE_OK) return rc;
+    size_t mark = arm_txn_mark(txn);
     int arc = ARM_OK;
-    if (have_old && !same) arc = arm_engine_batch_delete(vt->batch, old_key);
-    /* A new key (INSERT, or UPDATE onto another key) without REPLACE must
-     * still be free when the transaction commits: another connection may
-     * insert it meanwhile. The engine checks that under its locks. */
+    if (have_old && !same) arc = arm_txn_delete(txn, old_key);
     arm_slice val = arm_slice_make(vt->vbuf.ptr, vt->vbuf.len);
-    if (arc == ARM_OK && !same && on_conflict != SQLITE_REPLACE)
-        arc = arm_engine_batch_insert(vt->batch, key, val);
-    else if (arc == ARM_OK)
-        arc = arm_engine_batch_put(vt->batch, key, val);
+    if (arc == ARM_OK) arc = arm_txn_put(txn, key, val);
     if (arc != ARM_OK) {
-        arm_engine_batch_rollback_to(vt->batch, mark); // a row is all or nothing
+        if (arm_txn_rollback_to(txn, mark) != ARM_OK) {} // a row is all or nothing
         return arm_vtab_engine_error(vt, arc, "write");
     }
+    arm_ext_ctx_changed(vt);
     return SQLITE_OK;
 }
 
 /* ---------------------------------------------------------- transactions */
+/* The commit protocol lives in arm_txn.c: xBegin enters (or starts) the
+ * connection's transaction context as a writer, xSync prepares, xCommit
+ * publishes, xRollback discards. */
 static int vtab_begin(sqlite3_vtab *tab) {
     arm_vtab *vt = (arm_vtab *)tab;
     if (vt->sh == NULL) return vtab_unavailable(vt);
-    int rc = vtab_ensure_batch(vt);
-    if (rc != SQLITE_OK) return rc;
-    arm_engine_batch_clear(vt->batch);
-    vt->in_txn = 1;
-    vt->committed = 0;
-    vt->nmarks = 0;
-    return SQLITE_OK;
+    arm_txn *txn;
+    return vtab_wtxn(vt, &txn);
 }
 
-/* The durability point: the whole transaction goes to the engine at once. */
 static int vtab_sync(sqlite3_vtab *tab) {
-    arm_vtab *vt = (arm_vtab *)tab;
-    if (vt->batch == NULL || vt->committed) return SQLITE_OK;
-    if (arm_engine_batch_mark(vt->batch) > 0) {
-        int rc = arm_engine_batch_commit(vt->sh->engine, vt->batch);
-        if (rc == ARM_CONSTRAINT) {
-            arm_vtab_set_error(vt, "UNIQUE constraint failed: %s.%s (inserted by another "
-                               "connection before this transaction committed)",
-                               vt->name, vt->cfg.cols[vt->cfg.key_col].name);
-            return SQLITE_CONSTRAINT_PRIMARYKEY;
-        }
-        if (rc != ARM_OK) return arm_vtab_engine_error(vt, rc, "commit");
-    }
-    vt->committed = 1;
-    return SQLITE_OK;
-}
-
-/* The transaction is over (committed or rolled back): forget its batch. */
-static void vtab_txn_end(arm_vtab *vt) {
-    if (vt->batch != NULL) arm_engine_batch_clear(vt->batch);
-    vt->in_txn = 0;
-    vt->committed = 0;
-    vt->nmarks = 0;
+    return arm_ext_ctx_sync((arm_vtab *)tab);
 }
 
 static int vtab_commit(sqlite3_vtab *tab) {
-    arm_vtab *vt = (arm_vtab *)tab;
-    int rc = vtab_sync(tab); // SQLite always syncs first; this covers any path that does not
-    vtab_txn_end(vt);
-    return rc;
+    return arm_ext_ctx_commit((arm_vtab *)tab);
 }
 
 static int vtab_rollback(sqlite3_vtab *tab) {
-    vtab_txn_end((arm_vtab *)tab);
-    return SQLITE_OK;
+    return arm_ext_ctx_rollback((arm_vtab *)tab);
 }
 
-/* Savepoint n saves the batch's current mark. A table that joins the
+/* Savepoint n saves the transaction's current mark. A table that joins the
  * transaction late is told only of the newest savepoint; the older ones
  * predate its first write, so their mark is 0. */
 static int vtab_savepoint(sqlite3_vtab *tab, int n) {
@@ -9391,8 +10326,9 @@ static int vtab_savepoint(sqlite3_vtab *tab, int n) {
         vt->marks = m;
         vt->cap_marks = cap;
     }
+    arm_txn *txn = arm_ext_ctx_wtxn(vt);
     for (int i = vt->nmarks; i < n; i++) vt->marks[i] = 0;
-    vt->marks[n] = vt->batch ? arm_engine_batch_mark(vt->batch) : 0;
+    vt->marks[n] = txn ? arm_txn_mark(txn) : 0;
     vt->nmarks = n + 1;
     return SQLITE_OK;
 }
@@ -9403,12 +10339,15 @@ static int vtab_release(sqlite3_vtab *tab, int n) {
     return SQLITE_OK;
 }
 
+/* n = -1 is the transaction's start: SQLite rolls back to it for the
+ * outermost savepoint of a transaction that SAVEPOINT began. */
 static int vtab_rollback_to(sqlite3_vtab *tab, int n) {
     arm_vtab *vt = (arm_vtab *)tab;
-    if (n < 0 || n >= vt->nmarks) return SQLITE_OK;
-    if (vt->batch != NULL) arm_engine_batch_rollback_to(vt->batch, vt->marks[n]);
+    if (n < -1 || n >= vt->nmarks) return SQLITE_OK;
+    arm_txn *txn = arm_ext_ctx_wtxn(vt);
+    int rc = txn ? arm_txn_rollback_to(txn, n < 0 ? 0 : vt->marks[n]) : ARM_OK;
     vt->nmarks = n + 1;
-    return SQLITE_OK;
+    return rc == ARM_OK ? SQLITE_OK : arm_vtab_engine_error(vt, rc, "rollback to savepoint");
 }
 
 /* ---------------------------------------------------------------- rename */
@@ -9429,7 +10368,8 @@ static int vtab_rename(sqlite3_vtab *tab, const char *new_name) {
             sqlite3_free(name);
             return vtab_unavailable(vt);
         }
-        if (vt->batch != NULL && arm_engine_batch_mark(vt->batch) > 0) {
+        arm_txn *wtxn = arm_ext_ctx_wtxn(vt);
+        if (wtxn != NULL && arm_txn_write_count(wtxn) > 0) {
             sqlite3_free(name);
             arm_vtab_set_error(vt, "armdb: %s: commit the table's changes before renaming it",
                                vt->name);
@@ -9439,8 +10379,7 @@ static int vtab_rename(sqlite3_vtab *tab, const char *new_name) {
         char *dir = arm_opts_default_dir(vt->db, vt->schema, new_name, &err);
         int rc = dir ? ARM_OK : ARM_ERROR;
         if (dir != NULL) {
-            arm_engine_batch_free(vt->batch); // belongs to the engine about to close
-            vt->batch = NULL;
+            arm_ext_ctx_quiesce(vt); // let go of transactions on the engine about to close
             rc = arm_ext_engine_move(vt->sh, &vt->cfg, dir, &err);
         }
         if (rc != ARM_OK) {
@@ -9452,6 +10391,11 @@ static int vtab_rename(sqlite3_vtab *tab, const char *new_name) {
         }
         sqlite3_free(vt->cfg.dir);
         vt->cfg.dir = dir;
+    }
+    int src = arm_ext_shadow_rename(vt, new_name);
+    if (src != SQLITE_OK) {
+        sqlite3_free(name);
+        return src;
     }
     sqlite3_free(vt->name);
     vt->name = name;
@@ -9777,6 +10721,25 @@ ARM_PRIVATE int arm_ext_rc(int arm_rc) {
 /* --------------------------------------------------------- the registry */
 static pthread_mutex_t ext_registry_mu = PTHREAD_MUTEX_INITIALIZER;
 static arm_ext_shared *ext_registry; /* guarded by ext_registry_mu */
+/* Every engine the extension opens joins this domain, so one snapshot and
+ * one publish span all armdb tables of the process. Made with the first
+ * engine, freed with the last (guarded by ext_registry_mu; engines hold
+ * their own references). */
+static arm_domain *ext_domain;
+
+ARM_PRIVATE arm_domain *arm_ext_domain(void) {
+    pthread_mutex_lock(&ext_registry_mu);
+    arm_domain *d = ext_domain;
+    pthread_mutex_unlock(&ext_registry_mu);
+    return d;
+}
+
+ARM_PRIVATE void arm_ext_engine_ref(arm_ext_shared *sh) {
+    pthread_mutex_lock(&ext_registry_mu);
+    assert(sh->refs > 0);
+    sh->refs++;
+    pthread_mutex_unlock(&ext_registry_mu);
+}
 
 /* mkdir -p, bounded by the path's length. */
 static int ext_mkdirs(const char *path) {
@@ -9865,6 +10828,8 @@ ARM_PRIVATE int arm_ext_engine_acquire(const arm_ext_config *cfg, int create,
         sh = calloc(1, sizeof(*sh));
         char *path = strdup(real);
         if (sh == NULL || path == NULL) rc = ARM_NOMEM;
+        if (rc == ARM_OK && ext_domain == NULL) rc = arm_domain_new(&ext_domain);
+        opts.domain = ext_domain;
         if (rc == ARM_OK) rc = arm_engine_open(real, &opts, &e);
         if (rc == ARM_OK) {
             sh->path = path, sh->engine = e, sh->refs = 1;
@@ -9880,6 +10845,10 @@ ARM_PRIVATE int arm_ext_engine_acquire(const arm_ext_config *cfg, int create,
             free(path);
             free(sh);
             sh = NULL;
+            if (ext_registry == NULL) {
+                arm_domain_free(ext_domain);
+                ext_domain = NULL;
+            }
         }
     }
     pthread_mutex_unlock(&ext_registry_mu);
@@ -9903,6 +10872,10 @@ ARM_PRIVATE void arm_ext_engine_release(arm_ext_shared *sh) {
     // A failed final flush leaves nothing to report to: the tables are gone.
     (void)arm_engine_close(sh->engine);
     if (sh->doomed) ext_remove_dir(sh->path, sh->remove_parent);
+    if (ext_registry == NULL) { /* the engines let go of it; the next one makes another */
+        arm_domain_free(ext_domain);
+        ext_domain = NULL;
+    }
     pthread_mutex_unlock(&ext_registry_mu);
     free(sh->path);
     free(sh);
@@ -9935,6 +10908,7 @@ ARM_PRIVATE int arm_ext_engine_move(arm_ext_shared *sh, const arm_ext_config *cf
     }
     arm_engine_options opts = cfg->eng;
     opts.create_if_missing = 0;
+    opts.domain = ext_domain; /* sh's engine holds it: never NULL here */
     (void)arm_engine_close(sh->engine);
     sh->engine = NULL;
     const char *open_at = sh->path;
@@ -9972,6 +10946,8 @@ ARM_PRIVATE void arm_ext_conn_unref(void *p) {
     arm_ext_conn *conn = p;
     if (conn != NULL && --conn->refs == 0) {
         assert(conn->vtabs == NULL);
+        assert(conn->cur == NULL);
+        arm_ext_ctx_conn_gone(conn);
         sqlite3_free(conn);
     }
 }

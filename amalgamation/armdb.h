@@ -511,8 +511,30 @@ ARM_WARN_UNUSED int arm_txn_publish(arm_txn *const *txns, size_t n);
  * could not be made durable (the engine is then poisoned: a reopen could
  * apply the transaction). */
 int arm_txn_discard(arm_txn *txn);
+/* Un-prepare: abort its log records and release its keys (as a write to a
+ * prepared transaction does); the writes stay, to be prepared again (e.g.
+ * with another decision). A transaction not prepared is left as it is.
+ * ARM_OK, or ARM_IOERR / ARM_PANIC as arm_txn_discard. */
+int arm_txn_unprepare(arm_txn *txn);
 /* prepare(txn, NULL) then publish: ARM_OK or an error of either. */
 ARM_WARN_UNUSED int arm_txn_commit(arm_txn *txn);
+/* Make an ended (or open: it is discarded first) transaction new again,
+ * reading snap (NULL: a snapshot of its own, taken now) with flags, without
+ * allocating. ARM_OK, ARM_NOMEM, ARM_MISUSE (snap of another domain). */
+ARM_WARN_UNUSED int arm_txn_reset(arm_txn *txn, const arm_snapshot *snap, int flags);
+/* 1 when something was published on the transaction's engine after its
+ * snapshot, or a transaction is preparing there (its reads may be stale). */
+int arm_txn_stale(const arm_txn *txn);
+/* Wait, at most timeout_ms, until no transaction of the domain is prepared
+ * and unpublished (those past their decision publish within microseconds:
+ * a writer that starts now then sees them). Returns at once when none is. */
+void arm_domain_wait_prepared(arm_domain *domain, int timeout_ms);
+/* For externally decided transactions: 1 once the record of transaction
+ * `id`'s outcome is on stable storage, so the application may forget its
+ * decision; 0 while it is prepared or its commit record is not yet synced.
+ * An id this engine is not tracking (never prepared here since it opened, or
+ * already reported durable) is 1. */
+int arm_engine_txn_durable(arm_engine *engine, uint64_t id);
 
 /* ------------------------------------------------------ in-doubt recovery */
 /* A transaction prepared with an external decision, found at open neither

@@ -253,10 +253,22 @@ struct arm_engine {
     arm_cache *cache;             /* read cache, or NULL (cache_size 0) */
     _Atomic uint64_t cache_hits, cache_misses;
 
-    /* in-doubt transactions found by recovery (txn.c); guarded by indoubt_lock */
+    /* in-doubt transactions found by recovery (txn.c), and externally
+     * decided ones whose outcome is not yet known durable; indoubt_lock */
     pthread_mutex_t indoubt_lock;
     struct arm_indoubt_txn *indoubt; /* list */
+    struct arm_ext_track *ext_track; /* array */
+    size_t next_track, cap_track;
 };
+
+/* An externally decided transaction, from prepare until its outcome record
+ * is known to be synced (arm_engine_txn_durable). */
+typedef struct arm_ext_track {
+    uint64_t id;
+    uint32_t shard, fid; /* where its outcome record is */
+    uint64_t end;
+    int decided;         /* the record is written */
+} arm_ext_track;
 
 /* ------------------------------------------------------------- locks */
 /* Critical sections here are a few hundred nanoseconds (an index probe and a

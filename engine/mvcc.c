@@ -22,6 +22,7 @@
 #include "../common/arm_alloc.h"
 
 #include <string.h>
+#include <time.h>
 
 #define MVCC_SPARE_MAX 4096u /* spare nodes kept per shard */
 #define MVCC_GC_EVERY  256u  /* installs between prunes while snapshots hold versions */
@@ -97,6 +98,22 @@ void arm_domain_prepared_add(arm_domain *d, int delta) {
     atomic_fetch_sub(&d->nprepared, (uint32_t)-delta);
     pthread_mutex_lock(&d->mu);
     pthread_cond_broadcast(&d->prepared_cond);
+    pthread_mutex_unlock(&d->mu);
+}
+
+void arm_domain_wait_prepared(arm_domain *d, int timeout_ms) {
+    if (atomic_load(&d->nprepared) == 0) return;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_sec += timeout_ms / 1000;
+    ts.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+    if (ts.tv_nsec >= 1000000000L) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000L;
+    }
+    pthread_mutex_lock(&d->mu);
+    while (atomic_load(&d->nprepared) != 0)
+        if (pthread_cond_timedwait(&d->prepared_cond, &d->mu, &ts) != 0) break;
     pthread_mutex_unlock(&d->mu);
 }
 

@@ -86,8 +86,8 @@ typedef struct arm_indoubt_txn {
 } arm_indoubt_txn;
 
 static int txn_busy(arm_txn *t, const char *what) {
-    return arm_engine_seterr(ARM_ERR(ARM_BUSY_SNAPSHOT), 0,
-                             "%s: %s changed after this transaction's snapshot", t->e->dir, what);
+    (void)t;
+    return arm_engine_seterr(ARM_ERR(ARM_BUSY_SNAPSHOT), 0, "%s", what);
 }
 
 /* ---------------------------------------------------------------- begin */
@@ -109,6 +109,26 @@ int arm_txn_begin(arm_engine *e, const arm_snapshot *snap, int flags, arm_txn **
     t->snap = snap ? snap->seq : t->own.seq;
     *txn_out = t;
     return ARM_OK;
+}
+
+int arm_txn_reset(arm_txn *t, const arm_snapshot *snap, int flags) {
+    if (snap && snap->domain != t->e->dom)
+        return arm_engine_seterr(ARM_ERR(ARM_MISUSE), 0, "snapshot of another domain");
+    if (t->state != TXN_DONE) (void)arm_txn_discard(t);
+    arm_snapshot_drop(&t->own);
+    if (snap == NULL) {
+        int rc = arm_snapshot_take(t->e->dom, &t->own);
+        if (rc != ARM_OK) return rc;
+    }
+    t->snap = snap ? snap->seq : t->own.seq;
+    t->flags = flags;
+    t->state = TXN_ACTIVE;
+    t->seq = 0;
+    return ARM_OK;
+}
+
+int arm_txn_stale(const arm_txn *t) {
+    return atomic_load(&t->e->last_pub) > t->snap || atomic_load(&t->e->nprepared) > 0;
 }
 
 static void txn_reads_clear(arm_txn *t) {
@@ -445,7 +465,7 @@ static int txn_hold(arm_engine *e, arm_wop *ops, size_t n) {
             txn_release_intents(e, ops, i);
             op->item = NULL;
             return arm_engine_seterr(ARM_ERR(ARM_BUSY_SNAPSHOT), 0,
-                                     "%s: a key it writes is held by another transaction", e->dir);
+                                     "a key it writes is held by another transaction");
         } else if (keep) {
             arm_vs_reserve(s, s->vs.nspare + 1); /* so publishing seldom allocates */
         }
@@ -486,6 +506,61 @@ static int txn_build_ops(arm_txn *t) {
     return ARM_OK;
 }
 
+/* ---------------------------------------- externally decided: tracking */
+static arm_ext_track *txn_track_find(arm_engine *e, uint64_t id) {
+    for (size_t i = 0; i < e->next_track; i++)
+        if (e->ext_track[i].id == id) return &e->ext_track[i];
+    return NULL;
+}
+
+static int txn_track_add(arm_engine *e, uint64_t id) {
+    pthread_mutex_lock(&e->indoubt_lock);
+    int rc = ARM_OK;
+    if (e->next_track == e->cap_track) {
+        size_t cap = e->cap_track ? e->cap_track * 2 : 16;
+        arm_ext_track *p = arm_realloc(e->ext_track, cap * sizeof(*p));
+        if (p == NULL) rc = ARM_ERR(ARM_NOMEM);
+        else e->ext_track = p, e->cap_track = cap;
+    }
+    if (rc == ARM_OK) {
+        memset(&e->ext_track[e->next_track], 0, sizeof(arm_ext_track));
+        e->ext_track[e->next_track++].id = id;
+    }
+    pthread_mutex_unlock(&e->indoubt_lock);
+    return rc;
+}
+
+/* decided: its record is at (shard, fid, end); or forget it (gone). */
+static void txn_track_set(arm_engine *e, uint64_t id, int gone, uint32_t shard, uint32_t fid,
+                          uint64_t end) {
+    pthread_mutex_lock(&e->indoubt_lock);
+    arm_ext_track *k = txn_track_find(e, id);
+    if (k && gone) {
+        *k = e->ext_track[--e->next_track];
+    } else if (k) {
+        k->shard = shard;
+        k->fid = fid;
+        k->end = end;
+        k->decided = 1;
+    }
+    pthread_mutex_unlock(&e->indoubt_lock);
+}
+
+int arm_engine_txn_durable(arm_engine *e, uint64_t id) {
+    pthread_mutex_lock(&e->indoubt_lock);
+    arm_ext_track *k = txn_track_find(e, id);
+    int durable = k == NULL;
+    if (k && k->decided) {
+        arm_shard *s = &e->shards[k->shard];
+        arm_log_lock(&s->log_lock); /* lock order: indoubt_lock is taken on its own */
+        durable = s->active == NULL || s->active->fid != k->fid || s->synced_off >= k->end;
+        pthread_mutex_unlock(&s->log_lock);
+        if (durable) *k = e->ext_track[--e->next_track];
+    }
+    pthread_mutex_unlock(&e->indoubt_lock);
+    return durable;
+}
+
 /* ------------------------------------------------------------- prepare */
 /* A transaction stops counting as preparing (failed, or nothing to hold). */
 static void txn_unprepared(arm_txn *t) {
@@ -515,9 +590,10 @@ static int txn_validate_and_hold(arm_txn *t) {
             arm_wop *op = &t->ops[i];
             arm_shard *s = &e->shards[op->shard];
             if (txn_item_conflicts(arm_index_get(s->index, op->key.ptr, op->key.len), t->snap))
-                rc = txn_busy(t, "a key it writes was");
+                rc = txn_busy(t, "a key it writes was changed by another transaction after it began");
         }
-        if (rc == ARM_OK && reads && txn_reads_conflict(t)) rc = txn_busy(t, "something it read");
+        if (rc == ARM_OK && reads && txn_reads_conflict(t)) rc = txn_busy(t, "something it read was changed by another transaction after it "
+                                 "began");
     }
     if (rc == ARM_OK) rc = txn_hold(e, t->ops, t->nops);
     txn_lock(e, t->mask, all, 0);
@@ -571,8 +647,9 @@ int arm_txn_prepare(arm_txn *t, const arm_txn_ext *ext) {
             rc = arm_log_append(e, s, t->ops, t->nops, live, total, ext ? ext->owner : NULL, &t->seq,
                                 &t->fid, &t->end);
         pthread_mutex_unlock(&s->log_lock);
-        /* Decided elsewhere: the entries must be durable before that
-         * decision is taken. */
+        /* Decided elsewhere: tracked until its outcome is durable, and the
+         * entries must be durable before that decision is taken. */
+        if (rc == ARM_OK && ext) rc = txn_track_add(e, t->seq);
         if (rc == ARM_OK && ext) rc = arm_shard_sync_to(e, s, t->fid, t->end);
         if (rc != ARM_OK && t->seq && ext) {
             /* Written but not known durable: an abort record keeps a
@@ -580,6 +657,7 @@ int arm_txn_prepare(arm_txn *t, const arm_txn_ext *ext) {
             uint32_t fid;
             uint64_t end;
             (void)arm_log_decision(e, s, t->seq, ARM_DECISION_ABORT, &fid, &end);
+            txn_track_set(e, t->seq, 1, 0, 0, 0);
         }
     }
     if (rc != ARM_OK) {
@@ -653,6 +731,8 @@ int arm_txn_publish(arm_txn *const *txns_in, size_t n) {
         if (r != ARM_OK) {
             atomic_store(&t->e->panic, 1);
             if (rc == ARM_OK) rc = r;
+        } else {
+            txn_track_set(t->e, t->seq, 0, t->coord, fid, end);
         }
     }
     for (size_t i = 0; i < n; i++) arm_lock_shards(txns[i]->e, txns[i]->mask, 1);
@@ -707,6 +787,7 @@ static int txn_unprepare(arm_txn *t) {
         rc = arm_log_decision(e, s, t->seq, ARM_DECISION_ABORT, &fid, &end);
         if (rc == ARM_OK) rc = arm_shard_sync_to(e, s, fid, end);
         if (rc != ARM_OK) atomic_store(&e->panic, 1);
+        if (t->ext) txn_track_set(e, t->seq, 1, 0, 0, 0);
         arm_lock_shards(e, t->mask, 1);
         txn_release_intents(e, t->ops, t->nops);
         arm_lock_shards(e, t->mask, 0);
@@ -716,6 +797,10 @@ static int txn_unprepare(arm_txn *t) {
     }
     t->state = TXN_ACTIVE;
     return rc;
+}
+
+int arm_txn_unprepare(arm_txn *t) {
+    return txn_unprepare(t);
 }
 
 int arm_txn_discard(arm_txn *t) {
@@ -729,6 +814,9 @@ int arm_txn_discard(arm_txn *t) {
 
 /* ------------------------------------------------------------ in doubt */
 void arm_txn_indoubt_free(arm_engine *e) {
+    arm_free(e->ext_track);
+    e->ext_track = NULL;
+    e->next_track = e->cap_track = 0;
     arm_indoubt_txn *d = e->indoubt;
     while (d) {
         arm_indoubt_txn *next = d->next;

@@ -82,6 +82,8 @@ SQLITE_EXTENSION_INIT3
 
 typedef struct vtab_cursor {
     sqlite3_vtab_cursor base; /* must be first */
+    arm_ext_ctx *ctx;      /* the transaction context it reads in (a reference), or NULL */
+    arm_txn *txn;          /* its engine transaction there (borrowed from ctx) */
     int eof;
     int scan;              /* 1: engine cursor; 0: list of point keys */
     int desc;              /* scan backwards */
@@ -132,51 +134,19 @@ static const char *vtab_type_name(int t) {
     }
 }
 
-/* The batch is worth reading only inside a transaction that wrote something. */
-static const arm_batch *vtab_overlay(const arm_vtab *vt) {
-    if (vt->batch == NULL || !vt->in_txn) return NULL;
-    return arm_engine_batch_mark(vt->batch) > 0 ? vt->batch : NULL;
-}
-
-/* Read key: batch first, then the engine. *found = 0 when absent. The value
- * is copied into buf (a batch slice would not survive the next write). */
-static int vtab_read(arm_vtab *vt, arm_slice key, arm_buf *buf, int *found) {
+/* Read key through a transaction (its snapshot and own writes). *found = 0
+ * when absent. The value is copied into buf. */
+static int vtab_read(arm_txn *txn, arm_slice key, arm_buf *buf, int *found) {
     *found = 0;
-    const arm_batch *ov = vtab_overlay(vt);
-    if (ov != NULL) {
-        arm_slice v = {NULL, 0};
-        int deleted = 0;
-        int rc = arm_engine_batch_lookup(ov, key, &v, &deleted);
-        if (rc == ARM_OK) {
-            if (arm_buf_reserve(buf, v.len) != ARM_OK) return ARM_NOMEM;
-            if (v.len) memcpy(buf->ptr, v.ptr, v.len);
-            buf->len = v.len;
-            *found = 1;
-            return ARM_OK;
-        }
-        if (rc != ARM_NOTFOUND) return rc;
-        if (deleted) return ARM_OK;
-    }
-    int rc = arm_engine_get(vt->sh->engine, key, buf);
+    int rc = arm_txn_get(txn, key, buf);
     if (rc == ARM_NOTFOUND) return ARM_OK;
     if (rc == ARM_OK) *found = 1;
     return rc;
 }
 
-/* Does key exist (batch first, then the engine)? ARM_OK / ARM_NOTFOUND. */
-static int vtab_exists(arm_vtab *vt, arm_slice key) {
-    if (vt->batch != NULL) {
-        arm_slice v = {NULL, 0};
-        int deleted = 0;
-        int rc = arm_engine_batch_lookup(vt->batch, key, &v, &deleted);
-        if (rc == ARM_OK) return ARM_OK;
-        if (rc != ARM_NOTFOUND) return rc;
-        if (deleted) return ARM_NOTFOUND;
-    }
-    return arm_engine_contains(vt->sh->engine, key);
-}
-
 /* ------------------------------------------------------- create/connect */
+static void vtab_free(arm_vtab *vt, int destroy);
+
 static int vtab_init(sqlite3 *db, void *aux, int argc, const char *const *argv,
                      sqlite3_vtab **out, char **err, int create) {
     arm_ext_conn *conn = aux;
@@ -222,6 +192,17 @@ static int vtab_init(sqlite3 *db, void *aux, int argc, const char *const *argv,
     vt->conn = conn;
     arm_ext_conn_ref(conn);
     arm_ext_conn_add(conn, vt);
+    /* The decision table: made with the table; found (and the engine's
+     * in-doubt transactions it owns resolved) when connecting. */
+    if (create && vt->sh) {
+        rc = arm_ext_shadow_create(vt, err);
+        if (rc != SQLITE_OK) {
+            vtab_free(vt, 1);
+            return rc;
+        }
+    } else if (vt->sh) {
+        (void)arm_ext_shadow_connect(vt);
+    }
     *out = &vt->base;
     return SQLITE_OK;
 }
@@ -237,8 +218,7 @@ static int vtab_connect(sqlite3 *db, void *aux, int argc, const char *const *arg
 }
 
 static void vtab_free(arm_vtab *vt, int destroy) {
-    arm_engine_batch_free(vt->batch);
-    vt->batch = NULL;
+    arm_ext_ctx_vtab_gone(vt);
     if (vt->sh != NULL) {
         if (destroy) arm_ext_engine_doom(vt->sh, vt->cfg.dir_default);
         arm_ext_engine_release(vt->sh);
@@ -272,6 +252,9 @@ static int vtab_destroy(sqlite3_vtab *tab) {
                            "commit first", vt->name);
         return SQLITE_ERROR;
     }
+    int rc = arm_ext_shadow_drop(vt);
+    if (rc != SQLITE_OK) return rc;
+    arm_ext_ctx_quiesce(vt);
     vtab_free(vt, 1);
     return SQLITE_OK;
 }
@@ -389,6 +372,9 @@ static int vtab_open(sqlite3_vtab *tab, sqlite3_vtab_cursor **out) {
 static void vtab_cursor_reset(vtab_cursor *cur) {
     arm_engine_cursor_close(cur->ec);
     cur->ec = NULL;
+    arm_ext_ctx_unref(cur->ctx); /* after the engine cursor: it reads the context's txn */
+    cur->ctx = NULL;
+    cur->txn = NULL;
     cur->keys.len = 0;
     cur->nkeys = cur->ikey = 0;
     cur->eof = 1;
@@ -461,7 +447,7 @@ static int vtab_point_settle(vtab_cursor *cur) {
     for (; cur->ikey < cur->nkeys; cur->ikey++) {
         int found = 0;
         arm_slice k = cur->klist[cur->ikey];
-        int rc = vtab_read(vt, k, &cur->val, &found);
+        int rc = vtab_read(cur->txn, k, &cur->val, &found);
         if (rc != ARM_OK) return arm_vtab_engine_error(vt, rc, "read");
         if (found) {
             cur->key = k;
@@ -560,7 +546,7 @@ static int vtab_filter_scan(vtab_cursor *cur, int plan, int argc, sqlite3_value 
     if (rc == SQLITE_OK && (plan & VTAB_PLAN_HI) && ai < argc)
         rc = vtab_bound(vt, argv[ai++], 0, &hi_inc, &cur->hi, &use_hi);
     if (rc != SQLITE_OK || use_lo < 0 || use_hi < 0) return rc; // eof stays set
-    int arc = arm_engine_cursor_open(vt->sh->engine, vtab_overlay(vt), &cur->ec);
+    int arc = arm_txn_cursor_open(cur->txn, &cur->ec);
     if (arc != ARM_OK) return arm_vtab_engine_error(vt, arc, "open cursor");
     if (use_lo || use_hi) {
         arm_slice lo = use_lo ? arm_slice_make(cur->lo.ptr, cur->lo.len) : arm_slice_make(NULL, 0);
@@ -575,8 +561,16 @@ static int vtab_filter_scan(vtab_cursor *cur, int plan, int argc, sqlite3_value 
 static int vtab_filter(sqlite3_vtab_cursor *base, int plan, const char *idx_str, int argc,
                        sqlite3_value **argv) {
     vtab_cursor *cur = (vtab_cursor *)base;
+    arm_vtab *vt = (arm_vtab *)base->pVtab;
     (void)idx_str; // a description only; the plan is in idxNum
     vtab_cursor_reset(cur);
+    /* Every read of the transaction goes through its context: one snapshot
+     * of all armdb tables, plus its own writes. */
+    arm_ext_ctx *ctx = NULL;
+    int crc = arm_ext_ctx_enter(vt, 0, &ctx, &cur->txn);
+    if (crc != SQLITE_OK) return crc;
+    arm_ext_ctx_ref(ctx);
+    cur->ctx = ctx;
     cur->desc = (plan & VTAB_PLAN_DESC) != 0;
     if (plan & (VTAB_PLAN_EQ | VTAB_PLAN_IN)) {
         cur->scan = 0;
@@ -657,10 +651,14 @@ static int vtab_rowid(sqlite3_vtab_cursor *base, sqlite3_int64 *rowid) {
 }
 
 /* --------------------------------------------------------------- writes */
-static int vtab_ensure_batch(arm_vtab *vt) {
-    if (vt->batch != NULL) return SQLITE_OK;
-    int rc = arm_engine_batch_new(vt->sh->engine, &vt->batch);
-    return rc == ARM_OK ? SQLITE_OK : arm_vtab_engine_error(vt, rc, "begin");
+/* The engine transaction vt writes in: from xBegin, or joined here when the
+ * table was created inside the open transaction (SQLite then calls no
+ * xBegin for it). */
+static int vtab_wtxn(arm_vtab *vt, arm_txn **txn_out) {
+    *txn_out = arm_ext_ctx_wtxn(vt);
+    if (*txn_out != NULL) return SQLITE_OK;
+    arm_ext_ctx *ctx;
+    return arm_ext_ctx_enter(vt, 1, &ctx, txn_out);
 }
 
 /* Validate and encode the key of a new row into buf. *skip = 1 under
@@ -722,10 +720,12 @@ static int vtab_new_value(arm_vtab *vt, sqlite3_value **cols, int on_conflict, i
     return SQLITE_OK;
 }
 
-/* The new key is taken: REPLACE overwrites, IGNORE skips, the rest fail. */
-static int vtab_conflict(arm_vtab *vt, arm_slice key, int on_conflict, int *skip) {
+/* The new key is taken: REPLACE overwrites, IGNORE skips, the rest fail.
+ * The lookup is a read of the transaction: if another connection inserts the
+ * key before this one commits, the commit fails with SQLITE_BUSY_SNAPSHOT. */
+static int vtab_conflict(arm_vtab *vt, arm_txn *txn, arm_slice key, int on_conflict, int *skip) {
     if (on_conflict == SQLITE_REPLACE) return SQLITE_OK;
-    int rc = vtab_exists(vt, key);
+    int rc = arm_txn_contains(txn, key);
     if (rc == ARM_NOTFOUND) return SQLITE_OK;
     if (rc != ARM_OK) return arm_vtab_engine_error(vt, rc, "read");
     if (on_conflict == SQLITE_IGNORE) {
@@ -744,15 +744,9 @@ static int vtab_update(sqlite3_vtab *tab, int argc, sqlite3_value **argv, sqlite
     arm_vtab *vt = (arm_vtab *)tab;
     (void)rowid;
     if (vt->sh == NULL) return vtab_unavailable(vt);
-    int rc = vtab_ensure_batch(vt);
+    arm_txn *txn = NULL;
+    int rc = vtab_wtxn(vt, &txn);
     if (rc != SQLITE_OK) return rc;
-    if (!vt->in_txn) {
-        /* A table created inside an open transaction joins it without an
-         * xBegin; its writes still belong to the batch and must be read. */
-        vt->in_txn = 1;
-        vt->committed = 0;
-        vt->nmarks = 0;
-    }
     int on_conflict = sqlite3_vtab_on_conflict(vt->db);
     int have_old = sqlite3_value_type(argv[0]) != SQLITE_NULL, skip = 0;
     if (have_old && arm_codec_key_for_write(vt->cfg.key_type, argv[0], &vt->kbuf2) !=
@@ -760,88 +754,59 @@ static int vtab_update(sqlite3_vtab *tab, int argc, sqlite3_value **argv, sqlite
         return SQLITE_NOMEM; // argv[0] came from our own column: only OOM can fail
     arm_slice old_key = arm_slice_make(vt->kbuf2.ptr, vt->kbuf2.len);
     if (argc == 1) {
-        rc = arm_engine_batch_delete(vt->batch, old_key);
-        return rc == ARM_OK ? SQLITE_OK : arm_vtab_engine_error(vt, rc, "delete");
+        rc = arm_txn_delete(txn, old_key);
+        if (rc != ARM_OK) return arm_vtab_engine_error(vt, rc, "delete");
+        arm_ext_ctx_changed(vt);
+        return SQLITE_OK;
     }
     if (argc != vt->cfg.ncol + 2) return SQLITE_ERROR;
     sqlite3_value **cols = argv + 2;
     rc = vtab_new_key(vt, cols[vt->cfg.key_col], &vt->kbuf, on_conflict, &skip);
     if (rc == SQLITE_OK && !skip) rc = vtab_new_value(vt, cols, on_conflict, &skip);
-    if (rc != SQLITE_OK || skip) return rc;
     arm_slice key = arm_slice_make(vt->kbuf.ptr, vt->kbuf.len);
     int same = have_old && vtab_slice_cmp(&key, &old_key) == 0;
-    if (!same) rc = vtab_conflict(vt, key, on_conflict, &skip);
-    if (rc != SQLITE_OK || skip) return rc;
-    size_t mark = arm_engine_batch_mark(vt->batch);
+    if (rc == SQLITE_OK && !skip && !same) rc = vtab_conflict(vt, txn, key, on_conflict, &skip);
+    /* OR IGNORE: SQLite skips the row, and does not count it as changed,
+     * when xUpdate says SQLITE_CONSTRAINT (constraint support is on). */
+    if (skip) return SQLITE_CONSTRAINT;
+    if (rc != SQLITE_OK) return rc;
+    size_t mark = arm_txn_mark(txn);
     int arc = ARM_OK;
-    if (have_old && !same) arc = arm_engine_batch_delete(vt->batch, old_key);
-    /* A new key (INSERT, or UPDATE onto another key) without REPLACE must
-     * still be free when the transaction commits: another connection may
-     * insert it meanwhile. The engine checks that under its locks. */
+    if (have_old && !same) arc = arm_txn_delete(txn, old_key);
     arm_slice val = arm_slice_make(vt->vbuf.ptr, vt->vbuf.len);
-    if (arc == ARM_OK && !same && on_conflict != SQLITE_REPLACE)
-        arc = arm_engine_batch_insert(vt->batch, key, val);
-    else if (arc == ARM_OK)
-        arc = arm_engine_batch_put(vt->batch, key, val);
+    if (arc == ARM_OK) arc = arm_txn_put(txn, key, val);
     if (arc != ARM_OK) {
-        arm_engine_batch_rollback_to(vt->batch, mark); // a row is all or nothing
+        if (arm_txn_rollback_to(txn, mark) != ARM_OK) {} // a row is all or nothing
         return arm_vtab_engine_error(vt, arc, "write");
     }
+    arm_ext_ctx_changed(vt);
     return SQLITE_OK;
 }
 
 /* ---------------------------------------------------------- transactions */
+/* The commit protocol lives in arm_txn.c: xBegin enters (or starts) the
+ * connection's transaction context as a writer, xSync prepares, xCommit
+ * publishes, xRollback discards. */
 static int vtab_begin(sqlite3_vtab *tab) {
     arm_vtab *vt = (arm_vtab *)tab;
     if (vt->sh == NULL) return vtab_unavailable(vt);
-    int rc = vtab_ensure_batch(vt);
-    if (rc != SQLITE_OK) return rc;
-    arm_engine_batch_clear(vt->batch);
-    vt->in_txn = 1;
-    vt->committed = 0;
-    vt->nmarks = 0;
-    return SQLITE_OK;
+    arm_txn *txn;
+    return vtab_wtxn(vt, &txn);
 }
 
-/* The durability point: the whole transaction goes to the engine at once. */
 static int vtab_sync(sqlite3_vtab *tab) {
-    arm_vtab *vt = (arm_vtab *)tab;
-    if (vt->batch == NULL || vt->committed) return SQLITE_OK;
-    if (arm_engine_batch_mark(vt->batch) > 0) {
-        int rc = arm_engine_batch_commit(vt->sh->engine, vt->batch);
-        if (rc == ARM_CONSTRAINT) {
-            arm_vtab_set_error(vt, "UNIQUE constraint failed: %s.%s (inserted by another "
-                               "connection before this transaction committed)",
-                               vt->name, vt->cfg.cols[vt->cfg.key_col].name);
-            return SQLITE_CONSTRAINT_PRIMARYKEY;
-        }
-        if (rc != ARM_OK) return arm_vtab_engine_error(vt, rc, "commit");
-    }
-    vt->committed = 1;
-    return SQLITE_OK;
-}
-
-/* The transaction is over (committed or rolled back): forget its batch. */
-static void vtab_txn_end(arm_vtab *vt) {
-    if (vt->batch != NULL) arm_engine_batch_clear(vt->batch);
-    vt->in_txn = 0;
-    vt->committed = 0;
-    vt->nmarks = 0;
+    return arm_ext_ctx_sync((arm_vtab *)tab);
 }
 
 static int vtab_commit(sqlite3_vtab *tab) {
-    arm_vtab *vt = (arm_vtab *)tab;
-    int rc = vtab_sync(tab); // SQLite always syncs first; this covers any path that does not
-    vtab_txn_end(vt);
-    return rc;
+    return arm_ext_ctx_commit((arm_vtab *)tab);
 }
 
 static int vtab_rollback(sqlite3_vtab *tab) {
-    vtab_txn_end((arm_vtab *)tab);
-    return SQLITE_OK;
+    return arm_ext_ctx_rollback((arm_vtab *)tab);
 }
 
-/* Savepoint n saves the batch's current mark. A table that joins the
+/* Savepoint n saves the transaction's current mark. A table that joins the
  * transaction late is told only of the newest savepoint; the older ones
  * predate its first write, so their mark is 0. */
 static int vtab_savepoint(sqlite3_vtab *tab, int n) {
@@ -855,8 +820,9 @@ static int vtab_savepoint(sqlite3_vtab *tab, int n) {
         vt->marks = m;
         vt->cap_marks = cap;
     }
+    arm_txn *txn = arm_ext_ctx_wtxn(vt);
     for (int i = vt->nmarks; i < n; i++) vt->marks[i] = 0;
-    vt->marks[n] = vt->batch ? arm_engine_batch_mark(vt->batch) : 0;
+    vt->marks[n] = txn ? arm_txn_mark(txn) : 0;
     vt->nmarks = n + 1;
     return SQLITE_OK;
 }
@@ -867,12 +833,15 @@ static int vtab_release(sqlite3_vtab *tab, int n) {
     return SQLITE_OK;
 }
 
+/* n = -1 is the transaction's start: SQLite rolls back to it for the
+ * outermost savepoint of a transaction that SAVEPOINT began. */
 static int vtab_rollback_to(sqlite3_vtab *tab, int n) {
     arm_vtab *vt = (arm_vtab *)tab;
-    if (n < 0 || n >= vt->nmarks) return SQLITE_OK;
-    if (vt->batch != NULL) arm_engine_batch_rollback_to(vt->batch, vt->marks[n]);
+    if (n < -1 || n >= vt->nmarks) return SQLITE_OK;
+    arm_txn *txn = arm_ext_ctx_wtxn(vt);
+    int rc = txn ? arm_txn_rollback_to(txn, n < 0 ? 0 : vt->marks[n]) : ARM_OK;
     vt->nmarks = n + 1;
-    return SQLITE_OK;
+    return rc == ARM_OK ? SQLITE_OK : arm_vtab_engine_error(vt, rc, "rollback to savepoint");
 }
 
 /* ---------------------------------------------------------------- rename */
@@ -893,7 +862,8 @@ static int vtab_rename(sqlite3_vtab *tab, const char *new_name) {
             sqlite3_free(name);
             return vtab_unavailable(vt);
         }
-        if (vt->batch != NULL && arm_engine_batch_mark(vt->batch) > 0) {
+        arm_txn *wtxn = arm_ext_ctx_wtxn(vt);
+        if (wtxn != NULL && arm_txn_write_count(wtxn) > 0) {
             sqlite3_free(name);
             arm_vtab_set_error(vt, "armdb: %s: commit the table's changes before renaming it",
                                vt->name);
@@ -903,8 +873,7 @@ static int vtab_rename(sqlite3_vtab *tab, const char *new_name) {
         char *dir = arm_opts_default_dir(vt->db, vt->schema, new_name, &err);
         int rc = dir ? ARM_OK : ARM_ERROR;
         if (dir != NULL) {
-            arm_engine_batch_free(vt->batch); // belongs to the engine about to close
-            vt->batch = NULL;
+            arm_ext_ctx_quiesce(vt); // let go of transactions on the engine about to close
             rc = arm_ext_engine_move(vt->sh, &vt->cfg, dir, &err);
         }
         if (rc != ARM_OK) {
@@ -916,6 +885,11 @@ static int vtab_rename(sqlite3_vtab *tab, const char *new_name) {
         }
         sqlite3_free(vt->cfg.dir);
         vt->cfg.dir = dir;
+    }
+    int src = arm_ext_shadow_rename(vt, new_name);
+    if (src != SQLITE_OK) {
+        sqlite3_free(name);
+        return src;
     }
     sqlite3_free(vt->name);
     vt->name = name;

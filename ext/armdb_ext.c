@@ -68,6 +68,25 @@ ARM_PRIVATE int arm_ext_rc(int arm_rc) {
 /* --------------------------------------------------------- the registry */
 static pthread_mutex_t ext_registry_mu = PTHREAD_MUTEX_INITIALIZER;
 static arm_ext_shared *ext_registry; /* guarded by ext_registry_mu */
+/* Every engine the extension opens joins this domain, so one snapshot and
+ * one publish span all armdb tables of the process. Made with the first
+ * engine, freed with the last (guarded by ext_registry_mu; engines hold
+ * their own references). */
+static arm_domain *ext_domain;
+
+ARM_PRIVATE arm_domain *arm_ext_domain(void) {
+    pthread_mutex_lock(&ext_registry_mu);
+    arm_domain *d = ext_domain;
+    pthread_mutex_unlock(&ext_registry_mu);
+    return d;
+}
+
+ARM_PRIVATE void arm_ext_engine_ref(arm_ext_shared *sh) {
+    pthread_mutex_lock(&ext_registry_mu);
+    assert(sh->refs > 0);
+    sh->refs++;
+    pthread_mutex_unlock(&ext_registry_mu);
+}
 
 /* mkdir -p, bounded by the path's length. */
 static int ext_mkdirs(const char *path) {
@@ -156,6 +175,8 @@ ARM_PRIVATE int arm_ext_engine_acquire(const arm_ext_config *cfg, int create,
         sh = calloc(1, sizeof(*sh));
         char *path = strdup(real);
         if (sh == NULL || path == NULL) rc = ARM_NOMEM;
+        if (rc == ARM_OK && ext_domain == NULL) rc = arm_domain_new(&ext_domain);
+        opts.domain = ext_domain;
         if (rc == ARM_OK) rc = arm_engine_open(real, &opts, &e);
         if (rc == ARM_OK) {
             sh->path = path, sh->engine = e, sh->refs = 1;
@@ -171,6 +192,10 @@ ARM_PRIVATE int arm_ext_engine_acquire(const arm_ext_config *cfg, int create,
             free(path);
             free(sh);
             sh = NULL;
+            if (ext_registry == NULL) {
+                arm_domain_free(ext_domain);
+                ext_domain = NULL;
+            }
         }
     }
     pthread_mutex_unlock(&ext_registry_mu);
@@ -194,6 +219,10 @@ ARM_PRIVATE void arm_ext_engine_release(arm_ext_shared *sh) {
     // A failed final flush leaves nothing to report to: the tables are gone.
     (void)arm_engine_close(sh->engine);
     if (sh->doomed) ext_remove_dir(sh->path, sh->remove_parent);
+    if (ext_registry == NULL) { /* the engines let go of it; the next one makes another */
+        arm_domain_free(ext_domain);
+        ext_domain = NULL;
+    }
     pthread_mutex_unlock(&ext_registry_mu);
     free(sh->path);
     free(sh);
@@ -226,6 +255,7 @@ ARM_PRIVATE int arm_ext_engine_move(arm_ext_shared *sh, const arm_ext_config *cf
     }
     arm_engine_options opts = cfg->eng;
     opts.create_if_missing = 0;
+    opts.domain = ext_domain; /* sh's engine holds it: never NULL here */
     (void)arm_engine_close(sh->engine);
     sh->engine = NULL;
     const char *open_at = sh->path;
@@ -263,6 +293,8 @@ ARM_PRIVATE void arm_ext_conn_unref(void *p) {
     arm_ext_conn *conn = p;
     if (conn != NULL && --conn->refs == 0) {
         assert(conn->vtabs == NULL);
+        assert(conn->cur == NULL);
+        arm_ext_ctx_conn_gone(conn);
         sqlite3_free(conn);
     }
 }

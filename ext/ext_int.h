@@ -121,6 +121,14 @@ struct arm_ext_shared {
     arm_ext_shared *next;
 };
 
+/* Another reference to an acquired engine (released with
+ * arm_ext_engine_release). */
+ARM_PRIVATE void arm_ext_engine_ref(arm_ext_shared *sh);
+/* The process-wide domain every engine the extension opens belongs to, so a
+ * snapshot and a publish span all armdb tables of the process (borrowed; NULL
+ * while no engine is open). */
+ARM_PRIVATE arm_domain *arm_ext_domain(void);
+
 /* Open (or share) the engine on cfg->dir. create: make the directory if
  * missing. ARM_OK with *out, or an ARM_* code with *errmsg (sqlite3_malloc). */
 ARM_PRIVATE int arm_ext_engine_acquire(const arm_ext_config *cfg, int create,
@@ -142,6 +150,7 @@ ARM_PRIVATE int arm_ext_rc(int arm_rc);
 /* ------------------------------------------------------------ the vtab */
 typedef struct arm_ext_conn arm_ext_conn;
 typedef struct arm_vtab arm_vtab;
+typedef struct arm_ext_ctx arm_ext_ctx;
 
 struct arm_vtab {
     sqlite3_vtab base;     /* must be first */
@@ -153,22 +162,80 @@ struct arm_vtab {
     arm_ext_shared *sh;    /* NULL when the engine could not be opened at connect */
     char *open_err;        /* why sh is NULL (sqlite3_malloc) */
     int open_rc;           /* SQLite code for open_err */
-    arm_batch *batch;      /* this connection's transaction; NULL until first xBegin */
-    int in_txn;            /* between xBegin and xCommit/xRollback */
-    int committed;         /* xSync committed the batch already */
-    size_t *marks;         /* savepoint i -> batch mark (sqlite3_malloc) */
+    arm_ext_ctx *ctx;      /* the transaction context it writes in (a reference), from
+                              xBegin to xCommit/xRollback; NULL otherwise */
+    size_t *marks;         /* savepoint i -> transaction mark (sqlite3_malloc) */
     int nmarks, cap_marks;
+    /* the decision table <name>_armdb (arm_txn.c) */
+    uint8_t owner[16];     /* its owner token: names it in prepared transactions */
+    int has_shadow;        /* the table exists and owner is read */
+    sqlite3_stmt *probe;   /* cached: a read of the temp schema (context boundaries) */
+    sqlite3_stmt *row_ins; /* cached: INSERT OR REPLACE a decision row */
+    uint64_t *cleanup;     /* decision rows to delete once durable (sqlite3_malloc) */
+    int ncleanup, cap_cleanup;
     arm_buf kbuf;          /* scratch: encoded key */
     arm_buf kbuf2;         /* scratch: second key (UPDATE of the key) */
     arm_buf vbuf;          /* scratch: encoded value */
     arm_vtab *next_in_conn; /* arm_ext_conn list */
 };
 
+#define ARM_EXT_TXN_CACHE 8 /* engine transactions a connection keeps for reuse */
+
 struct arm_ext_conn {
     sqlite3 *db;
     int refs;              /* module + functions + vtabs */
     arm_vtab *vtabs;       /* connected armdb tables of this connection */
+    arm_ext_ctx *cur;      /* the current transaction context, or NULL */
+    arm_ext_ctx *spare;    /* ended contexts kept for reuse */
+    struct {               /* ended engine transactions kept for reuse */
+        arm_ext_shared *sh; /* engine (a reference), or NULL */
+        arm_txn *txn;
+    } txn_cache[ARM_EXT_TXN_CACHE];
+    int our_changes;       /* row changes armdb made since the last boundary */
+    int changes_mark;      /* sqlite3_total_changes at the last boundary */
+    int created;           /* an armdb table was created in the current transaction */
+    struct arm_ext_hdr {   /* per schema, for WAL change detection (arm_txn.c) */
+        char name[64];
+        int wal;           /* its journal mode was WAL when last looked at */
+        int known;         /* hdr valid */
+        int hdr[3];        /* schema_version, user_version, application_id */
+    } schemas[8];
 };
+
+/* --------------------------------------------------- transactions (arm_txn.c) */
+/* The context a read (write = 0) or a write statement (write = 1, from
+ * xBegin) of vt runs in, started if needed, and vt's engine transaction in
+ * it (borrowed until the context ends). SQLITE_OK or an error (message set
+ * on vt). */
+ARM_PRIVATE int arm_ext_ctx_enter(arm_vtab *vt, int write, arm_ext_ctx **ctx_out,
+                                  arm_txn **txn_out);
+/* A cursor keeps its context (and the snapshot it reads) alive: ref when it
+ * starts reading, unref when it stops. */
+ARM_PRIVATE void arm_ext_ctx_ref(arm_ext_ctx *ctx);
+ARM_PRIVATE void arm_ext_ctx_unref(arm_ext_ctx *ctx);
+/* vt's engine transaction in the context it writes in (NULL: none). */
+ARM_PRIVATE arm_txn *arm_ext_ctx_wtxn(arm_vtab *vt);
+/* A row change armdb made (for change detection). */
+ARM_PRIVATE void arm_ext_ctx_changed(arm_vtab *vt);
+/* xSync / xCommit / xRollback of vt: prepare (with the decision recorded in
+ * SQLite when the transaction spans more than one armdb engine or changes
+ * native tables), publish every engine of the context at once, discard. */
+ARM_PRIVATE int arm_ext_ctx_sync(arm_vtab *vt);
+ARM_PRIVATE int arm_ext_ctx_commit(arm_vtab *vt);
+ARM_PRIVATE int arm_ext_ctx_rollback(arm_vtab *vt);
+/* The decision table: create it (xCreate), or find it and resolve the
+ * engine's in-doubt transactions it owns (xConnect), rename, drop. */
+ARM_PRIVATE int arm_ext_shadow_create(arm_vtab *vt, char **err);
+ARM_PRIVATE int arm_ext_shadow_connect(arm_vtab *vt);
+ARM_PRIVATE int arm_ext_shadow_rename(arm_vtab *vt, const char *new_name);
+ARM_PRIVATE int arm_ext_shadow_drop(arm_vtab *vt);
+/* The vtab is going: finalize what it cached, leave its context. */
+ARM_PRIVATE void arm_ext_ctx_vtab_gone(arm_vtab *vt);
+/* Before the table's engine is closed or moved (DROP, RENAME): let go of the
+ * connection's idle transactions on it. */
+ARM_PRIVATE void arm_ext_ctx_quiesce(arm_vtab *vt);
+/* The connection is closing: free its contexts. */
+ARM_PRIVATE void arm_ext_ctx_conn_gone(arm_ext_conn *conn);
 
 ARM_PRIVATE void arm_ext_conn_ref(arm_ext_conn *conn);
 ARM_PRIVATE void arm_ext_conn_unref(void *conn);
