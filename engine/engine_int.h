@@ -144,6 +144,7 @@ struct arm_domain {
     _Atomic uint64_t nsnap;       /* snapshots registered */
     char pad2[64];
     _Atomic uint32_t nprepared;   /* transactions prepared, not yet published/discarded */
+    _Atomic uint32_t nwaiters;    /* threads in arm_domain_wait_prepared */
     _Atomic int refs;             /* arm_domain_new's reference + engines */
     pthread_mutex_t mu;           /* guards chunk growth and prepared-waiters */
     pthread_cond_t prepared_cond; /* broadcast when nprepared drops */

@@ -96,6 +96,9 @@ void arm_domain_prepared_add(arm_domain *d, int delta) {
         return;
     }
     atomic_fetch_sub(&d->nprepared, (uint32_t)-delta);
+    /* Waking costs a lock round per commit: only when someone waits (the
+     * waiter counts itself before it looks at nprepared). */
+    if (atomic_load(&d->nwaiters) == 0) return;
     pthread_mutex_lock(&d->mu);
     pthread_cond_broadcast(&d->prepared_cond);
     pthread_mutex_unlock(&d->mu);
@@ -111,10 +114,12 @@ void arm_domain_wait_prepared(arm_domain *d, int timeout_ms) {
         ts.tv_sec++;
         ts.tv_nsec -= 1000000000L;
     }
+    atomic_fetch_add(&d->nwaiters, 1);
     pthread_mutex_lock(&d->mu);
     while (atomic_load(&d->nprepared) != 0)
         if (pthread_cond_timedwait(&d->prepared_cond, &d->mu, &ts) != 0) break;
     pthread_mutex_unlock(&d->mu);
+    atomic_fetch_sub(&d->nwaiters, 1);
 }
 
 uint64_t arm_domain_min_snapshot(arm_domain *d) {

@@ -444,19 +444,22 @@ static int txn_hold(arm_engine *e, arm_wop *ops, size_t n) {
         arm_shard *s = &e->shards[op->shard];
         op->created = 0;
         op->skip = 0;
-        op->item = arm_index_get(s->index, op->key.ptr, op->key.len);
-        if (op->del && !arm_item_live(op->item)) {
-            op->item = NULL;
-            op->skip = 1;
-            continue;
-        }
-        if (op->item == NULL) {
+        if (op->del) {
+            op->item = arm_index_get(s->index, op->key.ptr, op->key.len);
+            if (!arm_item_live(op->item)) {
+                op->item = NULL;
+                op->skip = 1;
+                continue;
+            }
+        } else { /* one descent finds the key or makes its placeholder */
             int rc = arm_index_upsert(s->index, op->key.ptr, op->key.len, &op->item, &op->created);
             if (rc != ARM_OK) {
                 op->item = NULL;
                 txn_release_intents(e, ops, i);
                 return arm_engine_seterr(rc, 0, "out of memory for the index");
             }
+        }
+        if (op->created) {
             op->item->flags = ARM_ITEM_DEAD;
             op->item->seq = 0;
             s->ndead++;
@@ -718,6 +721,9 @@ int arm_txn_publish(arm_txn *const *txns_in, size_t n) {
                                      "differ");
     }
     int rc = ARM_OK;
+    /* Done reading: a snapshot still registered would make every install
+     * below keep the version it replaces. */
+    for (size_t i = 0; i < n; i++) arm_snapshot_drop(&txns[i]->own);
     /* Decided externally: the commit record, before anything is visible.
      * If it fails the decision is still the application's, which recovery
      * will ask for; the engine is poisoned. */

@@ -68,6 +68,7 @@ struct arm_ext_ctx {
     int probed;         /* the temp read ran: txn_state(temp) tells the end */
     int writes;         /* a table got xBegin: ends at xCommit / xRollback */
     int ended;          /* published or discarded */
+    int ncursors;       /* open cursors reading through it */
     arm_snapshot snap;
     ctx_part parts[CTX_PARTS_MAX];
     int nparts;
@@ -144,12 +145,20 @@ static void ctx_release(arm_ext_ctx *c) {
     arm_ext_conn_unref(conn);
 }
 
+static void ctx_unref(arm_ext_ctx *c);
+
 ARM_PRIVATE void arm_ext_ctx_ref(arm_ext_ctx *c) {
     c->refs++;
+    c->ncursors++;
 }
 
 ARM_PRIVATE void arm_ext_ctx_unref(arm_ext_ctx *c) {
     if (c == NULL) return;
+    c->ncursors--;
+    ctx_unref(c);
+}
+
+static void ctx_unref(arm_ext_ctx *c) {
     if (--c->refs == 0) {
         ctx_release(c);
         return;
@@ -168,7 +177,7 @@ static void ctx_detach(arm_ext_conn *conn) {
     conn->our_changes = 0;
     conn->changes_mark = sqlite3_total_changes(conn->db);
     conn->created = 0;
-    arm_ext_ctx_unref(c);
+    ctx_unref(c);
 }
 
 /* Does the current context still belong to the transaction running now? */
@@ -306,7 +315,7 @@ ARM_PRIVATE int arm_ext_ctx_enter(arm_vtab *vt, int write, arm_ext_ctx **ctx_out
         c->writes = 1;
         if (p->owner == NULL) p->owner = vt;
         vt->ctx = c;
-        arm_ext_ctx_ref(c);
+        c->refs++;
         vt->nmarks = 0;
     }
     *ctx_out = c;
@@ -684,6 +693,10 @@ ARM_PRIVATE int arm_ext_ctx_commit(arm_vtab *vt) {
         }
         int prepared = 0;
         for (int i = 0; i < n; i++) prepared += arm_txn_id(txns[i]) != 0;
+        /* Done reading, unless a statement still reads through it: a
+         * registered snapshot would make the publish keep every version it
+         * replaces. */
+        if (c->ncursors == 0) arm_snapshot_drop(&c->snap);
         if (prepared) {
             int rc = arm_txn_publish(txns, (size_t)n);
             if (rc != ARM_OK)
@@ -695,7 +708,7 @@ ARM_PRIVATE int arm_ext_ctx_commit(arm_vtab *vt) {
                 ctx_cleanup_later(c->parts[i].owner, c->parts[i].rowed);
         if (c->current) ctx_detach(c->conn);
     }
-    arm_ext_ctx_unref(c);
+    ctx_unref(c);
     return SQLITE_OK;
 }
 
@@ -716,7 +729,7 @@ ARM_PRIVATE int arm_ext_ctx_rollback(arm_vtab *vt) {
         }
         if (c->current) ctx_detach(c->conn);
     }
-    arm_ext_ctx_unref(c);
+    ctx_unref(c);
     return SQLITE_OK;
 }
 
