@@ -56,11 +56,15 @@ SQLNEW_DEFS="-DSQLITE_THREADSAFE=1 -DSQLITE_USE_URI=1 -DSQLITE_ENABLE_LOAD_EXTEN
 
 here=$(cd "$(dirname "$0")" && pwd -P)
 out=${1:?usage: build_sqlite_new.sh OUTDIR}
+case $out in /|.|..|"$HOME") echo "build_sqlite_new.sh: refusing OUTDIR $out" >&2; exit 1 ;; esac
 dl=${SQLNEW_DL:-build/dl}
 CC=${CC:-cc}
 SQLITE3=${SQLITE3:-sqlite3}
 PYTHON=${PYTHON:-python3}
 tgz=$dl/$SQLNEW_PKG-$SQLNEW_PKG_VERSION.tgz
+
+howto="set SQLNEW_TARBALL=/path/to/$SQLNEW_PKG-$SQLNEW_PKG_VERSION.tgz, or skip locally"
+howto="$howto with ARMDB_SKIP_SQLITE_NEW=1"
 
 say() { echo "sqlite-new: $*"; }
 die() { echo "sqlite-new: $*" >&2; exit 1; }
@@ -77,21 +81,24 @@ if [ ! -f "$tgz" ]; then
     if [ -n "${SQLNEW_TARBALL:-}" ]; then
         cp "$SQLNEW_TARBALL" "$tgz.part"
     else
-        command -v npm >/dev/null 2>&1 ||
-            die "npm not found: it fetches $SQLNEW_PKG@$SQLNEW_PKG_VERSION (SQLite $SQLNEW_VERSION) from the npm registry. Install it (sh .ci/deps.sh), or set SQLNEW_TARBALL=/path/to/$SQLNEW_PKG-$SQLNEW_PKG_VERSION.tgz, or skip locally with ARMDB_SKIP_SQLITE_NEW=1"
+        command -v npm >/dev/null 2>&1 || die "npm not found: it fetches" \
+            "$SQLNEW_PKG@$SQLNEW_PKG_VERSION (SQLite $SQLNEW_VERSION) from the npm registry." \
+            "Install it (sh .ci/deps.sh), or $howto"
         say "fetching $SQLNEW_PKG@$SQLNEW_PKG_VERSION with npm pack"
         tmp=$(mktemp -d "${TMPDIR:-/tmp}/armdb-npm.XXXXXX")
         if ! (cd "$tmp" && npm pack --loglevel=error --fetch-timeout=60000 --ignore-scripts \
                 "$SQLNEW_PKG@$SQLNEW_PKG_VERSION" >/dev/null); then
             rm -rf "$tmp"
-            die "npm pack $SQLNEW_PKG@$SQLNEW_PKG_VERSION failed (see above): is the npm registry reachable? The SQL suite must also run on SQLite $SQLNEW_VERSION; set SQLNEW_TARBALL=/path/to/the.tgz, or skip locally with ARMDB_SKIP_SQLITE_NEW=1"
+            die "npm pack $SQLNEW_PKG@$SQLNEW_PKG_VERSION failed (see above): is the npm" \
+                "registry reachable? make test runs the SQL suite on SQLite $SQLNEW_VERSION too;" \
+                "fix npm, or $howto"
         fi
         mv "$tmp/$SQLNEW_PKG-$SQLNEW_PKG_VERSION.tgz" "$tgz.part"
         rm -rf "$tmp"
     fi
     sha_ok "$tgz.part" || {
         mv "$tgz.part" "$tgz.bad"
-        die "$tgz.bad: sha256 is not the pinned $SQLNEW_PKG_SHA256 (test/sqlite/build_sqlite_new.sh)"
+        die "$tgz.bad: sha256 is not the pinned $SQLNEW_PKG_SHA256 ($0)"
     }
     mv "$tgz.part" "$tgz"
 fi
@@ -136,13 +143,18 @@ got=$("$out/bin/sqlite3.tmp" :memory: 'select sqlite_version()')
 py=/usr/bin/python3
 [ -x "$py" ] || py=$PYTHON
 got=$("$out/bin/run" "$py" -c 'import sqlite3; print(sqlite3.sqlite_version)')
-[ "$got" = "$SQLNEW_VERSION" ] || die "$py under $out/bin/run sees SQLite '$got', not $SQLNEW_VERSION"
+[ "$got" = "$SQLNEW_VERSION" ] ||
+    die "$py under $out/bin/run sees SQLite '$got', not $SQLNEW_VERSION"
 # Every feature the system library was built with must be in ours too (the
 # values that are defaults of their version, like MAX_PAGE_COUNT, may differ).
-features='^(ENABLE_|OMIT_|THREADSAFE|USE_URI|SECURE_DELETE|SOUNDEX|LIKE_DOESNT_MATCH_BLOBS|TEMP_STORE|DEFAULT_RECURSIVE_TRIGGERS|DEFAULT_SECTOR_SIZE|MAX_SCHEMA_RETRY|MAX_VARIABLE_NUMBER|MAX_DEFAULT_PAGE_SIZE)'
+features='^(ENABLE_|OMIT_|THREADSAFE|USE_URI|SECURE_DELETE|SOUNDEX|LIKE_DOESNT_MATCH_BLOBS'
+features="$features|TEMP_STORE|DEFAULT_RECURSIVE_TRIGGERS|DEFAULT_SECTOR_SIZE|MAX_SCHEMA_RETRY"
+features="$features|MAX_VARIABLE_NUMBER|MAX_DEFAULT_PAGE_SIZE)"
 "$SQLITE3" :memory: 'pragma compile_options' | grep -E "$features" | sort > "$out/options.system"
 "$out/bin/sqlite3.tmp" :memory: 'pragma compile_options' | sort > "$out/options.new"
-missing=$(comm -23 "$out/options.system" "$out/options.new")
-[ -z "$missing" ] || die "built without options the system SQLite has: $(echo $missing) (SQLNEW_DEFS in test/sqlite/build_sqlite_new.sh)"
+missing=$(comm -23 "$out/options.system" "$out/options.new" | tr '\n' ' ')
+[ -z "$missing" ] ||
+    die "built without options the system SQLite has: $missing(SQLNEW_DEFS in $0)"
 mv "$out/bin/sqlite3.tmp" "$out/bin/sqlite3"
-say "$out/bin/sqlite3: SQLite $SQLNEW_VERSION ($(wc -l < "$out/options.system") system compile options matched)"
+say "$out/bin/sqlite3: SQLite $SQLNEW_VERSION" \
+    "($(wc -l < "$out/options.system") compile options of the system SQLite matched)"
