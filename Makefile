@@ -82,8 +82,8 @@ $(O)/bench/%: bench/%.c $(O)/libarm.a
 	$(CC) $(ALL_CFLAGS) -o $@ $< $(O)/libarm.a $(ALL_LDFLAGS) $(DEP_LIBS) $(BENCH_LIBS_$*)
 
 # ---------------------------------------------------------------- tests
-test: check-includes check-symbols test-unit test-sql test-differential check-amalgamation \
-      test-amalgamation fuzz-smoke
+test: check-includes check-symbols test-unit test-sql test-sql-new test-differential \
+      test-differential-new check-amalgamation test-amalgamation fuzz-smoke
 	@echo "make test: all suites passed"
 
 test-unit: $(TEST_BIN)
