@@ -85,7 +85,7 @@ for sql in $(find "$here" -path "$here/differential" -prune -o -name '*.sql' -pr
         pass=$((pass + 1))
     elif [ -z "$crash" ] && [ -f "$exp" ] && diff -u "$exp" "$out" > "$out.diff"; then
         rm -f "$out.diff"
-        echo "PASS $name${exp##*.expected}"
+        case $exp in *.expected) echo "PASS $name" ;; *) echo "PASS $name (${exp##*/})" ;; esac
         pass=$((pass + 1))
     else
         echo "FAIL $name$crash"
