@@ -8,6 +8,11 @@ SUDO=""
 if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
 missing=""
 for p in $PKGS; do dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"; done
+# npm fetches the newest SQLite's amalgamation for make test (test/sqlite/).
+# Debian's npm package brings Debian's nodejs; a machine that already has npm
+# (e.g. NodeSource's nodejs, which includes it and conflicts with Debian's
+# npm package) is left as it is.
+command -v npm >/dev/null 2>&1 || missing="$missing npm"
 if [ -n "$missing" ]; then
     $SUDO apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq $missing
