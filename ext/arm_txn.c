@@ -33,11 +33,11 @@
  * applies a prepared transaction; one rolled back after prepare gets an
  * abort record). Otherwise only SQLite's commit is atomic across everything,
  * so each engine's transaction is prepared with an external decision and
- * xSync writes its id into the table's decision table "<table>_armdb" in the
- * same SQLite transaction (as FTS5 writes its shadow tables from xSync).
- * After a crash the engine reports the transaction in doubt and xConnect
- * resolves it: committed exactly when its row is there. Rows are deleted
- * once the engine reports the outcome durable.
+ * xSync writes its id into a slot of the table's decision table
+ * "<table>_armdb" in the same SQLite transaction (as FTS5 writes its shadow
+ * tables from xSync). After a crash the engine reports the transaction in
+ * doubt and xConnect resolves it: committed exactly when its id is in a
+ * slot. A slot is reused once the engine reports the outcome durable.
  */
 #include "sqlite3ext.h"
 SQLITE_EXTENSION_INIT3
@@ -45,11 +45,11 @@ SQLITE_EXTENSION_INIT3
 #include "ext_int.h"
 #include "../common/arm_alloc.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #define CTX_PARTS_MAX  64 /* engines one transaction can write at once (arm_txn_publish) */
 #define CTX_WAIT_MS    10 /* a new writer waits this long at most for decided commits */
-#define CTX_CLEANUP_MAX 1024
 
 typedef struct ctx_part {
     arm_ext_shared *sh; /* a reference held */
@@ -57,7 +57,7 @@ typedef struct ctx_part {
     arm_vtab *owner;    /* a writer of this engine: its decision table records the outcome */
     int tracked;        /* txn records reads and may write */
     int ext;            /* prepared with an external decision */
-    uint64_t rowed;     /* the id whose decision row is in SQLite's transaction (0: none) */
+    uint64_t rowed;     /* the id whose decision slot is in SQLite's transaction (0: none) */
 } ctx_part;
 
 struct arm_ext_ctx {
@@ -439,6 +439,16 @@ static int ctx_needs_decision(arm_ext_ctx *c, sqlite3 *db) {
 }
 
 /* ---------------------------------------------------- the decision table */
+/* "<table>_armdb" holds one row (rowid 1): owner, the 16-byte token that
+ * names this table in the transactions it prepares, and slots, ARM_EXT_SLOTS
+ * 8-byte little-endian transaction ids. A transaction whose decision is
+ * SQLite's writes its id into a free slot from xSync, with the blob API:
+ * inside SQLite's transaction, yet not a row change (changes() and
+ * total_changes() stay as on a native table; so does making the table,
+ * CREATE TABLE ... AS SELECT). A slot is free again once the outcome of the
+ * id in it is durable in the engine. */
+#define CTX_SLOT_BYTES 8
+
 static char *ctx_shadow_name(const arm_vtab *vt, const char *table) {
     return sqlite3_mprintf("\"%w\".\"%w_armdb\"", vt->schema, table ? table : vt->name);
 }
@@ -456,21 +466,19 @@ static int ctx_exec(arm_vtab *vt, const char *fmt, const char *a) {
     return rc;
 }
 
-/* Make the decision table with a fresh owner token in row 0. */
+/* Make the decision table with a fresh owner token. */
 static int ctx_shadow_make(arm_vtab *vt) {
     char *name = ctx_shadow_name(vt, NULL);
     if (name == NULL) return SQLITE_NOMEM;
     sqlite3_randomness(16, vt->owner);
-    int rc = ctx_exec(vt, "CREATE TABLE IF NOT EXISTS %s(id INTEGER PRIMARY KEY, owner BLOB)", name);
-    sqlite3_stmt *st = NULL;
-    char *sql = rc == SQLITE_OK ? sqlite3_mprintf("INSERT INTO %s(id, owner) VALUES(0, ?)", name) : NULL;
-    if (rc == SQLITE_OK && sql == NULL) rc = SQLITE_NOMEM;
-    if (rc == SQLITE_OK) rc = sqlite3_prepare_v2(vt->db, sql, -1, &st, NULL);
-    if (rc == SQLITE_OK) rc = sqlite3_bind_blob(st, 1, vt->owner, 16, SQLITE_STATIC);
-    if (rc == SQLITE_OK) rc = sqlite3_step(st) == SQLITE_DONE ? SQLITE_OK : sqlite3_errcode(vt->db);
-    sqlite3_finalize(st);
-    sqlite3_free(sql);
+    char hex[33];
+    for (int i = 0; i < 16; i++) sqlite3_snprintf(3, hex + 2 * i, "%02x", vt->owner[i]);
+    char *sql = sqlite3_mprintf("CREATE TABLE IF NOT EXISTS %s AS SELECT x'%s' AS owner, "
+                                "zeroblob(%d) AS slots",
+                                name, hex, ARM_EXT_SLOTS * CTX_SLOT_BYTES);
     sqlite3_free(name);
+    int rc = sql ? ctx_exec(vt, "%s", sql) : SQLITE_NOMEM;
+    sqlite3_free(sql);
     if (rc == SQLITE_OK) vt->has_shadow = 1;
     return rc;
 }
@@ -483,10 +491,15 @@ ARM_PRIVATE int arm_ext_shadow_create(arm_vtab *vt, char **err) {
     return rc;
 }
 
-/* The in-doubt transactions the engine holds that belong to this table are
- * resolved by whether their row is in the decision table; every row whose
- * outcome is on disk then is garbage, deleted at the next decision. */
-static void ctx_resolve(arm_vtab *vt, sqlite3_stmt *rows) {
+static uint64_t ctx_get64(const uint8_t *p) {
+    uint64_t v = 0;
+    for (int i = 7; i >= 0; i--) v = (v << 8) | p[i];
+    return v;
+}
+
+/* The engine's in-doubt transactions that this table prepared are resolved
+ * by whether their id is in a slot. */
+static void ctx_resolve(arm_vtab *vt, const uint8_t *slots, int nbytes) {
     arm_engine *e = vt->sh->engine;
     arm_indoubt *list = NULL;
     size_t n = 0;
@@ -494,9 +507,8 @@ static void ctx_resolve(arm_vtab *vt, sqlite3_stmt *rows) {
     for (size_t i = 0; i < n; i++) {
         if (memcmp(list[i].owner, vt->owner, 16) != 0) continue;
         int commit = 0;
-        sqlite3_reset(rows);
-        while (sqlite3_step(rows) == SQLITE_ROW)
-            if ((uint64_t)sqlite3_column_int64(rows, 0) == list[i].id) commit = 1;
+        for (int j = 0; j + CTX_SLOT_BYTES <= nbytes; j += CTX_SLOT_BYTES)
+            commit |= ctx_get64(slots + j) == list[i].id;
         int rc = arm_engine_indoubt_resolve(e, list[i].id, commit);
         sqlite3_log(rc == ARM_OK ? SQLITE_NOTICE : SQLITE_WARNING,
                     "armdb: %s: transaction %llu, prepared before a crash, %s%s", vt->name,
@@ -504,45 +516,22 @@ static void ctx_resolve(arm_vtab *vt, sqlite3_stmt *rows) {
                     rc == ARM_OK ? "" : " could not be recorded; it stays in doubt");
     }
     arm_free(list);
-    sqlite3_reset(rows);
-    while (sqlite3_step(rows) == SQLITE_ROW && vt->ncleanup < CTX_CLEANUP_MAX) {
-        uint64_t id = (uint64_t)sqlite3_column_int64(rows, 0);
-        if (vt->ncleanup == vt->cap_cleanup) {
-            int cap = vt->cap_cleanup ? vt->cap_cleanup * 2 : 8;
-            uint64_t *p = sqlite3_realloc64(vt->cleanup, (size_t)cap * sizeof(*p));
-            if (p == NULL) break;
-            vt->cleanup = p;
-            vt->cap_cleanup = cap;
-        }
-        vt->cleanup[vt->ncleanup++] = id;
-    }
 }
 
 ARM_PRIVATE int arm_ext_shadow_connect(arm_vtab *vt) {
     char *name = ctx_shadow_name(vt, NULL);
-    char *sql = name ? sqlite3_mprintf("SELECT id, owner FROM %s ORDER BY id", name) : NULL;
+    char *sql = name ? sqlite3_mprintf("SELECT owner, slots FROM %s WHERE rowid = 1", name) : NULL;
     sqlite3_free(name);
     if (sql == NULL) return SQLITE_NOMEM;
     sqlite3_stmt *st = NULL;
     /* Missing: a table made before decision tables existed; xBegin makes it. */
     int rc = sqlite3_prepare_v2(vt->db, sql, -1, &st, NULL);
     sqlite3_free(sql);
-    if (rc != SQLITE_OK) {
-        sqlite3_finalize(st);
-        return SQLITE_OK;
-    }
-    if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_int64(st, 0) == 0 &&
-        sqlite3_column_bytes(st, 1) == 16) {
-        memcpy(vt->owner, sqlite3_column_blob(st, 1), 16);
+    if (rc == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW && sqlite3_column_bytes(st, 0) == 16) {
+        memcpy(vt->owner, sqlite3_column_blob(st, 0), 16);
         vt->has_shadow = 1;
-        sqlite3_stmt *ids = NULL;
-        char *q = ctx_shadow_name(vt, NULL);
-        char *s2 = q ? sqlite3_mprintf("SELECT id FROM %s WHERE id > 0", q) : NULL;
-        if (s2 && vt->sh && sqlite3_prepare_v2(vt->db, s2, -1, &ids, NULL) == SQLITE_OK)
-            ctx_resolve(vt, ids);
-        sqlite3_finalize(ids);
-        sqlite3_free(s2);
-        sqlite3_free(q);
+        if (vt->sh)
+            ctx_resolve(vt, sqlite3_column_blob(st, 1), sqlite3_column_bytes(st, 1));
     }
     sqlite3_finalize(st);
     return SQLITE_OK;
@@ -555,8 +544,6 @@ ARM_PRIVATE int arm_ext_shadow_rename(arm_vtab *vt, const char *new_name) {
     int rc = from && to ? SQLITE_OK : SQLITE_NOMEM;
     char *sql = rc == SQLITE_OK ? sqlite3_mprintf("ALTER TABLE %s RENAME TO %s", from, to) : NULL;
     if (rc == SQLITE_OK && sql == NULL) rc = SQLITE_NOMEM;
-    sqlite3_finalize(vt->row_ins); /* prepared against the old name */
-    vt->row_ins = NULL;
     if (rc == SQLITE_OK) rc = ctx_exec(vt, "%s", sql);
     sqlite3_free(sql);
     sqlite3_free(from);
@@ -567,64 +554,59 @@ ARM_PRIVATE int arm_ext_shadow_rename(arm_vtab *vt, const char *new_name) {
 ARM_PRIVATE int arm_ext_shadow_drop(arm_vtab *vt) {
     char *name = ctx_shadow_name(vt, NULL);
     if (name == NULL) return SQLITE_NOMEM;
-    sqlite3_finalize(vt->row_ins);
-    vt->row_ins = NULL;
     int rc = ctx_exec(vt, "DROP TABLE IF EXISTS %s", name);
     sqlite3_free(name);
     return rc;
 }
 
-/* Write the decision row for id (and delete rows whose outcome is durable
- * now), inside SQLite's transaction. */
-static int ctx_row(arm_vtab *vt, uint64_t id) {
-    if (vt->row_ins == NULL) {
-        char *name = ctx_shadow_name(vt, NULL);
-        char *sql = name ? sqlite3_mprintf("INSERT OR REPLACE INTO %s(id) VALUES(?)", name) : NULL;
-        sqlite3_free(name);
-        int rc = sql ? sqlite3_prepare_v2(vt->db, sql, -1, &vt->row_ins, NULL) : SQLITE_NOMEM;
-        sqlite3_free(sql);
-        if (rc != SQLITE_OK) {
-            arm_vtab_set_error(vt, "armdb: %s: decision table: %s", vt->name, sqlite3_errmsg(vt->db));
-            return rc;
-        }
+/* This process's slot map for vt's decision table (made when missing);
+ * sh->slots_mu held. */
+static arm_ext_slots *ctx_slots(arm_vtab *vt) {
+    arm_ext_slots *m = vt->sh->slots;
+    while (m && memcmp(m->owner, vt->owner, 16) != 0) m = m->next;
+    if (m == NULL && (m = calloc(1, sizeof(*m))) != NULL) {
+        memcpy(m->owner, vt->owner, 16);
+        m->next = vt->sh->slots;
+        vt->sh->slots = m;
     }
-    sqlite3_bind_int64(vt->row_ins, 1, (sqlite3_int64)id);
-    int rc = sqlite3_step(vt->row_ins);
-    sqlite3_reset(vt->row_ins);
-    if (rc != SQLITE_DONE) {
-        arm_vtab_set_error(vt, "armdb: %s: decision table: %s", vt->name, sqlite3_errmsg(vt->db));
-        return rc == SQLITE_ROW ? SQLITE_ERROR : rc;
-    }
-    arm_engine *e = vt->sh->engine;
-    char *name = NULL;
-    for (int i = 0; i < vt->ncleanup;) {
-        if (!arm_engine_txn_durable(e, vt->cleanup[i])) {
-            i++;
-            continue;
-        }
-        if (name == NULL && (name = ctx_shadow_name(vt, NULL)) == NULL) break;
-        char *sql = sqlite3_mprintf("DELETE FROM %s WHERE id = %lld", name, (long long)vt->cleanup[i]);
-        if (sql == NULL || sqlite3_exec(vt->db, sql, NULL, NULL, NULL) != SQLITE_OK) {
-            sqlite3_free(sql);
-            break; /* next time */
-        }
-        sqlite3_free(sql);
-        vt->cleanup[i] = vt->cleanup[--vt->ncleanup];
-    }
-    sqlite3_free(name);
-    return SQLITE_OK;
+    return m;
 }
 
-static void ctx_cleanup_later(arm_vtab *vt, uint64_t id) {
-    if (vt->ncleanup == vt->cap_cleanup) {
-        if (vt->ncleanup >= CTX_CLEANUP_MAX) return; /* the next connect finds it */
-        int cap = vt->cap_cleanup ? vt->cap_cleanup * 2 : 8;
-        uint64_t *p = sqlite3_realloc64(vt->cleanup, (size_t)cap * sizeof(*p));
-        if (p == NULL) return;
-        vt->cleanup = p;
-        vt->cap_cleanup = cap;
+/* A slot whose transaction's outcome is durable (or that was never used
+ * by this process: what the table held at connect was resolved then). */
+static int ctx_slot_free(arm_engine *e, const arm_ext_slots *m) {
+    for (int i = 0; i < ARM_EXT_SLOTS; i++)
+        if (m->id[i] == 0 || arm_engine_txn_durable(e, m->id[i])) return i;
+    return -1;
+}
+
+/* Record, inside SQLite's transaction, that transaction id commits with it. */
+static int ctx_decide(arm_vtab *vt, uint64_t id) {
+    arm_engine *e = vt->sh->engine;
+    pthread_mutex_lock(&vt->sh->slots_mu);
+    arm_ext_slots *m = ctx_slots(vt);
+    int slot = m ? ctx_slot_free(e, m) : -1;
+    if (m && slot < 0 && arm_engine_flush(e) == ARM_OK) slot = ctx_slot_free(e, m);
+    if (slot >= 0) m->id[slot] = id;
+    pthread_mutex_unlock(&vt->sh->slots_mu);
+    if (m == NULL) return SQLITE_NOMEM;
+    if (slot < 0) {
+        arm_vtab_set_error(vt, "armdb: %s: %d transactions are committing at once; retry",
+                           vt->name, ARM_EXT_SLOTS);
+        return SQLITE_BUSY;
     }
-    vt->cleanup[vt->ncleanup++] = id;
+    uint8_t le[CTX_SLOT_BYTES];
+    for (int i = 0; i < CTX_SLOT_BYTES; i++) le[i] = (uint8_t)(id >> (8 * i));
+    char *table = sqlite3_mprintf("%s_armdb", vt->name);
+    sqlite3_blob *b = NULL;
+    int rc = table ? sqlite3_blob_open(vt->db, vt->schema, table, "slots", 1, 1, &b) : SQLITE_NOMEM;
+    if (rc == SQLITE_OK) rc = sqlite3_blob_write(b, le, CTX_SLOT_BYTES, slot * CTX_SLOT_BYTES);
+    if (rc != SQLITE_OK)
+        arm_vtab_set_error(vt, "armdb: %s: decision table %s: %s", vt->name, table ? table : "",
+                           sqlite3_errmsg(vt->db));
+    sqlite3_blob_close(b);
+    sqlite3_free(table);
+    return rc;
 }
 
 /* ---------------------------------------------------------------- commit */
@@ -658,9 +640,8 @@ ARM_PRIVATE int arm_ext_ctx_sync(arm_vtab *vt) {
         p->ext = decide;
         uint64_t id = arm_txn_id(p->txn);
         if (decide && id != 0 && p->rowed != id) {
-            int src = ctx_row(owner, id);
+            int src = ctx_decide(owner, id);
             if (src != SQLITE_OK) return src;
-            if (p->rowed) ctx_cleanup_later(owner, p->rowed); /* an earlier, aborted prepare */
             p->rowed = id;
         }
     }
@@ -680,32 +661,26 @@ ARM_PRIVATE int arm_ext_ctx_commit(arm_vtab *vt) {
          * statement on the table reports it, and goes to SQLite's log. */
         arm_txn *txns[CTX_PARTS_MAX];
         int n = 0;
-        for (int i = 0; i < c->nparts; i++)
-            if (arm_txn_id(c->parts[i].txn) != 0 || arm_txn_write_count(c->parts[i].txn) == 0)
-                txns[n++] = c->parts[i].txn;
-        /* a part never prepared (xCommit without xSync: SQLite always syncs
-         * first; be safe) is prepared now */
         for (int i = 0; i < c->nparts; i++) {
             ctx_part *p = &c->parts[i];
+            /* never prepared (xCommit without xSync: SQLite always syncs
+             * first; be safe): prepared now */
             if (arm_txn_id(p->txn) == 0 && arm_txn_write_count(p->txn) > 0 &&
-                arm_txn_prepare(p->txn, NULL) == ARM_OK)
-                txns[n++] = p->txn;
+                arm_txn_prepare(p->txn, NULL) != ARM_OK)
+                sqlite3_log(SQLITE_ERROR, "armdb: %s: commit without prepare failed: %s",
+                            vt->name, arm_engine_errmsg(NULL));
+            if (arm_txn_id(p->txn) != 0) txns[n++] = p->txn; /* only what was written */
         }
-        int prepared = 0;
-        for (int i = 0; i < n; i++) prepared += arm_txn_id(txns[i]) != 0;
         /* Done reading, unless a statement still reads through it: a
          * registered snapshot would make the publish keep every version it
          * replaces. */
         if (c->ncursors == 0) arm_snapshot_drop(&c->snap);
-        if (prepared) {
+        if (n) {
             int rc = arm_txn_publish(txns, (size_t)n);
             if (rc != ARM_OK)
                 sqlite3_log(arm_ext_rc(rc), "armdb: %s: commit after SQLite's: %s", vt->name,
                             arm_engine_errmsg(NULL));
         }
-        for (int i = 0; i < c->nparts; i++)
-            if (c->parts[i].rowed && c->parts[i].owner)
-                ctx_cleanup_later(c->parts[i].owner, c->parts[i].rowed);
         if (c->current) ctx_detach(c->conn);
     }
     ctx_unref(c);
@@ -724,8 +699,6 @@ ARM_PRIVATE int arm_ext_ctx_rollback(arm_vtab *vt) {
             if (rc != ARM_OK)
                 sqlite3_log(arm_ext_rc(rc), "armdb: %s: rollback: %s", vt->name,
                             arm_engine_errmsg(NULL));
-            if (c->parts[i].rowed && c->parts[i].owner)
-                ctx_cleanup_later(c->parts[i].owner, c->parts[i].rowed);
         }
         if (c->current) ctx_detach(c->conn);
     }
@@ -747,11 +720,7 @@ ARM_PRIVATE void arm_ext_ctx_vtab_gone(arm_vtab *vt) {
         shared |= o != vt && o->sh == vt->sh;
     if (!shared && vt->sh) ctx_cache_drop(vt->conn, vt->sh);
     sqlite3_finalize(vt->probe);
-    sqlite3_finalize(vt->row_ins);
-    vt->probe = vt->row_ins = NULL;
-    sqlite3_free(vt->cleanup);
-    vt->cleanup = NULL;
-    vt->ncleanup = vt->cap_cleanup = 0;
+    vt->probe = NULL;
 }
 
 ARM_PRIVATE void arm_ext_ctx_quiesce(arm_vtab *vt) {
@@ -771,4 +740,4 @@ ARM_PRIVATE void arm_ext_ctx_conn_gone(arm_ext_conn *conn) {
 
 #undef CTX_PARTS_MAX
 #undef CTX_WAIT_MS
-#undef CTX_CLEANUP_MAX
+#undef CTX_SLOT_BYTES

@@ -180,6 +180,7 @@ ARM_PRIVATE int arm_ext_engine_acquire(const arm_ext_config *cfg, int create,
         if (rc == ARM_OK) rc = arm_engine_open(real, &opts, &e);
         if (rc == ARM_OK) {
             sh->path = path, sh->engine = e, sh->refs = 1;
+            pthread_mutex_init(&sh->slots_mu, NULL);
             sh->next = ext_registry;
             ext_registry = sh;
         } else {
@@ -224,6 +225,12 @@ ARM_PRIVATE void arm_ext_engine_release(arm_ext_shared *sh) {
         ext_domain = NULL;
     }
     pthread_mutex_unlock(&ext_registry_mu);
+    while (sh->slots) {
+        arm_ext_slots *next = sh->slots->next;
+        free(sh->slots);
+        sh->slots = next;
+    }
+    pthread_mutex_destroy(&sh->slots_mu);
     free(sh->path);
     free(sh);
 }

@@ -15,6 +15,8 @@
 #include "../common/arm_base.h"
 #include "../engine/arm_engine.h"
 
+#include <pthread.h>
+
 /* ------------------------------------------------------------ key types */
 enum arm_ext_key_type {
     ARM_EXT_KEY_BLOB = 0,    /* memcmp order; the kv form's default */
@@ -119,7 +121,19 @@ struct arm_ext_shared {
     int doomed;            /* DROP TABLE happened: remove the directory at the last release */
     int remove_parent;     /* also rmdir the (default) parent directory if empty */
     arm_ext_shared *next;
+    /* decision slots this process wrote, per decision table (arm_txn.c) */
+    pthread_mutex_t slots_mu;
+    struct arm_ext_slots *slots;
 };
+
+/* Decision slots: a decision table's blob holds ARM_EXT_SLOTS transaction
+ * ids; this process's view of which it filled (0: free as far as it knows). */
+#define ARM_EXT_SLOTS 128
+typedef struct arm_ext_slots {
+    uint8_t owner[16];
+    uint64_t id[ARM_EXT_SLOTS];
+    struct arm_ext_slots *next;
+} arm_ext_slots;
 
 /* Another reference to an acquired engine (released with
  * arm_ext_engine_release). */
@@ -170,9 +184,6 @@ struct arm_vtab {
     uint8_t owner[16];     /* its owner token: names it in prepared transactions */
     int has_shadow;        /* the table exists and owner is read */
     sqlite3_stmt *probe;   /* cached: a read of the temp schema (context boundaries) */
-    sqlite3_stmt *row_ins; /* cached: INSERT OR REPLACE a decision row */
-    uint64_t *cleanup;     /* decision rows to delete once durable (sqlite3_malloc) */
-    int ncleanup, cap_cleanup;
     arm_buf kbuf;          /* scratch: encoded key */
     arm_buf kbuf2;         /* scratch: second key (UPDATE of the key) */
     arm_buf vbuf;          /* scratch: encoded value */
