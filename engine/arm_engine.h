@@ -278,10 +278,22 @@ arm_domain *arm_engine_domain(const arm_engine *engine);
 typedef struct arm_snapshot {
     uint64_t seq;   /* private: the moment */
     void *slot;     /* private: registration */
+    void *idle;     /* private */
     arm_domain *domain;
 } arm_snapshot;
 ARM_WARN_UNUSED int arm_snapshot_take(arm_domain *domain, arm_snapshot *snap_out);
 void arm_snapshot_drop(arm_snapshot *snap); /* a zeroed or dropped snapshot is allowed */
+/**
+ * A holder that may keep a snapshot across idle time (a transaction between
+ * its statements) says so: an idle snapshot keeps protecting its versions
+ * for 30 s, or until versions pile up (a million in one shard); then it
+ * expires, so an abandoned holder cannot make memory grow without bound.
+ * arm_snapshot_resume before reading through it again: ARM_OK, or
+ * ARM_BUSY_SNAPSHOT when it expired (reads through it would be wrong: the
+ * holder must give it up). Not for concurrent use of one snapshot.
+ */
+void arm_snapshot_idle(arm_snapshot *snap);
+ARM_WARN_UNUSED int arm_snapshot_resume(arm_snapshot *snap);
 
 /* ----------------------------------------------------------- transactions */
 /**

@@ -130,10 +130,19 @@ typedef struct arm_file {
 #define ARM_SNAP_CHUNK 256 /* snapshot slots per registry chunk */
 
 /* Snapshot registrations: a slot holds 0 (free), 1 (being taken: protects
- * every version) or seq + 2. Chunks are added, never removed, until the
- * domain is freed. */
+ * every version), 2 (expired) or seq + 3, with ARM_SNAP_IDLE set while its
+ * holder is between statements (idle_ms: since when). An idle snapshot
+ * stops protecting versions after ARM_SNAP_IDLE_MS, or sooner when a shard
+ * keeps ARM_SNAP_PRESSURE_NODES versions: it is expired then, and its
+ * holder's next use fails (arm_snapshot_resume). Chunks are added, never
+ * removed, until the domain is freed. */
+#define ARM_SNAP_IDLE           ((uint64_t)1 << 63)
+#define ARM_SNAP_EXPIRED        2u
+#define ARM_SNAP_IDLE_MS        30000u
+#define ARM_SNAP_PRESSURE_NODES (1u << 20)
 typedef struct arm_snap_chunk {
     _Atomic uint64_t slot[ARM_SNAP_CHUNK];
+    _Atomic uint64_t idle_ms[ARM_SNAP_CHUNK];
     _Atomic(struct arm_snap_chunk *) next;
 } arm_snap_chunk;
 
@@ -145,6 +154,7 @@ struct arm_domain {
     char pad2[64];
     _Atomic uint32_t nprepared;   /* transactions prepared, not yet published/discarded */
     _Atomic uint32_t nwaiters;    /* threads in arm_domain_wait_prepared */
+    uint32_t idle_ms;             /* ARM_SNAP_IDLE_MS (tests shorten it) */
     _Atomic int refs;             /* arm_domain_new's reference + engines */
     pthread_mutex_t mu;           /* guards chunk growth and prepared-waiters */
     pthread_cond_t prepared_cond; /* broadcast when nprepared drops */
@@ -154,8 +164,9 @@ struct arm_domain {
 ARM_PRIVATE arm_domain *arm_domain_ref(arm_domain *d);
 ARM_PRIVATE void arm_domain_unref(arm_domain *d);
 /* Smallest snapshot seq registered (0 while one is being taken), or
- * UINT64_MAX when there is none. */
-ARM_PRIVATE uint64_t arm_domain_min_snapshot(arm_domain *d);
+ * UINT64_MAX when there is none. Idle snapshots past their time, or any idle
+ * one under `pressure`, are expired instead of counted. */
+ARM_PRIVATE uint64_t arm_domain_min_snapshot(arm_domain *d, int pressure);
 /* Take the next sequence number, or 0 when they are exhausted (the caller
  * refuses the write). */
 ARM_PRIVATE uint64_t arm_domain_next_seq(arm_domain *d);

@@ -42,6 +42,7 @@ int arm_domain_new(arm_domain **out) {
         return ARM_ERR(ARM_NOMEM);
     }
     atomic_store(&d->refs, 1);
+    d->idle_ms = ARM_SNAP_IDLE_MS;
     *out = d;
     return ARM_OK;
 }
@@ -122,14 +123,35 @@ void arm_domain_wait_prepared(arm_domain *d, int timeout_ms) {
     atomic_fetch_sub(&d->nwaiters, 1);
 }
 
-uint64_t arm_domain_min_snapshot(arm_domain *d) {
+static uint64_t mvcc_now_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+uint64_t arm_domain_min_snapshot(arm_domain *d, int pressure) {
     if (atomic_load(&d->nsnap) == 0) return UINT64_MAX;
-    uint64_t min = UINT64_MAX;
+    uint64_t min = UINT64_MAX, now = 0;
     for (arm_snap_chunk *c = &d->first; c != NULL; c = atomic_load(&c->next)) {
         for (uint32_t i = 0; i < ARM_SNAP_CHUNK; i++) {
             uint64_t v = atomic_load(&c->slot[i]);
             if (v == 1) return 0; /* being taken: its seq is not known yet */
-            if (v >= 2 && v - 2 < min) min = v - 2;
+            if (v <= ARM_SNAP_EXPIRED) continue;
+            if (v & ARM_SNAP_IDLE) {
+                if (now == 0) now = mvcc_now_ms();
+                int old = now - atomic_load(&c->idle_ms[i]) > d->idle_ms;
+                /* Expire it unless its holder resumed meanwhile (then the
+                 * exchange fails and it counts). */
+                if ((old || pressure) &&
+                    atomic_compare_exchange_strong(&c->slot[i], &v, ARM_SNAP_EXPIRED)) {
+                    atomic_fetch_sub(&d->nsnap, 1); /* it protects nothing any more */
+                    continue;
+                }
+                v = atomic_load(&c->slot[i]);
+                if (v <= ARM_SNAP_EXPIRED) continue;
+            }
+            uint64_t seq = (v & ~ARM_SNAP_IDLE) - 3;
+            if (seq < min) min = seq;
         }
     }
     return min;
@@ -139,7 +161,7 @@ uint64_t arm_domain_min_snapshot(arm_domain *d) {
  * the usual take is one compare-and-swap on a line of its own making. */
 static _Thread_local uint32_t mvcc_slot_hint;
 
-static _Atomic uint64_t *mvcc_slot_claim(arm_domain *d) {
+static _Atomic uint64_t *mvcc_slot_claim(arm_domain *d, _Atomic uint64_t **idle_out) {
     arm_snap_chunk *c = &d->first;
     for (uint32_t nchunk = 0;; nchunk++) {
         for (uint32_t i = 0; i < ARM_SNAP_CHUNK; i++) {
@@ -147,6 +169,7 @@ static _Atomic uint64_t *mvcc_slot_claim(arm_domain *d) {
             uint64_t zero = 0;
             if (atomic_compare_exchange_strong(&c->slot[j], &zero, 1)) {
                 mvcc_slot_hint = j;
+                *idle_out = &c->idle_ms[j];
                 return &c->slot[j];
             }
         }
@@ -169,22 +192,48 @@ int arm_snapshot_take(arm_domain *d, arm_snapshot *s) {
     /* Register first, then read seq: an installer that takes a stamp after
      * our read sees the registration and keeps the version we need. */
     atomic_fetch_add(&d->nsnap, 1);
-    _Atomic uint64_t *slot = mvcc_slot_claim(d);
+    _Atomic uint64_t *idle = NULL;
+    _Atomic uint64_t *slot = mvcc_slot_claim(d, &idle);
     if (slot == NULL) {
         atomic_fetch_sub(&d->nsnap, 1);
         return ARM_ERR(ARM_NOMEM);
     }
     s->seq = atomic_load(&d->seq);
-    atomic_store(slot, s->seq + 2);
+    atomic_store(slot, s->seq + 3);
     s->slot = (void *)slot;
+    s->idle = (void *)idle;
     s->domain = d;
     return ARM_OK;
 }
 
+void arm_snapshot_idle(arm_snapshot *s) {
+    if (s->slot == NULL) return;
+    _Atomic uint64_t *slot = s->slot;
+    uint64_t v = atomic_load(slot);
+    if (v <= ARM_SNAP_EXPIRED || (v & ARM_SNAP_IDLE)) return;
+    atomic_store((_Atomic uint64_t *)s->idle, mvcc_now_ms());
+    atomic_store(slot, v | ARM_SNAP_IDLE); /* only the holder moves it out of idle */
+}
+
+int arm_snapshot_resume(arm_snapshot *s) {
+    if (s->slot == NULL) return ARM_OK;
+    _Atomic uint64_t *slot = s->slot;
+    for (;;) { /* at most twice: only expiry moves it meanwhile */
+        uint64_t v = atomic_load(slot);
+        if (v == ARM_SNAP_EXPIRED)
+            return arm_engine_seterr(ARM_ERR(ARM_BUSY_SNAPSHOT), 0,
+                                     "the transaction was idle while the versions it reads "
+                                     "were reclaimed");
+        if (!(v & ARM_SNAP_IDLE)) return ARM_OK;
+        if (atomic_compare_exchange_strong(slot, &v, v & ~ARM_SNAP_IDLE)) return ARM_OK;
+    }
+}
+
 void arm_snapshot_drop(arm_snapshot *s) {
     if (s == NULL || s->slot == NULL) return;
-    atomic_store((_Atomic uint64_t *)s->slot, 0);
-    atomic_fetch_sub(&s->domain->nsnap, 1);
+    /* An expired one was uncounted when it expired. */
+    if (atomic_exchange((_Atomic uint64_t *)s->slot, 0) != ARM_SNAP_EXPIRED)
+        atomic_fetch_sub(&s->domain->nsnap, 1);
     s->slot = NULL;
 }
 
@@ -367,7 +416,7 @@ void arm_vs_gc(arm_engine *e, arm_shard *s, int force) {
     uint64_t nsnap = atomic_load(&e->dom->nsnap);
     if (!force && nsnap > 0 && ++s->gc_tick < MVCC_GC_EVERY) return;
     s->gc_tick = 0;
-    uint64_t min = arm_domain_min_snapshot(e->dom);
+    uint64_t min = arm_domain_min_snapshot(e->dom, vs->nodes > ARM_SNAP_PRESSURE_NODES);
     /* An item whose own version is at or below min is all any snapshot reads
      * (a deleted one then leaves the index, unless a prepared transaction
      * holds it); otherwise its chain is trimmed. */

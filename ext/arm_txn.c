@@ -69,6 +69,7 @@ struct arm_ext_ctx {
     int writes;         /* a table got xBegin: ends at xCommit / xRollback */
     int ended;          /* published or discarded */
     int ncursors;       /* open cursors reading through it */
+    int idle;           /* between statements: its snapshot may expire (arm_snapshot_idle) */
     arm_snapshot snap;
     ctx_part parts[CTX_PARTS_MAX];
     int nparts;
@@ -147,6 +148,33 @@ static void ctx_release(arm_ext_ctx *c) {
 
 static void ctx_unref(arm_ext_ctx *c);
 
+/* Between statements (no cursor reads through it): an abandoned transaction
+ * (one whose end armdb cannot see, or an idle open one) must not keep
+ * versions forever, so its snapshot may expire. */
+static void ctx_idle(arm_ext_ctx *c) {
+    if (c->idle || c->ended || c->ncursors) return;
+    arm_snapshot_idle(&c->snap);
+    c->idle = 1;
+}
+
+/* In use again: SQLITE_BUSY_SNAPSHOT when the snapshot expired meanwhile. */
+static int ctx_resume(arm_ext_ctx *c, arm_vtab *vt) {
+    if (!c->idle) return SQLITE_OK;
+    int rc = arm_snapshot_resume(&c->snap);
+    if (rc != ARM_OK) {
+        arm_vtab_set_error(vt, "armdb: %s: this transaction stayed idle for over %u s (or while "
+                           "others wrote a great deal), and the state it reads was reclaimed; "
+                           "roll back and retry it", vt->name, 30u);
+        return SQLITE_BUSY_SNAPSHOT;
+    }
+    c->idle = 0;
+    return SQLITE_OK;
+}
+
+ARM_PRIVATE int arm_ext_ctx_resume(arm_vtab *vt) {
+    return vt->ctx ? ctx_resume(vt->ctx, vt) : SQLITE_OK;
+}
+
 ARM_PRIVATE void arm_ext_ctx_ref(arm_ext_ctx *c) {
     c->refs++;
     c->ncursors++;
@@ -155,6 +183,9 @@ ARM_PRIVATE void arm_ext_ctx_ref(arm_ext_ctx *c) {
 ARM_PRIVATE void arm_ext_ctx_unref(arm_ext_ctx *c) {
     if (c == NULL) return;
     c->ncursors--;
+    /* A transaction lives on between its statements (an autocommit
+     * statement's reads end with its last cursor instead). */
+    if (c->refs > 1 && (c->explicit_ || c->writes)) ctx_idle(c);
     ctx_unref(c);
 }
 
@@ -296,14 +327,15 @@ ARM_PRIVATE int arm_ext_ctx_enter(arm_vtab *vt, int write, arm_ext_ctx **ctx_out
         ctx_part *p = ctx_find(vt->ctx, vt->sh);
         *ctx_out = vt->ctx;
         *txn_out = p ? p->txn : NULL;
-        return p ? SQLITE_OK : SQLITE_INTERNAL;
+        if (p == NULL) return SQLITE_INTERNAL;
+        return ctx_resume(vt->ctx, vt);
     }
     arm_ext_ctx *c = conn->cur;
     if (c != NULL && !ctx_still_current(c, vt->db)) {
         ctx_detach(conn);
         c = NULL;
     }
-    int rc = c ? SQLITE_OK : ctx_new(vt, write, &c);
+    int rc = c ? ctx_resume(c, vt) : ctx_new(vt, write, &c);
     if (rc != SQLITE_OK) return rc;
     ctx_part *p = NULL;
     rc = ctx_part_get(vt, c, write || c->explicit_ || c->writes, &p);
@@ -331,6 +363,7 @@ ARM_PRIVATE arm_txn *arm_ext_ctx_wtxn(arm_vtab *vt) {
 
 ARM_PRIVATE void arm_ext_ctx_changed(arm_vtab *vt) {
     vt->conn->our_changes++;
+    if (vt->ctx) ctx_idle(vt->ctx); /* until its next use; cheap when a cursor is open */
 }
 
 /* ------------------------------------------- what the commit decision needs */

@@ -656,7 +656,7 @@ static int vtab_rowid(sqlite3_vtab_cursor *base, sqlite3_int64 *rowid) {
  * xBegin for it). */
 static int vtab_wtxn(arm_vtab *vt, arm_txn **txn_out) {
     *txn_out = arm_ext_ctx_wtxn(vt);
-    if (*txn_out != NULL) return SQLITE_OK;
+    if (*txn_out != NULL) return arm_ext_ctx_resume(vt);
     arm_ext_ctx *ctx;
     return arm_ext_ctx_enter(vt, 1, &ctx, txn_out);
 }

@@ -226,6 +226,9 @@ ARM_PRIVATE void arm_ext_ctx_ref(arm_ext_ctx *ctx);
 ARM_PRIVATE void arm_ext_ctx_unref(arm_ext_ctx *ctx);
 /* vt's engine transaction in the context it writes in (NULL: none). */
 ARM_PRIVATE arm_txn *arm_ext_ctx_wtxn(arm_vtab *vt);
+/* Before vt writes again in its context: SQLITE_OK, or SQLITE_BUSY_SNAPSHOT
+ * when the context sat idle so long that its snapshot expired. */
+ARM_PRIVATE int arm_ext_ctx_resume(arm_vtab *vt);
 /* A row change armdb made (for change detection). */
 ARM_PRIVATE void arm_ext_ctx_changed(arm_vtab *vt);
 /* xSync / xCommit / xRollback of vt: prepare (with the decision recorded in

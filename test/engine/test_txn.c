@@ -486,6 +486,41 @@ static void test_versions_pruned(void) {
     util_close_ok(e);
 }
 
+/* An idle snapshot stops protecting versions after its time: its holder's
+ * next use fails instead of reading what was reclaimed. */
+static void test_idle_snapshot_expires(void) {
+    arm_engine_options o;
+    opts4(&o);
+    arm_engine *e = util_open_ok(fresh("txni"), &o);
+    e->dom->idle_ms = 50;
+    put1(e, "k", "0");
+    arm_snapshot snap, busy;
+    ARM_CHECK_RC(arm_snapshot_take(arm_engine_domain(e), &snap), ARM_OK);
+    ARM_CHECK_RC(arm_snapshot_take(arm_engine_domain(e), &busy), ARM_OK);
+    arm_txn *t = NULL, *b = NULL;
+    ARM_CHECK_RC(arm_txn_begin(e, &snap, ARM_TXN_READONLY, &t), ARM_OK);
+    ARM_CHECK_RC(arm_txn_begin(e, &busy, ARM_TXN_READONLY, &b), ARM_OK);
+    tget(t, "k", "0");
+    arm_snapshot_idle(&snap);
+    arm_snapshot_idle(&busy);
+    ARM_CHECK_RC(arm_snapshot_resume(&busy), ARM_OK); /* resumed in time: kept */
+    usleep(120 * 1000);
+    for (int i = 1; i <= 600; i++) { /* enough installs for a prune */
+        char v[16];
+        snprintf(v, sizeof v, "%d", i);
+        put1(e, "k", v);
+    }
+    tget(b, "k", "0"); /* the busy one still reads its moment */
+    ARM_CHECK_RC(arm_snapshot_resume(&snap), ARM_BUSY_SNAPSHOT);
+    ARM_CHECK_RC(arm_snapshot_resume(&snap), ARM_BUSY_SNAPSHOT);
+    arm_txn_free(t);
+    arm_txn_free(b);
+    arm_snapshot_drop(&snap);
+    arm_snapshot_drop(&busy);
+    ARM_CHECK(atomic_load(&e->dom->nsnap) == 0);
+    util_close_ok(e);
+}
+
 /* ----------------------------------------------------- transfers */
 #define NACCT 16
 #define START 1000
@@ -636,6 +671,7 @@ int main(void) {
     UTIL_CASE("crash while prepared: applied / in doubt", test_crash_prepared());
     UTIL_CASE("two engines published at once", test_two_engines_one_publish());
     UTIL_CASE("versions kept for a snapshot, then pruned", test_versions_pruned());
+    UTIL_CASE("an idle snapshot expires", test_idle_snapshot_expires());
     UTIL_CASE("transfers keep the total", test_transfers());
     return harness_done();
 }
