@@ -12,6 +12,7 @@
 **     engine/io_posix.c
 **     engine/io_uring.c
 **     engine/log.c
+**     engine/err.c
 **     engine/shard.c
 **     engine/write.c
 **     engine/recover.c
@@ -2476,6 +2477,15 @@ static inline void arm_log_lock(pthread_mutex_t *m) {
     pthread_mutex_lock(m);
 }
 
+/* err.c: the calling thread's last error (a leaf every layer reports through). */
+#define ARM_ERRMSG_MAX 512
+ARM_PRIVATE int arm_engine_seterr(int rc, int err, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+ARM_PRIVATE void arm_engine_clearerr(void);
+/* Save and restore the message and errno around cleanup that may set them. */
+ARM_PRIVATE void arm_engine_saveerr(char msg[ARM_ERRMSG_MAX], int *err);
+ARM_PRIVATE void arm_engine_restoreerr(const char msg[ARM_ERRMSG_MAX], int err);
+
 /* engine.c helpers used by cursor.c and the write path */
 ARM_PRIVATE uint32_t arm_engine_route(const arm_engine *e, const uint8_t *key, size_t klen);
 ARM_PRIVATE arm_file *arm_engine_file(const arm_engine *e, uint32_t fid);
@@ -2484,9 +2494,6 @@ ARM_PRIVATE arm_file *arm_engine_file(const arm_engine *e, uint32_t fid);
  * needed) when the entry is not mapped. */
 ARM_PRIVATE int arm_engine_read_value(arm_engine *e, const arm_item *loc, arm_slice key,
                                       arm_buf *buf, arm_slice *value_out);
-/* Thread-local error reporting. */
-ARM_PRIVATE int arm_engine_seterr(int rc, int err, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
 
 /* shard.c: the log write path */
 ARM_PRIVATE int arm_shard_init(arm_engine *e, arm_shard *s, uint32_t id);
@@ -2702,6 +2709,59 @@ int arm_entry_verify(const uint8_t *p, size_t len) {
     return ARM_OK;
 }
 /**** End of engine/log.c ****************************************************/
+/**** Begin file engine/err.c ************************************************/
+/* SPDX-License-Identifier: MIT */
+/*
+ * err.c: the engine's error reporting: the calling thread's last message and
+ * errno (arm_engine_errmsg, arm_engine_errno), set through
+ * arm_engine_seterr by every engine file. Layer: engine, a leaf: it calls
+ * nothing else in the engine, so every layer may report through it.
+ */
+/* #include "engine_int.h" */
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+static _Thread_local char err_msg[ARM_ERRMSG_MAX];
+static _Thread_local int err_errno;
+
+int arm_engine_seterr(int rc, int err, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(err_msg, sizeof(err_msg), fmt, ap);
+    va_end(ap);
+    if (err && n >= 0 && (size_t)n < sizeof(err_msg))
+        snprintf(err_msg + n, sizeof(err_msg) - (size_t)n, ": %s", strerror(err));
+    err_errno = err;
+    return rc;
+}
+
+void arm_engine_clearerr(void) {
+    err_msg[0] = '\0';
+    err_errno = 0;
+}
+
+void arm_engine_saveerr(char msg[ARM_ERRMSG_MAX], int *err) {
+    memcpy(msg, err_msg, ARM_ERRMSG_MAX);
+    *err = err_errno;
+}
+
+void arm_engine_restoreerr(const char msg[ARM_ERRMSG_MAX], int err) {
+    memcpy(err_msg, msg, ARM_ERRMSG_MAX);
+    err_errno = err;
+}
+
+const char *arm_engine_errmsg(const arm_engine *e) {
+    (void)e;
+    return err_msg;
+}
+
+int arm_engine_errno(const arm_engine *e) {
+    (void)e;
+    return err_errno;
+}
+/**** End of engine/err.c ****************************************************/
 /**** Begin file engine/shard.c **********************************************/
 /* SPDX-License-Identifier: MIT */
 /*
@@ -4634,7 +4694,6 @@ int arm_engine_cursor_value(arm_cursor *c, arm_slice *value_out) {
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -4644,31 +4703,6 @@ int arm_engine_cursor_value(arm_cursor *c, arm_slice *value_out) {
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
-
-/* ------------------------------------------------------------- errors */
-static _Thread_local char eng_errmsg[512];
-static _Thread_local int eng_errno;
-
-int arm_engine_seterr(int rc, int err, const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(eng_errmsg, sizeof(eng_errmsg), fmt, ap);
-    va_end(ap);
-    if (err && n >= 0 && (size_t)n < sizeof(eng_errmsg))
-        snprintf(eng_errmsg + n, sizeof(eng_errmsg) - (size_t)n, ": %s", strerror(err));
-    eng_errno = err;
-    return rc;
-}
-
-const char *arm_engine_errmsg(const arm_engine *e) {
-    (void)e;
-    return eng_errmsg;
-}
-
-int arm_engine_errno(const arm_engine *e) {
-    (void)e;
-    return eng_errno;
-}
 
 /* ------------------------------------------------------------- options */
 void arm_engine_options_init(arm_engine_options *o) {
@@ -4986,8 +5020,7 @@ static int eng_open_shards(arm_engine *e) {
 
 int arm_engine_open(const char *dir, const arm_engine_options *opts, arm_engine **engine_out) {
     *engine_out = NULL;
-    eng_errmsg[0] = '\0';
-    eng_errno = 0;
+    arm_engine_clearerr();
     arm_engine_options defaults;
     if (opts == NULL) {
         arm_engine_options_init(&defaults);
@@ -5030,12 +5063,11 @@ int arm_engine_open(const char *dir, const arm_engine_options *opts, arm_engine 
             e->syncer_running = 1;
     }
     if (rc != ARM_OK) {
-        char msg[sizeof(eng_errmsg)];
-        int err = eng_errno;
-        memcpy(msg, eng_errmsg, sizeof(msg));
+        char msg[ARM_ERRMSG_MAX];
+        int err;
+        arm_engine_saveerr(msg, &err);
         (void)arm_engine_close(e);
-        memcpy(eng_errmsg, msg, sizeof(msg));
-        eng_errno = err;
+        arm_engine_restoreerr(msg, err);
         return rc;
     }
     *engine_out = e;

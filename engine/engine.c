@@ -16,7 +16,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,31 +25,6 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
-
-/* ------------------------------------------------------------- errors */
-static _Thread_local char eng_errmsg[512];
-static _Thread_local int eng_errno;
-
-int arm_engine_seterr(int rc, int err, const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(eng_errmsg, sizeof(eng_errmsg), fmt, ap);
-    va_end(ap);
-    if (err && n >= 0 && (size_t)n < sizeof(eng_errmsg))
-        snprintf(eng_errmsg + n, sizeof(eng_errmsg) - (size_t)n, ": %s", strerror(err));
-    eng_errno = err;
-    return rc;
-}
-
-const char *arm_engine_errmsg(const arm_engine *e) {
-    (void)e;
-    return eng_errmsg;
-}
-
-int arm_engine_errno(const arm_engine *e) {
-    (void)e;
-    return eng_errno;
-}
 
 /* ------------------------------------------------------------- options */
 void arm_engine_options_init(arm_engine_options *o) {
@@ -368,8 +342,7 @@ static int eng_open_shards(arm_engine *e) {
 
 int arm_engine_open(const char *dir, const arm_engine_options *opts, arm_engine **engine_out) {
     *engine_out = NULL;
-    eng_errmsg[0] = '\0';
-    eng_errno = 0;
+    arm_engine_clearerr();
     arm_engine_options defaults;
     if (opts == NULL) {
         arm_engine_options_init(&defaults);
@@ -412,12 +385,11 @@ int arm_engine_open(const char *dir, const arm_engine_options *opts, arm_engine 
             e->syncer_running = 1;
     }
     if (rc != ARM_OK) {
-        char msg[sizeof(eng_errmsg)];
-        int err = eng_errno;
-        memcpy(msg, eng_errmsg, sizeof(msg));
+        char msg[ARM_ERRMSG_MAX];
+        int err;
+        arm_engine_saveerr(msg, &err);
         (void)arm_engine_close(e);
-        memcpy(eng_errmsg, msg, sizeof(msg));
-        eng_errno = err;
+        arm_engine_restoreerr(msg, err);
         return rc;
     }
     *engine_out = e;

@@ -216,6 +216,15 @@ static inline void arm_log_lock(pthread_mutex_t *m) {
     pthread_mutex_lock(m);
 }
 
+/* err.c: the calling thread's last error (a leaf every layer reports through). */
+#define ARM_ERRMSG_MAX 512
+ARM_PRIVATE int arm_engine_seterr(int rc, int err, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+ARM_PRIVATE void arm_engine_clearerr(void);
+/* Save and restore the message and errno around cleanup that may set them. */
+ARM_PRIVATE void arm_engine_saveerr(char msg[ARM_ERRMSG_MAX], int *err);
+ARM_PRIVATE void arm_engine_restoreerr(const char msg[ARM_ERRMSG_MAX], int err);
+
 /* engine.c helpers used by cursor.c and the write path */
 ARM_PRIVATE uint32_t arm_engine_route(const arm_engine *e, const uint8_t *key, size_t klen);
 ARM_PRIVATE arm_file *arm_engine_file(const arm_engine *e, uint32_t fid);
@@ -224,9 +233,6 @@ ARM_PRIVATE arm_file *arm_engine_file(const arm_engine *e, uint32_t fid);
  * needed) when the entry is not mapped. */
 ARM_PRIVATE int arm_engine_read_value(arm_engine *e, const arm_item *loc, arm_slice key,
                                       arm_buf *buf, arm_slice *value_out);
-/* Thread-local error reporting. */
-ARM_PRIVATE int arm_engine_seterr(int rc, int err, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
 
 /* shard.c: the log write path */
 ARM_PRIVATE int arm_shard_init(arm_engine *e, arm_shard *s, uint32_t id);
