@@ -13,6 +13,7 @@
 **     engine/io_uring.c
 **     engine/log.c
 **     engine/err.c
+**     engine/file.c
 **     engine/shard.c
 **     engine/write.c
 **     engine/recover.c
@@ -2239,8 +2240,11 @@ int arm_io_ring_datasync(arm_io_ring *r, int fd, int *err_out) {
 /*
  * engine_int.h: private structures of the engine, shared by the engine sources and
  * visible to tests (-DARM_TEST). Lock order, always: shard index rwlocks (in
- * shard order), then at most one shard log mutex, then the engine's files
- * mutex. The on-disk formats are drawn in ARCHITECTURE.md and log.c.
+ * shard order), then at most one shard log mutex, then the file table's
+ * mutex (file.c). The on-disk formats are drawn in ARCHITECTURE.md and log.c.
+ * The engine's files call each other one way only: engine.c -> recover.c ->
+ * shard.c -> file.c -> io_*.c, log.c (and write.c, cursor.c -> shard.c);
+ * err.c is the leaf all of them report errors through.
  */
 #ifndef ARM_ENGINE_INT_H
 #define ARM_ENGINE_INT_H
@@ -2271,6 +2275,240 @@ ARM_PRIVATE void arm_cache_put(arm_cache *cache, uint32_t fid, uint32_t off, con
 
 #endif
 /**** End of engine/cache.h **************************************************/
+/* #include "file.h": inlined below */
+/**** Begin file engine/file.h ***********************************************/
+/* SPDX-License-Identifier: MIT */
+/*
+ * file.h: the owner of data files and of the file table, private to engine/.
+ * A data file (shard-NNN/FFFFFFFF.log) is created, opened, mapped, read,
+ * written, sealed, retired and removed only through these functions, so no
+ * other file touches a data file's bytes or its fds. Layer: above io.h and
+ * log.c, below shard.c (the log), recover.c and engine.c; it calls none of
+ * them.
+ *
+ * Lifetime. A file in the table is live until retired (by compaction, later;
+ * by tests now). Code that keeps a location past the index lock under which
+ * it found it holds a reference (arm_files_hold, arm_file_release); a
+ * retired file stays whole (fds, mapping, name on disk) until its last
+ * reference goes, and is then removed. Under a shard's index lock every file
+ * an item of that index points into is live: compaction repoints items under
+ * the write lock before it retires their old file.
+ *
+ * References are counted in per-thread stripes that live in the table beside
+ * the file's slot, never in the arm_file: readers on different threads touch
+ * different cache lines, and a release touches nothing the last release may
+ * free.
+ *
+ * Bytes. Every write of data-file bytes goes through arm_file_write and
+ * every read through arm_file_read, arm_file_view or arm_file_mapped: the
+ * block-level seam where encryption will go. A mapping is handed out only
+ * where the bytes on disk are the plaintext.
+ */
+#ifndef ARM_FILE_H
+#define ARM_FILE_H
+
+/* #include "../common/arm_base.h" */
+/* #include "io.h" */
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+#define ARM_FILE_CHUNK       1024u /* file table: slots per chunk */
+#define ARM_FILE_CHUNKS_MAX  4096u /* => at most 4M data files */
+#define ARM_FILE_STRIPES     16u   /* reference counters per file, one per thread stripe */
+#define ARM_FILE_PATH_MAX    4200u /* bytes of a data-file path, with room for suffixes */
+
+/* One data file. Fields are set when the file is created or opened; only
+ * the ones marked otherwise change later. */
+typedef struct arm_file {
+    uint32_t fid;           /* database-wide id; file name %08u.log */
+    uint32_t shard;         /* shard whose log this file belongs to */
+    int fd;                 /* read/write fd (O_DIRECT when the shard writes direct);
+                               -1 once sealed or when opened for reading. log mutex */
+    int rfd;                /* buffered read-only fd: reads need no alignment */
+    _Atomic uint64_t size;  /* logical bytes: header + entries appended */
+    /* Bytes of entries no longer live, one counter per index shard: only
+     * writers holding that shard's index write lock (or single-threaded
+     * recovery) add to dead[i], so a plain load and store suffice. A locked
+     * add here drained the store buffer (the entry just copied into the
+     * write buffer) on every write. Sum for the total. */
+    _Atomic uint64_t *dead; /* ndead counters, owned */
+    uint32_t ndead;         /* = shard count */
+    int plain;              /* 1: the bytes on disk are the plaintext (mappable) */
+    char *path;             /* owned */
+    const uint8_t *map;     /* read-only shared mapping of the file, or NULL (pread) */
+    uint64_t map_len;       /* bytes mapped; never read past the file's flushed end */
+} arm_file;
+
+typedef struct arm_files_chunk arm_files_chunk;
+
+/* The file table: fid -> arm_file, chunked so lookups take no lock. */
+typedef struct arm_files {
+    pthread_mutex_t lock;   /* guards adding files, chunk creation and removal */
+    uint32_t ndead;         /* dead-byte counters per file (the shard count) */
+    /* chunk pointers are published once, atomically: readers take no lock */
+    _Atomic(arm_files_chunk *) chunks[ARM_FILE_CHUNKS_MAX];
+} arm_files;
+
+/* A counted reference to a file: while held, the file (fds, mapping, bytes)
+ * stays readable even if it is retired. Owned by whoever took it; released
+ * with arm_file_release, by any thread. */
+typedef struct arm_file_ref {
+    arm_files *table;       /* NULL: holds nothing */
+    arm_file *file;
+    uint32_t fid;
+    uint32_t stripe;        /* the counter it was counted in */
+} arm_file_ref;
+
+/* References to many files at once, at most one per file: for a holder that
+ * keeps locations in many files (a cursor's runs of keys). Zero-initialised
+ * is empty. Belongs to one thread at a time. */
+typedef struct arm_file_refs {
+    arm_file_ref *slots;    /* open addressing by fid, cap of them; owned */
+    uint32_t cap;           /* power of two, or 0 */
+    uint32_t n;             /* references held */
+    uint32_t last;          /* fid held most recently (0: none): the common case */
+} arm_file_refs;
+
+/* ------------------------------------------------------------- the table */
+/* ARM_OK or ARM_NOMEM. ndead: dead-byte counters per file (shard count). */
+ARM_PRIVATE int arm_files_init(arm_files *t, uint32_t ndead);
+/* Free every file and the table. No reference may be held. Retired files
+ * still on disk are removed; live ones are only closed. */
+ARM_PRIVATE void arm_files_deinit(arm_files *t);
+/* The file with this id, or NULL. No lock, no reference: the caller keeps
+ * the file from going away (it holds a reference, or the index lock under
+ * which it found a location in it). A retired file is still returned while
+ * references to it are held. */
+ARM_PRIVATE arm_file *arm_files_get(const arm_files *t, uint32_t fid);
+/* Put f in the table (taking ownership only on ARM_OK). ARM_CORRUPT when the
+ * id is taken (two files with one id), ARM_FULL past ARM_FILE_CHUNKS_MAX
+ * chunks, ARM_NOMEM. */
+ARM_PRIVATE int arm_files_add(arm_files *t, arm_file *f);
+/* Take a reference to live file fid: ARM_OK, or ARM_NOTFOUND when there is
+ * none or it is retired (*ref_out then holds nothing). Lock-free; safe from
+ * any thread at any time. */
+ARM_PRIVATE int arm_files_hold(arm_files *t, uint32_t fid, arm_file_ref *ref_out);
+/* The live file with the smallest id >= *fid, held in *ref_out; *fid is left
+ * just past it. ARM_NOTFOUND when there is none. Start with *fid = 0. */
+ARM_PRIVATE int arm_files_hold_next(arm_files *t, uint32_t *fid, arm_file_ref *ref_out);
+/* Drop a reference (NULL-safe: a ref holding nothing is a no-op). The last
+ * release of a retired file removes it: unmapped, closed, unlinked. */
+ARM_PRIVATE void arm_file_release(arm_file_ref *ref);
+/* Hold file fid in set unless it holds it already. ARM_OK, ARM_NOTFOUND (no
+ * live file fid), ARM_NOMEM. */
+ARM_PRIVATE int arm_file_refs_hold(arm_file_refs *set, arm_files *t, uint32_t fid);
+/* Release everything the set holds (it stays usable). */
+ARM_PRIVATE void arm_file_refs_clear(arm_file_refs *set);
+/* Release everything and free the set's memory. */
+ARM_PRIVATE void arm_file_refs_free(arm_file_refs *set);
+/* Retire file fid: from now on it cannot be held anew, and when no reference
+ * is left it is removed from the table and from disk. The caller has moved
+ * every live entry out of it (no index item points into it) and it is not a
+ * shard's active file. ARM_OK; ARM_NOTFOUND when no live file has that id. */
+#ifndef ARM_AMALGAMATION
+ARM_PRIVATE int arm_files_retire(arm_files *t, uint32_t fid);
+#endif
+
+/* -------------------------------------------------------- one data file */
+/* A data file's path: <dir>/%08u.log. */
+ARM_PRIVATE void arm_file_path(char *buf, size_t n, const char *dir, uint32_t fid);
+/* A new arm_file for (dir, shard, fid) with its path set and no fds open
+ * (fd, rfd -1). ARM_OK or ARM_NOMEM; free with arm_file_free. */
+ARM_PRIVATE int arm_file_new(const arm_files *t, const char *dir, uint32_t shard, uint32_t fid,
+                             arm_file **file_out);
+/* Unmap, close and free a file that is in no table (NULL allowed). */
+ARM_PRIVATE void arm_file_free(arm_file *f);
+/* Create data file fid in dir (exclusively), open it for writing and reading,
+ * make its name durable (fsync dir), map map_len bytes when map_len > 0 and
+ * put it in the table. *direct_io: in, whether to try O_DIRECT; out, whether
+ * it is used (the file system may refuse it). Returns ARM_OK with *file_out
+ * borrowed (the table owns it), or ARM_IOERR/ARM_FULL/ARM_NOMEM/ARM_CORRUPT
+ * with the message set and nothing left behind. */
+ARM_PRIVATE int arm_file_create(arm_files *t, const char *dir, uint32_t shard, uint32_t fid,
+                                int *direct_io, uint64_t map_len, arm_file **file_out);
+/* Open existing data file fid in dir for reading: *file_out owned (not in
+ * the table yet: arm_files_add, or arm_file_free), *size_out its size on
+ * disk. ARM_IOERR (message set), ARM_CORRUPT (larger than any data file),
+ * ARM_NOMEM. */
+ARM_PRIVATE int arm_file_open(const arm_files *t, const char *dir, uint32_t shard, uint32_t fid,
+                              arm_file **file_out, uint64_t *size_out);
+/* The file's size on disk (fstat). ARM_OK or ARM_IOERR. */
+ARM_PRIVATE int arm_file_disk_size(arm_file *f, uint64_t *size_out);
+/* Map len bytes of f for zero-copy reads (may exceed the file: only bytes
+ * already in it are ever touched). Failure leaves f->map NULL (reads then go
+ * through arm_file_read). */
+ARM_PRIVATE void arm_file_map(arm_file *f, uint64_t len);
+/* Pointer to bytes [off, off+n) of f in its mapping, or NULL when unmapped
+ * there. The caller knows the bytes are in the file already (a sealed file,
+ * or below the active file's flushed end). */
+static inline const uint8_t *arm_file_mapped(const arm_file *f, uint64_t off, size_t n) {
+    if (f->map == NULL || off + n > f->map_len) return NULL;
+    return f->map + off;
+}
+/* A read-only view of bytes [0, size) for a sequential pass (recovery,
+ * check, hints): ARM_OK and *view_out, released with arm_file_unview;
+ * ARM_IOERR (message set). size 0 gives NULL. */
+ARM_PRIVATE int arm_file_view(arm_file *f, uint64_t size, const uint8_t **view_out);
+ARM_PRIVATE void arm_file_unview(const uint8_t *view, uint64_t size);
+/* Copy file bytes [off, off+n) into dst. ARM_OK, ARM_IOERR (*err_out
+ * errno), ARM_CORRUPT (the file is shorter). Sets no message. */
+ARM_PRIVATE int arm_file_read(arm_file *f, uint64_t off, void *dst, size_t n, int *err_out);
+/* Write n bytes at off through the write fd (the ring when given; O_DIRECT
+ * files need ARM_IO_BLOCK-aligned off, n and buf). buf belongs to the ring
+ * until this returns. ARM_OK, ARM_IOERR/ARM_FULL (*err_out errno). Sets no
+ * message. */
+ARM_PRIVATE int arm_file_write(arm_file *f, arm_io_ring *ring, const void *buf, size_t n,
+                               uint64_t off, int *err_out);
+/* Cut the file to size bytes (write fd). Sets no message. */
+ARM_PRIVATE int arm_file_truncate(arm_file *f, uint64_t size, int *err_out);
+/* fdatasync the write fd. Sets no message. */
+ARM_PRIVATE int arm_file_datasync(arm_file *f, int *err_out);
+/* A duplicate of the write fd for an fdatasync made without the log mutex
+ * (a rotation may seal f meanwhile; the duplicate keeps the open file
+ * alive). Then arm_file_sync_dup syncs and closes it. */
+ARM_PRIVATE int arm_file_dup_writer(arm_file *f, int *fd_out, int *err_out);
+ARM_PRIVATE int arm_file_sync_dup(int fd, int *err_out);
+/* Seal f at its logical end: drop whatever lies past size (block padding, a
+ * failed write's bytes), fdatasync. Writes keep working until
+ * arm_file_close_writer. ARM_OK or ARM_IOERR/ARM_FULL (message set). */
+ARM_PRIVATE int arm_file_seal(arm_file *f, uint64_t size);
+ARM_PRIVATE void arm_file_close_writer(arm_file *f);
+/* Reopen a recovered file for appending at end: write fd (O_DIRECT when
+ * *direct_io and the file system allows; *direct_io says what is used), the
+ * file cut to end and synced. ARM_OK or ARM_IOERR (message set). */
+ARM_PRIVATE int arm_file_reopen_writer(arm_file *f, int *direct_io, uint64_t end);
+/* Save file bytes [from, size) beside the file as PATH.cut-FROM. ARM_OK or
+ * ARM_IOERR (message set). */
+ARM_PRIVATE int arm_file_save_tail(arm_file *f, const uint8_t *view, uint64_t from, uint64_t size);
+
+/* Dead-byte accounting. Adds n to f's counter for index shard `shard`, whose
+ * index write lock the caller holds (or recovery, single-threaded). */
+static inline void arm_file_count_dead(arm_file *f, uint32_t shard, uint64_t n) {
+    atomic_store_explicit(&f->dead[shard],
+                          atomic_load_explicit(&f->dead[shard], memory_order_relaxed) + n,
+                          memory_order_relaxed);
+}
+ARM_PRIVATE uint64_t arm_file_dead(const arm_file *f);
+
+/* ------------------------------------------------- a shard's directory */
+/* The data-file ids in a shard directory (exactly eight digits and .log),
+ * sorted. *ids_out owned (arm_free). A missing directory is no files. */
+ARM_PRIVATE int arm_files_list(const char *dir, uint32_t **ids_out, size_t *n_out);
+/* 1 when data file fid in dir holds nothing but zeros (or nothing at all). */
+ARM_PRIVATE int arm_file_blank(const char *dir, uint32_t fid);
+/* Remove data file fid's name (a blank file). */
+ARM_PRIVATE void arm_file_unlink(const char *dir, uint32_t fid);
+/* Rename data file fid to PATH.suffix (kept for inspection, never read
+ * again). ARM_OK or ARM_IOERR (message set). */
+ARM_PRIVATE int arm_file_set_aside(const char *dir, uint32_t fid, const char *suffix);
+/* Remove every name the engine makes in a shard directory (data files,
+ * .log.torn, .log.cut-N, .hint), then the directory if that empties it.
+ * ARM_OK or ARM_IOERR (message set). */
+ARM_PRIVATE int arm_files_destroy_dir(const char *dir);
+
+#endif
+/**** End of engine/file.h ***************************************************/
 /* #include "index.h" */
 /* #include "io.h" */
 
@@ -2296,8 +2534,6 @@ ARM_PRIVATE void arm_cache_put(arm_cache *cache, uint32_t fid, uint32_t off, con
 #define ARM_FILE_SIZE_MIN      (64u * 1024u)
 #define ARM_FILE_SIZE_MAX      (4096ull * 1024 * 1024 - ARM_IO_BLOCK) /* offsets are u32 */
 #define ARM_WRITE_BUFFER_MAX   (256u * 1024 * 1024)
-#define ARM_FILE_CHUNK         1024u /* file table: chunks of this many slots */
-#define ARM_FILE_CHUNKS_MAX    4096u /* => at most 4M data files */
 #define ARM_SYNC_INTERVAL_MS   100u  /* sync=normal: background fdatasync period */
 /* Sequence numbers stay below this: a billion writes a second would take
  * 146 years to reach it, so a larger one on disk is damage, and the counter
@@ -2360,25 +2596,6 @@ static inline uint32_t arm_entry_size(size_t klen, size_t vlen) {
     return (uint32_t)(ARM_ENTRY_HEADER + klen + vlen);
 }
 
-/* ------------------------------------------------------------- files */
-typedef struct arm_file {
-    uint32_t fid;                 /* database-wide id; file name %08u.log */
-    uint32_t shard;               /* shard whose log this file belongs to */
-    int fd;                       /* read/write fd (O_DIRECT when the shard writes direct) */
-    int rfd;                      /* buffered read-only fd: reads need no alignment */
-    _Atomic uint64_t size;        /* logical bytes: header + entries appended */
-    /* Bytes of entries no longer live, one counter per index shard: only
-     * writers holding that shard's index write lock (or single-threaded
-     * recovery) add to dead[i], so a plain load and store suffice. A locked
-     * add here drained the store buffer (the entry just copied into the
-     * write buffer) on every write. Sum for the total. */
-    _Atomic uint64_t *dead;       /* ndead counters, owned */
-    uint32_t ndead;               /* = shard count */
-    char *path;                   /* owned */
-    const uint8_t *map;           /* read-only mapping of the file, or NULL (pread) */
-    uint64_t map_len;             /* bytes mapped; never read past the file's flushed end */
-} arm_file;
-
 /* ------------------------------------------------------------- shards */
 typedef struct arm_shard {
     uint32_t id;
@@ -2427,10 +2644,7 @@ struct arm_engine {
     _Atomic int direct_ok;        /* O_DIRECT accepted by the file system */
     int use_uring;                /* io_uring rings in use */
 
-    /* file table: fid -> arm_file, chunked so lookups are lock-free */
-    pthread_mutex_t files_lock;   /* guards creation of chunks and entries */
-    /* chunk pointers are published once, atomically: readers take no lock */
-    _Atomic(_Atomic(arm_file *) *) file_chunks[ARM_FILE_CHUNKS_MAX];
+    arm_files files;              /* the data files (file.c) */
 
     /* background sync (sync=normal) */
     pthread_t syncer;
@@ -2486,16 +2700,22 @@ ARM_PRIVATE void arm_engine_clearerr(void);
 ARM_PRIVATE void arm_engine_saveerr(char msg[ARM_ERRMSG_MAX], int *err);
 ARM_PRIVATE void arm_engine_restoreerr(const char msg[ARM_ERRMSG_MAX], int err);
 
-/* engine.c helpers used by cursor.c and the write path */
-ARM_PRIVATE uint32_t arm_engine_route(const arm_engine *e, const uint8_t *key, size_t klen);
-ARM_PRIVATE arm_file *arm_engine_file(const arm_engine *e, uint32_t fid);
-/* Read the entry at loc, verify its checksum and that it holds `key`, and
- * return its value: a slice into the file mapping, or into buf (grown as
- * needed) when the entry is not mapped. */
-ARM_PRIVATE int arm_engine_read_value(arm_engine *e, const arm_item *loc, arm_slice key,
-                                      arm_buf *buf, arm_slice *value_out);
+/* The data file with this id (file.c's table), or NULL. The caller keeps it
+ * from going away: see arm_files_get. */
+static inline arm_file *arm_engine_file(const arm_engine *e, uint32_t fid) {
+    return arm_files_get(&e->files, fid);
+}
+/* Count n bytes of file fid as dead, on behalf of index shard `shard`, whose
+ * index write lock the caller holds (or recovery, single-threaded). */
+static inline void arm_file_add_dead(arm_engine *e, uint32_t fid, uint32_t shard, uint64_t n) {
+    arm_file *f = arm_engine_file(e, fid);
+    if (ARM_ALWAYS(f != NULL)) arm_file_count_dead(f, shard, n);
+}
 
-/* shard.c: the log write path */
+/* shard.c: the log (write buffer, rotation, group commit, reads that may come
+ * from the buffer) and key routing. Calls file.c, never engine.c or
+ * recover.c. */
+ARM_PRIVATE uint32_t arm_engine_route(const arm_engine *e, const uint8_t *key, size_t klen);
 ARM_PRIVATE int arm_shard_init(arm_engine *e, arm_shard *s, uint32_t id);
 ARM_PRIVATE void arm_shard_deinit(arm_engine *e, arm_shard *s);
 /* Make room for `len` contiguous bytes in the active file (rotating when the
@@ -2513,25 +2733,20 @@ ARM_PRIVATE int arm_shard_read(arm_engine *e, arm_file *f, uint64_t off, void *d
 /* Create a new data file and make it the shard's active file. log_lock held
  * (or single-threaded open). */
 ARM_PRIVATE int arm_shard_new_file(arm_engine *e, arm_shard *s);
-/* Map f for reads (len bytes of address space, may exceed the file: only
- * bytes already in the file are ever touched). Failure leaves f->map NULL. */
-ARM_PRIVATE void arm_file_map(arm_engine *e, arm_file *f, uint64_t len);
+/* Make recovered file f, valid up to end, the shard's active file: reopened
+ * for appending, cut at end, its tail block in the write buffer.
+ * Single-threaded open. */
+ARM_PRIVATE int arm_shard_resume(arm_engine *e, arm_shard *s, arm_file *f, uint64_t end);
 /* Pointer to file bytes [off, off+n) in the mapping when they are all in the
  * file already, else NULL (read through arm_shard_read). */
 ARM_PRIVATE const uint8_t *arm_shard_mapped(arm_engine *e, arm_file *f, uint64_t off, size_t n);
-/* Register a file in the engine's file table. */
-ARM_PRIVATE int arm_engine_file_add(arm_engine *e, arm_file *f);
-ARM_PRIVATE void arm_file_free(arm_file *f);
-/* A data file's path: <shard dir>/%08u.log. */
-ARM_PRIVATE void arm_file_path(char *buf, size_t n, const arm_shard *s, uint32_t fid);
-/* A new arm_file for (s, fid) with its path set and no fds open (fd, rfd
- * -1). ARM_OK or ARM_NOMEM; free with arm_file_free. */
-ARM_PRIVATE int arm_file_new(const arm_engine *e, const arm_shard *s, uint32_t fid,
-                             arm_file **file_out);
-/* Count n bytes of file fid as dead, on behalf of index shard `shard`, whose
- * index write lock the caller holds (or recovery, single-threaded). */
-ARM_PRIVATE void arm_file_add_dead(arm_engine *e, uint32_t fid, uint32_t shard, uint64_t n);
-ARM_PRIVATE uint64_t arm_file_dead(const arm_file *f);
+/* Read the entry at loc, verify its checksum and that it holds `key`, and
+ * return its value: a slice into the file mapping, or into buf (grown as
+ * needed) when the entry is not mapped. The caller keeps loc's file from
+ * being removed while it uses the value: it holds a reference to it
+ * (arm_files_hold), or still holds the index lock under which it read loc. */
+ARM_PRIVATE int arm_engine_read_value(arm_engine *e, const arm_item *loc, arm_slice key,
+                                      arm_buf *buf, arm_slice *value_out);
 
 /* write.c, for cursor overlays: the index of the latest record of every key
  * in a batch, in first-write order (idx_out holds arm_engine_batch_mark()
@@ -2762,13 +2977,600 @@ int arm_engine_errno(const arm_engine *e) {
     return err_errno;
 }
 /**** End of engine/err.c ****************************************************/
+/**** Begin file engine/file.c ***********************************************/
+/* SPDX-License-Identifier: MIT */
+/*
+ * file.c: the data-file owner (file.h): the file table, references and
+ * retirement, and every open, map, read, write, truncate, sync, rename and
+ * unlink of a data file. Layer: engine, above io_*.c and below the log
+ * (shard.c); it calls no other engine file but err.c.
+ *
+ * The table is chunked: a chunk holds ARM_FILE_CHUNK slots (an arm_file
+ * pointer, its low bit set once retired) and, beside them, the reference
+ * counters of those slots, ARM_FILE_STRIPES rows of them. A thread counts in
+ * the row its id hashes to, so concurrent readers of one file on different
+ * threads do not share a cache line. A reference is taken by counting, then
+ * checking the slot is unchanged (not retired); retiring sets the slot's bit,
+ * then sums the rows. One of the two always sees the other (sequentially
+ * consistent atomics), so a zero sum after the bit is set means no one holds
+ * the file or ever will, and whoever sees it first (the retirer or the last
+ * releaser) clears the slot with a compare-and-swap and removes the file.
+ */
+/* #include "engine_int.h" */
+/* #include "../common/arm_alloc.h" */
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define FIL_RETIRED ((uintptr_t)1) /* slot bit: the file is retired */
+
+struct arm_files_chunk {
+    _Atomic uintptr_t slot[ARM_FILE_CHUNK];                   /* arm_file * | FIL_RETIRED, or 0 */
+    _Atomic uint32_t refs[ARM_FILE_STRIPES][ARM_FILE_CHUNK];  /* references, per thread stripe */
+};
+
+_Static_assert(ARM_FILE_STRIPES == 16, "fil_stripe takes 4 bits");
+_Static_assert(_Alignof(arm_file) >= 2, "the slot's low bit is free");
+
+/* ------------------------------------------------------------- the table */
+static arm_files_chunk *fil_chunk(const arm_files *t, uint32_t c) {
+    if (c >= ARM_FILE_CHUNKS_MAX) return NULL;
+    return atomic_load_explicit(&((arm_files *)(uintptr_t)t)->chunks[c], memory_order_acquire);
+}
+
+/* The stripe of the calling thread: a thread id is a stable address, so a
+ * multiplicative hash of it spreads threads over the rows and keeps each
+ * thread in one row. */
+static uint32_t fil_stripe(void) {
+    uint64_t h = (uint64_t)(uintptr_t)pthread_self() * 0x9e3779b97f4a7c15ull;
+    return (uint32_t)(h >> 60);
+}
+
+int arm_files_init(arm_files *t, uint32_t ndead) {
+    memset(t, 0, sizeof(*t));
+    t->ndead = ndead;
+    if (pthread_mutex_init(&t->lock, NULL) != 0) return ARM_ERR(ARM_NOMEM);
+    return ARM_OK;
+}
+
+/* Unlink a retired file's name. Nothing is left to read it. */
+static void fil_remove(arm_file *f) {
+    assert(f != NULL);
+    (void)unlink(f->path);
+    arm_file_free(f);
+}
+
+void arm_files_deinit(arm_files *t) {
+    for (uint32_t c = 0; c < ARM_FILE_CHUNKS_MAX; c++) {
+        arm_files_chunk *ch = fil_chunk(t, c);
+        if (ch == NULL) continue;
+        for (uint32_t j = 0; j < ARM_FILE_CHUNK; j++) {
+            uintptr_t v = atomic_load(&ch->slot[j]);
+            if (v & FIL_RETIRED)
+                fil_remove((arm_file *)(v & ~FIL_RETIRED));
+            else
+                arm_file_free((arm_file *)v);
+        }
+        arm_free(ch);
+    }
+    pthread_mutex_destroy(&t->lock);
+}
+
+arm_file *arm_files_get(const arm_files *t, uint32_t fid) {
+    arm_files_chunk *c = fil_chunk(t, fid / ARM_FILE_CHUNK);
+    if (c == NULL) return NULL;
+    uintptr_t v = atomic_load_explicit(&c->slot[fid % ARM_FILE_CHUNK], memory_order_acquire);
+    return (arm_file *)(v & ~FIL_RETIRED);
+}
+
+int arm_files_add(arm_files *t, arm_file *f) {
+    uint32_t c = f->fid / ARM_FILE_CHUNK, j = f->fid % ARM_FILE_CHUNK;
+    if (c >= ARM_FILE_CHUNKS_MAX) return ARM_ERR(ARM_FULL);
+    pthread_mutex_lock(&t->lock);
+    arm_files_chunk *ch = fil_chunk(t, c);
+    if (ch == NULL) {
+        ch = arm_calloc(1, sizeof(*ch));
+        if (ch == NULL) {
+            pthread_mutex_unlock(&t->lock);
+            return ARM_ERR(ARM_NOMEM);
+        }
+        atomic_store_explicit(&t->chunks[c], ch, memory_order_release);
+    }
+    uintptr_t old = atomic_load(&ch->slot[j]);
+    if (old != 0) {
+        /* File ids are database-wide: two files with one id is damage
+         * (copied or renamed files), never something to pick between. */
+        pthread_mutex_unlock(&t->lock);
+        return arm_engine_seterr(ARM_ERR(ARM_CORRUPT), 0, "%s and %s have the same file id %u",
+                                 ((arm_file *)(old & ~FIL_RETIRED))->path, f->path, f->fid);
+    }
+    atomic_store_explicit(&ch->slot[j], (uintptr_t)f, memory_order_release);
+    pthread_mutex_unlock(&t->lock);
+    return ARM_OK;
+}
+
+/* Remove a retired file when nothing holds it. Safe to race: the sum sees
+ * every holder that got past its check (see the top of the file), and only
+ * one caller wins the compare-and-swap. */
+static void fil_try_remove(arm_files_chunk *c, uint32_t j, uintptr_t v) {
+    assert(v & FIL_RETIRED);
+    for (uint32_t s = 0; s < ARM_FILE_STRIPES; s++)
+        if (atomic_load(&c->refs[s][j]) != 0) return;
+    if (!atomic_compare_exchange_strong(&c->slot[j], &v, 0)) return;
+    fil_remove((arm_file *)(v & ~FIL_RETIRED));
+}
+
+static void fil_unref(arm_files_chunk *c, uint32_t j, uint32_t s) {
+    uint32_t was = atomic_fetch_sub(&c->refs[s][j], 1);
+    assert(was > 0);
+    (void)was;
+    uintptr_t v = atomic_load(&c->slot[j]);
+    if (v & FIL_RETIRED) fil_try_remove(c, j, v);
+}
+
+int arm_files_hold(arm_files *t, uint32_t fid, arm_file_ref *ref_out) {
+    memset(ref_out, 0, sizeof(*ref_out));
+    arm_files_chunk *c = fil_chunk(t, fid / ARM_FILE_CHUNK);
+    if (c == NULL) return ARM_NOTFOUND;
+    uint32_t j = fid % ARM_FILE_CHUNK;
+    uintptr_t v = atomic_load(&c->slot[j]);
+    if (v == 0 || (v & FIL_RETIRED)) return ARM_NOTFOUND;
+    uint32_t s = fil_stripe();
+    atomic_fetch_add(&c->refs[s][j], 1);
+    if (atomic_load(&c->slot[j]) != v) { /* retired meanwhile: never counted as held */
+        fil_unref(c, j, s);
+        return ARM_NOTFOUND;
+    }
+    ref_out->table = t;
+    ref_out->file = (arm_file *)v;
+    ref_out->fid = fid;
+    ref_out->stripe = s;
+    return ARM_OK;
+}
+
+int arm_files_hold_next(arm_files *t, uint32_t *fid, arm_file_ref *ref_out) {
+    memset(ref_out, 0, sizeof(*ref_out));
+    for (uint32_t c = *fid / ARM_FILE_CHUNK; c < ARM_FILE_CHUNKS_MAX; c++) {
+        arm_files_chunk *ch = fil_chunk(t, c);
+        uint32_t j = c == *fid / ARM_FILE_CHUNK ? *fid % ARM_FILE_CHUNK : 0;
+        for (; ch != NULL && j < ARM_FILE_CHUNK; j++) {
+            uintptr_t v = atomic_load_explicit(&ch->slot[j], memory_order_relaxed);
+            if (v == 0 || (v & FIL_RETIRED)) continue; /* ids are sparse: most slots are empty */
+            if (arm_files_hold(t, c * ARM_FILE_CHUNK + j, ref_out) != ARM_OK) continue;
+            *fid = c * ARM_FILE_CHUNK + j + 1;
+            return ARM_OK;
+        }
+    }
+    *fid = ARM_FILE_CHUNKS_MAX * ARM_FILE_CHUNK;
+    return ARM_NOTFOUND;
+}
+
+void arm_file_release(arm_file_ref *ref) {
+    if (ref == NULL || ref->table == NULL) return;
+    arm_files_chunk *c = fil_chunk(ref->table, ref->fid / ARM_FILE_CHUNK);
+    uint32_t j = ref->fid % ARM_FILE_CHUNK, s = ref->stripe;
+    memset(ref, 0, sizeof(*ref));
+    if (ARM_ALWAYS(c != NULL)) fil_unref(c, j, s);
+}
+
+/* ------------------------------------------------------ sets of references */
+static uint32_t fil_refs_slot(const arm_file_refs *set, uint32_t fid) {
+    return (uint32_t)(((uint64_t)fid * 0x9e3779b97f4a7c15ull) >> 32) & (set->cap - 1);
+}
+
+static int fil_refs_grow(arm_file_refs *set) {
+    uint32_t cap = set->cap ? set->cap * 2 : 16;
+    arm_file_ref *old = set->slots;
+    uint32_t oldcap = set->cap;
+    arm_file_ref *slots = arm_calloc(cap, sizeof(*slots));
+    if (slots == NULL) return ARM_ERR(ARM_NOMEM);
+    set->slots = slots;
+    set->cap = cap;
+    for (uint32_t i = 0; i < oldcap; i++) {
+        if (old[i].table == NULL) continue;
+        uint32_t j = fil_refs_slot(set, old[i].fid);
+        while (slots[j].table != NULL) j = (j + 1) & (cap - 1);
+        slots[j] = old[i];
+    }
+    arm_free(old);
+    return ARM_OK;
+}
+
+int arm_file_refs_hold(arm_file_refs *set, arm_files *t, uint32_t fid) {
+    if (fid == set->last && fid != 0) return ARM_OK;
+    if ((set->n + 1) * 2 > set->cap) {
+        int rc = fil_refs_grow(set);
+        if (rc != ARM_OK) return rc;
+    }
+    uint32_t j = fil_refs_slot(set, fid);
+    for (; set->slots[j].table != NULL; j = (j + 1) & (set->cap - 1)) {
+        if (set->slots[j].fid == fid) {
+            set->last = fid;
+            return ARM_OK;
+        }
+    }
+    int rc = arm_files_hold(t, fid, &set->slots[j]);
+    if (rc != ARM_OK) return rc;
+    set->n++;
+    set->last = fid;
+    return ARM_OK;
+}
+
+void arm_file_refs_clear(arm_file_refs *set) {
+    for (uint32_t i = 0; set->n > 0 && i < set->cap; i++) {
+        if (set->slots[i].table == NULL) continue;
+        arm_file_release(&set->slots[i]);
+        set->n--;
+    }
+    assert(set->n == 0);
+    set->last = 0;
+}
+
+void arm_file_refs_free(arm_file_refs *set) {
+    arm_file_refs_clear(set);
+    arm_free(set->slots);
+    memset(set, 0, sizeof(*set));
+}
+
+/* Nothing retires files yet but the tests: until compaction does, the
+ * single-file build (where it would be an unused static) leaves it out. */
+#ifndef ARM_AMALGAMATION
+int arm_files_retire(arm_files *t, uint32_t fid) {
+    arm_files_chunk *c = fil_chunk(t, fid / ARM_FILE_CHUNK);
+    if (c == NULL) return ARM_NOTFOUND;
+    uint32_t j = fid % ARM_FILE_CHUNK;
+    uintptr_t v = atomic_load(&c->slot[j]);
+    do {
+        if (v == 0 || (v & FIL_RETIRED)) return ARM_NOTFOUND;
+    } while (!atomic_compare_exchange_weak(&c->slot[j], &v, v | FIL_RETIRED));
+    fil_try_remove(c, j, v | FIL_RETIRED);
+    return ARM_OK;
+}
+#endif
+
+/* -------------------------------------------------------- one data file */
+void arm_file_path(char *buf, size_t n, const char *dir, uint32_t fid) {
+    snprintf(buf, n, "%s/%08u.log", dir, fid);
+}
+
+int arm_file_new(const arm_files *t, const char *dir, uint32_t shard, uint32_t fid,
+                 arm_file **file_out) {
+    char path[ARM_FILE_PATH_MAX];
+    arm_file_path(path, sizeof(path), dir, fid);
+    *file_out = NULL;
+    arm_file *f = arm_calloc(1, sizeof(*f));
+    if (f == NULL) return ARM_ERR(ARM_NOMEM);
+    f->fd = f->rfd = -1;
+    f->fid = fid;
+    f->shard = shard;
+    f->plain = 1; /* no encryption yet: the file holds the log's bytes as they are */
+    f->ndead = t->ndead;
+    f->path = arm_strdup(path);
+    f->dead = arm_calloc(f->ndead ? f->ndead : 1, sizeof(*f->dead));
+    if (f->path == NULL || f->dead == NULL) {
+        arm_file_free(f);
+        return ARM_ERR(ARM_NOMEM);
+    }
+    *file_out = f;
+    return ARM_OK;
+}
+
+void arm_file_free(arm_file *f) {
+    if (f == NULL) return;
+    if (f->map) munmap((void *)f->map, f->map_len);
+    arm_free((void *)f->dead);
+    if (f->fd >= 0) close(f->fd);
+    if (f->rfd >= 0 && f->rfd != f->fd) close(f->rfd);
+    arm_free(f->path);
+    arm_free(f);
+}
+
+/* Open f's write fd, trying O_DIRECT first when *direct_io. */
+static int fil_open_writer(arm_file *f, int create, int *direct_io, int *err) {
+    int flags = create ? ARM_IO_O_CREATE : 0, rc = ARM_MISUSE;
+    if (*direct_io) {
+        rc = arm_io_open(f->path, flags | ARM_IO_O_DIRECT, &f->fd, err);
+        if (rc == ARM_MISUSE) {
+            /* The file system refuses O_DIRECT (tmpfs, ...): buffered. Some
+             * create the name before refusing, so the exclusive retry needs
+             * it gone. */
+            *direct_io = 0;
+            if (create) unlink(f->path);
+        }
+    }
+    if (rc == ARM_MISUSE) rc = arm_io_open(f->path, flags, &f->fd, err);
+    return rc;
+}
+
+int arm_file_create(arm_files *t, const char *dir, uint32_t shard, uint32_t fid, int *direct_io,
+                    uint64_t map_len, arm_file **file_out) {
+    *file_out = NULL;
+    arm_file *f;
+    int rc = arm_file_new(t, dir, shard, fid, &f);
+    if (rc != ARM_OK) return rc;
+    int err = 0;
+    rc = fil_open_writer(f, 1, direct_io, &err);
+    int made = rc == ARM_OK;
+    if (rc == ARM_OK) rc = arm_io_open(f->path, ARM_IO_O_RDONLY, &f->rfd, &err);
+    if (rc == ARM_OK) rc = arm_io_sync_dir(dir, &err); /* the name must survive a crash */
+    if (rc == ARM_OK) arm_file_map(f, map_len);
+    if (rc == ARM_OK) rc = arm_files_add(t, f);
+    if (rc != ARM_OK) {
+        rc = arm_engine_seterr(rc, err, "cannot create data file %s", f->path);
+        if (made) unlink(f->path);
+        arm_file_free(f);
+        return rc;
+    }
+    *file_out = f;
+    return ARM_OK;
+}
+
+int arm_file_open(const arm_files *t, const char *dir, uint32_t shard, uint32_t fid,
+                  arm_file **file_out, uint64_t *size_out) {
+    *file_out = NULL;
+    *size_out = 0;
+    arm_file *f;
+    int rc = arm_file_new(t, dir, shard, fid, &f);
+    if (rc != ARM_OK) return rc;
+    int err = 0;
+    rc = arm_io_open(f->path, ARM_IO_O_RDONLY, &f->rfd, &err);
+    struct stat sb;
+    if (rc == ARM_OK && fstat(f->rfd, &sb) != 0) rc = (err = errno, ARM_IOERR);
+    if (rc != ARM_OK) {
+        rc = arm_engine_seterr(rc, err, "cannot open %s", f->path);
+        arm_file_free(f);
+        return rc;
+    }
+    if ((uint64_t)sb.st_size > ARM_FILE_SIZE_MAX) {
+        /* no data file grows this big (offsets are 32-bit): not ours */
+        rc = arm_engine_seterr(ARM_ERR(ARM_CORRUPT), 0, "%s is larger than any data file",
+                               f->path);
+        arm_file_free(f);
+        return rc;
+    }
+    *size_out = (uint64_t)sb.st_size;
+    *file_out = f;
+    return ARM_OK;
+}
+
+int arm_file_disk_size(arm_file *f, uint64_t *size_out) {
+    struct stat sb;
+    *size_out = 0;
+    if (fstat(f->rfd, &sb) != 0) return ARM_ERR(ARM_IOERR);
+    *size_out = (uint64_t)sb.st_size;
+    return ARM_OK;
+}
+
+void arm_file_map(arm_file *f, uint64_t len) {
+    assert(f->map == NULL);
+    /* Ciphertext on disk is never handed out: such files are read through
+     * arm_file_read, which will decrypt. */
+    if (len == 0 || !f->plain) return;
+    void *p = mmap(NULL, len, PROT_READ, MAP_SHARED, f->rfd, 0);
+    if (p == MAP_FAILED) return; /* reads fall back to pread */
+    f->map = p;
+    f->map_len = len;
+}
+
+int arm_file_view(arm_file *f, uint64_t size, const uint8_t **view_out) {
+    *view_out = NULL;
+    if (size == 0) return ARM_OK;
+    assert(f->plain); /* an encrypted file will be decrypted into a buffer here */
+    void *p = mmap(NULL, size, PROT_READ, MAP_PRIVATE, f->rfd, 0);
+    if (p == MAP_FAILED)
+        return arm_engine_seterr(ARM_ERR(ARM_IOERR), errno, "cannot map %s", f->path);
+    /* advice values are not flags: two calls */
+    madvise(p, size, MADV_SEQUENTIAL);
+    madvise(p, size, MADV_WILLNEED);
+    *view_out = p;
+    return ARM_OK;
+}
+
+void arm_file_unview(const uint8_t *view, uint64_t size) {
+    if (view) munmap((void *)view, size);
+}
+
+int arm_file_read(arm_file *f, uint64_t off, void *dst, size_t n, int *err_out) {
+    return arm_io_pread(f->rfd, dst, n, off, err_out);
+}
+
+int arm_file_write(arm_file *f, arm_io_ring *ring, const void *buf, size_t n, uint64_t off,
+                   int *err_out) {
+    assert(f->fd >= 0);
+    return arm_io_pwrite(ring, f->fd, buf, n, off, 0, err_out);
+}
+
+int arm_file_truncate(arm_file *f, uint64_t size, int *err_out) {
+    assert(f->fd >= 0);
+    return arm_io_truncate(f->fd, size, err_out);
+}
+
+int arm_file_datasync(arm_file *f, int *err_out) {
+    assert(f->fd >= 0);
+    return arm_io_datasync(NULL, f->fd, err_out);
+}
+
+int arm_file_dup_writer(arm_file *f, int *fd_out, int *err_out) {
+    *fd_out = dup(f->fd);
+    if (*fd_out >= 0) return ARM_OK;
+    *err_out = errno;
+    return ARM_ERR(ARM_IOERR);
+}
+
+int arm_file_sync_dup(int fd, int *err_out) {
+    int rc = arm_io_datasync(NULL, fd, err_out);
+    close(fd);
+    return rc;
+}
+
+int arm_file_seal(arm_file *f, uint64_t size) {
+    int err = 0;
+    int rc = arm_file_truncate(f, size, &err);
+    if (rc == ARM_OK) rc = arm_file_datasync(f, &err);
+    if (rc != ARM_OK) return arm_engine_seterr(rc, err, "cannot seal %s", f->path);
+    return ARM_OK;
+}
+
+void arm_file_close_writer(arm_file *f) {
+    if (f->fd >= 0) close(f->fd);
+    f->fd = -1;
+}
+
+int arm_file_reopen_writer(arm_file *f, int *direct_io, uint64_t end) {
+    assert(f->fd < 0);
+    int err = 0;
+    int rc = fil_open_writer(f, 0, direct_io, &err);
+    if (rc == ARM_OK) rc = arm_file_truncate(f, end, &err);
+    if (rc == ARM_OK) rc = arm_file_datasync(f, &err);
+    if (rc != ARM_OK) return arm_engine_seterr(rc, err, "cannot reopen %s for appending", f->path);
+    return ARM_OK;
+}
+
+int arm_file_save_tail(arm_file *f, const uint8_t *view, uint64_t from, uint64_t size) {
+    assert(from < size);
+    char path[ARM_FILE_PATH_MAX + 32];
+    snprintf(path, sizeof(path), "%s.cut-%llu", f->path, (unsigned long long)from);
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    int err = 0;
+    int rc = fd < 0 ? (err = errno, ARM_IOERR)
+                    : arm_io_pwrite(NULL, fd, view + from, size - from, 0, 1, &err);
+    if (fd >= 0) close(fd);
+    if (rc != ARM_OK) return arm_engine_seterr(ARM_ERR(rc), err, "cannot save %s", path);
+    return ARM_OK;
+}
+
+uint64_t arm_file_dead(const arm_file *f) {
+    uint64_t n = 0;
+    for (uint32_t i = 0; i < f->ndead; i++)
+        n += atomic_load_explicit(&f->dead[i], memory_order_relaxed);
+    return n;
+}
+
+/* ------------------------------------------------- a shard's directory */
+static int fil_cmp_u32(const void *a, const void *b) {
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+int arm_files_list(const char *dir, uint32_t **ids_out, size_t *n_out) {
+    *ids_out = NULL;
+    *n_out = 0;
+    DIR *d = opendir(dir);
+    if (d == NULL) {
+        if (errno == ENOENT) return ARM_OK;
+        return arm_engine_seterr(ARM_ERR(ARM_IOERR), errno, "cannot list %s", dir);
+    }
+    uint32_t *ids = NULL;
+    size_t n = 0, cap = 0;
+    int rc = ARM_OK;
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL) {
+        /* exactly eight digits and ".log" (sscanf would take signs, spaces) */
+        const char *nm = de->d_name;
+        uint32_t fid = 0;
+        int ok = strlen(nm) == 12 && strcmp(nm + 8, ".log") == 0;
+        for (int j = 0; ok && j < 8; j++) {
+            ok = nm[j] >= '0' && nm[j] <= '9';
+            fid = fid * 10 + (uint32_t)(nm[j] - '0');
+        }
+        if (!ok || fid == 0) continue;
+        if (n == cap) {
+            cap = cap ? cap * 2 : 16;
+            uint32_t *p = arm_realloc(ids, cap * sizeof(uint32_t));
+            if (p == NULL) {
+                rc = ARM_ERR(ARM_NOMEM);
+                break;
+            }
+            ids = p;
+        }
+        ids[n++] = fid;
+    }
+    closedir(d);
+    if (rc != ARM_OK) {
+        arm_free(ids);
+        return rc;
+    }
+    if (n) qsort(ids, n, sizeof(uint32_t), fil_cmp_u32);
+    *ids_out = ids;
+    *n_out = n;
+    return ARM_OK;
+}
+
+int arm_file_blank(const char *dir, uint32_t fid) {
+    char path[ARM_FILE_PATH_MAX];
+    arm_file_path(path, sizeof(path), dir, fid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return 0;
+    uint8_t buf[8192];
+    ssize_t got = 0;
+    int blank = 1;
+    while (blank && (got = read(fd, buf, sizeof(buf))) > 0)
+        for (ssize_t i = 0; i < got && blank; i++) blank = buf[i] == 0;
+    close(fd);
+    return blank && got == 0; /* a read error is no proof of emptiness */
+}
+
+void arm_file_unlink(const char *dir, uint32_t fid) {
+    char path[ARM_FILE_PATH_MAX];
+    arm_file_path(path, sizeof(path), dir, fid);
+    (void)unlink(path);
+}
+
+int arm_file_set_aside(const char *dir, uint32_t fid, const char *suffix) {
+    char path[ARM_FILE_PATH_MAX], aside[ARM_FILE_PATH_MAX + 32];
+    arm_file_path(path, sizeof(path), dir, fid);
+    snprintf(aside, sizeof(aside), "%s.%s", path, suffix);
+    if (rename(path, aside) != 0)
+        return arm_engine_seterr(ARM_ERR(ARM_IOERR), errno, "cannot rename %s", path);
+    return ARM_OK;
+}
+
+/* 1 for the names the engine creates in a shard directory: FFFFFFFF.log,
+ * FFFFFFFF.log.torn (a torn newest file set aside), FFFFFFFF.log.cut-N (the
+ * bytes cut off a newest file that had good entries after damage) and
+ * FFFFFFFF.hint. */
+static int fil_owned_name(const char *nm) {
+    for (int i = 0; i < 8; i++)
+        if (nm[i] < '0' || nm[i] > '9') return 0;
+    return strcmp(nm + 8, ".log") == 0 || strcmp(nm + 8, ".log.torn") == 0 ||
+           strncmp(nm + 8, ".log.cut-", 9) == 0 || strcmp(nm + 8, ".hint") == 0;
+}
+
+int arm_files_destroy_dir(const char *dir) {
+    DIR *d = opendir(dir);
+    if (d == NULL) return ARM_OK;
+    int rc = ARM_OK;
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL) {
+        if (!fil_owned_name(de->d_name)) continue;
+        char path[ARM_FILE_PATH_MAX + 256];
+        snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+        if (unlink(path) != 0 && errno != ENOENT)
+            rc = arm_engine_seterr(ARM_ERR(ARM_IOERR), errno, "cannot remove %s", path);
+    }
+    closedir(d);
+    (void)rmdir(dir); /* stays if something else lives there */
+    return rc;
+}
+
+#undef FIL_RETIRED
+/**** End of engine/file.c ***************************************************/
 /**** Begin file engine/shard.c **********************************************/
 /* SPDX-License-Identifier: MIT */
 /*
  * shard.c: a shard's log: the aligned write buffer, flushes (O_DIRECT in
  * whole blocks through io_uring, or plain pwrite), rotation at
- * max_file_size, group commit, and reads that come from the buffer when the
- * bytes have not left it.
+ * max_file_size, group commit, reads of entries (from the buffer when the
+ * bytes have not left it) and key routing. Layer: engine, above file.c, which
+ * owns the data files themselves: every byte goes to and comes from a file
+ * through it.
  *
  * Invariants (log_lock held): buf holds file bytes [buf_off, buf_off+buf_len);
  * buf_off is block aligned and <= flushed_off <= buf_off + buf_len; the file
@@ -2778,16 +3580,32 @@ int arm_engine_errno(const arm_engine *e) {
  */
 /* #include "engine_int.h" */
 /* #include "../common/arm_alloc.h" */
+/* #include "../common/arm_hash.h" */
 
-#include <errno.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <unistd.h>
 
 #define SHARD_ALIGN_DOWN(x) ((x) & ~(uint64_t)(ARM_IO_BLOCK - 1))
 #define SHARD_ALIGN_UP(x)   SHARD_ALIGN_DOWN((x) + ARM_IO_BLOCK - 1)
 
+/* ------------------------------------------------------------- routing */
+uint32_t arm_engine_route(const arm_engine *e, const uint8_t *key, size_t klen) {
+    if (e->shard_count == 1) return 0;
+    uint32_t bits = e->meta.prefix_bits;
+    uint64_t h;
+    if (bits == 0 || (size_t)bits >= 8 * klen) {
+        h = arm_hash_key(key, klen);
+    } else {
+        uint8_t tmp[ARM_ROUTE_PREFIX_MAX];
+        size_t nbytes = (bits + 7) / 8;
+        memcpy(tmp, key, nbytes);
+        if (bits % 8) tmp[nbytes - 1] &= (uint8_t)(0xff00u >> (bits % 8));
+        h = arm_hash_key(tmp, nbytes);
+    }
+    return (uint32_t)(h % e->shard_count);
+}
+
+/* ---------------------------------------------------------- init/deinit */
 int arm_shard_init(arm_engine *e, arm_shard *s, uint32_t id) {
     memset(s, 0, sizeof(*s));
     s->id = id;
@@ -2822,68 +3640,11 @@ void arm_shard_deinit(arm_engine *e, arm_shard *s) {
     pthread_cond_destroy(&s->sync_cond);
 }
 
-void arm_file_map(arm_engine *e, arm_file *f, uint64_t len) {
-    if (!e->opts.mmap_reads || len == 0) return;
-    void *p = mmap(NULL, len, PROT_READ, MAP_SHARED, f->rfd, 0);
-    if (p == MAP_FAILED) return; /* reads fall back to pread */
-    f->map = p;
-    f->map_len = len;
-}
-
 const uint8_t *arm_shard_mapped(arm_engine *e, arm_file *f, uint64_t off, size_t n) {
-    if (f->map == NULL || off + n > f->map_len) return NULL;
     arm_shard *s = &e->shards[f->shard];
     if (atomic_load(&s->active_fid) != f->fid || off + n <= atomic_load(&s->flushed_off))
-        return f->map + off;
+        return arm_file_mapped(f, off, n);
     return NULL;
-}
-
-void arm_file_add_dead(arm_engine *e, uint32_t fid, uint32_t shard, uint64_t n) {
-    arm_file *f = arm_engine_file(e, fid);
-    if (ARM_ALWAYS(f != NULL))
-        atomic_store_explicit(&f->dead[shard],
-                              atomic_load_explicit(&f->dead[shard], memory_order_relaxed) + n,
-                              memory_order_relaxed);
-}
-
-uint64_t arm_file_dead(const arm_file *f) {
-    uint64_t n = 0;
-    for (uint32_t i = 0; i < f->ndead; i++) n += atomic_load_explicit(&f->dead[i], memory_order_relaxed);
-    return n;
-}
-
-void arm_file_path(char *buf, size_t n, const arm_shard *s, uint32_t fid) {
-    snprintf(buf, n, "%s/%08u.log", s->dir, fid);
-}
-
-int arm_file_new(const arm_engine *e, const arm_shard *s, uint32_t fid, arm_file **file_out) {
-    char path[4200];
-    arm_file_path(path, sizeof(path), s, fid);
-    *file_out = NULL;
-    arm_file *f = arm_calloc(1, sizeof(*f));
-    if (f == NULL) return ARM_ERR(ARM_NOMEM);
-    f->fd = f->rfd = -1;
-    f->fid = fid;
-    f->shard = s->id;
-    f->ndead = e->shard_count;
-    f->path = arm_strdup(path);
-    f->dead = arm_calloc(f->ndead, sizeof(*f->dead));
-    if (f->path == NULL || f->dead == NULL) {
-        arm_file_free(f);
-        return ARM_ERR(ARM_NOMEM);
-    }
-    *file_out = f;
-    return ARM_OK;
-}
-
-void arm_file_free(arm_file *f) {
-    if (f == NULL) return;
-    if (f->map) munmap((void *)f->map, f->map_len);
-    arm_free((void *)f->dead);
-    if (f->fd >= 0) close(f->fd);
-    if (f->rfd >= 0 && f->rfd != f->fd) close(f->rfd);
-    arm_free(f->path);
-    arm_free(f);
 }
 
 /* ----------------------------------------------------------- flushing */
@@ -2899,9 +3660,9 @@ int arm_shard_flush_locked(arm_engine *e, arm_shard *s) {
         uint64_t rel = SHARD_ALIGN_DOWN(fl) - s->buf_off;
         uint64_t rel_end = SHARD_ALIGN_UP((uint64_t)s->buf_len);
         memset(s->buf + s->buf_len, 0, rel_end - s->buf_len);
-        rc = arm_io_pwrite(s->ring, f->fd, s->buf + rel, rel_end - rel, s->buf_off + rel, 0, &err);
+        rc = arm_file_write(f, s->ring, s->buf + rel, rel_end - rel, s->buf_off + rel, &err);
     } else {
-        rc = arm_io_pwrite(NULL, f->fd, s->buf + (fl - s->buf_off), end - fl, fl, 0, &err);
+        rc = arm_file_write(f, NULL, s->buf + (fl - s->buf_off), end - fl, fl, &err);
     }
     if (rc != ARM_OK) {
         /* The buffer still holds everything: a later flush can retry. */
@@ -2940,43 +3701,14 @@ int arm_shard_append(arm_engine *e, arm_shard *s, const void *p, size_t n) {
 }
 
 /* --------------------------------------------------------- file create */
-static int shard_open_file(arm_engine *e, const char *path, int create, int *direct_io,
-                           int *fd_out) {
-    int err = 0, rc = ARM_MISUSE;
-    int flags = create ? ARM_IO_O_CREATE : 0;
-    if (*direct_io) {
-        rc = arm_io_open(path, flags | ARM_IO_O_DIRECT, fd_out, &err);
-        if (rc == ARM_MISUSE) {
-            /* The file system refuses O_DIRECT (tmpfs, ...): buffered from now on. */
-            atomic_store(&e->direct_ok, 0);
-            *direct_io = 0;
-            if (create) unlink(path);
-        }
-    }
-    if (rc == ARM_MISUSE) rc = arm_io_open(path, flags, fd_out, &err);
-    if (rc != ARM_OK) return arm_engine_seterr(rc, err, "cannot open %s", path);
-    return ARM_OK;
-}
-
 int arm_shard_new_file(arm_engine *e, arm_shard *s) {
     uint32_t fid = atomic_fetch_add(&e->next_fid, 1);
-    arm_file *f;
-    int rc = arm_file_new(e, s, fid, &f);
-    if (rc != ARM_OK) return rc;
-    const char *path = f->path;
     int direct_io = atomic_load(&e->direct_ok);
-    int err = 0;
-    rc = shard_open_file(e, path, 1, &direct_io, &f->fd);
-    if (rc == ARM_OK) rc = arm_io_open(path, ARM_IO_O_RDONLY, &f->rfd, &err);
-    if (rc == ARM_OK) rc = arm_io_sync_dir(s->dir, &err); /* the name must survive a crash */
-    if (rc == ARM_OK) arm_file_map(e, f, e->opts.max_file_size);
-    if (rc == ARM_OK) rc = arm_engine_file_add(e, f);
-    if (rc != ARM_OK) {
-        rc = arm_engine_seterr(rc, err, "cannot create data file %s", path);
-        if (f->fd >= 0) unlink(path);
-        arm_file_free(f); /* frees path */
-        return rc;
-    }
+    arm_file *f;
+    int rc = arm_file_create(&e->files, s->dir, s->id, fid, &direct_io,
+                             e->opts.mmap_reads ? e->opts.max_file_size : 0, &f);
+    if (!direct_io) atomic_store(&e->direct_ok, 0); /* refused once: buffered from now on */
+    if (rc != ARM_OK) return rc;
     arm_file_hdr h;
     memset(&h, 0, sizeof(h));
     h.version = ARM_FORMAT_VERSION;
@@ -2997,23 +3729,39 @@ int arm_shard_new_file(arm_engine *e, arm_shard *s) {
     return arm_shard_append(e, s, hdr, sizeof(hdr));
 }
 
+int arm_shard_resume(arm_engine *e, arm_shard *s, arm_file *f, uint64_t end) {
+    int direct = atomic_load(&e->direct_ok), err = 0;
+    int rc = arm_file_reopen_writer(f, &direct, end);
+    if (!direct) atomic_store(&e->direct_ok, 0);
+    if (rc != ARM_OK) return rc;
+    s->active = f;
+    s->direct = direct;
+    s->buf_off = SHARD_ALIGN_DOWN(end);
+    s->buf_len = (uint32_t)(end - s->buf_off);
+    atomic_store(&s->flushed_off, end);
+    s->synced_off = end;
+    atomic_store(&s->active_fid, f->fid);
+    /* the tail block is rewritten whole by the next O_DIRECT flush */
+    if (s->buf_len) rc = arm_file_read(f, s->buf_off, s->buf, s->buf_len, &err);
+    if (rc != ARM_OK) return arm_engine_seterr(rc, err, "cannot read the tail of %s", f->path);
+    return ARM_OK;
+}
+
 /* Seal the active file: everything written, padding cut, synced. A failed
  * flush leaves the buffer intact (the caller's write fails, nothing is lost,
  * a later write retries); a failed truncate or sync poisons the engine. */
 static int shard_seal(arm_engine *e, arm_shard *s) {
     arm_file *f = s->active;
-    int err = 0;
     int rc = arm_shard_flush_locked(e, s);
     if (rc != ARM_OK) return rc; /* its message says which write failed */
     uint64_t size = atomic_load(&f->size);
     /* Whatever lies past the logical end (block padding, or the bytes of a
      * failed write) must not stay in a sealed file: recovery would call it
      * damage. */
-    rc = arm_io_truncate(f->fd, size, &err);
-    if (rc == ARM_OK) rc = arm_io_datasync(NULL, f->fd, &err);
+    rc = arm_file_seal(f, size);
     if (rc != ARM_OK) {
         atomic_store(&e->panic, 1);
-        return arm_engine_seterr(rc, err, "cannot seal %s", f->path);
+        return rc;
     }
     s->synced_off = size;
     return ARM_OK;
@@ -3025,11 +3773,7 @@ int arm_shard_reserve(arm_engine *e, arm_shard *s, uint64_t len) {
     if (size + len <= e->opts.max_file_size || size <= ARM_FILE_HEADER_SIZE) return ARM_OK;
     int rc = shard_seal(e, s);
     if (rc == ARM_OK) rc = arm_shard_new_file(e, s);
-    if (rc == ARM_OK) {
-        /* The sealed file is read through rfd only from now on. */
-        close(f->fd);
-        f->fd = -1;
-    }
+    if (rc == ARM_OK) arm_file_close_writer(f); /* read through rfd only from now on */
     return rc;
 }
 
@@ -3056,12 +3800,12 @@ int arm_shard_sync_to(arm_engine *e, arm_shard *s, uint32_t fid, uint64_t end) {
         int err = 0;
         /* A rotation may close f->fd while we sync without the lock: sync a
          * duplicate, which keeps the open file description alive. */
-        int fd = rc == ARM_OK ? dup(f->fd) : -1;
-        if (rc == ARM_OK && fd < 0) rc = arm_engine_seterr(ARM_ERR(ARM_IOERR), errno, "dup failed");
+        int fd = -1;
+        if (rc == ARM_OK && (rc = arm_file_dup_writer(f, &fd, &err)) != ARM_OK)
+            rc = arm_engine_seterr(rc, err, "dup failed");
         if (rc == ARM_OK) {
             pthread_mutex_unlock(&s->log_lock);
-            rc = arm_io_datasync(NULL, fd, &err);
-            close(fd);
+            rc = arm_file_sync_dup(fd, &err);
             arm_log_lock(&s->log_lock);
             if (rc != ARM_OK) {
                 atomic_store(&e->panic, 1);
@@ -3090,16 +3834,16 @@ int arm_shard_read(arm_engine *e, arm_file *f, uint64_t off, void *dst, size_t n
     /* Fast path, no lock: a sealed file, or bytes already in the file. A
      * stale view errs towards the locked path, never the other way. */
     if (atomic_load(&s->active_fid) != f->fid || off + n <= atomic_load(&s->flushed_off)) {
-        rc = arm_io_pread(f->rfd, dst, n, off, &err);
+        rc = arm_file_read(f, off, dst, n, &err);
     } else {
         arm_log_lock(&s->log_lock);
         if (s->active != f || off + n <= atomic_load(&s->flushed_off)) {
             pthread_mutex_unlock(&s->log_lock);
-            rc = arm_io_pread(f->rfd, dst, n, off, &err);
+            rc = arm_file_read(f, off, dst, n, &err);
         } else {
             uint8_t *d = dst;
             size_t head = off < s->buf_off ? (size_t)ARM_MIN(s->buf_off - off, (uint64_t)n) : 0;
-            rc = head ? arm_io_pread(f->rfd, d, head, off, &err) : ARM_OK;
+            rc = head ? arm_file_read(f, off, d, head, &err) : ARM_OK;
             if (rc == ARM_OK) {
                 assert(off + n <= s->buf_off + s->buf_len);
                 memcpy(d + head, s->buf + (off + head - s->buf_off), n - head);
@@ -3110,6 +3854,33 @@ int arm_shard_read(arm_engine *e, arm_file *f, uint64_t off, void *dst, size_t n
     if (rc != ARM_OK)
         return arm_engine_seterr(rc, err, "read of %zu bytes at offset %llu of %s failed", n,
                                  (unsigned long long)off, f->path);
+    return ARM_OK;
+}
+
+int arm_engine_read_value(arm_engine *e, const arm_item *loc, arm_slice key, arm_buf *buf,
+                          arm_slice *value_out) {
+    arm_file *f = arm_engine_file(e, loc->fid);
+    if (ARM_NEVER(f == NULL)) return ARM_ERR(ARM_CORRUPT);
+    /* Zero-copy from the mapping when the entry is in the file already. */
+    const uint8_t *p = arm_shard_mapped(e, f, loc->off, loc->len);
+    if (p == NULL) {
+        int rc = arm_buf_reserve(buf, loc->len);
+        if (rc != ARM_OK) return rc;
+        rc = arm_shard_read(e, f, loc->off, buf->ptr, loc->len);
+        if (rc != ARM_OK) return rc;
+        p = buf->ptr;
+    }
+    if (arm_entry_verify(p, loc->len) != ARM_OK)
+        return arm_engine_seterr(ARM_ERR(ARM_CORRUPT), 0, "checksum mismatch in %s at offset %u",
+                                 f->path, loc->off);
+    /* A good checksum on the wrong entry is still the wrong entry. */
+    if (key.len != loc->klen || memcmp(p + ARM_ENTRY_HEADER, key.ptr, key.len) != 0)
+        return arm_engine_seterr(ARM_ERR(ARM_CORRUPT), 0,
+                                 "%s at offset %u holds another key than the index says",
+                                 f->path, loc->off);
+    size_t voff = ARM_ENTRY_HEADER + (size_t)loc->klen;
+    value_out->ptr = p + voff;
+    value_out->len = loc->len - voff;
     return ARM_OK;
 }
 
@@ -3630,19 +4401,14 @@ int arm_engine_batch_commit(arm_engine *e, arm_batch *b) {
  * or incomplete entry is the torn tail: the file is cut there and appends
  * resume at that offset. In an older file it is damage: ARM_CORRUPT naming
  * file and offset, unless the engine is opened read-only for salvage.
+ * Layer: engine, below engine.c (which runs it at open) and above shard.c
+ * (arm_shard_resume, arm_shard_new_file) and file.c, through which it lists,
+ * opens, views, sets aside and removes data files.
  */
 /* #include "engine_int.h" */
 /* #include "../common/arm_alloc.h" */
 
-#include <dirent.h>
-#include <errno.h>
-#include <fcntl.h>
-#include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 typedef struct rec_pending {
     uint64_t off;
@@ -3656,56 +4422,6 @@ typedef struct rec_state {
     size_t npend, cap;
     uint64_t max_seq;
 } rec_state;
-
-static int rec_cmp_u32(const void *a, const void *b) {
-    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
-    return x < y ? -1 : x > y;
-}
-
-/* The data-file ids in a shard directory, sorted. *ids_out owned (arm_free). */
-static int rec_list(const char *dir, uint32_t **ids_out, size_t *n_out) {
-    *ids_out = NULL;
-    *n_out = 0;
-    DIR *d = opendir(dir);
-    if (d == NULL) {
-        if (errno == ENOENT) return ARM_OK;
-        return arm_engine_seterr(ARM_ERR(ARM_IOERR), errno, "cannot list %s", dir);
-    }
-    uint32_t *ids = NULL;
-    size_t n = 0, cap = 0;
-    int rc = ARM_OK;
-    struct dirent *de;
-    while ((de = readdir(d)) != NULL) {
-        /* exactly eight digits and ".log" (sscanf would take signs, spaces) */
-        const char *nm = de->d_name;
-        uint32_t fid = 0;
-        int ok = strlen(nm) == 12 && strcmp(nm + 8, ".log") == 0;
-        for (int j = 0; ok && j < 8; j++) {
-            ok = nm[j] >= '0' && nm[j] <= '9';
-            fid = fid * 10 + (uint32_t)(nm[j] - '0');
-        }
-        if (!ok || fid == 0) continue;
-        if (n == cap) {
-            cap = cap ? cap * 2 : 16;
-            uint32_t *p = arm_realloc(ids, cap * sizeof(uint32_t));
-            if (p == NULL) {
-                rc = ARM_ERR(ARM_NOMEM);
-                break;
-            }
-            ids = p;
-        }
-        ids[n++] = fid;
-    }
-    closedir(d);
-    if (rc != ARM_OK) {
-        arm_free(ids);
-        return rc;
-    }
-    if (n) qsort(ids, n, sizeof(uint32_t), rec_cmp_u32);
-    *ids_out = ids;
-    *n_out = n;
-    return ARM_OK;
-}
 
 static int rec_apply(rec_state *st, uint32_t fid, uint64_t off, const arm_entry_hdr *h,
                      const uint8_t *key) {
@@ -3778,39 +4494,17 @@ static int rec_file(rec_state *st, arm_shard *s, uint32_t fid, int last, arm_fil
     arm_engine *e = st->e;
     *file_out = NULL;
     *bad_header_out = 0;
-    arm_file *f;
-    int rc = arm_file_new(e, s, fid, &f);
-    if (rc != ARM_OK) return rc;
-    const char *path = f->path;
-    int err = 0;
-    rc = arm_io_open(path, ARM_IO_O_RDONLY, &f->rfd, &err);
-    struct stat sb;
-    if (rc == ARM_OK && fstat(f->rfd, &sb) != 0) rc = (err = errno, ARM_IOERR);
-    if (rc != ARM_OK) {
-        rc = arm_engine_seterr(rc, err, "cannot open %s", path);
-        arm_file_free(f); /* frees path */
-        return rc;
-    }
-    uint64_t size = (uint64_t)sb.st_size;
-    if (size > ARM_FILE_SIZE_MAX) {
-        /* no data file grows this big (offsets are 32-bit): not ours */
-        rc = arm_engine_seterr(ARM_ERR(ARM_CORRUPT), 0, "%s is larger than any data file", path);
-        arm_file_free(f); /* frees path */
-        return rc;
-    }
-    *size_out = size;
     *valid_end_out = 0;
+    arm_file *f;
+    uint64_t size;
+    int rc = arm_file_open(&e->files, s->dir, s->id, fid, &f, &size);
+    if (rc != ARM_OK) return rc;
+    *size_out = size;
     const uint8_t *map = NULL;
-    if (size > 0) {
-        map = mmap(NULL, size, PROT_READ, MAP_PRIVATE, f->rfd, 0);
-        if (map == MAP_FAILED) {
-            rc = arm_engine_seterr(ARM_ERR(ARM_IOERR), errno, "cannot map %s", path);
-            arm_file_free(f); /* frees path */
-            return rc;
-        }
-        /* advice values are not flags: two calls */
-        madvise((void *)map, size, MADV_SEQUENTIAL);
-        madvise((void *)map, size, MADV_WILLNEED);
+    rc = arm_file_view(f, size, &map);
+    if (rc != ARM_OK) {
+        arm_file_free(f);
+        return rc;
     }
     arm_file_hdr fh;
     if (map == NULL || arm_file_hdr_decode(map, size, &fh) != ARM_OK || fh.fid != fid ||
@@ -3825,18 +4519,19 @@ static int rec_file(rec_state *st, arm_shard *s, uint32_t fid, int last, arm_fil
         *bad_header_out = has_entry ? 1 : 2;
     } else {
         if (fh.base_seq > st->max_seq) st->max_seq = fh.base_seq;
-        rc = arm_engine_file_add(e, f);
+        rc = arm_files_add(&e->files, f);
         if (rc != ARM_OK) goto cleanup;
-        rc = rec_scan(st, fid, map, size, valid_end_out);
-        if (rc == ARM_OK) atomic_store(&f->size, *valid_end_out);
-        /* The newest file keeps growing: reserve room for all of it. */
-        if (rc == ARM_OK)
-            arm_file_map(e, f, last && !e->opts.read_only ? e->opts.max_file_size : *valid_end_out);
-        if (rc == ARM_OK) *file_out = f;
+        arm_file *added = f;
         f = NULL; /* owned by the file table now, even on failure */
+        rc = rec_scan(st, fid, map, size, valid_end_out);
+        if (rc == ARM_OK) atomic_store(&added->size, *valid_end_out);
+        /* The newest file keeps growing: reserve room for all of it. */
+        uint64_t map_len = last && !e->opts.read_only ? e->opts.max_file_size : *valid_end_out;
+        if (rc == ARM_OK && e->opts.mmap_reads) arm_file_map(added, map_len);
+        if (rc == ARM_OK) *file_out = added;
     }
 cleanup:
-    if (map) munmap((void *)map, size);
+    arm_file_unview(map, size);
     arm_file_free(f);
     return rc;
 }
@@ -3848,79 +4543,31 @@ cleanup:
  * away unseen. */
 static int rec_keep_cut(arm_file *f, uint64_t end, uint64_t size) {
     if (size <= end + ARM_ENTRY_HEADER) return ARM_OK;
-    const uint8_t *map = mmap(NULL, size, PROT_READ, MAP_PRIVATE, f->rfd, 0);
-    if (map == MAP_FAILED) return arm_engine_seterr(ARM_ERR(ARM_IOERR), errno, "cannot map %s", f->path);
+    const uint8_t *map;
+    int rc = arm_file_view(f, size, &map);
+    if (rc != ARM_OK) return rc;
     int later = 0;
     arm_entry_hdr h;
     for (uint64_t o = end + 1; o + ARM_ENTRY_HEADER <= size && !later; o++)
         later = arm_entry_decode(map + o, size - o, ARM_KEY_SIZE_MAX, UINT32_MAX, &h) == ARM_OK;
-    int rc = ARM_OK;
-    if (later) {
-        char path[4400];
-        snprintf(path, sizeof(path), "%s.cut-%llu", f->path, (unsigned long long)end);
-        int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-        int err = 0;
-        rc = fd < 0 ? (err = errno, ARM_IOERR) : arm_io_pwrite(NULL, fd, map + end, size - end, 0, 1, &err);
-        if (fd >= 0) close(fd);
-        if (rc != ARM_OK) rc = arm_engine_seterr(ARM_ERR(rc), err, "cannot save %s", path);
-    }
-    munmap((void *)map, size);
+    if (later) rc = arm_file_save_tail(f, map, end, size);
+    arm_file_unview(map, size);
     return rc;
-}
-
-/* Make the newest file the active one: writable fd, tail block in the buffer,
- * torn tail cut off. */
-static int rec_resume(arm_engine *e, arm_shard *s, arm_file *f, uint64_t end) {
-    int direct = atomic_load(&e->direct_ok), err = 0;
-    int rc = arm_io_open(f->path, direct ? ARM_IO_O_DIRECT : 0, &f->fd, &err);
-    if (rc == ARM_MISUSE) {
-        atomic_store(&e->direct_ok, 0);
-        direct = 0;
-        rc = arm_io_open(f->path, 0, &f->fd, &err);
-    }
-    if (rc == ARM_OK) rc = arm_io_truncate(f->fd, end, &err);
-    if (rc == ARM_OK) rc = arm_io_datasync(NULL, f->fd, &err);
-    if (rc != ARM_OK) return arm_engine_seterr(rc, err, "cannot reopen %s for appending", f->path);
-    s->active = f;
-    s->direct = direct;
-    s->buf_off = end & ~(uint64_t)(ARM_IO_BLOCK - 1);
-    s->buf_len = (uint32_t)(end - s->buf_off);
-    atomic_store(&s->flushed_off, end);
-    s->synced_off = end;
-    atomic_store(&s->active_fid, f->fid);
-    if (s->buf_len) rc = arm_io_pread(f->rfd, s->buf, s->buf_len, s->buf_off, &err);
-    if (rc != ARM_OK) return arm_engine_seterr(rc, err, "cannot read the tail of %s", f->path);
-    return ARM_OK;
-}
-
-/* 1 when the file holds nothing but zeros (or nothing at all). */
-static int rec_blank(const char *path) {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return 0;
-    uint8_t buf[8192];
-    ssize_t got = 0;
-    int blank = 1;
-    while (blank && (got = read(fd, buf, sizeof(buf))) > 0)
-        for (ssize_t i = 0; i < got && blank; i++) blank = buf[i] == 0;
-    close(fd);
-    return blank && got == 0; /* a read error is no proof of emptiness */
 }
 
 static int rec_shard(rec_state *st, arm_shard *s, uint32_t *max_fid) {
     arm_engine *e = st->e;
     uint32_t *ids;
     size_t n;
-    int rc = rec_list(s->dir, &ids, &n);
+    int rc = arm_files_list(s->dir, &ids, &n);
     if (rc != ARM_OK) return rc;
     /* Newest files that were created and never written (a rotation cut short
      * by a crash) hold no data: drop them, so the file before is the newest
      * and appends resume there. A blank file anywhere else is damage. */
     for (; n > 0; n--) {
-        char path[4200];
-        arm_file_path(path, sizeof(path), s, ids[n - 1]);
-        if (!rec_blank(path)) break;
+        if (!arm_file_blank(s->dir, ids[n - 1])) break;
         if (ids[n - 1] > *max_fid) *max_fid = ids[n - 1]; /* never reuse its id */
-        if (!e->opts.read_only) unlink(path);
+        if (!e->opts.read_only) arm_file_unlink(s->dir, ids[n - 1]);
     }
     arm_file *newest = NULL, *newest_prev = NULL; /* the newest good file, the one before */
     uint64_t newest_end = 0, newest_prev_end = 0; /* their valid ends */
@@ -3933,20 +4580,17 @@ static int rec_shard(rec_state *st, arm_shard *s, uint32_t *max_fid) {
         rc = rec_file(st, s, ids[i], last, &f, &size, &end, &bad_header);
         if (rc != ARM_OK) break;
         if (bad_header) {
-            char path[4200];
-            arm_file_path(path, sizeof(path), s, ids[i]);
+            char path[ARM_FILE_PATH_MAX];
+            arm_file_path(path, sizeof(path), s->dir, ids[i]);
             /* The newest file, torn before its first block was synced: no
              * entry in it can be read, so nothing acknowledged is in it. Set
              * it aside (kept for inspection, never scanned again) so appends
              * resume in the file before it. A bad header in front of
              * readable entries is damage, never dropped. */
             if (last && bad_header == 2 && !e->opts.read_only) {
-                char aside[4300];
-                snprintf(aside, sizeof(aside), "%s.torn", path);
-                if (rename(path, aside) != 0)
-                    rc = arm_engine_seterr(ARM_ERR(ARM_IOERR), errno, "cannot rename %s", path);
-                else if (newest_prev != NULL)
-                    rc = rec_resume(e, s, newest_prev, newest_prev_end);
+                rc = arm_file_set_aside(s->dir, ids[i], "torn");
+                if (rc == ARM_OK && newest_prev != NULL)
+                    rc = arm_shard_resume(e, s, newest_prev, newest_prev_end);
                 continue;
             }
             if (!e->opts.read_only)
@@ -3971,7 +4615,7 @@ static int rec_shard(rec_state *st, arm_shard *s, uint32_t *max_fid) {
     arm_free(ids);
     if (rc == ARM_OK && newest && !e->opts.read_only && newest_end < newest_size)
         rc = rec_keep_cut(newest, newest_end, newest_size);
-    if (rc == ARM_OK && newest && !e->opts.read_only) rc = rec_resume(e, s, newest, newest_end);
+    if (rc == ARM_OK && newest && !e->opts.read_only) rc = arm_shard_resume(e, s, newest, newest_end);
     return rc;
 }
 
@@ -4151,7 +4795,9 @@ void arm_cache_put(arm_cache *c, uint32_t fid, uint32_t off, const uint8_t *v, s
  * between calls. A run is refilled by seeking past its last key, which keeps
  * the cursor correct while writers change the index (read committed).
  * Values are read on demand from the copied location; entries are immutable,
- * so a location stays readable.
+ * and each source holds a reference to every file its run points into
+ * (taken under the read lock, released at the next fill), so a location
+ * stays readable even if compaction retires its file meanwhile.
  * With a hash index there is no order: the cursor walks shard by shard, each
  * shard copied whole under one read lock, then the overlay's puts.
  */
@@ -4170,6 +4816,7 @@ typedef struct cur_ent {
 
 typedef struct cur_src {
     arm_buf keys;
+    arm_file_refs files; /* the files the run's locations point into, held */
     cur_ent *ents;
     uint32_t n, cap, pos;
     int more;  /* the index may hold more keys past this run */
@@ -4279,7 +4926,11 @@ static void cur_ov_seek(arm_cursor *c, const arm_slice *key, int op) {
 }
 
 /* ---------------------------------------------------------- shard runs */
-static int cur_src_push(cur_src *s, const arm_item *it) {
+static int cur_src_push(arm_engine *e, cur_src *s, const arm_item *it) {
+    int rc = arm_file_refs_hold(&s->files, &e->files, it->fid);
+    if (ARM_NEVER(rc == ARM_NOTFOUND)) /* under the read lock the file is live */
+        return arm_engine_seterr(ARM_ERR(ARM_CORRUPT), 0, "data file %u is gone", it->fid);
+    if (rc != ARM_OK) return rc;
     if (s->n == s->cap) {
         uint32_t cap = s->cap ? s->cap * 2 : 16;
         cur_ent *p = arm_realloc(s->ents, cap * sizeof(cur_ent));
@@ -4287,7 +4938,7 @@ static int cur_src_push(cur_src *s, const arm_item *it) {
         s->ents = p;
         s->cap = cap;
     }
-    int rc = arm_buf_reserve(&s->keys, s->keys.len + it->klen);
+    rc = arm_buf_reserve(&s->keys, s->keys.len + it->klen);
     if (rc != ARM_OK) return rc;
     cur_ent *en = &s->ents[s->n++];
     en->koff = (uint32_t)s->keys.len;
@@ -4325,7 +4976,7 @@ static int cur_src_fill(arm_cursor *c, uint32_t shard, const arm_slice *key, int
         run[m++] = item;
         item = fwd ? arm_index_iter_next(sh->index, &it) : arm_index_iter_prev(sh->index, &it);
     }
-    for (uint32_t i = 0; i < m && rc == ARM_OK; i++) rc = cur_src_push(s, run[i]);
+    for (uint32_t i = 0; i < m && rc == ARM_OK; i++) rc = cur_src_push(c->e, s, run[i]);
     s->more = item != NULL;
     s->valid = rc == ARM_OK && s->n > 0;
     return rc;
@@ -4435,6 +5086,9 @@ static int cur_position(arm_cursor *c, const arm_slice *key, int op) {
         key = &k;
     }
     int rc = ARM_OK;
+    /* The old runs' files are let go before the locks are taken: a last
+     * release of a retired file removes it, which need not block writers. */
+    for (uint32_t i = 0; i < c->nsrc; i++) arm_file_refs_clear(&c->src[i].files);
     for (uint32_t i = 0; i < c->nsrc; i++) arm_index_rdlock(&c->e->shards[i].index_lock);
     for (uint32_t i = 0; i < c->nsrc && rc == ARM_OK; i++) rc = cur_src_fill(c, i, key, op);
     for (uint32_t i = c->nsrc; i-- > 0;) pthread_rwlock_unlock(&c->e->shards[i].index_lock);
@@ -4460,10 +5114,11 @@ static int cur_hash_fill(arm_cursor *c) {
         s->keys.len = 0;
         int rc = ARM_OK;
         arm_index_iter it;
+        arm_file_refs_clear(&s->files);
         arm_index_rdlock(&sh->index_lock);
         for (arm_item *item = arm_index_iter_first(sh->index, &it); item && rc == ARM_OK;
              item = arm_index_iter_next(sh->index, &it))
-            rc = cur_src_push(s, item);
+            rc = cur_src_push(c->e, s, item);
         pthread_rwlock_unlock(&sh->index_lock);
         if (rc != ARM_OK) return rc;
         if (s->n) {
@@ -4532,6 +5187,7 @@ int arm_engine_cursor_open(arm_engine *e, const arm_batch *overlay, arm_cursor *
 void arm_engine_cursor_close(arm_cursor *c) {
     if (c == NULL) return;
     for (uint32_t i = 0; c->src && i < c->nsrc; i++) {
+        arm_file_refs_free(&c->src[i].files);
         arm_buf_free(&c->src[i].keys);
         arm_free(c->src[i].ents);
     }
@@ -4659,14 +5315,15 @@ int arm_engine_cursor_value(arm_cursor *c, arm_slice *value_out) {
     const cur_src *s = &c->src[c->cur];
     /* Values sit in write order, so a key-order scan jumps around the log:
      * prefetch the entries a few keys ahead (a prefetch never faults, even
-     * past the file's end). */
+     * past the file's end; the run holds their files). */
     for (uint32_t d = 4; d <= 8; d += 4) {
         if (s->pos + d >= s->n) break;
         const arm_item *nx = &s->ents[s->pos + d].loc;
         arm_file *f = arm_engine_file(c->e, nx->fid);
-        if (f && f->map && (uint64_t)nx->off + nx->len <= f->map_len) {
-            __builtin_prefetch(f->map + nx->off);
-            __builtin_prefetch(f->map + nx->off + nx->len - 1);
+        const uint8_t *p = f ? arm_file_mapped(f, nx->off, nx->len) : NULL;
+        if (p) {
+            __builtin_prefetch(p);
+            __builtin_prefetch(p + nx->len - 1);
         }
     }
     return arm_engine_read_value(c->e, &s->ents[s->pos].loc, cur_src_key(s, s->pos), &c->vbuf,
@@ -4678,14 +5335,16 @@ int arm_engine_cursor_value(arm_cursor *c, arm_slice *value_out) {
 /**** Begin file engine/engine.c *********************************************/
 /* SPDX-License-Identifier: MIT */
 /*
- * engine.c: open/close of a database directory (metadata, lock, shards,
- * background sync), the point operations (get, put, delete, cas), stats,
- * flush and check. Batches live in batch.c, recovery in recover.c, cursors
- * in cursor.c, the log write path in shard.c.
+ * engine.c: open/close of a database directory (options, metadata, lock,
+ * shards, background sync), point reads (get, contains, count), stats, flush
+ * and check. Layer: the top of the engine; nothing in the engine calls back
+ * into it. Writes (put, delete, cas, batches) live in write.c, recovery in
+ * recover.c, cursors in cursor.c, the log in shard.c and the data files
+ * themselves in file.c.
  *
- * A write: take the key's shard index write lock, then its log mutex; append
- * one entry; release the log; update the index; release it; then wait for
- * durability per the sync mode (group commit for sync=full).
+ * A get: take the key's shard index read lock, copy the item (location) and
+ * take a reference to its file, release the lock, read and verify the entry
+ * (shard.c), release the reference.
  */
 /* #include "engine_int.h" */
 /* #include "../common/arm_alloc.h" */
@@ -4749,106 +5408,6 @@ static int eng_check_options(const arm_engine_options *o) {
         return eng_bad_option("max_value_size", "an entry must fit in one data file");
     if (o->io_backend < ARM_IO_AUTO || o->io_backend > ARM_IO_URING)
         return eng_bad_option("io_backend", "unknown backend");
-    return ARM_OK;
-}
-
-/* ------------------------------------------------------------- routing */
-uint32_t arm_engine_route(const arm_engine *e, const uint8_t *key, size_t klen) {
-    if (e->shard_count == 1) return 0;
-    uint32_t bits = e->meta.prefix_bits;
-    uint64_t h;
-    if (bits == 0 || (size_t)bits >= 8 * klen) {
-        h = arm_hash_key(key, klen);
-    } else {
-        uint8_t tmp[ARM_ROUTE_PREFIX_MAX];
-        size_t nbytes = (bits + 7) / 8;
-        memcpy(tmp, key, nbytes);
-        if (bits % 8) tmp[nbytes - 1] &= (uint8_t)(0xff00u >> (bits % 8));
-        h = arm_hash_key(tmp, nbytes);
-    }
-    return (uint32_t)(h % e->shard_count);
-}
-
-/* ------------------------------------------------------------- files */
-static _Atomic(arm_file *) *eng_chunk(const arm_engine *e, uint32_t c) {
-    return atomic_load_explicit(&((arm_engine *)(uintptr_t)e)->file_chunks[c], memory_order_acquire);
-}
-
-arm_file *arm_engine_file(const arm_engine *e, uint32_t fid) {
-    uint32_t c = fid / ARM_FILE_CHUNK;
-    if (c >= ARM_FILE_CHUNKS_MAX) return NULL;
-    _Atomic(arm_file *) *chunk = eng_chunk(e, c);
-    if (chunk == NULL) return NULL;
-    return atomic_load_explicit(&chunk[fid % ARM_FILE_CHUNK], memory_order_acquire);
-}
-
-/* The first file with id >= *fid, or NULL; *fid is left just past it. Ids
- * are sparse, so empty chunks are skipped whole. Start with *fid = 0. */
-static arm_file *eng_file_next(const arm_engine *e, uint32_t *fid) {
-    for (uint32_t c = *fid / ARM_FILE_CHUNK; c < ARM_FILE_CHUNKS_MAX; c++) {
-        _Atomic(arm_file *) *chunk = eng_chunk(e, c);
-        uint32_t j = c == *fid / ARM_FILE_CHUNK ? *fid % ARM_FILE_CHUNK : 0;
-        for (; chunk != NULL && j < ARM_FILE_CHUNK; j++) {
-            arm_file *f = atomic_load_explicit(&chunk[j], memory_order_acquire);
-            if (f == NULL) continue;
-            *fid = c * ARM_FILE_CHUNK + j + 1;
-            return f;
-        }
-    }
-    *fid = ARM_FILE_CHUNKS_MAX * ARM_FILE_CHUNK;
-    return NULL;
-}
-
-int arm_engine_file_add(arm_engine *e, arm_file *f) {
-    uint32_t c = f->fid / ARM_FILE_CHUNK;
-    if (c >= ARM_FILE_CHUNKS_MAX) return ARM_ERR(ARM_FULL);
-    pthread_mutex_lock(&e->files_lock);
-    _Atomic(arm_file *) *chunk = eng_chunk(e, c);
-    if (chunk == NULL) {
-        chunk = arm_calloc(ARM_FILE_CHUNK, sizeof(_Atomic(arm_file *)));
-        if (chunk == NULL) {
-            pthread_mutex_unlock(&e->files_lock);
-            return ARM_ERR(ARM_NOMEM);
-        }
-        atomic_store_explicit(&e->file_chunks[c], chunk, memory_order_release);
-    }
-    arm_file *old = atomic_load(&chunk[f->fid % ARM_FILE_CHUNK]);
-    if (old != NULL) {
-        /* File ids are database-wide: two files with one id is damage
-         * (copied or renamed files), never something to pick between. */
-        pthread_mutex_unlock(&e->files_lock);
-        return arm_engine_seterr(ARM_ERR(ARM_CORRUPT), 0, "%s and %s have the same file id %u",
-                                 old->path, f->path, f->fid);
-    }
-    atomic_store_explicit(&chunk[f->fid % ARM_FILE_CHUNK], f, memory_order_release);
-    pthread_mutex_unlock(&e->files_lock);
-    return ARM_OK;
-}
-
-int arm_engine_read_value(arm_engine *e, const arm_item *loc, arm_slice key, arm_buf *buf,
-                          arm_slice *value_out) {
-    arm_file *f = arm_engine_file(e, loc->fid);
-    if (ARM_NEVER(f == NULL)) return ARM_ERR(ARM_CORRUPT);
-    /* Zero-copy from the mapping when the entry is in the file already. */
-    const uint8_t *p = arm_shard_mapped(e, f, loc->off, loc->len);
-    if (p == NULL) {
-        int rc = arm_buf_reserve(buf, loc->len);
-        if (rc != ARM_OK) return rc;
-        rc = arm_shard_read(e, f, loc->off, buf->ptr, loc->len);
-        if (rc != ARM_OK) return rc;
-        p = buf->ptr;
-    }
-    if (arm_entry_verify(p, loc->len) != ARM_OK)
-        return arm_engine_seterr(ARM_ERR(ARM_CORRUPT), 0, "checksum mismatch in %s at offset %u",
-                                 f->path, loc->off);
-    /* A good checksum on the wrong entry is still the wrong entry. */
-    if (key.len != loc->klen || memcmp(p + ARM_ENTRY_HEADER, key.ptr, key.len) != 0)
-        return arm_engine_seterr(ARM_ERR(ARM_CORRUPT), 0,
-                                 "%s at offset %u holds another key than the index says",
-                                 f->path, loc->off);
-    size_t voff = ARM_ENTRY_HEADER + (size_t)loc->klen;
-    value_out->ptr = p + voff;
-    value_out->len = loc->len - voff;
     return ARM_OK;
 }
 
@@ -4996,6 +5555,7 @@ static void *eng_syncer_main(void *arg) {
 static int eng_open_shards(arm_engine *e) {
     int made = 0;
     e->shard_count = e->meta.shard_count;
+    e->files.ndead = e->shard_count; /* no file exists yet */
     e->shards = arm_calloc(e->shard_count, sizeof(arm_shard));
     if (e->shards == NULL) return ARM_ERR(ARM_NOMEM);
     for (uint32_t i = 0; i < e->shard_count; i++) {
@@ -5041,11 +5601,11 @@ int arm_engine_open(const char *dir, const arm_engine_options *opts, arm_engine 
      * buffered vs 15K direct; 1 thread: 8K vs 12K). */
     atomic_store(&e->direct_ok, opts->io_backend != ARM_IO_POSIX && opts->sync_mode == ARM_SYNC_OFF);
     e->use_uring = opts->io_backend != ARM_IO_POSIX;
-    pthread_mutex_init(&e->files_lock, NULL);
     pthread_mutex_init(&e->syncer_lock, NULL);
     pthread_cond_init(&e->syncer_cond, NULL);
-    e->dir = arm_strdup(dir);
-    rc = e->dir ? ARM_OK : ARM_ERR(ARM_NOMEM);
+    rc = arm_files_init(&e->files, 0); /* dead counters per file: set once shards are known */
+    e->dir = rc == ARM_OK ? arm_strdup(dir) : NULL;
+    if (rc == ARM_OK && e->dir == NULL) rc = ARM_ERR(ARM_NOMEM);
     if (rc == ARM_OK && !opts->read_only && opts->create_if_missing) rc = eng_mkdirs(dir);
     if (rc == ARM_OK) rc = eng_lock(e);
     if (rc == ARM_OK) rc = eng_meta_load(e);
@@ -5091,32 +5651,18 @@ int arm_engine_close(arm_engine *e) {
         arm_shard *s = &e->shards[i];
         int err = 0;
         if (s->active && s->direct && !atomic_load(&e->panic))
-            rc = arm_io_truncate(s->active->fd, atomic_load(&s->active->size), &err);
+            rc = arm_file_truncate(s->active, atomic_load(&s->active->size), &err);
     }
     for (uint32_t i = 0; e->shards && i < e->shard_count; i++) arm_shard_deinit(e, &e->shards[i]);
     arm_free(e->shards);
     arm_cache_free(e->cache);
-    uint32_t fid = 0;
-    for (arm_file *f; (f = eng_file_next(e, &fid)) != NULL;) arm_file_free(f);
-    for (uint32_t c = 0; c < ARM_FILE_CHUNKS_MAX; c++) arm_free((void *)eng_chunk(e, c));
+    arm_files_deinit(&e->files);
     if (e->lock_fd >= 0) close(e->lock_fd); /* releases the flock */
-    pthread_mutex_destroy(&e->files_lock);
     pthread_mutex_destroy(&e->syncer_lock);
     pthread_cond_destroy(&e->syncer_cond);
     arm_free(e->dir);
     arm_free(e);
     return rc;
-}
-
-/* 1 for the names the engine creates in a shard directory: FFFFFFFF.log,
- * FFFFFFFF.log.torn (a torn newest file set aside), FFFFFFFF.log.cut-N (the
- * bytes cut off a newest file that had good entries after damage) and
- * FFFFFFFF.hint. */
-static int eng_owned_name(const char *nm) {
-    for (int i = 0; i < 8; i++)
-        if (nm[i] < '0' || nm[i] > '9') return 0;
-    return strcmp(nm + 8, ".log") == 0 || strcmp(nm + 8, ".log.torn") == 0 ||
-           strncmp(nm + 8, ".log.cut-", 9) == 0 || strcmp(nm + 8, ".hint") == 0;
 }
 
 int arm_engine_destroy(const char *dir) {
@@ -5135,19 +5681,9 @@ int arm_engine_destroy(const char *dir) {
     int rc = eng_lock(&e);
     if (rc == ARM_OK) rc = eng_meta_load(&e);
     for (uint32_t i = 0; rc == ARM_OK && i < e.meta.shard_count; i++) {
-        char sdir[4200], path[4500];
+        char sdir[4200];
         snprintf(sdir, sizeof(sdir), "%s/shard-%03u", dir, i);
-        DIR *d = opendir(sdir);
-        if (d == NULL) continue;
-        struct dirent *de;
-        while ((de = readdir(d)) != NULL) {
-            if (!eng_owned_name(de->d_name)) continue;
-            snprintf(path, sizeof(path), "%s/%s", sdir, de->d_name);
-            if (unlink(path) != 0 && errno != ENOENT)
-                rc = arm_engine_seterr(ARM_ERR(ARM_IOERR), errno, "cannot remove %s", path);
-        }
-        closedir(d);
-        (void)rmdir(sdir); /* stays if something else lives there */
+        rc = arm_files_destroy_dir(sdir);
     }
     if (rc == ARM_OK) {
         char path[4200];
@@ -5167,29 +5703,19 @@ const char *arm_engine_dir(const arm_engine *e) {
 }
 
 /* ------------------------------------------------------------- reads */
-int arm_engine_get(arm_engine *e, arm_slice key, arm_buf *value_out) {
-    value_out->len = 0;
-    if (key.len == 0 || key.len > e->opts.max_key_size) return ARM_NOTFOUND;
-    arm_shard *s = &e->shards[arm_engine_route(e, key.ptr, key.len)];
-    arm_index_rdlock(&s->index_lock);
-    arm_item *it = arm_index_get(s->index, key.ptr, key.len);
-    arm_item loc;
-    if (it) memcpy(&loc, it, sizeof(loc));
-    pthread_rwlock_unlock(&s->index_lock);
-    if (it == NULL) return ARM_NOTFOUND;
+/* The value of key at loc into value_out; the caller holds loc's file. */
+static int eng_get_at(arm_engine *e, const arm_item *loc, arm_slice key, arm_buf *value_out) {
     if (e->cache) {
-        if (arm_cache_get(e->cache, loc.fid, loc.off, value_out)) {
+        if (arm_cache_get(e->cache, loc->fid, loc->off, value_out)) {
             atomic_fetch_add_explicit(&e->cache_hits, 1, memory_order_relaxed);
             return ARM_OK;
         }
         atomic_fetch_add_explicit(&e->cache_misses, 1, memory_order_relaxed);
     }
-    /* Entries are immutable once appended, so the location read under the
-     * lock stays readable after it is released. */
     arm_slice v;
-    int rc = arm_engine_read_value(e, &loc, key, value_out, &v);
+    int rc = arm_engine_read_value(e, loc, key, value_out, &v);
     if (rc != ARM_OK) return rc;
-    if (e->cache) arm_cache_put(e->cache, loc.fid, loc.off, v.ptr, v.len);
+    if (e->cache) arm_cache_put(e->cache, loc->fid, loc->off, v.ptr, v.len);
     uintptr_t vp = (uintptr_t)v.ptr, bp = (uintptr_t)value_out->ptr;
     if (vp < bp || vp >= bp + value_out->cap) {
         rc = arm_buf_reserve(value_out, v.len); /* v is in a file mapping */
@@ -5198,6 +5724,27 @@ int arm_engine_get(arm_engine *e, arm_slice key, arm_buf *value_out) {
     if (v.len) memmove(value_out->ptr, v.ptr, v.len);
     value_out->len = v.len;
     return ARM_OK;
+}
+
+int arm_engine_get(arm_engine *e, arm_slice key, arm_buf *value_out) {
+    value_out->len = 0;
+    if (key.len == 0 || key.len > e->opts.max_key_size) return ARM_NOTFOUND;
+    arm_shard *s = &e->shards[arm_engine_route(e, key.ptr, key.len)];
+    arm_index_rdlock(&s->index_lock);
+    arm_item *it = arm_index_get(s->index, key.ptr, key.len);
+    arm_item loc;
+    arm_file_ref ref;
+    if (it) memcpy(&loc, it, sizeof(loc));
+    /* Under the lock the entry's file is live; the reference keeps it
+     * readable after the lock is gone, even if compaction retires it. */
+    int rc = it ? arm_files_hold(&e->files, loc.fid, &ref) : ARM_NOTFOUND;
+    pthread_rwlock_unlock(&s->index_lock);
+    if (it == NULL) return ARM_NOTFOUND;
+    if (ARM_NEVER(rc != ARM_OK))
+        return arm_engine_seterr(ARM_ERR(ARM_CORRUPT), 0, "data file %u is gone", loc.fid);
+    rc = eng_get_at(e, &loc, key, value_out);
+    arm_file_release(&ref);
+    return rc;
 }
 
 int arm_engine_contains(arm_engine *e, arm_slice key) {
@@ -5239,10 +5786,12 @@ void arm_engine_stats_get(arm_engine *e, arm_engine_stats *st) {
     memset(st, 0, sizeof(*st));
     uint64_t total = 0, dead = 0;
     uint32_t fid = 0;
-    for (arm_file *f; (f = eng_file_next(e, &fid)) != NULL;) {
+    arm_file_ref ref;
+    while (arm_files_hold_next(&e->files, &fid, &ref) == ARM_OK) {
         st->files++;
-        total += atomic_load(&f->size) - ARM_FILE_HEADER_SIZE;
-        dead += arm_file_dead(f);
+        total += atomic_load(&ref.file->size) - ARM_FILE_HEADER_SIZE;
+        dead += arm_file_dead(ref.file);
+        arm_file_release(&ref);
     }
     for (uint32_t i = 0; i < e->shard_count; i++) {
         arm_shard *s = &e->shards[i];
@@ -5271,9 +5820,8 @@ static uint64_t eng_check_file(arm_engine *e, arm_file *f, arm_check_report_fn r
      * stopped short of damage in it); the active file up to its logical end
      * (past it there is only block padding). */
     arm_shard *s = &e->shards[f->shard];
-    uint64_t size = 0;
-    struct stat sb;
-    if (fstat(f->rfd, &sb) != 0) {
+    uint64_t size = 0, disk = 0;
+    if (arm_file_disk_size(f, &disk) != ARM_OK) {
         if (report) report(ctx, f->path, 0, "cannot stat the file");
         return 1;
     }
@@ -5281,15 +5829,13 @@ static uint64_t eng_check_file(arm_engine *e, arm_file *f, arm_check_report_fn r
     int active = s->active == f;
     if (active) size = atomic_load(&s->flushed_off); /* writers go on past it */
     pthread_mutex_unlock(&s->log_lock);
-    if (!active || size > (uint64_t)sb.st_size) size = (uint64_t)sb.st_size;
+    if (!active || size > disk) size = disk;
     if (size == 0) return 0;
-    void *map = mmap(NULL, size, PROT_READ, MAP_SHARED, f->rfd, 0);
-    if (map == MAP_FAILED) {
+    const uint8_t *p;
+    if (arm_file_view(f, size, &p) != ARM_OK) {
         if (report) report(ctx, f->path, 0, "cannot map the file for reading");
         return 1;
     }
-    madvise(map, size, MADV_SEQUENTIAL);
-    const uint8_t *p = map;
     arm_file_hdr fh;
     uint64_t problems = 0;
     if (arm_file_hdr_decode(p, size, &fh) != ARM_OK || fh.fid != f->fid ||
@@ -5312,7 +5858,7 @@ static uint64_t eng_check_file(arm_engine *e, arm_file *f, arm_check_report_fn r
             off += arm_entry_size(h.klen, h.vlen);
         }
     }
-    munmap(map, size);
+    arm_file_unview(p, size);
     return problems;
 }
 
@@ -5323,12 +5869,19 @@ int arm_engine_check(arm_engine *e, arm_check_report_fn report, arm_progress_fn 
     if (rc != ARM_OK) return rc;
     uint64_t total = 0, done = 0;
     uint32_t fid = 0;
-    for (arm_file *f; (f = eng_file_next(e, &fid)) != NULL;) total += atomic_load(&f->size);
+    arm_file_ref ref;
+    while (arm_files_hold_next(&e->files, &fid, &ref) == ARM_OK) {
+        total += atomic_load(&ref.file->size);
+        arm_file_release(&ref);
+    }
     fid = 0;
-    for (arm_file *f; (f = eng_file_next(e, &fid)) != NULL;) {
-        *problems_out += eng_check_file(e, f, report, ctx);
-        done += atomic_load(&f->size);
-        if (progress) progress(ctx, done, total);
+    /* Each file is held while it is checked: a file retired meanwhile is
+     * checked whole or skipped, never pulled away mid-check. */
+    while (arm_files_hold_next(&e->files, &fid, &ref) == ARM_OK) {
+        *problems_out += eng_check_file(e, ref.file, report, ctx);
+        done += atomic_load(&ref.file->size);
+        arm_file_release(&ref);
+        if (progress) progress(ctx, done < total ? done : total, total);
     }
     return ARM_OK;
 }
