@@ -29,8 +29,15 @@
 #include <unistd.h>
 
 /* ------------------------------------------------------------- options */
-void arm_engine_options_init(arm_engine_options *o) {
+/* The options struct as first published: a caller's struct is at least this
+ * big (size 0 stands for it). Later fields are appended past it. */
+#define ENG_OPTIONS_SIZE_V1 (offsetof(arm_engine_options, mmap_reads) + sizeof(int))
+/* The stats struct as first published. */
+#define ENG_STATS_SIZE_V1 (offsetof(arm_engine_stats, db_id) + 16)
+
+static void eng_options_defaults(arm_engine_options *o) {
     memset(o, 0, sizeof(*o));
+    o->size = (uint32_t)sizeof(*o);
     o->shard_count = 0;
     o->shard_prefix_bits = 0;
     o->max_file_size = 256ull * 1024 * 1024;
@@ -45,6 +52,29 @@ void arm_engine_options_init(arm_engine_options *o) {
     o->read_only = 0;
     o->create_if_missing = 1;
     o->mmap_reads = 1;
+}
+
+void arm_engine_options_init_v(arm_engine_options *o, size_t size) {
+    assert(size >= ENG_OPTIONS_SIZE_V1 && size <= sizeof(arm_engine_options));
+    arm_engine_options d;
+    eng_options_defaults(&d);
+    size = ARM_MIN(size, sizeof(d));
+    memcpy(o, &d, size);
+    o->size = (uint32_t)size;
+}
+
+/* The caller's options as this engine's struct: fields past the caller's
+ * size take their defaults. ARM_MISUSE for a size no version had. */
+static int eng_options_copy(const arm_engine_options *in, arm_engine_options *out) {
+    eng_options_defaults(out);
+    size_t size = in->size ? in->size : ENG_OPTIONS_SIZE_V1;
+    if (size < ENG_OPTIONS_SIZE_V1 || size > sizeof(*out))
+        return arm_engine_seterr(ARM_ERR(ARM_MISUSE), 0,
+                                 "bad option size %zu (fill options with arm_engine_options_init)",
+                                 size);
+    memcpy(out, in, size);
+    out->size = (uint32_t)sizeof(*out);
+    return ARM_OK;
 }
 
 static int eng_bad_option(const char *name, const char *why) {
@@ -246,11 +276,12 @@ static int eng_open_shards(arm_engine *e) {
 int arm_engine_open(const char *dir, const arm_engine_options *opts, arm_engine **engine_out) {
     *engine_out = NULL;
     arm_engine_clearerr();
-    arm_engine_options defaults;
-    if (opts == NULL) {
-        arm_engine_options_init(&defaults);
-        opts = &defaults;
-    }
+    arm_engine_options given;
+    if (opts == NULL)
+        eng_options_defaults(&given);
+    else if (eng_options_copy(opts, &given) != ARM_OK)
+        return ARM_MISUSE;
+    opts = &given;
     int rc = eng_check_options(opts);
     if (rc != ARM_OK) return rc;
     arm_engine *e = arm_calloc(1, sizeof(*e));
@@ -447,7 +478,7 @@ int arm_engine_flush(arm_engine *e) {
     return rc;
 }
 
-void arm_engine_stats_get(arm_engine *e, arm_engine_stats *st) {
+static void eng_stats(arm_engine *e, arm_engine_stats *st) {
     memset(st, 0, sizeof(*st));
     uint64_t total = 0, dead = 0;
     uint32_t fid = 0;
@@ -477,6 +508,13 @@ void arm_engine_stats_get(arm_engine *e, arm_engine_stats *st) {
     st->io_uring = e->shards[0].ring != NULL && e->shards[0].direct;
     st->read_only = e->opts.read_only;
     memcpy(st->db_id, e->meta.db_id, 16);
+}
+
+void arm_engine_stats_get_v(arm_engine *e, arm_engine_stats *stats_out, size_t size) {
+    assert(size >= ENG_STATS_SIZE_V1);
+    arm_engine_stats st;
+    eng_stats(e, &st);
+    memcpy(stats_out, &st, ARM_MIN(size, sizeof(st)));
 }
 
 /* Verify one file's header and entries up to its logical size. */
