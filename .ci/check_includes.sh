@@ -12,12 +12,12 @@ for f in engine/*.[ch]; do
 done
 for f in repl/*.[ch]; do
     [ -e "$f" ] || continue
-    grep -nE '#include +[<"](sqlite3|liburing|\.\./ext/|\.\./engine/[a-z_]*_int\.h|\.\./engine/index\.h)' "$f" \
+    grep -nE '#include +[<"](sqlite3|liburing|\.\./ext/|\.\./engine/[a-z_]*_int\.h|\.\./engine/(index|file|io|cache)\.h)' "$f" \
         && err "$f breaks the repl layer rules"
 done
 for f in ext/*.[ch]; do
     [ -e "$f" ] || continue
-    grep -nE '#include +"\.\./(engine|repl)/[a-z_]*(_int|index|io)\.h"' "$f" && err "$f includes engine/repl internals"
+    grep -nE '#include +"\.\./(engine|repl)/[a-z_]*(_int|index|io|file|cache)\.h"' "$f" && err "$f includes engine/repl internals"
 done
 for f in $(ls common/*.c engine/*.c repl/*.c ext/*.c 2>/dev/null); do
     case $f in common/arm_hash.c) ;; *) grep -n 'xxhash.h' "$f" && err "$f includes xxhash.h";; esac

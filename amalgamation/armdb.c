@@ -12,6 +12,8 @@
 **     engine/io_posix.c
 **     engine/io_uring.c
 **     engine/log.c
+**     engine/err.c
+**     engine/file.c
 **     engine/shard.c
 **     engine/mvcc.c
 **     engine/write.c
@@ -507,9 +509,16 @@ static inline int arm_key_cmp(const uint8_t *a, size_t alen, const uint8_t *b, s
  * parameters are set to NULL/0 on entry and filled only on success.
  * "Borrowed until X" means the memory stays valid only until X happens.
  *
- * Errors: every function returns an ARM_* code from arm_base.h. A message for
- * the most recent failure on the calling thread is kept by
- * arm_engine_errmsg(); ARM_NOTFOUND is a normal result and sets no message.
+ * Errors: every function returns an ARM_* code from arm_base.h, and each
+ * function's comment lists the codes it can return. A message for the most
+ * recent failure on the calling thread is kept by arm_engine_errmsg();
+ * ARM_NOTFOUND is a normal result and sets no message.
+ *
+ * Growth: the option and stats structs gain fields at their end, never
+ * elsewhere. arm_engine_options_init and arm_engine_stats_get are macros that
+ * pass the caller's sizeof, so a program built against an older header keeps
+ * working with a newer engine (fields it does not know take their defaults,
+ * or are not written).
  */
 #ifndef ARM_ENGINE_H
 #define ARM_ENGINE_H
@@ -545,6 +554,8 @@ enum arm_io_backend {
 };
 
 typedef struct arm_engine_options {
+    uint32_t size;              /* sizeof(arm_engine_options) the caller was built with, set
+                                   by arm_engine_options_init; 0 = this first version's */
     uint32_t shard_count;       /* 0 = number of CPUs; fixed at creation (0 on reopen = as stored) */
     uint32_t shard_prefix_bits; /* route by hash of the first N bits of the key (at most 512);
                                    0 = whole key. fixed at creation */
@@ -567,8 +578,11 @@ typedef struct arm_engine_options {
                                     the engine holds a reference until it closes */
 } arm_engine_options;
 
-/* Fill *opts with the defaults above. */
-void arm_engine_options_init(arm_engine_options *opts);
+/* Fill *opts with the defaults above and set opts->size. Always start from
+ * this (then change fields), so that fields added by later versions get
+ * their defaults. A macro: it passes sizeof(*opts) to arm_engine_options_init_v. */
+#define arm_engine_options_init(opts) arm_engine_options_init_v((opts), sizeof(*(opts)))
+void arm_engine_options_init_v(arm_engine_options *opts, size_t size);
 
 /* ------------------------------------------------------------ open/close */
 /**
@@ -578,14 +592,19 @@ void arm_engine_options_init(arm_engine_options *opts);
  * entry at the tail of a shard's newest file is truncated away.
  *
  * Returns ARM_OK and sets *engine_out (owned: arm_engine_close);
- * ARM_BUSY    another process holds the directory's lock (message names dir);
- * ARM_CORRUPT damage inside an older file or in the metadata (message names
- *             file and offset); with opts->read_only the engine opens anyway
- *             and serves everything readable (all but the damaged file's
- *             part from the damage on);
- * ARM_MISUSE  bad option (message names it), or shard_count differs from the
- *             stored one;
- * ARM_IOERR, ARM_NOMEM, ARM_NOTFOUND (missing and !create_if_missing).
+ * ARM_BUSY     another process holds the directory's lock (message names dir);
+ * ARM_CORRUPT  damage inside an older file or in the metadata (message names
+ *              file and offset); with opts->read_only the engine opens anyway
+ *              and serves everything readable (all but the damaged file's
+ *              part from the damage on);
+ * ARM_MISUSE   bad option (message names it), opts->size not one this engine
+ *              knows, or shard_count differs from the stored one;
+ * ARM_AUTH     the database is encrypted (this build has no key support);
+ * ARM_NOTFOUND no database in dir and !create_if_missing (or read_only);
+ * ARM_IOERR    the OS refused a file operation (also: io_backend is
+ *              ARM_IO_URING and io_uring is not available);
+ * ARM_FULL     the disk is full (creating the directory or a data file);
+ * ARM_NOMEM.
  * Within one process, a second open of the same directory returns ARM_BUSY:
  * share the handle instead (ext/ does).
  */
@@ -595,8 +614,10 @@ ARM_WARN_UNUSED int arm_engine_open(const char *dir, const arm_engine_options *o
 /**
  * Flush every write buffer, fdatasync, release the lock and free everything.
  * NULL is allowed. The engine is freed even when the final flush fails; the
- * failure is returned (ARM_IOERR / ARM_PANIC). No other thread may be using
- * the engine, and every cursor and batch must be closed first.
+ * failure is returned: ARM_IOERR / ARM_FULL (a write failed),
+ * ARM_IOERR_FSYNC (an fdatasync failed), ARM_PANIC (an earlier write or sync
+ * had failed). ARM_OK otherwise. No other thread may be using the engine,
+ * and every cursor and batch must be closed first.
  */
 int arm_engine_close(arm_engine *engine);
 
@@ -611,12 +632,15 @@ int arm_engine_errno(const arm_engine *engine);
 /**
  * Read the value of `key` into *value_out (value_out->len set; the buffer is
  * grown with arm_realloc if needed and owned by the caller).
- * ARM_OK, ARM_NOTFOUND, ARM_CORRUPT (entry failed its checksum; message names
- * file and offset), ARM_IOERR, ARM_NOMEM.
+ * ARM_OK; ARM_NOTFOUND (also for an empty or over-long key); ARM_CORRUPT
+ * (the entry failed its checksum or holds another key; message names file
+ * and offset); ARM_IOERR (the read failed; mmap_reads = 0 only, a mapped
+ * read that fails is SIGBUS); ARM_NOMEM.
  */
 ARM_WARN_UNUSED int arm_engine_get(arm_engine *engine, arm_slice key, arm_buf *value_out);
 
-/* ARM_OK when the key exists, ARM_NOTFOUND when not. No value is read. */
+/* ARM_OK when the key exists, ARM_NOTFOUND when not (also for an empty or
+ * over-long key). No value is read. */
 ARM_WARN_UNUSED int arm_engine_contains(arm_engine *engine, arm_slice key);
 
 /**
@@ -633,19 +657,21 @@ ARM_WARN_UNUSED int arm_engine_contains(arm_engine *engine, arm_slice key);
 ARM_WARN_UNUSED int arm_engine_put(arm_engine *engine, arm_slice key, arm_slice value);
 
 /* Delete (writes a tombstone). ARM_NOTFOUND if the key did not exist (nothing
- * written); otherwise as arm_engine_put. */
+ * written); otherwise as arm_engine_put (ARM_TOOBIG for an empty or
+ * over-long key). */
 ARM_WARN_UNUSED int arm_engine_delete(arm_engine *engine, arm_slice key);
 
 /**
  * Compare-and-swap, atomic against every other writer. `expected` with
  * ptr == NULL means "the key must be absent"; `desired` with ptr == NULL means
  * "delete it". ARM_OK when swapped; ARM_CONSTRAINT when the current value
- * differs (nothing written); otherwise as arm_engine_put.
+ * differs (nothing written); ARM_CORRUPT / ARM_IOERR when the current value
+ * cannot be read (nothing written); otherwise as arm_engine_put.
  */
 ARM_WARN_UNUSED int arm_engine_cas(arm_engine *engine, arm_slice key, arm_slice expected,
                                    arm_slice desired);
 
-/* Number of live keys. */
+/* Number of live keys. Cannot fail. */
 uint64_t arm_engine_count(arm_engine *engine);
 
 /* --------------------------------------------------------------- batches */
@@ -655,11 +681,20 @@ uint64_t arm_engine_count(arm_engine *engine);
  * none are there. Later operations on the same key replace earlier ones. A
  * batch can be read (own writes) and rolled back to a mark (savepoints).
  * A batch belongs to one thread at a time.
+ *
+ * arm_engine_batch_new: an empty batch in *batch_out (owned:
+ * arm_engine_batch_free). ARM_OK or ARM_NOMEM.
  */
 ARM_WARN_UNUSED int arm_engine_batch_new(arm_engine *engine, arm_batch **batch_out);
 void arm_engine_batch_free(arm_batch *batch); /* NULL allowed */
-/* ARM_OK, ARM_TOOBIG, ARM_NOMEM. */
+/* Record a put of key (the bytes are copied). ARM_OK; ARM_TOOBIG (key empty
+ * or over max_key_size, value over max_value_size: nothing recorded);
+ * ARM_FULL (the batch would hold more than 4 GiB of keys and values);
+ * ARM_NOMEM. */
 ARM_WARN_UNUSED int arm_engine_batch_put(arm_batch *batch, arm_slice key, arm_slice value);
+/* Record a delete of key. The commit writes a tombstone if the key exists
+ * then, and nothing for it otherwise. ARM_OK; ARM_TOOBIG (key empty or over
+ * max_key_size); ARM_FULL; ARM_NOMEM, as arm_engine_batch_put. */
 ARM_WARN_UNUSED int arm_engine_batch_delete(arm_batch *batch, arm_slice key);
 /**
  * A conditional put: like arm_engine_batch_put, and when the batch has not
@@ -667,29 +702,31 @@ ARM_WARN_UNUSED int arm_engine_batch_delete(arm_batch *batch, arm_slice key);
  * in the database at commit time. If another writer created it meanwhile,
  * arm_engine_batch_commit fails with ARM_CONSTRAINT and writes nothing (SQL
  * INSERT semantics under concurrent transactions). ARM_OK, ARM_TOOBIG,
- * ARM_NOMEM.
+ * ARM_FULL, ARM_NOMEM, as arm_engine_batch_put.
  */
 ARM_WARN_UNUSED int arm_engine_batch_insert(arm_batch *batch, arm_slice key, arm_slice value);
 /**
  * What the batch says about `key`: ARM_OK with *value_out borrowed (until the
  * batch is next changed) when the batch puts it; ARM_NOTFOUND with
  * *deleted_out = 1 when the batch deletes it; ARM_NOTFOUND with
- * *deleted_out = 0 when the batch does not touch it.
+ * *deleted_out = 0 when the batch does not touch it. Nothing else.
  */
 int arm_engine_batch_lookup(const arm_batch *batch, arm_slice key, arm_slice *value_out,
                             int *deleted_out);
-/* Number of operations recorded (a savepoint mark). */
+/* Number of operations recorded (a savepoint mark). Cannot fail. */
 size_t arm_engine_batch_mark(const arm_batch *batch);
-/* Forget every operation recorded after `mark`. */
+/* Forget every operation recorded after `mark`. Cannot fail. */
 void arm_engine_batch_rollback_to(arm_batch *batch, size_t mark);
-/* Forget everything. */
+/* Forget everything. Cannot fail. */
 void arm_engine_batch_clear(arm_batch *batch);
 /**
  * Apply the batch atomically, durable per the sync mode. The batch is left
  * unchanged (clear it to reuse). An empty batch is ARM_OK. ARM_FULL when the
  * batch is larger than one data file; ARM_CONSTRAINT when a key inserted with
  * arm_engine_batch_insert exists (the message names no key: the caller knows
- * its table). Nothing is written on any error. Otherwise as arm_engine_put.
+ * its table). Nothing is written on any error. Otherwise as arm_engine_put:
+ * ARM_READONLY, ARM_IOERR / ARM_FULL, ARM_IOERR_FSYNC (sync=full: written,
+ * outcome unknown), ARM_PANIC, ARM_NOMEM.
  */
 ARM_WARN_UNUSED int arm_engine_batch_commit(arm_engine *engine, arm_batch *batch);
 
@@ -717,7 +754,12 @@ enum arm_seek_op {
  * older value). A hash-index cursor copies one shard at a time, so there the
  * moment is per shard. Take a batch-free snapshot by other means (e.g. hold
  * off writers) when a whole scan must be one moment. A new cursor is
- * unpositioned.
+ * unpositioned. While positioned, a cursor holds the data files its current
+ * run of keys points into, so their values stay readable even if the files
+ * are retired by compaction meanwhile.
+ *
+ * ARM_OK with *cursor_out set (owned: arm_engine_cursor_close), or
+ * ARM_NOMEM (nothing allocated stays behind).
  */
 ARM_WARN_UNUSED int arm_engine_cursor_open(arm_engine *engine, const arm_batch *overlay,
                                            arm_cursor **cursor_out);
@@ -729,22 +771,30 @@ void arm_engine_cursor_close(arm_cursor *cursor); /* NULL allowed */
 ARM_WARN_UNUSED int arm_engine_cursor_bounds(arm_cursor *cursor, arm_slice lo, int lo_inclusive,
                                              arm_slice hi, int hi_inclusive);
 
-/* Positioning: ARM_OK when positioned on a key, ARM_NOTFOUND when there is
- * none (the cursor is then at EOF), or an error. */
+/* Positioning. ARM_OK when positioned on a key; ARM_NOTFOUND when there is
+ * none (the cursor is then at EOF); ARM_NOMEM (copying a run of keys: the
+ * cursor is then unpositioned); ARM_MISUSE for last, prev and seek with a
+ * hash index, and for seek with an op outside enum arm_seek_op or a key over
+ * 65535 bytes; ARM_CORRUPT if an index item points at a data file that is
+ * gone (never expected: the message names the file id). next and prev on an
+ * unpositioned cursor return ARM_NOTFOUND. */
 ARM_WARN_UNUSED int arm_engine_cursor_first(arm_cursor *cursor);
 ARM_WARN_UNUSED int arm_engine_cursor_last(arm_cursor *cursor);
 ARM_WARN_UNUSED int arm_engine_cursor_seek(arm_cursor *cursor, arm_slice key, int op);
 ARM_WARN_UNUSED int arm_engine_cursor_next(arm_cursor *cursor);
 ARM_WARN_UNUSED int arm_engine_cursor_prev(arm_cursor *cursor);
-/* 1 when positioned on a key. */
+/* 1 when positioned on a key. Cannot fail. */
 int arm_engine_cursor_valid(const arm_cursor *cursor);
-/* Current key. Borrowed until the next call on this cursor. */
+/* Current key (ptr NULL when not positioned). Borrowed until the next call on
+ * this cursor. Cannot fail. */
 arm_slice arm_engine_cursor_key(const arm_cursor *cursor);
 /* Current value, read on demand: the value the key had when the cursor's
  * view was taken (a key deleted or overwritten since still shows that
  * value, so a scan never mixes halves of a batch). *value_out is borrowed
- * until the next call on this cursor. ARM_OK, ARM_CORRUPT, ARM_IOERR,
- * ARM_NOMEM. */
+ * until the next call on this cursor. ARM_OK; ARM_CORRUPT (the entry failed
+ * its checksum or holds another key; message names file and offset);
+ * ARM_IOERR (mmap_reads = 0 only); ARM_NOMEM; ARM_MISUSE when the cursor is
+ * not positioned. */
 ARM_WARN_UNUSED int arm_engine_cursor_value(arm_cursor *cursor, arm_slice *value_out);
 
 /* ------------------------------------------------------- domains, snapshots */
@@ -775,10 +825,22 @@ arm_domain *arm_engine_domain(const arm_engine *engine);
 typedef struct arm_snapshot {
     uint64_t seq;   /* private: the moment */
     void *slot;     /* private: registration */
+    void *idle;     /* private */
     arm_domain *domain;
 } arm_snapshot;
 ARM_WARN_UNUSED int arm_snapshot_take(arm_domain *domain, arm_snapshot *snap_out);
 void arm_snapshot_drop(arm_snapshot *snap); /* a zeroed or dropped snapshot is allowed */
+/**
+ * A holder that may keep a snapshot across idle time (a transaction between
+ * its statements) says so: an idle snapshot keeps protecting its versions
+ * for 30 s, or until versions pile up (a million in one shard); then it
+ * expires, so an abandoned holder cannot make memory grow without bound.
+ * arm_snapshot_resume before reading through it again: ARM_OK, or
+ * ARM_BUSY_SNAPSHOT when it expired (reads through it would be wrong: the
+ * holder must give it up). Not for concurrent use of one snapshot.
+ */
+void arm_snapshot_idle(arm_snapshot *snap);
+ARM_WARN_UNUSED int arm_snapshot_resume(arm_snapshot *snap);
 
 /* ----------------------------------------------------------- transactions */
 /**
@@ -933,9 +995,13 @@ ARM_WARN_UNUSED int arm_engine_indoubt_list(arm_engine *engine, arm_indoubt **li
 ARM_WARN_UNUSED int arm_engine_indoubt_resolve(arm_engine *engine, uint64_t id, int commit);
 
 /* ------------------------------------------------------- maintenance */
-/* Flush every shard's write buffer and fdatasync. ARM_OK, ARM_IOERR, ARM_PANIC. */
+/* Flush every shard's write buffer and fdatasync. ARM_OK (also read-only);
+ * ARM_IOERR / ARM_FULL (a write failed: the buffers are kept, a later flush
+ * retries); ARM_IOERR_FSYNC (an fdatasync failed: the engine is poisoned);
+ * ARM_PANIC (an earlier write or sync failed: reopen). */
 ARM_WARN_UNUSED int arm_engine_flush(arm_engine *engine);
 
+/* Counters. New fields are only ever appended. */
 typedef struct arm_engine_stats {
     uint64_t keys;          /* live keys */
     uint64_t live_bytes;    /* bytes of entries the index points at */
@@ -953,15 +1019,21 @@ typedef struct arm_engine_stats {
     int read_only;          /* opened read-only */
     uint8_t db_id[16];      /* database id from the metadata */
 } arm_engine_stats;
-void arm_engine_stats_get(arm_engine *engine, arm_engine_stats *stats_out);
+/* Fill *stats_out (every field this engine and the caller's header both
+ * know; any other is left as it was). Cannot fail. A macro: it passes
+ * sizeof(*stats_out) to arm_engine_stats_get_v. */
+#define arm_engine_stats_get(engine, stats_out) \
+    arm_engine_stats_get_v((engine), (stats_out), sizeof(*(stats_out)))
+void arm_engine_stats_get_v(arm_engine *engine, arm_engine_stats *stats_out, size_t size);
 
 /**
  * Verify every entry's checksum in every data file. For each problem found,
  * `report` (may be NULL) is called with the file path, the byte offset and a
  * message; all arguments are borrowed for the call. *problems_out gets the
  * count. `progress` (may be NULL) is called after each file with bytes done
- * and total. ARM_OK when the check ran (whatever it found), or ARM_IOERR /
- * ARM_NOMEM if it could not.
+ * and total. ARM_OK when the check ran (whatever it found: a file that cannot
+ * be read is one more problem, reported); otherwise the error of the flush
+ * that comes first (ARM_IOERR, ARM_FULL, ARM_IOERR_FSYNC, ARM_PANIC).
  */
 typedef void (*arm_check_report_fn)(void *ctx, const char *path, uint64_t offset,
                                     const char *message);
@@ -976,11 +1048,13 @@ ARM_WARN_UNUSED int arm_engine_check(arm_engine *engine, arm_check_report_fn rep
  * leaves them empty. Nothing else in `dir` is touched, so a directory that
  * also holds other files keeps them (and stays). No engine may have `dir`
  * open. ARM_OK; ARM_NOTFOUND when there is no armdb database in `dir`;
- * ARM_BUSY when it is open; ARM_IOERR.
+ * ARM_BUSY when it is open; ARM_CORRUPT when its metadata is damaged;
+ * ARM_AUTH when it is encrypted (this build has no key support); ARM_IOERR
+ * (nothing is left half-removed that a later call cannot finish).
  */
 ARM_WARN_UNUSED int arm_engine_destroy(const char *dir);
 
-/* Directory this engine was opened on (borrowed until close). */
+/* Directory this engine was opened on (borrowed until close). Cannot fail. */
 const char *arm_engine_dir(const arm_engine *engine);
 
 #ifdef __cplusplus
@@ -2449,8 +2523,11 @@ int arm_io_ring_datasync(arm_io_ring *r, int fd, int *err_out) {
 /*
  * engine_int.h: private structures of the engine, shared by the engine sources and
  * visible to tests (-DARM_TEST). Lock order, always: shard index rwlocks (in
- * shard order), then at most one shard log mutex, then the engine's files
- * mutex. The on-disk formats are drawn in ARCHITECTURE.md and log.c.
+ * shard order), then at most one shard log mutex, then the file table's
+ * mutex (file.c). The on-disk formats are drawn in ARCHITECTURE.md and log.c.
+ * The engine's files call each other one way only: engine.c -> recover.c ->
+ * shard.c -> file.c -> io_*.c, log.c (and write.c, cursor.c -> shard.c);
+ * err.c is the leaf all of them report errors through.
  */
 #ifndef ARM_ENGINE_INT_H
 #define ARM_ENGINE_INT_H
@@ -2481,6 +2558,240 @@ ARM_PRIVATE void arm_cache_put(arm_cache *cache, uint32_t fid, uint32_t off, con
 
 #endif
 /**** End of engine/cache.h **************************************************/
+/* #include "file.h": inlined below */
+/**** Begin file engine/file.h ***********************************************/
+/* SPDX-License-Identifier: MIT */
+/*
+ * file.h: the owner of data files and of the file table, private to engine/.
+ * A data file (shard-NNN/FFFFFFFF.log) is created, opened, mapped, read,
+ * written, sealed, retired and removed only through these functions, so no
+ * other file touches a data file's bytes or its fds. Layer: above io.h and
+ * log.c, below shard.c (the log), recover.c and engine.c; it calls none of
+ * them.
+ *
+ * Lifetime. A file in the table is live until retired (by compaction, later;
+ * by tests now). Code that keeps a location past the index lock under which
+ * it found it holds a reference (arm_files_hold, arm_file_release); a
+ * retired file stays whole (fds, mapping, name on disk) until its last
+ * reference goes, and is then removed. Under a shard's index lock every file
+ * an item of that index points into is live: compaction repoints items under
+ * the write lock before it retires their old file.
+ *
+ * References are counted in per-thread stripes that live in the table beside
+ * the file's slot, never in the arm_file: readers on different threads touch
+ * different cache lines, and a release touches nothing the last release may
+ * free.
+ *
+ * Bytes. Every write of data-file bytes goes through arm_file_write and
+ * every read through arm_file_read, arm_file_view or arm_file_mapped: the
+ * block-level seam where encryption will go. A mapping is handed out only
+ * where the bytes on disk are the plaintext.
+ */
+#ifndef ARM_FILE_H
+#define ARM_FILE_H
+
+/* #include "../common/arm_base.h" */
+/* #include "io.h" */
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+#define ARM_FILE_CHUNK       1024u /* file table: slots per chunk */
+#define ARM_FILE_CHUNKS_MAX  4096u /* => at most 4M data files */
+#define ARM_FILE_STRIPES     16u   /* reference counters per file, one per thread stripe */
+#define ARM_FILE_PATH_MAX    4200u /* bytes of a data-file path, with room for suffixes */
+
+/* One data file. Fields are set when the file is created or opened; only
+ * the ones marked otherwise change later. */
+typedef struct arm_file {
+    uint32_t fid;           /* database-wide id; file name %08u.log */
+    uint32_t shard;         /* shard whose log this file belongs to */
+    int fd;                 /* read/write fd (O_DIRECT when the shard writes direct);
+                               -1 once sealed or when opened for reading. log mutex */
+    int rfd;                /* buffered read-only fd: reads need no alignment */
+    _Atomic uint64_t size;  /* logical bytes: header + entries appended */
+    /* Bytes of entries no longer live, one counter per index shard: only
+     * writers holding that shard's index write lock (or single-threaded
+     * recovery) add to dead[i], so a plain load and store suffice. A locked
+     * add here drained the store buffer (the entry just copied into the
+     * write buffer) on every write. Sum for the total. */
+    _Atomic uint64_t *dead; /* ndead counters, owned */
+    uint32_t ndead;         /* = shard count */
+    int plain;              /* 1: the bytes on disk are the plaintext (mappable) */
+    char *path;             /* owned */
+    const uint8_t *map;     /* read-only shared mapping of the file, or NULL (pread) */
+    uint64_t map_len;       /* bytes mapped; never read past the file's flushed end */
+} arm_file;
+
+typedef struct arm_files_chunk arm_files_chunk;
+
+/* The file table: fid -> arm_file, chunked so lookups take no lock. */
+typedef struct arm_files {
+    pthread_mutex_t lock;   /* guards adding files, chunk creation and removal */
+    uint32_t ndead;         /* dead-byte counters per file (the shard count) */
+    /* chunk pointers are published once, atomically: readers take no lock */
+    _Atomic(arm_files_chunk *) chunks[ARM_FILE_CHUNKS_MAX];
+} arm_files;
+
+/* A counted reference to a file: while held, the file (fds, mapping, bytes)
+ * stays readable even if it is retired. Owned by whoever took it; released
+ * with arm_file_release, by any thread. */
+typedef struct arm_file_ref {
+    arm_files *table;       /* NULL: holds nothing */
+    arm_file *file;
+    uint32_t fid;
+    uint32_t stripe;        /* the counter it was counted in */
+} arm_file_ref;
+
+/* References to many files at once, at most one per file: for a holder that
+ * keeps locations in many files (a cursor's runs of keys). Zero-initialised
+ * is empty. Belongs to one thread at a time. */
+typedef struct arm_file_refs {
+    arm_file_ref *slots;    /* open addressing by fid, cap of them; owned */
+    uint32_t cap;           /* power of two, or 0 */
+    uint32_t n;             /* references held */
+    uint32_t last;          /* fid held most recently (0: none): the common case */
+} arm_file_refs;
+
+/* ------------------------------------------------------------- the table */
+/* ARM_OK or ARM_NOMEM. ndead: dead-byte counters per file (shard count). */
+ARM_PRIVATE int arm_files_init(arm_files *t, uint32_t ndead);
+/* Free every file and the table. No reference may be held. Retired files
+ * still on disk are removed; live ones are only closed. */
+ARM_PRIVATE void arm_files_deinit(arm_files *t);
+/* The file with this id, or NULL. No lock, no reference: the caller keeps
+ * the file from going away (it holds a reference, or the index lock under
+ * which it found a location in it). A retired file is still returned while
+ * references to it are held. */
+ARM_PRIVATE arm_file *arm_files_get(const arm_files *t, uint32_t fid);
+/* Put f in the table (taking ownership only on ARM_OK). ARM_CORRUPT when the
+ * id is taken (two files with one id), ARM_FULL past ARM_FILE_CHUNKS_MAX
+ * chunks, ARM_NOMEM. */
+ARM_PRIVATE int arm_files_add(arm_files *t, arm_file *f);
+/* Take a reference to live file fid: ARM_OK, or ARM_NOTFOUND when there is
+ * none or it is retired (*ref_out then holds nothing). Lock-free; safe from
+ * any thread at any time. */
+ARM_PRIVATE int arm_files_hold(arm_files *t, uint32_t fid, arm_file_ref *ref_out);
+/* The live file with the smallest id >= *fid, held in *ref_out; *fid is left
+ * just past it. ARM_NOTFOUND when there is none. Start with *fid = 0. */
+ARM_PRIVATE int arm_files_hold_next(arm_files *t, uint32_t *fid, arm_file_ref *ref_out);
+/* Drop a reference (NULL-safe: a ref holding nothing is a no-op). The last
+ * release of a retired file removes it: unmapped, closed, unlinked. */
+ARM_PRIVATE void arm_file_release(arm_file_ref *ref);
+/* Hold file fid in set unless it holds it already. ARM_OK, ARM_NOTFOUND (no
+ * live file fid), ARM_NOMEM. */
+ARM_PRIVATE int arm_file_refs_hold(arm_file_refs *set, arm_files *t, uint32_t fid);
+/* Release everything the set holds (it stays usable). */
+ARM_PRIVATE void arm_file_refs_clear(arm_file_refs *set);
+/* Release everything and free the set's memory. */
+ARM_PRIVATE void arm_file_refs_free(arm_file_refs *set);
+/* Retire file fid: from now on it cannot be held anew, and when no reference
+ * is left it is removed from the table and from disk. The caller has moved
+ * every live entry out of it (no index item points into it) and it is not a
+ * shard's active file. ARM_OK; ARM_NOTFOUND when no live file has that id. */
+#ifndef ARM_AMALGAMATION
+ARM_PRIVATE int arm_files_retire(arm_files *t, uint32_t fid);
+#endif
+
+/* -------------------------------------------------------- one data file */
+/* A data file's path: <dir>/%08u.log. */
+ARM_PRIVATE void arm_file_path(char *buf, size_t n, const char *dir, uint32_t fid);
+/* A new arm_file for (dir, shard, fid) with its path set and no fds open
+ * (fd, rfd -1). ARM_OK or ARM_NOMEM; free with arm_file_free. */
+ARM_PRIVATE int arm_file_new(const arm_files *t, const char *dir, uint32_t shard, uint32_t fid,
+                             arm_file **file_out);
+/* Unmap, close and free a file that is in no table (NULL allowed). */
+ARM_PRIVATE void arm_file_free(arm_file *f);
+/* Create data file fid in dir (exclusively), open it for writing and reading,
+ * make its name durable (fsync dir), map map_len bytes when map_len > 0 and
+ * put it in the table. *direct_io: in, whether to try O_DIRECT; out, whether
+ * it is used (the file system may refuse it). Returns ARM_OK with *file_out
+ * borrowed (the table owns it), or ARM_IOERR/ARM_FULL/ARM_NOMEM/ARM_CORRUPT
+ * with the message set and nothing left behind. */
+ARM_PRIVATE int arm_file_create(arm_files *t, const char *dir, uint32_t shard, uint32_t fid,
+                                int *direct_io, uint64_t map_len, arm_file **file_out);
+/* Open existing data file fid in dir for reading: *file_out owned (not in
+ * the table yet: arm_files_add, or arm_file_free), *size_out its size on
+ * disk. ARM_IOERR (message set), ARM_CORRUPT (larger than any data file),
+ * ARM_NOMEM. */
+ARM_PRIVATE int arm_file_open(const arm_files *t, const char *dir, uint32_t shard, uint32_t fid,
+                              arm_file **file_out, uint64_t *size_out);
+/* The file's size on disk (fstat). ARM_OK or ARM_IOERR. */
+ARM_PRIVATE int arm_file_disk_size(arm_file *f, uint64_t *size_out);
+/* Map len bytes of f for zero-copy reads (may exceed the file: only bytes
+ * already in it are ever touched). Failure leaves f->map NULL (reads then go
+ * through arm_file_read). */
+ARM_PRIVATE void arm_file_map(arm_file *f, uint64_t len);
+/* Pointer to bytes [off, off+n) of f in its mapping, or NULL when unmapped
+ * there. The caller knows the bytes are in the file already (a sealed file,
+ * or below the active file's flushed end). */
+static inline const uint8_t *arm_file_mapped(const arm_file *f, uint64_t off, size_t n) {
+    if (f->map == NULL || off + n > f->map_len) return NULL;
+    return f->map + off;
+}
+/* A read-only view of bytes [0, size) for a sequential pass (recovery,
+ * check, hints): ARM_OK and *view_out, released with arm_file_unview;
+ * ARM_IOERR (message set). size 0 gives NULL. */
+ARM_PRIVATE int arm_file_view(arm_file *f, uint64_t size, const uint8_t **view_out);
+ARM_PRIVATE void arm_file_unview(const uint8_t *view, uint64_t size);
+/* Copy file bytes [off, off+n) into dst. ARM_OK, ARM_IOERR (*err_out
+ * errno), ARM_CORRUPT (the file is shorter). Sets no message. */
+ARM_PRIVATE int arm_file_read(arm_file *f, uint64_t off, void *dst, size_t n, int *err_out);
+/* Write n bytes at off through the write fd (the ring when given; O_DIRECT
+ * files need ARM_IO_BLOCK-aligned off, n and buf). buf belongs to the ring
+ * until this returns. ARM_OK, ARM_IOERR/ARM_FULL (*err_out errno). Sets no
+ * message. */
+ARM_PRIVATE int arm_file_write(arm_file *f, arm_io_ring *ring, const void *buf, size_t n,
+                               uint64_t off, int *err_out);
+/* Cut the file to size bytes (write fd). Sets no message. */
+ARM_PRIVATE int arm_file_truncate(arm_file *f, uint64_t size, int *err_out);
+/* fdatasync the write fd. Sets no message. */
+ARM_PRIVATE int arm_file_datasync(arm_file *f, int *err_out);
+/* A duplicate of the write fd for an fdatasync made without the log mutex
+ * (a rotation may seal f meanwhile; the duplicate keeps the open file
+ * alive). Then arm_file_sync_dup syncs and closes it. */
+ARM_PRIVATE int arm_file_dup_writer(arm_file *f, int *fd_out, int *err_out);
+ARM_PRIVATE int arm_file_sync_dup(int fd, int *err_out);
+/* Seal f at its logical end: drop whatever lies past size (block padding, a
+ * failed write's bytes), fdatasync. Writes keep working until
+ * arm_file_close_writer. ARM_OK or ARM_IOERR/ARM_FULL (message set). */
+ARM_PRIVATE int arm_file_seal(arm_file *f, uint64_t size);
+ARM_PRIVATE void arm_file_close_writer(arm_file *f);
+/* Reopen a recovered file for appending at end: write fd (O_DIRECT when
+ * *direct_io and the file system allows; *direct_io says what is used), the
+ * file cut to end and synced. ARM_OK or ARM_IOERR (message set). */
+ARM_PRIVATE int arm_file_reopen_writer(arm_file *f, int *direct_io, uint64_t end);
+/* Save file bytes [from, size) beside the file as PATH.cut-FROM. ARM_OK or
+ * ARM_IOERR (message set). */
+ARM_PRIVATE int arm_file_save_tail(arm_file *f, const uint8_t *view, uint64_t from, uint64_t size);
+
+/* Dead-byte accounting. Adds n to f's counter for index shard `shard`, whose
+ * index write lock the caller holds (or recovery, single-threaded). */
+static inline void arm_file_count_dead(arm_file *f, uint32_t shard, uint64_t n) {
+    atomic_store_explicit(&f->dead[shard],
+                          atomic_load_explicit(&f->dead[shard], memory_order_relaxed) + n,
+                          memory_order_relaxed);
+}
+ARM_PRIVATE uint64_t arm_file_dead(const arm_file *f);
+
+/* ------------------------------------------------- a shard's directory */
+/* The data-file ids in a shard directory (exactly eight digits and .log),
+ * sorted. *ids_out owned (arm_free). A missing directory is no files. */
+ARM_PRIVATE int arm_files_list(const char *dir, uint32_t **ids_out, size_t *n_out);
+/* 1 when data file fid in dir holds nothing but zeros (or nothing at all). */
+ARM_PRIVATE int arm_file_blank(const char *dir, uint32_t fid);
+/* Remove data file fid's name (a blank file). */
+ARM_PRIVATE void arm_file_unlink(const char *dir, uint32_t fid);
+/* Rename data file fid to PATH.suffix (kept for inspection, never read
+ * again). ARM_OK or ARM_IOERR (message set). */
+ARM_PRIVATE int arm_file_set_aside(const char *dir, uint32_t fid, const char *suffix);
+/* Remove every name the engine makes in a shard directory (data files,
+ * .log.torn, .log.cut-N, .hint), then the directory if that empties it.
+ * ARM_OK or ARM_IOERR (message set). */
+ARM_PRIVATE int arm_files_destroy_dir(const char *dir);
+
+#endif
+/**** End of engine/file.h ***************************************************/
 /* #include "index.h" */
 /* #include "io.h" */
 
@@ -2514,8 +2825,6 @@ ARM_PRIVATE void arm_cache_put(arm_cache *cache, uint32_t fid, uint32_t off, con
 #define ARM_FILE_SIZE_MIN      (64u * 1024u)
 #define ARM_FILE_SIZE_MAX      (4096ull * 1024 * 1024 - ARM_IO_BLOCK) /* offsets are u32 */
 #define ARM_WRITE_BUFFER_MAX   (256u * 1024 * 1024)
-#define ARM_FILE_CHUNK         1024u /* file table: chunks of this many slots */
-#define ARM_FILE_CHUNKS_MAX    4096u /* => at most 4M data files */
 #define ARM_SYNC_INTERVAL_MS   100u  /* sync=normal: background fdatasync period */
 /* Sequence numbers stay below this: a billion writes a second would take
  * 146 years to reach it, so a larger one on disk is damage, and the counter
@@ -2578,33 +2887,23 @@ static inline uint32_t arm_entry_size(size_t klen, size_t vlen) {
     return (uint32_t)(ARM_ENTRY_HEADER + klen + vlen);
 }
 
-/* ------------------------------------------------------------- files */
-typedef struct arm_file {
-    uint32_t fid;                 /* database-wide id; file name %08u.log */
-    uint32_t shard;               /* shard whose log this file belongs to */
-    int fd;                       /* read/write fd (O_DIRECT when the shard writes direct) */
-    int rfd;                      /* buffered read-only fd: reads need no alignment */
-    _Atomic uint64_t size;        /* logical bytes: header + entries appended */
-    /* Bytes of entries no longer live, one counter per index shard: only
-     * writers holding that shard's index write lock (or single-threaded
-     * recovery) add to dead[i], so a plain load and store suffice. A locked
-     * add here drained the store buffer (the entry just copied into the
-     * write buffer) on every write. Sum for the total. */
-    _Atomic uint64_t *dead;       /* ndead counters, owned */
-    uint32_t ndead;               /* = shard count */
-    char *path;                   /* owned */
-    const uint8_t *map;           /* read-only mapping of the file, or NULL (pread) */
-    uint64_t map_len;             /* bytes mapped; never read past the file's flushed end */
-} arm_file;
-
 /* ------------------------------------------------------ domains, versions */
 #define ARM_SNAP_CHUNK 256 /* snapshot slots per registry chunk */
 
 /* Snapshot registrations: a slot holds 0 (free), 1 (being taken: protects
- * every version) or seq + 2. Chunks are added, never removed, until the
- * domain is freed. */
+ * every version), 2 (expired) or seq + 3, with ARM_SNAP_IDLE set while its
+ * holder is between statements (idle_ms: since when). An idle snapshot
+ * stops protecting versions after ARM_SNAP_IDLE_MS, or sooner when a shard
+ * keeps ARM_SNAP_PRESSURE_NODES versions: it is expired then, and its
+ * holder's next use fails (arm_snapshot_resume). Chunks are added, never
+ * removed, until the domain is freed. */
+#define ARM_SNAP_IDLE           ((uint64_t)1 << 63)
+#define ARM_SNAP_EXPIRED        2u
+#define ARM_SNAP_IDLE_MS        30000u
+#define ARM_SNAP_PRESSURE_NODES (1u << 20)
 typedef struct arm_snap_chunk {
     _Atomic uint64_t slot[ARM_SNAP_CHUNK];
+    _Atomic uint64_t idle_ms[ARM_SNAP_CHUNK];
     _Atomic(struct arm_snap_chunk *) next;
 } arm_snap_chunk;
 
@@ -2615,6 +2914,8 @@ struct arm_domain {
     _Atomic uint64_t nsnap;       /* snapshots registered */
     char pad2[64];
     _Atomic uint32_t nprepared;   /* transactions prepared, not yet published/discarded */
+    _Atomic uint32_t nwaiters;    /* threads in arm_domain_wait_prepared */
+    uint32_t idle_ms;             /* ARM_SNAP_IDLE_MS (tests shorten it) */
     _Atomic int refs;             /* arm_domain_new's reference + engines */
     pthread_mutex_t mu;           /* guards chunk growth and prepared-waiters */
     pthread_cond_t prepared_cond; /* broadcast when nprepared drops */
@@ -2624,8 +2925,9 @@ struct arm_domain {
 ARM_PRIVATE arm_domain *arm_domain_ref(arm_domain *d);
 ARM_PRIVATE void arm_domain_unref(arm_domain *d);
 /* Smallest snapshot seq registered (0 while one is being taken), or
- * UINT64_MAX when there is none. */
-ARM_PRIVATE uint64_t arm_domain_min_snapshot(arm_domain *d);
+ * UINT64_MAX when there is none. Idle snapshots past their time, or any idle
+ * one under `pressure`, are expired instead of counted. */
+ARM_PRIVATE uint64_t arm_domain_min_snapshot(arm_domain *d, int pressure);
 /* Take the next sequence number, or 0 when they are exhausted (the caller
  * refuses the write). */
 ARM_PRIVATE uint64_t arm_domain_next_seq(arm_domain *d);
@@ -2709,10 +3011,7 @@ struct arm_engine {
     _Atomic int direct_ok;        /* O_DIRECT accepted by the file system */
     int use_uring;                /* io_uring rings in use */
 
-    /* file table: fid -> arm_file, chunked so lookups are lock-free */
-    pthread_mutex_t files_lock;   /* guards creation of chunks and entries */
-    /* chunk pointers are published once, atomically: readers take no lock */
-    _Atomic(_Atomic(arm_file *) *) file_chunks[ARM_FILE_CHUNKS_MAX];
+    arm_files files;              /* the data files (file.c) */
 
     /* background sync (sync=normal) */
     pthread_t syncer;
@@ -2775,21 +3074,33 @@ static inline void arm_log_lock(pthread_mutex_t *m) {
     pthread_mutex_lock(m);
 }
 
-/* engine.c helpers used by cursor.c and the write path */
-ARM_PRIVATE uint32_t arm_engine_route(const arm_engine *e, const uint8_t *key, size_t klen);
-ARM_PRIVATE arm_file *arm_engine_file(const arm_engine *e, uint32_t fid);
-/* Read the entry at loc, verify its checksum and that it holds `key`, and
- * return its value: a slice into the file mapping, or into buf (grown as
- * needed) when the entry is not mapped. */
-ARM_PRIVATE int arm_engine_read_value(arm_engine *e, const arm_item *loc, arm_slice key,
-                                      arm_buf *buf, arm_slice *value_out);
 /* arm_engine_get at snapshot seq snap (UINT64_MAX: the newest). */
 ARM_PRIVATE int arm_engine_get_at(arm_engine *e, arm_slice key, uint64_t snap, arm_buf *value_out);
-/* Thread-local error reporting. */
+/* err.c: the calling thread's last error (a leaf every layer reports through). */
+#define ARM_ERRMSG_MAX 512
 ARM_PRIVATE int arm_engine_seterr(int rc, int err, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+ARM_PRIVATE void arm_engine_clearerr(void);
+/* Save and restore the message and errno around cleanup that may set them. */
+ARM_PRIVATE void arm_engine_saveerr(char msg[ARM_ERRMSG_MAX], int *err);
+ARM_PRIVATE void arm_engine_restoreerr(const char msg[ARM_ERRMSG_MAX], int err);
 
-/* shard.c: the log write path */
+/* The data file with this id (file.c's table), or NULL. The caller keeps it
+ * from going away: see arm_files_get. */
+static inline arm_file *arm_engine_file(const arm_engine *e, uint32_t fid) {
+    return arm_files_get(&e->files, fid);
+}
+/* Count n bytes of file fid as dead, on behalf of index shard `shard`, whose
+ * index write lock the caller holds (or recovery, single-threaded). */
+static inline void arm_file_add_dead(arm_engine *e, uint32_t fid, uint32_t shard, uint64_t n) {
+    arm_file *f = arm_engine_file(e, fid);
+    if (ARM_ALWAYS(f != NULL)) arm_file_count_dead(f, shard, n);
+}
+
+/* shard.c: the log (write buffer, rotation, group commit, reads that may come
+ * from the buffer) and key routing. Calls file.c, never engine.c or
+ * recover.c. */
+ARM_PRIVATE uint32_t arm_engine_route(const arm_engine *e, const uint8_t *key, size_t klen);
 ARM_PRIVATE int arm_shard_init(arm_engine *e, arm_shard *s, uint32_t id);
 ARM_PRIVATE void arm_shard_deinit(arm_engine *e, arm_shard *s);
 /* Make room for `len` contiguous bytes in the active file (rotating when the
@@ -2807,25 +3118,20 @@ ARM_PRIVATE int arm_shard_read(arm_engine *e, arm_file *f, uint64_t off, void *d
 /* Create a new data file and make it the shard's active file. log_lock held
  * (or single-threaded open). */
 ARM_PRIVATE int arm_shard_new_file(arm_engine *e, arm_shard *s);
-/* Map f for reads (len bytes of address space, may exceed the file: only
- * bytes already in the file are ever touched). Failure leaves f->map NULL. */
-ARM_PRIVATE void arm_file_map(arm_engine *e, arm_file *f, uint64_t len);
+/* Make recovered file f, valid up to end, the shard's active file: reopened
+ * for appending, cut at end, its tail block in the write buffer.
+ * Single-threaded open. */
+ARM_PRIVATE int arm_shard_resume(arm_engine *e, arm_shard *s, arm_file *f, uint64_t end);
 /* Pointer to file bytes [off, off+n) in the mapping when they are all in the
  * file already, else NULL (read through arm_shard_read). */
 ARM_PRIVATE const uint8_t *arm_shard_mapped(arm_engine *e, arm_file *f, uint64_t off, size_t n);
-/* Register a file in the engine's file table. */
-ARM_PRIVATE int arm_engine_file_add(arm_engine *e, arm_file *f);
-ARM_PRIVATE void arm_file_free(arm_file *f);
-/* A data file's path: <shard dir>/%08u.log. */
-ARM_PRIVATE void arm_file_path(char *buf, size_t n, const arm_shard *s, uint32_t fid);
-/* A new arm_file for (s, fid) with its path set and no fds open (fd, rfd
- * -1). ARM_OK or ARM_NOMEM; free with arm_file_free. */
-ARM_PRIVATE int arm_file_new(const arm_engine *e, const arm_shard *s, uint32_t fid,
-                             arm_file **file_out);
-/* Count n bytes of file fid as dead, on behalf of index shard `shard`, whose
- * index write lock the caller holds (or recovery, single-threaded). */
-ARM_PRIVATE void arm_file_add_dead(arm_engine *e, uint32_t fid, uint32_t shard, uint64_t n);
-ARM_PRIVATE uint64_t arm_file_dead(const arm_file *f);
+/* Read the entry at loc, verify its checksum and that it holds `key`, and
+ * return its value: a slice into the file mapping, or into buf (grown as
+ * needed) when the entry is not mapped. The caller keeps loc's file from
+ * being removed while it uses the value: it holds a reference to it
+ * (arm_files_hold), or still holds the index lock under which it read loc. */
+ARM_PRIVATE int arm_engine_read_value(arm_engine *e, const arm_item *loc, arm_slice key,
+                                      arm_buf *buf, arm_slice *value_out);
 
 /* write.c: one operation of a commit, and appending a run of them. */
 typedef struct arm_wop {
@@ -3122,13 +3428,653 @@ int arm_entry_verify(const uint8_t *p, size_t len) {
     return ARM_OK;
 }
 /**** End of engine/log.c ****************************************************/
+/**** Begin file engine/err.c ************************************************/
+/* SPDX-License-Identifier: MIT */
+/*
+ * err.c: the engine's error reporting: the calling thread's last message and
+ * errno (arm_engine_errmsg, arm_engine_errno), set through
+ * arm_engine_seterr by every engine file. Layer: engine, a leaf: it calls
+ * nothing else in the engine, so every layer may report through it.
+ */
+/* #include "engine_int.h" */
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+static _Thread_local char err_msg[ARM_ERRMSG_MAX];
+static _Thread_local int err_errno;
+
+int arm_engine_seterr(int rc, int err, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(err_msg, sizeof(err_msg), fmt, ap);
+    va_end(ap);
+    if (err && n >= 0 && (size_t)n < sizeof(err_msg))
+        snprintf(err_msg + n, sizeof(err_msg) - (size_t)n, ": %s", strerror(err));
+    err_errno = err;
+    return rc;
+}
+
+void arm_engine_clearerr(void) {
+    err_msg[0] = '\0';
+    err_errno = 0;
+}
+
+void arm_engine_saveerr(char msg[ARM_ERRMSG_MAX], int *err) {
+    memcpy(msg, err_msg, ARM_ERRMSG_MAX);
+    *err = err_errno;
+}
+
+void arm_engine_restoreerr(const char msg[ARM_ERRMSG_MAX], int err) {
+    memcpy(err_msg, msg, ARM_ERRMSG_MAX);
+    err_errno = err;
+}
+
+const char *arm_engine_errmsg(const arm_engine *e) {
+    (void)e;
+    return err_msg;
+}
+
+int arm_engine_errno(const arm_engine *e) {
+    (void)e;
+    return err_errno;
+}
+/**** End of engine/err.c ****************************************************/
+/**** Begin file engine/file.c ***********************************************/
+/* SPDX-License-Identifier: MIT */
+/*
+ * file.c: the data-file owner (file.h): the file table, references and
+ * retirement, and every open, map, read, write, truncate, sync, rename and
+ * unlink of a data file. Layer: engine, above io_*.c and below the log
+ * (shard.c); it calls no other engine file but err.c.
+ *
+ * The table is chunked: a chunk holds ARM_FILE_CHUNK slots (an arm_file
+ * pointer, its low bit set once retired) and, beside them, the reference
+ * counters of those slots, ARM_FILE_STRIPES rows of them. A thread counts in
+ * the row its id hashes to, so concurrent readers of one file on different
+ * threads do not share a cache line. A reference is taken by counting, then
+ * checking the slot is unchanged (not retired); retiring sets the slot's bit,
+ * then sums the rows. One of the two always sees the other (sequentially
+ * consistent atomics), so a zero sum after the bit is set means no one holds
+ * the file or ever will, and whoever sees it first (the retirer or the last
+ * releaser) clears the slot with a compare-and-swap and removes the file.
+ */
+/* #include "engine_int.h" */
+/* #include "../common/arm_alloc.h" */
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define FIL_RETIRED ((uintptr_t)1) /* slot bit: the file is retired */
+
+struct arm_files_chunk {
+    _Atomic uintptr_t slot[ARM_FILE_CHUNK];                   /* arm_file * | FIL_RETIRED, or 0 */
+    _Atomic uint32_t refs[ARM_FILE_STRIPES][ARM_FILE_CHUNK];  /* references, per thread stripe */
+};
+
+_Static_assert(ARM_FILE_STRIPES == 16, "fil_stripe takes 4 bits");
+_Static_assert(_Alignof(arm_file) >= 2, "the slot's low bit is free");
+
+/* ------------------------------------------------------------- the table */
+static arm_files_chunk *fil_chunk(const arm_files *t, uint32_t c) {
+    if (c >= ARM_FILE_CHUNKS_MAX) return NULL;
+    return atomic_load_explicit(&((arm_files *)(uintptr_t)t)->chunks[c], memory_order_acquire);
+}
+
+/* The stripe of the calling thread: a thread id is a stable address, so a
+ * multiplicative hash of it spreads threads over the rows and keeps each
+ * thread in one row. */
+static uint32_t fil_stripe(void) {
+    uint64_t h = (uint64_t)(uintptr_t)pthread_self() * 0x9e3779b97f4a7c15ull;
+    return (uint32_t)(h >> 60);
+}
+
+int arm_files_init(arm_files *t, uint32_t ndead) {
+    memset(t, 0, sizeof(*t));
+    t->ndead = ndead;
+    if (pthread_mutex_init(&t->lock, NULL) != 0) return ARM_ERR(ARM_NOMEM);
+    return ARM_OK;
+}
+
+/* Unlink a retired file's name. Nothing is left to read it. */
+static void fil_remove(arm_file *f) {
+    assert(f != NULL);
+    (void)unlink(f->path);
+    arm_file_free(f);
+}
+
+void arm_files_deinit(arm_files *t) {
+    for (uint32_t c = 0; c < ARM_FILE_CHUNKS_MAX; c++) {
+        arm_files_chunk *ch = fil_chunk(t, c);
+        if (ch == NULL) continue;
+        for (uint32_t j = 0; j < ARM_FILE_CHUNK; j++) {
+            uintptr_t v = atomic_load(&ch->slot[j]);
+            if (v & FIL_RETIRED)
+                fil_remove((arm_file *)(v & ~FIL_RETIRED));
+            else
+                arm_file_free((arm_file *)v);
+        }
+        arm_free(ch);
+    }
+    pthread_mutex_destroy(&t->lock);
+}
+
+arm_file *arm_files_get(const arm_files *t, uint32_t fid) {
+    arm_files_chunk *c = fil_chunk(t, fid / ARM_FILE_CHUNK);
+    if (c == NULL) return NULL;
+    uintptr_t v = atomic_load_explicit(&c->slot[fid % ARM_FILE_CHUNK], memory_order_acquire);
+    return (arm_file *)(v & ~FIL_RETIRED);
+}
+
+int arm_files_add(arm_files *t, arm_file *f) {
+    uint32_t c = f->fid / ARM_FILE_CHUNK, j = f->fid % ARM_FILE_CHUNK;
+    if (c >= ARM_FILE_CHUNKS_MAX) return ARM_ERR(ARM_FULL);
+    pthread_mutex_lock(&t->lock);
+    arm_files_chunk *ch = fil_chunk(t, c);
+    if (ch == NULL) {
+        ch = arm_calloc(1, sizeof(*ch));
+        if (ch == NULL) {
+            pthread_mutex_unlock(&t->lock);
+            return ARM_ERR(ARM_NOMEM);
+        }
+        atomic_store_explicit(&t->chunks[c], ch, memory_order_release);
+    }
+    uintptr_t old = atomic_load(&ch->slot[j]);
+    if (old != 0) {
+        /* File ids are database-wide: two files with one id is damage
+         * (copied or renamed files), never something to pick between. */
+        pthread_mutex_unlock(&t->lock);
+        return arm_engine_seterr(ARM_ERR(ARM_CORRUPT), 0, "%s and %s have the same file id %u",
+                                 ((arm_file *)(old & ~FIL_RETIRED))->path, f->path, f->fid);
+    }
+    atomic_store_explicit(&ch->slot[j], (uintptr_t)f, memory_order_release);
+    pthread_mutex_unlock(&t->lock);
+    return ARM_OK;
+}
+
+/* Remove a retired file when nothing holds it. Safe to race: the sum sees
+ * every holder that got past its check (see the top of the file), and only
+ * one caller wins the compare-and-swap. */
+static void fil_try_remove(arm_files_chunk *c, uint32_t j, uintptr_t v) {
+    assert(v & FIL_RETIRED);
+    for (uint32_t s = 0; s < ARM_FILE_STRIPES; s++)
+        if (atomic_load(&c->refs[s][j]) != 0) return;
+    if (!atomic_compare_exchange_strong(&c->slot[j], &v, 0)) return;
+    fil_remove((arm_file *)(v & ~FIL_RETIRED));
+}
+
+static void fil_unref(arm_files_chunk *c, uint32_t j, uint32_t s) {
+    uint32_t was = atomic_fetch_sub(&c->refs[s][j], 1);
+    assert(was > 0);
+    (void)was;
+    uintptr_t v = atomic_load(&c->slot[j]);
+    if (v & FIL_RETIRED) fil_try_remove(c, j, v);
+}
+
+int arm_files_hold(arm_files *t, uint32_t fid, arm_file_ref *ref_out) {
+    memset(ref_out, 0, sizeof(*ref_out));
+    arm_files_chunk *c = fil_chunk(t, fid / ARM_FILE_CHUNK);
+    if (c == NULL) return ARM_NOTFOUND;
+    uint32_t j = fid % ARM_FILE_CHUNK;
+    uintptr_t v = atomic_load(&c->slot[j]);
+    if (v == 0 || (v & FIL_RETIRED)) return ARM_NOTFOUND;
+    uint32_t s = fil_stripe();
+    atomic_fetch_add(&c->refs[s][j], 1);
+    if (atomic_load(&c->slot[j]) != v) { /* retired meanwhile: never counted as held */
+        fil_unref(c, j, s);
+        return ARM_NOTFOUND;
+    }
+    ref_out->table = t;
+    ref_out->file = (arm_file *)v;
+    ref_out->fid = fid;
+    ref_out->stripe = s;
+    return ARM_OK;
+}
+
+int arm_files_hold_next(arm_files *t, uint32_t *fid, arm_file_ref *ref_out) {
+    memset(ref_out, 0, sizeof(*ref_out));
+    for (uint32_t c = *fid / ARM_FILE_CHUNK; c < ARM_FILE_CHUNKS_MAX; c++) {
+        arm_files_chunk *ch = fil_chunk(t, c);
+        uint32_t j = c == *fid / ARM_FILE_CHUNK ? *fid % ARM_FILE_CHUNK : 0;
+        for (; ch != NULL && j < ARM_FILE_CHUNK; j++) {
+            uintptr_t v = atomic_load_explicit(&ch->slot[j], memory_order_relaxed);
+            if (v == 0 || (v & FIL_RETIRED)) continue; /* ids are sparse: most slots are empty */
+            if (arm_files_hold(t, c * ARM_FILE_CHUNK + j, ref_out) != ARM_OK) continue;
+            *fid = c * ARM_FILE_CHUNK + j + 1;
+            return ARM_OK;
+        }
+    }
+    *fid = ARM_FILE_CHUNKS_MAX * ARM_FILE_CHUNK;
+    return ARM_NOTFOUND;
+}
+
+void arm_file_release(arm_file_ref *ref) {
+    if (ref == NULL || ref->table == NULL) return;
+    arm_files_chunk *c = fil_chunk(ref->table, ref->fid / ARM_FILE_CHUNK);
+    uint32_t j = ref->fid % ARM_FILE_CHUNK, s = ref->stripe;
+    memset(ref, 0, sizeof(*ref));
+    if (ARM_ALWAYS(c != NULL)) fil_unref(c, j, s);
+}
+
+/* ------------------------------------------------------ sets of references */
+static uint32_t fil_refs_slot(const arm_file_refs *set, uint32_t fid) {
+    return (uint32_t)(((uint64_t)fid * 0x9e3779b97f4a7c15ull) >> 32) & (set->cap - 1);
+}
+
+static int fil_refs_grow(arm_file_refs *set) {
+    uint32_t cap = set->cap ? set->cap * 2 : 16;
+    arm_file_ref *old = set->slots;
+    uint32_t oldcap = set->cap;
+    arm_file_ref *slots = arm_calloc(cap, sizeof(*slots));
+    if (slots == NULL) return ARM_ERR(ARM_NOMEM);
+    set->slots = slots;
+    set->cap = cap;
+    for (uint32_t i = 0; i < oldcap; i++) {
+        if (old[i].table == NULL) continue;
+        uint32_t j = fil_refs_slot(set, old[i].fid);
+        while (slots[j].table != NULL) j = (j + 1) & (cap - 1);
+        slots[j] = old[i];
+    }
+    arm_free(old);
+    return ARM_OK;
+}
+
+int arm_file_refs_hold(arm_file_refs *set, arm_files *t, uint32_t fid) {
+    if (fid == set->last && fid != 0) return ARM_OK;
+    if ((set->n + 1) * 2 > set->cap) {
+        int rc = fil_refs_grow(set);
+        if (rc != ARM_OK) return rc;
+    }
+    uint32_t j = fil_refs_slot(set, fid);
+    for (; set->slots[j].table != NULL; j = (j + 1) & (set->cap - 1)) {
+        if (set->slots[j].fid == fid) {
+            set->last = fid;
+            return ARM_OK;
+        }
+    }
+    int rc = arm_files_hold(t, fid, &set->slots[j]);
+    if (rc != ARM_OK) return rc;
+    set->n++;
+    set->last = fid;
+    return ARM_OK;
+}
+
+void arm_file_refs_clear(arm_file_refs *set) {
+    for (uint32_t i = 0; set->n > 0 && i < set->cap; i++) {
+        if (set->slots[i].table == NULL) continue;
+        arm_file_release(&set->slots[i]);
+        set->n--;
+    }
+    assert(set->n == 0);
+    set->last = 0;
+}
+
+void arm_file_refs_free(arm_file_refs *set) {
+    arm_file_refs_clear(set);
+    arm_free(set->slots);
+    memset(set, 0, sizeof(*set));
+}
+
+/* Nothing retires files yet but the tests: until compaction does, the
+ * single-file build (where it would be an unused static) leaves it out. */
+#ifndef ARM_AMALGAMATION
+int arm_files_retire(arm_files *t, uint32_t fid) {
+    arm_files_chunk *c = fil_chunk(t, fid / ARM_FILE_CHUNK);
+    if (c == NULL) return ARM_NOTFOUND;
+    uint32_t j = fid % ARM_FILE_CHUNK;
+    uintptr_t v = atomic_load(&c->slot[j]);
+    do {
+        if (v == 0 || (v & FIL_RETIRED)) return ARM_NOTFOUND;
+    } while (!atomic_compare_exchange_weak(&c->slot[j], &v, v | FIL_RETIRED));
+    fil_try_remove(c, j, v | FIL_RETIRED);
+    return ARM_OK;
+}
+#endif
+
+/* -------------------------------------------------------- one data file */
+void arm_file_path(char *buf, size_t n, const char *dir, uint32_t fid) {
+    snprintf(buf, n, "%s/%08u.log", dir, fid);
+}
+
+int arm_file_new(const arm_files *t, const char *dir, uint32_t shard, uint32_t fid,
+                 arm_file **file_out) {
+    char path[ARM_FILE_PATH_MAX];
+    arm_file_path(path, sizeof(path), dir, fid);
+    *file_out = NULL;
+    arm_file *f = arm_calloc(1, sizeof(*f));
+    if (f == NULL) return ARM_ERR(ARM_NOMEM);
+    f->fd = f->rfd = -1;
+    f->fid = fid;
+    f->shard = shard;
+    f->plain = 1; /* no encryption yet: the file holds the log's bytes as they are */
+    f->ndead = t->ndead;
+    f->path = arm_strdup(path);
+    f->dead = arm_calloc(f->ndead ? f->ndead : 1, sizeof(*f->dead));
+    if (f->path == NULL || f->dead == NULL) {
+        arm_file_free(f);
+        return ARM_ERR(ARM_NOMEM);
+    }
+    *file_out = f;
+    return ARM_OK;
+}
+
+void arm_file_free(arm_file *f) {
+    if (f == NULL) return;
+    if (f->map) munmap((void *)f->map, f->map_len);
+    arm_free((void *)f->dead);
+    if (f->fd >= 0) close(f->fd);
+    if (f->rfd >= 0 && f->rfd != f->fd) close(f->rfd);
+    arm_free(f->path);
+    arm_free(f);
+}
+
+/* Open f's write fd, trying O_DIRECT first when *direct_io. */
+static int fil_open_writer(arm_file *f, int create, int *direct_io, int *err) {
+    int flags = create ? ARM_IO_O_CREATE : 0, rc = ARM_MISUSE;
+    if (*direct_io) {
+        rc = arm_io_open(f->path, flags | ARM_IO_O_DIRECT, &f->fd, err);
+        if (rc == ARM_MISUSE) {
+            /* The file system refuses O_DIRECT (tmpfs, ...): buffered. Some
+             * create the name before refusing, so the exclusive retry needs
+             * it gone. */
+            *direct_io = 0;
+            if (create) unlink(f->path);
+        }
+    }
+    if (rc == ARM_MISUSE) rc = arm_io_open(f->path, flags, &f->fd, err);
+    return rc;
+}
+
+int arm_file_create(arm_files *t, const char *dir, uint32_t shard, uint32_t fid, int *direct_io,
+                    uint64_t map_len, arm_file **file_out) {
+    *file_out = NULL;
+    arm_file *f;
+    int rc = arm_file_new(t, dir, shard, fid, &f);
+    if (rc != ARM_OK) return rc;
+    int err = 0;
+    rc = fil_open_writer(f, 1, direct_io, &err);
+    int made = rc == ARM_OK;
+    if (rc == ARM_OK) rc = arm_io_open(f->path, ARM_IO_O_RDONLY, &f->rfd, &err);
+    if (rc == ARM_OK) rc = arm_io_sync_dir(dir, &err); /* the name must survive a crash */
+    if (rc == ARM_OK) arm_file_map(f, map_len);
+    if (rc == ARM_OK) rc = arm_files_add(t, f);
+    if (rc != ARM_OK) {
+        rc = arm_engine_seterr(rc, err, "cannot create data file %s", f->path);
+        if (made) unlink(f->path);
+        arm_file_free(f);
+        return rc;
+    }
+    *file_out = f;
+    return ARM_OK;
+}
+
+int arm_file_open(const arm_files *t, const char *dir, uint32_t shard, uint32_t fid,
+                  arm_file **file_out, uint64_t *size_out) {
+    *file_out = NULL;
+    *size_out = 0;
+    arm_file *f;
+    int rc = arm_file_new(t, dir, shard, fid, &f);
+    if (rc != ARM_OK) return rc;
+    int err = 0;
+    rc = arm_io_open(f->path, ARM_IO_O_RDONLY, &f->rfd, &err);
+    struct stat sb;
+    if (rc == ARM_OK && fstat(f->rfd, &sb) != 0) rc = (err = errno, ARM_IOERR);
+    if (rc != ARM_OK) {
+        rc = arm_engine_seterr(rc, err, "cannot open %s", f->path);
+        arm_file_free(f);
+        return rc;
+    }
+    if ((uint64_t)sb.st_size > ARM_FILE_SIZE_MAX) {
+        /* no data file grows this big (offsets are 32-bit): not ours */
+        rc = arm_engine_seterr(ARM_ERR(ARM_CORRUPT), 0, "%s is larger than any data file",
+                               f->path);
+        arm_file_free(f);
+        return rc;
+    }
+    *size_out = (uint64_t)sb.st_size;
+    *file_out = f;
+    return ARM_OK;
+}
+
+int arm_file_disk_size(arm_file *f, uint64_t *size_out) {
+    struct stat sb;
+    *size_out = 0;
+    if (fstat(f->rfd, &sb) != 0) return ARM_ERR(ARM_IOERR);
+    *size_out = (uint64_t)sb.st_size;
+    return ARM_OK;
+}
+
+void arm_file_map(arm_file *f, uint64_t len) {
+    assert(f->map == NULL);
+    /* Ciphertext on disk is never handed out: such files are read through
+     * arm_file_read, which will decrypt. */
+    if (len == 0 || !f->plain) return;
+    void *p = mmap(NULL, len, PROT_READ, MAP_SHARED, f->rfd, 0);
+    if (p == MAP_FAILED) return; /* reads fall back to pread */
+    f->map = p;
+    f->map_len = len;
+}
+
+int arm_file_view(arm_file *f, uint64_t size, const uint8_t **view_out) {
+    *view_out = NULL;
+    if (size == 0) return ARM_OK;
+    assert(f->plain); /* an encrypted file will be decrypted into a buffer here */
+    void *p = mmap(NULL, size, PROT_READ, MAP_PRIVATE, f->rfd, 0);
+    if (p == MAP_FAILED)
+        return arm_engine_seterr(ARM_ERR(ARM_IOERR), errno, "cannot map %s", f->path);
+    /* advice values are not flags: two calls */
+    madvise(p, size, MADV_SEQUENTIAL);
+    madvise(p, size, MADV_WILLNEED);
+    *view_out = p;
+    return ARM_OK;
+}
+
+void arm_file_unview(const uint8_t *view, uint64_t size) {
+    if (view) munmap((void *)view, size);
+}
+
+int arm_file_read(arm_file *f, uint64_t off, void *dst, size_t n, int *err_out) {
+    return arm_io_pread(f->rfd, dst, n, off, err_out);
+}
+
+int arm_file_write(arm_file *f, arm_io_ring *ring, const void *buf, size_t n, uint64_t off,
+                   int *err_out) {
+    assert(f->fd >= 0);
+    return arm_io_pwrite(ring, f->fd, buf, n, off, 0, err_out);
+}
+
+int arm_file_truncate(arm_file *f, uint64_t size, int *err_out) {
+    assert(f->fd >= 0);
+    return arm_io_truncate(f->fd, size, err_out);
+}
+
+int arm_file_datasync(arm_file *f, int *err_out) {
+    assert(f->fd >= 0);
+    return arm_io_datasync(NULL, f->fd, err_out);
+}
+
+int arm_file_dup_writer(arm_file *f, int *fd_out, int *err_out) {
+    *fd_out = dup(f->fd);
+    if (*fd_out >= 0) return ARM_OK;
+    *err_out = errno;
+    return ARM_ERR(ARM_IOERR);
+}
+
+int arm_file_sync_dup(int fd, int *err_out) {
+    int rc = arm_io_datasync(NULL, fd, err_out);
+    close(fd);
+    return rc;
+}
+
+int arm_file_seal(arm_file *f, uint64_t size) {
+    int err = 0;
+    int rc = arm_file_truncate(f, size, &err);
+    if (rc == ARM_OK) rc = arm_file_datasync(f, &err);
+    if (rc != ARM_OK) return arm_engine_seterr(rc, err, "cannot seal %s", f->path);
+    return ARM_OK;
+}
+
+void arm_file_close_writer(arm_file *f) {
+    if (f->fd >= 0) close(f->fd);
+    f->fd = -1;
+}
+
+int arm_file_reopen_writer(arm_file *f, int *direct_io, uint64_t end) {
+    assert(f->fd < 0);
+    int err = 0;
+    int rc = fil_open_writer(f, 0, direct_io, &err);
+    if (rc == ARM_OK) rc = arm_file_truncate(f, end, &err);
+    if (rc == ARM_OK) rc = arm_file_datasync(f, &err);
+    if (rc != ARM_OK) return arm_engine_seterr(rc, err, "cannot reopen %s for appending", f->path);
+    return ARM_OK;
+}
+
+int arm_file_save_tail(arm_file *f, const uint8_t *view, uint64_t from, uint64_t size) {
+    assert(from < size);
+    char path[ARM_FILE_PATH_MAX + 32];
+    snprintf(path, sizeof(path), "%s.cut-%llu", f->path, (unsigned long long)from);
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    int err = 0;
+    int rc = fd < 0 ? (err = errno, ARM_IOERR)
+                    : arm_io_pwrite(NULL, fd, view + from, size - from, 0, 1, &err);
+    if (fd >= 0) close(fd);
+    if (rc != ARM_OK) return arm_engine_seterr(ARM_ERR(rc), err, "cannot save %s", path);
+    return ARM_OK;
+}
+
+uint64_t arm_file_dead(const arm_file *f) {
+    uint64_t n = 0;
+    for (uint32_t i = 0; i < f->ndead; i++)
+        n += atomic_load_explicit(&f->dead[i], memory_order_relaxed);
+    return n;
+}
+
+/* ------------------------------------------------- a shard's directory */
+static int fil_cmp_u32(const void *a, const void *b) {
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+int arm_files_list(const char *dir, uint32_t **ids_out, size_t *n_out) {
+    *ids_out = NULL;
+    *n_out = 0;
+    DIR *d = opendir(dir);
+    if (d == NULL) {
+        if (errno == ENOENT) return ARM_OK;
+        return arm_engine_seterr(ARM_ERR(ARM_IOERR), errno, "cannot list %s", dir);
+    }
+    uint32_t *ids = NULL;
+    size_t n = 0, cap = 0;
+    int rc = ARM_OK;
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL) {
+        /* exactly eight digits and ".log" (sscanf would take signs, spaces) */
+        const char *nm = de->d_name;
+        uint32_t fid = 0;
+        int ok = strlen(nm) == 12 && strcmp(nm + 8, ".log") == 0;
+        for (int j = 0; ok && j < 8; j++) {
+            ok = nm[j] >= '0' && nm[j] <= '9';
+            fid = fid * 10 + (uint32_t)(nm[j] - '0');
+        }
+        if (!ok || fid == 0) continue;
+        if (n == cap) {
+            cap = cap ? cap * 2 : 16;
+            uint32_t *p = arm_realloc(ids, cap * sizeof(uint32_t));
+            if (p == NULL) {
+                rc = ARM_ERR(ARM_NOMEM);
+                break;
+            }
+            ids = p;
+        }
+        ids[n++] = fid;
+    }
+    closedir(d);
+    if (rc != ARM_OK) {
+        arm_free(ids);
+        return rc;
+    }
+    if (n) qsort(ids, n, sizeof(uint32_t), fil_cmp_u32);
+    *ids_out = ids;
+    *n_out = n;
+    return ARM_OK;
+}
+
+int arm_file_blank(const char *dir, uint32_t fid) {
+    char path[ARM_FILE_PATH_MAX];
+    arm_file_path(path, sizeof(path), dir, fid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return 0;
+    uint8_t buf[8192];
+    ssize_t got = 0;
+    int blank = 1;
+    while (blank && (got = read(fd, buf, sizeof(buf))) > 0)
+        for (ssize_t i = 0; i < got && blank; i++) blank = buf[i] == 0;
+    close(fd);
+    return blank && got == 0; /* a read error is no proof of emptiness */
+}
+
+void arm_file_unlink(const char *dir, uint32_t fid) {
+    char path[ARM_FILE_PATH_MAX];
+    arm_file_path(path, sizeof(path), dir, fid);
+    (void)unlink(path);
+}
+
+int arm_file_set_aside(const char *dir, uint32_t fid, const char *suffix) {
+    char path[ARM_FILE_PATH_MAX], aside[ARM_FILE_PATH_MAX + 32];
+    arm_file_path(path, sizeof(path), dir, fid);
+    snprintf(aside, sizeof(aside), "%s.%s", path, suffix);
+    if (rename(path, aside) != 0)
+        return arm_engine_seterr(ARM_ERR(ARM_IOERR), errno, "cannot rename %s", path);
+    return ARM_OK;
+}
+
+/* 1 for the names the engine creates in a shard directory: FFFFFFFF.log,
+ * FFFFFFFF.log.torn (a torn newest file set aside), FFFFFFFF.log.cut-N (the
+ * bytes cut off a newest file that had good entries after damage) and
+ * FFFFFFFF.hint. */
+static int fil_owned_name(const char *nm) {
+    for (int i = 0; i < 8; i++)
+        if (nm[i] < '0' || nm[i] > '9') return 0;
+    return strcmp(nm + 8, ".log") == 0 || strcmp(nm + 8, ".log.torn") == 0 ||
+           strncmp(nm + 8, ".log.cut-", 9) == 0 || strcmp(nm + 8, ".hint") == 0;
+}
+
+int arm_files_destroy_dir(const char *dir) {
+    DIR *d = opendir(dir);
+    if (d == NULL) return ARM_OK;
+    int rc = ARM_OK;
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL) {
+        if (!fil_owned_name(de->d_name)) continue;
+        char path[ARM_FILE_PATH_MAX + 256];
+        snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+        if (unlink(path) != 0 && errno != ENOENT)
+            rc = arm_engine_seterr(ARM_ERR(ARM_IOERR), errno, "cannot remove %s", path);
+    }
+    closedir(d);
+    (void)rmdir(dir); /* stays if something else lives there */
+    return rc;
+}
+
+#undef FIL_RETIRED
+/**** End of engine/file.c ***************************************************/
 /**** Begin file engine/shard.c **********************************************/
 /* SPDX-License-Identifier: MIT */
 /*
  * shard.c: a shard's log: the aligned write buffer, flushes (O_DIRECT in
  * whole blocks through io_uring, or plain pwrite), rotation at
- * max_file_size, group commit, and reads that come from the buffer when the
- * bytes have not left it.
+ * max_file_size, group commit, reads of entries (from the buffer when the
+ * bytes have not left it) and key routing. Layer: engine, above file.c, which
+ * owns the data files themselves: every byte goes to and comes from a file
+ * through it.
  *
  * Invariants (log_lock held): buf holds file bytes [buf_off, buf_off+buf_len);
  * buf_off is block aligned and <= flushed_off <= buf_off + buf_len; the file
@@ -3138,16 +4084,32 @@ int arm_entry_verify(const uint8_t *p, size_t len) {
  */
 /* #include "engine_int.h" */
 /* #include "../common/arm_alloc.h" */
+/* #include "../common/arm_hash.h" */
 
-#include <errno.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <unistd.h>
 
 #define SHARD_ALIGN_DOWN(x) ((x) & ~(uint64_t)(ARM_IO_BLOCK - 1))
 #define SHARD_ALIGN_UP(x)   SHARD_ALIGN_DOWN((x) + ARM_IO_BLOCK - 1)
 
+/* ------------------------------------------------------------- routing */
+uint32_t arm_engine_route(const arm_engine *e, const uint8_t *key, size_t klen) {
+    if (e->shard_count == 1) return 0;
+    uint32_t bits = e->meta.prefix_bits;
+    uint64_t h;
+    if (bits == 0 || (size_t)bits >= 8 * klen) {
+        h = arm_hash_key(key, klen);
+    } else {
+        uint8_t tmp[ARM_ROUTE_PREFIX_MAX];
+        size_t nbytes = (bits + 7) / 8;
+        memcpy(tmp, key, nbytes);
+        if (bits % 8) tmp[nbytes - 1] &= (uint8_t)(0xff00u >> (bits % 8));
+        h = arm_hash_key(tmp, nbytes);
+    }
+    return (uint32_t)(h % e->shard_count);
+}
+
+/* ---------------------------------------------------------- init/deinit */
 int arm_shard_init(arm_engine *e, arm_shard *s, uint32_t id) {
     memset(s, 0, sizeof(*s));
     s->id = id;
@@ -3183,68 +4145,11 @@ void arm_shard_deinit(arm_engine *e, arm_shard *s) {
     pthread_cond_destroy(&s->sync_cond);
 }
 
-void arm_file_map(arm_engine *e, arm_file *f, uint64_t len) {
-    if (!e->opts.mmap_reads || len == 0) return;
-    void *p = mmap(NULL, len, PROT_READ, MAP_SHARED, f->rfd, 0);
-    if (p == MAP_FAILED) return; /* reads fall back to pread */
-    f->map = p;
-    f->map_len = len;
-}
-
 const uint8_t *arm_shard_mapped(arm_engine *e, arm_file *f, uint64_t off, size_t n) {
-    if (f->map == NULL || off + n > f->map_len) return NULL;
     arm_shard *s = &e->shards[f->shard];
     if (atomic_load(&s->active_fid) != f->fid || off + n <= atomic_load(&s->flushed_off))
-        return f->map + off;
+        return arm_file_mapped(f, off, n);
     return NULL;
-}
-
-void arm_file_add_dead(arm_engine *e, uint32_t fid, uint32_t shard, uint64_t n) {
-    arm_file *f = arm_engine_file(e, fid);
-    if (ARM_ALWAYS(f != NULL))
-        atomic_store_explicit(&f->dead[shard],
-                              atomic_load_explicit(&f->dead[shard], memory_order_relaxed) + n,
-                              memory_order_relaxed);
-}
-
-uint64_t arm_file_dead(const arm_file *f) {
-    uint64_t n = 0;
-    for (uint32_t i = 0; i < f->ndead; i++) n += atomic_load_explicit(&f->dead[i], memory_order_relaxed);
-    return n;
-}
-
-void arm_file_path(char *buf, size_t n, const arm_shard *s, uint32_t fid) {
-    snprintf(buf, n, "%s/%08u.log", s->dir, fid);
-}
-
-int arm_file_new(const arm_engine *e, const arm_shard *s, uint32_t fid, arm_file **file_out) {
-    char path[4200];
-    arm_file_path(path, sizeof(path), s, fid);
-    *file_out = NULL;
-    arm_file *f = arm_calloc(1, sizeof(*f));
-    if (f == NULL) return ARM_ERR(ARM_NOMEM);
-    f->fd = f->rfd = -1;
-    f->fid = fid;
-    f->shard = s->id;
-    f->ndead = e->shard_count;
-    f->path = arm_strdup(path);
-    f->dead = arm_calloc(f->ndead, sizeof(*f->dead));
-    if (f->path == NULL || f->dead == NULL) {
-        arm_file_free(f);
-        return ARM_ERR(ARM_NOMEM);
-    }
-    *file_out = f;
-    return ARM_OK;
-}
-
-void arm_file_free(arm_file *f) {
-    if (f == NULL) return;
-    if (f->map) munmap((void *)f->map, f->map_len);
-    arm_free((void *)f->dead);
-    if (f->fd >= 0) close(f->fd);
-    if (f->rfd >= 0 && f->rfd != f->fd) close(f->rfd);
-    arm_free(f->path);
-    arm_free(f);
 }
 
 /* ----------------------------------------------------------- flushing */
@@ -3260,9 +4165,9 @@ int arm_shard_flush_locked(arm_engine *e, arm_shard *s) {
         uint64_t rel = SHARD_ALIGN_DOWN(fl) - s->buf_off;
         uint64_t rel_end = SHARD_ALIGN_UP((uint64_t)s->buf_len);
         memset(s->buf + s->buf_len, 0, rel_end - s->buf_len);
-        rc = arm_io_pwrite(s->ring, f->fd, s->buf + rel, rel_end - rel, s->buf_off + rel, 0, &err);
+        rc = arm_file_write(f, s->ring, s->buf + rel, rel_end - rel, s->buf_off + rel, &err);
     } else {
-        rc = arm_io_pwrite(NULL, f->fd, s->buf + (fl - s->buf_off), end - fl, fl, 0, &err);
+        rc = arm_file_write(f, NULL, s->buf + (fl - s->buf_off), end - fl, fl, &err);
     }
     if (rc != ARM_OK) {
         /* The buffer still holds everything: a later flush can retry. */
@@ -3301,43 +4206,14 @@ int arm_shard_append(arm_engine *e, arm_shard *s, const void *p, size_t n) {
 }
 
 /* --------------------------------------------------------- file create */
-static int shard_open_file(arm_engine *e, const char *path, int create, int *direct_io,
-                           int *fd_out) {
-    int err = 0, rc = ARM_MISUSE;
-    int flags = create ? ARM_IO_O_CREATE : 0;
-    if (*direct_io) {
-        rc = arm_io_open(path, flags | ARM_IO_O_DIRECT, fd_out, &err);
-        if (rc == ARM_MISUSE) {
-            /* The file system refuses O_DIRECT (tmpfs, ...): buffered from now on. */
-            atomic_store(&e->direct_ok, 0);
-            *direct_io = 0;
-            if (create) unlink(path);
-        }
-    }
-    if (rc == ARM_MISUSE) rc = arm_io_open(path, flags, fd_out, &err);
-    if (rc != ARM_OK) return arm_engine_seterr(rc, err, "cannot open %s", path);
-    return ARM_OK;
-}
-
 int arm_shard_new_file(arm_engine *e, arm_shard *s) {
     uint32_t fid = atomic_fetch_add(&e->next_fid, 1);
-    arm_file *f;
-    int rc = arm_file_new(e, s, fid, &f);
-    if (rc != ARM_OK) return rc;
-    const char *path = f->path;
     int direct_io = atomic_load(&e->direct_ok);
-    int err = 0;
-    rc = shard_open_file(e, path, 1, &direct_io, &f->fd);
-    if (rc == ARM_OK) rc = arm_io_open(path, ARM_IO_O_RDONLY, &f->rfd, &err);
-    if (rc == ARM_OK) rc = arm_io_sync_dir(s->dir, &err); /* the name must survive a crash */
-    if (rc == ARM_OK) arm_file_map(e, f, e->opts.max_file_size);
-    if (rc == ARM_OK) rc = arm_engine_file_add(e, f);
-    if (rc != ARM_OK) {
-        rc = arm_engine_seterr(rc, err, "cannot create data file %s", path);
-        if (f->fd >= 0) unlink(path);
-        arm_file_free(f); /* frees path */
-        return rc;
-    }
+    arm_file *f;
+    int rc = arm_file_create(&e->files, s->dir, s->id, fid, &direct_io,
+                             e->opts.mmap_reads ? e->opts.max_file_size : 0, &f);
+    if (!direct_io) atomic_store(&e->direct_ok, 0); /* refused once: buffered from now on */
+    if (rc != ARM_OK) return rc;
     arm_file_hdr h;
     memset(&h, 0, sizeof(h));
     h.version = ARM_FORMAT_VERSION;
@@ -3358,23 +4234,39 @@ int arm_shard_new_file(arm_engine *e, arm_shard *s) {
     return arm_shard_append(e, s, hdr, sizeof(hdr));
 }
 
+int arm_shard_resume(arm_engine *e, arm_shard *s, arm_file *f, uint64_t end) {
+    int direct = atomic_load(&e->direct_ok), err = 0;
+    int rc = arm_file_reopen_writer(f, &direct, end);
+    if (!direct) atomic_store(&e->direct_ok, 0);
+    if (rc != ARM_OK) return rc;
+    s->active = f;
+    s->direct = direct;
+    s->buf_off = SHARD_ALIGN_DOWN(end);
+    s->buf_len = (uint32_t)(end - s->buf_off);
+    atomic_store(&s->flushed_off, end);
+    s->synced_off = end;
+    atomic_store(&s->active_fid, f->fid);
+    /* the tail block is rewritten whole by the next O_DIRECT flush */
+    if (s->buf_len) rc = arm_file_read(f, s->buf_off, s->buf, s->buf_len, &err);
+    if (rc != ARM_OK) return arm_engine_seterr(rc, err, "cannot read the tail of %s", f->path);
+    return ARM_OK;
+}
+
 /* Seal the active file: everything written, padding cut, synced. A failed
  * flush leaves the buffer intact (the caller's write fails, nothing is lost,
  * a later write retries); a failed truncate or sync poisons the engine. */
 static int shard_seal(arm_engine *e, arm_shard *s) {
     arm_file *f = s->active;
-    int err = 0;
     int rc = arm_shard_flush_locked(e, s);
     if (rc != ARM_OK) return rc; /* its message says which write failed */
     uint64_t size = atomic_load(&f->size);
     /* Whatever lies past the logical end (block padding, or the bytes of a
      * failed write) must not stay in a sealed file: recovery would call it
      * damage. */
-    rc = arm_io_truncate(f->fd, size, &err);
-    if (rc == ARM_OK) rc = arm_io_datasync(NULL, f->fd, &err);
+    rc = arm_file_seal(f, size);
     if (rc != ARM_OK) {
         atomic_store(&e->panic, 1);
-        return arm_engine_seterr(rc, err, "cannot seal %s", f->path);
+        return rc;
     }
     s->synced_off = size;
     return ARM_OK;
@@ -3386,11 +4278,7 @@ int arm_shard_reserve(arm_engine *e, arm_shard *s, uint64_t len) {
     if (size + len <= e->opts.max_file_size || size <= ARM_FILE_HEADER_SIZE) return ARM_OK;
     int rc = shard_seal(e, s);
     if (rc == ARM_OK) rc = arm_shard_new_file(e, s);
-    if (rc == ARM_OK) {
-        /* The sealed file is read through rfd only from now on. */
-        close(f->fd);
-        f->fd = -1;
-    }
+    if (rc == ARM_OK) arm_file_close_writer(f); /* read through rfd only from now on */
     return rc;
 }
 
@@ -3417,12 +4305,12 @@ int arm_shard_sync_to(arm_engine *e, arm_shard *s, uint32_t fid, uint64_t end) {
         int err = 0;
         /* A rotation may close f->fd while we sync without the lock: sync a
          * duplicate, which keeps the open file description alive. */
-        int fd = rc == ARM_OK ? dup(f->fd) : -1;
-        if (rc == ARM_OK && fd < 0) rc = arm_engine_seterr(ARM_ERR(ARM_IOERR), errno, "dup failed");
+        int fd = -1;
+        if (rc == ARM_OK && (rc = arm_file_dup_writer(f, &fd, &err)) != ARM_OK)
+            rc = arm_engine_seterr(rc, err, "dup failed");
         if (rc == ARM_OK) {
             pthread_mutex_unlock(&s->log_lock);
-            rc = arm_io_datasync(NULL, fd, &err);
-            close(fd);
+            rc = arm_file_sync_dup(fd, &err);
             arm_log_lock(&s->log_lock);
             if (rc != ARM_OK) {
                 atomic_store(&e->panic, 1);
@@ -3451,16 +4339,16 @@ int arm_shard_read(arm_engine *e, arm_file *f, uint64_t off, void *dst, size_t n
     /* Fast path, no lock: a sealed file, or bytes already in the file. A
      * stale view errs towards the locked path, never the other way. */
     if (atomic_load(&s->active_fid) != f->fid || off + n <= atomic_load(&s->flushed_off)) {
-        rc = arm_io_pread(f->rfd, dst, n, off, &err);
+        rc = arm_file_read(f, off, dst, n, &err);
     } else {
         arm_log_lock(&s->log_lock);
         if (s->active != f || off + n <= atomic_load(&s->flushed_off)) {
             pthread_mutex_unlock(&s->log_lock);
-            rc = arm_io_pread(f->rfd, dst, n, off, &err);
+            rc = arm_file_read(f, off, dst, n, &err);
         } else {
             uint8_t *d = dst;
             size_t head = off < s->buf_off ? (size_t)ARM_MIN(s->buf_off - off, (uint64_t)n) : 0;
-            rc = head ? arm_io_pread(f->rfd, d, head, off, &err) : ARM_OK;
+            rc = head ? arm_file_read(f, off, d, head, &err) : ARM_OK;
             if (rc == ARM_OK) {
                 assert(off + n <= s->buf_off + s->buf_len);
                 memcpy(d + head, s->buf + (off + head - s->buf_off), n - head);
@@ -3471,6 +4359,33 @@ int arm_shard_read(arm_engine *e, arm_file *f, uint64_t off, void *dst, size_t n
     if (rc != ARM_OK)
         return arm_engine_seterr(rc, err, "read of %zu bytes at offset %llu of %s failed", n,
                                  (unsigned long long)off, f->path);
+    return ARM_OK;
+}
+
+int arm_engine_read_value(arm_engine *e, const arm_item *loc, arm_slice key, arm_buf *buf,
+                          arm_slice *value_out) {
+    arm_file *f = arm_engine_file(e, loc->fid);
+    if (ARM_NEVER(f == NULL)) return ARM_ERR(ARM_CORRUPT);
+    /* Zero-copy from the mapping when the entry is in the file already. */
+    const uint8_t *p = arm_shard_mapped(e, f, loc->off, loc->len);
+    if (p == NULL) {
+        int rc = arm_buf_reserve(buf, loc->len);
+        if (rc != ARM_OK) return rc;
+        rc = arm_shard_read(e, f, loc->off, buf->ptr, loc->len);
+        if (rc != ARM_OK) return rc;
+        p = buf->ptr;
+    }
+    if (arm_entry_verify(p, loc->len) != ARM_OK)
+        return arm_engine_seterr(ARM_ERR(ARM_CORRUPT), 0, "checksum mismatch in %s at offset %u",
+                                 f->path, loc->off);
+    /* A good checksum on the wrong entry is still the wrong entry. */
+    if (key.len != loc->klen || memcmp(p + ARM_ENTRY_HEADER, key.ptr, key.len) != 0)
+        return arm_engine_seterr(ARM_ERR(ARM_CORRUPT), 0,
+                                 "%s at offset %u holds another key than the index says",
+                                 f->path, loc->off);
+    size_t voff = ARM_ENTRY_HEADER + (size_t)loc->klen;
+    value_out->ptr = p + voff;
+    value_out->len = loc->len - voff;
     return ARM_OK;
 }
 
@@ -3522,6 +4437,7 @@ int arm_domain_new(arm_domain **out) {
         return ARM_ERR(ARM_NOMEM);
     }
     atomic_store(&d->refs, 1);
+    d->idle_ms = ARM_SNAP_IDLE_MS;
     *out = d;
     return ARM_OK;
 }
@@ -3576,6 +4492,9 @@ void arm_domain_prepared_add(arm_domain *d, int delta) {
         return;
     }
     atomic_fetch_sub(&d->nprepared, (uint32_t)-delta);
+    /* Waking costs a lock round per commit: only when someone waits (the
+     * waiter counts itself before it looks at nprepared). */
+    if (atomic_load(&d->nwaiters) == 0) return;
     pthread_mutex_lock(&d->mu);
     pthread_cond_broadcast(&d->prepared_cond);
     pthread_mutex_unlock(&d->mu);
@@ -3591,20 +4510,43 @@ void arm_domain_wait_prepared(arm_domain *d, int timeout_ms) {
         ts.tv_sec++;
         ts.tv_nsec -= 1000000000L;
     }
+    atomic_fetch_add(&d->nwaiters, 1);
     pthread_mutex_lock(&d->mu);
     while (atomic_load(&d->nprepared) != 0)
         if (pthread_cond_timedwait(&d->prepared_cond, &d->mu, &ts) != 0) break;
     pthread_mutex_unlock(&d->mu);
+    atomic_fetch_sub(&d->nwaiters, 1);
 }
 
-uint64_t arm_domain_min_snapshot(arm_domain *d) {
+static uint64_t mvcc_now_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+uint64_t arm_domain_min_snapshot(arm_domain *d, int pressure) {
     if (atomic_load(&d->nsnap) == 0) return UINT64_MAX;
-    uint64_t min = UINT64_MAX;
+    uint64_t min = UINT64_MAX, now = 0;
     for (arm_snap_chunk *c = &d->first; c != NULL; c = atomic_load(&c->next)) {
         for (uint32_t i = 0; i < ARM_SNAP_CHUNK; i++) {
             uint64_t v = atomic_load(&c->slot[i]);
             if (v == 1) return 0; /* being taken: its seq is not known yet */
-            if (v >= 2 && v - 2 < min) min = v - 2;
+            if (v <= ARM_SNAP_EXPIRED) continue;
+            if (v & ARM_SNAP_IDLE) {
+                if (now == 0) now = mvcc_now_ms();
+                int old = now - atomic_load(&c->idle_ms[i]) > d->idle_ms;
+                /* Expire it unless its holder resumed meanwhile (then the
+                 * exchange fails and it counts). */
+                if ((old || pressure) &&
+                    atomic_compare_exchange_strong(&c->slot[i], &v, ARM_SNAP_EXPIRED)) {
+                    atomic_fetch_sub(&d->nsnap, 1); /* it protects nothing any more */
+                    continue;
+                }
+                v = atomic_load(&c->slot[i]);
+                if (v <= ARM_SNAP_EXPIRED) continue;
+            }
+            uint64_t seq = (v & ~ARM_SNAP_IDLE) - 3;
+            if (seq < min) min = seq;
         }
     }
     return min;
@@ -3614,7 +4556,7 @@ uint64_t arm_domain_min_snapshot(arm_domain *d) {
  * the usual take is one compare-and-swap on a line of its own making. */
 static _Thread_local uint32_t mvcc_slot_hint;
 
-static _Atomic uint64_t *mvcc_slot_claim(arm_domain *d) {
+static _Atomic uint64_t *mvcc_slot_claim(arm_domain *d, _Atomic uint64_t **idle_out) {
     arm_snap_chunk *c = &d->first;
     for (uint32_t nchunk = 0;; nchunk++) {
         for (uint32_t i = 0; i < ARM_SNAP_CHUNK; i++) {
@@ -3622,6 +4564,7 @@ static _Atomic uint64_t *mvcc_slot_claim(arm_domain *d) {
             uint64_t zero = 0;
             if (atomic_compare_exchange_strong(&c->slot[j], &zero, 1)) {
                 mvcc_slot_hint = j;
+                *idle_out = &c->idle_ms[j];
                 return &c->slot[j];
             }
         }
@@ -3644,22 +4587,48 @@ int arm_snapshot_take(arm_domain *d, arm_snapshot *s) {
     /* Register first, then read seq: an installer that takes a stamp after
      * our read sees the registration and keeps the version we need. */
     atomic_fetch_add(&d->nsnap, 1);
-    _Atomic uint64_t *slot = mvcc_slot_claim(d);
+    _Atomic uint64_t *idle = NULL;
+    _Atomic uint64_t *slot = mvcc_slot_claim(d, &idle);
     if (slot == NULL) {
         atomic_fetch_sub(&d->nsnap, 1);
         return ARM_ERR(ARM_NOMEM);
     }
     s->seq = atomic_load(&d->seq);
-    atomic_store(slot, s->seq + 2);
+    atomic_store(slot, s->seq + 3);
     s->slot = (void *)slot;
+    s->idle = (void *)idle;
     s->domain = d;
     return ARM_OK;
 }
 
+void arm_snapshot_idle(arm_snapshot *s) {
+    if (s->slot == NULL) return;
+    _Atomic uint64_t *slot = s->slot;
+    uint64_t v = atomic_load(slot);
+    if (v <= ARM_SNAP_EXPIRED || (v & ARM_SNAP_IDLE)) return;
+    atomic_store((_Atomic uint64_t *)s->idle, mvcc_now_ms());
+    atomic_store(slot, v | ARM_SNAP_IDLE); /* only the holder moves it out of idle */
+}
+
+int arm_snapshot_resume(arm_snapshot *s) {
+    if (s->slot == NULL) return ARM_OK;
+    _Atomic uint64_t *slot = s->slot;
+    for (;;) { /* at most twice: only expiry moves it meanwhile */
+        uint64_t v = atomic_load(slot);
+        if (v == ARM_SNAP_EXPIRED)
+            return arm_engine_seterr(ARM_ERR(ARM_BUSY_SNAPSHOT), 0,
+                                     "the transaction was idle while the versions it reads "
+                                     "were reclaimed");
+        if (!(v & ARM_SNAP_IDLE)) return ARM_OK;
+        if (atomic_compare_exchange_strong(slot, &v, v & ~ARM_SNAP_IDLE)) return ARM_OK;
+    }
+}
+
 void arm_snapshot_drop(arm_snapshot *s) {
     if (s == NULL || s->slot == NULL) return;
-    atomic_store((_Atomic uint64_t *)s->slot, 0);
-    atomic_fetch_sub(&s->domain->nsnap, 1);
+    /* An expired one was uncounted when it expired. */
+    if (atomic_exchange((_Atomic uint64_t *)s->slot, 0) != ARM_SNAP_EXPIRED)
+        atomic_fetch_sub(&s->domain->nsnap, 1);
     s->slot = NULL;
 }
 
@@ -3842,7 +4811,7 @@ void arm_vs_gc(arm_engine *e, arm_shard *s, int force) {
     uint64_t nsnap = atomic_load(&e->dom->nsnap);
     if (!force && nsnap > 0 && ++s->gc_tick < MVCC_GC_EVERY) return;
     s->gc_tick = 0;
-    uint64_t min = arm_domain_min_snapshot(e->dom);
+    uint64_t min = arm_domain_min_snapshot(e->dom, vs->nodes > ARM_SNAP_PRESSURE_NODES);
     /* An item whose own version is at or below min is all any snapshot reads
      * (a deleted one then leaves the index, unless a prepared transaction
      * holds it); otherwise its chain is trimmed. */
@@ -4050,7 +5019,7 @@ int arm_log_append(arm_engine *e, arm_shard *s, wr_op *ops, size_t n, size_t liv
     if (rc != ARM_OK) {
         int terr = 0;
         if (s->buf_off == buf_off0 && s->active == f &&
-            arm_io_truncate(f->fd, atomic_load(&s->flushed_off), &terr) == ARM_OK) {
+            arm_file_truncate(f, atomic_load(&s->flushed_off), &terr) == ARM_OK) {
             /* None of this write is in the file's logical part; a failed
              * pwrite may have left some of its bytes past it, which the
              * truncate removed, so a crash cannot bring them back. Forget it. */
@@ -4903,19 +5872,22 @@ static int txn_hold(arm_engine *e, arm_wop *ops, size_t n) {
         arm_shard *s = &e->shards[op->shard];
         op->created = 0;
         op->skip = 0;
-        op->item = arm_index_get(s->index, op->key.ptr, op->key.len);
-        if (op->del && !arm_item_live(op->item)) {
-            op->item = NULL;
-            op->skip = 1;
-            continue;
-        }
-        if (op->item == NULL) {
+        if (op->del) {
+            op->item = arm_index_get(s->index, op->key.ptr, op->key.len);
+            if (!arm_item_live(op->item)) {
+                op->item = NULL;
+                op->skip = 1;
+                continue;
+            }
+        } else { /* one descent finds the key or makes its placeholder */
             int rc = arm_index_upsert(s->index, op->key.ptr, op->key.len, &op->item, &op->created);
             if (rc != ARM_OK) {
                 op->item = NULL;
                 txn_release_intents(e, ops, i);
                 return arm_engine_seterr(rc, 0, "out of memory for the index");
             }
+        }
+        if (op->created) {
             op->item->flags = ARM_ITEM_DEAD;
             op->item->seq = 0;
             s->ndead++;
@@ -5177,6 +6149,9 @@ int arm_txn_publish(arm_txn *const *txns_in, size_t n) {
                                      "differ");
     }
     int rc = ARM_OK;
+    /* Done reading: a snapshot still registered would make every install
+     * below keep the version it replaces. */
+    for (size_t i = 0; i < n; i++) arm_snapshot_drop(&txns[i]->own);
     /* Decided externally: the commit record, before anything is visible.
      * If it fails the decision is still the application's, which recovery
      * will ask for; the engine is poisoned. */
@@ -5416,19 +6391,15 @@ int arm_engine_indoubt_resolve(arm_engine *e, uint64_t id, int commit) {
  * (arm_engine_indoubt_*). Any other batch is applied when complete (its
  * prepare was its decision) unless a later ABORT record names it: then the
  * keys it touched are resolved again from everything else (rec_redo).
+ * Layer: engine, below engine.c (which runs it at open) and above shard.c
+ * (arm_shard_resume, arm_shard_new_file) and file.c, through which it lists,
+ * opens, views, sets aside and removes data files.
  */
 /* #include "engine_int.h" */
 /* #include "../common/arm_alloc.h" */
 
-#include <dirent.h>
-#include <errno.h>
-#include <fcntl.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 typedef struct rec_pending {
     uint64_t off;
@@ -5460,56 +6431,6 @@ typedef struct rec_state {
 
 /* rec_redo marks the items it resolves again (recovery only). */
 #define REC_ITEM_REDO 0x80
-
-static int rec_cmp_u32(const void *a, const void *b) {
-    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
-    return x < y ? -1 : x > y;
-}
-
-/* The data-file ids in a shard directory, sorted. *ids_out owned (arm_free). */
-static int rec_list(const char *dir, uint32_t **ids_out, size_t *n_out) {
-    *ids_out = NULL;
-    *n_out = 0;
-    DIR *d = opendir(dir);
-    if (d == NULL) {
-        if (errno == ENOENT) return ARM_OK;
-        return arm_engine_seterr(ARM_ERR(ARM_IOERR), errno, "cannot list %s", dir);
-    }
-    uint32_t *ids = NULL;
-    size_t n = 0, cap = 0;
-    int rc = ARM_OK;
-    struct dirent *de;
-    while ((de = readdir(d)) != NULL) {
-        /* exactly eight digits and ".log" (sscanf would take signs, spaces) */
-        const char *nm = de->d_name;
-        uint32_t fid = 0;
-        int ok = strlen(nm) == 12 && strcmp(nm + 8, ".log") == 0;
-        for (int j = 0; ok && j < 8; j++) {
-            ok = nm[j] >= '0' && nm[j] <= '9';
-            fid = fid * 10 + (uint32_t)(nm[j] - '0');
-        }
-        if (!ok || fid == 0) continue;
-        if (n == cap) {
-            cap = cap ? cap * 2 : 16;
-            uint32_t *p = arm_realloc(ids, cap * sizeof(uint32_t));
-            if (p == NULL) {
-                rc = ARM_ERR(ARM_NOMEM);
-                break;
-            }
-            ids = p;
-        }
-        ids[n++] = fid;
-    }
-    closedir(d);
-    if (rc != ARM_OK) {
-        arm_free(ids);
-        return rc;
-    }
-    if (n) qsort(ids, n, sizeof(uint32_t), rec_cmp_u32);
-    *ids_out = ids;
-    *n_out = n;
-    return ARM_OK;
-}
 
 static int rec_apply(rec_state *st, uint32_t fid, uint64_t off, const arm_entry_hdr *h,
                      const uint8_t *key) {
@@ -5684,39 +6605,17 @@ static int rec_file(rec_state *st, arm_shard *s, uint32_t fid, int last, arm_fil
     arm_engine *e = st->e;
     *file_out = NULL;
     *bad_header_out = 0;
-    arm_file *f;
-    int rc = arm_file_new(e, s, fid, &f);
-    if (rc != ARM_OK) return rc;
-    const char *path = f->path;
-    int err = 0;
-    rc = arm_io_open(path, ARM_IO_O_RDONLY, &f->rfd, &err);
-    struct stat sb;
-    if (rc == ARM_OK && fstat(f->rfd, &sb) != 0) rc = (err = errno, ARM_IOERR);
-    if (rc != ARM_OK) {
-        rc = arm_engine_seterr(rc, err, "cannot open %s", path);
-        arm_file_free(f); /* frees path */
-        return rc;
-    }
-    uint64_t size = (uint64_t)sb.st_size;
-    if (size > ARM_FILE_SIZE_MAX) {
-        /* no data file grows this big (offsets are 32-bit): not ours */
-        rc = arm_engine_seterr(ARM_ERR(ARM_CORRUPT), 0, "%s is larger than any data file", path);
-        arm_file_free(f); /* frees path */
-        return rc;
-    }
-    *size_out = size;
     *valid_end_out = 0;
+    arm_file *f;
+    uint64_t size;
+    int rc = arm_file_open(&e->files, s->dir, s->id, fid, &f, &size);
+    if (rc != ARM_OK) return rc;
+    *size_out = size;
     const uint8_t *map = NULL;
-    if (size > 0) {
-        map = mmap(NULL, size, PROT_READ, MAP_PRIVATE, f->rfd, 0);
-        if (map == MAP_FAILED) {
-            rc = arm_engine_seterr(ARM_ERR(ARM_IOERR), errno, "cannot map %s", path);
-            arm_file_free(f); /* frees path */
-            return rc;
-        }
-        /* advice values are not flags: two calls */
-        madvise((void *)map, size, MADV_SEQUENTIAL);
-        madvise((void *)map, size, MADV_WILLNEED);
+    rc = arm_file_view(f, size, &map);
+    if (rc != ARM_OK) {
+        arm_file_free(f);
+        return rc;
     }
     arm_file_hdr fh;
     if (map == NULL || arm_file_hdr_decode(map, size, &fh) != ARM_OK || fh.fid != fid ||
@@ -5731,18 +6630,19 @@ static int rec_file(rec_state *st, arm_shard *s, uint32_t fid, int last, arm_fil
         *bad_header_out = has_entry ? 1 : 2;
     } else {
         if (fh.base_seq > st->max_seq) st->max_seq = fh.base_seq;
-        rc = arm_engine_file_add(e, f);
+        rc = arm_files_add(&e->files, f);
         if (rc != ARM_OK) goto cleanup;
-        rc = rec_scan(st, fid, s->id, map, size, valid_end_out);
-        if (rc == ARM_OK) atomic_store(&f->size, *valid_end_out);
-        /* The newest file keeps growing: reserve room for all of it. */
-        if (rc == ARM_OK)
-            arm_file_map(e, f, last && !e->opts.read_only ? e->opts.max_file_size : *valid_end_out);
-        if (rc == ARM_OK) *file_out = f;
+        arm_file *added = f;
         f = NULL; /* owned by the file table now, even on failure */
+        rc = rec_scan(st, fid, s->id, map, size, valid_end_out);
+        if (rc == ARM_OK) atomic_store(&added->size, *valid_end_out);
+        /* The newest file keeps growing: reserve room for all of it. */
+        uint64_t map_len = last && !e->opts.read_only ? e->opts.max_file_size : *valid_end_out;
+        if (rc == ARM_OK && e->opts.mmap_reads) arm_file_map(added, map_len);
+        if (rc == ARM_OK) *file_out = added;
     }
 cleanup:
-    if (map) munmap((void *)map, size);
+    arm_file_unview(map, size);
     arm_file_free(f);
     return rc;
 }
@@ -5754,79 +6654,31 @@ cleanup:
  * away unseen. */
 static int rec_keep_cut(arm_file *f, uint64_t end, uint64_t size) {
     if (size <= end + ARM_ENTRY_HEADER) return ARM_OK;
-    const uint8_t *map = mmap(NULL, size, PROT_READ, MAP_PRIVATE, f->rfd, 0);
-    if (map == MAP_FAILED) return arm_engine_seterr(ARM_ERR(ARM_IOERR), errno, "cannot map %s", f->path);
+    const uint8_t *map;
+    int rc = arm_file_view(f, size, &map);
+    if (rc != ARM_OK) return rc;
     int later = 0;
     arm_entry_hdr h;
     for (uint64_t o = end + 1; o + ARM_ENTRY_HEADER <= size && !later; o++)
         later = arm_entry_decode(map + o, size - o, ARM_KEY_SIZE_MAX, UINT32_MAX, &h) == ARM_OK;
-    int rc = ARM_OK;
-    if (later) {
-        char path[4400];
-        snprintf(path, sizeof(path), "%s.cut-%llu", f->path, (unsigned long long)end);
-        int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-        int err = 0;
-        rc = fd < 0 ? (err = errno, ARM_IOERR) : arm_io_pwrite(NULL, fd, map + end, size - end, 0, 1, &err);
-        if (fd >= 0) close(fd);
-        if (rc != ARM_OK) rc = arm_engine_seterr(ARM_ERR(rc), err, "cannot save %s", path);
-    }
-    munmap((void *)map, size);
+    if (later) rc = arm_file_save_tail(f, map, end, size);
+    arm_file_unview(map, size);
     return rc;
-}
-
-/* Make the newest file the active one: writable fd, tail block in the buffer,
- * torn tail cut off. */
-static int rec_resume(arm_engine *e, arm_shard *s, arm_file *f, uint64_t end) {
-    int direct = atomic_load(&e->direct_ok), err = 0;
-    int rc = arm_io_open(f->path, direct ? ARM_IO_O_DIRECT : 0, &f->fd, &err);
-    if (rc == ARM_MISUSE) {
-        atomic_store(&e->direct_ok, 0);
-        direct = 0;
-        rc = arm_io_open(f->path, 0, &f->fd, &err);
-    }
-    if (rc == ARM_OK) rc = arm_io_truncate(f->fd, end, &err);
-    if (rc == ARM_OK) rc = arm_io_datasync(NULL, f->fd, &err);
-    if (rc != ARM_OK) return arm_engine_seterr(rc, err, "cannot reopen %s for appending", f->path);
-    s->active = f;
-    s->direct = direct;
-    s->buf_off = end & ~(uint64_t)(ARM_IO_BLOCK - 1);
-    s->buf_len = (uint32_t)(end - s->buf_off);
-    atomic_store(&s->flushed_off, end);
-    s->synced_off = end;
-    atomic_store(&s->active_fid, f->fid);
-    if (s->buf_len) rc = arm_io_pread(f->rfd, s->buf, s->buf_len, s->buf_off, &err);
-    if (rc != ARM_OK) return arm_engine_seterr(rc, err, "cannot read the tail of %s", f->path);
-    return ARM_OK;
-}
-
-/* 1 when the file holds nothing but zeros (or nothing at all). */
-static int rec_blank(const char *path) {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return 0;
-    uint8_t buf[8192];
-    ssize_t got = 0;
-    int blank = 1;
-    while (blank && (got = read(fd, buf, sizeof(buf))) > 0)
-        for (ssize_t i = 0; i < got && blank; i++) blank = buf[i] == 0;
-    close(fd);
-    return blank && got == 0; /* a read error is no proof of emptiness */
 }
 
 static int rec_shard(rec_state *st, arm_shard *s, uint32_t *max_fid) {
     arm_engine *e = st->e;
     uint32_t *ids;
     size_t n;
-    int rc = rec_list(s->dir, &ids, &n);
+    int rc = arm_files_list(s->dir, &ids, &n);
     if (rc != ARM_OK) return rc;
     /* Newest files that were created and never written (a rotation cut short
      * by a crash) hold no data: drop them, so the file before is the newest
      * and appends resume there. A blank file anywhere else is damage. */
     for (; n > 0; n--) {
-        char path[4200];
-        arm_file_path(path, sizeof(path), s, ids[n - 1]);
-        if (!rec_blank(path)) break;
+        if (!arm_file_blank(s->dir, ids[n - 1])) break;
         if (ids[n - 1] > *max_fid) *max_fid = ids[n - 1]; /* never reuse its id */
-        if (!e->opts.read_only) unlink(path);
+        if (!e->opts.read_only) arm_file_unlink(s->dir, ids[n - 1]);
     }
     arm_file *newest = NULL, *newest_prev = NULL; /* the newest good file, the one before */
     uint64_t newest_end = 0, newest_prev_end = 0; /* their valid ends */
@@ -5839,20 +6691,17 @@ static int rec_shard(rec_state *st, arm_shard *s, uint32_t *max_fid) {
         rc = rec_file(st, s, ids[i], last, &f, &size, &end, &bad_header);
         if (rc != ARM_OK) break;
         if (bad_header) {
-            char path[4200];
-            arm_file_path(path, sizeof(path), s, ids[i]);
+            char path[ARM_FILE_PATH_MAX];
+            arm_file_path(path, sizeof(path), s->dir, ids[i]);
             /* The newest file, torn before its first block was synced: no
              * entry in it can be read, so nothing acknowledged is in it. Set
              * it aside (kept for inspection, never scanned again) so appends
              * resume in the file before it. A bad header in front of
              * readable entries is damage, never dropped. */
             if (last && bad_header == 2 && !e->opts.read_only) {
-                char aside[4300];
-                snprintf(aside, sizeof(aside), "%s.torn", path);
-                if (rename(path, aside) != 0)
-                    rc = arm_engine_seterr(ARM_ERR(ARM_IOERR), errno, "cannot rename %s", path);
-                else if (newest_prev != NULL)
-                    rc = rec_resume(e, s, newest_prev, newest_prev_end);
+                rc = arm_file_set_aside(s->dir, ids[i], "torn");
+                if (rc == ARM_OK && newest_prev != NULL)
+                    rc = arm_shard_resume(e, s, newest_prev, newest_prev_end);
                 continue;
             }
             if (!e->opts.read_only)
@@ -5877,7 +6726,7 @@ static int rec_shard(rec_state *st, arm_shard *s, uint32_t *max_fid) {
     arm_free(ids);
     if (rc == ARM_OK && newest && !e->opts.read_only && newest_end < newest_size)
         rc = rec_keep_cut(newest, newest_end, newest_size);
-    if (rc == ARM_OK && newest && !e->opts.read_only) rc = rec_resume(e, s, newest, newest_end);
+    if (rc == ARM_OK && newest && !e->opts.read_only) rc = arm_shard_resume(e, s, newest, newest_end);
     return rc;
 }
 
@@ -5908,14 +6757,12 @@ static int rec_redo(rec_state *st) {
         arm_file *f = arm_engine_file(e, fid);
         uint64_t size = f ? atomic_load(&f->size) : 0;
         if (size <= ARM_FILE_HEADER_SIZE) continue;
-        const uint8_t *map = mmap(NULL, size, PROT_READ, MAP_PRIVATE, f->rfd, 0);
-        if (map == MAP_FAILED) {
-            rc = arm_engine_seterr(ARM_ERR(ARM_IOERR), errno, "cannot map %s", f->path);
-            break;
-        }
+        const uint8_t *map = NULL;
+        rc = arm_file_view(f, size, &map);
+        if (rc != ARM_OK) break;
         uint64_t end;
         rc = rec_scan(st, fid, f->shard, map, size, &end);
-        munmap((void *)map, size);
+        arm_file_unview(map, size);
     }
     while (st->parked) {
         rec_parked *next = st->parked->next;
@@ -6150,7 +6997,9 @@ void arm_cache_put(arm_cache *c, uint32_t fid, uint32_t off, const uint8_t *v, s
  * between calls. A run is refilled by seeking past its last key, which keeps
  * the cursor correct while writers change the index (read committed).
  * Values are read on demand from the copied location; entries are immutable,
- * so a location stays readable.
+ * and each source holds a reference to every file its run points into
+ * (taken under the read lock, released at the next fill), so a location
+ * stays readable even if compaction retires its file meanwhile.
  * With a hash index there is no order: the cursor walks shard by shard, each
  * shard copied whole under one read lock, then the overlay's puts.
  * A cursor of a transaction reads at the transaction's snapshot (each item
@@ -6173,6 +7022,7 @@ typedef struct cur_ent {
 
 typedef struct cur_src {
     arm_buf keys;
+    arm_file_refs files; /* the files the run's locations point into, held */
     cur_ent *ents;
     uint32_t n, cap, pos;
     int more;  /* the index may hold more keys past this run */
@@ -6286,7 +7136,13 @@ static void cur_ov_seek(arm_cursor *c, const arm_slice *key, int op) {
 }
 
 /* ---------------------------------------------------------- shard runs */
-static int cur_src_push(cur_src *s, const arm_item *it, const arm_item *loc) {
+/* it: the index item (its key); loc: the version the cursor sees (its
+ * location: for an old snapshot, maybe an older file than the item's). */
+static int cur_src_push(arm_engine *e, cur_src *s, const arm_item *it, const arm_item *loc) {
+    int rc = arm_file_refs_hold(&s->files, &e->files, loc->fid);
+    if (ARM_NEVER(rc == ARM_NOTFOUND)) /* under the read lock the file is live */
+        return arm_engine_seterr(ARM_ERR(ARM_CORRUPT), 0, "data file %u is gone", loc->fid);
+    if (rc != ARM_OK) return rc;
     if (s->n == s->cap) {
         uint32_t cap = s->cap ? s->cap * 2 : 16;
         cur_ent *p = arm_realloc(s->ents, cap * sizeof(cur_ent));
@@ -6294,7 +7150,7 @@ static int cur_src_push(cur_src *s, const arm_item *it, const arm_item *loc) {
         s->ents = p;
         s->cap = cap;
     }
-    int rc = arm_buf_reserve(&s->keys, s->keys.len + it->klen);
+    rc = arm_buf_reserve(&s->keys, s->keys.len + it->klen);
     if (rc != ARM_OK) return rc;
     cur_ent *en = &s->ents[s->n++];
     en->koff = (uint32_t)s->keys.len;
@@ -6342,7 +7198,7 @@ static int cur_src_fill(arm_cursor *c, uint32_t shard, const arm_slice *key, int
                 rc = arm_engine_seterr(ARM_ERR(-vis), 0,
                                        "versions this snapshot needs were lost for lack of memory");
             else if (vis)
-                rc = cur_src_push(s, run[i], &loc);
+                rc = cur_src_push(c->e, s, run[i], &loc);
         }
     } while (rc == ARM_OK && s->n == 0 && item != NULL);
     s->more = item != NULL;
@@ -6454,6 +7310,9 @@ static int cur_position(arm_cursor *c, const arm_slice *key, int op) {
         key = &k;
     }
     int rc = ARM_OK;
+    /* The old runs' files are let go before the locks are taken: a last
+     * release of a retired file removes it, which need not block writers. */
+    for (uint32_t i = 0; i < c->nsrc; i++) arm_file_refs_clear(&c->src[i].files);
     for (uint32_t i = 0; i < c->nsrc; i++) arm_index_rdlock(&c->e->shards[i].index_lock);
     for (uint32_t i = 0; i < c->nsrc && rc == ARM_OK; i++) rc = cur_src_fill(c, i, key, op);
     for (uint32_t i = c->nsrc; i-- > 0;) pthread_rwlock_unlock(&c->e->shards[i].index_lock);
@@ -6479,6 +7338,7 @@ static int cur_hash_fill(arm_cursor *c) {
         s->keys.len = 0;
         int rc = ARM_OK;
         arm_index_iter it;
+        arm_file_refs_clear(&s->files);
         arm_index_rdlock(&sh->index_lock);
         for (arm_item *item = arm_index_iter_first(sh->index, &it); item && rc == ARM_OK;
              item = arm_index_iter_next(sh->index, &it)) {
@@ -6486,7 +7346,7 @@ static int cur_hash_fill(arm_cursor *c) {
             int vis = arm_item_visible(sh, item, c->snap, &loc);
             if (vis < 0) rc = arm_engine_seterr(ARM_ERR(-vis), 0, "versions this snapshot needs "
                                                                   "were lost for lack of memory");
-            else if (vis) rc = cur_src_push(s, item, &loc);
+            else if (vis) rc = cur_src_push(c->e, s, item, &loc);
         }
         pthread_rwlock_unlock(&sh->index_lock);
         if (rc != ARM_OK) return rc;
@@ -6600,6 +7460,7 @@ static int cur_note(arm_cursor *c, const arm_slice *from, int dir, int rc) {
 void arm_engine_cursor_close(arm_cursor *c) {
     if (c == NULL) return;
     for (uint32_t i = 0; c->src && i < c->nsrc; i++) {
+        arm_file_refs_free(&c->src[i].files);
         arm_buf_free(&c->src[i].keys);
         arm_free(c->src[i].ents);
     }
@@ -6758,14 +7619,15 @@ int arm_engine_cursor_value(arm_cursor *c, arm_slice *value_out) {
     const cur_src *s = &c->src[c->cur];
     /* Values sit in write order, so a key-order scan jumps around the log:
      * prefetch the entries a few keys ahead (a prefetch never faults, even
-     * past the file's end). */
+     * past the file's end; the run holds their files). */
     for (uint32_t d = 4; d <= 8; d += 4) {
         if (s->pos + d >= s->n) break;
         const arm_item *nx = &s->ents[s->pos + d].loc;
         arm_file *f = arm_engine_file(c->e, nx->fid);
-        if (f && f->map && (uint64_t)nx->off + nx->len <= f->map_len) {
-            __builtin_prefetch(f->map + nx->off);
-            __builtin_prefetch(f->map + nx->off + nx->len - 1);
+        const uint8_t *p = f ? arm_file_mapped(f, nx->off, nx->len) : NULL;
+        if (p) {
+            __builtin_prefetch(p);
+            __builtin_prefetch(p + nx->len - 1);
         }
     }
     return arm_engine_read_value(c->e, &s->ents[s->pos].loc, cur_src_key(s, s->pos), &c->vbuf,
@@ -6777,14 +7639,16 @@ int arm_engine_cursor_value(arm_cursor *c, arm_slice *value_out) {
 /**** Begin file engine/engine.c *********************************************/
 /* SPDX-License-Identifier: MIT */
 /*
- * engine.c: open/close of a database directory (metadata, lock, shards,
- * background sync), the point operations (get, put, delete, cas), stats,
- * flush and check. Batches live in batch.c, recovery in recover.c, cursors
- * in cursor.c, the log write path in shard.c.
+ * engine.c: open/close of a database directory (options, metadata, lock,
+ * shards, background sync), point reads (get, contains, count), stats, flush
+ * and check. Layer: the top of the engine; nothing in the engine calls back
+ * into it. Writes (put, delete, cas, batches) live in write.c, recovery in
+ * recover.c, cursors in cursor.c, the log in shard.c and the data files
+ * themselves in file.c.
  *
- * A write: take the key's shard index write lock, then its log mutex; append
- * one entry; release the log; update the index; release it; then wait for
- * durability per the sync mode (group commit for sync=full).
+ * A get: take the key's shard index read lock, copy the item (location) and
+ * take a reference to its file, release the lock, read and verify the entry
+ * (shard.c), release the reference.
  */
 /* #include "engine_int.h" */
 /* #include "../common/arm_alloc.h" */
@@ -6793,7 +7657,6 @@ int arm_engine_cursor_value(arm_cursor *c, arm_slice *value_out) {
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -6804,34 +7667,16 @@ int arm_engine_cursor_value(arm_cursor *c, arm_slice *value_out) {
 #include <time.h>
 #include <unistd.h>
 
-/* ------------------------------------------------------------- errors */
-static _Thread_local char eng_errmsg[512];
-static _Thread_local int eng_errno;
-
-int arm_engine_seterr(int rc, int err, const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(eng_errmsg, sizeof(eng_errmsg), fmt, ap);
-    va_end(ap);
-    if (err && n >= 0 && (size_t)n < sizeof(eng_errmsg))
-        snprintf(eng_errmsg + n, sizeof(eng_errmsg) - (size_t)n, ": %s", strerror(err));
-    eng_errno = err;
-    return rc;
-}
-
-const char *arm_engine_errmsg(const arm_engine *e) {
-    (void)e;
-    return eng_errmsg;
-}
-
-int arm_engine_errno(const arm_engine *e) {
-    (void)e;
-    return eng_errno;
-}
-
 /* ------------------------------------------------------------- options */
-void arm_engine_options_init(arm_engine_options *o) {
+/* The options struct as first published: a caller's struct is at least this
+ * big (size 0 stands for it). Later fields are appended past it. */
+#define ENG_OPTIONS_SIZE_V1 (offsetof(arm_engine_options, mmap_reads) + sizeof(int))
+/* The stats struct as first published. */
+#define ENG_STATS_SIZE_V1 (offsetof(arm_engine_stats, db_id) + 16)
+
+static void eng_options_defaults(arm_engine_options *o) {
     memset(o, 0, sizeof(*o));
+    o->size = (uint32_t)sizeof(*o);
     o->shard_count = 0;
     o->shard_prefix_bits = 0;
     o->max_file_size = 256ull * 1024 * 1024;
@@ -6846,6 +7691,29 @@ void arm_engine_options_init(arm_engine_options *o) {
     o->read_only = 0;
     o->create_if_missing = 1;
     o->mmap_reads = 1;
+}
+
+void arm_engine_options_init_v(arm_engine_options *o, size_t size) {
+    assert(size >= ENG_OPTIONS_SIZE_V1 && size <= sizeof(arm_engine_options));
+    arm_engine_options d;
+    eng_options_defaults(&d);
+    size = ARM_MIN(size, sizeof(d));
+    memcpy(o, &d, size);
+    o->size = (uint32_t)size;
+}
+
+/* The caller's options as this engine's struct: fields past the caller's
+ * size take their defaults. ARM_MISUSE for a size no version had. */
+static int eng_options_copy(const arm_engine_options *in, arm_engine_options *out) {
+    eng_options_defaults(out);
+    size_t size = in->size ? in->size : ENG_OPTIONS_SIZE_V1;
+    if (size < ENG_OPTIONS_SIZE_V1 || size > sizeof(*out))
+        return arm_engine_seterr(ARM_ERR(ARM_MISUSE), 0,
+                                 "bad option size %zu (fill options with arm_engine_options_init)",
+                                 size);
+    memcpy(out, in, size);
+    out->size = (uint32_t)sizeof(*out);
+    return ARM_OK;
 }
 
 static int eng_bad_option(const char *name, const char *why) {
@@ -6874,106 +7742,6 @@ static int eng_check_options(const arm_engine_options *o) {
         return eng_bad_option("max_value_size", "an entry must fit in one data file");
     if (o->io_backend < ARM_IO_AUTO || o->io_backend > ARM_IO_URING)
         return eng_bad_option("io_backend", "unknown backend");
-    return ARM_OK;
-}
-
-/* ------------------------------------------------------------- routing */
-uint32_t arm_engine_route(const arm_engine *e, const uint8_t *key, size_t klen) {
-    if (e->shard_count == 1) return 0;
-    uint32_t bits = e->meta.prefix_bits;
-    uint64_t h;
-    if (bits == 0 || (size_t)bits >= 8 * klen) {
-        h = arm_hash_key(key, klen);
-    } else {
-        uint8_t tmp[ARM_ROUTE_PREFIX_MAX];
-        size_t nbytes = (bits + 7) / 8;
-        memcpy(tmp, key, nbytes);
-        if (bits % 8) tmp[nbytes - 1] &= (uint8_t)(0xff00u >> (bits % 8));
-        h = arm_hash_key(tmp, nbytes);
-    }
-    return (uint32_t)(h % e->shard_count);
-}
-
-/* ------------------------------------------------------------- files */
-static _Atomic(arm_file *) *eng_chunk(const arm_engine *e, uint32_t c) {
-    return atomic_load_explicit(&((arm_engine *)(uintptr_t)e)->file_chunks[c], memory_order_acquire);
-}
-
-arm_file *arm_engine_file(const arm_engine *e, uint32_t fid) {
-    uint32_t c = fid / ARM_FILE_CHUNK;
-    if (c >= ARM_FILE_CHUNKS_MAX) return NULL;
-    _Atomic(arm_file *) *chunk = eng_chunk(e, c);
-    if (chunk == NULL) return NULL;
-    return atomic_load_explicit(&chunk[fid % ARM_FILE_CHUNK], memory_order_acquire);
-}
-
-/* The first file with id >= *fid, or NULL; *fid is left just past it. Ids
- * are sparse, so empty chunks are skipped whole. Start with *fid = 0. */
-static arm_file *eng_file_next(const arm_engine *e, uint32_t *fid) {
-    for (uint32_t c = *fid / ARM_FILE_CHUNK; c < ARM_FILE_CHUNKS_MAX; c++) {
-        _Atomic(arm_file *) *chunk = eng_chunk(e, c);
-        uint32_t j = c == *fid / ARM_FILE_CHUNK ? *fid % ARM_FILE_CHUNK : 0;
-        for (; chunk != NULL && j < ARM_FILE_CHUNK; j++) {
-            arm_file *f = atomic_load_explicit(&chunk[j], memory_order_acquire);
-            if (f == NULL) continue;
-            *fid = c * ARM_FILE_CHUNK + j + 1;
-            return f;
-        }
-    }
-    *fid = ARM_FILE_CHUNKS_MAX * ARM_FILE_CHUNK;
-    return NULL;
-}
-
-int arm_engine_file_add(arm_engine *e, arm_file *f) {
-    uint32_t c = f->fid / ARM_FILE_CHUNK;
-    if (c >= ARM_FILE_CHUNKS_MAX) return ARM_ERR(ARM_FULL);
-    pthread_mutex_lock(&e->files_lock);
-    _Atomic(arm_file *) *chunk = eng_chunk(e, c);
-    if (chunk == NULL) {
-        chunk = arm_calloc(ARM_FILE_CHUNK, sizeof(_Atomic(arm_file *)));
-        if (chunk == NULL) {
-            pthread_mutex_unlock(&e->files_lock);
-            return ARM_ERR(ARM_NOMEM);
-        }
-        atomic_store_explicit(&e->file_chunks[c], chunk, memory_order_release);
-    }
-    arm_file *old = atomic_load(&chunk[f->fid % ARM_FILE_CHUNK]);
-    if (old != NULL) {
-        /* File ids are database-wide: two files with one id is damage
-         * (copied or renamed files), never something to pick between. */
-        pthread_mutex_unlock(&e->files_lock);
-        return arm_engine_seterr(ARM_ERR(ARM_CORRUPT), 0, "%s and %s have the same file id %u",
-                                 old->path, f->path, f->fid);
-    }
-    atomic_store_explicit(&chunk[f->fid % ARM_FILE_CHUNK], f, memory_order_release);
-    pthread_mutex_unlock(&e->files_lock);
-    return ARM_OK;
-}
-
-int arm_engine_read_value(arm_engine *e, const arm_item *loc, arm_slice key, arm_buf *buf,
-                          arm_slice *value_out) {
-    arm_file *f = arm_engine_file(e, loc->fid);
-    if (ARM_NEVER(f == NULL)) return ARM_ERR(ARM_CORRUPT);
-    /* Zero-copy from the mapping when the entry is in the file already. */
-    const uint8_t *p = arm_shard_mapped(e, f, loc->off, loc->len);
-    if (p == NULL) {
-        int rc = arm_buf_reserve(buf, loc->len);
-        if (rc != ARM_OK) return rc;
-        rc = arm_shard_read(e, f, loc->off, buf->ptr, loc->len);
-        if (rc != ARM_OK) return rc;
-        p = buf->ptr;
-    }
-    if (arm_entry_verify(p, loc->len) != ARM_OK)
-        return arm_engine_seterr(ARM_ERR(ARM_CORRUPT), 0, "checksum mismatch in %s at offset %u",
-                                 f->path, loc->off);
-    /* A good checksum on the wrong entry is still the wrong entry. */
-    if (key.len != loc->klen || memcmp(p + ARM_ENTRY_HEADER, key.ptr, key.len) != 0)
-        return arm_engine_seterr(ARM_ERR(ARM_CORRUPT), 0,
-                                 "%s at offset %u holds another key than the index says",
-                                 f->path, loc->off);
-    size_t voff = ARM_ENTRY_HEADER + (size_t)loc->klen;
-    value_out->ptr = p + voff;
-    value_out->len = loc->len - voff;
     return ARM_OK;
 }
 
@@ -7121,6 +7889,7 @@ static void *eng_syncer_main(void *arg) {
 static int eng_open_shards(arm_engine *e) {
     int made = 0;
     e->shard_count = e->meta.shard_count;
+    e->files.ndead = e->shard_count; /* no file exists yet */
     e->shards = arm_calloc(e->shard_count, sizeof(arm_shard));
     if (e->shards == NULL) return ARM_ERR(ARM_NOMEM);
     for (uint32_t i = 0; i < e->shard_count; i++) {
@@ -7145,13 +7914,13 @@ static int eng_open_shards(arm_engine *e) {
 
 int arm_engine_open(const char *dir, const arm_engine_options *opts, arm_engine **engine_out) {
     *engine_out = NULL;
-    eng_errmsg[0] = '\0';
-    eng_errno = 0;
-    arm_engine_options defaults;
-    if (opts == NULL) {
-        arm_engine_options_init(&defaults);
-        opts = &defaults;
-    }
+    arm_engine_clearerr();
+    arm_engine_options given;
+    if (opts == NULL)
+        eng_options_defaults(&given);
+    else if (eng_options_copy(opts, &given) != ARM_OK)
+        return ARM_MISUSE;
+    opts = &given;
     int rc = eng_check_options(opts);
     if (rc != ARM_OK) return rc;
     arm_engine *e = arm_calloc(1, sizeof(*e));
@@ -7174,12 +7943,12 @@ int arm_engine_open(const char *dir, const arm_engine_options *opts, arm_engine 
      * buffered vs 15K direct; 1 thread: 8K vs 12K). */
     atomic_store(&e->direct_ok, opts->io_backend != ARM_IO_POSIX && opts->sync_mode == ARM_SYNC_OFF);
     e->use_uring = opts->io_backend != ARM_IO_POSIX;
-    pthread_mutex_init(&e->files_lock, NULL);
     pthread_mutex_init(&e->indoubt_lock, NULL);
     pthread_mutex_init(&e->syncer_lock, NULL);
     pthread_cond_init(&e->syncer_cond, NULL);
-    e->dir = arm_strdup(dir);
-    rc = e->dir ? ARM_OK : ARM_ERR(ARM_NOMEM);
+    rc = arm_files_init(&e->files, 0); /* dead counters per file: set once shards are known */
+    e->dir = rc == ARM_OK ? arm_strdup(dir) : NULL;
+    if (rc == ARM_OK && e->dir == NULL) rc = ARM_ERR(ARM_NOMEM);
     if (rc == ARM_OK && !opts->read_only && opts->create_if_missing) rc = eng_mkdirs(dir);
     if (rc == ARM_OK) rc = eng_lock(e);
     if (rc == ARM_OK) rc = eng_meta_load(e);
@@ -7197,12 +7966,11 @@ int arm_engine_open(const char *dir, const arm_engine_options *opts, arm_engine 
             e->syncer_running = 1;
     }
     if (rc != ARM_OK) {
-        char msg[sizeof(eng_errmsg)];
-        int err = eng_errno;
-        memcpy(msg, eng_errmsg, sizeof(msg));
+        char msg[ARM_ERRMSG_MAX];
+        int err;
+        arm_engine_saveerr(msg, &err);
         (void)arm_engine_close(e);
-        memcpy(eng_errmsg, msg, sizeof(msg));
-        eng_errno = err;
+        arm_engine_restoreerr(msg, err);
         return rc;
     }
     *engine_out = e;
@@ -7226,35 +7994,21 @@ int arm_engine_close(arm_engine *e) {
         arm_shard *s = &e->shards[i];
         int err = 0;
         if (s->active && s->direct && !atomic_load(&e->panic))
-            rc = arm_io_truncate(s->active->fd, atomic_load(&s->active->size), &err);
+            rc = arm_file_truncate(s->active, atomic_load(&s->active->size), &err);
     }
     for (uint32_t i = 0; e->shards && i < e->shard_count; i++) arm_shard_deinit(e, &e->shards[i]);
     arm_free(e->shards);
     arm_cache_free(e->cache);
-    uint32_t fid = 0;
-    for (arm_file *f; (f = eng_file_next(e, &fid)) != NULL;) arm_file_free(f);
-    for (uint32_t c = 0; c < ARM_FILE_CHUNKS_MAX; c++) arm_free((void *)eng_chunk(e, c));
+    arm_files_deinit(&e->files);
     if (e->lock_fd >= 0) close(e->lock_fd); /* releases the flock */
     arm_txn_indoubt_free(e);
     arm_domain_unref(e->dom);
     pthread_mutex_destroy(&e->indoubt_lock);
-    pthread_mutex_destroy(&e->files_lock);
     pthread_mutex_destroy(&e->syncer_lock);
     pthread_cond_destroy(&e->syncer_cond);
     arm_free(e->dir);
     arm_free(e);
     return rc;
-}
-
-/* 1 for the names the engine creates in a shard directory: FFFFFFFF.log,
- * FFFFFFFF.log.torn (a torn newest file set aside), FFFFFFFF.log.cut-N (the
- * bytes cut off a newest file that had good entries after damage) and
- * FFFFFFFF.hint. */
-static int eng_owned_name(const char *nm) {
-    for (int i = 0; i < 8; i++)
-        if (nm[i] < '0' || nm[i] > '9') return 0;
-    return strcmp(nm + 8, ".log") == 0 || strcmp(nm + 8, ".log.torn") == 0 ||
-           strncmp(nm + 8, ".log.cut-", 9) == 0 || strcmp(nm + 8, ".hint") == 0;
 }
 
 int arm_engine_destroy(const char *dir) {
@@ -7273,19 +8027,9 @@ int arm_engine_destroy(const char *dir) {
     int rc = eng_lock(&e);
     if (rc == ARM_OK) rc = eng_meta_load(&e);
     for (uint32_t i = 0; rc == ARM_OK && i < e.meta.shard_count; i++) {
-        char sdir[4200], path[4500];
+        char sdir[4200];
         snprintf(sdir, sizeof(sdir), "%s/shard-%03u", dir, i);
-        DIR *d = opendir(sdir);
-        if (d == NULL) continue;
-        struct dirent *de;
-        while ((de = readdir(d)) != NULL) {
-            if (!eng_owned_name(de->d_name)) continue;
-            snprintf(path, sizeof(path), "%s/%s", sdir, de->d_name);
-            if (unlink(path) != 0 && errno != ENOENT)
-                rc = arm_engine_seterr(ARM_ERR(ARM_IOERR), errno, "cannot remove %s", path);
-        }
-        closedir(d);
-        (void)rmdir(sdir); /* stays if something else lives there */
+        rc = arm_files_destroy_dir(sdir);
     }
     if (rc == ARM_OK) {
         char path[4200];
@@ -7305,32 +8049,19 @@ const char *arm_engine_dir(const arm_engine *e) {
 }
 
 /* ------------------------------------------------------------- reads */
-int arm_engine_get_at(arm_engine *e, arm_slice key, uint64_t snap, arm_buf *value_out) {
-    value_out->len = 0;
-    if (key.len == 0 || key.len > e->opts.max_key_size) return ARM_NOTFOUND;
-    arm_shard *s = &e->shards[arm_engine_route(e, key.ptr, key.len)];
-    arm_index_rdlock(&s->index_lock);
-    arm_item *it = arm_index_get(s->index, key.ptr, key.len);
-    arm_item loc;
-    int vis = it ? arm_item_visible(s, it, snap, &loc) : 0;
-    pthread_rwlock_unlock(&s->index_lock);
-    if (vis < 0)
-        return arm_engine_seterr(ARM_ERR(-vis), 0,
-                                 "versions this snapshot needs were lost for lack of memory");
-    if (vis == 0) return ARM_NOTFOUND;
+/* The value of key at loc into value_out; the caller holds loc's file. */
+static int eng_get_at(arm_engine *e, const arm_item *loc, arm_slice key, arm_buf *value_out) {
     if (e->cache) {
-        if (arm_cache_get(e->cache, loc.fid, loc.off, value_out)) {
+        if (arm_cache_get(e->cache, loc->fid, loc->off, value_out)) {
             atomic_fetch_add_explicit(&e->cache_hits, 1, memory_order_relaxed);
             return ARM_OK;
         }
         atomic_fetch_add_explicit(&e->cache_misses, 1, memory_order_relaxed);
     }
-    /* Entries are immutable once appended, so the location read under the
-     * lock stays readable after it is released. */
     arm_slice v;
-    int rc = arm_engine_read_value(e, &loc, key, value_out, &v);
+    int rc = arm_engine_read_value(e, loc, key, value_out, &v);
     if (rc != ARM_OK) return rc;
-    if (e->cache) arm_cache_put(e->cache, loc.fid, loc.off, v.ptr, v.len);
+    if (e->cache) arm_cache_put(e->cache, loc->fid, loc->off, v.ptr, v.len);
     uintptr_t vp = (uintptr_t)v.ptr, bp = (uintptr_t)value_out->ptr;
     if (vp < bp || vp >= bp + value_out->cap) {
         rc = arm_buf_reserve(value_out, v.len); /* v is in a file mapping */
@@ -7343,6 +8074,30 @@ int arm_engine_get_at(arm_engine *e, arm_slice key, uint64_t snap, arm_buf *valu
 
 int arm_engine_get(arm_engine *e, arm_slice key, arm_buf *value_out) {
     return arm_engine_get_at(e, key, UINT64_MAX, value_out);
+}
+
+int arm_engine_get_at(arm_engine *e, arm_slice key, uint64_t snap, arm_buf *value_out) {
+    value_out->len = 0;
+    if (key.len == 0 || key.len > e->opts.max_key_size) return ARM_NOTFOUND;
+    arm_shard *s = &e->shards[arm_engine_route(e, key.ptr, key.len)];
+    arm_index_rdlock(&s->index_lock);
+    arm_item *it = arm_index_get(s->index, key.ptr, key.len);
+    arm_item loc;
+    int vis = it ? arm_item_visible(s, it, snap, &loc) : 0;
+    arm_file_ref ref;
+    /* Under the lock the entry's file is live; the reference keeps it
+     * readable after the lock is gone, even if compaction retires it. */
+    int rc = vis > 0 ? arm_files_hold(&e->files, loc.fid, &ref) : ARM_OK;
+    pthread_rwlock_unlock(&s->index_lock);
+    if (vis < 0)
+        return arm_engine_seterr(ARM_ERR(-vis), 0,
+                                 "versions this snapshot needs were lost for lack of memory");
+    if (vis == 0) return ARM_NOTFOUND;
+    if (ARM_NEVER(rc != ARM_OK))
+        return arm_engine_seterr(ARM_ERR(ARM_CORRUPT), 0, "data file %u is gone", loc.fid);
+    rc = eng_get_at(e, &loc, key, value_out);
+    arm_file_release(&ref);
+    return rc;
 }
 
 int arm_engine_contains(arm_engine *e, arm_slice key) {
@@ -7380,14 +8135,16 @@ int arm_engine_flush(arm_engine *e) {
     return rc;
 }
 
-void arm_engine_stats_get(arm_engine *e, arm_engine_stats *st) {
+static void eng_stats(arm_engine *e, arm_engine_stats *st) {
     memset(st, 0, sizeof(*st));
     uint64_t total = 0, dead = 0;
     uint32_t fid = 0;
-    for (arm_file *f; (f = eng_file_next(e, &fid)) != NULL;) {
+    arm_file_ref ref;
+    while (arm_files_hold_next(&e->files, &fid, &ref) == ARM_OK) {
         st->files++;
-        total += atomic_load(&f->size) - ARM_FILE_HEADER_SIZE;
-        dead += arm_file_dead(f);
+        total += atomic_load(&ref.file->size) - ARM_FILE_HEADER_SIZE;
+        dead += arm_file_dead(ref.file);
+        arm_file_release(&ref);
     }
     for (uint32_t i = 0; i < e->shard_count; i++) {
         arm_shard *s = &e->shards[i];
@@ -7410,15 +8167,21 @@ void arm_engine_stats_get(arm_engine *e, arm_engine_stats *st) {
     memcpy(st->db_id, e->meta.db_id, 16);
 }
 
+void arm_engine_stats_get_v(arm_engine *e, arm_engine_stats *stats_out, size_t size) {
+    assert(size >= ENG_STATS_SIZE_V1);
+    arm_engine_stats st;
+    eng_stats(e, &st);
+    memcpy(stats_out, &st, ARM_MIN(size, sizeof(st)));
+}
+
 /* Verify one file's header and entries up to its logical size. */
 static uint64_t eng_check_file(arm_engine *e, arm_file *f, arm_check_report_fn report, void *ctx) {
     /* A sealed file is checked whole, as it is on disk (recovery may have
      * stopped short of damage in it); the active file up to its logical end
      * (past it there is only block padding). */
     arm_shard *s = &e->shards[f->shard];
-    uint64_t size = 0;
-    struct stat sb;
-    if (fstat(f->rfd, &sb) != 0) {
+    uint64_t size = 0, disk = 0;
+    if (arm_file_disk_size(f, &disk) != ARM_OK) {
         if (report) report(ctx, f->path, 0, "cannot stat the file");
         return 1;
     }
@@ -7426,15 +8189,13 @@ static uint64_t eng_check_file(arm_engine *e, arm_file *f, arm_check_report_fn r
     int active = s->active == f;
     if (active) size = atomic_load(&s->flushed_off); /* writers go on past it */
     pthread_mutex_unlock(&s->log_lock);
-    if (!active || size > (uint64_t)sb.st_size) size = (uint64_t)sb.st_size;
+    if (!active || size > disk) size = disk;
     if (size == 0) return 0;
-    void *map = mmap(NULL, size, PROT_READ, MAP_SHARED, f->rfd, 0);
-    if (map == MAP_FAILED) {
+    const uint8_t *p;
+    if (arm_file_view(f, size, &p) != ARM_OK) {
         if (report) report(ctx, f->path, 0, "cannot map the file for reading");
         return 1;
     }
-    madvise(map, size, MADV_SEQUENTIAL);
-    const uint8_t *p = map;
     arm_file_hdr fh;
     uint64_t problems = 0;
     if (arm_file_hdr_decode(p, size, &fh) != ARM_OK || fh.fid != f->fid ||
@@ -7457,7 +8218,7 @@ static uint64_t eng_check_file(arm_engine *e, arm_file *f, arm_check_report_fn r
             off += arm_entry_size(h.klen, h.vlen);
         }
     }
-    munmap(map, size);
+    arm_file_unview(p, size);
     return problems;
 }
 
@@ -7468,12 +8229,19 @@ int arm_engine_check(arm_engine *e, arm_check_report_fn report, arm_progress_fn 
     if (rc != ARM_OK) return rc;
     uint64_t total = 0, done = 0;
     uint32_t fid = 0;
-    for (arm_file *f; (f = eng_file_next(e, &fid)) != NULL;) total += atomic_load(&f->size);
+    arm_file_ref ref;
+    while (arm_files_hold_next(&e->files, &fid, &ref) == ARM_OK) {
+        total += atomic_load(&ref.file->size);
+        arm_file_release(&ref);
+    }
     fid = 0;
-    for (arm_file *f; (f = eng_file_next(e, &fid)) != NULL;) {
-        *problems_out += eng_check_file(e, f, report, ctx);
-        done += atomic_load(&f->size);
-        if (progress) progress(ctx, done, total);
+    /* Each file is held while it is checked: a file retired meanwhile is
+     * checked whole or skipped, never pulled away mid-check. */
+    while (arm_files_hold_next(&e->files, &fid, &ref) == ARM_OK) {
+        *problems_out += eng_check_file(e, ref.file, report, ctx);
+        done += atomic_load(&ref.file->size);
+        arm_file_release(&ref);
+        if (progress) progress(ctx, done < total ? done : total, total);
     }
     return ARM_OK;
 }
@@ -7508,6 +8276,8 @@ SQLITE_EXTENSION_INIT3
 
 /* #include "../common/arm_base.h" */
 /* #include "../engine/arm_engine.h" */
+
+#include <pthread.h>
 
 /* ------------------------------------------------------------ key types */
 enum arm_ext_key_type {
@@ -7613,7 +8383,19 @@ struct arm_ext_shared {
     int doomed;            /* DROP TABLE happened: remove the directory at the last release */
     int remove_parent;     /* also rmdir the (default) parent directory if empty */
     arm_ext_shared *next;
+    /* decision slots this process wrote, per decision table (arm_txn.c) */
+    pthread_mutex_t slots_mu;
+    struct arm_ext_slots *slots;
 };
+
+/* Decision slots: a decision table's blob holds ARM_EXT_SLOTS transaction
+ * ids; this process's view of which it filled (0: free as far as it knows). */
+#define ARM_EXT_SLOTS 128
+typedef struct arm_ext_slots {
+    uint8_t owner[16];
+    uint64_t id[ARM_EXT_SLOTS];
+    struct arm_ext_slots *next;
+} arm_ext_slots;
 
 /* Another reference to an acquired engine (released with
  * arm_ext_engine_release). */
@@ -7664,9 +8446,6 @@ struct arm_vtab {
     uint8_t owner[16];     /* its owner token: names it in prepared transactions */
     int has_shadow;        /* the table exists and owner is read */
     sqlite3_stmt *probe;   /* cached: a read of the temp schema (context boundaries) */
-    sqlite3_stmt *row_ins; /* cached: INSERT OR REPLACE a decision row */
-    uint64_t *cleanup;     /* decision rows to delete once durable (sqlite3_malloc) */
-    int ncleanup, cap_cleanup;
     arm_buf kbuf;          /* scratch: encoded key */
     arm_buf kbuf2;         /* scratch: second key (UPDATE of the key) */
     arm_buf vbuf;          /* scratch: encoded value */
@@ -7709,6 +8488,9 @@ ARM_PRIVATE void arm_ext_ctx_ref(arm_ext_ctx *ctx);
 ARM_PRIVATE void arm_ext_ctx_unref(arm_ext_ctx *ctx);
 /* vt's engine transaction in the context it writes in (NULL: none). */
 ARM_PRIVATE arm_txn *arm_ext_ctx_wtxn(arm_vtab *vt);
+/* Before vt writes again in its context: SQLITE_OK, or SQLITE_BUSY_SNAPSHOT
+ * when the context sat idle so long that its snapshot expired. */
+ARM_PRIVATE int arm_ext_ctx_resume(arm_vtab *vt);
 /* A row change armdb made (for change detection). */
 ARM_PRIVATE void arm_ext_ctx_changed(arm_vtab *vt);
 /* xSync / xCommit / xRollback of vt: prepare (with the decision recorded in
@@ -8776,11 +9558,11 @@ ARM_PRIVATE char *arm_opts_schema(const arm_ext_config *cfg) {
  * applies a prepared transaction; one rolled back after prepare gets an
  * abort record). Otherwise only SQLite's commit is atomic across everything,
  * so each engine's transaction is prepared with an external decision and
- * xSync writes its id into the table's decision table "<table>_armdb" in the
- * same SQLite transaction (as FTS5 writes its shadow tables from xSync).
- * After a crash the engine reports the transaction in doubt and xConnect
- * resolves it: committed exactly when its row is there. Rows are deleted
- * once the engine reports the outcome durable.
+ * xSync writes its id into a slot of the table's decision table
+ * "<table>_armdb" in the same SQLite transaction (as FTS5 writes its shadow
+ * tables from xSync). After a crash the engine reports the transaction in
+ * doubt and xConnect resolves it: committed exactly when its id is in a
+ * slot. A slot is reused once the engine reports the outcome durable.
  */
 #include "sqlite3ext.h"
 SQLITE_EXTENSION_INIT3
@@ -8788,11 +9570,11 @@ SQLITE_EXTENSION_INIT3
 /* #include "ext_int.h" */
 /* #include "../common/arm_alloc.h" */
 
+#include <stdlib.h>
 #include <string.h>
 
 #define CTX_PARTS_MAX  64 /* engines one transaction can write at once (arm_txn_publish) */
 #define CTX_WAIT_MS    10 /* a new writer waits this long at most for decided commits */
-#define CTX_CLEANUP_MAX 1024
 
 typedef struct ctx_part {
     arm_ext_shared *sh; /* a reference held */
@@ -8800,7 +9582,7 @@ typedef struct ctx_part {
     arm_vtab *owner;    /* a writer of this engine: its decision table records the outcome */
     int tracked;        /* txn records reads and may write */
     int ext;            /* prepared with an external decision */
-    uint64_t rowed;     /* the id whose decision row is in SQLite's transaction (0: none) */
+    uint64_t rowed;     /* the id whose decision slot is in SQLite's transaction (0: none) */
 } ctx_part;
 
 struct arm_ext_ctx {
@@ -8811,6 +9593,8 @@ struct arm_ext_ctx {
     int probed;         /* the temp read ran: txn_state(temp) tells the end */
     int writes;         /* a table got xBegin: ends at xCommit / xRollback */
     int ended;          /* published or discarded */
+    int ncursors;       /* open cursors reading through it */
+    int idle;           /* between statements: its snapshot may expire (arm_snapshot_idle) */
     arm_snapshot snap;
     ctx_part parts[CTX_PARTS_MAX];
     int nparts;
@@ -8887,12 +9671,50 @@ static void ctx_release(arm_ext_ctx *c) {
     arm_ext_conn_unref(conn);
 }
 
+static void ctx_unref(arm_ext_ctx *c);
+
+/* Between statements (no cursor reads through it): an abandoned transaction
+ * (one whose end armdb cannot see, or an idle open one) must not keep
+ * versions forever, so its snapshot may expire. */
+static void ctx_idle(arm_ext_ctx *c) {
+    if (c->idle || c->ended || c->ncursors) return;
+    arm_snapshot_idle(&c->snap);
+    c->idle = 1;
+}
+
+/* In use again: SQLITE_BUSY_SNAPSHOT when the snapshot expired meanwhile. */
+static int ctx_resume(arm_ext_ctx *c, arm_vtab *vt) {
+    if (!c->idle) return SQLITE_OK;
+    int rc = arm_snapshot_resume(&c->snap);
+    if (rc != ARM_OK) {
+        arm_vtab_set_error(vt, "armdb: %s: this transaction stayed idle for over %u s (or while "
+                           "others wrote a great deal), and the state it reads was reclaimed; "
+                           "roll back and retry it", vt->name, 30u);
+        return SQLITE_BUSY_SNAPSHOT;
+    }
+    c->idle = 0;
+    return SQLITE_OK;
+}
+
+ARM_PRIVATE int arm_ext_ctx_resume(arm_vtab *vt) {
+    return vt->ctx ? ctx_resume(vt->ctx, vt) : SQLITE_OK;
+}
+
 ARM_PRIVATE void arm_ext_ctx_ref(arm_ext_ctx *c) {
     c->refs++;
+    c->ncursors++;
 }
 
 ARM_PRIVATE void arm_ext_ctx_unref(arm_ext_ctx *c) {
     if (c == NULL) return;
+    c->ncursors--;
+    /* A transaction lives on between its statements (an autocommit
+     * statement's reads end with its last cursor instead). */
+    if (c->refs > 1 && (c->explicit_ || c->writes)) ctx_idle(c);
+    ctx_unref(c);
+}
+
+static void ctx_unref(arm_ext_ctx *c) {
     if (--c->refs == 0) {
         ctx_release(c);
         return;
@@ -8911,7 +9733,7 @@ static void ctx_detach(arm_ext_conn *conn) {
     conn->our_changes = 0;
     conn->changes_mark = sqlite3_total_changes(conn->db);
     conn->created = 0;
-    arm_ext_ctx_unref(c);
+    ctx_unref(c);
 }
 
 /* Does the current context still belong to the transaction running now? */
@@ -9030,14 +9852,15 @@ ARM_PRIVATE int arm_ext_ctx_enter(arm_vtab *vt, int write, arm_ext_ctx **ctx_out
         ctx_part *p = ctx_find(vt->ctx, vt->sh);
         *ctx_out = vt->ctx;
         *txn_out = p ? p->txn : NULL;
-        return p ? SQLITE_OK : SQLITE_INTERNAL;
+        if (p == NULL) return SQLITE_INTERNAL;
+        return ctx_resume(vt->ctx, vt);
     }
     arm_ext_ctx *c = conn->cur;
     if (c != NULL && !ctx_still_current(c, vt->db)) {
         ctx_detach(conn);
         c = NULL;
     }
-    int rc = c ? SQLITE_OK : ctx_new(vt, write, &c);
+    int rc = c ? ctx_resume(c, vt) : ctx_new(vt, write, &c);
     if (rc != SQLITE_OK) return rc;
     ctx_part *p = NULL;
     rc = ctx_part_get(vt, c, write || c->explicit_ || c->writes, &p);
@@ -9049,7 +9872,7 @@ ARM_PRIVATE int arm_ext_ctx_enter(arm_vtab *vt, int write, arm_ext_ctx **ctx_out
         c->writes = 1;
         if (p->owner == NULL) p->owner = vt;
         vt->ctx = c;
-        arm_ext_ctx_ref(c);
+        c->refs++;
         vt->nmarks = 0;
     }
     *ctx_out = c;
@@ -9065,6 +9888,7 @@ ARM_PRIVATE arm_txn *arm_ext_ctx_wtxn(arm_vtab *vt) {
 
 ARM_PRIVATE void arm_ext_ctx_changed(arm_vtab *vt) {
     vt->conn->our_changes++;
+    if (vt->ctx) ctx_idle(vt->ctx); /* until its next use; cheap when a cursor is open */
 }
 
 /* ------------------------------------------- what the commit decision needs */
@@ -9173,6 +9997,16 @@ static int ctx_needs_decision(arm_ext_ctx *c, sqlite3 *db) {
 }
 
 /* ---------------------------------------------------- the decision table */
+/* "<table>_armdb" holds one row (rowid 1): owner, the 16-byte token that
+ * names this table in the transactions it prepares, and slots, ARM_EXT_SLOTS
+ * 8-byte little-endian transaction ids. A transaction whose decision is
+ * SQLite's writes its id into a free slot from xSync, with the blob API:
+ * inside SQLite's transaction, yet not a row change (changes() and
+ * total_changes() stay as on a native table; so does making the table,
+ * CREATE TABLE ... AS SELECT). A slot is free again once the outcome of the
+ * id in it is durable in the engine. */
+#define CTX_SLOT_BYTES 8
+
 static char *ctx_shadow_name(const arm_vtab *vt, const char *table) {
     return sqlite3_mprintf("\"%w\".\"%w_armdb\"", vt->schema, table ? table : vt->name);
 }
@@ -9190,21 +10024,19 @@ static int ctx_exec(arm_vtab *vt, const char *fmt, const char *a) {
     return rc;
 }
 
-/* Make the decision table with a fresh owner token in row 0. */
+/* Make the decision table with a fresh owner token. */
 static int ctx_shadow_make(arm_vtab *vt) {
     char *name = ctx_shadow_name(vt, NULL);
     if (name == NULL) return SQLITE_NOMEM;
     sqlite3_randomness(16, vt->owner);
-    int rc = ctx_exec(vt, "CREATE TABLE IF NOT EXISTS %s(id INTEGER PRIMARY KEY, owner BLOB)", name);
-    sqlite3_stmt *st = NULL;
-    char *sql = rc == SQLITE_OK ? sqlite3_mprintf("INSERT INTO %s(id, owner) VALUES(0, ?)", name) : NULL;
-    if (rc == SQLITE_OK && sql == NULL) rc = SQLITE_NOMEM;
-    if (rc == SQLITE_OK) rc = sqlite3_prepare_v2(vt->db, sql, -1, &st, NULL);
-    if (rc == SQLITE_OK) rc = sqlite3_bind_blob(st, 1, vt->owner, 16, SQLITE_STATIC);
-    if (rc == SQLITE_OK) rc = sqlite3_step(st) == SQLITE_DONE ? SQLITE_OK : sqlite3_errcode(vt->db);
-    sqlite3_finalize(st);
-    sqlite3_free(sql);
+    char hex[33];
+    for (int i = 0; i < 16; i++) sqlite3_snprintf(3, hex + 2 * i, "%02x", vt->owner[i]);
+    char *sql = sqlite3_mprintf("CREATE TABLE IF NOT EXISTS %s AS SELECT x'%s' AS owner, "
+                                "zeroblob(%d) AS slots",
+                                name, hex, ARM_EXT_SLOTS * CTX_SLOT_BYTES);
     sqlite3_free(name);
+    int rc = sql ? ctx_exec(vt, "%s", sql) : SQLITE_NOMEM;
+    sqlite3_free(sql);
     if (rc == SQLITE_OK) vt->has_shadow = 1;
     return rc;
 }
@@ -9217,10 +10049,15 @@ ARM_PRIVATE int arm_ext_shadow_create(arm_vtab *vt, char **err) {
     return rc;
 }
 
-/* The in-doubt transactions the engine holds that belong to this table are
- * resolved by whether their row is in the decision table; every row whose
- * outcome is on disk then is garbage, deleted at the next decision. */
-static void ctx_resolve(arm_vtab *vt, sqlite3_stmt *rows) {
+static uint64_t ctx_get64(const uint8_t *p) {
+    uint64_t v = 0;
+    for (int i = 7; i >= 0; i--) v = (v << 8) | p[i];
+    return v;
+}
+
+/* The engine's in-doubt transactions that this table prepared are resolved
+ * by whether their id is in a slot. */
+static void ctx_resolve(arm_vtab *vt, const uint8_t *slots, int nbytes) {
     arm_engine *e = vt->sh->engine;
     arm_indoubt *list = NULL;
     size_t n = 0;
@@ -9228,9 +10065,8 @@ static void ctx_resolve(arm_vtab *vt, sqlite3_stmt *rows) {
     for (size_t i = 0; i < n; i++) {
         if (memcmp(list[i].owner, vt->owner, 16) != 0) continue;
         int commit = 0;
-        sqlite3_reset(rows);
-        while (sqlite3_step(rows) == SQLITE_ROW)
-            if ((uint64_t)sqlite3_column_int64(rows, 0) == list[i].id) commit = 1;
+        for (int j = 0; j + CTX_SLOT_BYTES <= nbytes; j += CTX_SLOT_BYTES)
+            commit |= ctx_get64(slots + j) == list[i].id;
         int rc = arm_engine_indoubt_resolve(e, list[i].id, commit);
         sqlite3_log(rc == ARM_OK ? SQLITE_NOTICE : SQLITE_WARNING,
                     "armdb: %s: transaction %llu, prepared before a crash, %s%s", vt->name,
@@ -9238,45 +10074,22 @@ static void ctx_resolve(arm_vtab *vt, sqlite3_stmt *rows) {
                     rc == ARM_OK ? "" : " could not be recorded; it stays in doubt");
     }
     arm_free(list);
-    sqlite3_reset(rows);
-    while (sqlite3_step(rows) == SQLITE_ROW && vt->ncleanup < CTX_CLEANUP_MAX) {
-        uint64_t id = (uint64_t)sqlite3_column_int64(rows, 0);
-        if (vt->ncleanup == vt->cap_cleanup) {
-            int cap = vt->cap_cleanup ? vt->cap_cleanup * 2 : 8;
-            uint64_t *p = sqlite3_realloc64(vt->cleanup, (size_t)cap * sizeof(*p));
-            if (p == NULL) break;
-            vt->cleanup = p;
-            vt->cap_cleanup = cap;
-        }
-        vt->cleanup[vt->ncleanup++] = id;
-    }
 }
 
 ARM_PRIVATE int arm_ext_shadow_connect(arm_vtab *vt) {
     char *name = ctx_shadow_name(vt, NULL);
-    char *sql = name ? sqlite3_mprintf("SELECT id, owner FROM %s ORDER BY id", name) : NULL;
+    char *sql = name ? sqlite3_mprintf("SELECT owner, slots FROM %s WHERE rowid = 1", name) : NULL;
     sqlite3_free(name);
     if (sql == NULL) return SQLITE_NOMEM;
     sqlite3_stmt *st = NULL;
     /* Missing: a table made before decision tables existed; xBegin makes it. */
     int rc = sqlite3_prepare_v2(vt->db, sql, -1, &st, NULL);
     sqlite3_free(sql);
-    if (rc != SQLITE_OK) {
-        sqlite3_finalize(st);
-        return SQLITE_OK;
-    }
-    if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_int64(st, 0) == 0 &&
-        sqlite3_column_bytes(st, 1) == 16) {
-        memcpy(vt->owner, sqlite3_column_blob(st, 1), 16);
+    if (rc == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW && sqlite3_column_bytes(st, 0) == 16) {
+        memcpy(vt->owner, sqlite3_column_blob(st, 0), 16);
         vt->has_shadow = 1;
-        sqlite3_stmt *ids = NULL;
-        char *q = ctx_shadow_name(vt, NULL);
-        char *s2 = q ? sqlite3_mprintf("SELECT id FROM %s WHERE id > 0", q) : NULL;
-        if (s2 && vt->sh && sqlite3_prepare_v2(vt->db, s2, -1, &ids, NULL) == SQLITE_OK)
-            ctx_resolve(vt, ids);
-        sqlite3_finalize(ids);
-        sqlite3_free(s2);
-        sqlite3_free(q);
+        if (vt->sh)
+            ctx_resolve(vt, sqlite3_column_blob(st, 1), sqlite3_column_bytes(st, 1));
     }
     sqlite3_finalize(st);
     return SQLITE_OK;
@@ -9289,8 +10102,6 @@ ARM_PRIVATE int arm_ext_shadow_rename(arm_vtab *vt, const char *new_name) {
     int rc = from && to ? SQLITE_OK : SQLITE_NOMEM;
     char *sql = rc == SQLITE_OK ? sqlite3_mprintf("ALTER TABLE %s RENAME TO %s", from, to) : NULL;
     if (rc == SQLITE_OK && sql == NULL) rc = SQLITE_NOMEM;
-    sqlite3_finalize(vt->row_ins); /* prepared against the old name */
-    vt->row_ins = NULL;
     if (rc == SQLITE_OK) rc = ctx_exec(vt, "%s", sql);
     sqlite3_free(sql);
     sqlite3_free(from);
@@ -9301,64 +10112,59 @@ ARM_PRIVATE int arm_ext_shadow_rename(arm_vtab *vt, const char *new_name) {
 ARM_PRIVATE int arm_ext_shadow_drop(arm_vtab *vt) {
     char *name = ctx_shadow_name(vt, NULL);
     if (name == NULL) return SQLITE_NOMEM;
-    sqlite3_finalize(vt->row_ins);
-    vt->row_ins = NULL;
     int rc = ctx_exec(vt, "DROP TABLE IF EXISTS %s", name);
     sqlite3_free(name);
     return rc;
 }
 
-/* Write the decision row for id (and delete rows whose outcome is durable
- * now), inside SQLite's transaction. */
-static int ctx_row(arm_vtab *vt, uint64_t id) {
-    if (vt->row_ins == NULL) {
-        char *name = ctx_shadow_name(vt, NULL);
-        char *sql = name ? sqlite3_mprintf("INSERT OR REPLACE INTO %s(id) VALUES(?)", name) : NULL;
-        sqlite3_free(name);
-        int rc = sql ? sqlite3_prepare_v2(vt->db, sql, -1, &vt->row_ins, NULL) : SQLITE_NOMEM;
-        sqlite3_free(sql);
-        if (rc != SQLITE_OK) {
-            arm_vtab_set_error(vt, "armdb: %s: decision table: %s", vt->name, sqlite3_errmsg(vt->db));
-            return rc;
-        }
+/* This process's slot map for vt's decision table (made when missing);
+ * sh->slots_mu held. */
+static arm_ext_slots *ctx_slots(arm_vtab *vt) {
+    arm_ext_slots *m = vt->sh->slots;
+    while (m && memcmp(m->owner, vt->owner, 16) != 0) m = m->next;
+    if (m == NULL && (m = calloc(1, sizeof(*m))) != NULL) {
+        memcpy(m->owner, vt->owner, 16);
+        m->next = vt->sh->slots;
+        vt->sh->slots = m;
     }
-    sqlite3_bind_int64(vt->row_ins, 1, (sqlite3_int64)id);
-    int rc = sqlite3_step(vt->row_ins);
-    sqlite3_reset(vt->row_ins);
-    if (rc != SQLITE_DONE) {
-        arm_vtab_set_error(vt, "armdb: %s: decision table: %s", vt->name, sqlite3_errmsg(vt->db));
-        return rc == SQLITE_ROW ? SQLITE_ERROR : rc;
-    }
-    arm_engine *e = vt->sh->engine;
-    char *name = NULL;
-    for (int i = 0; i < vt->ncleanup;) {
-        if (!arm_engine_txn_durable(e, vt->cleanup[i])) {
-            i++;
-            continue;
-        }
-        if (name == NULL && (name = ctx_shadow_name(vt, NULL)) == NULL) break;
-        char *sql = sqlite3_mprintf("DELETE FROM %s WHERE id = %lld", name, (long long)vt->cleanup[i]);
-        if (sql == NULL || sqlite3_exec(vt->db, sql, NULL, NULL, NULL) != SQLITE_OK) {
-            sqlite3_free(sql);
-            break; /* next time */
-        }
-        sqlite3_free(sql);
-        vt->cleanup[i] = vt->cleanup[--vt->ncleanup];
-    }
-    sqlite3_free(name);
-    return SQLITE_OK;
+    return m;
 }
 
-static void ctx_cleanup_later(arm_vtab *vt, uint64_t id) {
-    if (vt->ncleanup == vt->cap_cleanup) {
-        if (vt->ncleanup >= CTX_CLEANUP_MAX) return; /* the next connect finds it */
-        int cap = vt->cap_cleanup ? vt->cap_cleanup * 2 : 8;
-        uint64_t *p = sqlite3_realloc64(vt->cleanup, (size_t)cap * sizeof(*p));
-        if (p == NULL) return;
-        vt->cleanup = p;
-        vt->cap_cleanup = cap;
+/* A slot whose transaction's outcome is durable (or that was never used
+ * by this process: what the table held at connect was resolved then). */
+static int ctx_slot_free(arm_engine *e, const arm_ext_slots *m) {
+    for (int i = 0; i < ARM_EXT_SLOTS; i++)
+        if (m->id[i] == 0 || arm_engine_txn_durable(e, m->id[i])) return i;
+    return -1;
+}
+
+/* Record, inside SQLite's transaction, that transaction id commits with it. */
+static int ctx_decide(arm_vtab *vt, uint64_t id) {
+    arm_engine *e = vt->sh->engine;
+    pthread_mutex_lock(&vt->sh->slots_mu);
+    arm_ext_slots *m = ctx_slots(vt);
+    int slot = m ? ctx_slot_free(e, m) : -1;
+    if (m && slot < 0 && arm_engine_flush(e) == ARM_OK) slot = ctx_slot_free(e, m);
+    if (slot >= 0) m->id[slot] = id;
+    pthread_mutex_unlock(&vt->sh->slots_mu);
+    if (m == NULL) return SQLITE_NOMEM;
+    if (slot < 0) {
+        arm_vtab_set_error(vt, "armdb: %s: %d transactions are committing at once; retry",
+                           vt->name, ARM_EXT_SLOTS);
+        return SQLITE_BUSY;
     }
-    vt->cleanup[vt->ncleanup++] = id;
+    uint8_t le[CTX_SLOT_BYTES];
+    for (int i = 0; i < CTX_SLOT_BYTES; i++) le[i] = (uint8_t)(id >> (8 * i));
+    char *table = sqlite3_mprintf("%s_armdb", vt->name);
+    sqlite3_blob *b = NULL;
+    int rc = table ? sqlite3_blob_open(vt->db, vt->schema, table, "slots", 1, 1, &b) : SQLITE_NOMEM;
+    if (rc == SQLITE_OK) rc = sqlite3_blob_write(b, le, CTX_SLOT_BYTES, slot * CTX_SLOT_BYTES);
+    if (rc != SQLITE_OK)
+        arm_vtab_set_error(vt, "armdb: %s: decision table %s: %s", vt->name, table ? table : "",
+                           sqlite3_errmsg(vt->db));
+    sqlite3_blob_close(b);
+    sqlite3_free(table);
+    return rc;
 }
 
 /* ---------------------------------------------------------------- commit */
@@ -9392,9 +10198,8 @@ ARM_PRIVATE int arm_ext_ctx_sync(arm_vtab *vt) {
         p->ext = decide;
         uint64_t id = arm_txn_id(p->txn);
         if (decide && id != 0 && p->rowed != id) {
-            int src = ctx_row(owner, id);
+            int src = ctx_decide(owner, id);
             if (src != SQLITE_OK) return src;
-            if (p->rowed) ctx_cleanup_later(owner, p->rowed); /* an earlier, aborted prepare */
             p->rowed = id;
         }
     }
@@ -9414,31 +10219,29 @@ ARM_PRIVATE int arm_ext_ctx_commit(arm_vtab *vt) {
          * statement on the table reports it, and goes to SQLite's log. */
         arm_txn *txns[CTX_PARTS_MAX];
         int n = 0;
-        for (int i = 0; i < c->nparts; i++)
-            if (arm_txn_id(c->parts[i].txn) != 0 || arm_txn_write_count(c->parts[i].txn) == 0)
-                txns[n++] = c->parts[i].txn;
-        /* a part never prepared (xCommit without xSync: SQLite always syncs
-         * first; be safe) is prepared now */
         for (int i = 0; i < c->nparts; i++) {
             ctx_part *p = &c->parts[i];
+            /* never prepared (xCommit without xSync: SQLite always syncs
+             * first; be safe): prepared now */
             if (arm_txn_id(p->txn) == 0 && arm_txn_write_count(p->txn) > 0 &&
-                arm_txn_prepare(p->txn, NULL) == ARM_OK)
-                txns[n++] = p->txn;
+                arm_txn_prepare(p->txn, NULL) != ARM_OK)
+                sqlite3_log(SQLITE_ERROR, "armdb: %s: commit without prepare failed: %s",
+                            vt->name, arm_engine_errmsg(NULL));
+            if (arm_txn_id(p->txn) != 0) txns[n++] = p->txn; /* only what was written */
         }
-        int prepared = 0;
-        for (int i = 0; i < n; i++) prepared += arm_txn_id(txns[i]) != 0;
-        if (prepared) {
+        /* Done reading, unless a statement still reads through it: a
+         * registered snapshot would make the publish keep every version it
+         * replaces. */
+        if (c->ncursors == 0) arm_snapshot_drop(&c->snap);
+        if (n) {
             int rc = arm_txn_publish(txns, (size_t)n);
             if (rc != ARM_OK)
                 sqlite3_log(arm_ext_rc(rc), "armdb: %s: commit after SQLite's: %s", vt->name,
                             arm_engine_errmsg(NULL));
         }
-        for (int i = 0; i < c->nparts; i++)
-            if (c->parts[i].rowed && c->parts[i].owner)
-                ctx_cleanup_later(c->parts[i].owner, c->parts[i].rowed);
         if (c->current) ctx_detach(c->conn);
     }
-    arm_ext_ctx_unref(c);
+    ctx_unref(c);
     return SQLITE_OK;
 }
 
@@ -9454,12 +10257,10 @@ ARM_PRIVATE int arm_ext_ctx_rollback(arm_vtab *vt) {
             if (rc != ARM_OK)
                 sqlite3_log(arm_ext_rc(rc), "armdb: %s: rollback: %s", vt->name,
                             arm_engine_errmsg(NULL));
-            if (c->parts[i].rowed && c->parts[i].owner)
-                ctx_cleanup_later(c->parts[i].owner, c->parts[i].rowed);
         }
         if (c->current) ctx_detach(c->conn);
     }
-    arm_ext_ctx_unref(c);
+    ctx_unref(c);
     return SQLITE_OK;
 }
 
@@ -9477,11 +10278,7 @@ ARM_PRIVATE void arm_ext_ctx_vtab_gone(arm_vtab *vt) {
         shared |= o != vt && o->sh == vt->sh;
     if (!shared && vt->sh) ctx_cache_drop(vt->conn, vt->sh);
     sqlite3_finalize(vt->probe);
-    sqlite3_finalize(vt->row_ins);
-    vt->probe = vt->row_ins = NULL;
-    sqlite3_free(vt->cleanup);
-    vt->cleanup = NULL;
-    vt->ncleanup = vt->cap_cleanup = 0;
+    vt->probe = NULL;
 }
 
 ARM_PRIVATE void arm_ext_ctx_quiesce(arm_vtab *vt) {
@@ -9501,7 +10298,7 @@ ARM_PRIVATE void arm_ext_ctx_conn_gone(arm_ext_conn *conn) {
 
 #undef CTX_PARTS_MAX
 #undef CTX_WAIT_MS
-#undef CTX_CLEANUP_MAX
+#undef CTX_SLOT_BYTES
 /**** End of ext/arm_txn.c ***************************************************/
 /**** Begin file ext/arm_vtab.c **********************************************/
 /* SPDX-License-Identifier: MIT */
@@ -10162,7 +10959,7 @@ static int vtab_rowid(sqlite3_vtab_cursor *base, sqlite3_int64 *rowid) {
  * xBegin for it). */
 static int vtab_wtxn(arm_vtab *vt, arm_txn **txn_out) {
     *txn_out = arm_ext_ctx_wtxn(vt);
-    if (*txn_out != NULL) return SQLITE_OK;
+    if (*txn_out != NULL) return arm_ext_ctx_resume(vt);
     arm_ext_ctx *ctx;
     return arm_ext_ctx_enter(vt, 1, &ctx, txn_out);
 }
@@ -10833,6 +11630,7 @@ ARM_PRIVATE int arm_ext_engine_acquire(const arm_ext_config *cfg, int create,
         if (rc == ARM_OK) rc = arm_engine_open(real, &opts, &e);
         if (rc == ARM_OK) {
             sh->path = path, sh->engine = e, sh->refs = 1;
+            pthread_mutex_init(&sh->slots_mu, NULL);
             sh->next = ext_registry;
             ext_registry = sh;
         } else {
@@ -10877,6 +11675,12 @@ ARM_PRIVATE void arm_ext_engine_release(arm_ext_shared *sh) {
         ext_domain = NULL;
     }
     pthread_mutex_unlock(&ext_registry_mu);
+    while (sh->slots) {
+        arm_ext_slots *next = sh->slots->next;
+        free(sh->slots);
+        sh->slots = next;
+    }
+    pthread_mutex_destroy(&sh->slots_mu);
     free(sh->path);
     free(sh);
 }

@@ -128,9 +128,16 @@ static inline arm_slice arm_slice_make(const void *p, size_t n) {
  * parameters are set to NULL/0 on entry and filled only on success.
  * "Borrowed until X" means the memory stays valid only until X happens.
  *
- * Errors: every function returns an ARM_* code from arm_base.h. A message for
- * the most recent failure on the calling thread is kept by
- * arm_engine_errmsg(); ARM_NOTFOUND is a normal result and sets no message.
+ * Errors: every function returns an ARM_* code from arm_base.h, and each
+ * function's comment lists the codes it can return. A message for the most
+ * recent failure on the calling thread is kept by arm_engine_errmsg();
+ * ARM_NOTFOUND is a normal result and sets no message.
+ *
+ * Growth: the option and stats structs gain fields at their end, never
+ * elsewhere. arm_engine_options_init and arm_engine_stats_get are macros that
+ * pass the caller's sizeof, so a program built against an older header keeps
+ * working with a newer engine (fields it does not know take their defaults,
+ * or are not written).
  */
 #ifndef ARM_ENGINE_H
 #define ARM_ENGINE_H
@@ -166,6 +173,8 @@ enum arm_io_backend {
 };
 
 typedef struct arm_engine_options {
+    uint32_t size;              /* sizeof(arm_engine_options) the caller was built with, set
+                                   by arm_engine_options_init; 0 = this first version's */
     uint32_t shard_count;       /* 0 = number of CPUs; fixed at creation (0 on reopen = as stored) */
     uint32_t shard_prefix_bits; /* route by hash of the first N bits of the key (at most 512);
                                    0 = whole key. fixed at creation */
@@ -188,8 +197,11 @@ typedef struct arm_engine_options {
                                     the engine holds a reference until it closes */
 } arm_engine_options;
 
-/* Fill *opts with the defaults above. */
-void arm_engine_options_init(arm_engine_options *opts);
+/* Fill *opts with the defaults above and set opts->size. Always start from
+ * this (then change fields), so that fields added by later versions get
+ * their defaults. A macro: it passes sizeof(*opts) to arm_engine_options_init_v. */
+#define arm_engine_options_init(opts) arm_engine_options_init_v((opts), sizeof(*(opts)))
+void arm_engine_options_init_v(arm_engine_options *opts, size_t size);
 
 /* ------------------------------------------------------------ open/close */
 /**
@@ -199,14 +211,19 @@ void arm_engine_options_init(arm_engine_options *opts);
  * entry at the tail of a shard's newest file is truncated away.
  *
  * Returns ARM_OK and sets *engine_out (owned: arm_engine_close);
- * ARM_BUSY    another process holds the directory's lock (message names dir);
- * ARM_CORRUPT damage inside an older file or in the metadata (message names
- *             file and offset); with opts->read_only the engine opens anyway
- *             and serves everything readable (all but the damaged file's
- *             part from the damage on);
- * ARM_MISUSE  bad option (message names it), or shard_count differs from the
- *             stored one;
- * ARM_IOERR, ARM_NOMEM, ARM_NOTFOUND (missing and !create_if_missing).
+ * ARM_BUSY     another process holds the directory's lock (message names dir);
+ * ARM_CORRUPT  damage inside an older file or in the metadata (message names
+ *              file and offset); with opts->read_only the engine opens anyway
+ *              and serves everything readable (all but the damaged file's
+ *              part from the damage on);
+ * ARM_MISUSE   bad option (message names it), opts->size not one this engine
+ *              knows, or shard_count differs from the stored one;
+ * ARM_AUTH     the database is encrypted (this build has no key support);
+ * ARM_NOTFOUND no database in dir and !create_if_missing (or read_only);
+ * ARM_IOERR    the OS refused a file operation (also: io_backend is
+ *              ARM_IO_URING and io_uring is not available);
+ * ARM_FULL     the disk is full (creating the directory or a data file);
+ * ARM_NOMEM.
  * Within one process, a second open of the same directory returns ARM_BUSY:
  * share the handle instead (ext/ does).
  */
@@ -216,8 +233,10 @@ ARM_WARN_UNUSED int arm_engine_open(const char *dir, const arm_engine_options *o
 /**
  * Flush every write buffer, fdatasync, release the lock and free everything.
  * NULL is allowed. The engine is freed even when the final flush fails; the
- * failure is returned (ARM_IOERR / ARM_PANIC). No other thread may be using
- * the engine, and every cursor and batch must be closed first.
+ * failure is returned: ARM_IOERR / ARM_FULL (a write failed),
+ * ARM_IOERR_FSYNC (an fdatasync failed), ARM_PANIC (an earlier write or sync
+ * had failed). ARM_OK otherwise. No other thread may be using the engine,
+ * and every cursor and batch must be closed first.
  */
 int arm_engine_close(arm_engine *engine);
 
@@ -232,12 +251,15 @@ int arm_engine_errno(const arm_engine *engine);
 /**
  * Read the value of `key` into *value_out (value_out->len set; the buffer is
  * grown with arm_realloc if needed and owned by the caller).
- * ARM_OK, ARM_NOTFOUND, ARM_CORRUPT (entry failed its checksum; message names
- * file and offset), ARM_IOERR, ARM_NOMEM.
+ * ARM_OK; ARM_NOTFOUND (also for an empty or over-long key); ARM_CORRUPT
+ * (the entry failed its checksum or holds another key; message names file
+ * and offset); ARM_IOERR (the read failed; mmap_reads = 0 only, a mapped
+ * read that fails is SIGBUS); ARM_NOMEM.
  */
 ARM_WARN_UNUSED int arm_engine_get(arm_engine *engine, arm_slice key, arm_buf *value_out);
 
-/* ARM_OK when the key exists, ARM_NOTFOUND when not. No value is read. */
+/* ARM_OK when the key exists, ARM_NOTFOUND when not (also for an empty or
+ * over-long key). No value is read. */
 ARM_WARN_UNUSED int arm_engine_contains(arm_engine *engine, arm_slice key);
 
 /**
@@ -254,19 +276,21 @@ ARM_WARN_UNUSED int arm_engine_contains(arm_engine *engine, arm_slice key);
 ARM_WARN_UNUSED int arm_engine_put(arm_engine *engine, arm_slice key, arm_slice value);
 
 /* Delete (writes a tombstone). ARM_NOTFOUND if the key did not exist (nothing
- * written); otherwise as arm_engine_put. */
+ * written); otherwise as arm_engine_put (ARM_TOOBIG for an empty or
+ * over-long key). */
 ARM_WARN_UNUSED int arm_engine_delete(arm_engine *engine, arm_slice key);
 
 /**
  * Compare-and-swap, atomic against every other writer. `expected` with
  * ptr == NULL means "the key must be absent"; `desired` with ptr == NULL means
  * "delete it". ARM_OK when swapped; ARM_CONSTRAINT when the current value
- * differs (nothing written); otherwise as arm_engine_put.
+ * differs (nothing written); ARM_CORRUPT / ARM_IOERR when the current value
+ * cannot be read (nothing written); otherwise as arm_engine_put.
  */
 ARM_WARN_UNUSED int arm_engine_cas(arm_engine *engine, arm_slice key, arm_slice expected,
                                    arm_slice desired);
 
-/* Number of live keys. */
+/* Number of live keys. Cannot fail. */
 uint64_t arm_engine_count(arm_engine *engine);
 
 /* --------------------------------------------------------------- batches */
@@ -276,11 +300,20 @@ uint64_t arm_engine_count(arm_engine *engine);
  * none are there. Later operations on the same key replace earlier ones. A
  * batch can be read (own writes) and rolled back to a mark (savepoints).
  * A batch belongs to one thread at a time.
+ *
+ * arm_engine_batch_new: an empty batch in *batch_out (owned:
+ * arm_engine_batch_free). ARM_OK or ARM_NOMEM.
  */
 ARM_WARN_UNUSED int arm_engine_batch_new(arm_engine *engine, arm_batch **batch_out);
 void arm_engine_batch_free(arm_batch *batch); /* NULL allowed */
-/* ARM_OK, ARM_TOOBIG, ARM_NOMEM. */
+/* Record a put of key (the bytes are copied). ARM_OK; ARM_TOOBIG (key empty
+ * or over max_key_size, value over max_value_size: nothing recorded);
+ * ARM_FULL (the batch would hold more than 4 GiB of keys and values);
+ * ARM_NOMEM. */
 ARM_WARN_UNUSED int arm_engine_batch_put(arm_batch *batch, arm_slice key, arm_slice value);
+/* Record a delete of key. The commit writes a tombstone if the key exists
+ * then, and nothing for it otherwise. ARM_OK; ARM_TOOBIG (key empty or over
+ * max_key_size); ARM_FULL; ARM_NOMEM, as arm_engine_batch_put. */
 ARM_WARN_UNUSED int arm_engine_batch_delete(arm_batch *batch, arm_slice key);
 /**
  * A conditional put: like arm_engine_batch_put, and when the batch has not
@@ -288,29 +321,31 @@ ARM_WARN_UNUSED int arm_engine_batch_delete(arm_batch *batch, arm_slice key);
  * in the database at commit time. If another writer created it meanwhile,
  * arm_engine_batch_commit fails with ARM_CONSTRAINT and writes nothing (SQL
  * INSERT semantics under concurrent transactions). ARM_OK, ARM_TOOBIG,
- * ARM_NOMEM.
+ * ARM_FULL, ARM_NOMEM, as arm_engine_batch_put.
  */
 ARM_WARN_UNUSED int arm_engine_batch_insert(arm_batch *batch, arm_slice key, arm_slice value);
 /**
  * What the batch says about `key`: ARM_OK with *value_out borrowed (until the
  * batch is next changed) when the batch puts it; ARM_NOTFOUND with
  * *deleted_out = 1 when the batch deletes it; ARM_NOTFOUND with
- * *deleted_out = 0 when the batch does not touch it.
+ * *deleted_out = 0 when the batch does not touch it. Nothing else.
  */
 int arm_engine_batch_lookup(const arm_batch *batch, arm_slice key, arm_slice *value_out,
                             int *deleted_out);
-/* Number of operations recorded (a savepoint mark). */
+/* Number of operations recorded (a savepoint mark). Cannot fail. */
 size_t arm_engine_batch_mark(const arm_batch *batch);
-/* Forget every operation recorded after `mark`. */
+/* Forget every operation recorded after `mark`. Cannot fail. */
 void arm_engine_batch_rollback_to(arm_batch *batch, size_t mark);
-/* Forget everything. */
+/* Forget everything. Cannot fail. */
 void arm_engine_batch_clear(arm_batch *batch);
 /**
  * Apply the batch atomically, durable per the sync mode. The batch is left
  * unchanged (clear it to reuse). An empty batch is ARM_OK. ARM_FULL when the
  * batch is larger than one data file; ARM_CONSTRAINT when a key inserted with
  * arm_engine_batch_insert exists (the message names no key: the caller knows
- * its table). Nothing is written on any error. Otherwise as arm_engine_put.
+ * its table). Nothing is written on any error. Otherwise as arm_engine_put:
+ * ARM_READONLY, ARM_IOERR / ARM_FULL, ARM_IOERR_FSYNC (sync=full: written,
+ * outcome unknown), ARM_PANIC, ARM_NOMEM.
  */
 ARM_WARN_UNUSED int arm_engine_batch_commit(arm_engine *engine, arm_batch *batch);
 
@@ -338,7 +373,12 @@ enum arm_seek_op {
  * older value). A hash-index cursor copies one shard at a time, so there the
  * moment is per shard. Take a batch-free snapshot by other means (e.g. hold
  * off writers) when a whole scan must be one moment. A new cursor is
- * unpositioned.
+ * unpositioned. While positioned, a cursor holds the data files its current
+ * run of keys points into, so their values stay readable even if the files
+ * are retired by compaction meanwhile.
+ *
+ * ARM_OK with *cursor_out set (owned: arm_engine_cursor_close), or
+ * ARM_NOMEM (nothing allocated stays behind).
  */
 ARM_WARN_UNUSED int arm_engine_cursor_open(arm_engine *engine, const arm_batch *overlay,
                                            arm_cursor **cursor_out);
@@ -350,22 +390,30 @@ void arm_engine_cursor_close(arm_cursor *cursor); /* NULL allowed */
 ARM_WARN_UNUSED int arm_engine_cursor_bounds(arm_cursor *cursor, arm_slice lo, int lo_inclusive,
                                              arm_slice hi, int hi_inclusive);
 
-/* Positioning: ARM_OK when positioned on a key, ARM_NOTFOUND when there is
- * none (the cursor is then at EOF), or an error. */
+/* Positioning. ARM_OK when positioned on a key; ARM_NOTFOUND when there is
+ * none (the cursor is then at EOF); ARM_NOMEM (copying a run of keys: the
+ * cursor is then unpositioned); ARM_MISUSE for last, prev and seek with a
+ * hash index, and for seek with an op outside enum arm_seek_op or a key over
+ * 65535 bytes; ARM_CORRUPT if an index item points at a data file that is
+ * gone (never expected: the message names the file id). next and prev on an
+ * unpositioned cursor return ARM_NOTFOUND. */
 ARM_WARN_UNUSED int arm_engine_cursor_first(arm_cursor *cursor);
 ARM_WARN_UNUSED int arm_engine_cursor_last(arm_cursor *cursor);
 ARM_WARN_UNUSED int arm_engine_cursor_seek(arm_cursor *cursor, arm_slice key, int op);
 ARM_WARN_UNUSED int arm_engine_cursor_next(arm_cursor *cursor);
 ARM_WARN_UNUSED int arm_engine_cursor_prev(arm_cursor *cursor);
-/* 1 when positioned on a key. */
+/* 1 when positioned on a key. Cannot fail. */
 int arm_engine_cursor_valid(const arm_cursor *cursor);
-/* Current key. Borrowed until the next call on this cursor. */
+/* Current key (ptr NULL when not positioned). Borrowed until the next call on
+ * this cursor. Cannot fail. */
 arm_slice arm_engine_cursor_key(const arm_cursor *cursor);
 /* Current value, read on demand: the value the key had when the cursor's
  * view was taken (a key deleted or overwritten since still shows that
  * value, so a scan never mixes halves of a batch). *value_out is borrowed
- * until the next call on this cursor. ARM_OK, ARM_CORRUPT, ARM_IOERR,
- * ARM_NOMEM. */
+ * until the next call on this cursor. ARM_OK; ARM_CORRUPT (the entry failed
+ * its checksum or holds another key; message names file and offset);
+ * ARM_IOERR (mmap_reads = 0 only); ARM_NOMEM; ARM_MISUSE when the cursor is
+ * not positioned. */
 ARM_WARN_UNUSED int arm_engine_cursor_value(arm_cursor *cursor, arm_slice *value_out);
 
 /* ------------------------------------------------------- domains, snapshots */
@@ -396,10 +444,22 @@ arm_domain *arm_engine_domain(const arm_engine *engine);
 typedef struct arm_snapshot {
     uint64_t seq;   /* private: the moment */
     void *slot;     /* private: registration */
+    void *idle;     /* private */
     arm_domain *domain;
 } arm_snapshot;
 ARM_WARN_UNUSED int arm_snapshot_take(arm_domain *domain, arm_snapshot *snap_out);
 void arm_snapshot_drop(arm_snapshot *snap); /* a zeroed or dropped snapshot is allowed */
+/**
+ * A holder that may keep a snapshot across idle time (a transaction between
+ * its statements) says so: an idle snapshot keeps protecting its versions
+ * for 30 s, or until versions pile up (a million in one shard); then it
+ * expires, so an abandoned holder cannot make memory grow without bound.
+ * arm_snapshot_resume before reading through it again: ARM_OK, or
+ * ARM_BUSY_SNAPSHOT when it expired (reads through it would be wrong: the
+ * holder must give it up). Not for concurrent use of one snapshot.
+ */
+void arm_snapshot_idle(arm_snapshot *snap);
+ARM_WARN_UNUSED int arm_snapshot_resume(arm_snapshot *snap);
 
 /* ----------------------------------------------------------- transactions */
 /**
@@ -554,9 +614,13 @@ ARM_WARN_UNUSED int arm_engine_indoubt_list(arm_engine *engine, arm_indoubt **li
 ARM_WARN_UNUSED int arm_engine_indoubt_resolve(arm_engine *engine, uint64_t id, int commit);
 
 /* ------------------------------------------------------- maintenance */
-/* Flush every shard's write buffer and fdatasync. ARM_OK, ARM_IOERR, ARM_PANIC. */
+/* Flush every shard's write buffer and fdatasync. ARM_OK (also read-only);
+ * ARM_IOERR / ARM_FULL (a write failed: the buffers are kept, a later flush
+ * retries); ARM_IOERR_FSYNC (an fdatasync failed: the engine is poisoned);
+ * ARM_PANIC (an earlier write or sync failed: reopen). */
 ARM_WARN_UNUSED int arm_engine_flush(arm_engine *engine);
 
+/* Counters. New fields are only ever appended. */
 typedef struct arm_engine_stats {
     uint64_t keys;          /* live keys */
     uint64_t live_bytes;    /* bytes of entries the index points at */
@@ -574,15 +638,21 @@ typedef struct arm_engine_stats {
     int read_only;          /* opened read-only */
     uint8_t db_id[16];      /* database id from the metadata */
 } arm_engine_stats;
-void arm_engine_stats_get(arm_engine *engine, arm_engine_stats *stats_out);
+/* Fill *stats_out (every field this engine and the caller's header both
+ * know; any other is left as it was). Cannot fail. A macro: it passes
+ * sizeof(*stats_out) to arm_engine_stats_get_v. */
+#define arm_engine_stats_get(engine, stats_out) \
+    arm_engine_stats_get_v((engine), (stats_out), sizeof(*(stats_out)))
+void arm_engine_stats_get_v(arm_engine *engine, arm_engine_stats *stats_out, size_t size);
 
 /**
  * Verify every entry's checksum in every data file. For each problem found,
  * `report` (may be NULL) is called with the file path, the byte offset and a
  * message; all arguments are borrowed for the call. *problems_out gets the
  * count. `progress` (may be NULL) is called after each file with bytes done
- * and total. ARM_OK when the check ran (whatever it found), or ARM_IOERR /
- * ARM_NOMEM if it could not.
+ * and total. ARM_OK when the check ran (whatever it found: a file that cannot
+ * be read is one more problem, reported); otherwise the error of the flush
+ * that comes first (ARM_IOERR, ARM_FULL, ARM_IOERR_FSYNC, ARM_PANIC).
  */
 typedef void (*arm_check_report_fn)(void *ctx, const char *path, uint64_t offset,
                                     const char *message);
@@ -597,11 +667,13 @@ ARM_WARN_UNUSED int arm_engine_check(arm_engine *engine, arm_check_report_fn rep
  * leaves them empty. Nothing else in `dir` is touched, so a directory that
  * also holds other files keeps them (and stays). No engine may have `dir`
  * open. ARM_OK; ARM_NOTFOUND when there is no armdb database in `dir`;
- * ARM_BUSY when it is open; ARM_IOERR.
+ * ARM_BUSY when it is open; ARM_CORRUPT when its metadata is damaged;
+ * ARM_AUTH when it is encrypted (this build has no key support); ARM_IOERR
+ * (nothing is left half-removed that a later call cannot finish).
  */
 ARM_WARN_UNUSED int arm_engine_destroy(const char *dir);
 
-/* Directory this engine was opened on (borrowed until close). */
+/* Directory this engine was opened on (borrowed until close). Cannot fail. */
 const char *arm_engine_dir(const arm_engine *engine);
 
 #ifdef __cplusplus

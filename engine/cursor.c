@@ -7,7 +7,9 @@
  * between calls. A run is refilled by seeking past its last key, which keeps
  * the cursor correct while writers change the index (read committed).
  * Values are read on demand from the copied location; entries are immutable,
- * so a location stays readable.
+ * and each source holds a reference to every file its run points into
+ * (taken under the read lock, released at the next fill), so a location
+ * stays readable even if compaction retires its file meanwhile.
  * With a hash index there is no order: the cursor walks shard by shard, each
  * shard copied whole under one read lock, then the overlay's puts.
  * A cursor of a transaction reads at the transaction's snapshot (each item
@@ -30,6 +32,7 @@ typedef struct cur_ent {
 
 typedef struct cur_src {
     arm_buf keys;
+    arm_file_refs files; /* the files the run's locations point into, held */
     cur_ent *ents;
     uint32_t n, cap, pos;
     int more;  /* the index may hold more keys past this run */
@@ -143,7 +146,13 @@ static void cur_ov_seek(arm_cursor *c, const arm_slice *key, int op) {
 }
 
 /* ---------------------------------------------------------- shard runs */
-static int cur_src_push(cur_src *s, const arm_item *it, const arm_item *loc) {
+/* it: the index item (its key); loc: the version the cursor sees (its
+ * location: for an old snapshot, maybe an older file than the item's). */
+static int cur_src_push(arm_engine *e, cur_src *s, const arm_item *it, const arm_item *loc) {
+    int rc = arm_file_refs_hold(&s->files, &e->files, loc->fid);
+    if (ARM_NEVER(rc == ARM_NOTFOUND)) /* under the read lock the file is live */
+        return arm_engine_seterr(ARM_ERR(ARM_CORRUPT), 0, "data file %u is gone", loc->fid);
+    if (rc != ARM_OK) return rc;
     if (s->n == s->cap) {
         uint32_t cap = s->cap ? s->cap * 2 : 16;
         cur_ent *p = arm_realloc(s->ents, cap * sizeof(cur_ent));
@@ -151,7 +160,7 @@ static int cur_src_push(cur_src *s, const arm_item *it, const arm_item *loc) {
         s->ents = p;
         s->cap = cap;
     }
-    int rc = arm_buf_reserve(&s->keys, s->keys.len + it->klen);
+    rc = arm_buf_reserve(&s->keys, s->keys.len + it->klen);
     if (rc != ARM_OK) return rc;
     cur_ent *en = &s->ents[s->n++];
     en->koff = (uint32_t)s->keys.len;
@@ -199,7 +208,7 @@ static int cur_src_fill(arm_cursor *c, uint32_t shard, const arm_slice *key, int
                 rc = arm_engine_seterr(ARM_ERR(-vis), 0,
                                        "versions this snapshot needs were lost for lack of memory");
             else if (vis)
-                rc = cur_src_push(s, run[i], &loc);
+                rc = cur_src_push(c->e, s, run[i], &loc);
         }
     } while (rc == ARM_OK && s->n == 0 && item != NULL);
     s->more = item != NULL;
@@ -311,6 +320,9 @@ static int cur_position(arm_cursor *c, const arm_slice *key, int op) {
         key = &k;
     }
     int rc = ARM_OK;
+    /* The old runs' files are let go before the locks are taken: a last
+     * release of a retired file removes it, which need not block writers. */
+    for (uint32_t i = 0; i < c->nsrc; i++) arm_file_refs_clear(&c->src[i].files);
     for (uint32_t i = 0; i < c->nsrc; i++) arm_index_rdlock(&c->e->shards[i].index_lock);
     for (uint32_t i = 0; i < c->nsrc && rc == ARM_OK; i++) rc = cur_src_fill(c, i, key, op);
     for (uint32_t i = c->nsrc; i-- > 0;) pthread_rwlock_unlock(&c->e->shards[i].index_lock);
@@ -336,6 +348,7 @@ static int cur_hash_fill(arm_cursor *c) {
         s->keys.len = 0;
         int rc = ARM_OK;
         arm_index_iter it;
+        arm_file_refs_clear(&s->files);
         arm_index_rdlock(&sh->index_lock);
         for (arm_item *item = arm_index_iter_first(sh->index, &it); item && rc == ARM_OK;
              item = arm_index_iter_next(sh->index, &it)) {
@@ -343,7 +356,7 @@ static int cur_hash_fill(arm_cursor *c) {
             int vis = arm_item_visible(sh, item, c->snap, &loc);
             if (vis < 0) rc = arm_engine_seterr(ARM_ERR(-vis), 0, "versions this snapshot needs "
                                                                   "were lost for lack of memory");
-            else if (vis) rc = cur_src_push(s, item, &loc);
+            else if (vis) rc = cur_src_push(c->e, s, item, &loc);
         }
         pthread_rwlock_unlock(&sh->index_lock);
         if (rc != ARM_OK) return rc;
@@ -457,6 +470,7 @@ static int cur_note(arm_cursor *c, const arm_slice *from, int dir, int rc) {
 void arm_engine_cursor_close(arm_cursor *c) {
     if (c == NULL) return;
     for (uint32_t i = 0; c->src && i < c->nsrc; i++) {
+        arm_file_refs_free(&c->src[i].files);
         arm_buf_free(&c->src[i].keys);
         arm_free(c->src[i].ents);
     }
@@ -615,14 +629,15 @@ int arm_engine_cursor_value(arm_cursor *c, arm_slice *value_out) {
     const cur_src *s = &c->src[c->cur];
     /* Values sit in write order, so a key-order scan jumps around the log:
      * prefetch the entries a few keys ahead (a prefetch never faults, even
-     * past the file's end). */
+     * past the file's end; the run holds their files). */
     for (uint32_t d = 4; d <= 8; d += 4) {
         if (s->pos + d >= s->n) break;
         const arm_item *nx = &s->ents[s->pos + d].loc;
         arm_file *f = arm_engine_file(c->e, nx->fid);
-        if (f && f->map && (uint64_t)nx->off + nx->len <= f->map_len) {
-            __builtin_prefetch(f->map + nx->off);
-            __builtin_prefetch(f->map + nx->off + nx->len - 1);
+        const uint8_t *p = f ? arm_file_mapped(f, nx->off, nx->len) : NULL;
+        if (p) {
+            __builtin_prefetch(p);
+            __builtin_prefetch(p + nx->len - 1);
         }
     }
     return arm_engine_read_value(c->e, &s->ents[s->pos].loc, cur_src_key(s, s->pos), &c->vbuf,

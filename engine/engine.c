@@ -1,13 +1,15 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * engine.c: open/close of a database directory (metadata, lock, shards,
- * background sync), the point operations (get, put, delete, cas), stats,
- * flush and check. Batches live in batch.c, recovery in recover.c, cursors
- * in cursor.c, the log write path in shard.c.
+ * engine.c: open/close of a database directory (options, metadata, lock,
+ * shards, background sync), point reads (get, contains, count), stats, flush
+ * and check. Layer: the top of the engine; nothing in the engine calls back
+ * into it. Writes (put, delete, cas, batches) live in write.c, recovery in
+ * recover.c, cursors in cursor.c, the log in shard.c and the data files
+ * themselves in file.c.
  *
- * A write: take the key's shard index write lock, then its log mutex; append
- * one entry; release the log; update the index; release it; then wait for
- * durability per the sync mode (group commit for sync=full).
+ * A get: take the key's shard index read lock, copy the item (location) and
+ * take a reference to its file, release the lock, read and verify the entry
+ * (shard.c), release the reference.
  */
 #include "engine_int.h"
 #include "../common/arm_alloc.h"
@@ -16,7 +18,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,34 +28,16 @@
 #include <time.h>
 #include <unistd.h>
 
-/* ------------------------------------------------------------- errors */
-static _Thread_local char eng_errmsg[512];
-static _Thread_local int eng_errno;
-
-int arm_engine_seterr(int rc, int err, const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(eng_errmsg, sizeof(eng_errmsg), fmt, ap);
-    va_end(ap);
-    if (err && n >= 0 && (size_t)n < sizeof(eng_errmsg))
-        snprintf(eng_errmsg + n, sizeof(eng_errmsg) - (size_t)n, ": %s", strerror(err));
-    eng_errno = err;
-    return rc;
-}
-
-const char *arm_engine_errmsg(const arm_engine *e) {
-    (void)e;
-    return eng_errmsg;
-}
-
-int arm_engine_errno(const arm_engine *e) {
-    (void)e;
-    return eng_errno;
-}
-
 /* ------------------------------------------------------------- options */
-void arm_engine_options_init(arm_engine_options *o) {
+/* The options struct as first published: a caller's struct is at least this
+ * big (size 0 stands for it). Later fields are appended past it. */
+#define ENG_OPTIONS_SIZE_V1 (offsetof(arm_engine_options, mmap_reads) + sizeof(int))
+/* The stats struct as first published. */
+#define ENG_STATS_SIZE_V1 (offsetof(arm_engine_stats, db_id) + 16)
+
+static void eng_options_defaults(arm_engine_options *o) {
     memset(o, 0, sizeof(*o));
+    o->size = (uint32_t)sizeof(*o);
     o->shard_count = 0;
     o->shard_prefix_bits = 0;
     o->max_file_size = 256ull * 1024 * 1024;
@@ -69,6 +52,29 @@ void arm_engine_options_init(arm_engine_options *o) {
     o->read_only = 0;
     o->create_if_missing = 1;
     o->mmap_reads = 1;
+}
+
+void arm_engine_options_init_v(arm_engine_options *o, size_t size) {
+    assert(size >= ENG_OPTIONS_SIZE_V1 && size <= sizeof(arm_engine_options));
+    arm_engine_options d;
+    eng_options_defaults(&d);
+    size = ARM_MIN(size, sizeof(d));
+    memcpy(o, &d, size);
+    o->size = (uint32_t)size;
+}
+
+/* The caller's options as this engine's struct: fields past the caller's
+ * size take their defaults. ARM_MISUSE for a size no version had. */
+static int eng_options_copy(const arm_engine_options *in, arm_engine_options *out) {
+    eng_options_defaults(out);
+    size_t size = in->size ? in->size : ENG_OPTIONS_SIZE_V1;
+    if (size < ENG_OPTIONS_SIZE_V1 || size > sizeof(*out))
+        return arm_engine_seterr(ARM_ERR(ARM_MISUSE), 0,
+                                 "bad option size %zu (fill options with arm_engine_options_init)",
+                                 size);
+    memcpy(out, in, size);
+    out->size = (uint32_t)sizeof(*out);
+    return ARM_OK;
 }
 
 static int eng_bad_option(const char *name, const char *why) {
@@ -97,106 +103,6 @@ static int eng_check_options(const arm_engine_options *o) {
         return eng_bad_option("max_value_size", "an entry must fit in one data file");
     if (o->io_backend < ARM_IO_AUTO || o->io_backend > ARM_IO_URING)
         return eng_bad_option("io_backend", "unknown backend");
-    return ARM_OK;
-}
-
-/* ------------------------------------------------------------- routing */
-uint32_t arm_engine_route(const arm_engine *e, const uint8_t *key, size_t klen) {
-    if (e->shard_count == 1) return 0;
-    uint32_t bits = e->meta.prefix_bits;
-    uint64_t h;
-    if (bits == 0 || (size_t)bits >= 8 * klen) {
-        h = arm_hash_key(key, klen);
-    } else {
-        uint8_t tmp[ARM_ROUTE_PREFIX_MAX];
-        size_t nbytes = (bits + 7) / 8;
-        memcpy(tmp, key, nbytes);
-        if (bits % 8) tmp[nbytes - 1] &= (uint8_t)(0xff00u >> (bits % 8));
-        h = arm_hash_key(tmp, nbytes);
-    }
-    return (uint32_t)(h % e->shard_count);
-}
-
-/* ------------------------------------------------------------- files */
-static _Atomic(arm_file *) *eng_chunk(const arm_engine *e, uint32_t c) {
-    return atomic_load_explicit(&((arm_engine *)(uintptr_t)e)->file_chunks[c], memory_order_acquire);
-}
-
-arm_file *arm_engine_file(const arm_engine *e, uint32_t fid) {
-    uint32_t c = fid / ARM_FILE_CHUNK;
-    if (c >= ARM_FILE_CHUNKS_MAX) return NULL;
-    _Atomic(arm_file *) *chunk = eng_chunk(e, c);
-    if (chunk == NULL) return NULL;
-    return atomic_load_explicit(&chunk[fid % ARM_FILE_CHUNK], memory_order_acquire);
-}
-
-/* The first file with id >= *fid, or NULL; *fid is left just past it. Ids
- * are sparse, so empty chunks are skipped whole. Start with *fid = 0. */
-static arm_file *eng_file_next(const arm_engine *e, uint32_t *fid) {
-    for (uint32_t c = *fid / ARM_FILE_CHUNK; c < ARM_FILE_CHUNKS_MAX; c++) {
-        _Atomic(arm_file *) *chunk = eng_chunk(e, c);
-        uint32_t j = c == *fid / ARM_FILE_CHUNK ? *fid % ARM_FILE_CHUNK : 0;
-        for (; chunk != NULL && j < ARM_FILE_CHUNK; j++) {
-            arm_file *f = atomic_load_explicit(&chunk[j], memory_order_acquire);
-            if (f == NULL) continue;
-            *fid = c * ARM_FILE_CHUNK + j + 1;
-            return f;
-        }
-    }
-    *fid = ARM_FILE_CHUNKS_MAX * ARM_FILE_CHUNK;
-    return NULL;
-}
-
-int arm_engine_file_add(arm_engine *e, arm_file *f) {
-    uint32_t c = f->fid / ARM_FILE_CHUNK;
-    if (c >= ARM_FILE_CHUNKS_MAX) return ARM_ERR(ARM_FULL);
-    pthread_mutex_lock(&e->files_lock);
-    _Atomic(arm_file *) *chunk = eng_chunk(e, c);
-    if (chunk == NULL) {
-        chunk = arm_calloc(ARM_FILE_CHUNK, sizeof(_Atomic(arm_file *)));
-        if (chunk == NULL) {
-            pthread_mutex_unlock(&e->files_lock);
-            return ARM_ERR(ARM_NOMEM);
-        }
-        atomic_store_explicit(&e->file_chunks[c], chunk, memory_order_release);
-    }
-    arm_file *old = atomic_load(&chunk[f->fid % ARM_FILE_CHUNK]);
-    if (old != NULL) {
-        /* File ids are database-wide: two files with one id is damage
-         * (copied or renamed files), never something to pick between. */
-        pthread_mutex_unlock(&e->files_lock);
-        return arm_engine_seterr(ARM_ERR(ARM_CORRUPT), 0, "%s and %s have the same file id %u",
-                                 old->path, f->path, f->fid);
-    }
-    atomic_store_explicit(&chunk[f->fid % ARM_FILE_CHUNK], f, memory_order_release);
-    pthread_mutex_unlock(&e->files_lock);
-    return ARM_OK;
-}
-
-int arm_engine_read_value(arm_engine *e, const arm_item *loc, arm_slice key, arm_buf *buf,
-                          arm_slice *value_out) {
-    arm_file *f = arm_engine_file(e, loc->fid);
-    if (ARM_NEVER(f == NULL)) return ARM_ERR(ARM_CORRUPT);
-    /* Zero-copy from the mapping when the entry is in the file already. */
-    const uint8_t *p = arm_shard_mapped(e, f, loc->off, loc->len);
-    if (p == NULL) {
-        int rc = arm_buf_reserve(buf, loc->len);
-        if (rc != ARM_OK) return rc;
-        rc = arm_shard_read(e, f, loc->off, buf->ptr, loc->len);
-        if (rc != ARM_OK) return rc;
-        p = buf->ptr;
-    }
-    if (arm_entry_verify(p, loc->len) != ARM_OK)
-        return arm_engine_seterr(ARM_ERR(ARM_CORRUPT), 0, "checksum mismatch in %s at offset %u",
-                                 f->path, loc->off);
-    /* A good checksum on the wrong entry is still the wrong entry. */
-    if (key.len != loc->klen || memcmp(p + ARM_ENTRY_HEADER, key.ptr, key.len) != 0)
-        return arm_engine_seterr(ARM_ERR(ARM_CORRUPT), 0,
-                                 "%s at offset %u holds another key than the index says",
-                                 f->path, loc->off);
-    size_t voff = ARM_ENTRY_HEADER + (size_t)loc->klen;
-    value_out->ptr = p + voff;
-    value_out->len = loc->len - voff;
     return ARM_OK;
 }
 
@@ -344,6 +250,7 @@ static void *eng_syncer_main(void *arg) {
 static int eng_open_shards(arm_engine *e) {
     int made = 0;
     e->shard_count = e->meta.shard_count;
+    e->files.ndead = e->shard_count; /* no file exists yet */
     e->shards = arm_calloc(e->shard_count, sizeof(arm_shard));
     if (e->shards == NULL) return ARM_ERR(ARM_NOMEM);
     for (uint32_t i = 0; i < e->shard_count; i++) {
@@ -368,13 +275,13 @@ static int eng_open_shards(arm_engine *e) {
 
 int arm_engine_open(const char *dir, const arm_engine_options *opts, arm_engine **engine_out) {
     *engine_out = NULL;
-    eng_errmsg[0] = '\0';
-    eng_errno = 0;
-    arm_engine_options defaults;
-    if (opts == NULL) {
-        arm_engine_options_init(&defaults);
-        opts = &defaults;
-    }
+    arm_engine_clearerr();
+    arm_engine_options given;
+    if (opts == NULL)
+        eng_options_defaults(&given);
+    else if (eng_options_copy(opts, &given) != ARM_OK)
+        return ARM_MISUSE;
+    opts = &given;
     int rc = eng_check_options(opts);
     if (rc != ARM_OK) return rc;
     arm_engine *e = arm_calloc(1, sizeof(*e));
@@ -397,12 +304,12 @@ int arm_engine_open(const char *dir, const arm_engine_options *opts, arm_engine 
      * buffered vs 15K direct; 1 thread: 8K vs 12K). */
     atomic_store(&e->direct_ok, opts->io_backend != ARM_IO_POSIX && opts->sync_mode == ARM_SYNC_OFF);
     e->use_uring = opts->io_backend != ARM_IO_POSIX;
-    pthread_mutex_init(&e->files_lock, NULL);
     pthread_mutex_init(&e->indoubt_lock, NULL);
     pthread_mutex_init(&e->syncer_lock, NULL);
     pthread_cond_init(&e->syncer_cond, NULL);
-    e->dir = arm_strdup(dir);
-    rc = e->dir ? ARM_OK : ARM_ERR(ARM_NOMEM);
+    rc = arm_files_init(&e->files, 0); /* dead counters per file: set once shards are known */
+    e->dir = rc == ARM_OK ? arm_strdup(dir) : NULL;
+    if (rc == ARM_OK && e->dir == NULL) rc = ARM_ERR(ARM_NOMEM);
     if (rc == ARM_OK && !opts->read_only && opts->create_if_missing) rc = eng_mkdirs(dir);
     if (rc == ARM_OK) rc = eng_lock(e);
     if (rc == ARM_OK) rc = eng_meta_load(e);
@@ -420,12 +327,11 @@ int arm_engine_open(const char *dir, const arm_engine_options *opts, arm_engine 
             e->syncer_running = 1;
     }
     if (rc != ARM_OK) {
-        char msg[sizeof(eng_errmsg)];
-        int err = eng_errno;
-        memcpy(msg, eng_errmsg, sizeof(msg));
+        char msg[ARM_ERRMSG_MAX];
+        int err;
+        arm_engine_saveerr(msg, &err);
         (void)arm_engine_close(e);
-        memcpy(eng_errmsg, msg, sizeof(msg));
-        eng_errno = err;
+        arm_engine_restoreerr(msg, err);
         return rc;
     }
     *engine_out = e;
@@ -449,35 +355,21 @@ int arm_engine_close(arm_engine *e) {
         arm_shard *s = &e->shards[i];
         int err = 0;
         if (s->active && s->direct && !atomic_load(&e->panic))
-            rc = arm_io_truncate(s->active->fd, atomic_load(&s->active->size), &err);
+            rc = arm_file_truncate(s->active, atomic_load(&s->active->size), &err);
     }
     for (uint32_t i = 0; e->shards && i < e->shard_count; i++) arm_shard_deinit(e, &e->shards[i]);
     arm_free(e->shards);
     arm_cache_free(e->cache);
-    uint32_t fid = 0;
-    for (arm_file *f; (f = eng_file_next(e, &fid)) != NULL;) arm_file_free(f);
-    for (uint32_t c = 0; c < ARM_FILE_CHUNKS_MAX; c++) arm_free((void *)eng_chunk(e, c));
+    arm_files_deinit(&e->files);
     if (e->lock_fd >= 0) close(e->lock_fd); /* releases the flock */
     arm_txn_indoubt_free(e);
     arm_domain_unref(e->dom);
     pthread_mutex_destroy(&e->indoubt_lock);
-    pthread_mutex_destroy(&e->files_lock);
     pthread_mutex_destroy(&e->syncer_lock);
     pthread_cond_destroy(&e->syncer_cond);
     arm_free(e->dir);
     arm_free(e);
     return rc;
-}
-
-/* 1 for the names the engine creates in a shard directory: FFFFFFFF.log,
- * FFFFFFFF.log.torn (a torn newest file set aside), FFFFFFFF.log.cut-N (the
- * bytes cut off a newest file that had good entries after damage) and
- * FFFFFFFF.hint. */
-static int eng_owned_name(const char *nm) {
-    for (int i = 0; i < 8; i++)
-        if (nm[i] < '0' || nm[i] > '9') return 0;
-    return strcmp(nm + 8, ".log") == 0 || strcmp(nm + 8, ".log.torn") == 0 ||
-           strncmp(nm + 8, ".log.cut-", 9) == 0 || strcmp(nm + 8, ".hint") == 0;
 }
 
 int arm_engine_destroy(const char *dir) {
@@ -496,19 +388,9 @@ int arm_engine_destroy(const char *dir) {
     int rc = eng_lock(&e);
     if (rc == ARM_OK) rc = eng_meta_load(&e);
     for (uint32_t i = 0; rc == ARM_OK && i < e.meta.shard_count; i++) {
-        char sdir[4200], path[4500];
+        char sdir[4200];
         snprintf(sdir, sizeof(sdir), "%s/shard-%03u", dir, i);
-        DIR *d = opendir(sdir);
-        if (d == NULL) continue;
-        struct dirent *de;
-        while ((de = readdir(d)) != NULL) {
-            if (!eng_owned_name(de->d_name)) continue;
-            snprintf(path, sizeof(path), "%s/%s", sdir, de->d_name);
-            if (unlink(path) != 0 && errno != ENOENT)
-                rc = arm_engine_seterr(ARM_ERR(ARM_IOERR), errno, "cannot remove %s", path);
-        }
-        closedir(d);
-        (void)rmdir(sdir); /* stays if something else lives there */
+        rc = arm_files_destroy_dir(sdir);
     }
     if (rc == ARM_OK) {
         char path[4200];
@@ -528,32 +410,19 @@ const char *arm_engine_dir(const arm_engine *e) {
 }
 
 /* ------------------------------------------------------------- reads */
-int arm_engine_get_at(arm_engine *e, arm_slice key, uint64_t snap, arm_buf *value_out) {
-    value_out->len = 0;
-    if (key.len == 0 || key.len > e->opts.max_key_size) return ARM_NOTFOUND;
-    arm_shard *s = &e->shards[arm_engine_route(e, key.ptr, key.len)];
-    arm_index_rdlock(&s->index_lock);
-    arm_item *it = arm_index_get(s->index, key.ptr, key.len);
-    arm_item loc;
-    int vis = it ? arm_item_visible(s, it, snap, &loc) : 0;
-    pthread_rwlock_unlock(&s->index_lock);
-    if (vis < 0)
-        return arm_engine_seterr(ARM_ERR(-vis), 0,
-                                 "versions this snapshot needs were lost for lack of memory");
-    if (vis == 0) return ARM_NOTFOUND;
+/* The value of key at loc into value_out; the caller holds loc's file. */
+static int eng_get_at(arm_engine *e, const arm_item *loc, arm_slice key, arm_buf *value_out) {
     if (e->cache) {
-        if (arm_cache_get(e->cache, loc.fid, loc.off, value_out)) {
+        if (arm_cache_get(e->cache, loc->fid, loc->off, value_out)) {
             atomic_fetch_add_explicit(&e->cache_hits, 1, memory_order_relaxed);
             return ARM_OK;
         }
         atomic_fetch_add_explicit(&e->cache_misses, 1, memory_order_relaxed);
     }
-    /* Entries are immutable once appended, so the location read under the
-     * lock stays readable after it is released. */
     arm_slice v;
-    int rc = arm_engine_read_value(e, &loc, key, value_out, &v);
+    int rc = arm_engine_read_value(e, loc, key, value_out, &v);
     if (rc != ARM_OK) return rc;
-    if (e->cache) arm_cache_put(e->cache, loc.fid, loc.off, v.ptr, v.len);
+    if (e->cache) arm_cache_put(e->cache, loc->fid, loc->off, v.ptr, v.len);
     uintptr_t vp = (uintptr_t)v.ptr, bp = (uintptr_t)value_out->ptr;
     if (vp < bp || vp >= bp + value_out->cap) {
         rc = arm_buf_reserve(value_out, v.len); /* v is in a file mapping */
@@ -566,6 +435,30 @@ int arm_engine_get_at(arm_engine *e, arm_slice key, uint64_t snap, arm_buf *valu
 
 int arm_engine_get(arm_engine *e, arm_slice key, arm_buf *value_out) {
     return arm_engine_get_at(e, key, UINT64_MAX, value_out);
+}
+
+int arm_engine_get_at(arm_engine *e, arm_slice key, uint64_t snap, arm_buf *value_out) {
+    value_out->len = 0;
+    if (key.len == 0 || key.len > e->opts.max_key_size) return ARM_NOTFOUND;
+    arm_shard *s = &e->shards[arm_engine_route(e, key.ptr, key.len)];
+    arm_index_rdlock(&s->index_lock);
+    arm_item *it = arm_index_get(s->index, key.ptr, key.len);
+    arm_item loc;
+    int vis = it ? arm_item_visible(s, it, snap, &loc) : 0;
+    arm_file_ref ref;
+    /* Under the lock the entry's file is live; the reference keeps it
+     * readable after the lock is gone, even if compaction retires it. */
+    int rc = vis > 0 ? arm_files_hold(&e->files, loc.fid, &ref) : ARM_OK;
+    pthread_rwlock_unlock(&s->index_lock);
+    if (vis < 0)
+        return arm_engine_seterr(ARM_ERR(-vis), 0,
+                                 "versions this snapshot needs were lost for lack of memory");
+    if (vis == 0) return ARM_NOTFOUND;
+    if (ARM_NEVER(rc != ARM_OK))
+        return arm_engine_seterr(ARM_ERR(ARM_CORRUPT), 0, "data file %u is gone", loc.fid);
+    rc = eng_get_at(e, &loc, key, value_out);
+    arm_file_release(&ref);
+    return rc;
 }
 
 int arm_engine_contains(arm_engine *e, arm_slice key) {
@@ -603,14 +496,16 @@ int arm_engine_flush(arm_engine *e) {
     return rc;
 }
 
-void arm_engine_stats_get(arm_engine *e, arm_engine_stats *st) {
+static void eng_stats(arm_engine *e, arm_engine_stats *st) {
     memset(st, 0, sizeof(*st));
     uint64_t total = 0, dead = 0;
     uint32_t fid = 0;
-    for (arm_file *f; (f = eng_file_next(e, &fid)) != NULL;) {
+    arm_file_ref ref;
+    while (arm_files_hold_next(&e->files, &fid, &ref) == ARM_OK) {
         st->files++;
-        total += atomic_load(&f->size) - ARM_FILE_HEADER_SIZE;
-        dead += arm_file_dead(f);
+        total += atomic_load(&ref.file->size) - ARM_FILE_HEADER_SIZE;
+        dead += arm_file_dead(ref.file);
+        arm_file_release(&ref);
     }
     for (uint32_t i = 0; i < e->shard_count; i++) {
         arm_shard *s = &e->shards[i];
@@ -633,15 +528,21 @@ void arm_engine_stats_get(arm_engine *e, arm_engine_stats *st) {
     memcpy(st->db_id, e->meta.db_id, 16);
 }
 
+void arm_engine_stats_get_v(arm_engine *e, arm_engine_stats *stats_out, size_t size) {
+    assert(size >= ENG_STATS_SIZE_V1);
+    arm_engine_stats st;
+    eng_stats(e, &st);
+    memcpy(stats_out, &st, ARM_MIN(size, sizeof(st)));
+}
+
 /* Verify one file's header and entries up to its logical size. */
 static uint64_t eng_check_file(arm_engine *e, arm_file *f, arm_check_report_fn report, void *ctx) {
     /* A sealed file is checked whole, as it is on disk (recovery may have
      * stopped short of damage in it); the active file up to its logical end
      * (past it there is only block padding). */
     arm_shard *s = &e->shards[f->shard];
-    uint64_t size = 0;
-    struct stat sb;
-    if (fstat(f->rfd, &sb) != 0) {
+    uint64_t size = 0, disk = 0;
+    if (arm_file_disk_size(f, &disk) != ARM_OK) {
         if (report) report(ctx, f->path, 0, "cannot stat the file");
         return 1;
     }
@@ -649,15 +550,13 @@ static uint64_t eng_check_file(arm_engine *e, arm_file *f, arm_check_report_fn r
     int active = s->active == f;
     if (active) size = atomic_load(&s->flushed_off); /* writers go on past it */
     pthread_mutex_unlock(&s->log_lock);
-    if (!active || size > (uint64_t)sb.st_size) size = (uint64_t)sb.st_size;
+    if (!active || size > disk) size = disk;
     if (size == 0) return 0;
-    void *map = mmap(NULL, size, PROT_READ, MAP_SHARED, f->rfd, 0);
-    if (map == MAP_FAILED) {
+    const uint8_t *p;
+    if (arm_file_view(f, size, &p) != ARM_OK) {
         if (report) report(ctx, f->path, 0, "cannot map the file for reading");
         return 1;
     }
-    madvise(map, size, MADV_SEQUENTIAL);
-    const uint8_t *p = map;
     arm_file_hdr fh;
     uint64_t problems = 0;
     if (arm_file_hdr_decode(p, size, &fh) != ARM_OK || fh.fid != f->fid ||
@@ -680,7 +579,7 @@ static uint64_t eng_check_file(arm_engine *e, arm_file *f, arm_check_report_fn r
             off += arm_entry_size(h.klen, h.vlen);
         }
     }
-    munmap(map, size);
+    arm_file_unview(p, size);
     return problems;
 }
 
@@ -691,12 +590,19 @@ int arm_engine_check(arm_engine *e, arm_check_report_fn report, arm_progress_fn 
     if (rc != ARM_OK) return rc;
     uint64_t total = 0, done = 0;
     uint32_t fid = 0;
-    for (arm_file *f; (f = eng_file_next(e, &fid)) != NULL;) total += atomic_load(&f->size);
+    arm_file_ref ref;
+    while (arm_files_hold_next(&e->files, &fid, &ref) == ARM_OK) {
+        total += atomic_load(&ref.file->size);
+        arm_file_release(&ref);
+    }
     fid = 0;
-    for (arm_file *f; (f = eng_file_next(e, &fid)) != NULL;) {
-        *problems_out += eng_check_file(e, f, report, ctx);
-        done += atomic_load(&f->size);
-        if (progress) progress(ctx, done, total);
+    /* Each file is held while it is checked: a file retired meanwhile is
+     * checked whole or skipped, never pulled away mid-check. */
+    while (arm_files_hold_next(&e->files, &fid, &ref) == ARM_OK) {
+        *problems_out += eng_check_file(e, ref.file, report, ctx);
+        done += atomic_load(&ref.file->size);
+        arm_file_release(&ref);
+        if (progress) progress(ctx, done < total ? done : total, total);
     }
     return ARM_OK;
 }

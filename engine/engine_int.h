@@ -2,14 +2,18 @@
 /*
  * engine_int.h: private structures of the engine, shared by the engine sources and
  * visible to tests (-DARM_TEST). Lock order, always: shard index rwlocks (in
- * shard order), then at most one shard log mutex, then the engine's files
- * mutex. The on-disk formats are drawn in ARCHITECTURE.md and log.c.
+ * shard order), then at most one shard log mutex, then the file table's
+ * mutex (file.c). The on-disk formats are drawn in ARCHITECTURE.md and log.c.
+ * The engine's files call each other one way only: engine.c -> recover.c ->
+ * shard.c -> file.c -> io_*.c, log.c (and write.c, cursor.c -> shard.c);
+ * err.c is the leaf all of them report errors through.
  */
 #ifndef ARM_ENGINE_INT_H
 #define ARM_ENGINE_INT_H
 
 #include "arm_engine.h"
 #include "cache.h"
+#include "file.h"
 #include "index.h"
 #include "io.h"
 
@@ -43,8 +47,6 @@
 #define ARM_FILE_SIZE_MIN      (64u * 1024u)
 #define ARM_FILE_SIZE_MAX      (4096ull * 1024 * 1024 - ARM_IO_BLOCK) /* offsets are u32 */
 #define ARM_WRITE_BUFFER_MAX   (256u * 1024 * 1024)
-#define ARM_FILE_CHUNK         1024u /* file table: chunks of this many slots */
-#define ARM_FILE_CHUNKS_MAX    4096u /* => at most 4M data files */
 #define ARM_SYNC_INTERVAL_MS   100u  /* sync=normal: background fdatasync period */
 /* Sequence numbers stay below this: a billion writes a second would take
  * 146 years to reach it, so a larger one on disk is damage, and the counter
@@ -106,25 +108,6 @@ ARM_PRIVATE int arm_entry_verify(const uint8_t *p, size_t len);
 static inline uint32_t arm_entry_size(size_t klen, size_t vlen) {
     return (uint32_t)(ARM_ENTRY_HEADER + klen + vlen);
 }
-
-/* ------------------------------------------------------------- files */
-typedef struct arm_file {
-    uint32_t fid;                 /* database-wide id; file name %08u.log */
-    uint32_t shard;               /* shard whose log this file belongs to */
-    int fd;                       /* read/write fd (O_DIRECT when the shard writes direct) */
-    int rfd;                      /* buffered read-only fd: reads need no alignment */
-    _Atomic uint64_t size;        /* logical bytes: header + entries appended */
-    /* Bytes of entries no longer live, one counter per index shard: only
-     * writers holding that shard's index write lock (or single-threaded
-     * recovery) add to dead[i], so a plain load and store suffice. A locked
-     * add here drained the store buffer (the entry just copied into the
-     * write buffer) on every write. Sum for the total. */
-    _Atomic uint64_t *dead;       /* ndead counters, owned */
-    uint32_t ndead;               /* = shard count */
-    char *path;                   /* owned */
-    const uint8_t *map;           /* read-only mapping of the file, or NULL (pread) */
-    uint64_t map_len;             /* bytes mapped; never read past the file's flushed end */
-} arm_file;
 
 /* ------------------------------------------------------ domains, versions */
 #define ARM_SNAP_CHUNK 256 /* snapshot slots per registry chunk */
@@ -250,10 +233,7 @@ struct arm_engine {
     _Atomic int direct_ok;        /* O_DIRECT accepted by the file system */
     int use_uring;                /* io_uring rings in use */
 
-    /* file table: fid -> arm_file, chunked so lookups are lock-free */
-    pthread_mutex_t files_lock;   /* guards creation of chunks and entries */
-    /* chunk pointers are published once, atomically: readers take no lock */
-    _Atomic(_Atomic(arm_file *) *) file_chunks[ARM_FILE_CHUNKS_MAX];
+    arm_files files;              /* the data files (file.c) */
 
     /* background sync (sync=normal) */
     pthread_t syncer;
@@ -316,21 +296,33 @@ static inline void arm_log_lock(pthread_mutex_t *m) {
     pthread_mutex_lock(m);
 }
 
-/* engine.c helpers used by cursor.c and the write path */
-ARM_PRIVATE uint32_t arm_engine_route(const arm_engine *e, const uint8_t *key, size_t klen);
-ARM_PRIVATE arm_file *arm_engine_file(const arm_engine *e, uint32_t fid);
-/* Read the entry at loc, verify its checksum and that it holds `key`, and
- * return its value: a slice into the file mapping, or into buf (grown as
- * needed) when the entry is not mapped. */
-ARM_PRIVATE int arm_engine_read_value(arm_engine *e, const arm_item *loc, arm_slice key,
-                                      arm_buf *buf, arm_slice *value_out);
 /* arm_engine_get at snapshot seq snap (UINT64_MAX: the newest). */
 ARM_PRIVATE int arm_engine_get_at(arm_engine *e, arm_slice key, uint64_t snap, arm_buf *value_out);
-/* Thread-local error reporting. */
+/* err.c: the calling thread's last error (a leaf every layer reports through). */
+#define ARM_ERRMSG_MAX 512
 ARM_PRIVATE int arm_engine_seterr(int rc, int err, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+ARM_PRIVATE void arm_engine_clearerr(void);
+/* Save and restore the message and errno around cleanup that may set them. */
+ARM_PRIVATE void arm_engine_saveerr(char msg[ARM_ERRMSG_MAX], int *err);
+ARM_PRIVATE void arm_engine_restoreerr(const char msg[ARM_ERRMSG_MAX], int err);
 
-/* shard.c: the log write path */
+/* The data file with this id (file.c's table), or NULL. The caller keeps it
+ * from going away: see arm_files_get. */
+static inline arm_file *arm_engine_file(const arm_engine *e, uint32_t fid) {
+    return arm_files_get(&e->files, fid);
+}
+/* Count n bytes of file fid as dead, on behalf of index shard `shard`, whose
+ * index write lock the caller holds (or recovery, single-threaded). */
+static inline void arm_file_add_dead(arm_engine *e, uint32_t fid, uint32_t shard, uint64_t n) {
+    arm_file *f = arm_engine_file(e, fid);
+    if (ARM_ALWAYS(f != NULL)) arm_file_count_dead(f, shard, n);
+}
+
+/* shard.c: the log (write buffer, rotation, group commit, reads that may come
+ * from the buffer) and key routing. Calls file.c, never engine.c or
+ * recover.c. */
+ARM_PRIVATE uint32_t arm_engine_route(const arm_engine *e, const uint8_t *key, size_t klen);
 ARM_PRIVATE int arm_shard_init(arm_engine *e, arm_shard *s, uint32_t id);
 ARM_PRIVATE void arm_shard_deinit(arm_engine *e, arm_shard *s);
 /* Make room for `len` contiguous bytes in the active file (rotating when the
@@ -348,25 +340,20 @@ ARM_PRIVATE int arm_shard_read(arm_engine *e, arm_file *f, uint64_t off, void *d
 /* Create a new data file and make it the shard's active file. log_lock held
  * (or single-threaded open). */
 ARM_PRIVATE int arm_shard_new_file(arm_engine *e, arm_shard *s);
-/* Map f for reads (len bytes of address space, may exceed the file: only
- * bytes already in the file are ever touched). Failure leaves f->map NULL. */
-ARM_PRIVATE void arm_file_map(arm_engine *e, arm_file *f, uint64_t len);
+/* Make recovered file f, valid up to end, the shard's active file: reopened
+ * for appending, cut at end, its tail block in the write buffer.
+ * Single-threaded open. */
+ARM_PRIVATE int arm_shard_resume(arm_engine *e, arm_shard *s, arm_file *f, uint64_t end);
 /* Pointer to file bytes [off, off+n) in the mapping when they are all in the
  * file already, else NULL (read through arm_shard_read). */
 ARM_PRIVATE const uint8_t *arm_shard_mapped(arm_engine *e, arm_file *f, uint64_t off, size_t n);
-/* Register a file in the engine's file table. */
-ARM_PRIVATE int arm_engine_file_add(arm_engine *e, arm_file *f);
-ARM_PRIVATE void arm_file_free(arm_file *f);
-/* A data file's path: <shard dir>/%08u.log. */
-ARM_PRIVATE void arm_file_path(char *buf, size_t n, const arm_shard *s, uint32_t fid);
-/* A new arm_file for (s, fid) with its path set and no fds open (fd, rfd
- * -1). ARM_OK or ARM_NOMEM; free with arm_file_free. */
-ARM_PRIVATE int arm_file_new(const arm_engine *e, const arm_shard *s, uint32_t fid,
-                             arm_file **file_out);
-/* Count n bytes of file fid as dead, on behalf of index shard `shard`, whose
- * index write lock the caller holds (or recovery, single-threaded). */
-ARM_PRIVATE void arm_file_add_dead(arm_engine *e, uint32_t fid, uint32_t shard, uint64_t n);
-ARM_PRIVATE uint64_t arm_file_dead(const arm_file *f);
+/* Read the entry at loc, verify its checksum and that it holds `key`, and
+ * return its value: a slice into the file mapping, or into buf (grown as
+ * needed) when the entry is not mapped. The caller keeps loc's file from
+ * being removed while it uses the value: it holds a reference to it
+ * (arm_files_hold), or still holds the index lock under which it read loc. */
+ARM_PRIVATE int arm_engine_read_value(arm_engine *e, const arm_item *loc, arm_slice key,
+                                      arm_buf *buf, arm_slice *value_out);
 
 /* write.c: one operation of a commit, and appending a run of them. */
 typedef struct arm_wop {

@@ -16,19 +16,15 @@
  * (arm_engine_indoubt_*). Any other batch is applied when complete (its
  * prepare was its decision) unless a later ABORT record names it: then the
  * keys it touched are resolved again from everything else (rec_redo).
+ * Layer: engine, below engine.c (which runs it at open) and above shard.c
+ * (arm_shard_resume, arm_shard_new_file) and file.c, through which it lists,
+ * opens, views, sets aside and removes data files.
  */
 #include "engine_int.h"
 #include "../common/arm_alloc.h"
 
-#include <dirent.h>
-#include <errno.h>
-#include <fcntl.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 typedef struct rec_pending {
     uint64_t off;
@@ -60,56 +56,6 @@ typedef struct rec_state {
 
 /* rec_redo marks the items it resolves again (recovery only). */
 #define REC_ITEM_REDO 0x80
-
-static int rec_cmp_u32(const void *a, const void *b) {
-    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
-    return x < y ? -1 : x > y;
-}
-
-/* The data-file ids in a shard directory, sorted. *ids_out owned (arm_free). */
-static int rec_list(const char *dir, uint32_t **ids_out, size_t *n_out) {
-    *ids_out = NULL;
-    *n_out = 0;
-    DIR *d = opendir(dir);
-    if (d == NULL) {
-        if (errno == ENOENT) return ARM_OK;
-        return arm_engine_seterr(ARM_ERR(ARM_IOERR), errno, "cannot list %s", dir);
-    }
-    uint32_t *ids = NULL;
-    size_t n = 0, cap = 0;
-    int rc = ARM_OK;
-    struct dirent *de;
-    while ((de = readdir(d)) != NULL) {
-        /* exactly eight digits and ".log" (sscanf would take signs, spaces) */
-        const char *nm = de->d_name;
-        uint32_t fid = 0;
-        int ok = strlen(nm) == 12 && strcmp(nm + 8, ".log") == 0;
-        for (int j = 0; ok && j < 8; j++) {
-            ok = nm[j] >= '0' && nm[j] <= '9';
-            fid = fid * 10 + (uint32_t)(nm[j] - '0');
-        }
-        if (!ok || fid == 0) continue;
-        if (n == cap) {
-            cap = cap ? cap * 2 : 16;
-            uint32_t *p = arm_realloc(ids, cap * sizeof(uint32_t));
-            if (p == NULL) {
-                rc = ARM_ERR(ARM_NOMEM);
-                break;
-            }
-            ids = p;
-        }
-        ids[n++] = fid;
-    }
-    closedir(d);
-    if (rc != ARM_OK) {
-        arm_free(ids);
-        return rc;
-    }
-    if (n) qsort(ids, n, sizeof(uint32_t), rec_cmp_u32);
-    *ids_out = ids;
-    *n_out = n;
-    return ARM_OK;
-}
 
 static int rec_apply(rec_state *st, uint32_t fid, uint64_t off, const arm_entry_hdr *h,
                      const uint8_t *key) {
@@ -284,39 +230,17 @@ static int rec_file(rec_state *st, arm_shard *s, uint32_t fid, int last, arm_fil
     arm_engine *e = st->e;
     *file_out = NULL;
     *bad_header_out = 0;
-    arm_file *f;
-    int rc = arm_file_new(e, s, fid, &f);
-    if (rc != ARM_OK) return rc;
-    const char *path = f->path;
-    int err = 0;
-    rc = arm_io_open(path, ARM_IO_O_RDONLY, &f->rfd, &err);
-    struct stat sb;
-    if (rc == ARM_OK && fstat(f->rfd, &sb) != 0) rc = (err = errno, ARM_IOERR);
-    if (rc != ARM_OK) {
-        rc = arm_engine_seterr(rc, err, "cannot open %s", path);
-        arm_file_free(f); /* frees path */
-        return rc;
-    }
-    uint64_t size = (uint64_t)sb.st_size;
-    if (size > ARM_FILE_SIZE_MAX) {
-        /* no data file grows this big (offsets are 32-bit): not ours */
-        rc = arm_engine_seterr(ARM_ERR(ARM_CORRUPT), 0, "%s is larger than any data file", path);
-        arm_file_free(f); /* frees path */
-        return rc;
-    }
-    *size_out = size;
     *valid_end_out = 0;
+    arm_file *f;
+    uint64_t size;
+    int rc = arm_file_open(&e->files, s->dir, s->id, fid, &f, &size);
+    if (rc != ARM_OK) return rc;
+    *size_out = size;
     const uint8_t *map = NULL;
-    if (size > 0) {
-        map = mmap(NULL, size, PROT_READ, MAP_PRIVATE, f->rfd, 0);
-        if (map == MAP_FAILED) {
-            rc = arm_engine_seterr(ARM_ERR(ARM_IOERR), errno, "cannot map %s", path);
-            arm_file_free(f); /* frees path */
-            return rc;
-        }
-        /* advice values are not flags: two calls */
-        madvise((void *)map, size, MADV_SEQUENTIAL);
-        madvise((void *)map, size, MADV_WILLNEED);
+    rc = arm_file_view(f, size, &map);
+    if (rc != ARM_OK) {
+        arm_file_free(f);
+        return rc;
     }
     arm_file_hdr fh;
     if (map == NULL || arm_file_hdr_decode(map, size, &fh) != ARM_OK || fh.fid != fid ||
@@ -331,18 +255,19 @@ static int rec_file(rec_state *st, arm_shard *s, uint32_t fid, int last, arm_fil
         *bad_header_out = has_entry ? 1 : 2;
     } else {
         if (fh.base_seq > st->max_seq) st->max_seq = fh.base_seq;
-        rc = arm_engine_file_add(e, f);
+        rc = arm_files_add(&e->files, f);
         if (rc != ARM_OK) goto cleanup;
-        rc = rec_scan(st, fid, s->id, map, size, valid_end_out);
-        if (rc == ARM_OK) atomic_store(&f->size, *valid_end_out);
-        /* The newest file keeps growing: reserve room for all of it. */
-        if (rc == ARM_OK)
-            arm_file_map(e, f, last && !e->opts.read_only ? e->opts.max_file_size : *valid_end_out);
-        if (rc == ARM_OK) *file_out = f;
+        arm_file *added = f;
         f = NULL; /* owned by the file table now, even on failure */
+        rc = rec_scan(st, fid, s->id, map, size, valid_end_out);
+        if (rc == ARM_OK) atomic_store(&added->size, *valid_end_out);
+        /* The newest file keeps growing: reserve room for all of it. */
+        uint64_t map_len = last && !e->opts.read_only ? e->opts.max_file_size : *valid_end_out;
+        if (rc == ARM_OK && e->opts.mmap_reads) arm_file_map(added, map_len);
+        if (rc == ARM_OK) *file_out = added;
     }
 cleanup:
-    if (map) munmap((void *)map, size);
+    arm_file_unview(map, size);
     arm_file_free(f);
     return rc;
 }
@@ -354,79 +279,31 @@ cleanup:
  * away unseen. */
 static int rec_keep_cut(arm_file *f, uint64_t end, uint64_t size) {
     if (size <= end + ARM_ENTRY_HEADER) return ARM_OK;
-    const uint8_t *map = mmap(NULL, size, PROT_READ, MAP_PRIVATE, f->rfd, 0);
-    if (map == MAP_FAILED) return arm_engine_seterr(ARM_ERR(ARM_IOERR), errno, "cannot map %s", f->path);
+    const uint8_t *map;
+    int rc = arm_file_view(f, size, &map);
+    if (rc != ARM_OK) return rc;
     int later = 0;
     arm_entry_hdr h;
     for (uint64_t o = end + 1; o + ARM_ENTRY_HEADER <= size && !later; o++)
         later = arm_entry_decode(map + o, size - o, ARM_KEY_SIZE_MAX, UINT32_MAX, &h) == ARM_OK;
-    int rc = ARM_OK;
-    if (later) {
-        char path[4400];
-        snprintf(path, sizeof(path), "%s.cut-%llu", f->path, (unsigned long long)end);
-        int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-        int err = 0;
-        rc = fd < 0 ? (err = errno, ARM_IOERR) : arm_io_pwrite(NULL, fd, map + end, size - end, 0, 1, &err);
-        if (fd >= 0) close(fd);
-        if (rc != ARM_OK) rc = arm_engine_seterr(ARM_ERR(rc), err, "cannot save %s", path);
-    }
-    munmap((void *)map, size);
+    if (later) rc = arm_file_save_tail(f, map, end, size);
+    arm_file_unview(map, size);
     return rc;
-}
-
-/* Make the newest file the active one: writable fd, tail block in the buffer,
- * torn tail cut off. */
-static int rec_resume(arm_engine *e, arm_shard *s, arm_file *f, uint64_t end) {
-    int direct = atomic_load(&e->direct_ok), err = 0;
-    int rc = arm_io_open(f->path, direct ? ARM_IO_O_DIRECT : 0, &f->fd, &err);
-    if (rc == ARM_MISUSE) {
-        atomic_store(&e->direct_ok, 0);
-        direct = 0;
-        rc = arm_io_open(f->path, 0, &f->fd, &err);
-    }
-    if (rc == ARM_OK) rc = arm_io_truncate(f->fd, end, &err);
-    if (rc == ARM_OK) rc = arm_io_datasync(NULL, f->fd, &err);
-    if (rc != ARM_OK) return arm_engine_seterr(rc, err, "cannot reopen %s for appending", f->path);
-    s->active = f;
-    s->direct = direct;
-    s->buf_off = end & ~(uint64_t)(ARM_IO_BLOCK - 1);
-    s->buf_len = (uint32_t)(end - s->buf_off);
-    atomic_store(&s->flushed_off, end);
-    s->synced_off = end;
-    atomic_store(&s->active_fid, f->fid);
-    if (s->buf_len) rc = arm_io_pread(f->rfd, s->buf, s->buf_len, s->buf_off, &err);
-    if (rc != ARM_OK) return arm_engine_seterr(rc, err, "cannot read the tail of %s", f->path);
-    return ARM_OK;
-}
-
-/* 1 when the file holds nothing but zeros (or nothing at all). */
-static int rec_blank(const char *path) {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return 0;
-    uint8_t buf[8192];
-    ssize_t got = 0;
-    int blank = 1;
-    while (blank && (got = read(fd, buf, sizeof(buf))) > 0)
-        for (ssize_t i = 0; i < got && blank; i++) blank = buf[i] == 0;
-    close(fd);
-    return blank && got == 0; /* a read error is no proof of emptiness */
 }
 
 static int rec_shard(rec_state *st, arm_shard *s, uint32_t *max_fid) {
     arm_engine *e = st->e;
     uint32_t *ids;
     size_t n;
-    int rc = rec_list(s->dir, &ids, &n);
+    int rc = arm_files_list(s->dir, &ids, &n);
     if (rc != ARM_OK) return rc;
     /* Newest files that were created and never written (a rotation cut short
      * by a crash) hold no data: drop them, so the file before is the newest
      * and appends resume there. A blank file anywhere else is damage. */
     for (; n > 0; n--) {
-        char path[4200];
-        arm_file_path(path, sizeof(path), s, ids[n - 1]);
-        if (!rec_blank(path)) break;
+        if (!arm_file_blank(s->dir, ids[n - 1])) break;
         if (ids[n - 1] > *max_fid) *max_fid = ids[n - 1]; /* never reuse its id */
-        if (!e->opts.read_only) unlink(path);
+        if (!e->opts.read_only) arm_file_unlink(s->dir, ids[n - 1]);
     }
     arm_file *newest = NULL, *newest_prev = NULL; /* the newest good file, the one before */
     uint64_t newest_end = 0, newest_prev_end = 0; /* their valid ends */
@@ -439,20 +316,17 @@ static int rec_shard(rec_state *st, arm_shard *s, uint32_t *max_fid) {
         rc = rec_file(st, s, ids[i], last, &f, &size, &end, &bad_header);
         if (rc != ARM_OK) break;
         if (bad_header) {
-            char path[4200];
-            arm_file_path(path, sizeof(path), s, ids[i]);
+            char path[ARM_FILE_PATH_MAX];
+            arm_file_path(path, sizeof(path), s->dir, ids[i]);
             /* The newest file, torn before its first block was synced: no
              * entry in it can be read, so nothing acknowledged is in it. Set
              * it aside (kept for inspection, never scanned again) so appends
              * resume in the file before it. A bad header in front of
              * readable entries is damage, never dropped. */
             if (last && bad_header == 2 && !e->opts.read_only) {
-                char aside[4300];
-                snprintf(aside, sizeof(aside), "%s.torn", path);
-                if (rename(path, aside) != 0)
-                    rc = arm_engine_seterr(ARM_ERR(ARM_IOERR), errno, "cannot rename %s", path);
-                else if (newest_prev != NULL)
-                    rc = rec_resume(e, s, newest_prev, newest_prev_end);
+                rc = arm_file_set_aside(s->dir, ids[i], "torn");
+                if (rc == ARM_OK && newest_prev != NULL)
+                    rc = arm_shard_resume(e, s, newest_prev, newest_prev_end);
                 continue;
             }
             if (!e->opts.read_only)
@@ -477,7 +351,7 @@ static int rec_shard(rec_state *st, arm_shard *s, uint32_t *max_fid) {
     arm_free(ids);
     if (rc == ARM_OK && newest && !e->opts.read_only && newest_end < newest_size)
         rc = rec_keep_cut(newest, newest_end, newest_size);
-    if (rc == ARM_OK && newest && !e->opts.read_only) rc = rec_resume(e, s, newest, newest_end);
+    if (rc == ARM_OK && newest && !e->opts.read_only) rc = arm_shard_resume(e, s, newest, newest_end);
     return rc;
 }
 
@@ -508,14 +382,12 @@ static int rec_redo(rec_state *st) {
         arm_file *f = arm_engine_file(e, fid);
         uint64_t size = f ? atomic_load(&f->size) : 0;
         if (size <= ARM_FILE_HEADER_SIZE) continue;
-        const uint8_t *map = mmap(NULL, size, PROT_READ, MAP_PRIVATE, f->rfd, 0);
-        if (map == MAP_FAILED) {
-            rc = arm_engine_seterr(ARM_ERR(ARM_IOERR), errno, "cannot map %s", f->path);
-            break;
-        }
+        const uint8_t *map = NULL;
+        rc = arm_file_view(f, size, &map);
+        if (rc != ARM_OK) break;
         uint64_t end;
         rc = rec_scan(st, fid, f->shard, map, size, &end);
-        munmap((void *)map, size);
+        arm_file_unview(map, size);
     }
     while (st->parked) {
         rec_parked *next = st->parked->next;

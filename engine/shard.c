@@ -2,8 +2,10 @@
 /*
  * shard.c: a shard's log: the aligned write buffer, flushes (O_DIRECT in
  * whole blocks through io_uring, or plain pwrite), rotation at
- * max_file_size, group commit, and reads that come from the buffer when the
- * bytes have not left it.
+ * max_file_size, group commit, reads of entries (from the buffer when the
+ * bytes have not left it) and key routing. Layer: engine, above file.c, which
+ * owns the data files themselves: every byte goes to and comes from a file
+ * through it.
  *
  * Invariants (log_lock held): buf holds file bytes [buf_off, buf_off+buf_len);
  * buf_off is block aligned and <= flushed_off <= buf_off + buf_len; the file
@@ -13,16 +15,32 @@
  */
 #include "engine_int.h"
 #include "../common/arm_alloc.h"
+#include "../common/arm_hash.h"
 
-#include <errno.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <unistd.h>
 
 #define SHARD_ALIGN_DOWN(x) ((x) & ~(uint64_t)(ARM_IO_BLOCK - 1))
 #define SHARD_ALIGN_UP(x)   SHARD_ALIGN_DOWN((x) + ARM_IO_BLOCK - 1)
 
+/* ------------------------------------------------------------- routing */
+uint32_t arm_engine_route(const arm_engine *e, const uint8_t *key, size_t klen) {
+    if (e->shard_count == 1) return 0;
+    uint32_t bits = e->meta.prefix_bits;
+    uint64_t h;
+    if (bits == 0 || (size_t)bits >= 8 * klen) {
+        h = arm_hash_key(key, klen);
+    } else {
+        uint8_t tmp[ARM_ROUTE_PREFIX_MAX];
+        size_t nbytes = (bits + 7) / 8;
+        memcpy(tmp, key, nbytes);
+        if (bits % 8) tmp[nbytes - 1] &= (uint8_t)(0xff00u >> (bits % 8));
+        h = arm_hash_key(tmp, nbytes);
+    }
+    return (uint32_t)(h % e->shard_count);
+}
+
+/* ---------------------------------------------------------- init/deinit */
 int arm_shard_init(arm_engine *e, arm_shard *s, uint32_t id) {
     memset(s, 0, sizeof(*s));
     s->id = id;
@@ -58,68 +76,11 @@ void arm_shard_deinit(arm_engine *e, arm_shard *s) {
     pthread_cond_destroy(&s->sync_cond);
 }
 
-void arm_file_map(arm_engine *e, arm_file *f, uint64_t len) {
-    if (!e->opts.mmap_reads || len == 0) return;
-    void *p = mmap(NULL, len, PROT_READ, MAP_SHARED, f->rfd, 0);
-    if (p == MAP_FAILED) return; /* reads fall back to pread */
-    f->map = p;
-    f->map_len = len;
-}
-
 const uint8_t *arm_shard_mapped(arm_engine *e, arm_file *f, uint64_t off, size_t n) {
-    if (f->map == NULL || off + n > f->map_len) return NULL;
     arm_shard *s = &e->shards[f->shard];
     if (atomic_load(&s->active_fid) != f->fid || off + n <= atomic_load(&s->flushed_off))
-        return f->map + off;
+        return arm_file_mapped(f, off, n);
     return NULL;
-}
-
-void arm_file_add_dead(arm_engine *e, uint32_t fid, uint32_t shard, uint64_t n) {
-    arm_file *f = arm_engine_file(e, fid);
-    if (ARM_ALWAYS(f != NULL))
-        atomic_store_explicit(&f->dead[shard],
-                              atomic_load_explicit(&f->dead[shard], memory_order_relaxed) + n,
-                              memory_order_relaxed);
-}
-
-uint64_t arm_file_dead(const arm_file *f) {
-    uint64_t n = 0;
-    for (uint32_t i = 0; i < f->ndead; i++) n += atomic_load_explicit(&f->dead[i], memory_order_relaxed);
-    return n;
-}
-
-void arm_file_path(char *buf, size_t n, const arm_shard *s, uint32_t fid) {
-    snprintf(buf, n, "%s/%08u.log", s->dir, fid);
-}
-
-int arm_file_new(const arm_engine *e, const arm_shard *s, uint32_t fid, arm_file **file_out) {
-    char path[4200];
-    arm_file_path(path, sizeof(path), s, fid);
-    *file_out = NULL;
-    arm_file *f = arm_calloc(1, sizeof(*f));
-    if (f == NULL) return ARM_ERR(ARM_NOMEM);
-    f->fd = f->rfd = -1;
-    f->fid = fid;
-    f->shard = s->id;
-    f->ndead = e->shard_count;
-    f->path = arm_strdup(path);
-    f->dead = arm_calloc(f->ndead, sizeof(*f->dead));
-    if (f->path == NULL || f->dead == NULL) {
-        arm_file_free(f);
-        return ARM_ERR(ARM_NOMEM);
-    }
-    *file_out = f;
-    return ARM_OK;
-}
-
-void arm_file_free(arm_file *f) {
-    if (f == NULL) return;
-    if (f->map) munmap((void *)f->map, f->map_len);
-    arm_free((void *)f->dead);
-    if (f->fd >= 0) close(f->fd);
-    if (f->rfd >= 0 && f->rfd != f->fd) close(f->rfd);
-    arm_free(f->path);
-    arm_free(f);
 }
 
 /* ----------------------------------------------------------- flushing */
@@ -135,9 +96,9 @@ int arm_shard_flush_locked(arm_engine *e, arm_shard *s) {
         uint64_t rel = SHARD_ALIGN_DOWN(fl) - s->buf_off;
         uint64_t rel_end = SHARD_ALIGN_UP((uint64_t)s->buf_len);
         memset(s->buf + s->buf_len, 0, rel_end - s->buf_len);
-        rc = arm_io_pwrite(s->ring, f->fd, s->buf + rel, rel_end - rel, s->buf_off + rel, 0, &err);
+        rc = arm_file_write(f, s->ring, s->buf + rel, rel_end - rel, s->buf_off + rel, &err);
     } else {
-        rc = arm_io_pwrite(NULL, f->fd, s->buf + (fl - s->buf_off), end - fl, fl, 0, &err);
+        rc = arm_file_write(f, NULL, s->buf + (fl - s->buf_off), end - fl, fl, &err);
     }
     if (rc != ARM_OK) {
         /* The buffer still holds everything: a later flush can retry. */
@@ -176,43 +137,14 @@ int arm_shard_append(arm_engine *e, arm_shard *s, const void *p, size_t n) {
 }
 
 /* --------------------------------------------------------- file create */
-static int shard_open_file(arm_engine *e, const char *path, int create, int *direct_io,
-                           int *fd_out) {
-    int err = 0, rc = ARM_MISUSE;
-    int flags = create ? ARM_IO_O_CREATE : 0;
-    if (*direct_io) {
-        rc = arm_io_open(path, flags | ARM_IO_O_DIRECT, fd_out, &err);
-        if (rc == ARM_MISUSE) {
-            /* The file system refuses O_DIRECT (tmpfs, ...): buffered from now on. */
-            atomic_store(&e->direct_ok, 0);
-            *direct_io = 0;
-            if (create) unlink(path);
-        }
-    }
-    if (rc == ARM_MISUSE) rc = arm_io_open(path, flags, fd_out, &err);
-    if (rc != ARM_OK) return arm_engine_seterr(rc, err, "cannot open %s", path);
-    return ARM_OK;
-}
-
 int arm_shard_new_file(arm_engine *e, arm_shard *s) {
     uint32_t fid = atomic_fetch_add(&e->next_fid, 1);
-    arm_file *f;
-    int rc = arm_file_new(e, s, fid, &f);
-    if (rc != ARM_OK) return rc;
-    const char *path = f->path;
     int direct_io = atomic_load(&e->direct_ok);
-    int err = 0;
-    rc = shard_open_file(e, path, 1, &direct_io, &f->fd);
-    if (rc == ARM_OK) rc = arm_io_open(path, ARM_IO_O_RDONLY, &f->rfd, &err);
-    if (rc == ARM_OK) rc = arm_io_sync_dir(s->dir, &err); /* the name must survive a crash */
-    if (rc == ARM_OK) arm_file_map(e, f, e->opts.max_file_size);
-    if (rc == ARM_OK) rc = arm_engine_file_add(e, f);
-    if (rc != ARM_OK) {
-        rc = arm_engine_seterr(rc, err, "cannot create data file %s", path);
-        if (f->fd >= 0) unlink(path);
-        arm_file_free(f); /* frees path */
-        return rc;
-    }
+    arm_file *f;
+    int rc = arm_file_create(&e->files, s->dir, s->id, fid, &direct_io,
+                             e->opts.mmap_reads ? e->opts.max_file_size : 0, &f);
+    if (!direct_io) atomic_store(&e->direct_ok, 0); /* refused once: buffered from now on */
+    if (rc != ARM_OK) return rc;
     arm_file_hdr h;
     memset(&h, 0, sizeof(h));
     h.version = ARM_FORMAT_VERSION;
@@ -233,23 +165,39 @@ int arm_shard_new_file(arm_engine *e, arm_shard *s) {
     return arm_shard_append(e, s, hdr, sizeof(hdr));
 }
 
+int arm_shard_resume(arm_engine *e, arm_shard *s, arm_file *f, uint64_t end) {
+    int direct = atomic_load(&e->direct_ok), err = 0;
+    int rc = arm_file_reopen_writer(f, &direct, end);
+    if (!direct) atomic_store(&e->direct_ok, 0);
+    if (rc != ARM_OK) return rc;
+    s->active = f;
+    s->direct = direct;
+    s->buf_off = SHARD_ALIGN_DOWN(end);
+    s->buf_len = (uint32_t)(end - s->buf_off);
+    atomic_store(&s->flushed_off, end);
+    s->synced_off = end;
+    atomic_store(&s->active_fid, f->fid);
+    /* the tail block is rewritten whole by the next O_DIRECT flush */
+    if (s->buf_len) rc = arm_file_read(f, s->buf_off, s->buf, s->buf_len, &err);
+    if (rc != ARM_OK) return arm_engine_seterr(rc, err, "cannot read the tail of %s", f->path);
+    return ARM_OK;
+}
+
 /* Seal the active file: everything written, padding cut, synced. A failed
  * flush leaves the buffer intact (the caller's write fails, nothing is lost,
  * a later write retries); a failed truncate or sync poisons the engine. */
 static int shard_seal(arm_engine *e, arm_shard *s) {
     arm_file *f = s->active;
-    int err = 0;
     int rc = arm_shard_flush_locked(e, s);
     if (rc != ARM_OK) return rc; /* its message says which write failed */
     uint64_t size = atomic_load(&f->size);
     /* Whatever lies past the logical end (block padding, or the bytes of a
      * failed write) must not stay in a sealed file: recovery would call it
      * damage. */
-    rc = arm_io_truncate(f->fd, size, &err);
-    if (rc == ARM_OK) rc = arm_io_datasync(NULL, f->fd, &err);
+    rc = arm_file_seal(f, size);
     if (rc != ARM_OK) {
         atomic_store(&e->panic, 1);
-        return arm_engine_seterr(rc, err, "cannot seal %s", f->path);
+        return rc;
     }
     s->synced_off = size;
     return ARM_OK;
@@ -261,11 +209,7 @@ int arm_shard_reserve(arm_engine *e, arm_shard *s, uint64_t len) {
     if (size + len <= e->opts.max_file_size || size <= ARM_FILE_HEADER_SIZE) return ARM_OK;
     int rc = shard_seal(e, s);
     if (rc == ARM_OK) rc = arm_shard_new_file(e, s);
-    if (rc == ARM_OK) {
-        /* The sealed file is read through rfd only from now on. */
-        close(f->fd);
-        f->fd = -1;
-    }
+    if (rc == ARM_OK) arm_file_close_writer(f); /* read through rfd only from now on */
     return rc;
 }
 
@@ -292,12 +236,12 @@ int arm_shard_sync_to(arm_engine *e, arm_shard *s, uint32_t fid, uint64_t end) {
         int err = 0;
         /* A rotation may close f->fd while we sync without the lock: sync a
          * duplicate, which keeps the open file description alive. */
-        int fd = rc == ARM_OK ? dup(f->fd) : -1;
-        if (rc == ARM_OK && fd < 0) rc = arm_engine_seterr(ARM_ERR(ARM_IOERR), errno, "dup failed");
+        int fd = -1;
+        if (rc == ARM_OK && (rc = arm_file_dup_writer(f, &fd, &err)) != ARM_OK)
+            rc = arm_engine_seterr(rc, err, "dup failed");
         if (rc == ARM_OK) {
             pthread_mutex_unlock(&s->log_lock);
-            rc = arm_io_datasync(NULL, fd, &err);
-            close(fd);
+            rc = arm_file_sync_dup(fd, &err);
             arm_log_lock(&s->log_lock);
             if (rc != ARM_OK) {
                 atomic_store(&e->panic, 1);
@@ -326,16 +270,16 @@ int arm_shard_read(arm_engine *e, arm_file *f, uint64_t off, void *dst, size_t n
     /* Fast path, no lock: a sealed file, or bytes already in the file. A
      * stale view errs towards the locked path, never the other way. */
     if (atomic_load(&s->active_fid) != f->fid || off + n <= atomic_load(&s->flushed_off)) {
-        rc = arm_io_pread(f->rfd, dst, n, off, &err);
+        rc = arm_file_read(f, off, dst, n, &err);
     } else {
         arm_log_lock(&s->log_lock);
         if (s->active != f || off + n <= atomic_load(&s->flushed_off)) {
             pthread_mutex_unlock(&s->log_lock);
-            rc = arm_io_pread(f->rfd, dst, n, off, &err);
+            rc = arm_file_read(f, off, dst, n, &err);
         } else {
             uint8_t *d = dst;
             size_t head = off < s->buf_off ? (size_t)ARM_MIN(s->buf_off - off, (uint64_t)n) : 0;
-            rc = head ? arm_io_pread(f->rfd, d, head, off, &err) : ARM_OK;
+            rc = head ? arm_file_read(f, off, d, head, &err) : ARM_OK;
             if (rc == ARM_OK) {
                 assert(off + n <= s->buf_off + s->buf_len);
                 memcpy(d + head, s->buf + (off + head - s->buf_off), n - head);
@@ -346,6 +290,33 @@ int arm_shard_read(arm_engine *e, arm_file *f, uint64_t off, void *dst, size_t n
     if (rc != ARM_OK)
         return arm_engine_seterr(rc, err, "read of %zu bytes at offset %llu of %s failed", n,
                                  (unsigned long long)off, f->path);
+    return ARM_OK;
+}
+
+int arm_engine_read_value(arm_engine *e, const arm_item *loc, arm_slice key, arm_buf *buf,
+                          arm_slice *value_out) {
+    arm_file *f = arm_engine_file(e, loc->fid);
+    if (ARM_NEVER(f == NULL)) return ARM_ERR(ARM_CORRUPT);
+    /* Zero-copy from the mapping when the entry is in the file already. */
+    const uint8_t *p = arm_shard_mapped(e, f, loc->off, loc->len);
+    if (p == NULL) {
+        int rc = arm_buf_reserve(buf, loc->len);
+        if (rc != ARM_OK) return rc;
+        rc = arm_shard_read(e, f, loc->off, buf->ptr, loc->len);
+        if (rc != ARM_OK) return rc;
+        p = buf->ptr;
+    }
+    if (arm_entry_verify(p, loc->len) != ARM_OK)
+        return arm_engine_seterr(ARM_ERR(ARM_CORRUPT), 0, "checksum mismatch in %s at offset %u",
+                                 f->path, loc->off);
+    /* A good checksum on the wrong entry is still the wrong entry. */
+    if (key.len != loc->klen || memcmp(p + ARM_ENTRY_HEADER, key.ptr, key.len) != 0)
+        return arm_engine_seterr(ARM_ERR(ARM_CORRUPT), 0,
+                                 "%s at offset %u holds another key than the index says",
+                                 f->path, loc->off);
+    size_t voff = ARM_ENTRY_HEADER + (size_t)loc->klen;
+    value_out->ptr = p + voff;
+    value_out->len = loc->len - voff;
     return ARM_OK;
 }
 

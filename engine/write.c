@@ -160,7 +160,7 @@ int arm_log_append(arm_engine *e, arm_shard *s, wr_op *ops, size_t n, size_t liv
     if (rc != ARM_OK) {
         int terr = 0;
         if (s->buf_off == buf_off0 && s->active == f &&
-            arm_io_truncate(f->fd, atomic_load(&s->flushed_off), &terr) == ARM_OK) {
+            arm_file_truncate(f, atomic_load(&s->flushed_off), &terr) == ARM_OK) {
             /* None of this write is in the file's logical part; a failed
              * pwrite may have left some of its bytes past it, which the
              * truncate removed, so a crash cannot bring them back. Forget it. */

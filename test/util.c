@@ -443,3 +443,39 @@ int util_model_del(util_model *m, const void *k, size_t klen) {
     }
     return 0;
 }
+
+/* ------------------------------------------------------ process state */
+int util_mapped(const char *path) {
+    FILE *f = fopen("/proc/self/maps", "r");
+    if (f == NULL) return 0;
+    char line[4096 + 256];
+    int found = 0;
+    size_t n = strlen(path);
+    while (!found && fgets(line, sizeof line, f) != NULL) {
+        char *p = strchr(line, '/');
+        if (p == NULL) continue;
+        found = strncmp(p, path, n) == 0 && (p[n] == '\n' || p[n] == '\0' || p[n] == ' ');
+    }
+    fclose(f);
+    return found;
+}
+
+int util_fds_on(const char *path) {
+    DIR *d = opendir("/proc/self/fd");
+    if (d == NULL) return 0;
+    int n = 0;
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL) {
+        char link[300], target[4096];
+        if (de->d_name[0] == '.') continue;
+        snprintf(link, sizeof link, "/proc/self/fd/%s", de->d_name);
+        ssize_t r = readlink(link, target, sizeof target - 1);
+        if (r < 0) continue;
+        target[r] = '\0';
+        /* an unlinked file reads "PATH (deleted)": still open */
+        size_t pl = strlen(path);
+        if (strncmp(target, path, pl) == 0 && (target[pl] == '\0' || target[pl] == ' ')) n++;
+    }
+    closedir(d);
+    return n;
+}

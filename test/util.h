@@ -81,6 +81,11 @@ int util_copy_file(const char *from, const char *to);
  * a new directory `to` (created). LOCK is skipped. 0 on success. */
 int util_copy_db(const char *from, const char *to);
 
+/* 1 when this process has a mapping of the file at path (/proc/self/maps). */
+int util_mapped(const char *path);
+/* Number of this process's fds open on the file at path (/proc/self/fd). */
+int util_fds_on(const char *path);
+
 /* ------------------------------------------------ documented log format */
 #define UTIL_FILE_HDR 64u
 #define UTIL_ENTRY_HDR 20u
