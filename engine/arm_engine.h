@@ -428,6 +428,18 @@ typedef struct arm_txn_ext {
  * ARM_IOERR; ARM_IOERR_FSYNC and ARM_PANIC as arm_engine_put; ARM_NOMEM.
  */
 ARM_WARN_UNUSED int arm_txn_prepare(arm_txn *txn, const arm_txn_ext *ext);
+/**
+ * Prepare several transactions (of engines of one domain, e.g. one SQL
+ * transaction over several armdb directories) as one: every key any of them
+ * writes is held before anything any of them read is validated, so two such
+ * groups that each read what the other writes cannot both succeed. ext[i]
+ * (ext may be NULL) as arm_txn_prepare's. Transactions that only read are
+ * validated and count as prepared (nothing to publish). All or nothing: on
+ * an error none of them stays prepared (those prepared before the call
+ * excepted). Errors as arm_txn_prepare.
+ */
+ARM_WARN_UNUSED int arm_txn_prepare_group(arm_txn *const *txns, size_t n,
+                                          const arm_txn_ext *const *ext);
 /* The id of a prepared transaction (stable until it is un-prepared), the one
  * an external decision records and arm_engine_indoubt_* report. 0 when
  * nothing was written. */

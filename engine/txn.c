@@ -70,6 +70,9 @@ struct arm_txn {
     uint32_t fid;           /* where it ended */
     uint64_t end;
     int ext;                /* decided externally */
+    int counted;            /* counted in nprepared (preparing, or prepared and holding) */
+    int held;               /* its write keys are held (INTENT) */
+    int reread;             /* read more after it was prepared: validate again */
 };
 
 /* An in-doubt transaction kept from recovery. */
@@ -124,6 +127,7 @@ int arm_txn_reset(arm_txn *t, const arm_snapshot *snap, int flags) {
     t->flags = flags;
     t->state = TXN_ACTIVE;
     t->seq = 0;
+    t->reread = 0;
     return ARM_OK;
 }
 
@@ -176,6 +180,7 @@ static void txn_read_all(arm_txn *t) {
 
 static void txn_note_key(arm_txn *t, arm_slice key) {
     if (!txn_tracks(t)) return;
+    if (t->state == TXN_PREPARED) t->reread = 1;
     if (t->nread >= TXN_READS_MAX || t->rkeys.len + key.len > TXN_KEYBYTES_MAX) {
         txn_read_all(t);
         return;
@@ -236,6 +241,7 @@ static int txn_buf_set(arm_buf *b, arm_slice k) {
 
 void arm_txn_note_range(arm_txn *t, size_t slot, arm_slice lo, int lo_inf, arm_slice hi, int hi_inf) {
     if (!txn_tracks(t) || slot >= t->nranges) return;
+    if (t->state == TXN_PREPARED) t->reread = 1;
     txn_range *r = &t->ranges[slot];
     int rc = ARM_OK;
     if (!r->used || txn_bound_cmp(lo, lo_inf, arm_slice_make(r->lo.ptr, r->lo.len), r->lo_inf) < 0) {
@@ -349,6 +355,20 @@ static int txn_item_conflicts(const arm_item *it, uint64_t snap) {
     return it != NULL && (it->seq > snap || (it->flags & ARM_ITEM_INTENT));
 }
 
+/* A key this transaction writes (and so holds, and validated as a write). */
+static int txn_writes_key(const arm_txn *t, const arm_item *it) {
+    arm_slice v;
+    int deleted = 0;
+    return arm_engine_batch_lookup(t->batch, arm_slice_make(it->key, it->klen), &v, &deleted) ==
+               ARM_OK ||
+           deleted;
+}
+
+/* A read key's item conflicts, unless the key is one of ours. */
+static int txn_read_conflicts(const arm_txn *t, const arm_item *it) {
+    return txn_item_conflicts(it, t->snap) && !txn_writes_key(t, it);
+}
+
 static int txn_range_conflicts(arm_txn *t, const txn_range *r) {
     arm_engine *e = t->e;
     for (uint32_t i = 0; i < e->shard_count; i++) {
@@ -366,7 +386,7 @@ static int txn_range_conflicts(arm_txn *t, const txn_range *r) {
                 if (arm_index_kind(s->index) == ARM_INDEX_HASH) continue;
                 break;
             }
-            if (txn_item_conflicts(item, t->snap)) return 1;
+            if (txn_read_conflicts(t, item)) return 1;
         }
     }
     return 0;
@@ -382,7 +402,7 @@ static int txn_reads_conflict(arm_txn *t) {
         arm_slice k = arm_slice_make(t->rkeys.ptr + off, t->rklen[i]);
         off += t->rklen[i];
         arm_shard *s = &e->shards[arm_engine_route(e, k.ptr, k.len)];
-        if (txn_item_conflicts(arm_index_get(s->index, k.ptr, k.len), t->snap)) return 1;
+        if (txn_read_conflicts(t, arm_index_get(s->index, k.ptr, k.len))) return 1;
     }
     for (size_t i = 0; i < t->nranges; i++)
         if (t->ranges[i].used && txn_range_conflicts(t, &t->ranges[i])) return 1;
@@ -565,64 +585,69 @@ int arm_engine_txn_durable(arm_engine *e, uint64_t id) {
 }
 
 /* ------------------------------------------------------------- prepare */
+/* A prepare holds every key it writes before it validates anything it read:
+ * of two transactions that each read what the other writes, one then sees
+ * the other's hold (serializability across engines, where no lock spans
+ * both). Phases, for every transaction of a group: count itself as
+ * preparing; hold its writes (and validate them); validate its reads;
+ * append. */
+
 /* A transaction stops counting as preparing (failed, or nothing to hold). */
 static void txn_unprepared(arm_txn *t) {
+    if (!t->counted) return;
+    t->counted = 0;
     atomic_fetch_sub(&t->e->nprepared, 1);
     arm_domain_prepared_add(t->e->dom, -1);
 }
 
-/* Validate and hold, under the locks. */
-static int txn_validate_and_hold(arm_txn *t) {
+/* Nothing published on the engine since the snapshot, and no one else
+ * preparing there: nothing to validate. Read under the locks the caller
+ * holds: an installer stores last_pub before it installs and holds its locks
+ * while it does, so what it put in our shards is seen here or not there yet;
+ * and every preparer counts itself in nprepared before it looks, so of two
+ * concurrent ones each sees the other. */
+static int txn_quiet(const arm_txn *t) {
+    return atomic_load(&t->e->last_pub) <= t->snap &&
+           atomic_load(&t->e->nprepared) == (uint32_t)t->counted;
+}
+
+/* Phase 2: validate the keys it writes and hold them. */
+static int txn_hold_writes(arm_txn *t) {
     arm_engine *e = t->e;
-    int reads = txn_has_reads(t), all = 0, rc = ARM_OK;
-    txn_lock(e, t->mask, 0, 1);
-    /* Nothing published since our snapshot and no one else preparing: no
-     * validation needed. Read under the locks: an installer stores last_pub
-     * before it installs and holds the locks while it does, so what it put
-     * in our shards is seen here or not there yet; and every preparer counts
-     * itself in nprepared before it looks, so of two concurrent ones each
-     * sees the other (the count includes us: 1). */
-    int quiet = atomic_load(&e->last_pub) <= t->snap && atomic_load(&e->nprepared) == 1;
-    if (!quiet && reads) { /* reads may be anywhere: take the other shards too, in order */
-        txn_lock(e, t->mask, 0, 0);
-        txn_lock(e, t->mask, 1, 1);
-        all = 1;
-    }
-    if (!quiet) {
+    int rc = ARM_OK;
+    arm_lock_shards(e, t->mask, 1);
+    if (!txn_quiet(t)) {
         for (size_t i = 0; i < t->nops && rc == ARM_OK; i++) {
             arm_wop *op = &t->ops[i];
             arm_shard *s = &e->shards[op->shard];
             if (txn_item_conflicts(arm_index_get(s->index, op->key.ptr, op->key.len), t->snap))
-                rc = txn_busy(t, "a key it writes was changed by another transaction after it began");
-        }
-        if (rc == ARM_OK && reads && txn_reads_conflict(t)) rc = txn_busy(t, "something it read was changed by another transaction after it "
+                rc = txn_busy(t, "a key it writes was changed by another transaction after it "
                                  "began");
+        }
     }
     if (rc == ARM_OK) rc = txn_hold(e, t->ops, t->nops);
-    txn_lock(e, t->mask, all, 0);
+    arm_lock_shards(e, t->mask, 0);
+    if (rc == ARM_OK) t->held = 1;
     return rc;
 }
 
-int arm_txn_prepare(arm_txn *t, const arm_txn_ext *ext) {
-    int rc = txn_usable(t);
-    if (rc != ARM_OK || t->state == TXN_PREPARED) return rc;
+/* Phase 3: validate what it read (its own held keys excepted). */
+static int txn_check_reads(arm_txn *t) {
+    if (!txn_has_reads(t)) return ARM_OK;
     arm_engine *e = t->e;
-    t->seq = 0;
-    t->ext = ext != NULL;
-    if (arm_engine_batch_mark(t->batch) == 0) { /* read-only: its snapshot was consistent */
-        t->state = TXN_PREPARED;
-        return ARM_OK;
-    }
-    if (e->opts.read_only)
-        return arm_engine_seterr(ARM_ERR(ARM_READONLY), 0, "%s is open read-only", e->dir);
-    atomic_fetch_add(&e->nprepared, 1); /* before looking: see txn_validate_and_hold */
-    arm_domain_prepared_add(e->dom, 1);
-    rc = txn_build_ops(t);
-    if (rc == ARM_OK) rc = txn_validate_and_hold(t);
-    if (rc != ARM_OK) {
-        txn_unprepared(t);
-        return rc;
-    }
+    uint8_t none[ARM_SHARDS_MAX / 8];
+    memset(none, 0, sizeof(none));
+    txn_lock(e, none, 1, 1); /* reads may be anywhere: every shard, read-locked, in order */
+    int rc = ARM_OK;
+    if (!txn_quiet(t) && txn_reads_conflict(t))
+        rc = txn_busy(t, "something it read was changed by another transaction after it began");
+    txn_lock(e, none, 1, 0);
+    return rc;
+}
+
+/* Phase 4: write the batch (invisible) to the log. */
+static int txn_append(arm_txn *t, const arm_txn_ext *ext) {
+    arm_engine *e = t->e;
     size_t live = 0;
     uint64_t total = ext ? ARM_TXNINFO_BYTES : 0;
     for (size_t i = 0; i < t->nops; i++) {
@@ -631,48 +656,115 @@ int arm_txn_prepare(arm_txn *t, const arm_txn_ext *ext) {
         live++;
         total += arm_entry_size(t->ops[i].key.len, t->ops[i].del ? 0 : t->ops[i].value.len);
     }
-    if (live == 0) { /* only deletes of absent keys */
-        txn_unprepared(t);
-        t->state = TXN_PREPARED;
-        return ARM_OK;
-    }
-    if (total + ARM_FILE_HEADER_SIZE > e->opts.max_file_size) {
-        rc = arm_engine_seterr(ARM_ERR(ARM_FULL), 0,
-                               "transaction of %llu bytes does not fit in one data file "
-                               "(max_file_size)",
-                               (unsigned long long)total);
-    } else {
+    if (live == 0) return ARM_OK; /* only deletes of absent keys: nothing to write */
+    if (total + ARM_FILE_HEADER_SIZE > e->opts.max_file_size)
+        return arm_engine_seterr(ARM_ERR(ARM_FULL), 0,
+                                 "transaction of %llu bytes does not fit in one data file "
+                                 "(max_file_size)",
+                                 (unsigned long long)total);
+    arm_shard *s = &e->shards[t->coord];
+    arm_log_lock(&s->log_lock);
+    int rc = atomic_load(&e->panic)
+                 ? arm_engine_seterr(ARM_PANIC, 0, "an earlier write or sync failed; reopen %s", e->dir)
+                 : arm_log_append(e, s, t->ops, t->nops, live, total, ext ? ext->owner : NULL,
+                                  &t->seq, &t->fid, &t->end);
+    pthread_mutex_unlock(&s->log_lock);
+    /* Decided elsewhere: tracked until its outcome is durable, and the
+     * entries must be durable before that decision is taken. */
+    if (rc == ARM_OK && ext) rc = txn_track_add(e, t->seq);
+    if (rc == ARM_OK && ext) rc = arm_shard_sync_to(e, s, t->fid, t->end);
+    return rc;
+}
+
+/* Undo what a failed group prepare did to t. */
+static void txn_prepare_undo(arm_txn *t) {
+    arm_engine *e = t->e;
+    if (t->seq) { /* written, maybe durable: an abort record keeps a reopen from applying it */
+        uint32_t fid;
+        uint64_t end;
         arm_shard *s = &e->shards[t->coord];
-        arm_log_lock(&s->log_lock);
-        if (atomic_load(&e->panic))
-            rc = arm_engine_seterr(ARM_PANIC, 0, "an earlier write or sync failed; reopen %s", e->dir);
-        else
-            rc = arm_log_append(e, s, t->ops, t->nops, live, total, ext ? ext->owner : NULL, &t->seq,
-                                &t->fid, &t->end);
-        pthread_mutex_unlock(&s->log_lock);
-        /* Decided elsewhere: tracked until its outcome is durable, and the
-         * entries must be durable before that decision is taken. */
-        if (rc == ARM_OK && ext) rc = txn_track_add(e, t->seq);
-        if (rc == ARM_OK && ext) rc = arm_shard_sync_to(e, s, t->fid, t->end);
-        if (rc != ARM_OK && t->seq && ext) {
-            /* Written but not known durable: an abort record keeps a
-             * reopen from asking about it. */
-            uint32_t fid;
-            uint64_t end;
-            (void)arm_log_decision(e, s, t->seq, ARM_DECISION_ABORT, &fid, &end);
-            txn_track_set(e, t->seq, 1, 0, 0, 0);
-        }
+        if (arm_log_decision(e, s, t->seq, ARM_DECISION_ABORT, &fid, &end) != ARM_OK ||
+            arm_shard_sync_to(e, s, fid, end) != ARM_OK)
+            atomic_store(&e->panic, 1);
+        if (t->ext) txn_track_set(e, t->seq, 1, 0, 0, 0);
+        t->seq = 0;
     }
-    if (rc != ARM_OK) {
+    if (t->held) {
         arm_lock_shards(e, t->mask, 1);
         txn_release_intents(e, t->ops, t->nops);
         arm_lock_shards(e, t->mask, 0);
+        t->held = 0;
+    }
+    txn_unprepared(t);
+}
+
+int arm_txn_prepare_group(arm_txn *const *txns, size_t n, const arm_txn_ext *const *ext) {
+    int rc = ARM_OK;
+    for (size_t i = 0; i < n && rc == ARM_OK; i++) {
+        arm_txn *t = txns[i];
+        rc = txn_usable(t);
+        if (rc == ARM_OK && t->state != TXN_PREPARED && arm_engine_batch_mark(t->batch) &&
+            t->e->opts.read_only)
+            rc = arm_engine_seterr(ARM_ERR(ARM_READONLY), 0, "%s is open read-only", t->e->dir);
+    }
+    if (rc != ARM_OK) return rc;
+    /* Phase 1: everyone that writes counts itself as preparing, first. */
+    for (size_t i = 0; i < n && rc == ARM_OK; i++) {
+        arm_txn *t = txns[i];
+        if (t->state == TXN_PREPARED) continue;
         t->seq = 0;
-        txn_unprepared(t);
+        t->ext = ext && ext[i];
+        t->nops = 0;
+        if (arm_engine_batch_mark(t->batch) == 0) continue;
+        atomic_fetch_add(&t->e->nprepared, 1);
+        arm_domain_prepared_add(t->e->dom, 1);
+        t->counted = 1;
+        rc = txn_build_ops(t);
+    }
+    int writes = 0;
+    for (size_t i = 0; i < n && rc == ARM_OK; i++) {
+        if (txns[i]->state == TXN_PREPARED || txns[i]->nops == 0) continue;
+        writes = 1;
+        rc = txn_hold_writes(txns[i]);
+    }
+    for (size_t i = 0; i < n; i++)
+        writes |= txns[i]->state == TXN_PREPARED && txns[i]->seq != 0;
+    /* Reads matter only to a group that writes: one that only reads saw one
+     * consistent snapshot, which is all it needs. One prepared before (a
+     * retried SQL COMMIT) that read more since is validated again. */
+    for (size_t i = 0; i < n && rc == ARM_OK && writes; i++)
+        if (txns[i]->state != TXN_PREPARED || txns[i]->reread) rc = txn_check_reads(txns[i]);
+    if (rc == ARM_OK)
+        for (size_t i = 0; i < n; i++) txns[i]->reread = 0;
+    for (size_t i = 0; i < n && rc == ARM_OK; i++)
+        if (txns[i]->state != TXN_PREPARED && txns[i]->nops)
+            rc = txn_append(txns[i], ext ? ext[i] : NULL);
+    if (rc != ARM_OK) {
+        char msg[ARM_ERRMSG_MAX];
+        int err;
+        arm_engine_saveerr(msg, &err);
+        for (size_t i = 0; i < n; i++)
+            if (txns[i]->state != TXN_PREPARED) txn_prepare_undo(txns[i]);
+        arm_engine_restoreerr(msg, err);
         return rc;
     }
-    t->state = TXN_PREPARED;
+    for (size_t i = 0; i < n; i++) {
+        arm_txn *t = txns[i];
+        if (t->state == TXN_PREPARED) continue;
+        if (t->seq == 0) txn_unprepared(t); /* nothing written: holds nothing */
+        if (t->seq == 0 && t->held) {
+            arm_lock_shards(t->e, t->mask, 1);
+            txn_release_intents(t->e, t->ops, t->nops);
+            arm_lock_shards(t->e, t->mask, 0);
+            t->held = 0;
+        }
+        t->state = TXN_PREPARED;
+    }
     return ARM_OK;
+}
+
+int arm_txn_prepare(arm_txn *t, const arm_txn_ext *ext) {
+    return arm_txn_prepare_group(&t, 1, &ext);
 }
 
 /* ------------------------------------------------------------- publish */
@@ -752,10 +844,8 @@ int arm_txn_publish(arm_txn *const *txns_in, size_t n) {
     for (size_t i = n; i-- > 0;) arm_lock_shards(txns[i]->e, txns[i]->mask, 0);
     for (size_t i = 0; i < n; i++) {
         arm_txn *t = txns[i];
-        if (t->seq) {
-            atomic_fetch_sub(&t->e->nprepared, 1);
-            arm_domain_prepared_add(t->e->dom, -1);
-        }
+        t->held = 0;
+        txn_unprepared(t);
         t->state = TXN_DONE;
         arm_engine_batch_clear(t->batch);
     }
@@ -794,13 +884,15 @@ static int txn_unprepare(arm_txn *t) {
         if (rc == ARM_OK) rc = arm_shard_sync_to(e, s, fid, end);
         if (rc != ARM_OK) atomic_store(&e->panic, 1);
         if (t->ext) txn_track_set(e, t->seq, 1, 0, 0, 0);
+        t->seq = 0;
+    }
+    if (t->held) {
         arm_lock_shards(e, t->mask, 1);
         txn_release_intents(e, t->ops, t->nops);
         arm_lock_shards(e, t->mask, 0);
-        atomic_fetch_sub(&e->nprepared, 1);
-        arm_domain_prepared_add(e->dom, -1);
-        t->seq = 0;
+        t->held = 0;
     }
+    txn_unprepared(t);
     t->state = TXN_ACTIVE;
     return rc;
 }

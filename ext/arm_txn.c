@@ -649,34 +649,42 @@ ARM_PRIVATE int arm_ext_ctx_sync(arm_vtab *vt) {
     /* Every xSync of the transaction does all of it (idempotent): SQLite
      * calls each table's, and again when a COMMIT is retried. */
     int decide = ctx_needs_decision(c, vt->db);
+    arm_txn *txns[CTX_PARTS_MAX];
+    arm_txn_ext exts[CTX_PARTS_MAX];
+    const arm_txn_ext *extp[CTX_PARTS_MAX];
+    int n = 0;
     for (int i = 0; i < c->nparts; i++) {
         ctx_part *p = &c->parts[i];
-        if (arm_txn_write_count(p->txn) == 0) continue;
         arm_vtab *owner = p->owner ? p->owner : vt;
-        if (decide && !owner->has_shadow) {
+        int writes = arm_txn_write_count(p->txn) > 0;
+        if (writes && decide && !owner->has_shadow) {
             arm_vtab_set_error(owner, "armdb: %s: this transaction needs the decision table "
-                               "%s_armdb, which is missing; write the table once on its own "
-                               "(any INSERT, UPDATE or DELETE) to create it", owner->name,
+                               "%s_armdb, which is missing and could not be made", owner->name,
                                owner->name);
             return SQLITE_ERROR;
         }
-        if (arm_txn_id(p->txn) != 0 && p->ext != decide) {
+        if (writes && arm_txn_id(p->txn) != 0 && p->ext != decide) {
             /* prepared the other way (more was written since): again */
             int rc = arm_txn_unprepare(p->txn);
             if (rc != ARM_OK) return ctx_error(owner, rc, "commit");
         }
-        if (arm_txn_id(p->txn) != 0 && p->ext == decide) continue;
-        arm_txn_ext ext;
-        memcpy(ext.owner, owner->owner, 16);
-        int rc = arm_txn_prepare(p->txn, decide ? &ext : NULL);
-        if (rc != ARM_OK) return ctx_error(owner, rc, "commit");
-        p->ext = decide;
+        /* Parts that only read go too: their reads are validated with the
+         * rest (what the transaction writes may depend on them). */
+        if (!p->tracked) continue;
+        memcpy(exts[n].owner, owner->owner, 16);
+        extp[n] = writes && decide ? &exts[n] : NULL;
+        txns[n++] = p->txn;
+        p->ext = writes && decide;
+    }
+    int rc = arm_txn_prepare_group(txns, (size_t)n, extp);
+    if (rc != ARM_OK) return ctx_error(vt, rc, "commit");
+    for (int i = 0; i < c->nparts; i++) {
+        ctx_part *p = &c->parts[i];
         uint64_t id = arm_txn_id(p->txn);
-        if (decide && id != 0 && p->rowed != id) {
-            int src = ctx_decide(owner, id);
-            if (src != SQLITE_OK) return src;
-            p->rowed = id;
-        }
+        if (!p->ext || id == 0 || p->rowed == id) continue;
+        int src = ctx_decide(p->owner ? p->owner : vt, id);
+        if (src != SQLITE_OK) return src;
+        p->rowed = id;
     }
     return SQLITE_OK;
 }

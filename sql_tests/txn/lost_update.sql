@@ -54,6 +54,20 @@ SELECT sum(n) AS again_armdb_scan FROM c;
 COMMIT;
 SELECT n AS after_armdb FROM c WHERE id = 1;
 SELECT n AS after_native FROM nc WHERE id = 1;
+-- what a transaction read in one armdb table counts when it writes another
+CREATE VIRTUAL TABLE src USING armdb(id INTEGER PRIMARY KEY, n INTEGER);
+CREATE VIRTUAL TABLE dst USING armdb(id INTEGER PRIMARY KEY, total INTEGER);
+INSERT INTO src VALUES (1, 5), (2, 6);
+BEGIN;
+SELECT sum(n) AS a_sums FROM src;
+.connection 1
+UPDATE src SET n = 50 WHERE id = 1;
+.connection 0
+INSERT INTO dst VALUES (1, 11);
+COMMIT;
+SELECT count(*) AS dst_rows FROM dst;
+INSERT INTO dst SELECT 1, sum(n) FROM src;
+SELECT total AS dst_total FROM dst;
 .connection close 1
 -- two database files, one directory
 .open x.db

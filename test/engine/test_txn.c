@@ -437,6 +437,70 @@ static void test_two_engines_one_publish(void) {
     util_close_ok(x.b);
 }
 
+/* Write skew across two engines: t reads A.x and writes B.y, u reads B.y and
+ * writes A.x. Prepared as groups (every write held before any read is
+ * validated), at most one of them commits, whatever the interleaving. */
+static void test_cross_engine_skew(void) {
+    arm_domain *d = NULL;
+    ARM_CHECK_RC(arm_domain_new(&d), ARM_OK);
+    arm_engine_options o;
+    opts4(&o);
+    o.domain = d;
+    fresh("txnk");
+    arm_engine *a = util_open_ok(g_db, &o), *b = util_open_ok(g_db2, &o);
+    arm_domain_free(d);
+    for (int order = 0; order < 3; order++) {
+        put1(a, "x", "0");
+        put1(b, "y", "0");
+        arm_snapshot st, su;
+        ARM_CHECK_RC(arm_snapshot_take(arm_engine_domain(a), &st), ARM_OK);
+        ARM_CHECK_RC(arm_snapshot_take(arm_engine_domain(a), &su), ARM_OK);
+        arm_txn *ta, *tb, *ua, *ub;
+        ARM_CHECK_RC(arm_txn_begin(a, &st, 0, &ta), ARM_OK);
+        ARM_CHECK_RC(arm_txn_begin(b, &st, 0, &tb), ARM_OK);
+        ARM_CHECK_RC(arm_txn_begin(a, &su, 0, &ua), ARM_OK);
+        ARM_CHECK_RC(arm_txn_begin(b, &su, 0, &ub), ARM_OK);
+        tget(ta, "x", "0"); /* t: reads x, writes y */
+        tput(tb, "y", "t");
+        tget(ub, "y", "0"); /* u: reads y, writes x */
+        tput(ua, "x", "u");
+        arm_txn *tg[2] = {ta, tb}, *ug[2] = {ua, ub};
+        int rt, ru;
+        if (order == 0) { /* t prepared, not published, when u prepares */
+            rt = arm_txn_prepare_group(tg, 2, NULL);
+            ru = arm_txn_prepare_group(ug, 2, NULL);
+        } else if (order == 1) { /* t published first */
+            rt = arm_txn_prepare_group(tg, 2, NULL);
+            if (rt == ARM_OK) ARM_CHECK_RC(arm_txn_publish(&tb, 1), ARM_OK);
+            ru = arm_txn_prepare_group(ug, 2, NULL);
+        } else { /* u first */
+            ru = arm_txn_prepare_group(ug, 2, NULL);
+            rt = arm_txn_prepare_group(tg, 2, NULL);
+        }
+        ARM_CHECK(rt == ARM_OK || rt == ARM_BUSY_SNAPSHOT);
+        ARM_CHECK(ru == ARM_OK || ru == ARM_BUSY_SNAPSHOT);
+        ARM_CHECK(!(rt == ARM_OK && ru == ARM_OK));
+        ARM_CHECK(rt == ARM_OK || ru == ARM_OK); /* one of them wins */
+        if (rt == ARM_OK && order != 1) ARM_CHECK_RC(arm_txn_publish(&tb, 1), ARM_OK);
+        if (ru == ARM_OK) ARM_CHECK_RC(arm_txn_publish(&ua, 1), ARM_OK);
+        arm_txn_free(ta);
+        arm_txn_free(tb);
+        arm_txn_free(ua);
+        arm_txn_free(ub);
+        arm_snapshot_drop(&st);
+        arm_snapshot_drop(&su);
+        arm_buf vx = {0}, vy = {0};
+        ARM_CHECK_RC(arm_engine_get(a, UTIL_S("x"), &vx), ARM_OK);
+        ARM_CHECK_RC(arm_engine_get(b, UTIL_S("y"), &vy), ARM_OK);
+        /* exactly one of the writes happened */
+        ARM_CHECK((vx.len == 1 && vx.ptr[0] == 'u') != (vy.len == 1 && vy.ptr[0] == 't'));
+        arm_buf_free(&vx);
+        arm_buf_free(&vy);
+    }
+    util_close_ok(a);
+    util_close_ok(b);
+}
+
 /* ---------------------------------------------------- version store */
 static void test_versions_pruned(void) {
     arm_engine_options o;
@@ -670,6 +734,7 @@ int main(void) {
     UTIL_CASE("discard after prepare is never recovered", test_discard_after_prepare());
     UTIL_CASE("crash while prepared: applied / in doubt", test_crash_prepared());
     UTIL_CASE("two engines published at once", test_two_engines_one_publish());
+    UTIL_CASE("write skew across two engines is refused", test_cross_engine_skew());
     UTIL_CASE("versions kept for a snapshot, then pruned", test_versions_pruned());
     UTIL_CASE("an idle snapshot expires", test_idle_snapshot_expires());
     UTIL_CASE("transfers keep the total", test_transfers());
