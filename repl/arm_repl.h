@@ -98,6 +98,37 @@ void arm_repl_options_init(arm_repl_options *opts);
  */
 ARM_WARN_UNUSED int arm_repl_options_check(const arm_repl_options *opts, arm_repl_err *err);
 
+/* -------------------------------------------------------------- secret */
+/* Length bounds of a shared secret, in bytes. */
+#define ARM_REPL_SECRET_MIN 16u
+#define ARM_REPL_SECRET_MAX 1024u
+
+/* A loaded shared secret (opaque; its bytes live in sodium_malloc memory,
+ * read-only, and are wiped when freed). */
+typedef struct arm_repl_secret arm_repl_secret;
+
+/**
+ * Load the shared secret from a file or from an environment variable
+ * (exactly one of `path` and `env_name` non-NULL). The secret is the file's
+ * bytes (one trailing "\n" or "\r\n" dropped, so `echo` works) or the
+ * variable's value, ARM_REPL_SECRET_MIN..ARM_REPL_SECRET_MAX bytes. A file
+ * must be a regular file that neither group nor others may read or write
+ * (chmod 600), the way ssh treats private keys.
+ *
+ * On ARM_OK *out (owned: arm_repl_secret_free) holds the secret. Otherwise:
+ * ARM_MISUSE  both or neither source given;
+ * ARM_NOTFOUND the file or the variable does not exist (message names it);
+ * ARM_AUTH    the secret is too short or too long, or the file is readable by
+ *             others (message names the file or variable and says why);
+ * ARM_IOERR   the file could not be read; ARM_NOMEM.
+ * Messages name the source, never its content. Thread-safe; blocks on file I/O.
+ */
+ARM_WARN_UNUSED int arm_repl_secret_load(const char *path, const char *env_name,
+                                         arm_repl_secret **out, arm_repl_err *err);
+
+/* Wipe and free a secret. NULL is allowed. */
+void arm_repl_secret_free(arm_repl_secret *secret);
+
 #ifdef __cplusplus
 }
 #endif

@@ -3,6 +3,8 @@
  * repl_int.h: private interfaces of the replication layer, shared by the repl/ sources
  * and visible to tests (-DARM_TEST):
  *   repl_wire.c       frame and message encode/decode, pure (no I/O, fuzzed)
+ *   repl_handshake.c  the handshake as a pure state machine (fuzzed)
+ *   repl_auth.c       shared secret and proofs (the only sodium.h user)
  *   repl_opts.c       options, error reports, positions
  * The wire format is drawn byte by byte at the top of repl_wire.c and in
  * ARCHITECTURE.md ("Replication"). All integers are little-endian.
@@ -376,5 +378,78 @@ ARM_PRIVATE int repl_hello_positions_valid(const repl_hello *f, const repl_hello
 /* Positions on the wire (24 bytes), shared by the messages above. */
 ARM_PRIVATE void repl_wire_pos_put(uint8_t *p, const arm_repl_pos *pos);
 ARM_PRIVATE void repl_wire_pos_get(const uint8_t *p, arm_repl_pos *pos);
+
+/* ------------------------------------------------------- authentication */
+/* Random bytes for a handshake nonce (libsodium's CSPRNG). ARM_OK, or
+ * ARM_ERROR when libsodium cannot be initialised. */
+ARM_WARN_UNUSED ARM_PRIVATE int repl_auth_nonce(uint8_t nonce[REPL_NONCE_BYTES]);
+/**
+ * The proof `role` (enum repl_role) gives of knowing the secret in this
+ * handshake: HMAC-SHA512-256 keyed with the secret over a domain label, the
+ * role, and both hellos as sent (follower's first), so it is bound to both
+ * nonces and every handshake field: a proof replayed from another session,
+ * or reflected back with the other role, does not verify.
+ */
+ARM_PRIVATE void repl_auth_proof(const arm_repl_secret *secret, uint8_t role,
+                                 const uint8_t f_hello[REPL_HELLO_SIZE],
+                                 const uint8_t l_hello[REPL_HELLO_SIZE],
+                                 uint8_t proof[REPL_PROOF_BYTES]);
+/* Constant-time check of a received proof. ARM_OK or ARM_AUTH. */
+ARM_WARN_UNUSED ARM_PRIVATE int repl_auth_verify(const arm_repl_secret *secret, uint8_t role,
+                                                 const uint8_t f_hello[REPL_HELLO_SIZE],
+                                                 const uint8_t l_hello[REPL_HELLO_SIZE],
+                                                 const uint8_t proof[REPL_PROOF_BYTES]);
+
+/* ------------------------------------------------------------ handshake */
+/* What one side brings to a handshake. */
+typedef struct repl_hs_cfg {
+    uint8_t role;                          /* enum repl_role */
+    uint8_t db_id[REPL_DBID_BYTES];        /* our database id */
+    uint32_t shard_count;
+    int have_pos;                          /* follower: positions for leader_db_id are stored */
+    uint8_t leader_db_id[REPL_DBID_BYTES]; /* follower with have_pos */
+    int empty;                             /* follower: our database holds no keys */
+    uint32_t payload_max;                  /* largest payload we accept */
+    uint64_t txn_max;                      /* bytes: leader sends / follower accepts at most */
+    const arm_repl_secret *secret;         /* borrowed; NULL = no authentication */
+} repl_hs_cfg;
+
+enum repl_hs_state {
+    REPL_HS_HELLO = 1, /* waiting for the peer's HELLO */
+    REPL_HS_AUTH = 2,  /* waiting for the peer's AUTH */
+    REPL_HS_DONE = 3,  /* both sides accepted each other */
+    REPL_HS_FAILED = 4,/* refused; an ERROR frame for the peer was queued */
+};
+
+/* The handshake as a pure state machine: it consumes frames and queues the
+ * frames to send in `out`; repl_stream.c drives it over a socket, the fuzzer
+ * and the tests drive two of them against each other. */
+typedef struct repl_hs {
+    repl_hs_cfg cfg;
+    int state;                          /* enum repl_hs_state */
+    uint8_t mine[REPL_HELLO_SIZE];      /* our hello as sent */
+    uint8_t theirs[REPL_HELLO_SIZE];    /* the peer's hello as received */
+    repl_hello me, peer;                /* decoded forms */
+    uint8_t nonce[REPL_NONCE_BYTES];    /* ours */
+} repl_hs;
+
+/* Fill cfg from an open engine's stats (db id, shard count, emptiness),
+ * the options (payload_max, txn_max) and a secret (borrowed, may be NULL). */
+ARM_PRIVATE void repl_hs_cfg_init(repl_hs_cfg *cfg, uint8_t role, const uint8_t db_id[16],
+                                  uint32_t shard_count, const arm_repl_options *opts,
+                                  const arm_repl_secret *secret);
+/* Begin: a follower queues its HELLO; a leader waits. ARM_OK, ARM_NOMEM. */
+ARM_WARN_UNUSED ARM_PRIVATE int repl_hs_start(repl_hs *hs, const repl_hs_cfg *cfg, arm_buf *out,
+                                              arm_repl_err *err);
+/**
+ * Take the peer's next frame. ARM_OK (see hs->state: DONE when finished);
+ * when we refuse, an ERROR frame for the peer is queued in out, the state
+ * becomes FAILED and the code is returned: ARM_PROTOCOL (bad or unexpected
+ * frame, incompatible peer), ARM_AUTH (wrong or missing secret, bad proof);
+ * a peer's ERROR frame gives its code (ARM_AUTH, ARM_FULL, ARM_BUSY,
+ * ARM_PROTOCOL, anything else ARM_PROTOCOL) and nothing is queued. ARM_NOMEM.
+ */
+ARM_WARN_UNUSED ARM_PRIVATE int repl_hs_on_frame(repl_hs *hs, const repl_frame *f, arm_buf *out,
+                                                 arm_repl_err *err);
 
 #endif /* ARM_REPL_INT_H */
