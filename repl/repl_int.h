@@ -5,6 +5,8 @@
  *   repl_wire.c       frame and message encode/decode, pure (no I/O, fuzzed)
  *   repl_handshake.c  the handshake as a pure state machine (fuzzed)
  *   repl_auth.c       shared secret and proofs (the only sodium.h user)
+ *   repl_net.c        addresses, sockets, wake-up, connect with backoff
+ *   repl_stream.c     framed I/O over a socket, heartbeats, the fault hook
  *   repl_opts.c       options, error reports, positions
  * The wire format is drawn byte by byte at the top of repl_wire.c and in
  * ARCHITECTURE.md ("Replication"). All integers are little-endian.
@@ -451,5 +453,204 @@ ARM_WARN_UNUSED ARM_PRIVATE int repl_hs_start(repl_hs *hs, const repl_hs_cfg *cf
  */
 ARM_WARN_UNUSED ARM_PRIVATE int repl_hs_on_frame(repl_hs *hs, const repl_frame *f, arm_buf *out,
                                                  arm_repl_err *err);
+
+/* ---------------------------------------------------------- addresses */
+#define REPL_ADDR_TEXT_MAX 64 /* "[ipv6]:port" and NUL */
+
+typedef struct repl_addr {
+    struct sockaddr_storage ss;
+    socklen_t len;
+} repl_addr;
+
+/**
+ * Parse "host:port" (IPv4 dotted, a name such as localhost, or "[v6]:port";
+ * port 0..65535, 0 = any free port when listening). Names are resolved with
+ * getaddrinfo (may block); the first address is used.
+ * ARM_OK, ARM_RANGE (message quotes the text and says what is wrong).
+ */
+ARM_WARN_UNUSED ARM_PRIVATE int repl_addr_parse(const char *text, repl_addr *out,
+                                                arm_repl_err *err);
+/* "a.b.c.d:port" or "[v6]:port" into buf (REPL_ADDR_TEXT_MAX bytes). */
+ARM_PRIVATE void repl_addr_format(const repl_addr *a, char *buf, size_t size);
+ARM_PRIVATE uint16_t repl_addr_port(const repl_addr *a);
+
+/* ------------------------------------------------------------ wake-up */
+/* A level-triggered stop signal: once set, every poll that includes its fd
+ * returns at once, for every thread, for good (an eventfd never read). */
+typedef struct repl_wake {
+    int fd;
+} repl_wake;
+ARM_WARN_UNUSED ARM_PRIVATE int repl_wake_open(repl_wake *w, arm_repl_err *err);
+/* Set the signal (async-signal-safe, thread-safe, idempotent). */
+ARM_PRIVATE void repl_wake_signal(repl_wake *w);
+ARM_PRIVATE int repl_wake_is_set(const repl_wake *w);
+ARM_PRIVATE void repl_wake_close(repl_wake *w);
+
+/* Monotonic clock, milliseconds. */
+ARM_PRIVATE uint64_t repl_now_ms(void);
+
+/**
+ * Wait until fd is ready for `events` (POLLIN/POLLOUT), the wake fd (may be
+ * -1) is set, or timeout_ms passes (< 0: no limit). ARM_OK (ready, or the fd
+ * reported an error/hang-up: the next read or write says which),
+ * ARM_CLOSED (woken), REPL_TIMEOUT, ARM_IOERR (poll failed).
+ */
+ARM_WARN_UNUSED ARM_PRIVATE int repl_poll1(int fd, short events, int wake_fd, int timeout_ms,
+                                           arm_repl_err *err);
+/* Sleep ms unless woken first: ARM_OK after the time, ARM_CLOSED when woken. */
+ARM_WARN_UNUSED ARM_PRIVATE int repl_sleep_ms(int wake_fd, uint32_t ms);
+
+/* ------------------------------------------------------------- sockets */
+typedef struct repl_listener {
+    int fd;          /* listening socket, or -1 */
+    repl_addr bound; /* the address really bound (port 0 resolved) */
+} repl_listener;
+
+/* Bind and listen (SO_REUSEADDR, close-on-exec, non-blocking). ARM_OK with
+ * l->bound filled; ARM_IOERR (message has the address and the OS error). */
+ARM_WARN_UNUSED ARM_PRIVATE int repl_listen(const repl_addr *addr, repl_listener *l,
+                                            arm_repl_err *err);
+/* Accept one connection (non-blocking, TCP_NODELAY) within timeout_ms (< 0:
+ * no limit). ARM_OK with *fd_out (owned) and *peer (may be NULL);
+ * ARM_CLOSED woken; REPL_TIMEOUT; ARM_IOERR. */
+ARM_WARN_UNUSED ARM_PRIVATE int repl_accept(repl_listener *l, int wake_fd, int timeout_ms,
+                                            int *fd_out, repl_addr *peer, arm_repl_err *err);
+ARM_PRIVATE void repl_listener_close(repl_listener *l);
+
+/* One TCP connect attempt within timeout_ms. ARM_OK with *fd_out (owned,
+ * non-blocking, TCP_NODELAY); ARM_CLOSED woken; REPL_TIMEOUT; ARM_IOERR
+ * (refused, unreachable: the message says which). */
+ARM_WARN_UNUSED ARM_PRIVATE int repl_connect(const repl_addr *addr, int wake_fd, int timeout_ms,
+                                             int *fd_out, arm_repl_err *err);
+
+/* Exponential backoff with jitter: delay n (from 0) is drawn from
+ * [d/2, d] with d = min(max_ms, base_ms * 2^n), so followers that lost one
+ * leader together do not come back in lockstep. */
+typedef struct repl_backoff {
+    uint32_t base_ms, max_ms;
+    uint32_t attempt; /* delays handed out since the last reset */
+    uint64_t rng;     /* xorshift state */
+} repl_backoff;
+ARM_PRIVATE void repl_backoff_init(repl_backoff *b, uint32_t base_ms, uint32_t max_ms,
+                                   uint64_t seed);
+ARM_PRIVATE uint32_t repl_backoff_next(repl_backoff *b);
+/* After a good connection: start from base_ms again. */
+ARM_PRIVATE void repl_backoff_reset(repl_backoff *b);
+
+/**
+ * Connect, waiting repl_backoff_next() between failed attempts, until it
+ * works, the wake fd is set, or max_attempts (0: no limit) attempts failed.
+ * ARM_OK with *fd_out; ARM_CLOSED woken; the last attempt's code when the
+ * attempts ran out. *attempts_out (may be NULL) gets the attempts made. The
+ * backoff is not reset on success: call repl_backoff_reset once the session
+ * on that connection has worked (handshake accepted), so a leader that keeps
+ * accepting and refusing is not hammered.
+ */
+ARM_WARN_UNUSED ARM_PRIVATE int repl_connect_retry(const repl_addr *addr, repl_backoff *b,
+                                                   int wake_fd, int connect_timeout_ms,
+                                                   uint32_t max_attempts, int *fd_out,
+                                                   uint32_t *attempts_out, arm_repl_err *err);
+
+/* ---------------------------------------------------------- fault hook */
+/* What the fault hook does with one outgoing frame (tests only set one). */
+enum repl_fault_kind {
+    REPL_FAULT_PASS = 0,  /* send it */
+    REPL_FAULT_DROP = 1,  /* do not send it */
+    REPL_FAULT_DUP = 2,   /* send it twice */
+    REPL_FAULT_TRUNC = 3, /* send its first `arg` bytes, then shut the connection down */
+    REPL_FAULT_DELAY = 4, /* send what was queued before it, wait `arg` ms, then send it */
+};
+typedef struct repl_fault_act {
+    int kind;     /* enum repl_fault_kind */
+    uint32_t arg; /* TRUNC: bytes kept; DELAY: milliseconds */
+} repl_fault_act;
+/* Called for every frame a connection sends, from the sending thread, with
+ * the frame's header; sets *act (PASS on entry). */
+typedef void (*repl_fault_fn)(void *ctx, const repl_frame_hdr *hdr, repl_fault_act *act);
+/* Process-wide hook given to connections opened from now on (NULL: none).
+ * For tests that reach connections made inside the leader or follower; the
+ * policies live in repl_fault.h (test builds only). */
+ARM_PRIVATE void repl_fault_set_default(repl_fault_fn fn, void *ctx);
+
+/* ------------------------------------------------------------- streams */
+/**
+ * A framed connection over a non-blocking socket, owned by one thread (a
+ * repl_wake set by any thread makes its blocking calls return ARM_CLOSED).
+ * Received bytes go to a buffer that grows, once, to the largest frame seen
+ * (at most payload_max + header) and is reused; frames to send are appended
+ * to `out` by the encoders and leave with repl_conn_flush.
+ */
+typedef struct repl_conn {
+    int fd;                   /* owned socket */
+    int wake_fd;              /* borrowed: stop signal, or -1 */
+    uint32_t recv_max;        /* largest payload accepted */
+    uint32_t send_max;        /* largest payload to send (the peer's bound) */
+    arm_buf in;               /* received bytes; [in_pos, in.len) not yet consumed */
+    size_t in_pos;
+    arm_buf out;              /* queued frames (append with the repl_msg_* encoders) */
+    int eof;                  /* the peer closed its side */
+    int broken;               /* a send or receive failed: only close is left */
+    repl_fault_fn fault;      /* test hook or NULL */
+    void *fault_ctx;
+    uint64_t last_recv_ms;    /* when the last whole frame arrived */
+    uint64_t last_send_ms;    /* when bytes last left */
+    uint64_t bytes_in, bytes_out;   /* totals on the socket */
+    uint64_t frames_in;             /* whole frames received */
+} repl_conn;
+
+/* Take ownership of a connected socket. ARM_OK or ARM_NOMEM (fd then closed). */
+ARM_WARN_UNUSED ARM_PRIVATE int repl_conn_open(repl_conn *c, int fd, int wake_fd,
+                                               uint32_t payload_max, arm_repl_err *err);
+/* Close the socket and free the buffers. NULL and closed conns are allowed. */
+ARM_PRIVATE void repl_conn_close(repl_conn *c);
+ARM_PRIVATE void repl_conn_set_fault(repl_conn *c, repl_fault_fn fn, void *ctx);
+/**
+ * Receive the next whole, checked frame within timeout_ms (< 0: no limit;
+ * 0: only what is already there). *f borrows the connection's buffer until
+ * the next recv. ARM_OK; REPL_TIMEOUT (no whole frame yet; what arrived is
+ * kept); ARM_CLOSED woken; ARM_IOERR (peer closed between frames, reset);
+ * ARM_PROTOCOL (bad frame, or the peer closed in the middle of one).
+ */
+ARM_WARN_UNUSED ARM_PRIVATE int repl_conn_recv(repl_conn *c, int timeout_ms, repl_frame *f,
+                                               arm_repl_err *err);
+/* Send everything queued in c->out within timeout_ms (< 0: no limit).
+ * ARM_OK; ARM_CLOSED woken; REPL_TIMEOUT (the peer stopped reading; the
+ * connection is broken, since part of a frame may be out); ARM_IOERR. */
+ARM_WARN_UNUSED ARM_PRIVATE int repl_conn_flush(repl_conn *c, int timeout_ms, arm_repl_err *err);
+/* Queue an ERROR frame and flush it, best effort (for a refusal before close). */
+ARM_PRIVATE void repl_conn_send_error(repl_conn *c, int code, const char *text, int timeout_ms);
+
+/**
+ * Run a handshake over the connection (repl_hs driven by frames), within
+ * timeout_ms in total. ARM_OK when both sides accepted (c->send_max set to
+ * the smaller of both bounds); otherwise the code of repl_hs_on_frame or of
+ * the I/O, with our ERROR frame (if any) flushed to the peer first.
+ */
+ARM_WARN_UNUSED ARM_PRIVATE int repl_conn_handshake(repl_conn *c, repl_hs *hs,
+                                                    const repl_hs_cfg *cfg, int timeout_ms,
+                                                    arm_repl_err *err);
+
+/* ---------------------------------------------------------- heartbeats */
+/* Timing of heartbeats and dead-peer detection, as pure functions of the
+ * clock (tests pass times in; sessions pass repl_now_ms()). */
+typedef struct repl_hb {
+    uint32_t interval_ms; /* send a heartbeat when we sent nothing for this long */
+    uint32_t timeout_ms;  /* the peer is dead when we received nothing for this long */
+    uint64_t last_send_ms, last_recv_ms;
+} repl_hb;
+ARM_PRIVATE void repl_hb_init(repl_hb *hb, uint32_t interval_ms, uint32_t timeout_ms,
+                              uint64_t now_ms);
+static inline void repl_hb_sent(repl_hb *hb, uint64_t now_ms) {
+    hb->last_send_ms = now_ms;
+}
+static inline void repl_hb_received(repl_hb *hb, uint64_t now_ms) {
+    hb->last_recv_ms = now_ms;
+}
+/* 1 when a heartbeat is due (nothing sent for interval_ms). */
+ARM_PRIVATE int repl_hb_send_due(const repl_hb *hb, uint64_t now_ms);
+/* 1 when the peer is dead (nothing received for timeout_ms). */
+ARM_PRIVATE int repl_hb_peer_dead(const repl_hb *hb, uint64_t now_ms);
+/* Milliseconds until the next of the two events (0 if one is due). */
+ARM_PRIVATE int repl_hb_wait_ms(const repl_hb *hb, uint64_t now_ms);
 
 #endif /* ARM_REPL_INT_H */

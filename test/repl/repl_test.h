@@ -147,4 +147,41 @@ static inline rt_hs_result rt_hs_pump(repl_hs *f, const repl_hs_cfg *fc, repl_hs
     return r;
 }
 
+/* ------------------------------------------------------------ sockets */
+/* Parse an address that must parse. */
+static inline repl_addr rt_addr(const char *text) {
+    repl_addr a;
+    arm_repl_err e = {0, ""};
+    RT_CHECK_RC(repl_addr_parse(text, &a, &e), &e, ARM_OK);
+    return a;
+}
+
+/* A listener on 127.0.0.1 with an ephemeral port. */
+static inline void rt_listen(repl_listener *l) {
+    arm_repl_err e = {0, ""};
+    repl_addr a = rt_addr("127.0.0.1:0");
+    RT_CHECK_RC(repl_listen(&a, l, &e), &e, ARM_OK);
+    ARM_CHECK(repl_addr_port(&l->bound) != 0);
+}
+
+/* Two connected TCP sockets over loopback (non-blocking). */
+static inline void rt_tcp_pair(int *a, int *b) {
+    repl_listener l;
+    arm_repl_err e = {0, ""};
+    rt_listen(&l);
+    RT_CHECK_RC(repl_connect(&l.bound, -1, 2000, a, &e), &e, ARM_OK);
+    RT_CHECK_RC(repl_accept(&l, -1, 2000, b, NULL, &e), &e, ARM_OK);
+    repl_listener_close(&l);
+}
+
+/* Two framed connections joined over loopback. */
+static inline void rt_conn_pair(repl_conn *a, repl_conn *b, int wake_fd, uint32_t payload_max) {
+    int fa, fb;
+    arm_repl_err e = {0, ""};
+    rt_tcp_pair(&fa, &fb);
+    RT_CHECK_RC(repl_conn_open(a, fa, wake_fd, payload_max, &e), &e, ARM_OK);
+    RT_CHECK_RC(repl_conn_open(b, fb, wake_fd, payload_max, &e), &e, ARM_OK);
+    a->send_max = b->send_max = payload_max;
+}
+
 #endif /* ARM_REPL_TEST_H */

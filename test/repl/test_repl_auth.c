@@ -9,7 +9,7 @@
  * handshake field changed in transit, the side that can tell refuses with
  * ARM_AUTH and the other side learns why from the ERROR frame. Incompatible
  * peers (protocol version, shard count, same database) are refused the same
- * way.
+ * way. The same handshakes then run over real sockets (repl_conn_handshake).
  */
 #include "../harness.h"
 #include "../../common/arm_hash.h"
@@ -442,6 +442,80 @@ static void test_hs_incompatible(void) {
     arm_buf_free(&out);
 }
 
+/* --------------------------------------------------------- over sockets */
+typedef struct hs_side {
+    repl_conn *c;
+    repl_hs_cfg cfg;
+    repl_hs hs;
+    int rc;
+    arm_repl_err err;
+    int timeout_ms;
+} hs_side;
+
+static hs_side side(repl_conn *c, repl_hs_cfg cfg, int timeout_ms) {
+    hs_side s;
+    memset(&s, 0, sizeof(s));
+    s.c = c;
+    s.cfg = cfg;
+    s.timeout_ms = timeout_ms;
+    return s;
+}
+
+static void *hs_thread(void *arg) {
+    hs_side *s = arg;
+    s->rc = repl_conn_handshake(s->c, &s->hs, &s->cfg, s->timeout_ms, &s->err);
+    return NULL;
+}
+
+static void run_pair(hs_side *f, hs_side *l) {
+    pthread_t t;
+    ARM_CHECK(pthread_create(&t, NULL, hs_thread, l) == 0);
+    hs_thread(f);
+    ARM_CHECK(pthread_join(t, NULL) == 0);
+}
+
+static void test_hs_sockets(void) {
+    arm_repl_secret *s = rt_secret(k_secret), *o = rt_secret(k_other);
+    for (int round = 0; round < 3; round++) {
+        repl_conn cf, cl;
+        const uint32_t big = 2 * ARM_REPL_PAYLOAD_MIN;
+        rt_conn_pair(&cf, &cl, -1, big);
+        hs_side f = side(&cf, rt_cfg(REPL_ROLE_FOLLOWER, 1, 3, s), 2000);
+        hs_side l = side(&cl, rt_cfg(REPL_ROLE_LEADER, 2, 3, round == 1 ? o : s), 2000);
+        f.cfg.payload_max = round == 2 ? ARM_REPL_PAYLOAD_MIN : big;
+        l.cfg.payload_max = big;
+        run_pair(&f, &l);
+        if (round == 1) {
+            ARM_CHECK_RC(f.rc, ARM_AUTH);
+            ARM_CHECK_RC(l.rc, ARM_AUTH);
+            RT_CHECK_MSG(&f.err, "authentication failed");
+        } else {
+            RT_CHECK_RC(f.rc, &f.err, ARM_OK);
+            RT_CHECK_RC(l.rc, &l.err, ARM_OK);
+            /* each side sends at most what the other accepts */
+            uint32_t want = round == 2 ? ARM_REPL_PAYLOAD_MIN : big;
+            ARM_CHECK(cf.send_max == want && cl.send_max == want);
+        }
+        repl_conn_close(&cf);
+        repl_conn_close(&cl);
+    }
+    /* a silent peer: the handshake gives up at its deadline */
+    repl_conn cf, cl;
+    rt_conn_pair(&cf, &cl, -1, ARM_REPL_PAYLOAD_MIN);
+    hs_side f = side(&cf, rt_cfg(REPL_ROLE_FOLLOWER, 1, 3, NULL), 150);
+    f.cfg.payload_max = ARM_REPL_PAYLOAD_MIN;
+    uint64_t t0 = util_now_ms();
+    hs_thread(&f);
+    uint64_t dt = util_now_ms() - t0;
+    ARM_CHECK_RC(f.rc, REPL_TIMEOUT);
+    RT_CHECK_MSG(&f.err, "no answer within 150 ms");
+    ARM_CHECK(dt >= 140 && dt < 5000);
+    repl_conn_close(&cf);
+    repl_conn_close(&cl);
+    arm_repl_secret_free(s);
+    arm_repl_secret_free(o);
+}
+
 int main(void) {
     harness_init();
     ARM_CHECK(util_tmpdir(g_tmp, sizeof(g_tmp), "repl-auth") != NULL);
@@ -455,5 +529,6 @@ int main(void) {
     UTIL_CASE("handshake: reflected proof", test_hs_reflect());
     UTIL_CASE("handshake: field changed in transit", test_hs_tampered());
     UTIL_CASE("handshake: incompatible peers", test_hs_incompatible());
+    UTIL_CASE("handshake over sockets", test_hs_sockets());
     return harness_done();
 }
