@@ -55,11 +55,11 @@ typedef struct arm_repl_err {
 
 /* ------------------------------------------------------------- options */
 /* Bounds of the options below (arm_repl_options_check enforces them). */
-#define ARM_REPL_FOLLOWERS_MAX   1024u
-#define ARM_REPL_PAYLOAD_MIN     ((uint32_t)32768)   /* 32 KiB: fits the largest fixed message */
-#define ARM_REPL_PAYLOAD_MAX     ((uint32_t)4194304) /* 4 MiB: frames never carry more */
-#define ARM_REPL_TXN_MAX         ((uint64_t)4 << 30) /* 4 GiB: engine data files are smaller */
-#define ARM_REPL_TIMEOUT_MAX_MS  ((uint32_t)86400000) /* one day */
+#define ARM_REPL_FOLLOWERS_MAX  1024u
+#define ARM_REPL_PAYLOAD_MIN    ((uint32_t)32768)    /* 32 KiB: fits the largest fixed message */
+#define ARM_REPL_PAYLOAD_MAX    ((uint32_t)4194304)  /* 4 MiB: frames never carry more */
+#define ARM_REPL_TXN_MAX        ((uint64_t)4 << 30)  /* 4 GiB: engine data files are smaller */
+#define ARM_REPL_TIMEOUT_MAX_MS ((uint32_t)86400000) /* one day */
 
 /**
  * The knobs of a leader or a follower. Fill with arm_repl_options_init, then

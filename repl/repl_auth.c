@@ -89,7 +89,8 @@ static int ra_read_all(int fd, arm_repl_secret *s, size_t cap, int *too_long) {
     }
     uint8_t extra;
     ssize_t n;
-    do n = read(fd, &extra, 1);
+    do
+        n = read(fd, &extra, 1);
     while (n < 0 && errno == EINTR);
     sodium_memzero(&extra, sizeof(extra));
     if (n < 0) return -1;
@@ -105,8 +106,10 @@ static int ra_check_file(int fd, const char *path, arm_repl_err *err) {
     if (!S_ISREG(st.st_mode))
         return REPL_ERR(err, ARM_AUTH, "replication secret file %s is not a regular file", path);
     if ((st.st_mode & 066) != 0)
-        return REPL_ERR(err, ARM_AUTH, "replication secret file %s is accessible by other users "
-                        "(mode %04o); chmod 600 it", path, (unsigned)(st.st_mode & 07777));
+        return REPL_ERR(err, ARM_AUTH,
+                        "replication secret file %s is accessible by other users "
+                        "(mode %04o); chmod 600 it",
+                        path, (unsigned)(st.st_mode & 07777));
     return ARM_OK;
 }
 
@@ -177,7 +180,8 @@ int arm_repl_secret_load(const char *path, const char *env_name, arm_repl_secret
 int repl_auth_nonce(uint8_t nonce[REPL_NONCE_BYTES]) {
     int rc = ra_init(NULL);
     if (rc != ARM_OK) return ARM_ERR(rc);
-    do randombytes_buf(nonce, REPL_NONCE_BYTES);
+    do
+        randombytes_buf(nonce, REPL_NONCE_BYTES);
     while (sodium_is_zero(nonce, REPL_NONCE_BYTES)); /* zero means "no nonce" on the wire */
     return ARM_OK;
 }

@@ -23,9 +23,8 @@
 
 #include <string.h>
 
-void repl_hs_cfg_init(repl_hs_cfg *cfg, uint8_t role, const uint8_t db_id[16],
-                      uint32_t shard_count, const arm_repl_options *opts,
-                      const arm_repl_secret *secret) {
+void repl_hs_cfg_init(repl_hs_cfg *cfg, uint8_t role, const uint8_t db_id[16], uint32_t shard_count,
+                      const arm_repl_options *opts, const arm_repl_secret *secret) {
     assert(role == REPL_ROLE_LEADER || role == REPL_ROLE_FOLLOWER);
     assert(opts != NULL);
     memset(cfg, 0, sizeof(*cfg));
@@ -72,8 +71,8 @@ int repl_hs_start(repl_hs *hs, const repl_hs_cfg *cfg, arm_buf *out, arm_repl_er
     }
     rh_make_hello(hs);
     if (cfg->role == REPL_ROLE_LEADER) return ARM_OK; /* the follower speaks first */
-    int rc = repl_wire_frame_append(out, REPL_MSG_HELLO, REPL_SHARD_CONN, hs->mine,
-                                    REPL_HELLO_SIZE);
+    int rc =
+        repl_wire_frame_append(out, REPL_MSG_HELLO, REPL_SHARD_CONN, hs->mine, REPL_HELLO_SIZE);
     if (rc != ARM_OK) hs->state = REPL_HS_FAILED;
     return rc;
 }
@@ -112,8 +111,8 @@ static int rh_on_hello(repl_hs *hs, const repl_frame *f, arm_buf *out, arm_repl_
     memcpy(hs->theirs, f->payload, REPL_HELLO_SIZE);
     int leader = hs->cfg.role == REPL_ROLE_LEADER;
     if (leader) {
-        rc = repl_wire_frame_append(out, REPL_MSG_HELLO, REPL_SHARD_CONN, hs->mine,
-                                    REPL_HELLO_SIZE);
+        rc =
+            repl_wire_frame_append(out, REPL_MSG_HELLO, REPL_SHARD_CONN, hs->mine, REPL_HELLO_SIZE);
         if (rc != ARM_OK) return REPL_ERR(err, rc, "out of memory in the handshake");
     }
     if (hs->cfg.secret == NULL) { /* check_hello saw that neither side has one */
@@ -139,8 +138,10 @@ static int rh_on_auth(repl_hs *hs, const repl_frame *f, arm_buf *out, arm_repl_e
     const uint8_t *lh = leader ? hs->mine : hs->theirs;
     uint8_t peer_role = leader ? REPL_ROLE_FOLLOWER : REPL_ROLE_LEADER;
     if (repl_auth_verify(hs->cfg.secret, peer_role, fh, lh, proof) != ARM_OK) {
-        REPL_ERR(&why, ARM_AUTH, "the %s failed to prove the shared secret (wrong secret, or a "
-                 "replayed or forged handshake)", leader ? "follower" : "leader");
+        REPL_ERR(&why, ARM_AUTH,
+                 "the %s failed to prove the shared secret (wrong secret, or a "
+                 "replayed or forged handshake)",
+                 leader ? "follower" : "leader");
         return rh_fail(hs, out, &why, "authentication failed", err);
     }
     if (leader) {

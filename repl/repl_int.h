@@ -30,23 +30,23 @@ ARM_PRIVATE int repl_err_set(arm_repl_err *err, int rc, const char *fmt, ...)
 #define REPL_TIMEOUT ARM_BUSY
 
 /* ---------------------------------------------------------- constants */
-#define REPL_FRAME_HDR     16u      /* frame header bytes */
-#define REPL_SHARD_CONN    0xFFFFu  /* shard field of a frame about the whole connection */
-#define REPL_SHARDS_MAX    1024u    /* = the engine's ARM_SHARDS_MAX (checked in tests) */
-#define REPL_ENGINE_FORMAT 1u       /* = the engine's ARM_FORMAT_VERSION (checked in tests) */
+#define REPL_FRAME_HDR     16u     /* frame header bytes */
+#define REPL_SHARD_CONN    0xFFFFu /* shard field of a frame about the whole connection */
+#define REPL_SHARDS_MAX    1024u   /* = the engine's ARM_SHARDS_MAX (checked in tests) */
+#define REPL_ENGINE_FORMAT 1u      /* = the engine's ARM_FORMAT_VERSION (checked in tests) */
 #define REPL_DBID_BYTES    16u
 #define REPL_NONCE_BYTES   32u
-#define REPL_PROOF_BYTES   32u      /* crypto_auth_hmacsha512256_BYTES */
+#define REPL_PROOF_BYTES   32u /* crypto_auth_hmacsha512256_BYTES */
 #define REPL_HELLO_SIZE    96u
-#define REPL_HELLO_MIN     12u      /* magic + versions: enough to say "wrong version" */
-#define REPL_HELLO_MAX     1024u    /* a later version's hello may be longer, not longer than this */
+#define REPL_HELLO_MIN     12u   /* magic + versions: enough to say "wrong version" */
+#define REPL_HELLO_MAX     1024u /* a later version's hello may be longer, not longer than this */
 #define REPL_POS_SIZE      24u
-#define REPL_PART_HDR      48u      /* TXN / SNAP_CHUNK payload header */
-#define REPL_ENTRY_HDR     8u       /* entry header inside a TXN / SNAP_CHUNK stream */
+#define REPL_PART_HDR      48u /* TXN / SNAP_CHUNK payload header */
+#define REPL_ENTRY_HDR     8u  /* entry header inside a TXN / SNAP_CHUNK stream */
 #define REPL_KEY_MAX       65535u
-#define REPL_ERRTEXT_MAX   240u     /* bytes of text in an ERROR frame */
+#define REPL_ERRTEXT_MAX   240u                /* bytes of text in an ERROR frame */
 #define REPL_SEQ_MAX       ((uint64_t)1 << 62) /* = the engine's ARM_SEQ_MAX */
-#define REPL_TXN_MIN       1024u    /* smallest txn_max an option may set */
+#define REPL_TXN_MIN       1024u               /* smallest txn_max an option may set */
 
 _Static_assert(REPL_HELLO_SIZE <= REPL_HELLO_MAX, "hello fits its bound");
 _Static_assert(24u + REPL_POS_SIZE * REPL_SHARDS_MAX <= ARM_REPL_PAYLOAD_MIN,
@@ -55,17 +55,17 @@ _Static_assert(REPL_PART_HDR + REPL_ENTRY_HDR + 1 < ARM_REPL_PAYLOAD_MIN, "a par
 
 /* Message types (frame byte 4). */
 enum repl_msg_type {
-    REPL_MSG_HELLO = 1,      /* both       conn   handshake: versions, ids, shard count */
-    REPL_MSG_AUTH = 2,       /* both       conn   proof of the shared secret */
-    REPL_MSG_SUBSCRIBE = 3,  /* follower   shard  stream this shard from a position */
-    REPL_MSG_START = 4,      /* leader     shard  streaming of this shard starts here */
-    REPL_MSG_TXN = 5,        /* leader     shard  one published transaction (or a part) */
-    REPL_MSG_ACK = 6,        /* follower   shard  applied up to a position */
-    REPL_MSG_HEARTBEAT = 7,  /* both       conn   liveness, clocks, leader's last seq */
-    REPL_MSG_ERROR = 8,      /* both       conn   refusal: code + text; the sender closes */
-    REPL_MSG_SNAP_BEGIN = 9, /* leader     conn   a snapshot follows; positions at its cut */
-    REPL_MSG_SNAP_CHUNK = 10,/* leader     conn   live entries of the snapshot (or a part) */
-    REPL_MSG_SNAP_END = 11,  /* leader     conn   end of snapshot: counts */
+    REPL_MSG_HELLO = 1,       /* both       conn   handshake: versions, ids, shard count */
+    REPL_MSG_AUTH = 2,        /* both       conn   proof of the shared secret */
+    REPL_MSG_SUBSCRIBE = 3,   /* follower   shard  stream this shard from a position */
+    REPL_MSG_START = 4,       /* leader     shard  streaming of this shard starts here */
+    REPL_MSG_TXN = 5,         /* leader     shard  one published transaction (or a part) */
+    REPL_MSG_ACK = 6,         /* follower   shard  applied up to a position */
+    REPL_MSG_HEARTBEAT = 7,   /* both       conn   liveness, clocks, leader's last seq */
+    REPL_MSG_ERROR = 8,       /* both       conn   refusal: code + text; the sender closes */
+    REPL_MSG_SNAP_BEGIN = 9,  /* leader     conn   a snapshot follows; positions at its cut */
+    REPL_MSG_SNAP_CHUNK = 10, /* leader     conn   live entries of the snapshot (or a part) */
+    REPL_MSG_SNAP_END = 11,   /* leader     conn   end of snapshot: counts */
     REPL_MSG_TYPE_MAX = 11,
 };
 
@@ -131,17 +131,17 @@ ARM_WARN_UNUSED ARM_PRIVATE int repl_wire_frame_decode(const uint8_t *p, size_t 
 
 /* ----------------------------------------------------------- messages */
 typedef struct repl_hello {
-    uint16_t proto;                     /* protocol version */
-    uint16_t engine_fmt;                /* engine format version */
-    uint8_t role;                       /* enum repl_role of the sender */
-    uint8_t flags;                      /* REPL_HELLO_* */
-    uint32_t shard_count;               /* 1..REPL_SHARDS_MAX */
-    uint32_t payload_max;               /* largest payload the sender accepts */
-    uint64_t txn_max;                   /* leader: may send; follower: accepts (bytes) */
-    uint8_t db_id[REPL_DBID_BYTES];     /* sender's database id (not all zero) */
-    uint8_t peer_db_id[REPL_DBID_BYTES];/* follower with HAVE_POS: the leader its positions
-                                           are for; otherwise zero */
-    uint8_t nonce[REPL_NONCE_BYTES];    /* with AUTH: random; otherwise zero */
+    uint16_t proto;                      /* protocol version */
+    uint16_t engine_fmt;                 /* engine format version */
+    uint8_t role;                        /* enum repl_role of the sender */
+    uint8_t flags;                       /* REPL_HELLO_* */
+    uint32_t shard_count;                /* 1..REPL_SHARDS_MAX */
+    uint32_t payload_max;                /* largest payload the sender accepts */
+    uint64_t txn_max;                    /* leader: may send; follower: accepts (bytes) */
+    uint8_t db_id[REPL_DBID_BYTES];      /* sender's database id (not all zero) */
+    uint8_t peer_db_id[REPL_DBID_BYTES]; /* follower with HAVE_POS: the leader its positions
+                                            are for; otherwise zero */
+    uint8_t nonce[REPL_NONCE_BYTES];     /* with AUTH: random; otherwise zero */
 } repl_hello;
 
 typedef struct repl_subscribe {
@@ -161,15 +161,15 @@ typedef struct repl_heartbeat {
 } repl_heartbeat;
 
 typedef struct repl_error_msg {
-    uint32_t code;                     /* ARM_* code the sender failed with (non-zero) */
-    char text[REPL_ERRTEXT_MAX + 1];   /* printable ASCII, NUL-terminated */
+    uint32_t code;                   /* ARM_* code the sender failed with (non-zero) */
+    char text[REPL_ERRTEXT_MAX + 1]; /* printable ASCII, NUL-terminated */
 } repl_error_msg;
 
 typedef struct repl_snap_begin {
-    uint64_t snap_id;        /* chosen by the leader, non-zero */
-    uint64_t keys;           /* live keys at the cut (informational) */
-    uint32_t shard_count;    /* positions that follow */
-    const uint8_t *pos_raw;  /* shard_count encoded positions, borrowed from the frame */
+    uint64_t snap_id;       /* chosen by the leader, non-zero */
+    uint64_t keys;          /* live keys at the cut (informational) */
+    uint32_t shard_count;   /* positions that follow */
+    const uint8_t *pos_raw; /* shard_count encoded positions, borrowed from the frame */
 } repl_snap_begin;
 
 typedef struct repl_snap_end {
@@ -182,15 +182,15 @@ typedef struct repl_snap_end {
  * `total` bytes of entries (`count` of them), cut into parts of at most one
  * payload each; this part holds bytes [part_off, part_off + bytes.len). */
 typedef struct repl_part {
-    uint8_t type;        /* REPL_MSG_TXN or REPL_MSG_SNAP_CHUNK */
-    uint16_t shard;      /* TXN: the shard; SNAP_CHUNK: REPL_SHARD_CONN */
-    arm_repl_pos after;  /* TXN: position after the transaction (seq = its sequence) */
-    uint64_t snap_id;    /* SNAP_CHUNK */
-    uint64_t chunk_no;   /* SNAP_CHUNK: 0, 1, 2, ... */
-    uint32_t count;      /* entries in the whole message (>= 1) */
-    uint64_t total;      /* bytes of the whole entry stream */
-    uint64_t part_off;   /* where this part's bytes start in it */
-    arm_slice bytes;     /* borrowed from the frame */
+    uint8_t type;       /* REPL_MSG_TXN or REPL_MSG_SNAP_CHUNK */
+    uint16_t shard;     /* TXN: the shard; SNAP_CHUNK: REPL_SHARD_CONN */
+    arm_repl_pos after; /* TXN: position after the transaction (seq = its sequence) */
+    uint64_t snap_id;   /* SNAP_CHUNK */
+    uint64_t chunk_no;  /* SNAP_CHUNK: 0, 1, 2, ... */
+    uint32_t count;     /* entries in the whole message (>= 1) */
+    uint64_t total;     /* bytes of the whole entry stream */
+    uint64_t part_off;  /* where this part's bytes start in it */
+    arm_slice bytes;    /* borrowed from the frame */
 } repl_part;
 
 /* Encoders append one whole frame to out: ARM_OK or ARM_NOMEM. They assert
@@ -205,9 +205,8 @@ ARM_WARN_UNUSED ARM_PRIVATE int repl_msg_hello_decode(const repl_frame *f, repl_
                                                       arm_repl_err *err);
 ARM_WARN_UNUSED ARM_PRIVATE int repl_msg_auth_encode(arm_buf *out,
                                                      const uint8_t proof[REPL_PROOF_BYTES]);
-ARM_WARN_UNUSED ARM_PRIVATE int repl_msg_auth_decode(const repl_frame *f,
-                                                     uint8_t proof[REPL_PROOF_BYTES],
-                                                     arm_repl_err *err);
+ARM_WARN_UNUSED ARM_PRIVATE int
+repl_msg_auth_decode(const repl_frame *f, uint8_t proof[REPL_PROOF_BYTES], arm_repl_err *err);
 ARM_WARN_UNUSED ARM_PRIVATE int repl_msg_subscribe_encode(arm_buf *out, uint16_t shard,
                                                           const repl_subscribe *s);
 ARM_WARN_UNUSED ARM_PRIVATE int repl_msg_subscribe_decode(const repl_frame *f, repl_subscribe *out,
@@ -233,8 +232,7 @@ ARM_WARN_UNUSED ARM_PRIVATE int repl_msg_snap_begin_encode(arm_buf *out, uint64_
                                                            uint64_t keys, uint32_t shard_count,
                                                            const arm_repl_pos *pos);
 ARM_WARN_UNUSED ARM_PRIVATE int repl_msg_snap_begin_decode(const repl_frame *f,
-                                                           repl_snap_begin *out,
-                                                           arm_repl_err *err);
+                                                           repl_snap_begin *out, arm_repl_err *err);
 /* Position of shard i (< b->shard_count) of a decoded SNAP_BEGIN. */
 ARM_PRIVATE void repl_snap_begin_pos(const repl_snap_begin *b, uint32_t i, arm_repl_pos *out);
 ARM_WARN_UNUSED ARM_PRIVATE int repl_msg_snap_end_encode(arm_buf *out, const repl_snap_end *e);
@@ -285,16 +283,16 @@ ARM_PRIVATE int repl_entry_iter_next(repl_entry_iter *it, repl_entry *e);
  * valid until the last frame is out). No allocation besides out's growth.
  */
 typedef struct repl_part_enc {
-    uint8_t type;              /* REPL_MSG_TXN or REPL_MSG_SNAP_CHUNK */
+    uint8_t type; /* REPL_MSG_TXN or REPL_MSG_SNAP_CHUNK */
     uint16_t shard;
-    arm_repl_pos after;        /* TXN */
-    uint64_t snap_id, chunk_no;/* SNAP_CHUNK */
-    const repl_entry *entries; /* borrowed */
+    arm_repl_pos after;         /* TXN */
+    uint64_t snap_id, chunk_no; /* SNAP_CHUNK */
+    const repl_entry *entries;  /* borrowed */
     uint32_t count;
-    uint64_t total;            /* bytes of the entry stream */
-    uint64_t done;             /* bytes of it already framed */
-    uint32_t idx;              /* entry being copied */
-    uint64_t ioff;             /* bytes of that entry already copied */
+    uint64_t total; /* bytes of the entry stream */
+    uint64_t done;  /* bytes of it already framed */
+    uint32_t idx;   /* entry being copied */
+    uint64_t ioff;  /* bytes of that entry already copied */
 } repl_part_enc;
 
 /* Start a TXN (after->seq is the transaction's sequence number) or a
@@ -320,12 +318,12 @@ ARM_WARN_UNUSED ARM_PRIVATE int repl_part_enc_next(repl_part_enc *enc, arm_buf *
  * message is there and its entries passed repl_entries_check.
  */
 typedef struct repl_asm {
-    uint64_t txn_max;  /* largest stream accepted (bytes) */
-    int active;        /* parts of a message are being collected */
-    int complete;      /* the message in `head`/`bytes` is whole and checked */
-    repl_part head;    /* fields of the message (head.bytes is the whole stream once complete) */
-    uint64_t have;     /* bytes collected so far */
-    arm_buf buf;       /* collected bytes of a multi-part message (reused) */
+    uint64_t txn_max; /* largest stream accepted (bytes) */
+    int active;       /* parts of a message are being collected */
+    int complete;     /* the message in `head`/`bytes` is whole and checked */
+    repl_part head;   /* fields of the message (head.bytes is the whole stream once complete) */
+    uint64_t have;    /* bytes collected so far */
+    arm_buf buf;      /* collected bytes of a multi-part message (reused) */
 } repl_asm;
 
 ARM_PRIVATE void repl_asm_init(repl_asm *a, uint64_t txn_max);
@@ -361,9 +359,8 @@ ARM_WARN_UNUSED ARM_PRIVATE int repl_wire_check_stream(const repl_frame_hdr *h, 
 /* The next transaction of a shard comes strictly after the previous position
  * (sequence number and log place both move forward): a repeated or reordered
  * transaction is ARM_PROTOCOL, never applied twice. */
-ARM_WARN_UNUSED ARM_PRIVATE int repl_wire_check_txn_order(const arm_repl_pos *prev,
-                                                          const arm_repl_pos *next,
-                                                          arm_repl_err *err);
+ARM_WARN_UNUSED ARM_PRIVATE int
+repl_wire_check_txn_order(const arm_repl_pos *prev, const arm_repl_pos *next, arm_repl_err *err);
 /**
  * Can a session with this peer go on? `mine` is what we sent, `peer` what we
  * received. Checks roles (one leader, one follower), engine format, shard
@@ -405,8 +402,8 @@ ARM_WARN_UNUSED ARM_PRIVATE int repl_auth_verify(const arm_repl_secret *secret, 
 /* ------------------------------------------------------------ handshake */
 /* What one side brings to a handshake. */
 typedef struct repl_hs_cfg {
-    uint8_t role;                          /* enum repl_role */
-    uint8_t db_id[REPL_DBID_BYTES];        /* our database id */
+    uint8_t role;                   /* enum repl_role */
+    uint8_t db_id[REPL_DBID_BYTES]; /* our database id */
     uint32_t shard_count;
     int have_pos;                          /* follower: positions for leader_db_id are stored */
     uint8_t leader_db_id[REPL_DBID_BYTES]; /* follower with have_pos */
@@ -417,10 +414,10 @@ typedef struct repl_hs_cfg {
 } repl_hs_cfg;
 
 enum repl_hs_state {
-    REPL_HS_HELLO = 1, /* waiting for the peer's HELLO */
-    REPL_HS_AUTH = 2,  /* waiting for the peer's AUTH */
-    REPL_HS_DONE = 3,  /* both sides accepted each other */
-    REPL_HS_FAILED = 4,/* refused; an ERROR frame for the peer was queued */
+    REPL_HS_HELLO = 1,  /* waiting for the peer's HELLO */
+    REPL_HS_AUTH = 2,   /* waiting for the peer's AUTH */
+    REPL_HS_DONE = 3,   /* both sides accepted each other */
+    REPL_HS_FAILED = 4, /* refused; an ERROR frame for the peer was queued */
 };
 
 /* The handshake as a pure state machine: it consumes frames and queues the
@@ -428,11 +425,11 @@ enum repl_hs_state {
  * and the tests drive two of them against each other. */
 typedef struct repl_hs {
     repl_hs_cfg cfg;
-    int state;                          /* enum repl_hs_state */
-    uint8_t mine[REPL_HELLO_SIZE];      /* our hello as sent */
-    uint8_t theirs[REPL_HELLO_SIZE];    /* the peer's hello as received */
-    repl_hello me, peer;                /* decoded forms */
-    uint8_t nonce[REPL_NONCE_BYTES];    /* ours */
+    int state;                       /* enum repl_hs_state */
+    uint8_t mine[REPL_HELLO_SIZE];   /* our hello as sent */
+    uint8_t theirs[REPL_HELLO_SIZE]; /* the peer's hello as received */
+    repl_hello me, peer;             /* decoded forms */
+    uint8_t nonce[REPL_NONCE_BYTES]; /* ours */
 } repl_hs;
 
 /* Fill cfg from an open engine's stats (db id, shard count, emptiness),
@@ -576,26 +573,26 @@ ARM_PRIVATE void repl_fault_set_default(repl_fault_fn fn, void *ctx);
 /**
  * A framed connection over a non-blocking socket, owned by one thread (a
  * repl_wake set by any thread makes its blocking calls return ARM_CLOSED).
- * Received bytes go to a buffer that grows, once, to the largest frame seen
- * (at most payload_max + header) and is reused; frames to send are appended
+ * Received bytes go to a buffer that grows to hold the largest frame seen
+ * (below twice payload_max + header) and is reused; frames to send are appended
  * to `out` by the encoders and leave with repl_conn_flush.
  */
 typedef struct repl_conn {
-    int fd;                   /* owned socket */
-    int wake_fd;              /* borrowed: stop signal, or -1 */
-    uint32_t recv_max;        /* largest payload accepted */
-    uint32_t send_max;        /* largest payload to send (the peer's bound) */
-    arm_buf in;               /* received bytes; [in_pos, in.len) not yet consumed */
+    int fd;            /* owned socket */
+    int wake_fd;       /* borrowed: stop signal, or -1 */
+    uint32_t recv_max; /* largest payload accepted */
+    uint32_t send_max; /* largest payload to send (the peer's bound) */
+    arm_buf in;        /* received bytes; [in_pos, in.len) not yet consumed */
     size_t in_pos;
-    arm_buf out;              /* queued frames (append with the repl_msg_* encoders) */
-    int eof;                  /* the peer closed its side */
-    int broken;               /* a send or receive failed: only close is left */
-    repl_fault_fn fault;      /* test hook or NULL */
+    arm_buf out;         /* queued frames (append with the repl_msg_* encoders) */
+    int eof;             /* the peer closed its side */
+    int broken;          /* a send or receive failed: only close is left */
+    repl_fault_fn fault; /* test hook or NULL */
     void *fault_ctx;
-    uint64_t last_recv_ms;    /* when the last whole frame arrived */
-    uint64_t last_send_ms;    /* when bytes last left */
-    uint64_t bytes_in, bytes_out;   /* totals on the socket */
-    uint64_t frames_in;             /* whole frames received */
+    uint64_t last_recv_ms;        /* when the last whole frame arrived */
+    uint64_t last_send_ms;        /* when bytes last left */
+    uint64_t bytes_in, bytes_out; /* totals on the socket */
+    uint64_t frames_in;           /* whole frames received */
 } repl_conn;
 
 /* Take ownership of a connected socket. ARM_OK or ARM_NOMEM (fd then closed). */

@@ -123,8 +123,7 @@ void repl_addr_format(const repl_addr *a, char *buf, size_t size) {
         inet_ntop(AF_INET, &((const struct sockaddr_in *)&a->ss)->sin_addr, host, sizeof(host));
         (void)snprintf(buf, size, "%s:%u", host, repl_addr_port(a));
     } else if (a->ss.ss_family == AF_INET6) {
-        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)&a->ss)->sin6_addr, host,
-                  sizeof(host));
+        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)&a->ss)->sin6_addr, host, sizeof(host));
         (void)snprintf(buf, size, "[%s]:%u", host, repl_addr_port(a));
     } else {
         (void)snprintf(buf, size, "?");
@@ -134,8 +133,7 @@ void repl_addr_format(const repl_addr *a, char *buf, size_t size) {
 /* -------------------------------------------------------------- wake-up */
 int repl_wake_open(repl_wake *w, arm_repl_err *err) {
     w->fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-    if (w->fd < 0)
-        return REPL_ERR(err, ARM_IOERR, "replication: eventfd: %s", strerror(errno));
+    if (w->fd < 0) return REPL_ERR(err, ARM_IOERR, "replication: eventfd: %s", strerror(errno));
     return ARM_OK;
 }
 

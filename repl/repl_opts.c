@@ -46,15 +46,15 @@ void arm_repl_options_init(arm_repl_options *opts) {
 /* One bound check: value in [lo, hi], or ARM_RANGE naming the option. */
 static int ro_range(arm_repl_err *err, const char *name, uint64_t v, uint64_t lo, uint64_t hi) {
     if (v >= lo && v <= hi) return ARM_OK;
-    return REPL_ERR(err, ARM_RANGE, "replication option %s=%llu is out of range (%llu..%llu)",
-                    name, (unsigned long long)v, (unsigned long long)lo,
-                    (unsigned long long)hi);
+    return REPL_ERR(err, ARM_RANGE, "replication option %s=%llu is out of range (%llu..%llu)", name,
+                    (unsigned long long)v, (unsigned long long)lo, (unsigned long long)hi);
 }
 
 int arm_repl_options_check(const arm_repl_options *o, arm_repl_err *err) {
     assert(o != NULL);
     int rc = ro_range(err, "max_followers", o->max_followers, 1, ARM_REPL_FOLLOWERS_MAX);
-    if (rc == ARM_OK) rc = ro_range(err, "heartbeat_ms", o->heartbeat_ms, 1, ARM_REPL_TIMEOUT_MAX_MS);
+    if (rc == ARM_OK)
+        rc = ro_range(err, "heartbeat_ms", o->heartbeat_ms, 1, ARM_REPL_TIMEOUT_MAX_MS);
     if (rc == ARM_OK)
         rc = ro_range(err, "peer_timeout_ms", o->peer_timeout_ms, 2ull * o->heartbeat_ms + 1,
                       ARM_REPL_TIMEOUT_MAX_MS);

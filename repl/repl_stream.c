@@ -6,8 +6,8 @@
  *
  * Receiving reads as much as the buffer holds and hands out one checked
  * frame at a time (repl_wire_frame_decode: header, bounds, checksums); the
- * buffer grows to the largest frame seen, never past payload_max + header,
- * and is reused, so the hot path allocates nothing. Sending appends encoded
+ * buffer grows (doubling) to hold the largest frame seen, staying below twice
+ * payload_max + header, and is reused, so the hot path allocates nothing. Sending appends encoded
  * frames to a reusable buffer and writes it out in as few send() calls as the
  * socket takes. Every wait polls the socket together with the wake fd, so a
  * stop from another thread interrupts it. A connection that failed
@@ -143,8 +143,10 @@ int repl_conn_recv(repl_conn *c, int timeout_ms, repl_frame *f, arm_repl_err *er
         if (rc == ARM_IOERR)
             REPL_ERR(err, ARM_IOERR, "replication: the peer closed the connection");
         if (rc == ARM_NOTFOUND && c->eof)
-            rc = REPL_ERR(err, ARM_PROTOCOL, "truncated frame: the peer closed the connection "
-                          "after %zu of %zu bytes", avail, need);
+            rc = REPL_ERR(err, ARM_PROTOCOL,
+                          "truncated frame: the peer closed the connection "
+                          "after %zu of %zu bytes",
+                          avail, need);
         if (rc == ARM_NOTFOUND) rc = rs_make_room(c, need, err);
         if (rc == ARM_OK) rc = rs_fill(c, deadline, err);
         if (rc == REPL_TIMEOUT || rc == ARM_CLOSED) return rc; /* nothing lost: try again */

@@ -102,10 +102,12 @@ static void rw_put16(uint8_t *p, uint16_t v) {
     p[1] = (uint8_t)(v >> 8);
 }
 static void rw_put32(uint8_t *p, uint32_t v) {
-    for (int i = 0; i < 4; i++) p[i] = (uint8_t)(v >> (8 * i));
+    for (int i = 0; i < 4; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
 }
 static void rw_put64(uint8_t *p, uint64_t v) {
-    for (int i = 0; i < 8; i++) p[i] = (uint8_t)(v >> (8 * i));
+    for (int i = 0; i < 8; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
 }
 static uint16_t rw_get16(const uint8_t *p) {
     return (uint16_t)(p[0] | (p[1] << 8));
@@ -118,14 +120,15 @@ static uint64_t rw_get64(const uint8_t *p) {
 }
 static int rw_all_zero(const uint8_t *p, size_t n) {
     uint8_t acc = 0;
-    for (size_t i = 0; i < n; i++) acc |= p[i];
+    for (size_t i = 0; i < n; i++)
+        acc |= p[i];
     return acc == 0;
 }
 
 /* --------------------------------------------------------------- types */
 static const char *const rw_type_names[REPL_MSG_TYPE_MAX + 1] = {
-    "?",   "HELLO", "AUTH",      "SUBSCRIBE", "START",      "TXN",     "ACK",
-    "HEARTBEAT", "ERROR", "SNAP_BEGIN", "SNAP_CHUNK", "SNAP_END",
+    "?",   "HELLO",     "AUTH",  "SUBSCRIBE",  "START",      "TXN",
+    "ACK", "HEARTBEAT", "ERROR", "SNAP_BEGIN", "SNAP_CHUNK", "SNAP_END",
 };
 
 const char *repl_wire_type_name(uint8_t type) {
@@ -149,7 +152,8 @@ static void rw_len_bounds(uint8_t type, uint32_t *lo, uint32_t *hi) {
     case REPL_MSG_ACK: *lo = *hi = REPL_POS_SIZE + 8; break;
     case REPL_MSG_HEARTBEAT: *lo = *hi = 24; break;
     case REPL_MSG_ERROR: *lo = 8, *hi = 8 + REPL_ERRTEXT_MAX; break;
-    case REPL_MSG_SNAP_BEGIN: *lo = 24 + REPL_POS_SIZE, *hi = 24 + REPL_POS_SIZE * REPL_SHARDS_MAX;
+    case REPL_MSG_SNAP_BEGIN:
+        *lo = 24 + REPL_POS_SIZE, *hi = 24 + REPL_POS_SIZE * REPL_SHARDS_MAX;
         break;
     case REPL_MSG_SNAP_END: *lo = *hi = 24; break;
     default: *lo = 1, *hi = 0; break; /* nothing fits */
@@ -210,11 +214,10 @@ int repl_wire_hdr_decode(const uint8_t *p, uint32_t payload_max, repl_frame_hdr 
         return REPL_ERR(err, ARM_PROTOCOL, "unknown frame type %u", out->type);
     const char *name = repl_wire_type_name(out->type);
     if (out->flags != 0)
-        return REPL_ERR(err, ARM_PROTOCOL, "%s frame with reserved flags 0x%02x", name,
-                        out->flags);
+        return REPL_ERR(err, ARM_PROTOCOL, "%s frame with reserved flags 0x%02x", name, out->flags);
     if (out->len > payload_max)
-        return REPL_ERR(err, ARM_PROTOCOL, "oversized %s frame: %u payload bytes, at most %u",
-                        name, out->len, payload_max);
+        return REPL_ERR(err, ARM_PROTOCOL, "oversized %s frame: %u payload bytes, at most %u", name,
+                        out->len, payload_max);
     uint32_t lo, hi;
     rw_len_bounds(out->type, &lo, &hi);
     if (out->len < lo || out->len > hi)
@@ -262,15 +265,13 @@ static int rw_pos_valid(const arm_repl_pos *pos) {
 }
 
 /* Decode and check a position at p; `what` names it in the message. */
-static int rw_pos_decode(const uint8_t *p, arm_repl_pos *pos, const char *what,
-                         arm_repl_err *err) {
+static int rw_pos_decode(const uint8_t *p, arm_repl_pos *pos, const char *what, arm_repl_err *err) {
     repl_wire_pos_get(p, pos);
     if (rw_get32(p + 20) != 0)
         return REPL_ERR(err, ARM_PROTOCOL, "%s: reserved position bytes set", what);
     if (!rw_pos_valid(pos))
         return REPL_ERR(err, ARM_PROTOCOL, "%s: invalid position (file %u, offset %llu, seq %llu)",
-                        what, pos->fid, (unsigned long long)pos->off,
-                        (unsigned long long)pos->seq);
+                        what, pos->fid, (unsigned long long)pos->off, (unsigned long long)pos->seq);
     return ARM_OK;
 }
 
@@ -494,8 +495,8 @@ int repl_msg_error_decode(const repl_frame *f, repl_error_msg *e, arm_repl_err *
 }
 
 /* ---------------------------------------------------- SNAP_BEGIN, END */
-int repl_msg_snap_begin_encode(arm_buf *out, uint64_t snap_id, uint64_t keys,
-                               uint32_t shard_count, const arm_repl_pos *pos) {
+int repl_msg_snap_begin_encode(arm_buf *out, uint64_t snap_id, uint64_t keys, uint32_t shard_count,
+                               const arm_repl_pos *pos) {
     assert(snap_id != 0);
     assert(shard_count >= 1 && shard_count <= REPL_SHARDS_MAX);
     uint32_t len = 24 + REPL_POS_SIZE * shard_count;
@@ -559,8 +560,10 @@ int repl_msg_snap_end_decode(const repl_frame *f, repl_snap_end *e, arm_repl_err
     e->chunks = rw_get64(f->payload + 8);
     e->entries = rw_get64(f->payload + 16);
     if (e->snap_id == 0 || e->entries < e->chunks)
-        return REPL_ERR(err, ARM_PROTOCOL, "SNAP_END with snapshot id %llu, %llu chunks, %llu "
-                        "entries", (unsigned long long)e->snap_id, (unsigned long long)e->chunks,
+        return REPL_ERR(err, ARM_PROTOCOL,
+                        "SNAP_END with snapshot id %llu, %llu chunks, %llu "
+                        "entries",
+                        (unsigned long long)e->snap_id, (unsigned long long)e->chunks,
                         (unsigned long long)e->entries);
     return ARM_OK;
 }
@@ -654,8 +657,8 @@ int repl_entry_iter_next(repl_entry_iter *it, repl_entry *e) {
 }
 
 /* --------------------------------------------------------- part encoder */
-static int rw_enc_init(repl_part_enc *enc, const repl_entry *entries, uint32_t count,
-                       int puts_only, arm_repl_err *err) {
+static int rw_enc_init(repl_part_enc *enc, const repl_entry *entries, uint32_t count, int puts_only,
+                       arm_repl_err *err) {
     if (ARM_NEVER(count == 0 || entries == NULL))
         return REPL_ERR(err, ARM_MISUSE, "a message needs at least one entry");
     uint64_t total = 0;
@@ -787,9 +790,10 @@ static int rw_asm_same(const repl_asm *a, const repl_part *p, arm_repl_err *err)
                p->after.seq == h->after.seq && p->after.off == h->after.off &&
                p->after.fid == h->after.fid;
     if (!same)
-        return REPL_ERR(err, ARM_PROTOCOL, "%s part does not belong to the message being "
-                        "received (seq %llu)", repl_wire_type_name(p->type),
-                        (unsigned long long)h->after.seq);
+        return REPL_ERR(err, ARM_PROTOCOL,
+                        "%s part does not belong to the message being "
+                        "received (seq %llu)",
+                        repl_wire_type_name(p->type), (unsigned long long)h->after.seq);
     if (p->part_off != a->have)
         return REPL_ERR(err, ARM_PROTOCOL, "%s part at offset %llu, expected %llu",
                         repl_wire_type_name(p->type), (unsigned long long)p->part_off,
@@ -901,27 +905,33 @@ static int rw_check_auth(const repl_hello *mine, const repl_hello *peer, arm_rep
     int me = (mine->flags & REPL_HELLO_AUTH) != 0, them = (peer->flags & REPL_HELLO_AUTH) != 0;
     const char *peer_role = peer->role == REPL_ROLE_LEADER ? "leader" : "follower";
     if (me && !them)
-        return REPL_ERR(err, ARM_AUTH, "the %s has no shared secret but this side requires "
-                        "authentication; refusing it", peer_role);
+        return REPL_ERR(err, ARM_AUTH,
+                        "the %s has no shared secret but this side requires "
+                        "authentication; refusing it",
+                        peer_role);
     if (!me && them)
-        return REPL_ERR(err, ARM_AUTH, "the %s expects authentication but this side has no "
-                        "shared secret configured", peer_role);
+        return REPL_ERR(err, ARM_AUTH,
+                        "the %s expects authentication but this side has no "
+                        "shared secret configured",
+                        peer_role);
     return ARM_OK;
 }
 
 int repl_wire_check_hello(const repl_hello *mine, const repl_hello *peer, arm_repl_err *err) {
     assert(mine->role == REPL_ROLE_LEADER || mine->role == REPL_ROLE_FOLLOWER);
     if (peer->role == mine->role)
-        return REPL_ERR(err, ARM_PROTOCOL, "both sides are %s", mine->role == REPL_ROLE_LEADER
-                                                                    ? "leaders" : "followers");
+        return REPL_ERR(err, ARM_PROTOCOL, "both sides are %s",
+                        mine->role == REPL_ROLE_LEADER ? "leaders" : "followers");
     if (peer->engine_fmt != mine->engine_fmt)
         return REPL_ERR(err, ARM_PROTOCOL, "engine format version mismatch: peer %u, this side %u",
                         peer->engine_fmt, mine->engine_fmt);
     const repl_hello *l = mine->role == REPL_ROLE_LEADER ? mine : peer;
     const repl_hello *f = mine->role == REPL_ROLE_LEADER ? peer : mine;
     if (l->shard_count != f->shard_count)
-        return REPL_ERR(err, ARM_PROTOCOL, "shard count mismatch: the leader has %u shards, the "
-                        "follower %u", l->shard_count, f->shard_count);
+        return REPL_ERR(err, ARM_PROTOCOL,
+                        "shard count mismatch: the leader has %u shards, the "
+                        "follower %u",
+                        l->shard_count, f->shard_count);
     if (memcmp(l->db_id, f->db_id, REPL_DBID_BYTES) == 0) {
         char hex[2 * REPL_DBID_BYTES + 1];
         rw_hex_id(l->db_id, hex);
@@ -930,9 +940,10 @@ int repl_wire_check_hello(const repl_hello *mine, const repl_hello *peer, arm_re
     }
     int rc = rw_check_auth(mine, peer, err);
     if (rc == ARM_OK && l->txn_max > f->txn_max)
-        rc = REPL_ERR(err, ARM_PROTOCOL, "the leader may send transactions of %llu bytes, the "
-                      "follower accepts at most %llu", (unsigned long long)l->txn_max,
-                      (unsigned long long)f->txn_max);
+        rc = REPL_ERR(err, ARM_PROTOCOL,
+                      "the leader may send transactions of %llu bytes, the "
+                      "follower accepts at most %llu",
+                      (unsigned long long)l->txn_max, (unsigned long long)f->txn_max);
     return rc;
 }
 

@@ -86,12 +86,14 @@ static void fr_fixed(const repl_frame *f) {
     }
     case REPL_MSG_ACK: {
         repl_ack a;
-        if (repl_msg_ack_decode(f, &a, NULL) == ARM_OK) rc = repl_msg_ack_encode(&b, f->hdr.shard, &a);
+        if (repl_msg_ack_decode(f, &a, NULL) == ARM_OK)
+            rc = repl_msg_ack_encode(&b, f->hdr.shard, &a);
         break;
     }
     case REPL_MSG_HEARTBEAT: {
         repl_heartbeat h;
-        if (repl_msg_heartbeat_decode(f, &h, NULL) == ARM_OK) rc = repl_msg_heartbeat_encode(&b, &h);
+        if (repl_msg_heartbeat_decode(f, &h, NULL) == ARM_OK)
+            rc = repl_msg_heartbeat_encode(&b, &h);
         break;
     }
     case REPL_MSG_ERROR: {
@@ -105,7 +107,8 @@ static void fr_fixed(const repl_frame *f) {
         repl_snap_begin s;
         static arm_repl_pos pos[REPL_SHARDS_MAX];
         if (repl_msg_snap_begin_decode(f, &s, NULL) != ARM_OK) break;
-        for (uint32_t i = 0; i < s.shard_count; i++) repl_snap_begin_pos(&s, i, &pos[i]);
+        for (uint32_t i = 0; i < s.shard_count; i++)
+            repl_snap_begin_pos(&s, i, &pos[i]);
         rc = repl_msg_snap_begin_encode(&b, s.snap_id, s.keys, s.shard_count, pos);
         break;
     }
@@ -144,7 +147,8 @@ static void fr_whole(const repl_asm *a) {
     FUZZ_CHECK(rc == ARM_OK && enc.total == h->total);
     arm_buf frames = {0};
     int more = 1;
-    while (more) FUZZ_CHECK(repl_part_enc_next(&enc, &frames, ARM_REPL_PAYLOAD_MIN, &more) == ARM_OK);
+    while (more)
+        FUZZ_CHECK(repl_part_enc_next(&enc, &frames, ARM_REPL_PAYLOAD_MIN, &more) == ARM_OK);
     repl_asm b;
     repl_asm_init(&b, ARM_REPL_TXN_MAX);
     size_t off = 0;

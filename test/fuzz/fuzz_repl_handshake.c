@@ -91,7 +91,7 @@ static void fh_reseal(uint8_t *fr, size_t len) {
 /* One side of the pump. */
 typedef struct fh_side {
     repl_hs hs;
-    int dead;     /* the connection would have closed: nothing more is taken */
+    int dead; /* the connection would have closed: nothing more is taken */
     uint32_t recv_max;
 } fh_side;
 
@@ -113,8 +113,8 @@ static void fh_deliver(fh_side *s, const uint8_t *fr, size_t len, arm_buf *reply
 typedef struct fh_pump {
     const uint8_t *ops; /* 4 bytes each */
     size_t nops;
-    unsigned k;         /* frames handed over so far */
-    int touched;        /* some op changed traffic */
+    unsigned k;  /* frames handed over so far */
+    int touched; /* some op changed traffic */
 } fh_pump;
 
 /* Move every frame queued in q to side `to`, through the mutations. */
@@ -139,7 +139,8 @@ static void fh_move(fh_pump *p, arm_buf *q, fh_side *to, arm_buf *reply) {
             default: break;
             }
         }
-        for (int c = 0; c < copies; c++) fh_deliver(to, fr, len, reply);
+        for (int c = 0; c < copies; c++)
+            fh_deliver(to, fr, len, reply);
         free(fr);
         p->k++;
         off += len;
@@ -179,7 +180,8 @@ static void fh_pair(const fh_setup *s, const uint8_t *ops, size_t nops) {
     if (fd && s->f.secret) FUZZ_CHECK(ld);
     if (fd && ld) /* both agree on what the follower's positions are worth */
         FUZZ_CHECK(repl_hello_positions_valid(&l.hs.peer, &f.hs.peer) ==
-                   repl_hello_positions_valid(&f.hs.me, &l.hs.me) || p.touched);
+                       repl_hello_positions_valid(&f.hs.me, &l.hs.me) ||
+                   p.touched);
     arm_buf_free(&to_l);
     arm_buf_free(&to_f);
 }

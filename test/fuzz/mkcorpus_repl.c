@@ -64,8 +64,8 @@ static void mk_records(const arm_buf *frames, arm_buf *rec) {
     while (off < frames->len) {
         repl_frame f;
         size_t used;
-        mk_ok(repl_wire_frame_decode(frames->ptr + off, frames->len - off, ARM_REPL_PAYLOAD_MAX,
-                                     &f, &used, NULL));
+        mk_ok(repl_wire_frame_decode(frames->ptr + off, frames->len - off, ARM_REPL_PAYLOAD_MAX, &f,
+                                     &used, NULL));
         fzr_record(rec, f.hdr.type, f.hdr.shard, f.payload, (uint16_t)f.hdr.len);
         off += used;
     }
@@ -96,7 +96,8 @@ static void mk_txn(arm_buf *b, uint16_t shard, uint64_t seq, int snap) {
         mk_ok(repl_part_enc_snap(&enc, 7, seq, e, 2, NULL));
     else
         mk_ok(repl_part_enc_txn(&enc, shard, &after, e, 3, NULL));
-    while (more) mk_ok(repl_part_enc_next(&enc, b, ARM_REPL_PAYLOAD_MIN, &more));
+    while (more)
+        mk_ok(repl_part_enc_next(&enc, b, ARM_REPL_PAYLOAD_MIN, &more));
 }
 
 /* What a follower receives from a leader, and what a leader receives. */
@@ -145,7 +146,8 @@ static void mk_multipart(arm_buf *rec, int bad) {
     memset(stream, 'x', sizeof(stream));
     stream[0] = REPL_ENTRY_PUT, stream[1] = 0, stream[2] = 4, stream[3] = 0;
     uint32_t vlen = 200 - 8 - 4;
-    for (int i = 0; i < 4; i++) stream[4 + i] = (uint8_t)(vlen >> (8 * i));
+    for (int i = 0; i < 4; i++)
+        stream[4 + i] = (uint8_t)(vlen >> (8 * i));
     uint64_t offs[3] = {0, 80, 160};
     if (bad) offs[1] = 100;
     for (int k = 0; k < 3; k++) {
@@ -153,9 +155,10 @@ static void mk_multipart(arm_buf *rec, int bad) {
         memset(p, 0, REPL_PART_HDR);
         arm_repl_pos after = {9, 9000, 2};
         repl_wire_pos_put(p, &after);
-        p[24] = 1; /* count */
+        p[24] = 1;   /* count */
         p[32] = 200; /* total */
-        for (int i = 0; i < 8; i++) p[40 + i] = (uint8_t)(offs[k] >> (8 * i));
+        for (int i = 0; i < 8; i++)
+            p[40 + i] = (uint8_t)(offs[k] >> (8 * i));
         size_t n = offs[k] + 80 <= 200 ? 80 : 200 - offs[k];
         memcpy(p + REPL_PART_HDR, stream + offs[k], n);
         fzr_record(rec, REPL_MSG_TXN, 0, p, (uint16_t)(REPL_PART_HDR + n));
@@ -166,7 +169,7 @@ static void mk_frame(void) {
     const char *t = "fuzz_repl_frame";
     arm_buf b = {0}, r = {0};
     mk_follower_side(&b);
-    mk_input(t, "follower_side", 0x08, &b);      /* 2 shards, we follow */
+    mk_input(t, "follower_side", 0x08, &b); /* 2 shards, we follow */
     arm_buf cut = b;
     cut.len = b.len - 7;
     mk_input(t, "follower_side_cut", 0x08, &cut);
@@ -174,7 +177,7 @@ static void mk_frame(void) {
     mk_input(t, "follower_side_sealed", 0x09, &r);
     b.len = r.len = 0;
     mk_leader_side(&b);
-    mk_input(t, "leader_side", 0x0c, &b);        /* 2 shards, we lead */
+    mk_input(t, "leader_side", 0x0c, &b); /* 2 shards, we lead */
     mk_records(&b, &r);
     mk_input(t, "leader_side_sealed", 0x0f, &r); /* and a 4 MiB bound */
     r.len = 0;
@@ -251,16 +254,16 @@ static void mk_handshake(void) {
     mk_hs("pair_same_db", 0, 0x80, 0, NULL, 0);
     mk_hs("pair_positions", 0, 0x73, 0x04, NULL, 0);
     mk_hs("pair_txn_max", 0, 0x00, 0x01, NULL, 0);
-    const uint8_t flip[4] = {1, 1, 16 + 30, 2};      /* leader hello, db id bit */
+    const uint8_t flip[4] = {1, 1, 16 + 30, 2}; /* leader hello, db id bit */
     mk_hs("pair_auth_flip", 0, 0x03, 0, flip, 1);
-    const uint8_t set[4] = {1, 3, 16 + 24, 0x10};    /* leader hello txn_max, resealed */
+    const uint8_t set[4] = {1, 3, 16 + 24, 0x10}; /* leader hello txn_max, resealed */
     mk_hs("pair_auth_rewrite", 0, 0x03, 0, set, 1);
     mk_hs("pair_plain_rewrite", 0, 0x00, 0, set, 1);
     const uint8_t dup[4] = {0, 4, 0, 0};
     mk_hs("pair_dup_hello", 0, 0x03, 0, dup, 1);
     const uint8_t drop[4] = {2, 2, 0, 0};
     mk_hs("pair_drop_auth", 0, 0x03, 0, drop, 1);
-    const uint8_t proof[4] = {3, 3, 16 + 5, 0xee};   /* leader's proof, resealed */
+    const uint8_t proof[4] = {3, 3, 16 + 5, 0xee}; /* leader's proof, resealed */
     mk_hs("pair_forge_proof", 0, 0x03, 0, proof, 1);
 
     arm_buf b = {0};

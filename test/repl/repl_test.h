@@ -24,15 +24,26 @@
 #include <unistd.h>
 
 /* Check an rc and print the repl error message when it differs. */
-#define RT_CHECK_RC(call, errp, want) do { int rrc_ = (call); if (rrc_ != (want)) { \
-    fprintf(stderr, "%s:%d: %s: %s returned %s, expected %s: \"%s\" (seed %llu)\n", __FILE__, \
-            __LINE__, harness_case, #call, arm_rc_str(rrc_), arm_rc_str(want), (errp)->msg, \
-            (unsigned long long)harness_seed); exit(1); } } while (0)
+#define RT_CHECK_RC(call, errp, want)                                                              \
+    do {                                                                                           \
+        int rrc_ = (call);                                                                         \
+        if (rrc_ != (want)) {                                                                      \
+            fprintf(stderr, "%s:%d: %s: %s returned %s, expected %s: \"%s\" (seed %llu)\n",        \
+                    __FILE__, __LINE__, harness_case, #call, arm_rc_str(rrc_), arm_rc_str(want),   \
+                    (errp)->msg, (unsigned long long)harness_seed);                                \
+            exit(1);                                                                               \
+        }                                                                                          \
+    } while (0)
 
 /* The message holds `needle` (case-sensitive). */
-#define RT_CHECK_MSG(errp, needle) do { if (strstr((errp)->msg, (needle)) == NULL) { \
-    fprintf(stderr, "%s:%d: %s: message \"%s\" lacks \"%s\" (seed %llu)\n", __FILE__, __LINE__, \
-            harness_case, (errp)->msg, (needle), (unsigned long long)harness_seed); exit(1); } \
+#define RT_CHECK_MSG(errp, needle)                                                                 \
+    do {                                                                                           \
+        if (strstr((errp)->msg, (needle)) == NULL) {                                               \
+            fprintf(stderr, "%s:%d: %s: message \"%s\" lacks \"%s\" (seed %llu)\n", __FILE__,      \
+                    __LINE__, harness_case, (errp)->msg, (needle),                                 \
+                    (unsigned long long)harness_seed);                                             \
+            exit(1);                                                                               \
+        }                                                                                          \
     } while (0)
 
 static inline void rt_id(uint8_t id[REPL_DBID_BYTES], uint64_t seed) {
@@ -46,7 +57,8 @@ static inline repl_frame rt_frame_at(const arm_buf *buf, size_t *off) {
     size_t used = 0;
     arm_repl_err e = {0, ""};
     RT_CHECK_RC(repl_wire_frame_decode(buf->ptr + *off, buf->len - *off, ARM_REPL_PAYLOAD_MAX, &f,
-                                       &used, &e), &e, ARM_OK);
+                                       &used, &e),
+                &e, ARM_OK);
     *off += used;
     return f;
 }
@@ -95,7 +107,7 @@ static inline repl_hs_cfg rt_cfg(uint8_t role, uint64_t id_seed, uint32_t shards
 
 /* Result of running two handshakes against each other. */
 typedef struct rt_hs_result {
-    int f_rc, l_rc;           /* last code each side returned */
+    int f_rc, l_rc; /* last code each side returned */
     arm_repl_err f_err, l_err;
     int rounds;
 } rt_hs_result;

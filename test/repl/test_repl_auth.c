@@ -150,9 +150,9 @@ static void test_proofs(void) {
     util_fill(l, sizeof(l), 2, 2);
     repl_auth_proof(a, REPL_ROLE_FOLLOWER, f, l, p);
     ARM_CHECK(repl_auth_verify(a, REPL_ROLE_FOLLOWER, f, l, p) == ARM_OK);
-    ARM_CHECK_RC(repl_auth_verify(b, REPL_ROLE_FOLLOWER, f, l, p), ARM_AUTH);  /* wrong secret */
-    ARM_CHECK_RC(repl_auth_verify(a, REPL_ROLE_LEADER, f, l, p), ARM_AUTH);    /* other role */
-    ARM_CHECK_RC(repl_auth_verify(a, REPL_ROLE_FOLLOWER, l, f, p), ARM_AUTH);  /* hellos swapped */
+    ARM_CHECK_RC(repl_auth_verify(b, REPL_ROLE_FOLLOWER, f, l, p), ARM_AUTH); /* wrong secret */
+    ARM_CHECK_RC(repl_auth_verify(a, REPL_ROLE_LEADER, f, l, p), ARM_AUTH);   /* other role */
+    ARM_CHECK_RC(repl_auth_verify(a, REPL_ROLE_FOLLOWER, l, f, p), ARM_AUTH); /* hellos swapped */
     repl_auth_proof(a, REPL_ROLE_LEADER, f, l, q);
     ARM_CHECK(memcmp(p, q, 32) != 0);
     for (size_t i = 0; i < REPL_HELLO_SIZE; i += 7) { /* any byte of either hello counts */
@@ -178,8 +178,8 @@ static void test_proofs(void) {
 /* --------------------------------------------------- state machines */
 static void expect_both_done(const rt_hs_result *r, const repl_hs *f, const repl_hs *l) {
     if (r->f_rc != ARM_OK || r->l_rc != ARM_OK)
-        fprintf(stderr, "follower %s \"%s\", leader %s \"%s\"\n", arm_rc_str(r->f_rc),
-                r->f_err.msg, arm_rc_str(r->l_rc), r->l_err.msg);
+        fprintf(stderr, "follower %s \"%s\", leader %s \"%s\"\n", arm_rc_str(r->f_rc), r->f_err.msg,
+                arm_rc_str(r->l_rc), r->l_err.msg);
     ARM_CHECK(r->f_rc == ARM_OK && r->l_rc == ARM_OK);
     ARM_CHECK(f->state == REPL_HS_DONE && l->state == REPL_HS_DONE);
     ARM_CHECK(memcmp(f->peer.db_id, l->cfg.db_id, 16) == 0);
@@ -191,8 +191,8 @@ static void expect_both_done(const rt_hs_result *r, const repl_hs *f, const repl
 static void expect_refused(const rt_hs_result *r, int f_rc, int l_rc, const char *f_needle,
                            const char *l_needle) {
     if (r->f_rc != f_rc || r->l_rc != l_rc)
-        fprintf(stderr, "follower %s \"%s\", leader %s \"%s\"\n", arm_rc_str(r->f_rc),
-                r->f_err.msg, arm_rc_str(r->l_rc), r->l_err.msg);
+        fprintf(stderr, "follower %s \"%s\", leader %s \"%s\"\n", arm_rc_str(r->f_rc), r->f_err.msg,
+                arm_rc_str(r->l_rc), r->l_err.msg);
     ARM_CHECK(r->f_rc == f_rc && r->l_rc == l_rc);
     if (f_needle) RT_CHECK_MSG(&r->f_err, f_needle);
     if (l_needle) RT_CHECK_MSG(&r->l_err, l_needle);
@@ -234,8 +234,10 @@ static void test_hs_wrong_or_missing(void) {
     /* wrong secret: the leader sees the follower's proof fail */
     repl_hs_cfg fc = rt_cfg(REPL_ROLE_FOLLOWER, 1, 2, o), lc = rt_cfg(REPL_ROLE_LEADER, 2, 2, s);
     rt_hs_result r = rt_hs_pump(&f, &fc, &l, &lc, NULL, NULL);
-    expect_refused(&r, ARM_AUTH, ARM_AUTH, "the leader refused the connection: authentication "
-                   "failed", "the follower failed to prove the shared secret");
+    expect_refused(&r, ARM_AUTH, ARM_AUTH,
+                   "the leader refused the connection: authentication "
+                   "failed",
+                   "the follower failed to prove the shared secret");
     ARM_CHECK(f.state == REPL_HS_FAILED && l.state == REPL_HS_FAILED);
     /* secret on the leader only */
     fc = rt_cfg(REPL_ROLE_FOLLOWER, 1, 2, NULL);
@@ -306,7 +308,8 @@ static void test_hs_replay(void) {
     ARM_CHECK_RC(tape_play(&t, 3, &f, &out, &e), ARM_AUTH);
     RT_CHECK_MSG(&e, "the leader failed to prove the shared secret");
     ARM_CHECK(f.state == REPL_HS_FAILED);
-    for (int i = 0; i < 8; i++) arm_buf_free(&t.frames[i]);
+    for (int i = 0; i < 8; i++)
+        arm_buf_free(&t.frames[i]);
     arm_buf_free(&out);
     arm_repl_secret_free(s);
 }
@@ -364,9 +367,11 @@ static int tamper_txn_max(void *ctx, int to_leader, arm_buf *frame) {
         p[24 + 3] ^= 1; /* txn_max: the leader's is 4 GiB; flip a low byte */
         /* reseal both checksums, as an attacker would */
         uint32_t pc = (uint32_t)arm_hash_checksum(p, REPL_HELLO_SIZE);
-        for (int i = 0; i < 4; i++) frame->ptr[8 + i] = (uint8_t)(pc >> (8 * i));
+        for (int i = 0; i < 4; i++)
+            frame->ptr[8 + i] = (uint8_t)(pc >> (8 * i));
         uint32_t hc = (uint32_t)arm_hash_checksum(frame->ptr, 12);
-        for (int i = 0; i < 4; i++) frame->ptr[12 + i] = (uint8_t)(hc >> (8 * i));
+        for (int i = 0; i < 4; i++)
+            frame->ptr[12 + i] = (uint8_t)(hc >> (8 * i));
         t->done = 1;
     }
     return 1;
@@ -396,19 +401,24 @@ static int bump_version(void *ctx, int to_leader, arm_buf *frame) {
         uint8_t *p = frame->ptr + REPL_FRAME_HDR;
         p[8] = 2;
         uint32_t pc = (uint32_t)arm_hash_checksum(p, REPL_HELLO_SIZE);
-        for (int i = 0; i < 4; i++) frame->ptr[8 + i] = (uint8_t)(pc >> (8 * i));
+        for (int i = 0; i < 4; i++)
+            frame->ptr[8 + i] = (uint8_t)(pc >> (8 * i));
         uint32_t hc = (uint32_t)arm_hash_checksum(frame->ptr, 12);
-        for (int i = 0; i < 4; i++) frame->ptr[12 + i] = (uint8_t)(hc >> (8 * i));
+        for (int i = 0; i < 4; i++)
+            frame->ptr[12 + i] = (uint8_t)(hc >> (8 * i));
     }
     return 1;
 }
 
 static void test_hs_incompatible(void) {
     repl_hs f, l;
-    repl_hs_cfg fc = rt_cfg(REPL_ROLE_FOLLOWER, 1, 2, NULL), lc = rt_cfg(REPL_ROLE_LEADER, 2, 4, NULL);
+    repl_hs_cfg fc = rt_cfg(REPL_ROLE_FOLLOWER, 1, 2, NULL),
+                lc = rt_cfg(REPL_ROLE_LEADER, 2, 4, NULL);
     rt_hs_result r = rt_hs_pump(&f, &fc, &l, &lc, NULL, NULL);
-    expect_refused(&r, ARM_PROTOCOL, ARM_PROTOCOL, "the leader refused the connection: shard count"
-                   " mismatch: the leader has 4 shards, the follower 2", "shard count mismatch");
+    expect_refused(&r, ARM_PROTOCOL, ARM_PROTOCOL,
+                   "the leader refused the connection: shard count"
+                   " mismatch: the leader has 4 shards, the follower 2",
+                   "shard count mismatch");
     lc = rt_cfg(REPL_ROLE_LEADER, 1, 2, NULL); /* same database id as the follower */
     r = rt_hs_pump(&f, &fc, &l, &lc, NULL, NULL);
     expect_refused(&r, ARM_PROTOCOL, ARM_PROTOCOL, "same database", "same database");

@@ -130,7 +130,8 @@ static void test_backoff_delays(void) {
     ARM_CHECK(lo >= 500 && hi <= 1000 && hi - lo > 100);
     /* no overflow after many attempts */
     repl_backoff_init(&b, 1000, ARM_REPL_TIMEOUT_MAX_MS, 1);
-    for (int i = 0; i < 100; i++) x = repl_backoff_next(&b);
+    for (int i = 0; i < 100; i++)
+        x = repl_backoff_next(&b);
     ARM_CHECK(x >= ARM_REPL_TIMEOUT_MAX_MS / 2 && x <= ARM_REPL_TIMEOUT_MAX_MS);
 }
 
@@ -363,8 +364,9 @@ static uint32_t frame_len(uint64_t seed, int i, uint32_t max) {
     util_rng r;
     util_rng_seed(&r, seed + (uint64_t)i);
     uint64_t k = util_rng_below(&r, 10);
-    return k == 0 ? max : k < 4 ? 49 + (uint32_t)util_rng_below(&r, 100)
-                                : 49 + (uint32_t)util_rng_below(&r, max - 48);
+    return k == 0  ? max
+           : k < 4 ? 49 + (uint32_t)util_rng_below(&r, 100)
+                   : 49 + (uint32_t)util_rng_below(&r, max - 48);
 }
 
 static void *sender_thread(void *arg) {
@@ -373,8 +375,8 @@ static void *sender_thread(void *arg) {
     for (int i = 0; i < s->n; i++) {
         uint32_t len = frame_len(s->seed, i, s->c->send_max);
         util_fill(buf, len, s->seed, (uint64_t)i);
-        ARM_CHECK(repl_wire_frame_append(&s->c->out, REPL_MSG_TXN, (uint16_t)(i % 1024), buf, len) ==
-                  ARM_OK);
+        ARM_CHECK(repl_wire_frame_append(&s->c->out, REPL_MSG_TXN, (uint16_t)(i % 1024), buf,
+                                         len) == ARM_OK);
         if (s->c->out.len > 256 * 1024 || i + 1 == s->n)
             ARM_CHECK(repl_conn_flush(s->c, 5000, NULL) == ARM_OK);
     }
@@ -474,10 +476,12 @@ static void test_garbage_and_oversized(void) {
              * once, with the connection still open and no payload sent */
             uint8_t h[16] = {0};
             uint32_t len = 1u << 20;
-            for (int i = 0; i < 4; i++) h[i] = (uint8_t)(len >> (8 * i));
+            for (int i = 0; i < 4; i++)
+                h[i] = (uint8_t)(len >> (8 * i));
             h[4] = REPL_MSG_TXN;
             uint32_t hc = (uint32_t)arm_hash_checksum(h, 12);
-            for (int i = 0; i < 4; i++) h[12 + i] = (uint8_t)(hc >> (8 * i));
+            for (int i = 0; i < 4; i++)
+                h[12 + i] = (uint8_t)(hc >> (8 * i));
             raw_send(fa, h, sizeof(h));
             uint64_t t0 = util_now_ms();
             ARM_CHECK_RC(repl_conn_recv(&b, 5000, &f, &e), ARM_PROTOCOL);

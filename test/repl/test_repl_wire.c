@@ -31,10 +31,12 @@ static uint64_t get64(const uint8_t *p) {
     return (uint64_t)get32(p) | (uint64_t)get32(p + 4) << 32;
 }
 static void put32(uint8_t *p, uint32_t v) {
-    for (int i = 0; i < 4; i++) p[i] = (uint8_t)(v >> (8 * i));
+    for (int i = 0; i < 4; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
 }
 static void put64(uint8_t *p, uint64_t v) {
-    for (int i = 0; i < 8; i++) p[i] = (uint8_t)(v >> (8 * i));
+    for (int i = 0; i < 8; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
 }
 
 /* A frame of `type` around raw payload bytes, with good checksums. */
@@ -55,7 +57,8 @@ static const arm_repl_pos k_pos = {.seq = 42, .off = 4096, .fid = 3};
 static void test_frame_layout(void) {
     arm_buf b = {0};
     uint8_t payload[24];
-    for (int i = 0; i < 24; i++) payload[i] = (uint8_t)i;
+    for (int i = 0; i < 24; i++)
+        payload[i] = (uint8_t)i;
     ARM_CHECK(repl_wire_frame_append(&b, REPL_MSG_HEARTBEAT, REPL_SHARD_CONN, payload, 24) ==
               ARM_OK);
     ARM_CHECK(b.len == 16 + 24);
@@ -130,11 +133,13 @@ static void test_frame_header_rejects(void) {
     hdr_reject(24, 12, 0, REPL_SHARD_CONN, ARM_REPL_PAYLOAD_MAX, "unknown frame type 12");
     hdr_reject(24, 255, 0, REPL_SHARD_CONN, ARM_REPL_PAYLOAD_MAX, "unknown frame type 255");
     hdr_reject(24, REPL_MSG_HEARTBEAT, 1, REPL_SHARD_CONN, ARM_REPL_PAYLOAD_MAX, "reserved flags");
-    hdr_reject(25, REPL_MSG_HEARTBEAT, 0, REPL_SHARD_CONN, ARM_REPL_PAYLOAD_MAX, "25 payload bytes");
+    hdr_reject(25, REPL_MSG_HEARTBEAT, 0, REPL_SHARD_CONN, ARM_REPL_PAYLOAD_MAX,
+               "25 payload bytes");
     hdr_reject(31, REPL_MSG_AUTH, 0, REPL_SHARD_CONN, ARM_REPL_PAYLOAD_MAX, "expected 32..32");
     hdr_reject(48, REPL_MSG_TXN, 0, 0, ARM_REPL_PAYLOAD_MAX, "TXN frame of 48");
     hdr_reject(11, REPL_MSG_HELLO, 0, REPL_SHARD_CONN, ARM_REPL_PAYLOAD_MAX, "HELLO frame of 11");
-    hdr_reject(2000, REPL_MSG_HELLO, 0, REPL_SHARD_CONN, ARM_REPL_PAYLOAD_MAX, "HELLO frame of 2000");
+    hdr_reject(2000, REPL_MSG_HELLO, 0, REPL_SHARD_CONN, ARM_REPL_PAYLOAD_MAX,
+               "HELLO frame of 2000");
     hdr_reject(249, REPL_MSG_ERROR, 0, REPL_SHARD_CONN, ARM_REPL_PAYLOAD_MAX, "ERROR frame of 249");
     hdr_reject(24, REPL_MSG_HEARTBEAT, 0, 0, ARM_REPL_PAYLOAD_MAX, "shard field 0");
     hdr_reject(24, REPL_MSG_START, 0, REPL_SHARD_CONN, ARM_REPL_PAYLOAD_MAX, "shard field 65535");
@@ -254,7 +259,8 @@ static void test_small_roundtrips(void) {
     arm_buf b = {0};
     arm_repl_err e = {0, ""};
     uint8_t proof[32], proof2[32];
-    for (int i = 0; i < 32; i++) proof[i] = (uint8_t)(i * 7);
+    for (int i = 0; i < 32; i++)
+        proof[i] = (uint8_t)(i * 7);
     ARM_CHECK(repl_msg_auth_encode(&b, proof) == ARM_OK);
     repl_frame f = rt_frame_one(&b);
     RT_CHECK_RC(repl_msg_auth_decode(&f, proof2, &e), &e, ARM_OK);
@@ -464,7 +470,8 @@ static void fix_make(txn_fix *t, uint32_t n, size_t vlen_max, util_rng *r, int p
 }
 
 static void fix_free(txn_fix *t) {
-    for (uint32_t i = 0; i < t->n; i++) free(t->vals[i]);
+    for (uint32_t i = 0; i < t->n; i++)
+        free(t->vals[i]);
 }
 
 /* Encode t as frames of payload_max, decode and reassemble them; the
@@ -702,7 +709,8 @@ static void test_asm_rejects(void) {
     f = part_frame(&b, 1, 200, 100, bytes + 100, 100, 42);
     RT_CHECK_RC(repl_msg_part_decode(&f, &p, &e), &e, ARM_OK);
     RT_CHECK_RC(repl_asm_feed(&a, &p, &complete, &e), &e, ARM_OK);
-    ARM_CHECK(complete == 1 && a.head.bytes.len == 200 && memcmp(a.head.bytes.ptr, bytes, 200) == 0);
+    ARM_CHECK(complete == 1 && a.head.bytes.len == 200 &&
+              memcmp(a.head.bytes.ptr, bytes, 200) == 0);
     repl_asm_free(&a);
     arm_buf_free(&b);
 }
@@ -796,7 +804,8 @@ static void test_golden(void) {
     arm_repl_pos cut[2] = {k_pos, {0, 0, 0}};
     repl_snap_end se = {5, 1, 1};
     uint8_t key[2] = {'k', '1'}, val[3] = {'a', 'b', 'c'};
-    repl_entry ents[2] = {{REPL_ENTRY_PUT, {key, 2}, {val, 3}}, {REPL_ENTRY_DEL, {key, 1}, {val, 0}}};
+    repl_entry ents[2] = {{REPL_ENTRY_PUT, {key, 2}, {val, 3}},
+                          {REPL_ENTRY_DEL, {key, 1}, {val, 0}}};
     repl_part_enc enc;
     int more;
     ARM_CHECK(repl_msg_hello_encode(&b, &f) == ARM_OK && repl_msg_hello_encode(&b, &l) == ARM_OK);
