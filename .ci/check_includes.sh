@@ -14,6 +14,7 @@ for f in repl/*.[ch]; do
     [ -e "$f" ] || continue
     grep -nE '#include +[<"](sqlite3|liburing|\.\./ext/|\.\./engine/[a-z_]*_int\.h|\.\./engine/(index|file|io|cache)\.h)' "$f" \
         && err "$f breaks the repl layer rules"
+    case $f in repl/repl_auth.c) ;; *) grep -nE '#include +[<"]sodium.h' "$f" && err "$f includes sodium.h";; esac
 done
 for f in ext/*.[ch]; do
     [ -e "$f" ] || continue

@@ -9,17 +9,19 @@
 FUZZ_CC        ?= clang
 FUZZ_SECONDS   ?= 60
 FUZZ_SMOKE_RUNS ?= 10000
-FUZZ_TARGETS   := fuzz_log fuzz_meta fuzz_recover
+FUZZ_TARGETS   := fuzz_log fuzz_meta fuzz_recover fuzz_repl_frame fuzz_repl_handshake
 FUZZ_DIR       := $(O)/fuzz
 FUZZ_MAXLEN_fuzz_log     := 8192
 FUZZ_MAXLEN_fuzz_meta    := 128
 FUZZ_MAXLEN_fuzz_recover := 4096
+FUZZ_MAXLEN_fuzz_repl_frame := 16384
+FUZZ_MAXLEN_fuzz_repl_handshake := 4096
 FUZZ_SPECS     = $(foreach t,$(FUZZ_TARGETS),$(t):$(FUZZ_MAXLEN_$(t)))
 FUZZ_SANFLAGS  := -fsanitize=address,undefined,fuzzer-no-link -fno-sanitize-recover=all \
                   -fno-omit-frame-pointer
 FUZZ_CFLAGS    := $(filter-out -MMD -MP -fPIC -fvisibility=hidden,$(ARM_CFLAGS)) -DARM_TEST \
                   -I. $(FUZZ_SANFLAGS) -MMD -MP $(DEP_CFLAGS)
-FUZZ_LIB_SRC   := $(wildcard common/*.c) $(wildcard engine/*.c)
+FUZZ_LIB_SRC   := $(wildcard common/*.c) $(wildcard engine/*.c) $(wildcard repl/*.c)
 FUZZ_LIB_OBJ   := $(FUZZ_LIB_SRC:%.c=$(FUZZ_DIR)/obj/%.o)
 FUZZ_BINS      := $(FUZZ_TARGETS:%=$(FUZZ_DIR)/%)
 
@@ -65,8 +67,18 @@ $(FUZZ_DIR)/mkcorpus: test/fuzz/mkcorpus.c test/fuzz/fuzz_util.h test/fuzz/fuzz_
 	$(FUZZ_CC) $(filter-out -MMD -MP -fPIC -fvisibility=hidden,$(ARM_CFLAGS)) $(DEP_CFLAGS) \
 		-o $@ test/fuzz/mkcorpus.c common/arm_hash.c $(DEP_LIBS)
 
-fuzz-corpus: $(FUZZ_DIR)/mkcorpus
-	rm -rf test/fuzz/corpus/fuzz_log test/fuzz/corpus/fuzz_meta test/fuzz/corpus/fuzz_recover
+# The replication corpora come from the real encoders (repl_wire.c).
+MKCORPUS_REPL_SRC := test/fuzz/mkcorpus_repl.c common/arm_alloc.c common/arm_hash.c common/arm_rc.c \
+                     repl/repl_wire.c repl/repl_opts.c
+$(FUZZ_DIR)/mkcorpus_repl: $(MKCORPUS_REPL_SRC) test/fuzz/fuzz_repl.h repl/repl_int.h repl/arm_repl.h
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(filter-out -MMD -MP -fPIC -fvisibility=hidden,$(ARM_CFLAGS)) $(DEP_CFLAGS) \
+		-o $@ $(MKCORPUS_REPL_SRC) $(DEP_LIBS)
+
+fuzz-corpus: $(FUZZ_DIR)/mkcorpus $(FUZZ_DIR)/mkcorpus_repl
+	rm -rf test/fuzz/corpus/fuzz_log test/fuzz/corpus/fuzz_meta test/fuzz/corpus/fuzz_recover \
+		test/fuzz/corpus/fuzz_repl_frame test/fuzz/corpus/fuzz_repl_handshake
 	$(FUZZ_DIR)/mkcorpus test/fuzz/corpus
+	$(FUZZ_DIR)/mkcorpus_repl test/fuzz/corpus
 
 -include $(wildcard $(FUZZ_DIR)/obj/*/*.d $(FUZZ_DIR)/obj/*/*/*.d)

@@ -11,6 +11,7 @@
 #define ARM_FUZZ_UTIL_H
 
 #include "../../common/arm_hash.h"
+#include "../../engine/engine_int.h" /* ARM_SEQ_MAX, used below (mkcorpus.c needs it too) */
 
 #include <stdint.h>
 #include <stdio.h>
