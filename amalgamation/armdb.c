@@ -13,6 +13,7 @@
 **     engine/io_uring.c
 **     engine/log.c
 **     engine/err.c
+**     engine/outcome.c
 **     engine/file.c
 **     engine/shard.c
 **     engine/mvcc.c
@@ -21,6 +22,7 @@
 **     engine/recover.c
 **     engine/cache.c
 **     engine/cursor.c
+**     engine/logread.c
 **     engine/engine.c
 **     ext/arm_codec.c
 **     ext/arm_opts.c
@@ -1005,6 +1007,140 @@ ARM_WARN_UNUSED int arm_engine_indoubt_list(arm_engine *engine, arm_indoubt **li
  * ARM_NOTFOUND (no such in-doubt transaction), ARM_IOERR, ARM_PANIC,
  * ARM_READONLY, ARM_NOMEM. */
 ARM_WARN_UNUSED int arm_engine_indoubt_resolve(arm_engine *engine, uint64_t id, int commit);
+
+/* ------------------------------------------------------------ replication */
+/**
+ * The seams replication (repl/) stands on. A leader reads each shard's log
+ * from a position and ships what it finds; a follower applies it, storing
+ * its position in the same atomic batch as the data.
+ *
+ * A position is a point in one shard's log, just past an entry. The origin
+ * (all fields zero) is before the shard's first entry. Positions are
+ * per database: only meaningful with the db_id of the engine they came from.
+ */
+typedef struct arm_log_pos {
+    uint64_t seq; /* sequence number of the entry that ends here (0: the origin) */
+    uint64_t off; /* byte offset in data file fid just past that entry */
+    uint32_t fid; /* data file id (0: the origin) */
+    uint32_t len; /* bytes of that entry: lets a reader check the position */
+} arm_log_pos;
+
+/* One write of a transaction read from the log. */
+typedef struct arm_log_op {
+    int del;         /* 1: delete (value empty) */
+    arm_slice key;   /* borrowed until the reader's next call */
+    arm_slice value;
+} arm_log_op;
+
+/* One published transaction, whole: every entry of one batch in one shard's
+ * log (a single put is a transaction of one). */
+typedef struct arm_log_txn {
+    uint32_t shard;        /* the shard whose log holds it */
+    uint64_t seq;          /* its sequence number (increasing along a shard's log) */
+    arm_log_pos pos;       /* that shard's position just past it */
+    const arm_log_op *ops; /* nops writes in log order; borrowed until the next call */
+    size_t nops;
+    uint64_t bytes;        /* bytes of its keys and values */
+} arm_log_txn;
+
+typedef struct arm_log_reader arm_log_reader;
+
+/**
+ * Open a reader of every shard's log, shard i starting at pos[i] (pos NULL:
+ * every shard at its origin). A position is checked: the entry that ends
+ * there must be in that shard's log with that length and sequence number.
+ * The reader holds the data files it reads (they stay readable if retired).
+ * ARM_OK and *reader_out (owned: arm_log_reader_close, before the engine
+ * closes); ARM_RANGE when a position is not in the log any more (its file
+ * was compacted away, or the log was rewritten since: a leader that lost its
+ * tail), naming the shard; ARM_NOMEM.
+ */
+ARM_WARN_UNUSED int arm_log_reader_open(arm_engine *engine, const arm_log_pos *pos,
+                                        arm_log_reader **reader_out);
+void arm_log_reader_close(arm_log_reader *reader); /* NULL allowed */
+/**
+ * The next transaction to ship, in *txn_out. Only published transactions are
+ * returned, each once, whole; one prepared and then discarded, a decision
+ * record, and a transaction still prepared (or in doubt) are never returned
+ * (the reader waits at a prepared one until it is decided). Entries still in
+ * the write buffer are returned too. Across shards, transactions come in
+ * sequence-number order, so two that write one key come in the order they
+ * were committed. ARM_OK; ARM_NOTFOUND when nothing more is ready now (wait
+ * with an arm_watch, then call again); ARM_CORRUPT (an entry failed its
+ * checksum: message names file and offset); ARM_IOERR; ARM_NOMEM.
+ */
+ARM_WARN_UNUSED int arm_log_reader_next(arm_log_reader *reader, arm_log_txn *txn_out);
+/* Where shard `shard` stands: just past the last transaction returned (or
+ * its start position). Cannot fail. */
+arm_log_pos arm_log_reader_pos(const arm_log_reader *reader, uint32_t shard);
+
+/**
+ * A consistent cut, for a follower that needs the whole database: a snapshot
+ * of the engine's domain and, for every shard, the position in its log that
+ * matches it exactly: every transaction before pos_out[i] is in the snapshot
+ * and none after it, so a reader opened at pos_out continues where a copy
+ * of the snapshot ends. pos_out has the engine's shard count of entries.
+ * Read the snapshot with arm_txn_begin(engine, snap_out, ARM_TXN_READONLY)
+ * and a cursor; drop it when done. Waits (at most timeout_ms) while a
+ * transaction of the engine is prepared and not yet decided. ARM_OK;
+ * ARM_BUSY when one stayed prepared that long (an in-doubt one, say);
+ * ARM_NOMEM.
+ */
+ARM_WARN_UNUSED int arm_engine_log_cut(arm_engine *engine, arm_snapshot *snap_out,
+                                       arm_log_pos *pos_out, int timeout_ms);
+
+/**
+ * Commit notification without polling: a watch's fd (an eventfd) becomes
+ * readable when a write is committed, a prepared transaction is decided, or
+ * a follower applies a batch, after the watch was armed. Use: arm it, read
+ * the log again (so nothing committed before the arm is missed), then poll
+ * the fd (with sockets, timeouts). One wake-up per arm, however many commits
+ * land: a writer pays for a notification only when a watch is armed.
+ * arm_engine_watch_open: ARM_OK and *watch_out (owned: arm_watch_close,
+ * before the engine closes); ARM_IOERR (no eventfd); ARM_NOMEM.
+ */
+typedef struct arm_watch arm_watch;
+ARM_WARN_UNUSED int arm_engine_watch_open(arm_engine *engine, arm_watch **watch_out);
+int arm_watch_fd(const arm_watch *watch);
+void arm_watch_arm(arm_watch *watch);
+void arm_watch_close(arm_watch *watch); /* NULL allowed */
+
+/* Flags of a follower's position in one shard. */
+enum arm_repl_flags {
+    ARM_REPL_RESYNC = 1, /* a copy of the whole leader is being applied: the position is not
+                            usable until the copy's last batch stores another */
+};
+
+/**
+ * Follower side: apply `batch` (a leader's transactions, one or several,
+ * whole) and store the follower's new position in each of shards[0..npos)
+ * of the leader `leader_id`, all in one atomic batch of the log: after a
+ * crash both are there or neither. The writes get this engine's own sequence
+ * numbers (the order it applied them, which is what its recovery must
+ * follow: a copy from a new leader restarts the leader's numbering); the
+ * leader's numbers are in the positions. flags: ARM_REPL_RESYNC for every
+ * position (a copy has begun). An empty batch stores positions only. Durable
+ * per the sync mode. The batch is left unchanged. Refused on an engine not
+ * marked a follower (ARM_MISUSE). Errors as arm_engine_batch_commit.
+ */
+ARM_WARN_UNUSED int arm_engine_apply(arm_engine *engine, arm_batch *batch,
+                                     const uint8_t leader_id[16], const uint32_t *shards,
+                                     const arm_log_pos *pos, size_t npos, uint32_t flags);
+/**
+ * A follower's stored position in leader shard `shard`: ARM_OK with
+ * *leader_out (16 bytes), *pos_out and *flags_out (enum arm_repl_flags) as
+ * the last apply (or recovery) left them; ARM_NOTFOUND when none was ever
+ * stored for that shard; ARM_RANGE for a shard past the engine's count.
+ */
+ARM_WARN_UNUSED int arm_engine_repl_pos(arm_engine *engine, uint32_t shard, uint8_t leader_out[16],
+                                        arm_log_pos *pos_out, uint32_t *flags_out);
+/**
+ * Mark the engine a follower (on = 1) or not: a follower refuses every write
+ * but arm_engine_apply (puts, deletes, batches, transaction prepares) with
+ * ARM_READONLY and a message saying it follows a leader. Not persistent: the
+ * caller records the role where it keeps its configuration. Cannot fail.
+ */
+void arm_engine_set_follower(arm_engine *engine, int on);
 
 /* ------------------------------------------------------- maintenance */
 /* Flush every shard's write buffer and fdatasync. ARM_OK (also read-only);
@@ -2520,12 +2656,17 @@ int arm_io_ring_datasync(arm_io_ring *r, int fd, int *err_out) {
  *   0 u32 checksum  low 32 bits of arm_hash_checksum(bytes 4 .. end of value)
  *   4 u8  type      1 PUT, 2 DELETE, 3 TXNINFO (opens a batch decided elsewhere:
  *                   key 1 byte 0, value 16-byte owner), 4 DECISION (of the batch whose
- *                   sequence number is the 8-byte LE key: value 1 COMMIT, 2 ABORT)
+ *                   sequence number is the 8-byte LE key: value 1 COMMIT, 2 ABORT),
+ *                   5 REPL_POS (a follower's position in one leader shard: key the
+ *                   shard u16, value below)
  *   5 u8  flags     bit0 TXN (batch member), bit1 TXN_END (last of its batch)
  *   6 u16 klen      1..65535
  *   8 u32 vlen      0 for DELETE
  *  12 u64 seq
  *  20 key, value
+ * REPL_POS value (48 bytes):
+ *   0 u8[16] leader db_id      16 u64 seq    24 u64 off    32 u32 fid
+ *  36 u32    len               40 u32 flags (bit0 RESYNC)  44 u32 reserved 0
  * Data-file header and metadata: 64 bytes each, drawn in ARCHITECTURE.md,
  * checksummed over their first 56 bytes (the last 8 hold the checksum).
  */
@@ -2824,12 +2965,17 @@ ARM_PRIVATE int arm_files_destroy_dir(const char *dir);
                                 key 1 byte (0), value the 16-byte owner */
 #define ARM_ENTRY_DECISION 4 /* outcome of an earlier batch: key its sequence number
                                 (8 bytes LE), value 1 byte ARM_DECISION_* */
+#define ARM_ENTRY_REPL_POS 5 /* a follower's position in one shard of its leader, written
+                                in the batch that applied what it covers: key the shard
+                                (2 bytes LE), value ARM_REPL_POS_VLEN bytes (log.c) */
 #define ARM_ENTRY_TXN      0x01 /* member of a batch */
 #define ARM_ENTRY_TXN_END  0x02 /* last member of its batch */
 #define ARM_DECISION_COMMIT 1
 #define ARM_DECISION_ABORT  2
 #define ARM_TXNINFO_VLEN    16
 #define ARM_DECISION_KLEN   8
+#define ARM_REPL_POS_KLEN   2
+#define ARM_REPL_POS_VLEN   48
 
 #define ARM_SHARDS_MAX         1024u
 #define ARM_ROUTE_PREFIX_MAX   64u   /* bytes: shard_prefix_bits <= 512 */
@@ -2894,6 +3040,19 @@ ARM_PRIVATE int arm_entry_decode(const uint8_t *p, size_t avail, uint32_t max_ke
                                  uint32_t max_value, arm_entry_hdr *h);
 /* Verify a whole entry already read into memory (header, key, value). */
 ARM_PRIVATE int arm_entry_verify(const uint8_t *p, size_t len);
+/* A REPL_POS entry's value: the leader, the position, its flags
+ * (ARM_REPL_RESYNC). decode: ARM_OK or ARM_CORRUPT (reserved bits set, a
+ * position that cannot be one). */
+ARM_PRIVATE void arm_repl_pos_encode(uint8_t out[ARM_REPL_POS_VLEN], const uint8_t leader[16],
+                                     const arm_log_pos *pos, uint32_t flags);
+ARM_PRIVATE int arm_repl_pos_decode(const uint8_t *p, size_t n, uint8_t leader[16],
+                                    arm_log_pos *pos, uint32_t *flags);
+
+/* qsort/bsearch order of uint64_t. */
+static inline int arm_u64_cmp(const void *a, const void *b) {
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
 
 static inline uint32_t arm_entry_size(size_t klen, size_t vlen) {
     return (uint32_t)(ARM_ENTRY_HEADER + klen + vlen);
@@ -2999,8 +3158,48 @@ typedef struct arm_shard {
     arm_io_ring *ring;            /* io_uring when available and direct, else NULL */
     int syncing;                  /* a group-commit leader is in fdatasync */
     pthread_cond_t sync_cond;     /* signalled when a leader finishes */
+    arm_log_pos tail;             /* just past the last entry appended (origin: none yet) */
     char pad[64];                 /* shards sit in an array: keep neighbours' lines apart */
 } arm_shard;
+
+/* ------------------------------------------------------- batch outcomes */
+/* A batch in a log whose outcome is not known yet: a prepared transaction
+ * (the node lives in its arm_txn) or an in-doubt one (in its in-doubt
+ * record). outcome.c. */
+typedef struct arm_pending {
+    uint64_t seq;
+    uint32_t shard;               /* whose log holds the batch */
+    struct arm_pending *prev, *next;
+} arm_pending;
+
+/* What a log reader needs to know about the batches it meets (outcome.c):
+ * which are still undecided and which were aborted. Everything else in a log
+ * is published. Lock order: a shard's log mutex, then mu. */
+typedef struct arm_outcomes {
+    pthread_mutex_t mu;
+    arm_pending head;             /* circular list of pending batches (mu) */
+    _Atomic uint32_t npending;    /* its length: 0 lets readers skip the lock */
+    uint64_t *aborted;            /* sorted seqs of batches aborted after their prepare (mu) */
+    size_t naborted, cap_aborted;
+    _Atomic uint32_t any_aborted; /* naborted != 0, or the set lost one (then readers fail) */
+    int lost;                     /* an abort could not be recorded (out of memory) */
+} arm_outcomes;
+
+/* Watches (outcome.c): eventfds written when something lands while armed. */
+struct arm_watch {
+    arm_engine *e;
+    int fd;
+    _Atomic int armed;
+    struct arm_watch *next;       /* the engine's list (watch_mu) */
+};
+
+/* A follower's positions (engine.c keeps them; apply and recovery set them). */
+typedef struct arm_repl_state {
+    uint8_t leader[16];
+    arm_log_pos pos;
+    uint32_t flags;               /* enum arm_repl_flags */
+    uint64_t stored;              /* local seq of the entry that stored it (0: none) */
+} arm_repl_state;
 
 /* ------------------------------------------------------------- engine */
 struct arm_engine {
@@ -3041,6 +3240,17 @@ struct arm_engine {
     struct arm_indoubt_txn *indoubt; /* list */
     struct arm_ext_track *ext_track; /* array */
     size_t next_track, cap_track;
+
+    arm_outcomes outcomes;        /* undecided and aborted batches (outcome.c) */
+    char watch_pad0[64];
+    _Atomic int watch_armed;      /* some watch is armed: writers notify */
+    char watch_pad1[64];
+    pthread_mutex_t watch_mu;     /* guards the watch list */
+    struct arm_watch *watches;
+
+    _Atomic int follower;         /* arm_engine_set_follower: only apply writes */
+    pthread_mutex_t repl_mu;      /* guards repl[] */
+    arm_repl_state *repl;         /* shard_count of them */
 };
 
 /* An externally decided transaction, from prepare until its outcome record
@@ -3193,6 +3403,37 @@ ARM_PRIVATE size_t arm_batch_nkeys(const arm_batch *b);
 
 /* recover.c */
 ARM_PRIVATE int arm_engine_recover(arm_engine *e);
+
+/* outcome.c: batches whose outcome a log reader must know. pending_add when
+ * a prepared batch is appended (under its shard's log mutex, so a reader
+ * that sees the bytes sees it pending); resolve when it is published
+ * (aborted 0) or its abort record is written (aborted 1); aborted_add for
+ * an abort recovery found. Cannot fail: an abort that cannot be recorded
+ * makes readers fail instead (ARM_NOMEM). */
+ARM_PRIVATE int arm_outcomes_init(arm_outcomes *o);
+ARM_PRIVATE void arm_outcomes_deinit(arm_outcomes *o);
+ARM_PRIVATE void arm_outcome_pending_add(arm_engine *e, arm_pending *p, uint64_t seq,
+                                         uint32_t shard);
+/* 1 when a batch in the log of shard i before pos[i] is pending (arm_engine_log_cut). */
+ARM_PRIVATE int arm_outcome_pending_before(arm_engine *e, const arm_log_pos *pos);
+ARM_PRIVATE void arm_outcome_resolve(arm_engine *e, arm_pending *p, int aborted);
+ARM_PRIVATE void arm_outcome_aborted_add(arm_engine *e, uint64_t seq);
+enum { ARM_OUTCOME_PUBLISHED = 0, ARM_OUTCOME_PENDING = 1, ARM_OUTCOME_ABORTED = 2 };
+/* ARM_OUTCOME_* of batch seq, or ARM_NOMEM (negated) when the aborted set
+ * lost an entry. */
+ARM_PRIVATE int arm_outcome_of(arm_engine *e, uint64_t seq);
+/* Something landed (a commit, a decision, an apply): wake armed watches.
+ * One atomic load when none is armed. */
+ARM_PRIVATE void arm_watch_fire(arm_engine *e);
+static inline void arm_watch_notify(arm_engine *e) {
+    if (atomic_load(&e->watch_armed)) arm_watch_fire(e);
+}
+/* engine.c: the error every write to a follower gets (ARM_READONLY). */
+ARM_PRIVATE int arm_engine_refuse_follower(const arm_engine *e);
+/* engine.c: a follower's position stored by an entry with local seq
+ * `stored` (kept only if newer than what is there). */
+ARM_PRIVATE void arm_repl_note(arm_engine *e, uint32_t shard, const uint8_t leader[16],
+                               const arm_log_pos *pos, uint32_t flags, uint64_t stored);
 
 /* ------------------------------------------------------------- mvcc.c */
 /* The version of item `it` visible at snapshot seq snap (UINT64_MAX: the
@@ -3405,7 +3646,7 @@ static int log_hdr_parse(const uint8_t *p, arm_entry_hdr *h) {
     h->klen = log_get16(p + 6);
     h->vlen = log_get32(p + 8);
     h->seq = log_get64(p + 12);
-    if (h->type < ARM_ENTRY_PUT || h->type > ARM_ENTRY_DECISION) return ARM_CORRUPT;
+    if (h->type < ARM_ENTRY_PUT || h->type > ARM_ENTRY_REPL_POS) return ARM_CORRUPT;
     if (h->klen == 0 || (h->flags & ~(ARM_ENTRY_TXN | ARM_ENTRY_TXN_END)) != 0) return ARM_CORRUPT;
     if ((h->flags & ARM_ENTRY_TXN_END) && !(h->flags & ARM_ENTRY_TXN)) return ARM_CORRUPT;
     if (h->type == ARM_ENTRY_DEL && h->vlen != 0) return ARM_CORRUPT;
@@ -3416,6 +3657,9 @@ static int log_hdr_parse(const uint8_t *p, arm_entry_hdr *h) {
         return ARM_CORRUPT;
     if (h->type == ARM_ENTRY_DECISION &&
         (h->flags != 0 || h->klen != ARM_DECISION_KLEN || h->vlen != 1))
+        return ARM_CORRUPT;
+    if (h->type == ARM_ENTRY_REPL_POS &&
+        (h->klen != ARM_REPL_POS_KLEN || h->vlen != ARM_REPL_POS_VLEN))
         return ARM_CORRUPT;
     if (h->seq == 0 || h->seq >= ARM_SEQ_MAX) return ARM_CORRUPT;
     return ARM_OK;
@@ -3437,6 +3681,36 @@ int arm_entry_verify(const uint8_t *p, size_t len) {
     if (len < ARM_ENTRY_HEADER || log_hdr_parse(p, &h) != ARM_OK) return ARM_ERR(ARM_CORRUPT);
     if ((size_t)ARM_ENTRY_HEADER + h.klen + h.vlen != len) return ARM_ERR(ARM_CORRUPT);
     if ((uint32_t)arm_hash_checksum(p + 4, len - 4) != h.checksum) return ARM_ERR(ARM_CORRUPT);
+    return ARM_OK;
+}
+
+/* ------------------------------------------------------ REPL_POS value */
+void arm_repl_pos_encode(uint8_t out[ARM_REPL_POS_VLEN], const uint8_t leader[16],
+                         const arm_log_pos *pos, uint32_t flags) {
+    memset(out, 0, ARM_REPL_POS_VLEN);
+    memcpy(out, leader, 16);
+    log_put64(out + 16, pos->seq);
+    log_put64(out + 24, pos->off);
+    log_put32(out + 32, pos->fid);
+    log_put32(out + 36, pos->len);
+    log_put32(out + 40, flags);
+}
+
+int arm_repl_pos_decode(const uint8_t *p, size_t n, uint8_t leader[16], arm_log_pos *pos,
+                        uint32_t *flags) {
+    if (n != ARM_REPL_POS_VLEN) return ARM_ERR(ARM_CORRUPT);
+    memcpy(leader, p, 16);
+    pos->seq = log_get64(p + 16);
+    pos->off = log_get64(p + 24);
+    pos->fid = log_get32(p + 32);
+    pos->len = log_get32(p + 36);
+    *flags = log_get32(p + 40);
+    if ((*flags & ~(uint32_t)ARM_REPL_RESYNC) != 0 || log_get32(p + 44) != 0)
+        return ARM_ERR(ARM_CORRUPT);
+    int origin = pos->seq == 0 && pos->off == 0 && pos->fid == 0 && pos->len == 0;
+    if (!origin && (pos->seq == 0 || pos->seq >= ARM_SEQ_MAX || pos->fid == 0 || pos->len < ARM_ENTRY_HEADER ||
+                    pos->off < ARM_FILE_HEADER_SIZE + pos->len))
+        return ARM_ERR(ARM_CORRUPT);
     return ARM_OK;
 }
 /**** End of engine/log.c ****************************************************/
@@ -3493,6 +3767,208 @@ int arm_engine_errno(const arm_engine *e) {
     return err_errno;
 }
 /**** End of engine/err.c ****************************************************/
+/**** Begin file engine/outcome.c ********************************************/
+/* SPDX-License-Identifier: MIT */
+/*
+ * outcome.c: what a log reader must know about the batches it meets, and
+ * telling watchers that something landed.
+ *
+ * A batch in a shard's log is published unless it is one of two kinds the
+ * log alone does not tell apart at the point where the batch is:
+ *   pending  a prepared transaction not yet published or discarded (its
+ *            prepare wrote the batch; publish writes nothing on the hot
+ *            path), or an in-doubt one found by recovery;
+ *   aborted  discarded after its prepare: the ABORT record comes later in
+ *            the log, possibly much later.
+ * txn.c registers a prepared batch as pending under the log mutex of the
+ * shard it was appended to, so a reader that read the bytes (it reads a log's
+ * end under that mutex) finds it registered; publish resolves it, discard
+ * resolves it as aborted (after its abort record is written). Recovery adds
+ * the aborts it read. The aborted set lives as long as the engine: aborts
+ * follow a prepare only when something after it failed, so it stays small.
+ *
+ * Watches: an eventfd per watch; arm sets its flag and the engine's
+ * watch_armed, and every commit, decision and apply checks watch_armed (one
+ * atomic load) and, when set, writes the armed watches' eventfds and disarms
+ * them. Arming is a store then a read of the log; a commit is a write to the
+ * log then a load of the flag; both sequentially consistent, so either the
+ * reader sees the commit or the committer sees the arm. Layer: engine, a leaf
+ * beside err.c (txn.c, write.c, recover.c and logread.c call it).
+ */
+/* #include "engine_int.h" */
+/* #include "../common/arm_alloc.h" */
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+int arm_outcomes_init(arm_outcomes *o) {
+    memset(o, 0, sizeof(*o));
+    if (pthread_mutex_init(&o->mu, NULL) != 0) return ARM_ERR(ARM_NOMEM);
+    o->head.next = o->head.prev = &o->head;
+    return ARM_OK;
+}
+
+void arm_outcomes_deinit(arm_outcomes *o) {
+    arm_free(o->aborted);
+    o->aborted = NULL;
+    pthread_mutex_destroy(&o->mu);
+}
+
+void arm_outcome_pending_add(arm_engine *e, arm_pending *p, uint64_t seq, uint32_t shard) {
+    arm_outcomes *o = &e->outcomes;
+    pthread_mutex_lock(&o->mu);
+    p->seq = seq;
+    p->shard = shard;
+    p->next = &o->head;
+    p->prev = o->head.prev;
+    o->head.prev->next = p;
+    o->head.prev = p;
+    atomic_fetch_add(&o->npending, 1);
+    pthread_mutex_unlock(&o->mu);
+}
+
+/* Insert seq into the sorted aborted set. mu held. */
+static void outcome_abort_locked(arm_outcomes *o, uint64_t seq) {
+    size_t lo = 0, hi = o->naborted;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (o->aborted[mid] < seq) lo = mid + 1;
+        else hi = mid;
+    }
+    if (lo < o->naborted && o->aborted[lo] == seq) return;
+    if (o->naborted == o->cap_aborted) {
+        size_t cap = o->cap_aborted ? o->cap_aborted * 2 : 16;
+        uint64_t *np = arm_realloc(o->aborted, cap * sizeof(uint64_t));
+        if (np == NULL) {
+            o->lost = 1; /* readers fail rather than ship an aborted batch */
+            atomic_store(&o->any_aborted, 1);
+            return;
+        }
+        o->aborted = np;
+        o->cap_aborted = cap;
+    }
+    memmove(o->aborted + lo + 1, o->aborted + lo, (o->naborted - lo) * sizeof(uint64_t));
+    o->aborted[lo] = seq;
+    o->naborted++;
+    atomic_store(&o->any_aborted, 1);
+}
+
+void arm_outcome_resolve(arm_engine *e, arm_pending *p, int aborted) {
+    arm_outcomes *o = &e->outcomes;
+    pthread_mutex_lock(&o->mu);
+    if (ARM_ALWAYS(p->next != NULL)) {
+        /* Aborted first, then not pending: a reader never finds it neither. */
+        if (aborted) outcome_abort_locked(o, p->seq);
+        p->prev->next = p->next;
+        p->next->prev = p->prev;
+        p->next = p->prev = NULL;
+        atomic_fetch_sub(&o->npending, 1);
+    }
+    pthread_mutex_unlock(&o->mu);
+    arm_watch_notify(e);
+}
+
+void arm_outcome_aborted_add(arm_engine *e, uint64_t seq) {
+    arm_outcomes *o = &e->outcomes;
+    pthread_mutex_lock(&o->mu);
+    outcome_abort_locked(o, seq);
+    pthread_mutex_unlock(&o->mu);
+}
+
+int arm_outcome_of(arm_engine *e, uint64_t seq) {
+    arm_outcomes *o = &e->outcomes;
+    /* The common case: nothing is undecided and nothing was ever aborted. */
+    if (atomic_load(&o->npending) == 0 && atomic_load(&o->any_aborted) == 0)
+        return ARM_OUTCOME_PUBLISHED;
+    int r = ARM_OUTCOME_PUBLISHED;
+    pthread_mutex_lock(&o->mu);
+    for (arm_pending *p = o->head.next; p != &o->head; p = p->next)
+        if (p->seq == seq) r = ARM_OUTCOME_PENDING;
+    if (r == ARM_OUTCOME_PUBLISHED && o->naborted &&
+        bsearch(&seq, o->aborted, o->naborted, sizeof(uint64_t), arm_u64_cmp) != NULL)
+        r = ARM_OUTCOME_ABORTED;
+    if (r == ARM_OUTCOME_PUBLISHED && o->lost) r = -ARM_NOMEM;
+    pthread_mutex_unlock(&o->mu);
+    return r;
+}
+
+int arm_outcome_pending_before(arm_engine *e, const arm_log_pos *pos) {
+    arm_outcomes *o = &e->outcomes;
+    if (atomic_load(&o->npending) == 0) return 0;
+    int r = 0;
+    pthread_mutex_lock(&o->mu);
+    /* Sequence numbers grow along a shard's log: before the position is
+     * at or below the sequence number of the entry that ends there. */
+    for (arm_pending *p = o->head.next; p != &o->head && !r; p = p->next)
+        r = p->seq <= pos[p->shard].seq;
+    pthread_mutex_unlock(&o->mu);
+    return r;
+}
+
+/* ------------------------------------------------------------- watches */
+int arm_engine_watch_open(arm_engine *e, arm_watch **watch_out) {
+    *watch_out = NULL;
+    arm_watch *w = arm_calloc(1, sizeof(*w));
+    if (w == NULL) return ARM_ERR(ARM_NOMEM);
+    w->e = e;
+    w->fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (w->fd < 0) {
+        int err = errno;
+        arm_free(w);
+        return arm_engine_seterr(ARM_ERR(ARM_IOERR), err, "eventfd failed");
+    }
+    pthread_mutex_lock(&e->watch_mu);
+    w->next = e->watches;
+    e->watches = w;
+    pthread_mutex_unlock(&e->watch_mu);
+    *watch_out = w;
+    return ARM_OK;
+}
+
+int arm_watch_fd(const arm_watch *w) {
+    return w->fd;
+}
+
+void arm_watch_arm(arm_watch *w) {
+    uint64_t v;
+    while (read(w->fd, &v, sizeof(v)) < 0 && errno == EINTR) {
+    }
+    atomic_store(&w->armed, 1);
+    atomic_store(&w->e->watch_armed, 1);
+}
+
+void arm_watch_fire(arm_engine *e) {
+    pthread_mutex_lock(&e->watch_mu);
+    /* Cleared before the watches are looked at: an arm that lands meanwhile
+     * sets it again and is seen by the next commit or by this loop. */
+    atomic_store(&e->watch_armed, 0);
+    for (arm_watch *w = e->watches; w; w = w->next) {
+        if (!atomic_exchange(&w->armed, 0)) continue;
+        uint64_t one = 1;
+        while (write(w->fd, &one, sizeof(one)) < 0 && errno == EINTR) {
+        }
+    }
+    pthread_mutex_unlock(&e->watch_mu);
+}
+
+void arm_watch_close(arm_watch *w) {
+    if (w == NULL) return;
+    arm_engine *e = w->e;
+    pthread_mutex_lock(&e->watch_mu);
+    for (arm_watch **pp = &e->watches; *pp; pp = &(*pp)->next) {
+        if (*pp == w) {
+            *pp = w->next;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&e->watch_mu);
+    close(w->fd);
+    arm_free(w);
+}
+/**** End of engine/outcome.c ************************************************/
 /**** Begin file engine/file.c ***********************************************/
 /* SPDX-License-Identifier: MIT */
 /*
@@ -4925,6 +5401,7 @@ static int wr_check_sizes(arm_engine *e, arm_slice key, const arm_slice *value) 
 static int wr_check(arm_engine *e, arm_slice key, const arm_slice *value) {
     if (e->opts.read_only)
         return arm_engine_seterr(ARM_ERR(ARM_READONLY), 0, "%s is open read-only", e->dir);
+    if (atomic_load(&e->follower)) return arm_engine_refuse_follower(e);
     return wr_check_sizes(e, key, value);
 }
 
@@ -4946,6 +5423,11 @@ static int wr_prepare(arm_engine *e, wr_op *ops, size_t n) {
         wr_op *op = &ops[i];
         arm_shard *sh = &e->shards[op->shard];
         op->created = 0;
+        if (op->type) { /* a record that is not a key (REPL_POS): no index item */
+            op->item = NULL;
+            op->skip = 0;
+            continue;
+        }
         if (op->found) {
             op->skip = 0; /* wr_one found the existing item already */
         } else if (op->del) {
@@ -4988,6 +5470,7 @@ int arm_log_append(arm_engine *e, arm_shard *s, wr_op *ops, size_t n, size_t liv
     if (seq == 0)
         return arm_engine_seterr(ARM_ERR(ARM_FULL), 0, "sequence numbers exhausted in %s", e->dir);
     size_t members = live + (owner != NULL), k = 0;
+    uint32_t last_len = 0; /* the batch's last entry: where the log's tail position points */
     if (owner != NULL) {
         static const uint8_t zero = 0;
         uint8_t hdr[ARM_ENTRY_HEADER];
@@ -5019,6 +5502,7 @@ int arm_log_append(arm_engine *e, arm_shard *s, wr_op *ops, size_t n, size_t liv
         uint32_t pos = s->buf_len;
         op->off = s->buf_off + s->buf_len;
         op->len = len;
+        last_len = len;
         rc = arm_shard_append(e, s, hdr, sizeof(hdr));
         if (rc == ARM_OK) rc = arm_shard_append(e, s, op->key.ptr, op->key.len);
         if (rc == ARM_OK && v.len) rc = arm_shard_append(e, s, v.ptr, v.len);
@@ -5045,6 +5529,7 @@ int arm_log_append(arm_engine *e, arm_shard *s, wr_op *ops, size_t n, size_t liv
     *seq_out = seq;
     *fid_out = f->fid;
     *end_out = atomic_load(&f->size);
+    s->tail = (arm_log_pos){seq, *end_out, f->fid, last_len};
     return ARM_OK;
 }
 
@@ -5111,6 +5596,10 @@ static void wr_apply(arm_engine *e, wr_op *ops, size_t n, uint64_t seq, uint32_t
     for (size_t i = 0; i < n; i++) {
         wr_op *op = &ops[i];
         if (op->skip) continue;
+        if (op->type) { /* not a key: its bytes are never live data */
+            arm_file_add_dead(e, fid, op->shard, op->len);
+            continue;
+        }
         arm_install(e, op->shard, op->item, op->created, op->del, seq, fid, (uint32_t)op->off,
                     op->len, keep);
     }
@@ -5124,8 +5613,9 @@ static void wr_apply(arm_engine *e, wr_op *ops, size_t n, uint64_t seq, uint32_t
  * shard `coord`'s log and updates the indexes. *fid_out and *end_out say what to
  * sync (fid 0: nothing was written). */
 static int wr_commit(arm_engine *e, wr_op *ops, size_t n, uint32_t coord, uint32_t *fid_out,
-                     uint64_t *end_out) {
+                     uint64_t *end_out, uint64_t *seq_out) {
     *fid_out = 0;
+    *seq_out = 0;
     int rc = wr_prepare(e, ops, n);
     if (rc != ARM_OK) return rc;
     size_t live = 0;
@@ -5156,6 +5646,8 @@ static int wr_commit(arm_engine *e, wr_op *ops, size_t n, uint32_t coord, uint32
         return rc;
     }
     wr_apply(e, ops, n, seq, *fid_out);
+    *seq_out = seq;
+    arm_watch_notify(e);
     return ARM_OK;
 }
 
@@ -5189,7 +5681,7 @@ static int wr_one(arm_engine *e, arm_slice key, const arm_slice *value, const ar
     if (value) op.value = *value;
     op.shard = sh;
     uint32_t fid = 0;
-    uint64_t end = 0;
+    uint64_t end = 0, seq = 0;
     /* Probe under the shared lock first: the probe's cache misses (most of
      * a write's time at a million keys) then overlap with other readers and
      * writers instead of lengthening the exclusive section. If no item was
@@ -5219,7 +5711,7 @@ static int wr_one(arm_engine *e, arm_slice key, const arm_slice *value, const ar
         op.item = it;
         op.found = 1;
     }
-    if (rc == ARM_OK) rc = wr_commit(e, &op, 1, sh, &fid, &end);
+    if (rc == ARM_OK) rc = wr_commit(e, &op, 1, sh, &fid, &end, &seq);
     pthread_rwlock_unlock(&s->index_lock);
     if (rc == ARM_OK) rc = wr_durable(e, sh, fid, end);
     return rc;
@@ -5402,15 +5894,20 @@ void arm_lock_shards(arm_engine *e, const uint8_t *mask, int lock) {
     }
 }
 
-int arm_engine_batch_commit(arm_engine *e, arm_batch *b) {
-    if (b->nkeys == 0) return ARM_OK;
-    if (e->opts.read_only)
-        return arm_engine_seterr(ARM_ERR(ARM_READONLY), 0, "%s is open read-only", e->dir);
-    if (b->cap_ops < b->nkeys) {
-        wr_op *p = arm_realloc(b->ops, b->nkeys * sizeof(wr_op));
+/* Commit b's latest record of every key, then `nextra` records that are not
+ * keys (REPL_POS), in one batch in shard coord's log (coord UINT32_MAX: the
+ * shard of the first key). *seq_out: the batch's sequence number (0 when
+ * nothing was written). */
+static int wr_batch(arm_engine *e, arm_batch *b, const wr_op *extra, size_t nextra,
+                    uint32_t coord, uint64_t *seq_out) {
+    *seq_out = 0;
+    size_t need = b->nkeys + nextra;
+    if (need == 0) return ARM_OK;
+    if (b->cap_ops < need) {
+        wr_op *p = arm_realloc(b->ops, need * sizeof(wr_op));
         if (p == NULL) return ARM_ERR(ARM_NOMEM);
         b->ops = p;
-        b->cap_ops = b->nkeys;
+        b->cap_ops = need;
     }
     uint8_t mask[ARM_SHARDS_MAX / 8];
     memset(mask, 0, sizeof(mask));
@@ -5428,12 +5925,89 @@ int arm_engine_batch_commit(arm_engine *e, arm_batch *b) {
         mask[op->shard / 8] |= (uint8_t)(1u << (op->shard % 8));
     }
     assert(n == b->nkeys);
-    uint32_t coord = b->ops[0].shard, fid = 0;
+    if (nextra) memcpy(b->ops + n, extra, nextra * sizeof(wr_op));
+    for (size_t i = 0; i < nextra; i++) /* their dead bytes are counted under these locks */
+        mask[extra[i].shard / 8] |= (uint8_t)(1u << (extra[i].shard % 8));
+    n += nextra;
+    if (coord == UINT32_MAX) coord = b->ops[0].shard;
+    uint32_t fid = 0;
     uint64_t end = 0;
     arm_lock_shards(e, mask, 1);
-    int rc = wr_commit(e, b->ops, n, coord, &fid, &end);
+    int rc = wr_commit(e, b->ops, n, coord, &fid, &end, seq_out);
     arm_lock_shards(e, mask, 0);
     if (rc == ARM_OK) rc = wr_durable(e, coord, fid, end);
+    return rc;
+}
+
+int arm_engine_batch_commit(arm_engine *e, arm_batch *b) {
+    if (b->nkeys == 0) return ARM_OK;
+    if (e->opts.read_only)
+        return arm_engine_seterr(ARM_ERR(ARM_READONLY), 0, "%s is open read-only", e->dir);
+    if (atomic_load(&e->follower)) return arm_engine_refuse_follower(e);
+    uint64_t seq;
+    return wr_batch(e, b, NULL, 0, UINT32_MAX, &seq);
+}
+
+int arm_engine_apply(arm_engine *e, arm_batch *b, const uint8_t leader_id[16],
+                     const uint32_t *shards, const arm_log_pos *pos, size_t npos, uint32_t flags) {
+    if (e->opts.read_only)
+        return arm_engine_seterr(ARM_ERR(ARM_READONLY), 0, "%s is open read-only", e->dir);
+    if (!atomic_load(&e->follower))
+        return arm_engine_seterr(ARM_ERR(ARM_MISUSE), 0,
+                                 "%s is not a follower: apply refused", e->dir);
+    if (b && b->e != e)
+        return arm_engine_seterr(ARM_ERR(ARM_MISUSE), 0, "apply: a batch of another engine");
+    if ((flags & ~(uint32_t)ARM_REPL_RESYNC) != 0 || npos > e->shard_count)
+        return arm_engine_seterr(ARM_ERR(ARM_MISUSE), 0, "apply: bad flags or too many positions");
+    enum { APPLY_STACK = 16 };
+    wr_op stack_ops[APPLY_STACK];
+    uint8_t stack_keys[APPLY_STACK][ARM_REPL_POS_KLEN];
+    uint8_t stack_vals[APPLY_STACK][ARM_REPL_POS_VLEN];
+    wr_op *extra = stack_ops;
+    uint8_t (*keys)[ARM_REPL_POS_KLEN] = stack_keys;
+    uint8_t (*vals)[ARM_REPL_POS_VLEN] = stack_vals;
+    if (npos > APPLY_STACK) {
+        extra = arm_malloc(npos * sizeof(*extra));
+        keys = arm_malloc(npos * sizeof(*keys));
+        vals = arm_malloc(npos * sizeof(*vals));
+    }
+    int rc = extra && keys && vals ? ARM_OK : ARM_ERR(ARM_NOMEM);
+    for (size_t i = 0; i < npos && rc == ARM_OK; i++) {
+        if (shards[i] >= e->shard_count) {
+            rc = arm_engine_seterr(ARM_ERR(ARM_MISUSE), 0, "apply: shard %u of %u", shards[i],
+                                   e->shard_count);
+            break;
+        }
+        keys[i][0] = (uint8_t)shards[i];
+        keys[i][1] = (uint8_t)(shards[i] >> 8);
+        arm_repl_pos_encode(vals[i], leader_id, &pos[i], flags);
+        memset(&extra[i], 0, sizeof(extra[i]));
+        extra[i].key = arm_slice_make(keys[i], ARM_REPL_POS_KLEN);
+        extra[i].value = arm_slice_make(vals[i], ARM_REPL_POS_VLEN);
+        extra[i].type = ARM_ENTRY_REPL_POS;
+        extra[i].shard = shards[i];
+    }
+    uint64_t seq = 0;
+    arm_batch empty = {0};
+    empty.e = e;
+    if (rc == ARM_OK) {
+        /* A batch that writes keys goes to the first key's shard, as any
+         * batch; positions alone go to the first position's shard. */
+        arm_batch *use = b ? b : &empty;
+        uint32_t coord = use->nkeys ? UINT32_MAX : (npos ? shards[0] : 0);
+        rc = wr_batch(e, use, extra, npos, coord, &seq);
+        if (use == &empty) arm_free(empty.ops);
+    }
+    /* Written (durable or not per the sync mode): the follower's positions
+     * now say so, even when only the fdatasync failed (the engine is then
+     * poisoned and its next open reads what reached the disk). */
+    if (seq)
+        for (size_t i = 0; i < npos; i++) arm_repl_note(e, shards[i], leader_id, &pos[i], flags, seq);
+    if (extra != stack_ops) {
+        arm_free(extra);
+        arm_free(keys);
+        arm_free(vals);
+    }
     return rc;
 }
 /**** End of engine/write.c **************************************************/
@@ -5513,6 +6087,7 @@ struct arm_txn {
     int counted;            /* counted in nprepared (preparing, or prepared and holding) */
     int held;               /* its write keys are held (INTENT) */
     int reread;             /* read more after it was prepared: validate again */
+    arm_pending pend;       /* while its batch is in the log undecided (outcome.c) */
 };
 
 /* An in-doubt transaction kept from recovery. */
@@ -5525,6 +6100,7 @@ typedef struct arm_indoubt_txn {
     size_t nops;
     uint8_t *keys;          /* the ops' keys (owned) */
     uint8_t mask[ARM_SHARDS_MAX / 8];
+    arm_pending pend;       /* undecided, for log readers (outcome.c) */
     struct arm_indoubt_txn *next;
 } arm_indoubt_txn;
 
@@ -5760,6 +6336,7 @@ static int txn_writable(arm_txn *t) {
         return arm_engine_seterr(ARM_ERR(ARM_MISUSE), 0, "a read-only transaction cannot write");
     if (t->e->opts.read_only)
         return arm_engine_seterr(ARM_ERR(ARM_READONLY), 0, "%s is open read-only", t->e->dir);
+    if (atomic_load(&t->e->follower)) return arm_engine_refuse_follower(t->e);
     return t->state == TXN_PREPARED ? txn_unprepare(t) : ARM_OK;
 }
 
@@ -6108,6 +6685,9 @@ static int txn_append(arm_txn *t, const arm_txn_ext *ext) {
                  ? arm_engine_seterr(ARM_PANIC, 0, "an earlier write or sync failed; reopen %s", e->dir)
                  : arm_log_append(e, s, t->ops, t->nops, live, total, ext ? ext->owner : NULL,
                                   &t->seq, &t->fid, &t->end);
+    /* Undecided until publish or discard; registered before the log mutex
+     * goes, so a log reader that sees the bytes sees this too. */
+    if (rc == ARM_OK) arm_outcome_pending_add(e, &t->pend, t->seq, t->coord);
     pthread_mutex_unlock(&s->log_lock);
     /* Decided elsewhere: tracked until its outcome is durable, and the
      * entries must be durable before that decision is taken. */
@@ -6127,6 +6707,7 @@ static void txn_prepare_undo(arm_txn *t) {
             arm_shard_sync_to(e, s, fid, end) != ARM_OK)
             atomic_store(&e->panic, 1);
         if (t->ext) txn_track_set(e, t->seq, 1, 0, 0, 0);
+        arm_outcome_resolve(e, &t->pend, 1);
         t->seq = 0;
     }
     if (t->held) {
@@ -6143,9 +6724,12 @@ int arm_txn_prepare_group(arm_txn *const *txns, size_t n, const arm_txn_ext *con
     for (size_t i = 0; i < n && rc == ARM_OK; i++) {
         arm_txn *t = txns[i];
         rc = txn_usable(t);
-        if (rc == ARM_OK && t->state != TXN_PREPARED && arm_engine_batch_mark(t->batch) &&
-            t->e->opts.read_only)
-            rc = arm_engine_seterr(ARM_ERR(ARM_READONLY), 0, "%s is open read-only", t->e->dir);
+        if (rc == ARM_OK && t->state != TXN_PREPARED && arm_engine_batch_mark(t->batch)) {
+            if (t->e->opts.read_only)
+                rc = arm_engine_seterr(ARM_ERR(ARM_READONLY), 0, "%s is open read-only", t->e->dir);
+            else if (atomic_load(&t->e->follower))
+                rc = arm_engine_refuse_follower(t->e);
+        }
     }
     if (rc != ARM_OK) return rc;
     /* Phase 1: everyone that writes counts itself as preparing, first. */
@@ -6282,6 +6866,8 @@ int arm_txn_publish(arm_txn *const *txns_in, size_t n) {
         txn_gc(txns[i]->e, txns[i]->mask);
     }
     for (size_t i = n; i-- > 0;) arm_lock_shards(txns[i]->e, txns[i]->mask, 0);
+    for (size_t i = 0; i < n; i++)
+        if (txns[i]->seq) arm_outcome_resolve(txns[i]->e, &txns[i]->pend, 0);
     for (size_t i = 0; i < n; i++) {
         arm_txn *t = txns[i];
         t->held = 0;
@@ -6324,6 +6910,7 @@ static int txn_unprepare(arm_txn *t) {
         if (rc == ARM_OK) rc = arm_shard_sync_to(e, s, fid, end);
         if (rc != ARM_OK) atomic_store(&e->panic, 1);
         if (t->ext) txn_track_set(e, t->seq, 1, 0, 0, 0);
+        arm_outcome_resolve(e, &t->pend, 1);
         t->seq = 0;
     }
     if (t->held) {
@@ -6377,6 +6964,7 @@ int arm_txn_indoubt_add(arm_engine *e, uint64_t id, const uint8_t *owner, uint32
     d->ops = ops;
     d->nops = nops;
     d->keys = keys;
+    arm_outcome_pending_add(e, &d->pend, id, coord);
     pthread_mutex_lock(&e->indoubt_lock);
     d->next = e->indoubt;
     e->indoubt = d;
@@ -6466,6 +7054,7 @@ int arm_engine_indoubt_resolve(arm_engine *e, uint64_t id, int commit) {
     arm_lock_shards(e, d->mask, 0);
     atomic_fetch_sub(&e->nprepared, 1); /* in-doubt ones count there: they hold keys */
     pthread_mutex_unlock(&e->indoubt_lock);
+    arm_outcome_resolve(e, &d->pend, !commit);
     arm_free(d->ops);
     arm_free(d->keys);
     arm_free(d);
@@ -6531,10 +7120,31 @@ typedef struct rec_state {
     uint64_t *aborted;       /* batches applied, then aborted by a later record */
     size_t naborted, cap_aborted;
     int redo;                /* rec_redo's pass: only items marked REDO are applied */
+    arm_log_pos last;        /* rec_scan: just past the last whole entry or batch seen */
 } rec_state;
 
 /* rec_redo marks the items it resolves again (recovery only). */
 #define REC_ITEM_REDO 0x80
+
+/* A REPL_POS entry (its value follows the key): the follower's position in
+ * one leader shard, kept when it is the newest seen. Never an index key. */
+static int rec_repl_pos(rec_state *st, uint32_t fid, uint32_t shard, const arm_entry_hdr *h,
+                        const uint8_t *key, uint64_t off) {
+    arm_engine *e = st->e;
+    if (st->redo) return ARM_OK;
+    arm_file_add_dead(e, fid, shard, arm_entry_size(h->klen, h->vlen));
+    uint32_t leader_shard = (uint32_t)key[0] | (uint32_t)key[1] << 8;
+    uint8_t leader[16];
+    arm_log_pos pos;
+    uint32_t flags;
+    if (leader_shard >= e->shard_count ||
+        arm_repl_pos_decode(key + h->klen, h->vlen, leader, &pos, &flags) != ARM_OK)
+        return arm_engine_seterr(ARM_ERR(ARM_CORRUPT), 0,
+                                 "bad replication position in data file %u at offset %llu", fid,
+                                 (unsigned long long)off);
+    arm_repl_note(e, leader_shard, leader, &pos, flags, h->seq);
+    return ARM_OK;
+}
 
 static int rec_apply(rec_state *st, uint32_t fid, uint64_t off, const arm_entry_hdr *h,
                      const uint8_t *key) {
@@ -6572,14 +7182,9 @@ static int rec_apply(rec_state *st, uint32_t fid, uint64_t off, const arm_entry_
     return ARM_OK;
 }
 
-static int rec_seq_cmp(const void *a, const void *b) {
-    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-    return x < y ? -1 : x > y;
-}
-
 static int rec_is_aborted(const rec_state *st, uint64_t seq) {
     return st->naborted &&
-           bsearch(&seq, st->aborted, st->naborted, sizeof(uint64_t), rec_seq_cmp) != NULL;
+           bsearch(&seq, st->aborted, st->naborted, sizeof(uint64_t), arm_u64_cmp) != NULL;
 }
 
 static void rec_parked_free(rec_parked *p) {
@@ -6650,8 +7255,11 @@ static int rec_batch_done(rec_state *st, uint32_t fid, uint32_t shard) {
     if (first->h.type == ARM_ENTRY_TXNINFO) return rec_park(st, fid, shard, first->key + 1);
     if (st->redo && rec_is_aborted(st, first->h.seq)) return ARM_OK;
     int rc = ARM_OK;
-    for (size_t i = 0; i < st->npend && rc == ARM_OK; i++)
-        rc = rec_apply(st, fid, st->pend[i].off, &st->pend[i].h, st->pend[i].key);
+    for (size_t i = 0; i < st->npend && rc == ARM_OK; i++) {
+        const rec_pending *pe = &st->pend[i];
+        rc = pe->h.type == ARM_ENTRY_REPL_POS ? rec_repl_pos(st, fid, shard, &pe->h, pe->key, pe->off)
+                                              : rec_apply(st, fid, pe->off, &pe->h, pe->key);
+    }
     return rc;
 }
 
@@ -6675,6 +7283,9 @@ static int rec_scan(rec_state *st, uint32_t fid, uint32_t shard, const uint8_t *
             for (int i = 7; i >= 0; i--) seq = (seq << 8) | key[i];
             rc = rec_decide(st, seq, key[ARM_DECISION_KLEN]);
             if (!st->redo) arm_file_add_dead(st->e, fid, shard, len); /* never live data */
+            /* Log readers must skip what was aborted, wherever it lies. */
+            if (!st->redo && key[ARM_DECISION_KLEN] == ARM_DECISION_ABORT)
+                arm_outcome_aborted_add(st->e, seq);
         } else if (h.flags & ARM_ENTRY_TXN) {
             if (st->npend && st->pend[0].h.seq != h.seq) break; /* batches never interleave */
             if (h.type == ARM_ENTRY_TXNINFO && st->npend) break;  /* it opens its batch */
@@ -6691,11 +7302,15 @@ static int rec_scan(rec_state *st, uint32_t fid, uint32_t shard, const uint8_t *
                 rc = rec_batch_done(st, fid, shard);
                 st->npend = 0;
             }
+        } else if (h.type == ARM_ENTRY_REPL_POS) {
+            if (st->npend) break;
+            rc = rec_repl_pos(st, fid, shard, &h, key, off);
         } else {
             if (st->npend) break; /* a batch cut short by a plain entry: damage */
             if (!(st->redo && rec_is_aborted(st, h.seq))) rc = rec_apply(st, fid, off, &h, key);
         }
         off += len;
+        if (st->npend == 0) st->last = (arm_log_pos){h.seq, off, fid, len};
     }
     *end_out = st->npend ? st->pend[0].off : off;
     st->npend = 0;
@@ -6818,6 +7433,9 @@ static int rec_shard(rec_state *st, arm_shard *s, uint32_t *max_fid) {
                                    "corrupt entry in %s at offset %llu (file size %llu); "
                                    "open read-only to salvage",
                                    f->path, (unsigned long long)end, (unsigned long long)size);
+        /* The log's tail position: the last whole entry of the newest file
+         * that has one. */
+        if (st->last.fid == ids[i]) s->tail = st->last;
         if (last) {
             newest = f;
             newest_end = end;
@@ -6840,7 +7458,7 @@ static int rec_shard(rec_state *st, arm_shard *s, uint32_t *max_fid) {
  * prepare only when something after it failed. */
 static int rec_redo(rec_state *st) {
     arm_engine *e = st->e;
-    qsort(st->aborted, st->naborted, sizeof(uint64_t), rec_seq_cmp);
+    qsort(st->aborted, st->naborted, sizeof(uint64_t), arm_u64_cmp);
     uint64_t marked = 0;
     for (uint32_t i = 0; i < e->shard_count; i++) {
         arm_index_iter it;
@@ -7740,6 +8358,469 @@ int arm_engine_cursor_value(arm_cursor *c, arm_slice *value_out) {
 
 #undef CUR_RUN
 /**** End of engine/cursor.c *************************************************/
+/**** Begin file engine/logread.c ********************************************/
+/* SPDX-License-Identifier: MIT */
+/*
+ * logread.c: reading the shards' logs from positions, for replication
+ * (contract in arm_engine.h: arm_log_reader_*, arm_engine_log_cut).
+ *
+ * A reader keeps, per shard, the file it is in (held), the offset of the
+ * next entry, the log end it knows, and at most one parsed *head*: the next
+ * batch, with its entries sliced out of the file mapping or out of a copy.
+ * Decision records, TXNINFO entries and follower positions are skipped;
+ * a batch that was aborted after its prepare is skipped whole; one whose
+ * outcome is not known yet (prepared, in doubt) stops its shard (outcome.c
+ * says which is which).
+ *
+ * Order across shards. Two batches that write one key were committed one
+ * after the other, and the later one took its sequence number after the
+ * earlier one was in the log (a single-phase writer holds the key's index
+ * lock from its sequence number to its install; a transaction holds the key
+ * from before its sequence number until it is published). Handing out heads
+ * smallest sequence number first keeps that order provided no shard can
+ * still produce a smaller one. So a round starts by loading the domain's
+ * counter L and only then reading the log ends of the shards that have no
+ * head: anything appended after that took a number above L. Heads up to L
+ * go out in order; a shard stopped at an undecided batch with number p
+ * holds everything above p back (its later batches could share keys with
+ * them). A shard whose head went out reads its next head from what it knows,
+ * or reads its end again, after L was loaded.
+ *
+ * The cut (arm_engine_log_cut): with every shard's index read lock held, no
+ * writer can install, publish or take a key, so the index is exactly the
+ * published batches in the logs; each shard's tail then is the cut, and a
+ * snapshot taken there sees exactly the batches before it. A transaction
+ * already holding its keys may still append meanwhile: harmless after a
+ * shard's tail was read (it lands after the cut), and a batch before the cut
+ * that is not yet decided makes the cut wait and retry.
+ * Layer: engine, beside cursor.c: it reads through shard.c and file.c and
+ * asks outcome.c.
+ */
+/* #include "engine_int.h" */
+/* #include "../common/arm_alloc.h" */
+
+#include <string.h>
+#include <time.h>
+
+#define LR_WINDOW (1u << 20) /* bytes copied at a time from a write buffer or pread */
+
+typedef struct lr_src {
+    uint32_t shard;
+    arm_file_ref ref;   /* the file being read; none before the shard's first file */
+    uint32_t fid;       /* its id (or, with no file held, the last id passed) */
+    uint64_t off;       /* next entry */
+    uint64_t end;       /* log end known (logical size of the file) */
+    int sealed;         /* the file will not grow: at end, go on to the next */
+    arm_log_pos pos;    /* just past the last transaction handed out (or the start) */
+    /* the head: the batch at off, parsed */
+    int head;           /* 0 none, 1 ready, 2 undecided */
+    uint64_t head_seq, head_end;
+    uint32_t head_last_len;
+    uint64_t head_bytes;
+    arm_log_op *ops;
+    size_t nops, cap_ops;
+    arm_buf copy;       /* the head's bytes when they are not mapped */
+    uint32_t heap_at;   /* index in the reader's heap + 1 (0: not in it) */
+} lr_src;
+
+struct arm_log_reader {
+    arm_engine *e;
+    uint32_t n;
+    lr_src *src;
+    uint32_t *heap;     /* shards with a ready head, smallest head_seq first */
+    uint32_t nheap;
+    uint64_t limit;     /* heads up to this may go out */
+    lr_src *emitted;    /* handed out at the last call: advance it first */
+};
+
+/* ------------------------------------------------------------- the heap */
+static int lr_less(const arm_log_reader *r, uint32_t a, uint32_t b) {
+    return r->src[a].head_seq < r->src[b].head_seq;
+}
+
+static void lr_heap_set(arm_log_reader *r, uint32_t at, uint32_t sh) {
+    r->heap[at] = sh;
+    r->src[sh].heap_at = at + 1;
+}
+
+static void lr_heap_push(arm_log_reader *r, uint32_t sh) {
+    uint32_t i = r->nheap++;
+    while (i > 0) {
+        uint32_t parent = (i - 1) / 2;
+        if (!lr_less(r, sh, r->heap[parent])) break;
+        lr_heap_set(r, i, r->heap[parent]);
+        i = parent;
+    }
+    lr_heap_set(r, i, sh);
+}
+
+static uint32_t lr_heap_pop(arm_log_reader *r) {
+    uint32_t top = r->heap[0];
+    r->src[top].heap_at = 0;
+    uint32_t last = r->heap[--r->nheap];
+    if (r->nheap == 0) return top;
+    uint32_t i = 0;
+    for (;;) {
+        uint32_t c = 2 * i + 1;
+        if (c >= r->nheap) break;
+        if (c + 1 < r->nheap && lr_less(r, r->heap[c + 1], r->heap[c])) c++;
+        if (!lr_less(r, r->heap[c], last)) break;
+        lr_heap_set(r, i, r->heap[c]);
+        i = c;
+    }
+    lr_heap_set(r, i, last);
+    return top;
+}
+
+/* ------------------------------------------------------------ the bytes */
+/* The shard's log end for the file src holds, read under the log mutex (so
+ * every batch appended before is whole in it, and every pending batch in it
+ * is registered). */
+static void lr_read_end(arm_engine *e, lr_src *src) {
+    arm_shard *s = &e->shards[src->shard];
+    arm_log_lock(&s->log_lock);
+    src->end = atomic_load(&src->ref.file->size);
+    src->sealed = s->active != src->ref.file;
+    pthread_mutex_unlock(&s->log_lock);
+}
+
+/* Hold the shard's first file with an id above src->fid. ARM_NOTFOUND when
+ * there is none yet. */
+static int lr_next_file(arm_engine *e, lr_src *src) {
+    uint32_t fid = src->fid + 1;
+    arm_file_ref ref;
+    while (arm_files_hold_next(&e->files, &fid, &ref) == ARM_OK) {
+        if (ref.file->shard == src->shard) {
+            arm_file_release(&src->ref);
+            src->ref = ref;
+            src->fid = ref.fid;
+            src->off = ARM_FILE_HEADER_SIZE;
+            lr_read_end(e, src);
+            return ARM_OK;
+        }
+        arm_file_release(&ref);
+    }
+    return ARM_NOTFOUND;
+}
+
+/* Bytes [off, off + n) of src's file: a pointer into the mapping, or into
+ * src->copy. */
+static int lr_view(arm_engine *e, lr_src *src, uint64_t off, size_t n, const uint8_t **p_out) {
+    const uint8_t *m = arm_shard_mapped(e, src->ref.file, off, n);
+    if (m) {
+        *p_out = m;
+        return ARM_OK;
+    }
+    int rc = arm_buf_reserve(&src->copy, n);
+    if (rc != ARM_OK) return arm_engine_seterr(ARM_ERR(ARM_NOMEM), 0, "out of memory reading a log");
+    rc = arm_shard_read(e, src->ref.file, off, src->copy.ptr, n);
+    if (rc != ARM_OK) return rc;
+    src->copy.len = n;
+    *p_out = src->copy.ptr;
+    return ARM_OK;
+}
+
+static int lr_corrupt(const lr_src *src, uint64_t off) {
+    return arm_engine_seterr(ARM_ERR(ARM_CORRUPT), 0,
+                             "replication read: bad entry in %s at offset %llu",
+                             src->ref.file->path, (unsigned long long)off);
+}
+
+/* ------------------------------------------------------------ the head */
+/* Parse the batch at src->off (src->end known, bytes before it whole):
+ * *got 0 when there is nothing at off yet, else 1 with head_seq, head_end,
+ * ops filled. Standalone records are consumed here, not returned. */
+static int lr_parse(arm_engine *e, lr_src *src, int *got) {
+    *got = 0;
+    for (;;) {
+        if (src->off >= src->end) return ARM_OK;
+        uint64_t avail = src->end - src->off;
+        size_t want = (size_t)ARM_MIN(avail, (uint64_t)LR_WINDOW);
+        const uint8_t *p;
+        int rc;
+        /* Grow the view until the whole batch is in it. */
+        for (;;) {
+            rc = lr_view(e, src, src->off, want, &p);
+            if (rc != ARM_OK) return rc;
+            size_t at = 0, need = 0;
+            src->nops = 0;
+            src->head_bytes = 0;
+            uint64_t seq = 0;
+            int done = 0, in_batch = 0, skip = 0;
+            uint32_t last_len = 0;
+            while (!done) {
+                if (want - at < ARM_ENTRY_HEADER) {
+                    need = at + ARM_ENTRY_HEADER;
+                    break;
+                }
+                arm_entry_hdr h;
+                if (arm_entry_decode(p + at, want - at, ARM_KEY_SIZE_MAX, UINT32_MAX, &h) != ARM_OK) {
+                    /* incomplete in the view, or bad: a bigger view tells */
+                    uint32_t klen = (uint32_t)p[at + 6] | (uint32_t)p[at + 7] << 8;
+                    uint32_t vlen = (uint32_t)p[at + 8] | (uint32_t)p[at + 9] << 8 |
+                                    (uint32_t)p[at + 10] << 16 | (uint32_t)p[at + 11] << 24;
+                    uint64_t len = (uint64_t)ARM_ENTRY_HEADER + klen + vlen;
+                    if (at + len > want && at + len <= avail) {
+                        need = at + (size_t)len;
+                        break;
+                    }
+                    return lr_corrupt(src, src->off + at);
+                }
+                uint32_t len = arm_entry_size(h.klen, h.vlen);
+                const uint8_t *key = p + at + ARM_ENTRY_HEADER;
+                if (in_batch && (!(h.flags & ARM_ENTRY_TXN) || h.seq != seq))
+                    return lr_corrupt(src, src->off + at); /* batches never interleave */
+                seq = h.seq;
+                int member = (h.flags & ARM_ENTRY_TXN) != 0;
+                if (!member) {
+                    done = 1;
+                    skip = h.type == ARM_ENTRY_DECISION || h.type == ARM_ENTRY_REPL_POS;
+                } else {
+                    in_batch = 1;
+                    done = (h.flags & ARM_ENTRY_TXN_END) != 0;
+                }
+                if (h.type == ARM_ENTRY_PUT || h.type == ARM_ENTRY_DEL) {
+                    if (src->nops == src->cap_ops) {
+                        size_t cap = src->cap_ops ? src->cap_ops * 2 : 64;
+                        arm_log_op *np = arm_realloc(src->ops, cap * sizeof(*np));
+                        if (np == NULL)
+                            return arm_engine_seterr(ARM_ERR(ARM_NOMEM), 0,
+                                                     "out of memory reading a log");
+                        src->ops = np;
+                        src->cap_ops = cap;
+                    }
+                    arm_log_op *op = &src->ops[src->nops++];
+                    op->del = h.type == ARM_ENTRY_DEL;
+                    op->key = arm_slice_make(key, h.klen);
+                    op->value = arm_slice_make(key + h.klen, h.vlen);
+                    src->head_bytes += (uint64_t)h.klen + h.vlen;
+                }
+                at += len;
+                last_len = len;
+            }
+            if (!done) {
+                if (need <= want || need > avail) return lr_corrupt(src, src->off + at);
+                want = (size_t)ARM_MAX((uint64_t)need, ARM_MIN(avail, (uint64_t)want * 2));
+                continue;
+            }
+            src->head_seq = seq;
+            src->head_end = src->off + at;
+            src->head_last_len = last_len;
+            if (skip || src->nops == 0) { /* a record, or a batch of positions only */
+                src->off = src->head_end;
+                break; /* parse what follows */
+            }
+            int fate = arm_outcome_of(e, seq);
+            if (fate < 0)
+                return arm_engine_seterr(ARM_ERR(-fate), 0,
+                                         "replication read: the record of aborted transactions "
+                                         "is incomplete (out of memory)");
+            if (fate == ARM_OUTCOME_ABORTED) {
+                src->off = src->head_end;
+                break;
+            }
+            src->head = fate == ARM_OUTCOME_PENDING ? 2 : 1;
+            *got = 1;
+            return ARM_OK;
+        }
+    }
+}
+
+/* Find src's next head, moving on to later files, reading the log end again
+ * when what it knows is used up. */
+static int lr_advance(arm_log_reader *r, lr_src *src) {
+    arm_engine *e = r->e;
+    src->head = 0;
+    for (int fresh = 0;;) {
+        if (src->ref.file != NULL) {
+            int got;
+            int rc = lr_parse(e, src, &got);
+            if (rc != ARM_OK || got) return rc;
+            if (!src->sealed && fresh) return ARM_OK; /* at the end of the active file */
+            if (!src->sealed) {
+                lr_read_end(e, src);
+                fresh = 1;
+                continue;
+            }
+        }
+        /* past the end of a sealed file, or before the first one */
+        if (lr_next_file(e, src) != ARM_OK) return ARM_OK;
+        fresh = 1;
+    }
+}
+
+/* ------------------------------------------------------------ positions */
+static int lr_range(uint32_t shard, const char *why, const arm_log_pos *pos) {
+    return arm_engine_seterr(ARM_ERR(ARM_RANGE), 0,
+                             "shard %u: position (file %u, offset %llu, seq %llu) %s", shard,
+                             pos->fid, (unsigned long long)pos->off, (unsigned long long)pos->seq,
+                             why);
+}
+
+/* Put src at pos, checking that the entry ending there is the one pos says. */
+static int lr_seek(arm_log_reader *r, lr_src *src, const arm_log_pos *pos) {
+    arm_engine *e = r->e;
+    src->pos = *pos;
+    if (pos->fid == 0) {
+        if (pos->seq || pos->off || pos->len) return lr_range(src->shard, "is malformed", pos);
+        src->fid = 0;
+        return ARM_OK;
+    }
+    if (arm_files_hold(&e->files, pos->fid, &src->ref) != ARM_OK)
+        return lr_range(src->shard, "is no longer in the log (its file is gone)", pos);
+    src->fid = pos->fid;
+    if (src->ref.file->shard != src->shard)
+        return lr_range(src->shard, "names another shard's file", pos);
+    lr_read_end(e, src);
+    if (pos->len < ARM_ENTRY_HEADER || pos->off > src->end ||
+        pos->off < (uint64_t)ARM_FILE_HEADER_SIZE + pos->len)
+        return lr_range(src->shard, "is past the end of the log (was the log rewritten?)", pos);
+    const uint8_t *p;
+    int rc = lr_view(e, src, pos->off - pos->len, pos->len, &p);
+    if (rc != ARM_OK) return rc;
+    arm_entry_hdr h;
+    if (arm_entry_decode(p, pos->len, ARM_KEY_SIZE_MAX, UINT32_MAX, &h) != ARM_OK ||
+        arm_entry_size(h.klen, h.vlen) != pos->len || h.seq != pos->seq ||
+        (h.flags & ARM_ENTRY_TXN && !(h.flags & ARM_ENTRY_TXN_END)))
+        return lr_range(src->shard, "does not match the log (was the log rewritten?)", pos);
+    src->off = pos->off;
+    return ARM_OK;
+}
+
+/* ------------------------------------------------------------- the API */
+void arm_log_reader_close(arm_log_reader *r) {
+    if (r == NULL) return;
+    for (uint32_t i = 0; r->src && i < r->n; i++) {
+        arm_file_release(&r->src[i].ref);
+        arm_free(r->src[i].ops);
+        arm_buf_free(&r->src[i].copy);
+    }
+    arm_free(r->src);
+    arm_free(r->heap);
+    arm_free(r);
+}
+
+int arm_log_reader_open(arm_engine *e, const arm_log_pos *pos, arm_log_reader **reader_out) {
+    *reader_out = NULL;
+    arm_log_reader *r = arm_calloc(1, sizeof(*r));
+    if (r == NULL) return ARM_ERR(ARM_NOMEM);
+    r->e = e;
+    r->n = e->shard_count;
+    r->src = arm_calloc(r->n, sizeof(*r->src));
+    r->heap = arm_calloc(r->n, sizeof(*r->heap));
+    int rc = r->src && r->heap ? ARM_OK : ARM_ERR(ARM_NOMEM);
+    static const arm_log_pos origin = {0, 0, 0, 0};
+    for (uint32_t i = 0; i < r->n && rc == ARM_OK; i++) {
+        r->src[i].shard = i;
+        rc = lr_seek(r, &r->src[i], pos ? &pos[i] : &origin);
+    }
+    if (rc != ARM_OK) {
+        arm_log_reader_close(r);
+        return rc;
+    }
+    *reader_out = r;
+    return ARM_OK;
+}
+
+arm_log_pos arm_log_reader_pos(const arm_log_reader *r, uint32_t shard) {
+    static const arm_log_pos none = {0, 0, 0, 0};
+    return shard < r->n ? r->src[shard].pos : none;
+}
+
+/* A new round: the counter first, then every shard without a ready head
+ * looks at its log again. */
+static int lr_round(arm_log_reader *r) {
+    r->limit = atomic_load(&r->e->dom->seq);
+    for (uint32_t i = 0; i < r->n; i++) {
+        lr_src *src = &r->src[i];
+        if (src->head == 1) continue;
+        int rc = src->head == 2 ? ARM_OK : lr_advance(r, src);
+        if (rc != ARM_OK) return rc;
+        if (src->head == 2) { /* decided since? */
+            int fate = arm_outcome_of(r->e, src->head_seq);
+            if (fate < 0) return arm_engine_seterr(ARM_ERR(-fate), 0, "out of memory");
+            if (fate == ARM_OUTCOME_ABORTED) {
+                src->off = src->head_end;
+                rc = lr_advance(r, src);
+                if (rc != ARM_OK) return rc;
+            } else if (fate == ARM_OUTCOME_PUBLISHED) {
+                src->head = 1;
+            }
+        }
+        if (src->head == 1) lr_heap_push(r, i);
+    }
+    /* Everything above an undecided batch waits for it. */
+    for (uint32_t i = 0; i < r->n; i++)
+        if (r->src[i].head == 2 && r->src[i].head_seq <= r->limit) r->limit = r->src[i].head_seq - 1;
+    return ARM_OK;
+}
+
+int arm_log_reader_next(arm_log_reader *r, arm_log_txn *txn_out) {
+    memset(txn_out, 0, sizeof(*txn_out));
+    if (r->emitted) { /* its bytes were the caller's until now */
+        lr_src *src = r->emitted;
+        r->emitted = NULL;
+        src->off = src->head_end;
+        int rc = lr_advance(r, src);
+        if (rc != ARM_OK) return rc;
+        if (src->head == 2 && src->head_seq <= r->limit) r->limit = src->head_seq - 1;
+        if (src->head == 1) lr_heap_push(r, src->shard);
+    }
+    for (int round = 0; round < 2; round++) {
+        if (r->nheap && r->src[r->heap[0]].head_seq <= r->limit) {
+            lr_src *src = &r->src[lr_heap_pop(r)];
+            src->pos = (arm_log_pos){src->head_seq, src->head_end, src->fid, src->head_last_len};
+            txn_out->shard = src->shard;
+            txn_out->seq = src->head_seq;
+            txn_out->pos = src->pos;
+            txn_out->ops = src->ops;
+            txn_out->nops = src->nops;
+            txn_out->bytes = src->head_bytes;
+            src->head = 0;
+            r->emitted = src;
+            return ARM_OK;
+        }
+        if (round == 0) {
+            int rc = lr_round(r);
+            if (rc != ARM_OK) return rc;
+        }
+    }
+    return ARM_NOTFOUND;
+}
+
+/* ----------------------------------------------------------------- cut */
+static void lr_sleep_us(long us) {
+    struct timespec ts = {0, us * 1000};
+    nanosleep(&ts, NULL);
+}
+
+int arm_engine_log_cut(arm_engine *e, arm_snapshot *snap_out, arm_log_pos *pos_out,
+                       int timeout_ms) {
+    memset(snap_out, 0, sizeof(*snap_out));
+    struct timespec t0, t;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (long wait_us = 50;; wait_us = ARM_MIN(wait_us * 2, 5000L)) {
+        for (uint32_t i = 0; i < e->shard_count; i++) arm_index_rdlock(&e->shards[i].index_lock);
+        for (uint32_t i = 0; i < e->shard_count; i++) {
+            arm_shard *s = &e->shards[i];
+            arm_log_lock(&s->log_lock);
+            pos_out[i] = s->tail;
+            pthread_mutex_unlock(&s->log_lock);
+        }
+        int rc = arm_outcome_pending_before(e, pos_out) ? ARM_BUSY : ARM_OK;
+        if (rc == ARM_OK) rc = arm_snapshot_take(e->dom, snap_out);
+        for (uint32_t i = e->shard_count; i-- > 0;) pthread_rwlock_unlock(&e->shards[i].index_lock);
+        if (rc != ARM_BUSY) return rc;
+        clock_gettime(CLOCK_MONOTONIC, &t);
+        long ms = (t.tv_sec - t0.tv_sec) * 1000 + (t.tv_nsec - t0.tv_nsec) / 1000000;
+        if (ms >= timeout_ms)
+            return arm_engine_seterr(ARM_ERR(ARM_BUSY), 0,
+                                     "a transaction in %s stayed prepared for %d ms: no "
+                                     "consistent cut", e->dir, timeout_ms);
+        lr_sleep_us(wait_us);
+    }
+}
+/**** End of engine/logread.c ************************************************/
 /**** Begin file engine/engine.c *********************************************/
 /* SPDX-License-Identifier: MIT */
 /*
@@ -8050,13 +9131,20 @@ int arm_engine_open(const char *dir, const arm_engine_options *opts, arm_engine 
     pthread_mutex_init(&e->indoubt_lock, NULL);
     pthread_mutex_init(&e->syncer_lock, NULL);
     pthread_cond_init(&e->syncer_cond, NULL);
-    rc = arm_files_init(&e->files, 0); /* dead counters per file: set once shards are known */
+    pthread_mutex_init(&e->watch_mu, NULL);
+    pthread_mutex_init(&e->repl_mu, NULL);
+    rc = arm_outcomes_init(&e->outcomes);
+    if (rc == ARM_OK) rc = arm_files_init(&e->files, 0); /* dead counters per file: set once shards are known */
     e->dir = rc == ARM_OK ? arm_strdup(dir) : NULL;
     if (rc == ARM_OK && e->dir == NULL) rc = ARM_ERR(ARM_NOMEM);
     if (rc == ARM_OK && !opts->read_only && opts->create_if_missing) rc = eng_mkdirs(dir);
     if (rc == ARM_OK) rc = eng_lock(e);
     if (rc == ARM_OK) rc = eng_meta_load(e);
     if (rc == ARM_OK) rc = eng_open_shards(e);
+    if (rc == ARM_OK) {
+        e->repl = arm_calloc(e->shard_count, sizeof(*e->repl));
+        if (e->repl == NULL) rc = ARM_ERR(ARM_NOMEM);
+    }
     if (rc == ARM_OK && opts->cache_size) rc = arm_cache_new(opts->cache_size, &e->cache);
     if (rc == ARM_OK) rc = arm_engine_recover(e);
     if (rc == ARM_OK && opts->io_backend == ARM_IO_URING && e->shards[0].ring == NULL &&
@@ -8107,6 +9195,11 @@ int arm_engine_close(arm_engine *e) {
     if (e->lock_fd >= 0) close(e->lock_fd); /* releases the flock */
     arm_txn_indoubt_free(e);
     arm_domain_unref(e->dom);
+    assert(e->watches == NULL); /* every watch is closed before its engine */
+    arm_outcomes_deinit(&e->outcomes);
+    arm_free(e->repl);
+    pthread_mutex_destroy(&e->watch_mu);
+    pthread_mutex_destroy(&e->repl_mu);
     pthread_mutex_destroy(&e->indoubt_lock);
     pthread_mutex_destroy(&e->syncer_lock);
     pthread_cond_destroy(&e->syncer_cond);
@@ -8347,6 +9440,49 @@ int arm_engine_check(arm_engine *e, arm_check_report_fn report, arm_progress_fn 
         arm_file_release(&ref);
         if (progress) progress(ctx, done < total ? done : total, total);
     }
+    return ARM_OK;
+}
+
+/* ------------------------------------------------------------ follower */
+void arm_engine_set_follower(arm_engine *e, int on) {
+    atomic_store(&e->follower, on != 0);
+}
+
+int arm_engine_refuse_follower(const arm_engine *e) {
+    return arm_engine_seterr(ARM_ERR(ARM_READONLY), 0,
+                             "%s is a replication follower: it takes writes only from its leader",
+                             e->dir);
+}
+
+void arm_repl_note(arm_engine *e, uint32_t shard, const uint8_t leader[16], const arm_log_pos *pos,
+                   uint32_t flags, uint64_t stored) {
+    if (ARM_NEVER(shard >= e->shard_count)) return;
+    pthread_mutex_lock(&e->repl_mu);
+    arm_repl_state *r = &e->repl[shard];
+    if (stored > r->stored) { /* recovery meets them in file order, not write order */
+        memcpy(r->leader, leader, 16);
+        r->pos = *pos;
+        r->flags = flags;
+        r->stored = stored;
+    }
+    pthread_mutex_unlock(&e->repl_mu);
+    arm_watch_notify(e);
+}
+
+int arm_engine_repl_pos(arm_engine *e, uint32_t shard, uint8_t leader_out[16], arm_log_pos *pos_out,
+                        uint32_t *flags_out) {
+    memset(leader_out, 0, 16);
+    memset(pos_out, 0, sizeof(*pos_out));
+    *flags_out = 0;
+    if (shard >= e->shard_count)
+        return arm_engine_seterr(ARM_ERR(ARM_RANGE), 0, "shard %u of %u", shard, e->shard_count);
+    pthread_mutex_lock(&e->repl_mu);
+    arm_repl_state r = e->repl[shard];
+    pthread_mutex_unlock(&e->repl_mu);
+    if (r.stored == 0) return ARM_NOTFOUND;
+    memcpy(leader_out, r.leader, 16);
+    *pos_out = r.pos;
+    *flags_out = r.flags;
     return ARM_OK;
 }
 /**** End of engine/engine.c *************************************************/

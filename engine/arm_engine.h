@@ -507,6 +507,140 @@ ARM_WARN_UNUSED int arm_engine_indoubt_list(arm_engine *engine, arm_indoubt **li
  * ARM_READONLY, ARM_NOMEM. */
 ARM_WARN_UNUSED int arm_engine_indoubt_resolve(arm_engine *engine, uint64_t id, int commit);
 
+/* ------------------------------------------------------------ replication */
+/**
+ * The seams replication (repl/) stands on. A leader reads each shard's log
+ * from a position and ships what it finds; a follower applies it, storing
+ * its position in the same atomic batch as the data.
+ *
+ * A position is a point in one shard's log, just past an entry. The origin
+ * (all fields zero) is before the shard's first entry. Positions are
+ * per database: only meaningful with the db_id of the engine they came from.
+ */
+typedef struct arm_log_pos {
+    uint64_t seq; /* sequence number of the entry that ends here (0: the origin) */
+    uint64_t off; /* byte offset in data file fid just past that entry */
+    uint32_t fid; /* data file id (0: the origin) */
+    uint32_t len; /* bytes of that entry: lets a reader check the position */
+} arm_log_pos;
+
+/* One write of a transaction read from the log. */
+typedef struct arm_log_op {
+    int del;         /* 1: delete (value empty) */
+    arm_slice key;   /* borrowed until the reader's next call */
+    arm_slice value;
+} arm_log_op;
+
+/* One published transaction, whole: every entry of one batch in one shard's
+ * log (a single put is a transaction of one). */
+typedef struct arm_log_txn {
+    uint32_t shard;        /* the shard whose log holds it */
+    uint64_t seq;          /* its sequence number (increasing along a shard's log) */
+    arm_log_pos pos;       /* that shard's position just past it */
+    const arm_log_op *ops; /* nops writes in log order; borrowed until the next call */
+    size_t nops;
+    uint64_t bytes;        /* bytes of its keys and values */
+} arm_log_txn;
+
+typedef struct arm_log_reader arm_log_reader;
+
+/**
+ * Open a reader of every shard's log, shard i starting at pos[i] (pos NULL:
+ * every shard at its origin). A position is checked: the entry that ends
+ * there must be in that shard's log with that length and sequence number.
+ * The reader holds the data files it reads (they stay readable if retired).
+ * ARM_OK and *reader_out (owned: arm_log_reader_close, before the engine
+ * closes); ARM_RANGE when a position is not in the log any more (its file
+ * was compacted away, or the log was rewritten since: a leader that lost its
+ * tail), naming the shard; ARM_NOMEM.
+ */
+ARM_WARN_UNUSED int arm_log_reader_open(arm_engine *engine, const arm_log_pos *pos,
+                                        arm_log_reader **reader_out);
+void arm_log_reader_close(arm_log_reader *reader); /* NULL allowed */
+/**
+ * The next transaction to ship, in *txn_out. Only published transactions are
+ * returned, each once, whole; one prepared and then discarded, a decision
+ * record, and a transaction still prepared (or in doubt) are never returned
+ * (the reader waits at a prepared one until it is decided). Entries still in
+ * the write buffer are returned too. Across shards, transactions come in
+ * sequence-number order, so two that write one key come in the order they
+ * were committed. ARM_OK; ARM_NOTFOUND when nothing more is ready now (wait
+ * with an arm_watch, then call again); ARM_CORRUPT (an entry failed its
+ * checksum: message names file and offset); ARM_IOERR; ARM_NOMEM.
+ */
+ARM_WARN_UNUSED int arm_log_reader_next(arm_log_reader *reader, arm_log_txn *txn_out);
+/* Where shard `shard` stands: just past the last transaction returned (or
+ * its start position). Cannot fail. */
+arm_log_pos arm_log_reader_pos(const arm_log_reader *reader, uint32_t shard);
+
+/**
+ * A consistent cut, for a follower that needs the whole database: a snapshot
+ * of the engine's domain and, for every shard, the position in its log that
+ * matches it exactly: every transaction before pos_out[i] is in the snapshot
+ * and none after it, so a reader opened at pos_out continues where a copy
+ * of the snapshot ends. pos_out has the engine's shard count of entries.
+ * Read the snapshot with arm_txn_begin(engine, snap_out, ARM_TXN_READONLY)
+ * and a cursor; drop it when done. Waits (at most timeout_ms) while a
+ * transaction of the engine is prepared and not yet decided. ARM_OK;
+ * ARM_BUSY when one stayed prepared that long (an in-doubt one, say);
+ * ARM_NOMEM.
+ */
+ARM_WARN_UNUSED int arm_engine_log_cut(arm_engine *engine, arm_snapshot *snap_out,
+                                       arm_log_pos *pos_out, int timeout_ms);
+
+/**
+ * Commit notification without polling: a watch's fd (an eventfd) becomes
+ * readable when a write is committed, a prepared transaction is decided, or
+ * a follower applies a batch, after the watch was armed. Use: arm it, read
+ * the log again (so nothing committed before the arm is missed), then poll
+ * the fd (with sockets, timeouts). One wake-up per arm, however many commits
+ * land: a writer pays for a notification only when a watch is armed.
+ * arm_engine_watch_open: ARM_OK and *watch_out (owned: arm_watch_close,
+ * before the engine closes); ARM_IOERR (no eventfd); ARM_NOMEM.
+ */
+typedef struct arm_watch arm_watch;
+ARM_WARN_UNUSED int arm_engine_watch_open(arm_engine *engine, arm_watch **watch_out);
+int arm_watch_fd(const arm_watch *watch);
+void arm_watch_arm(arm_watch *watch);
+void arm_watch_close(arm_watch *watch); /* NULL allowed */
+
+/* Flags of a follower's position in one shard. */
+enum arm_repl_flags {
+    ARM_REPL_RESYNC = 1, /* a copy of the whole leader is being applied: the position is not
+                            usable until the copy's last batch stores another */
+};
+
+/**
+ * Follower side: apply `batch` (a leader's transactions, one or several,
+ * whole) and store the follower's new position in each of shards[0..npos)
+ * of the leader `leader_id`, all in one atomic batch of the log: after a
+ * crash both are there or neither. The writes get this engine's own sequence
+ * numbers (the order it applied them, which is what its recovery must
+ * follow: a copy from a new leader restarts the leader's numbering); the
+ * leader's numbers are in the positions. flags: ARM_REPL_RESYNC for every
+ * position (a copy has begun). An empty batch stores positions only. Durable
+ * per the sync mode. The batch is left unchanged. Refused on an engine not
+ * marked a follower (ARM_MISUSE). Errors as arm_engine_batch_commit.
+ */
+ARM_WARN_UNUSED int arm_engine_apply(arm_engine *engine, arm_batch *batch,
+                                     const uint8_t leader_id[16], const uint32_t *shards,
+                                     const arm_log_pos *pos, size_t npos, uint32_t flags);
+/**
+ * A follower's stored position in leader shard `shard`: ARM_OK with
+ * *leader_out (16 bytes), *pos_out and *flags_out (enum arm_repl_flags) as
+ * the last apply (or recovery) left them; ARM_NOTFOUND when none was ever
+ * stored for that shard; ARM_RANGE for a shard past the engine's count.
+ */
+ARM_WARN_UNUSED int arm_engine_repl_pos(arm_engine *engine, uint32_t shard, uint8_t leader_out[16],
+                                        arm_log_pos *pos_out, uint32_t *flags_out);
+/**
+ * Mark the engine a follower (on = 1) or not: a follower refuses every write
+ * but arm_engine_apply (puts, deletes, batches, transaction prepares) with
+ * ARM_READONLY and a message saying it follows a leader. Not persistent: the
+ * caller records the role where it keeps its configuration. Cannot fail.
+ */
+void arm_engine_set_follower(arm_engine *engine, int on);
+
 /* ------------------------------------------------------- maintenance */
 /* Flush every shard's write buffer and fdatasync. ARM_OK (also read-only);
  * ARM_IOERR / ARM_FULL (a write failed: the buffers are kept, a later flush

@@ -307,13 +307,20 @@ int arm_engine_open(const char *dir, const arm_engine_options *opts, arm_engine 
     pthread_mutex_init(&e->indoubt_lock, NULL);
     pthread_mutex_init(&e->syncer_lock, NULL);
     pthread_cond_init(&e->syncer_cond, NULL);
-    rc = arm_files_init(&e->files, 0); /* dead counters per file: set once shards are known */
+    pthread_mutex_init(&e->watch_mu, NULL);
+    pthread_mutex_init(&e->repl_mu, NULL);
+    rc = arm_outcomes_init(&e->outcomes);
+    if (rc == ARM_OK) rc = arm_files_init(&e->files, 0); /* dead counters per file: set once shards are known */
     e->dir = rc == ARM_OK ? arm_strdup(dir) : NULL;
     if (rc == ARM_OK && e->dir == NULL) rc = ARM_ERR(ARM_NOMEM);
     if (rc == ARM_OK && !opts->read_only && opts->create_if_missing) rc = eng_mkdirs(dir);
     if (rc == ARM_OK) rc = eng_lock(e);
     if (rc == ARM_OK) rc = eng_meta_load(e);
     if (rc == ARM_OK) rc = eng_open_shards(e);
+    if (rc == ARM_OK) {
+        e->repl = arm_calloc(e->shard_count, sizeof(*e->repl));
+        if (e->repl == NULL) rc = ARM_ERR(ARM_NOMEM);
+    }
     if (rc == ARM_OK && opts->cache_size) rc = arm_cache_new(opts->cache_size, &e->cache);
     if (rc == ARM_OK) rc = arm_engine_recover(e);
     if (rc == ARM_OK && opts->io_backend == ARM_IO_URING && e->shards[0].ring == NULL &&
@@ -364,6 +371,11 @@ int arm_engine_close(arm_engine *e) {
     if (e->lock_fd >= 0) close(e->lock_fd); /* releases the flock */
     arm_txn_indoubt_free(e);
     arm_domain_unref(e->dom);
+    assert(e->watches == NULL); /* every watch is closed before its engine */
+    arm_outcomes_deinit(&e->outcomes);
+    arm_free(e->repl);
+    pthread_mutex_destroy(&e->watch_mu);
+    pthread_mutex_destroy(&e->repl_mu);
     pthread_mutex_destroy(&e->indoubt_lock);
     pthread_mutex_destroy(&e->syncer_lock);
     pthread_cond_destroy(&e->syncer_cond);
@@ -604,5 +616,48 @@ int arm_engine_check(arm_engine *e, arm_check_report_fn report, arm_progress_fn 
         arm_file_release(&ref);
         if (progress) progress(ctx, done < total ? done : total, total);
     }
+    return ARM_OK;
+}
+
+/* ------------------------------------------------------------ follower */
+void arm_engine_set_follower(arm_engine *e, int on) {
+    atomic_store(&e->follower, on != 0);
+}
+
+int arm_engine_refuse_follower(const arm_engine *e) {
+    return arm_engine_seterr(ARM_ERR(ARM_READONLY), 0,
+                             "%s is a replication follower: it takes writes only from its leader",
+                             e->dir);
+}
+
+void arm_repl_note(arm_engine *e, uint32_t shard, const uint8_t leader[16], const arm_log_pos *pos,
+                   uint32_t flags, uint64_t stored) {
+    if (ARM_NEVER(shard >= e->shard_count)) return;
+    pthread_mutex_lock(&e->repl_mu);
+    arm_repl_state *r = &e->repl[shard];
+    if (stored > r->stored) { /* recovery meets them in file order, not write order */
+        memcpy(r->leader, leader, 16);
+        r->pos = *pos;
+        r->flags = flags;
+        r->stored = stored;
+    }
+    pthread_mutex_unlock(&e->repl_mu);
+    arm_watch_notify(e);
+}
+
+int arm_engine_repl_pos(arm_engine *e, uint32_t shard, uint8_t leader_out[16], arm_log_pos *pos_out,
+                        uint32_t *flags_out) {
+    memset(leader_out, 0, 16);
+    memset(pos_out, 0, sizeof(*pos_out));
+    *flags_out = 0;
+    if (shard >= e->shard_count)
+        return arm_engine_seterr(ARM_ERR(ARM_RANGE), 0, "shard %u of %u", shard, e->shard_count);
+    pthread_mutex_lock(&e->repl_mu);
+    arm_repl_state r = e->repl[shard];
+    pthread_mutex_unlock(&e->repl_mu);
+    if (r.stored == 0) return ARM_NOTFOUND;
+    memcpy(leader_out, r.leader, 16);
+    *pos_out = r.pos;
+    *flags_out = r.flags;
     return ARM_OK;
 }

@@ -34,12 +34,17 @@
                                 key 1 byte (0), value the 16-byte owner */
 #define ARM_ENTRY_DECISION 4 /* outcome of an earlier batch: key its sequence number
                                 (8 bytes LE), value 1 byte ARM_DECISION_* */
+#define ARM_ENTRY_REPL_POS 5 /* a follower's position in one shard of its leader, written
+                                in the batch that applied what it covers: key the shard
+                                (2 bytes LE), value ARM_REPL_POS_VLEN bytes (log.c) */
 #define ARM_ENTRY_TXN      0x01 /* member of a batch */
 #define ARM_ENTRY_TXN_END  0x02 /* last member of its batch */
 #define ARM_DECISION_COMMIT 1
 #define ARM_DECISION_ABORT  2
 #define ARM_TXNINFO_VLEN    16
 #define ARM_DECISION_KLEN   8
+#define ARM_REPL_POS_KLEN   2
+#define ARM_REPL_POS_VLEN   48
 
 #define ARM_SHARDS_MAX         1024u
 #define ARM_ROUTE_PREFIX_MAX   64u   /* bytes: shard_prefix_bits <= 512 */
@@ -104,6 +109,19 @@ ARM_PRIVATE int arm_entry_decode(const uint8_t *p, size_t avail, uint32_t max_ke
                                  uint32_t max_value, arm_entry_hdr *h);
 /* Verify a whole entry already read into memory (header, key, value). */
 ARM_PRIVATE int arm_entry_verify(const uint8_t *p, size_t len);
+/* A REPL_POS entry's value: the leader, the position, its flags
+ * (ARM_REPL_RESYNC). decode: ARM_OK or ARM_CORRUPT (reserved bits set, a
+ * position that cannot be one). */
+ARM_PRIVATE void arm_repl_pos_encode(uint8_t out[ARM_REPL_POS_VLEN], const uint8_t leader[16],
+                                     const arm_log_pos *pos, uint32_t flags);
+ARM_PRIVATE int arm_repl_pos_decode(const uint8_t *p, size_t n, uint8_t leader[16],
+                                    arm_log_pos *pos, uint32_t *flags);
+
+/* qsort/bsearch order of uint64_t. */
+static inline int arm_u64_cmp(const void *a, const void *b) {
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
 
 static inline uint32_t arm_entry_size(size_t klen, size_t vlen) {
     return (uint32_t)(ARM_ENTRY_HEADER + klen + vlen);
@@ -209,8 +227,48 @@ typedef struct arm_shard {
     arm_io_ring *ring;            /* io_uring when available and direct, else NULL */
     int syncing;                  /* a group-commit leader is in fdatasync */
     pthread_cond_t sync_cond;     /* signalled when a leader finishes */
+    arm_log_pos tail;             /* just past the last entry appended (origin: none yet) */
     char pad[64];                 /* shards sit in an array: keep neighbours' lines apart */
 } arm_shard;
+
+/* ------------------------------------------------------- batch outcomes */
+/* A batch in a log whose outcome is not known yet: a prepared transaction
+ * (the node lives in its arm_txn) or an in-doubt one (in its in-doubt
+ * record). outcome.c. */
+typedef struct arm_pending {
+    uint64_t seq;
+    uint32_t shard;               /* whose log holds the batch */
+    struct arm_pending *prev, *next;
+} arm_pending;
+
+/* What a log reader needs to know about the batches it meets (outcome.c):
+ * which are still undecided and which were aborted. Everything else in a log
+ * is published. Lock order: a shard's log mutex, then mu. */
+typedef struct arm_outcomes {
+    pthread_mutex_t mu;
+    arm_pending head;             /* circular list of pending batches (mu) */
+    _Atomic uint32_t npending;    /* its length: 0 lets readers skip the lock */
+    uint64_t *aborted;            /* sorted seqs of batches aborted after their prepare (mu) */
+    size_t naborted, cap_aborted;
+    _Atomic uint32_t any_aborted; /* naborted != 0, or the set lost one (then readers fail) */
+    int lost;                     /* an abort could not be recorded (out of memory) */
+} arm_outcomes;
+
+/* Watches (outcome.c): eventfds written when something lands while armed. */
+struct arm_watch {
+    arm_engine *e;
+    int fd;
+    _Atomic int armed;
+    struct arm_watch *next;       /* the engine's list (watch_mu) */
+};
+
+/* A follower's positions (engine.c keeps them; apply and recovery set them). */
+typedef struct arm_repl_state {
+    uint8_t leader[16];
+    arm_log_pos pos;
+    uint32_t flags;               /* enum arm_repl_flags */
+    uint64_t stored;              /* local seq of the entry that stored it (0: none) */
+} arm_repl_state;
 
 /* ------------------------------------------------------------- engine */
 struct arm_engine {
@@ -251,6 +309,17 @@ struct arm_engine {
     struct arm_indoubt_txn *indoubt; /* list */
     struct arm_ext_track *ext_track; /* array */
     size_t next_track, cap_track;
+
+    arm_outcomes outcomes;        /* undecided and aborted batches (outcome.c) */
+    char watch_pad0[64];
+    _Atomic int watch_armed;      /* some watch is armed: writers notify */
+    char watch_pad1[64];
+    pthread_mutex_t watch_mu;     /* guards the watch list */
+    struct arm_watch *watches;
+
+    _Atomic int follower;         /* arm_engine_set_follower: only apply writes */
+    pthread_mutex_t repl_mu;      /* guards repl[] */
+    arm_repl_state *repl;         /* shard_count of them */
 };
 
 /* An externally decided transaction, from prepare until its outcome record
@@ -403,6 +472,37 @@ ARM_PRIVATE size_t arm_batch_nkeys(const arm_batch *b);
 
 /* recover.c */
 ARM_PRIVATE int arm_engine_recover(arm_engine *e);
+
+/* outcome.c: batches whose outcome a log reader must know. pending_add when
+ * a prepared batch is appended (under its shard's log mutex, so a reader
+ * that sees the bytes sees it pending); resolve when it is published
+ * (aborted 0) or its abort record is written (aborted 1); aborted_add for
+ * an abort recovery found. Cannot fail: an abort that cannot be recorded
+ * makes readers fail instead (ARM_NOMEM). */
+ARM_PRIVATE int arm_outcomes_init(arm_outcomes *o);
+ARM_PRIVATE void arm_outcomes_deinit(arm_outcomes *o);
+ARM_PRIVATE void arm_outcome_pending_add(arm_engine *e, arm_pending *p, uint64_t seq,
+                                         uint32_t shard);
+/* 1 when a batch in the log of shard i before pos[i] is pending (arm_engine_log_cut). */
+ARM_PRIVATE int arm_outcome_pending_before(arm_engine *e, const arm_log_pos *pos);
+ARM_PRIVATE void arm_outcome_resolve(arm_engine *e, arm_pending *p, int aborted);
+ARM_PRIVATE void arm_outcome_aborted_add(arm_engine *e, uint64_t seq);
+enum { ARM_OUTCOME_PUBLISHED = 0, ARM_OUTCOME_PENDING = 1, ARM_OUTCOME_ABORTED = 2 };
+/* ARM_OUTCOME_* of batch seq, or ARM_NOMEM (negated) when the aborted set
+ * lost an entry. */
+ARM_PRIVATE int arm_outcome_of(arm_engine *e, uint64_t seq);
+/* Something landed (a commit, a decision, an apply): wake armed watches.
+ * One atomic load when none is armed. */
+ARM_PRIVATE void arm_watch_fire(arm_engine *e);
+static inline void arm_watch_notify(arm_engine *e) {
+    if (atomic_load(&e->watch_armed)) arm_watch_fire(e);
+}
+/* engine.c: the error every write to a follower gets (ARM_READONLY). */
+ARM_PRIVATE int arm_engine_refuse_follower(const arm_engine *e);
+/* engine.c: a follower's position stored by an entry with local seq
+ * `stored` (kept only if newer than what is there). */
+ARM_PRIVATE void arm_repl_note(arm_engine *e, uint32_t shard, const uint8_t leader[16],
+                               const arm_log_pos *pos, uint32_t flags, uint64_t stored);
 
 /* ------------------------------------------------------------- mvcc.c */
 /* The version of item `it` visible at snapshot seq snap (UINT64_MAX: the

@@ -8,12 +8,17 @@
  *   0 u32 checksum  low 32 bits of arm_hash_checksum(bytes 4 .. end of value)
  *   4 u8  type      1 PUT, 2 DELETE, 3 TXNINFO (opens a batch decided elsewhere:
  *                   key 1 byte 0, value 16-byte owner), 4 DECISION (of the batch whose
- *                   sequence number is the 8-byte LE key: value 1 COMMIT, 2 ABORT)
+ *                   sequence number is the 8-byte LE key: value 1 COMMIT, 2 ABORT),
+ *                   5 REPL_POS (a follower's position in one leader shard: key the
+ *                   shard u16, value below)
  *   5 u8  flags     bit0 TXN (batch member), bit1 TXN_END (last of its batch)
  *   6 u16 klen      1..65535
  *   8 u32 vlen      0 for DELETE
  *  12 u64 seq
  *  20 key, value
+ * REPL_POS value (48 bytes):
+ *   0 u8[16] leader db_id      16 u64 seq    24 u64 off    32 u32 fid
+ *  36 u32    len               40 u32 flags (bit0 RESYNC)  44 u32 reserved 0
  * Data-file header and metadata: 64 bytes each, drawn in ARCHITECTURE.md,
  * checksummed over their first 56 bytes (the last 8 hold the checksum).
  */
@@ -155,7 +160,7 @@ static int log_hdr_parse(const uint8_t *p, arm_entry_hdr *h) {
     h->klen = log_get16(p + 6);
     h->vlen = log_get32(p + 8);
     h->seq = log_get64(p + 12);
-    if (h->type < ARM_ENTRY_PUT || h->type > ARM_ENTRY_DECISION) return ARM_CORRUPT;
+    if (h->type < ARM_ENTRY_PUT || h->type > ARM_ENTRY_REPL_POS) return ARM_CORRUPT;
     if (h->klen == 0 || (h->flags & ~(ARM_ENTRY_TXN | ARM_ENTRY_TXN_END)) != 0) return ARM_CORRUPT;
     if ((h->flags & ARM_ENTRY_TXN_END) && !(h->flags & ARM_ENTRY_TXN)) return ARM_CORRUPT;
     if (h->type == ARM_ENTRY_DEL && h->vlen != 0) return ARM_CORRUPT;
@@ -166,6 +171,9 @@ static int log_hdr_parse(const uint8_t *p, arm_entry_hdr *h) {
         return ARM_CORRUPT;
     if (h->type == ARM_ENTRY_DECISION &&
         (h->flags != 0 || h->klen != ARM_DECISION_KLEN || h->vlen != 1))
+        return ARM_CORRUPT;
+    if (h->type == ARM_ENTRY_REPL_POS &&
+        (h->klen != ARM_REPL_POS_KLEN || h->vlen != ARM_REPL_POS_VLEN))
         return ARM_CORRUPT;
     if (h->seq == 0 || h->seq >= ARM_SEQ_MAX) return ARM_CORRUPT;
     return ARM_OK;
@@ -187,5 +195,35 @@ int arm_entry_verify(const uint8_t *p, size_t len) {
     if (len < ARM_ENTRY_HEADER || log_hdr_parse(p, &h) != ARM_OK) return ARM_ERR(ARM_CORRUPT);
     if ((size_t)ARM_ENTRY_HEADER + h.klen + h.vlen != len) return ARM_ERR(ARM_CORRUPT);
     if ((uint32_t)arm_hash_checksum(p + 4, len - 4) != h.checksum) return ARM_ERR(ARM_CORRUPT);
+    return ARM_OK;
+}
+
+/* ------------------------------------------------------ REPL_POS value */
+void arm_repl_pos_encode(uint8_t out[ARM_REPL_POS_VLEN], const uint8_t leader[16],
+                         const arm_log_pos *pos, uint32_t flags) {
+    memset(out, 0, ARM_REPL_POS_VLEN);
+    memcpy(out, leader, 16);
+    log_put64(out + 16, pos->seq);
+    log_put64(out + 24, pos->off);
+    log_put32(out + 32, pos->fid);
+    log_put32(out + 36, pos->len);
+    log_put32(out + 40, flags);
+}
+
+int arm_repl_pos_decode(const uint8_t *p, size_t n, uint8_t leader[16], arm_log_pos *pos,
+                        uint32_t *flags) {
+    if (n != ARM_REPL_POS_VLEN) return ARM_ERR(ARM_CORRUPT);
+    memcpy(leader, p, 16);
+    pos->seq = log_get64(p + 16);
+    pos->off = log_get64(p + 24);
+    pos->fid = log_get32(p + 32);
+    pos->len = log_get32(p + 36);
+    *flags = log_get32(p + 40);
+    if ((*flags & ~(uint32_t)ARM_REPL_RESYNC) != 0 || log_get32(p + 44) != 0)
+        return ARM_ERR(ARM_CORRUPT);
+    int origin = pos->seq == 0 && pos->off == 0 && pos->fid == 0 && pos->len == 0;
+    if (!origin && (pos->seq == 0 || pos->seq >= ARM_SEQ_MAX || pos->fid == 0 || pos->len < ARM_ENTRY_HEADER ||
+                    pos->off < ARM_FILE_HEADER_SIZE + pos->len))
+        return ARM_ERR(ARM_CORRUPT);
     return ARM_OK;
 }

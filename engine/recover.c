@@ -52,10 +52,31 @@ typedef struct rec_state {
     uint64_t *aborted;       /* batches applied, then aborted by a later record */
     size_t naborted, cap_aborted;
     int redo;                /* rec_redo's pass: only items marked REDO are applied */
+    arm_log_pos last;        /* rec_scan: just past the last whole entry or batch seen */
 } rec_state;
 
 /* rec_redo marks the items it resolves again (recovery only). */
 #define REC_ITEM_REDO 0x80
+
+/* A REPL_POS entry (its value follows the key): the follower's position in
+ * one leader shard, kept when it is the newest seen. Never an index key. */
+static int rec_repl_pos(rec_state *st, uint32_t fid, uint32_t shard, const arm_entry_hdr *h,
+                        const uint8_t *key, uint64_t off) {
+    arm_engine *e = st->e;
+    if (st->redo) return ARM_OK;
+    arm_file_add_dead(e, fid, shard, arm_entry_size(h->klen, h->vlen));
+    uint32_t leader_shard = (uint32_t)key[0] | (uint32_t)key[1] << 8;
+    uint8_t leader[16];
+    arm_log_pos pos;
+    uint32_t flags;
+    if (leader_shard >= e->shard_count ||
+        arm_repl_pos_decode(key + h->klen, h->vlen, leader, &pos, &flags) != ARM_OK)
+        return arm_engine_seterr(ARM_ERR(ARM_CORRUPT), 0,
+                                 "bad replication position in data file %u at offset %llu", fid,
+                                 (unsigned long long)off);
+    arm_repl_note(e, leader_shard, leader, &pos, flags, h->seq);
+    return ARM_OK;
+}
 
 static int rec_apply(rec_state *st, uint32_t fid, uint64_t off, const arm_entry_hdr *h,
                      const uint8_t *key) {
@@ -93,14 +114,9 @@ static int rec_apply(rec_state *st, uint32_t fid, uint64_t off, const arm_entry_
     return ARM_OK;
 }
 
-static int rec_seq_cmp(const void *a, const void *b) {
-    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-    return x < y ? -1 : x > y;
-}
-
 static int rec_is_aborted(const rec_state *st, uint64_t seq) {
     return st->naborted &&
-           bsearch(&seq, st->aborted, st->naborted, sizeof(uint64_t), rec_seq_cmp) != NULL;
+           bsearch(&seq, st->aborted, st->naborted, sizeof(uint64_t), arm_u64_cmp) != NULL;
 }
 
 static void rec_parked_free(rec_parked *p) {
@@ -171,8 +187,11 @@ static int rec_batch_done(rec_state *st, uint32_t fid, uint32_t shard) {
     if (first->h.type == ARM_ENTRY_TXNINFO) return rec_park(st, fid, shard, first->key + 1);
     if (st->redo && rec_is_aborted(st, first->h.seq)) return ARM_OK;
     int rc = ARM_OK;
-    for (size_t i = 0; i < st->npend && rc == ARM_OK; i++)
-        rc = rec_apply(st, fid, st->pend[i].off, &st->pend[i].h, st->pend[i].key);
+    for (size_t i = 0; i < st->npend && rc == ARM_OK; i++) {
+        const rec_pending *pe = &st->pend[i];
+        rc = pe->h.type == ARM_ENTRY_REPL_POS ? rec_repl_pos(st, fid, shard, &pe->h, pe->key, pe->off)
+                                              : rec_apply(st, fid, pe->off, &pe->h, pe->key);
+    }
     return rc;
 }
 
@@ -196,6 +215,9 @@ static int rec_scan(rec_state *st, uint32_t fid, uint32_t shard, const uint8_t *
             for (int i = 7; i >= 0; i--) seq = (seq << 8) | key[i];
             rc = rec_decide(st, seq, key[ARM_DECISION_KLEN]);
             if (!st->redo) arm_file_add_dead(st->e, fid, shard, len); /* never live data */
+            /* Log readers must skip what was aborted, wherever it lies. */
+            if (!st->redo && key[ARM_DECISION_KLEN] == ARM_DECISION_ABORT)
+                arm_outcome_aborted_add(st->e, seq);
         } else if (h.flags & ARM_ENTRY_TXN) {
             if (st->npend && st->pend[0].h.seq != h.seq) break; /* batches never interleave */
             if (h.type == ARM_ENTRY_TXNINFO && st->npend) break;  /* it opens its batch */
@@ -212,11 +234,15 @@ static int rec_scan(rec_state *st, uint32_t fid, uint32_t shard, const uint8_t *
                 rc = rec_batch_done(st, fid, shard);
                 st->npend = 0;
             }
+        } else if (h.type == ARM_ENTRY_REPL_POS) {
+            if (st->npend) break;
+            rc = rec_repl_pos(st, fid, shard, &h, key, off);
         } else {
             if (st->npend) break; /* a batch cut short by a plain entry: damage */
             if (!(st->redo && rec_is_aborted(st, h.seq))) rc = rec_apply(st, fid, off, &h, key);
         }
         off += len;
+        if (st->npend == 0) st->last = (arm_log_pos){h.seq, off, fid, len};
     }
     *end_out = st->npend ? st->pend[0].off : off;
     st->npend = 0;
@@ -339,6 +365,9 @@ static int rec_shard(rec_state *st, arm_shard *s, uint32_t *max_fid) {
                                    "corrupt entry in %s at offset %llu (file size %llu); "
                                    "open read-only to salvage",
                                    f->path, (unsigned long long)end, (unsigned long long)size);
+        /* The log's tail position: the last whole entry of the newest file
+         * that has one. */
+        if (st->last.fid == ids[i]) s->tail = st->last;
         if (last) {
             newest = f;
             newest_end = end;
@@ -361,7 +390,7 @@ static int rec_shard(rec_state *st, arm_shard *s, uint32_t *max_fid) {
  * prepare only when something after it failed. */
 static int rec_redo(rec_state *st) {
     arm_engine *e = st->e;
-    qsort(st->aborted, st->naborted, sizeof(uint64_t), rec_seq_cmp);
+    qsort(st->aborted, st->naborted, sizeof(uint64_t), arm_u64_cmp);
     uint64_t marked = 0;
     for (uint32_t i = 0; i < e->shard_count; i++) {
         arm_index_iter it;

@@ -73,6 +73,7 @@ struct arm_txn {
     int counted;            /* counted in nprepared (preparing, or prepared and holding) */
     int held;               /* its write keys are held (INTENT) */
     int reread;             /* read more after it was prepared: validate again */
+    arm_pending pend;       /* while its batch is in the log undecided (outcome.c) */
 };
 
 /* An in-doubt transaction kept from recovery. */
@@ -85,6 +86,7 @@ typedef struct arm_indoubt_txn {
     size_t nops;
     uint8_t *keys;          /* the ops' keys (owned) */
     uint8_t mask[ARM_SHARDS_MAX / 8];
+    arm_pending pend;       /* undecided, for log readers (outcome.c) */
     struct arm_indoubt_txn *next;
 } arm_indoubt_txn;
 
@@ -320,6 +322,7 @@ static int txn_writable(arm_txn *t) {
         return arm_engine_seterr(ARM_ERR(ARM_MISUSE), 0, "a read-only transaction cannot write");
     if (t->e->opts.read_only)
         return arm_engine_seterr(ARM_ERR(ARM_READONLY), 0, "%s is open read-only", t->e->dir);
+    if (atomic_load(&t->e->follower)) return arm_engine_refuse_follower(t->e);
     return t->state == TXN_PREPARED ? txn_unprepare(t) : ARM_OK;
 }
 
@@ -668,6 +671,9 @@ static int txn_append(arm_txn *t, const arm_txn_ext *ext) {
                  ? arm_engine_seterr(ARM_PANIC, 0, "an earlier write or sync failed; reopen %s", e->dir)
                  : arm_log_append(e, s, t->ops, t->nops, live, total, ext ? ext->owner : NULL,
                                   &t->seq, &t->fid, &t->end);
+    /* Undecided until publish or discard; registered before the log mutex
+     * goes, so a log reader that sees the bytes sees this too. */
+    if (rc == ARM_OK) arm_outcome_pending_add(e, &t->pend, t->seq, t->coord);
     pthread_mutex_unlock(&s->log_lock);
     /* Decided elsewhere: tracked until its outcome is durable, and the
      * entries must be durable before that decision is taken. */
@@ -687,6 +693,7 @@ static void txn_prepare_undo(arm_txn *t) {
             arm_shard_sync_to(e, s, fid, end) != ARM_OK)
             atomic_store(&e->panic, 1);
         if (t->ext) txn_track_set(e, t->seq, 1, 0, 0, 0);
+        arm_outcome_resolve(e, &t->pend, 1);
         t->seq = 0;
     }
     if (t->held) {
@@ -703,9 +710,12 @@ int arm_txn_prepare_group(arm_txn *const *txns, size_t n, const arm_txn_ext *con
     for (size_t i = 0; i < n && rc == ARM_OK; i++) {
         arm_txn *t = txns[i];
         rc = txn_usable(t);
-        if (rc == ARM_OK && t->state != TXN_PREPARED && arm_engine_batch_mark(t->batch) &&
-            t->e->opts.read_only)
-            rc = arm_engine_seterr(ARM_ERR(ARM_READONLY), 0, "%s is open read-only", t->e->dir);
+        if (rc == ARM_OK && t->state != TXN_PREPARED && arm_engine_batch_mark(t->batch)) {
+            if (t->e->opts.read_only)
+                rc = arm_engine_seterr(ARM_ERR(ARM_READONLY), 0, "%s is open read-only", t->e->dir);
+            else if (atomic_load(&t->e->follower))
+                rc = arm_engine_refuse_follower(t->e);
+        }
     }
     if (rc != ARM_OK) return rc;
     /* Phase 1: everyone that writes counts itself as preparing, first. */
@@ -842,6 +852,8 @@ int arm_txn_publish(arm_txn *const *txns_in, size_t n) {
         txn_gc(txns[i]->e, txns[i]->mask);
     }
     for (size_t i = n; i-- > 0;) arm_lock_shards(txns[i]->e, txns[i]->mask, 0);
+    for (size_t i = 0; i < n; i++)
+        if (txns[i]->seq) arm_outcome_resolve(txns[i]->e, &txns[i]->pend, 0);
     for (size_t i = 0; i < n; i++) {
         arm_txn *t = txns[i];
         t->held = 0;
@@ -884,6 +896,7 @@ static int txn_unprepare(arm_txn *t) {
         if (rc == ARM_OK) rc = arm_shard_sync_to(e, s, fid, end);
         if (rc != ARM_OK) atomic_store(&e->panic, 1);
         if (t->ext) txn_track_set(e, t->seq, 1, 0, 0, 0);
+        arm_outcome_resolve(e, &t->pend, 1);
         t->seq = 0;
     }
     if (t->held) {
@@ -937,6 +950,7 @@ int arm_txn_indoubt_add(arm_engine *e, uint64_t id, const uint8_t *owner, uint32
     d->ops = ops;
     d->nops = nops;
     d->keys = keys;
+    arm_outcome_pending_add(e, &d->pend, id, coord);
     pthread_mutex_lock(&e->indoubt_lock);
     d->next = e->indoubt;
     e->indoubt = d;
@@ -1026,6 +1040,7 @@ int arm_engine_indoubt_resolve(arm_engine *e, uint64_t id, int commit) {
     arm_lock_shards(e, d->mask, 0);
     atomic_fetch_sub(&e->nprepared, 1); /* in-doubt ones count there: they hold keys */
     pthread_mutex_unlock(&e->indoubt_lock);
+    arm_outcome_resolve(e, &d->pend, !commit);
     arm_free(d->ops);
     arm_free(d->keys);
     arm_free(d);

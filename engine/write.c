@@ -54,6 +54,7 @@ static int wr_check_sizes(arm_engine *e, arm_slice key, const arm_slice *value) 
 static int wr_check(arm_engine *e, arm_slice key, const arm_slice *value) {
     if (e->opts.read_only)
         return arm_engine_seterr(ARM_ERR(ARM_READONLY), 0, "%s is open read-only", e->dir);
+    if (atomic_load(&e->follower)) return arm_engine_refuse_follower(e);
     return wr_check_sizes(e, key, value);
 }
 
@@ -75,6 +76,11 @@ static int wr_prepare(arm_engine *e, wr_op *ops, size_t n) {
         wr_op *op = &ops[i];
         arm_shard *sh = &e->shards[op->shard];
         op->created = 0;
+        if (op->type) { /* a record that is not a key (REPL_POS): no index item */
+            op->item = NULL;
+            op->skip = 0;
+            continue;
+        }
         if (op->found) {
             op->skip = 0; /* wr_one found the existing item already */
         } else if (op->del) {
@@ -117,6 +123,7 @@ int arm_log_append(arm_engine *e, arm_shard *s, wr_op *ops, size_t n, size_t liv
     if (seq == 0)
         return arm_engine_seterr(ARM_ERR(ARM_FULL), 0, "sequence numbers exhausted in %s", e->dir);
     size_t members = live + (owner != NULL), k = 0;
+    uint32_t last_len = 0; /* the batch's last entry: where the log's tail position points */
     if (owner != NULL) {
         static const uint8_t zero = 0;
         uint8_t hdr[ARM_ENTRY_HEADER];
@@ -148,6 +155,7 @@ int arm_log_append(arm_engine *e, arm_shard *s, wr_op *ops, size_t n, size_t liv
         uint32_t pos = s->buf_len;
         op->off = s->buf_off + s->buf_len;
         op->len = len;
+        last_len = len;
         rc = arm_shard_append(e, s, hdr, sizeof(hdr));
         if (rc == ARM_OK) rc = arm_shard_append(e, s, op->key.ptr, op->key.len);
         if (rc == ARM_OK && v.len) rc = arm_shard_append(e, s, v.ptr, v.len);
@@ -174,6 +182,7 @@ int arm_log_append(arm_engine *e, arm_shard *s, wr_op *ops, size_t n, size_t liv
     *seq_out = seq;
     *fid_out = f->fid;
     *end_out = atomic_load(&f->size);
+    s->tail = (arm_log_pos){seq, *end_out, f->fid, last_len};
     return ARM_OK;
 }
 
@@ -240,6 +249,10 @@ static void wr_apply(arm_engine *e, wr_op *ops, size_t n, uint64_t seq, uint32_t
     for (size_t i = 0; i < n; i++) {
         wr_op *op = &ops[i];
         if (op->skip) continue;
+        if (op->type) { /* not a key: its bytes are never live data */
+            arm_file_add_dead(e, fid, op->shard, op->len);
+            continue;
+        }
         arm_install(e, op->shard, op->item, op->created, op->del, seq, fid, (uint32_t)op->off,
                     op->len, keep);
     }
@@ -253,8 +266,9 @@ static void wr_apply(arm_engine *e, wr_op *ops, size_t n, uint64_t seq, uint32_t
  * shard `coord`'s log and updates the indexes. *fid_out and *end_out say what to
  * sync (fid 0: nothing was written). */
 static int wr_commit(arm_engine *e, wr_op *ops, size_t n, uint32_t coord, uint32_t *fid_out,
-                     uint64_t *end_out) {
+                     uint64_t *end_out, uint64_t *seq_out) {
     *fid_out = 0;
+    *seq_out = 0;
     int rc = wr_prepare(e, ops, n);
     if (rc != ARM_OK) return rc;
     size_t live = 0;
@@ -285,6 +299,8 @@ static int wr_commit(arm_engine *e, wr_op *ops, size_t n, uint32_t coord, uint32
         return rc;
     }
     wr_apply(e, ops, n, seq, *fid_out);
+    *seq_out = seq;
+    arm_watch_notify(e);
     return ARM_OK;
 }
 
@@ -318,7 +334,7 @@ static int wr_one(arm_engine *e, arm_slice key, const arm_slice *value, const ar
     if (value) op.value = *value;
     op.shard = sh;
     uint32_t fid = 0;
-    uint64_t end = 0;
+    uint64_t end = 0, seq = 0;
     /* Probe under the shared lock first: the probe's cache misses (most of
      * a write's time at a million keys) then overlap with other readers and
      * writers instead of lengthening the exclusive section. If no item was
@@ -348,7 +364,7 @@ static int wr_one(arm_engine *e, arm_slice key, const arm_slice *value, const ar
         op.item = it;
         op.found = 1;
     }
-    if (rc == ARM_OK) rc = wr_commit(e, &op, 1, sh, &fid, &end);
+    if (rc == ARM_OK) rc = wr_commit(e, &op, 1, sh, &fid, &end, &seq);
     pthread_rwlock_unlock(&s->index_lock);
     if (rc == ARM_OK) rc = wr_durable(e, sh, fid, end);
     return rc;
@@ -531,15 +547,20 @@ void arm_lock_shards(arm_engine *e, const uint8_t *mask, int lock) {
     }
 }
 
-int arm_engine_batch_commit(arm_engine *e, arm_batch *b) {
-    if (b->nkeys == 0) return ARM_OK;
-    if (e->opts.read_only)
-        return arm_engine_seterr(ARM_ERR(ARM_READONLY), 0, "%s is open read-only", e->dir);
-    if (b->cap_ops < b->nkeys) {
-        wr_op *p = arm_realloc(b->ops, b->nkeys * sizeof(wr_op));
+/* Commit b's latest record of every key, then `nextra` records that are not
+ * keys (REPL_POS), in one batch in shard coord's log (coord UINT32_MAX: the
+ * shard of the first key). *seq_out: the batch's sequence number (0 when
+ * nothing was written). */
+static int wr_batch(arm_engine *e, arm_batch *b, const wr_op *extra, size_t nextra,
+                    uint32_t coord, uint64_t *seq_out) {
+    *seq_out = 0;
+    size_t need = b->nkeys + nextra;
+    if (need == 0) return ARM_OK;
+    if (b->cap_ops < need) {
+        wr_op *p = arm_realloc(b->ops, need * sizeof(wr_op));
         if (p == NULL) return ARM_ERR(ARM_NOMEM);
         b->ops = p;
-        b->cap_ops = b->nkeys;
+        b->cap_ops = need;
     }
     uint8_t mask[ARM_SHARDS_MAX / 8];
     memset(mask, 0, sizeof(mask));
@@ -557,11 +578,88 @@ int arm_engine_batch_commit(arm_engine *e, arm_batch *b) {
         mask[op->shard / 8] |= (uint8_t)(1u << (op->shard % 8));
     }
     assert(n == b->nkeys);
-    uint32_t coord = b->ops[0].shard, fid = 0;
+    if (nextra) memcpy(b->ops + n, extra, nextra * sizeof(wr_op));
+    for (size_t i = 0; i < nextra; i++) /* their dead bytes are counted under these locks */
+        mask[extra[i].shard / 8] |= (uint8_t)(1u << (extra[i].shard % 8));
+    n += nextra;
+    if (coord == UINT32_MAX) coord = b->ops[0].shard;
+    uint32_t fid = 0;
     uint64_t end = 0;
     arm_lock_shards(e, mask, 1);
-    int rc = wr_commit(e, b->ops, n, coord, &fid, &end);
+    int rc = wr_commit(e, b->ops, n, coord, &fid, &end, seq_out);
     arm_lock_shards(e, mask, 0);
     if (rc == ARM_OK) rc = wr_durable(e, coord, fid, end);
+    return rc;
+}
+
+int arm_engine_batch_commit(arm_engine *e, arm_batch *b) {
+    if (b->nkeys == 0) return ARM_OK;
+    if (e->opts.read_only)
+        return arm_engine_seterr(ARM_ERR(ARM_READONLY), 0, "%s is open read-only", e->dir);
+    if (atomic_load(&e->follower)) return arm_engine_refuse_follower(e);
+    uint64_t seq;
+    return wr_batch(e, b, NULL, 0, UINT32_MAX, &seq);
+}
+
+int arm_engine_apply(arm_engine *e, arm_batch *b, const uint8_t leader_id[16],
+                     const uint32_t *shards, const arm_log_pos *pos, size_t npos, uint32_t flags) {
+    if (e->opts.read_only)
+        return arm_engine_seterr(ARM_ERR(ARM_READONLY), 0, "%s is open read-only", e->dir);
+    if (!atomic_load(&e->follower))
+        return arm_engine_seterr(ARM_ERR(ARM_MISUSE), 0,
+                                 "%s is not a follower: apply refused", e->dir);
+    if (b && b->e != e)
+        return arm_engine_seterr(ARM_ERR(ARM_MISUSE), 0, "apply: a batch of another engine");
+    if ((flags & ~(uint32_t)ARM_REPL_RESYNC) != 0 || npos > e->shard_count)
+        return arm_engine_seterr(ARM_ERR(ARM_MISUSE), 0, "apply: bad flags or too many positions");
+    enum { APPLY_STACK = 16 };
+    wr_op stack_ops[APPLY_STACK];
+    uint8_t stack_keys[APPLY_STACK][ARM_REPL_POS_KLEN];
+    uint8_t stack_vals[APPLY_STACK][ARM_REPL_POS_VLEN];
+    wr_op *extra = stack_ops;
+    uint8_t (*keys)[ARM_REPL_POS_KLEN] = stack_keys;
+    uint8_t (*vals)[ARM_REPL_POS_VLEN] = stack_vals;
+    if (npos > APPLY_STACK) {
+        extra = arm_malloc(npos * sizeof(*extra));
+        keys = arm_malloc(npos * sizeof(*keys));
+        vals = arm_malloc(npos * sizeof(*vals));
+    }
+    int rc = extra && keys && vals ? ARM_OK : ARM_ERR(ARM_NOMEM);
+    for (size_t i = 0; i < npos && rc == ARM_OK; i++) {
+        if (shards[i] >= e->shard_count) {
+            rc = arm_engine_seterr(ARM_ERR(ARM_MISUSE), 0, "apply: shard %u of %u", shards[i],
+                                   e->shard_count);
+            break;
+        }
+        keys[i][0] = (uint8_t)shards[i];
+        keys[i][1] = (uint8_t)(shards[i] >> 8);
+        arm_repl_pos_encode(vals[i], leader_id, &pos[i], flags);
+        memset(&extra[i], 0, sizeof(extra[i]));
+        extra[i].key = arm_slice_make(keys[i], ARM_REPL_POS_KLEN);
+        extra[i].value = arm_slice_make(vals[i], ARM_REPL_POS_VLEN);
+        extra[i].type = ARM_ENTRY_REPL_POS;
+        extra[i].shard = shards[i];
+    }
+    uint64_t seq = 0;
+    arm_batch empty = {0};
+    empty.e = e;
+    if (rc == ARM_OK) {
+        /* A batch that writes keys goes to the first key's shard, as any
+         * batch; positions alone go to the first position's shard. */
+        arm_batch *use = b ? b : &empty;
+        uint32_t coord = use->nkeys ? UINT32_MAX : (npos ? shards[0] : 0);
+        rc = wr_batch(e, use, extra, npos, coord, &seq);
+        if (use == &empty) arm_free(empty.ops);
+    }
+    /* Written (durable or not per the sync mode): the follower's positions
+     * now say so, even when only the fdatasync failed (the engine is then
+     * poisoned and its next open reads what reached the disk). */
+    if (seq)
+        for (size_t i = 0; i < npos; i++) arm_repl_note(e, shards[i], leader_id, &pos[i], flags, seq);
+    if (extra != stack_ops) {
+        arm_free(extra);
+        arm_free(keys);
+        arm_free(vals);
+    }
     return rc;
 }
