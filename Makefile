@@ -47,7 +47,7 @@ TEST_SUPPORT_OBJ := $(TEST_SUPPORT_SRC:%.c=$(O)/obj/%.o)
 TEST_BIN := $(patsubst %.c,$(O)/%,$(TEST_SRC))
 BENCH_BIN := $(patsubst bench/%.c,$(O)/bench/%,$(BENCH_SRC))
 
-.PHONY: demo all lib so tests test test-unit test-sql test-amalgamation amalgamation check-amalgamation \
+.PHONY: demo all lib so tests test test-unit test-sql test-amalgamation amalgamation check-amalgamation dist \
         asan tsan ubsan bench check-includes check-symbols clean format format-check
 
 all: so lib tests
@@ -92,20 +92,37 @@ test-sql: $(O)/armdb.so
 		sh sql_tests/run_sql_tests.sh
 
 # ---------------------------------------------------------- amalgamation
-amalgamation:
-	$(PYTHON) amalgamation/mkamalg.py
+# build/amalgamation/armdb.c is a build product (never committed); the
+# generator, its file list and the public header armdb.h live in amalgamation/.
+AMALG_DIR  := $(O)/amalgamation
+AMALG_SRC  := $(shell sed -e 's/\#.*//' amalgamation/filelist.txt)
+VERSION    ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
+DIST_NAME  := armdb-$(VERSION)
+
+amalgamation: $(AMALG_DIR)/armdb.c
+
+$(AMALG_DIR)/armdb.c: amalgamation/mkamalg.py amalgamation/filelist.txt $(AMALG_SRC)
+	@$(PYTHON) amalgamation/mkamalg.py --out $(AMALG_DIR)
+	@touch $@
 
 check-amalgamation:
 	@$(PYTHON) amalgamation/mkamalg.py --check
 
-$(O)/amalg/armdb.so: amalgamation/armdb.c amalgamation/armdb.h
+$(O)/amalg/armdb.so: $(AMALG_DIR)/armdb.c
 	@mkdir -p $(dir $@)
-	$(CC) $(filter-out -MMD -MP,$(ALL_CFLAGS)) -shared -o $@ amalgamation/armdb.c $(ALL_LDFLAGS) $(DEP_LIBS)
+	$(CC) $(filter-out -MMD -MP,$(ALL_CFLAGS)) -shared -o $@ $(AMALG_DIR)/armdb.c $(ALL_LDFLAGS) $(DEP_LIBS)
 
 test-amalgamation: $(O)/amalg/armdb.so
 	@nm -D --defined-only $< | awk '$$2 ~ /^[TDBRW]$$/ {print $$3}' | grep -vx sqlite3_armdb_init \
 		&& { echo "amalgamation exports more than sqlite3_armdb_init"; exit 1; } || true
 	@ARMDB_SO=$(O)/amalg/armdb SQLITE3=$(SQLITE3) sh sql_tests/run_sql_tests.sh
+
+# A release tarball: the amalgamation, its header and the README.
+dist: $(AMALG_DIR)/armdb.c
+	@rm -rf $(O)/dist/$(DIST_NAME) && mkdir -p $(O)/dist/$(DIST_NAME)
+	cp $(AMALG_DIR)/armdb.c $(AMALG_DIR)/armdb.h README.md $(O)/dist/$(DIST_NAME)/
+	tar -C $(O)/dist -czf $(O)/$(DIST_NAME).tar.gz $(DIST_NAME)
+	@echo "dist: $(O)/$(DIST_NAME).tar.gz"
 
 # ------------------------------------------------------------ sanitizers
 asan:
