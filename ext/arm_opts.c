@@ -196,17 +196,33 @@ static char *opts_token(const char **pp, int *quoted, int *bad) {
     return sqlite3_mprintf("%.*s", (int)(p - start), start);
 }
 
-/* SQLite's affinity rules (datatype3.html 3.1) reduced to our key types. */
+/* Case-insensitive substring test, over the whole declared type. */
+static int opts_type_has(const char *type, const char *word) {
+    size_t n = strlen(word);
+    for (const char *p = type; *p; p++)
+        if (sqlite3_strnicmp(p, word, (int)n) == 0) return 1;
+    return 0;
+}
+
+/* SQLite's affinity rules (datatype3.html 3.1), in their order. */
+static int opts_affinity_of(const char *type) {
+    if (opts_type_has(type, "INT")) return ARM_EXT_AFF_INTEGER;
+    if (opts_type_has(type, "CHAR") || opts_type_has(type, "CLOB") || opts_type_has(type, "TEXT"))
+        return ARM_EXT_AFF_TEXT;
+    if (type[0] == 0 || opts_type_has(type, "BLOB")) return ARM_EXT_AFF_BLOB;
+    if (opts_type_has(type, "REAL") || opts_type_has(type, "FLOA") || opts_type_has(type, "DOUB"))
+        return ARM_EXT_AFF_REAL;
+    return ARM_EXT_AFF_NUMERIC;
+}
+
+/* The same rules reduced to our key types; -1 for the other affinities. */
 static int opts_key_type_of(const char *type) {
-    char up[64];
-    size_t n = strlen(type);
-    if (n >= sizeof(up)) n = sizeof(up) - 1;
-    for (size_t i = 0; i < n; i++) up[i] = (char)toupper((unsigned char)type[i]);
-    up[n] = 0;
-    if (strstr(up, "INT")) return ARM_EXT_KEY_INTEGER;
-    if (strstr(up, "CHAR") || strstr(up, "CLOB") || strstr(up, "TEXT")) return ARM_EXT_KEY_TEXT;
-    if (strstr(up, "BLOB")) return ARM_EXT_KEY_BLOB;
-    return -1;
+    switch (opts_affinity_of(type)) {
+    case ARM_EXT_AFF_INTEGER: return ARM_EXT_KEY_INTEGER;
+    case ARM_EXT_AFF_TEXT: return ARM_EXT_KEY_TEXT;
+    case ARM_EXT_AFF_BLOB: return type[0] ? ARM_EXT_KEY_BLOB : -1;
+    default: return -1;
+    }
 }
 
 static int opts_is_keyword(const char *t, const char *kw) {
@@ -268,6 +284,7 @@ static int opts_column(const char *def, arm_ext_column *col, int *is_pk, char **
     }
     col->type = sqlite3_str_finish(type);
     if (col->type == NULL) col->type = sqlite3_mprintf("%s", "");
+    if (col->type != NULL) col->affinity = opts_affinity_of(col->type);
     if (rc != SQLITE_OK || bad || col->type == NULL) {
         if (*errmsg == NULL)
             *errmsg = sqlite3_mprintf("armdb: cannot parse column definition '%s'", def);
@@ -314,7 +331,7 @@ static int opts_apply(opts_state *st, arm_ext_config *cfg, int id, const char *v
     case OPT_MAX_FILE_SIZE:
         if (!opts_parse_size(val, &u) || u < OPTS_MAX_FILE_MIN || u > OPTS_MAX_FILE_MAX)
             return opts_bad(errmsg, name, val,
-                            "a size from 64KB to 4GB-4KB, like 268435456 or '256MB'");
+                            "a size from '64KB' to 4294963200 (4GB - 4KB), like 268435456 or '256MB'");
         cfg->eng.max_file_size = u;
         return SQLITE_OK;
     case OPT_WRITE_BUFFER:
@@ -481,6 +498,8 @@ static int opts_kv_columns(arm_ext_config *cfg) {
     cfg->cols[1].type = sqlite3_mprintf("%s", "");
     if (!cfg->cols[0].name || !cfg->cols[0].type || !cfg->cols[1].name || !cfg->cols[1].type)
         return SQLITE_NOMEM;
+    cfg->cols[0].affinity = opts_affinity_of(cfg->cols[0].type);
+    cfg->cols[1].affinity = ARM_EXT_AFF_BLOB; // the value keeps the type it was written with
     return SQLITE_OK;
 }
 
@@ -553,7 +572,10 @@ ARM_PRIVATE int arm_opts_parse(sqlite3 *db, int argc, const char *const *argv,
         uint64_t key_room = cfg->key_type == ARM_EXT_KEY_INTEGER ? 8 : cfg->max_key_size + 1;
         uint64_t need = OPTS_ENTRY_OVERHEAD + key_room;
         uint64_t room = cfg->eng.max_file_size > need ? cfg->eng.max_file_size - need : 0;
-        if (!st.max_value_size && cfg->max_value_size > room) cfg->max_value_size = (uint32_t)room;
+        if (!st.max_value_size && cfg->max_value_size > room) {
+            cfg->max_value_size = (uint32_t)room;
+            cfg->value_size_lowered = 1;
+        }
         if (st.max_value_size && cfg->max_value_size > room) {
             *errmsg = sqlite3_mprintf("armdb: max_value_size (%llu) does not fit in one data file "
                                       "of max_file_size (%llu); raise max_file_size",

@@ -527,13 +527,13 @@ static int vtab_filter_points(vtab_cursor *cur, int plan, sqlite3_value *arg) {
                                    VTAB_IN_MAX);
                 return SQLITE_TOOBIG;
             }
-            int k = arm_codec_key_for_lookup(vt->cfg.key_type, v, &vt->kbuf);
+            int k = arm_codec_key_for_lookup(vt->cfg.key_type, v, vt->cfg.max_key_size, &vt->kbuf);
             if (k == ARM_CODEC_KEY_NOMEM) return SQLITE_NOMEM;
             if (k == ARM_CODEC_KEY_OK) rc = vtab_keys_add(cur, &vt->kbuf);
         }
         if (rc == SQLITE_OK && irc != SQLITE_OK && irc != SQLITE_DONE) rc = irc;
     } else {
-        int k = arm_codec_key_for_lookup(vt->cfg.key_type, arg, &vt->kbuf);
+        int k = arm_codec_key_for_lookup(vt->cfg.key_type, arg, vt->cfg.max_key_size, &vt->kbuf);
         if (k == ARM_CODEC_KEY_NOMEM) return SQLITE_NOMEM;
         if (k == ARM_CODEC_KEY_OK) rc = vtab_keys_add(cur, &vt->kbuf);
     }
@@ -664,13 +664,21 @@ static int vtab_ensure_batch(arm_vtab *vt) {
 }
 
 /* Validate and encode the key of a new row into buf. *skip = 1 under
- * OR IGNORE when the row breaks a constraint. */
+ * OR IGNORE when the row breaks a constraint. A wrong type is no constraint
+ * but SQLITE_MISMATCH, as for an INTEGER PRIMARY KEY, and IGNORE does not
+ * skip it. */
 static int vtab_new_key(arm_vtab *vt, sqlite3_value *v, arm_buf *buf, int on_conflict,
                         int *skip) {
     const arm_ext_column *kc = &vt->cfg.cols[vt->cfg.key_col];
-    int k = arm_codec_key_for_write(vt->cfg.key_type, v, buf);
+    int k = arm_codec_key_for_write(vt->cfg.key_type, v, vt->cfg.max_key_size, buf);
     if (k == ARM_CODEC_KEY_NOMEM) return SQLITE_NOMEM;
-    if (k != ARM_CODEC_KEY_OK && on_conflict == SQLITE_IGNORE) {
+    if (k == ARM_CODEC_KEY_TYPE) {
+        arm_vtab_set_error(vt, "datatype mismatch: cannot store %s value in %s column %s.%s",
+                           vtab_type_name(sqlite3_value_type(v)),
+                           arm_opts_key_type_name(vt->cfg.key_type), vt->name, kc->name);
+        return SQLITE_MISMATCH;
+    }
+    if (k == ARM_CODEC_KEY_NULL && on_conflict == SQLITE_IGNORE) {
         *skip = 1;
         return SQLITE_OK;
     }
@@ -678,11 +686,11 @@ static int vtab_new_key(arm_vtab *vt, sqlite3_value *v, arm_buf *buf, int on_con
         arm_vtab_set_error(vt, "NOT NULL constraint failed: %s.%s", vt->name, kc->name);
         return SQLITE_CONSTRAINT_NOTNULL;
     }
-    if (k == ARM_CODEC_KEY_TYPE) {
-        arm_vtab_set_error(vt, "cannot store %s value in %s column %s.%s",
-                           vtab_type_name(sqlite3_value_type(v)),
-                           arm_opts_key_type_name(vt->cfg.key_type), vt->name, kc->name);
-        return SQLITE_CONSTRAINT_DATATYPE;
+    if (k == ARM_CODEC_KEY_TOOBIG) {
+        arm_vtab_set_error(vt, "armdb: %s.%s is too long (%llu bytes; max_key_size is %u)",
+                           vt->name, kc->name, (unsigned long long)sqlite3_value_bytes(v),
+                           vt->cfg.max_key_size);
+        return SQLITE_TOOBIG;
     }
     size_t n = arm_codec_key_user_len(vt->cfg.key_type, arm_slice_make(buf->ptr, buf->len));
     if (vt->cfg.key_type != ARM_EXT_KEY_INTEGER && n > vt->cfg.max_key_size) {
@@ -693,7 +701,26 @@ static int vtab_new_key(arm_vtab *vt, sqlite3_value *v, arm_buf *buf, int on_con
     return SQLITE_OK;
 }
 
-/* Validate and encode the non-key columns of a new row into vt->vbuf. */
+/* A value over max_value_size. When that limit is the default, lowered so one
+ * entry fits in a small max_file_size, the message says so: the user never
+ * wrote the number it names. */
+static int vtab_value_too_long(arm_vtab *vt, size_t n) {
+    const arm_ext_config *cfg = &vt->cfg;
+    char *note = NULL;
+    if (cfg->value_size_lowered) {
+        note = sqlite3_mprintf(", the default lowered to fit one data file of max_file_size %llu",
+                               (unsigned long long)cfg->eng.max_file_size);
+        if (note == NULL) return SQLITE_NOMEM;
+    }
+    arm_vtab_set_error(vt, "armdb: %s%s is too long (%llu bytes; max_value_size is %u%s)",
+                       vt->name, cfg->table_form ? ": row" : ".value", (unsigned long long)n,
+                       cfg->max_value_size, note ? note : "");
+    sqlite3_free(note);
+    return SQLITE_TOOBIG;
+}
+
+/* Validate and encode the non-key columns of a new row into vt->vbuf. The
+ * size is checked before any byte is copied. */
 static int vtab_new_value(arm_vtab *vt, sqlite3_value **cols, int on_conflict, int *skip) {
     const arm_ext_config *cfg = &vt->cfg;
     for (int i = 0; i < cfg->ncol; i++) {
@@ -706,19 +733,13 @@ static int vtab_new_value(arm_vtab *vt, sqlite3_value **cols, int on_conflict, i
         arm_vtab_set_error(vt, "NOT NULL constraint failed: %s.%s", vt->name, cfg->cols[i].name);
         return SQLITE_CONSTRAINT_NOTNULL;
     }
-    int rc = cfg->table_form ? arm_codec_record_encode(cols, cfg->ncol, cfg->key_col, &vt->vbuf)
-                             : arm_codec_value_encode(cols[1], &vt->vbuf);
-    if (rc != ARM_OK) return SQLITE_NOMEM;
-    size_t n = cfg->table_form ? vt->vbuf.len : vt->vbuf.len - 1;
-    if (n > cfg->max_value_size) {
-        if (cfg->table_form)
-            arm_vtab_set_error(vt, "armdb: %s: row is too long (%llu bytes; max_value_size is %u)",
-                               vt->name, (unsigned long long)n, cfg->max_value_size);
-        else
-            arm_vtab_set_error(vt, "armdb: %s.value is too long (%llu bytes; max_value_size is %u)",
-                               vt->name, (unsigned long long)n, cfg->max_value_size);
-        return SQLITE_TOOBIG;
-    }
+    size_t n = 0;
+    int rc = cfg->table_form ? arm_codec_record_encode(cols, cfg->cols, cfg->ncol, cfg->key_col,
+                                                       cfg->max_value_size, &vt->vbuf, &n)
+                             : arm_codec_value_encode(cols[1], cfg->max_value_size, &vt->vbuf, &n);
+    if (rc == ARM_NOMEM) return SQLITE_NOMEM;
+    if (rc == ARM_TOOBIG) return vtab_value_too_long(vt, n);
+    assert(rc == ARM_OK);
     return SQLITE_OK;
 }
 
@@ -755,8 +776,8 @@ static int vtab_update(sqlite3_vtab *tab, int argc, sqlite3_value **argv, sqlite
     }
     int on_conflict = sqlite3_vtab_on_conflict(vt->db);
     int have_old = sqlite3_value_type(argv[0]) != SQLITE_NULL, skip = 0;
-    if (have_old && arm_codec_key_for_write(vt->cfg.key_type, argv[0], &vt->kbuf2) !=
-                        ARM_CODEC_KEY_OK)
+    if (have_old && arm_codec_key_for_write(vt->cfg.key_type, argv[0], ARM_EXT_KEY_SIZE_MAX,
+                                            &vt->kbuf2) != ARM_CODEC_KEY_OK)
         return SQLITE_NOMEM; // argv[0] came from our own column: only OOM can fail
     arm_slice old_key = arm_slice_make(vt->kbuf2.ptr, vt->kbuf2.len);
     if (argc == 1) {

@@ -22,6 +22,16 @@ enum arm_ext_key_type {
     ARM_EXT_KEY_INTEGER = 2, /* 64-bit signed, numeric order */
 };
 
+/* Column affinity, from the declared type by SQLite's rules (datatype3.html
+ * 3.1): applied to every non-key value written in the table form. */
+enum arm_ext_affinity {
+    ARM_EXT_AFF_BLOB = 0,    /* "BLOB" or no type: values are stored as given */
+    ARM_EXT_AFF_TEXT = 1,    /* CHAR, CLOB, TEXT: numbers become text */
+    ARM_EXT_AFF_NUMERIC = 2, /* anything else: numeric text becomes a number */
+    ARM_EXT_AFF_INTEGER = 3, /* INT: as NUMERIC (whole reals become integers) */
+    ARM_EXT_AFF_REAL = 4,    /* REAL, FLOA, DOUB: numbers become reals */
+};
+
 /* Bounds. */
 #define ARM_EXT_COLUMNS_MAX   2000  /* SQLite's default SQLITE_MAX_COLUMN */
 #define ARM_EXT_SHARDS_MAX    1024  /* shards= upper bound */
@@ -33,6 +43,7 @@ typedef struct arm_ext_column {
     char *name;      /* column name (sqlite3_malloc) */
     char *type;      /* declared type as written, "" when none (sqlite3_malloc) */
     int not_null;    /* NOT NULL was declared */
+    int affinity;    /* enum arm_ext_affinity of type */
 } arm_ext_column;
 
 /* Everything CREATE VIRTUAL TABLE says about one table. xConnect parses the
@@ -49,6 +60,7 @@ typedef struct arm_ext_config {
     arm_ext_column *cols;     /* ncol columns (sqlite3_malloc) */
     uint32_t max_key_size;    /* user-visible limit on TEXT/BLOB key bytes */
     uint32_t max_value_size;  /* user-visible limit on the encoded value/record bytes */
+    int value_size_lowered;   /* 1 = the default max_value_size was lowered to fit max_file_size */
 } arm_ext_config;
 
 /* Parse argv of xCreate/xConnect (argv[0] module, [1] schema, [2] table,
@@ -72,12 +84,17 @@ enum arm_codec_key_rc {
     ARM_CODEC_KEY_NULL = 1,  /* the value is NULL */
     ARM_CODEC_KEY_TYPE = 2,  /* wrong type (writes) / can never match (lookups) */
     ARM_CODEC_KEY_NOMEM = 3,
+    ARM_CODEC_KEY_TOOBIG = 4, /* TEXT/BLOB longer than max_len (nothing copied) */
 };
-/* Writes: apply the key column's affinity, then require the declared type. */
-ARM_PRIVATE int arm_codec_key_for_write(int key_type, sqlite3_value *v, arm_buf *out);
+/* Writes: apply the key column's affinity, then require the declared type.
+ * max_len: the longest TEXT/BLOB key accepted (user bytes). No SQLite call
+ * made here needs v's database handle, so v may be a copy or an IN value. */
+ARM_PRIVATE int arm_codec_key_for_write(int key_type, sqlite3_value *v, size_t max_len,
+                                        arm_buf *out);
 /* Lookups (key = v, key IN (...)): the one key that can compare equal to v,
- * if any. */
-ARM_PRIVATE int arm_codec_key_for_lookup(int key_type, sqlite3_value *v, arm_buf *out);
+ * if any (ARM_CODEC_KEY_TYPE when none can). */
+ARM_PRIVATE int arm_codec_key_for_lookup(int key_type, sqlite3_value *v, size_t max_len,
+                                         arm_buf *out);
 /* Range bounds: ARM_CODEC_BOUND_* below; *inclusive may be widened. */
 enum arm_codec_bound_rc {
     ARM_CODEC_BOUND_OK = 0,    /* bound encoded; a superset of the matches is kept */
@@ -91,8 +108,11 @@ ARM_PRIVATE int arm_codec_bound(int key_type, sqlite3_value *v, int is_lower, in
 ARM_PRIVATE size_t arm_codec_key_user_len(int key_type, arm_slice key);
 ARM_PRIVATE void arm_codec_key_result(int key_type, arm_slice key, sqlite3_context *ctx);
 
-/* kv form values: one SQLite type byte, then the payload. */
-ARM_PRIVATE int arm_codec_value_encode(sqlite3_value *v, arm_buf *out);
+/* kv form values: one SQLite type byte, then the payload. ARM_OK, ARM_NOMEM,
+ * or ARM_TOOBIG when the payload is over max_len (nothing copied). *len_out
+ * gets the payload's length either way. */
+ARM_PRIVATE int arm_codec_value_encode(sqlite3_value *v, size_t max_len, arm_buf *out,
+                                       size_t *len_out);
 ARM_PRIVATE int arm_codec_value_result(arm_slice val, sqlite3_context *ctx);
 
 /* Table form records (format in arm_codec.c). A field is one column's slice. */
@@ -101,9 +121,13 @@ typedef struct arm_codec_field {
     const uint8_t *ptr; /* payload (borrowed from the record) */
     size_t len;         /* payload bytes */
 } arm_codec_field;
-/* Encode argv columns except key_col (argv[i] for column i). */
-ARM_PRIVATE int arm_codec_record_encode(sqlite3_value *const *cols, int ncol, int key_col,
-                                        arm_buf *out);
+/* Encode argv columns except key_col (argv[i] for column i), each after its
+ * column's affinity (defs[i].affinity). ARM_OK, ARM_NOMEM, or ARM_TOOBIG
+ * when the record would be over max_len bytes (nothing copied: a zeroblob is
+ * never expanded). *len_out gets the record's length either way. */
+ARM_PRIVATE int arm_codec_record_encode(sqlite3_value *const *cols, const arm_ext_column *defs,
+                                        int ncol, int key_col, size_t max_len, arm_buf *out,
+                                        size_t *len_out);
 /* Split a record into nfield fields (absent trailing fields read as NULL).
  * ARM_OK or ARM_CORRUPT. */
 ARM_PRIVATE int arm_codec_record_split(arm_slice rec, arm_codec_field *fields, int nfield);

@@ -15,7 +15,8 @@ INSERT INTO kv VALUES (x'05', '123456789');
 INSERT INTO kv VALUES (x'05', '12345678');
 INSERT INTO kv VALUES (x'06', 1234567890123);
 SELECT hex(key), quote(value) FROM kv ORDER BY key;
--- OR IGNORE skips rows that break a constraint (as SQLite does), never size limits
+-- OR IGNORE skips rows that break a constraint (as SQLite does), never type
+-- errors (SQLITE_MISMATCH, as for an INTEGER PRIMARY KEY) or size limits
 INSERT OR IGNORE INTO kv VALUES (NULL, 1), ('text', 2), (x'07', 3);
 INSERT OR IGNORE INTO kv VALUES (x'0102030405', 1);
 SELECT hex(key), quote(value) FROM kv ORDER BY key;
