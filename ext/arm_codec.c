@@ -309,6 +309,18 @@ ARM_PRIVATE int arm_codec_bound(int key_type, sqlite3_value *v, int is_lower, in
                                                          : ARM_CODEC_BOUND_NOMEM;
 }
 
+ARM_PRIVATE int arm_codec_int_key(int64_t i, arm_buf *out) {
+    return codec_put_int_key(out, i) == ARM_CODEC_KEY_OK ? ARM_OK : ARM_NOMEM;
+}
+
+ARM_PRIVATE int arm_codec_int_key_decode(arm_slice key, int64_t *out) {
+    if (key.len != 8) return ARM_CORRUPT;
+    uint64_t u = 0;
+    for (int k = 0; k < 8; k++) u = (u << 8) | key.ptr[k];
+    *out = (int64_t)(u ^ CODEC_INT_BIAS);
+    return ARM_OK;
+}
+
 ARM_PRIVATE size_t arm_codec_key_user_len(int key_type, arm_slice key) {
     if (key_type == ARM_EXT_KEY_INTEGER) return key.len;
     return key.len > 0 ? key.len - 1 : 0;
@@ -316,13 +328,11 @@ ARM_PRIVATE size_t arm_codec_key_user_len(int key_type, arm_slice key) {
 
 ARM_PRIVATE void arm_codec_key_result(int key_type, arm_slice key, sqlite3_context *ctx) {
     if (key_type == ARM_EXT_KEY_INTEGER) {
-        if (key.len != 8) {
+        int64_t i = 0;
+        if (arm_codec_int_key_decode(key, &i) != ARM_OK)
             sqlite3_result_error(ctx, "armdb: corrupt INTEGER key (length is not 8)", -1);
-            return;
-        }
-        uint64_t u = 0;
-        for (int k = 0; k < 8; k++) u = (u << 8) | key.ptr[k];
-        sqlite3_result_int64(ctx, (sqlite3_int64)(u ^ CODEC_INT_BIAS));
+        else
+            sqlite3_result_int64(ctx, (sqlite3_int64)i);
         return;
     }
     if (key.len < 1 || key.ptr[0] != CODEC_TEXT_PREFIX) {

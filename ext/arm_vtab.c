@@ -65,6 +65,7 @@
 SQLITE_EXTENSION_INIT3
 
 #include "ext_int.h"
+#include "../common/arm_hash.h"
 
 #include <stdarg.h>
 #include <stdlib.h>
@@ -174,6 +175,79 @@ static int vtab_exists(arm_vtab *vt, arm_slice key) {
         if (deleted) return ARM_NOTFOUND;
     }
     return arm_engine_contains(vt->sh->engine, key);
+}
+
+ARM_PRIVATE int arm_vtab_cursor_open(arm_vtab *vt, int own_writes, arm_cursor **cursor_out) {
+    assert(vt->sh != NULL);
+    return arm_engine_cursor_open(vt->sh->engine, own_writes ? vtab_overlay(vt) : NULL,
+                                  cursor_out);
+}
+
+/* The largest INTEGER key this connection sees (*found = 0 when the table is
+ * empty). An ordered index answers at once; a hash index is scanned.
+ * SQLITE_OK or an error with zErrMsg set. */
+static int vtab_largest_int_key(arm_vtab *vt, int *found, int64_t *out) {
+    arm_cursor *c = NULL;
+    *found = 0;
+    int rc = arm_vtab_cursor_open(vt, 1, &c);
+    if (rc != ARM_OK) return arm_vtab_engine_error(vt, rc, "find the largest key");
+    int hash = vt->cfg.eng.index_kind == ARM_INDEX_HASH;
+    for (rc = hash ? arm_engine_cursor_first(c) : arm_engine_cursor_last(c); rc == ARM_OK;
+         rc = arm_engine_cursor_next(c)) {
+        int64_t k = 0;
+        if (arm_codec_int_key_decode(arm_engine_cursor_key(c), &k) != ARM_OK) {
+            arm_engine_cursor_close(c);
+            arm_vtab_set_error(vt, "armdb: %s: corrupt INTEGER key (length is not 8)", vt->name);
+            return SQLITE_CORRUPT_VTAB;
+        }
+        if (!*found || k > *out) *out = k;
+        *found = 1;
+        if (!hash) break;
+    }
+    arm_engine_cursor_close(c);
+    if (rc != ARM_OK && rc != ARM_NOTFOUND) return arm_vtab_engine_error(vt, rc, "find the largest key");
+    return SQLITE_OK;
+}
+
+/* The key an INTEGER PRIMARY KEY inserted as NULL gets, as SQLite picks a
+ * rowid: the largest key + 1 (1 in an empty table). A key handed out to
+ * another connection of this process and maybe not committed yet is skipped,
+ * so concurrent inserts never pick the same key (SQLite serialises writers
+ * instead); this connection's own rolled-back keys are reused, as SQLite
+ * does. Past 9223372036854775807, random unused positive keys are tried and
+ * then SQLITE_FULL, as SQLite does. */
+#define VTAB_RANDOM_KEY_TRIES 100
+static int vtab_next_int_key(arm_vtab *vt, int64_t *out) {
+    int found = 0;
+    int64_t largest = 0;
+    arm_ext_shared *sh = vt->sh;
+    pthread_mutex_lock(&sh->auto_mu);
+    int rc = vtab_largest_int_key(vt, &found, &largest);
+    int64_t next = found ? largest : 0;
+    if (sh->auto_conn != NULL && sh->auto_conn != (const void *)vt->conn && sh->auto_last > next)
+        next = sh->auto_last;
+    for (int i = 0; rc == SQLITE_OK && next == INT64_MAX && i < VTAB_RANDOM_KEY_TRIES; i++) {
+        int64_t r = 0;
+        sqlite3_randomness(sizeof(r), &r);
+        r &= INT64_MAX;
+        if (r == 0 || arm_codec_int_key(r, &vt->kbuf) != ARM_OK) continue;
+        int e = vtab_exists(vt, arm_slice_make(vt->kbuf.ptr, vt->kbuf.len));
+        if (e == ARM_NOTFOUND) next = r - 1;
+        else if (e != ARM_OK) rc = arm_vtab_engine_error(vt, e, "read");
+    }
+    if (rc == SQLITE_OK && next == INT64_MAX) {
+        arm_vtab_set_error(vt, "armdb: %s: no free key for %s: the largest is "
+                           "9223372036854775807 and %d random keys were taken", vt->name,
+                           vt->cfg.cols[vt->cfg.key_col].name, VTAB_RANDOM_KEY_TRIES);
+        rc = SQLITE_FULL;
+    }
+    if (rc == SQLITE_OK) {
+        *out = next + 1;
+        sh->auto_last = *out;
+        sh->auto_conn = vt->conn;
+    }
+    pthread_mutex_unlock(&sh->auto_mu);
+    return rc;
 }
 
 /* ------------------------------------------------------- create/connect */
@@ -649,11 +723,23 @@ static int vtab_column(sqlite3_vtab_cursor *base, sqlite3_context *ctx, int col)
     return SQLITE_OK;
 }
 
-/* WITHOUT ROWID: SQLite never asks; kept because the module needs one. */
+/* WITHOUT ROWID, so SQLite asks for a rowid in one case only: a DELETE or
+ * UPDATE ... LIMIT on a table not yet connected in this connection, which
+ * SQLite rewrites to `rowid IN (SELECT rowid ... LIMIT n)` before connecting
+ * the table. The rowid only has to name a row the same way in both scans:
+ * an INTEGER key is its own rowid; a TEXT or BLOB key gets a 64-bit hash of
+ * its bytes (two keys of one table sharing a hash is a 2^-64 event). */
 static int vtab_rowid(sqlite3_vtab_cursor *base, sqlite3_int64 *rowid) {
-    (void)base;
+    vtab_cursor *cur = (vtab_cursor *)base;
+    arm_vtab *vt = (arm_vtab *)cur->base.pVtab;
     *rowid = 0;
-    return SQLITE_ERROR;
+    if (cur->eof) return SQLITE_OK;
+    int64_t k = 0;
+    if (vt->cfg.key_type != ARM_EXT_KEY_INTEGER)
+        *rowid = (sqlite3_int64)arm_hash_key(cur->key.ptr, cur->key.len);
+    else if (arm_codec_int_key_decode(cur->key, &k) == ARM_OK)
+        *rowid = k;
+    return SQLITE_OK;
 }
 
 /* --------------------------------------------------------------- writes */
@@ -699,6 +785,25 @@ static int vtab_new_key(arm_vtab *vt, sqlite3_value *v, arm_buf *buf, int on_con
         return SQLITE_TOOBIG;
     }
     return SQLITE_OK;
+}
+
+/* The key of the row being written, into vt->kbuf: an INTEGER PRIMARY KEY
+ * inserted as NULL gets the next key (set to NULL by UPDATE it is a type
+ * error, as for a rowid); anything else goes through vtab_new_key. */
+static int vtab_row_key(arm_vtab *vt, sqlite3_value *v, int is_update, int on_conflict,
+                        int *skip) {
+    int auto_key = vt->cfg.table_form && vt->cfg.key_type == ARM_EXT_KEY_INTEGER &&
+                   sqlite3_value_type(v) == SQLITE_NULL;
+    if (!auto_key) return vtab_new_key(vt, v, &vt->kbuf, on_conflict, skip);
+    if (is_update) {
+        arm_vtab_set_error(vt, "datatype mismatch: cannot store NULL value in INTEGER column %s.%s",
+                           vt->name, vt->cfg.cols[vt->cfg.key_col].name);
+        return SQLITE_MISMATCH;
+    }
+    int64_t k = 0;
+    int rc = vtab_next_int_key(vt, &k);
+    if (rc == SQLITE_OK && arm_codec_int_key(k, &vt->kbuf) != ARM_OK) rc = SQLITE_NOMEM;
+    return rc;
 }
 
 /* A value over max_value_size. When that limit is the default, lowered so one
@@ -763,7 +868,10 @@ static int vtab_conflict(arm_vtab *vt, arm_slice key, int on_conflict, int *skip
  * is not used: the key column carries the new key). */
 static int vtab_update(sqlite3_vtab *tab, int argc, sqlite3_value **argv, sqlite3_int64 *rowid) {
     arm_vtab *vt = (arm_vtab *)tab;
-    (void)rowid;
+    /* SQLite sets last_insert_rowid() to *rowid after every INSERT that
+     * returns SQLITE_OK: an INTEGER key reports itself (below); any other
+     * insert, and one OR IGNORE skipped, leaves it as it was. */
+    *rowid = sqlite3_last_insert_rowid(vt->db);
     if (vt->sh == NULL) return vtab_unavailable(vt);
     int rc = vtab_ensure_batch(vt);
     if (rc != SQLITE_OK) return rc;
@@ -786,7 +894,7 @@ static int vtab_update(sqlite3_vtab *tab, int argc, sqlite3_value **argv, sqlite
     }
     if (argc != vt->cfg.ncol + 2) return SQLITE_ERROR;
     sqlite3_value **cols = argv + 2;
-    rc = vtab_new_key(vt, cols[vt->cfg.key_col], &vt->kbuf, on_conflict, &skip);
+    rc = vtab_row_key(vt, cols[vt->cfg.key_col], have_old, on_conflict, &skip);
     if (rc == SQLITE_OK && !skip) rc = vtab_new_value(vt, cols, on_conflict, &skip);
     if (rc != SQLITE_OK || skip) return rc;
     arm_slice key = arm_slice_make(vt->kbuf.ptr, vt->kbuf.len);
@@ -808,6 +916,10 @@ static int vtab_update(sqlite3_vtab *tab, int argc, sqlite3_value **argv, sqlite
         arm_engine_batch_rollback_to(vt->batch, mark); // a row is all or nothing
         return arm_vtab_engine_error(vt, arc, "write");
     }
+    int64_t k = 0;
+    if (!have_old && vt->cfg.key_type == ARM_EXT_KEY_INTEGER &&
+        arm_codec_int_key_decode(key, &k) == ARM_OK)
+        *rowid = k;
     return SQLITE_OK;
 }
 
@@ -966,3 +1078,4 @@ ARM_PRIVATE const sqlite3_module *arm_vtab_module(void) {
 #undef VTAB_PLAN_HI_INC
 #undef VTAB_PLAN_DESC
 #undef VTAB_IN_MAX
+#undef VTAB_RANDOM_KEY_TRIES

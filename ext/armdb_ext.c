@@ -159,6 +159,7 @@ ARM_PRIVATE int arm_ext_engine_acquire(const arm_ext_config *cfg, int create,
         if (rc == ARM_OK) rc = arm_engine_open(real, &opts, &e);
         if (rc == ARM_OK) {
             sh->path = path, sh->engine = e, sh->refs = 1;
+            pthread_mutex_init(&sh->auto_mu, NULL);
             sh->next = ext_registry;
             ext_registry = sh;
         } else {
@@ -195,6 +196,7 @@ ARM_PRIVATE void arm_ext_engine_release(arm_ext_shared *sh) {
     (void)arm_engine_close(sh->engine);
     if (sh->doomed) ext_remove_dir(sh->path, sh->remove_parent);
     pthread_mutex_unlock(&ext_registry_mu);
+    pthread_mutex_destroy(&sh->auto_mu);
     free(sh->path);
     free(sh);
 }

@@ -12,6 +12,8 @@
 
 #include "sqlite3ext.h"
 
+#include <pthread.h>
+
 #include "../common/arm_base.h"
 #include "../engine/arm_engine.h"
 
@@ -104,6 +106,9 @@ enum arm_codec_bound_rc {
 };
 ARM_PRIVATE int arm_codec_bound(int key_type, sqlite3_value *v, int is_lower, int *inclusive,
                                 arm_buf *out);
+/* INTEGER keys: encode i (ARM_OK, ARM_NOMEM), decode (ARM_OK, ARM_CORRUPT). */
+ARM_PRIVATE int arm_codec_int_key(int64_t i, arm_buf *out);
+ARM_PRIVATE int arm_codec_int_key_decode(arm_slice key, int64_t *out);
 /* User-visible byte length of an encoded key (TEXT/BLOB prefix not counted). */
 ARM_PRIVATE size_t arm_codec_key_user_len(int key_type, arm_slice key);
 ARM_PRIVATE void arm_codec_key_result(int key_type, arm_slice key, sqlite3_context *ctx);
@@ -142,6 +147,12 @@ struct arm_ext_shared {
     int refs;              /* vtabs using it */
     int doomed;            /* DROP TABLE happened: remove the directory at the last release */
     int remove_parent;     /* also rmdir the (default) parent directory if empty */
+    /* INTEGER PRIMARY KEY given NULL: the last key handed out in this
+     * process and to which connection, so that two connections inserting
+     * at once get different keys (guarded by auto_mu). */
+    pthread_mutex_t auto_mu;
+    int64_t auto_last;
+    const void *auto_conn; /* arm_ext_conn that got auto_last; NULL = none yet */
     arm_ext_shared *next;
 };
 
@@ -201,6 +212,14 @@ ARM_PRIVATE void arm_ext_conn_remove(arm_ext_conn *conn, arm_vtab *vt);
 /* Find a connected armdb table: `name` or `schema.name`. Connects it first if
  * it exists in the schema but was not used yet. NULL with *errmsg set. */
 ARM_PRIVATE arm_vtab *arm_ext_conn_find(arm_ext_conn *conn, const char *name, char **errmsg);
+
+/* An engine cursor over what this connection's table reads: committed data,
+ * plus this connection's transaction when own_writes. Every read this
+ * module makes beyond point lookups and its query scans (the largest key
+ * for a NULL INTEGER PRIMARY KEY, armdb_backup) opens its cursor here, so
+ * making them snapshot- and conflict-aware is one change. Owned: close with
+ * arm_engine_cursor_close. ARM_OK or an ARM_* code; vt must be open. */
+ARM_PRIVATE int arm_vtab_cursor_open(arm_vtab *vt, int own_writes, arm_cursor **cursor_out);
 
 /* Set vt->base.zErrMsg (the old one is freed). */
 ARM_PRIVATE void arm_vtab_set_error(arm_vtab *vt, const char *fmt, ...)
