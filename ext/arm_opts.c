@@ -229,7 +229,142 @@ static int opts_is_keyword(const char *t, const char *kw) {
     return sqlite3_stricmp(t, kw) == 0;
 }
 
-/* Parse one column definition into col. *is_pk set for PRIMARY KEY. */
+/* The next token if it is the keyword kw (consumed), else 0 (nothing consumed). */
+static int opts_accept(const char **pp, const char *kw) {
+    const char *p = *pp;
+    int quoted = 0, bad = 0;
+    char *tok = opts_token(&p, &quoted, &bad);
+    int yes = tok != NULL && !quoted && opts_is_keyword(tok, kw);
+    sqlite3_free(tok);
+    if (yes) *pp = p;
+    return yes;
+}
+
+/* The raw text of a DEFAULT value, as SQLite will parse it: a parenthesised
+ * expression, a string or blob literal, or a run of number and word
+ * characters (-1.5, NULL, TRUE, CURRENT_TIMESTAMP). NULL when there is none. */
+static char *opts_default_value(const char **pp) {
+    const char *p = opts_skip_space(*pp), *start = p;
+    if ((*p == 'x' || *p == 'X') && p[1] == '\'') p++;
+    if (*p == '\'' || *p == '"') {
+        char q = *p++;
+        while (*p && !(*p == q && p[1] != q)) p += *p == q ? 2 : 1;
+        if (*p != q) return NULL;
+        p++;
+    } else if (*p == '(') {
+        int depth = 0;
+        do {
+            if (*p == '(') depth++;
+            if (*p == ')') depth--;
+            p++;
+        } while (*p && depth > 0);
+        if (depth != 0) return NULL;
+    } else {
+        if (*p == '+' || *p == '-') p++;
+        while (opts_is_ident_char((unsigned char)*p) || *p == '.' ||
+               ((*p == '+' || *p == '-') && (p[-1] == 'e' || p[-1] == 'E')))
+            p++;
+    }
+    if (p == start) return NULL;
+    *pp = p;
+    return sqlite3_mprintf("%.*s", (int)(p - start), start);
+}
+
+/* REFERENCES table [(columns)] and its actions: kept as documentation only,
+ * since SQLite enforces no foreign keys on a virtual table. Consumes the
+ * clause; 0 when it does not parse. */
+static int opts_skip_references(const char **pp) {
+    static const char *const words[] = {"ON", "DELETE", "UPDATE", "SET", "NULL", "DEFAULT",
+                                        "CASCADE", "RESTRICT", "NO", "ACTION", "NOT",
+                                        "DEFERRABLE", "INITIALLY", "DEFERRED", "IMMEDIATE"};
+    int quoted = 0, bad = 0;
+    char *tok = opts_token(pp, &quoted, &bad); // the parent table
+    if (tok == NULL || tok[0] == '(') {
+        sqlite3_free(tok);
+        return 0;
+    }
+    sqlite3_free(tok);
+    for (;;) {
+        const char *p = *pp;
+        tok = opts_token(&p, &quoted, &bad);
+        if (tok == NULL) return !bad;
+        int take = !quoted && (tok[0] == '(' || opts_word(tok, words, 15) >= 0);
+        int match = !quoted && opts_is_keyword(tok, "MATCH");
+        // NOT starts NOT NULL (a column constraint) unless DEFERRABLE follows
+        if (take && opts_is_keyword(tok, "NOT")) take = opts_accept(&p, "DEFERRABLE");
+        // NULL and DEFAULT belong to the clause only after SET
+        if (take && (opts_is_keyword(tok, "NULL") || opts_is_keyword(tok, "DEFAULT"))) take = 0;
+        sqlite3_free(tok);
+        if (!take && !match) return 1;
+        *pp = p;
+        if (match) sqlite3_free(opts_token(pp, &quoted, &bad)); // MATCH name
+        if (opts_accept(pp, "SET") && !opts_accept(pp, "NULL") && !opts_accept(pp, "DEFAULT"))
+            return 0;
+    }
+}
+
+static int opts_column_error(char **errmsg, const char *col, const char *what, const char *why) {
+    *errmsg = sqlite3_mprintf("armdb: column %s: %s is not supported (%s)", col, what, why);
+    return SQLITE_ERROR;
+}
+
+/* One column constraint starting with keyword tok (consumed); *pp is past it
+ * on return. */
+static int opts_column_constraint(const char **pp, const char *tok, arm_ext_column *col,
+                                  int *is_pk, char **errmsg) {
+    int quoted = 0, bad = 0;
+    if (opts_is_keyword(tok, "CONSTRAINT")) { // a name for the next constraint
+        char *name = opts_token(pp, &quoted, &bad);
+        sqlite3_free(name);
+        return name ? SQLITE_OK : opts_column_error(errmsg, col->name, "CONSTRAINT", "no name");
+    }
+    if (opts_is_keyword(tok, "PRIMARY")) {
+        if (!opts_accept(pp, "KEY")) return SQLITE_ERROR;
+        *is_pk = 1;
+        (void)opts_accept(pp, "ASC"); // keys are kept in ascending order anyway
+        if (opts_accept(pp, "DESC"))
+            return opts_column_error(errmsg, col->name, "PRIMARY KEY DESC",
+                                     "keys are kept in ascending order; ORDER BY key DESC works");
+        if (opts_accept(pp, "AUTOINCREMENT"))
+            return opts_column_error(errmsg, col->name, "AUTOINCREMENT",
+                                     "a NULL INTEGER PRIMARY KEY gets the largest key + 1");
+    } else if (opts_is_keyword(tok, "NOT")) {
+        if (!opts_accept(pp, "NULL")) return SQLITE_ERROR;
+        col->not_null = 1;
+    } else if (opts_is_keyword(tok, "NULL")) {
+        // NULL allowed: the default
+    } else if (opts_is_keyword(tok, "DEFAULT")) {
+        sqlite3_free(col->dflt);
+        col->dflt = opts_default_value(pp);
+        if (col->dflt == NULL) return SQLITE_ERROR;
+    } else if (opts_is_keyword(tok, "COLLATE")) {
+        sqlite3_free(col->collate);
+        col->collate = opts_token(pp, &quoted, &bad);
+        if (col->collate == NULL) return SQLITE_ERROR;
+    } else if (opts_is_keyword(tok, "REFERENCES")) {
+        if (!opts_skip_references(pp)) return SQLITE_ERROR;
+    } else {
+        return opts_column_error(errmsg, col->name, tok,
+                                 "armdb enforces PRIMARY KEY and NOT NULL; UNIQUE, CHECK, ON "
+                                 "CONFLICT and generated columns are not available");
+    }
+    if (opts_accept(pp, "ON"))
+        return opts_column_error(errmsg, col->name, "ON CONFLICT",
+                                 "write INSERT OR REPLACE / OR IGNORE instead");
+    return SQLITE_OK;
+}
+
+/* Words that end a column's type and start a constraint. */
+static int opts_is_constraint_word(const char *tok) {
+    static const char *const words[] = {"CONSTRAINT", "PRIMARY", "NOT", "NULL", "DEFAULT",
+                                        "COLLATE", "REFERENCES", "UNIQUE", "CHECK",
+                                        "GENERATED", "AS", "HIDDEN", "ON"};
+    return opts_word(tok, words, 13) >= 0;
+}
+
+/* Parse one column definition into col: name, type, then constraints
+ * (PRIMARY KEY, NOT NULL, DEFAULT, COLLATE, REFERENCES as documentation).
+ * *is_pk set for PRIMARY KEY. */
 static int opts_column(const char *def, arm_ext_column *col, int *is_pk, char **errmsg) {
     const char *p = def;
     int quoted = 0, bad = 0;
@@ -239,46 +374,20 @@ static int opts_column(const char *def, arm_ext_column *col, int *is_pk, char **
         sqlite3_free(tok);
         return SQLITE_ERROR;
     }
-    static const char *const table_kw[] = {"PRIMARY", "UNIQUE", "CHECK", "FOREIGN", "CONSTRAINT"};
-    if (!quoted && opts_word(tok, table_kw, 5) >= 0) {
-        *errmsg = sqlite3_mprintf("armdb: table constraints are not supported ('%s'); mark the "
-                                  "key column itself PRIMARY KEY", def);
-        sqlite3_free(tok);
-        return SQLITE_ERROR;
-    }
     col->name = tok;
     sqlite3_str *type = sqlite3_str_new(NULL);
     int in_type = 1, rc = SQLITE_OK;
     while (rc == SQLITE_OK && (tok = opts_token(&p, &quoted, &bad)) != NULL) {
-        if (quoted) {
+        if (quoted && !in_type) {
             rc = SQLITE_ERROR;
-        } else if (opts_is_keyword(tok, "PRIMARY") || opts_is_keyword(tok, "NOT")) {
-            int primary = opts_is_keyword(tok, "PRIMARY");
-            sqlite3_free(tok);
-            tok = opts_token(&p, &quoted, &bad);
-            if (tok == NULL || !opts_is_keyword(tok, primary ? "KEY" : "NULL")) {
-                rc = SQLITE_ERROR;
-            } else if (primary) {
-                *is_pk = 1;
-            } else {
-                col->not_null = 1;
-            }
+        } else if (!quoted && opts_is_constraint_word(tok)) {
             in_type = 0;
-        } else if (!in_type && opts_is_keyword(tok, "ASC") && *is_pk) {
-            // PRIMARY KEY ASC is what we do anyway
-        } else if (in_type && !opts_is_keyword(tok, "NULL") && !opts_is_keyword(tok, "UNIQUE") &&
-                   !opts_is_keyword(tok, "DEFAULT") && !opts_is_keyword(tok, "CHECK") &&
-                   !opts_is_keyword(tok, "COLLATE") && !opts_is_keyword(tok, "REFERENCES") &&
-                   !opts_is_keyword(tok, "GENERATED") && !opts_is_keyword(tok, "AS") &&
-                   !opts_is_keyword(tok, "CONSTRAINT") && !opts_is_keyword(tok, "HIDDEN")) {
+            rc = opts_column_constraint(&p, tok, col, is_pk, errmsg);
+        } else if (in_type) {
             if (sqlite3_str_length(type) > 0 && tok[0] != '(') sqlite3_str_appendchar(type, 1, ' ');
             sqlite3_str_appendall(type, tok);
         } else {
-            *errmsg = sqlite3_mprintf("armdb: column %s: unsupported '%s' (columns take a type, "
-                                      "PRIMARY KEY and NOT NULL)", col->name, tok);
-            sqlite3_free(tok);
-            sqlite3_free(sqlite3_str_finish(type));
-            return SQLITE_ERROR;
+            rc = SQLITE_ERROR;
         }
         sqlite3_free(tok);
     }
@@ -291,6 +400,45 @@ static int opts_column(const char *def, arm_ext_column *col, int *is_pk, char **
         return SQLITE_ERROR;
     }
     return SQLITE_OK;
+}
+
+/* A table constraint: PRIMARY KEY (column) names the key (*pk_name, owned);
+ * FOREIGN KEY (...) REFERENCES ... is kept as documentation; UNIQUE and
+ * CHECK cannot be enforced and are refused. */
+static int opts_table_constraint(const char *def, char **pk_name, char **errmsg) {
+    const char *p = def;
+    int quoted = 0, bad = 0;
+    if (opts_accept(&p, "CONSTRAINT")) sqlite3_free(opts_token(&p, &quoted, &bad));
+    if (opts_accept(&p, "FOREIGN")) {
+        char *cols = opts_accept(&p, "KEY") ? opts_token(&p, &quoted, &bad) : NULL;
+        int ok = cols != NULL && cols[0] == '(' && opts_accept(&p, "REFERENCES") &&
+                 opts_skip_references(&p) && *opts_skip_space(p) == 0;
+        sqlite3_free(cols);
+        if (ok) return SQLITE_OK;
+    } else if (opts_accept(&p, "PRIMARY") && opts_accept(&p, "KEY")) {
+        char *group = opts_token(&p, &quoted, &bad);
+        const char *g = group && group[0] == '(' ? group + 1 : NULL;
+        char *name = g ? opts_token(&g, &quoted, &bad) : NULL;
+        if (g != NULL) (void)opts_accept(&g, "ASC");
+        int ok = name != NULL && g != NULL && *opts_skip_space(g) == ')' &&
+                 *opts_skip_space(p) == 0 && !bad;
+        sqlite3_free(group);
+        if (ok) {
+            sqlite3_free(*pk_name);
+            *pk_name = name;
+            return SQLITE_OK;
+        }
+        sqlite3_free(name);
+        *errmsg = sqlite3_mprintf("armdb: '%s': the PRIMARY KEY is one column, in ascending "
+                                  "order (composite keys are not supported)", def);
+        return SQLITE_ERROR;
+    } else {
+        *errmsg = sqlite3_mprintf("armdb: table constraint '%s' is not supported (armdb "
+                                  "enforces PRIMARY KEY and NOT NULL only)", def);
+        return SQLITE_ERROR;
+    }
+    *errmsg = sqlite3_mprintf("armdb: cannot parse table constraint '%s'", def);
+    return SQLITE_ERROR;
 }
 
 /* ------------------------------------------------------------- options */
@@ -475,6 +623,11 @@ static int opts_columns_finish(arm_ext_config *cfg, const char *table, int npk, 
         return SQLITE_ERROR;
     }
     cfg->key_type = kt;
+    if (k->collate != NULL && sqlite3_stricmp(k->collate, "BINARY") != 0) {
+        *errmsg = sqlite3_mprintf("armdb: %s: the PRIMARY KEY column %s cannot be COLLATE %s "
+                                  "(keys are kept in BINARY order)", table, k->name, k->collate);
+        return SQLITE_ERROR;
+    }
     for (int i = 0; i < cfg->ncol; i++)
         for (int j = 0; j < i; j++)
             if (sqlite3_stricmp(cfg->cols[i].name, cfg->cols[j].name) == 0) {
@@ -483,6 +636,18 @@ static int opts_columns_finish(arm_ext_config *cfg, const char *table, int npk, 
                 return SQLITE_ERROR;
             }
     return SQLITE_OK;
+}
+
+/* PRIMARY KEY (name) as a table constraint names an existing column. */
+static int opts_pk_by_name(arm_ext_config *cfg, const char *table, const char *name,
+                           char **errmsg) {
+    for (int i = 0; i < cfg->ncol; i++)
+        if (sqlite3_stricmp(cfg->cols[i].name, name) == 0) {
+            cfg->key_col = i;
+            return SQLITE_OK;
+        }
+    *errmsg = sqlite3_mprintf("armdb: %s: PRIMARY KEY (%s) names no column", table, name);
+    return SQLITE_ERROR;
 }
 
 static int opts_kv_columns(arm_ext_config *cfg) {
@@ -507,6 +672,7 @@ static int opts_parse_args(opts_state *st, arm_ext_config *cfg, int argc,
                            const char *const *argv, char **errmsg) {
     const char *table = argv[2];
     int npk = 0, rc = SQLITE_OK;
+    char *pk_name = NULL; /* from a PRIMARY KEY (column) table constraint */
     cfg->cols = sqlite3_malloc64((size_t)(argc > 3 ? argc : 1) * sizeof(arm_ext_column));
     if (cfg->cols == NULL) return SQLITE_NOMEM;
     memset(cfg->cols, 0, (size_t)(argc > 3 ? argc : 1) * sizeof(arm_ext_column));
@@ -522,15 +688,29 @@ static int opts_parse_args(opts_state *st, arm_ext_config *cfg, int argc,
             *errmsg = sqlite3_mprintf("armdb: %s: too many columns", table);
             return SQLITE_ERROR;
         }
+        static const char *const table_kw[] = {"PRIMARY", "UNIQUE", "CHECK", "FOREIGN",
+                                               "CONSTRAINT"};
+        const char *q = arg;
+        int quoted = 0, bad = 0;
+        char *first = opts_token(&q, &quoted, &bad);
+        int table_constraint = first != NULL && !quoted && opts_word(first, table_kw, 5) >= 0;
+        sqlite3_free(first);
+        if (table_constraint) {
+            char *before = pk_name;
+            rc = opts_table_constraint(arg, &pk_name, errmsg);
+            if (pk_name != before) npk++;
+            continue;
+        }
         int is_pk = 0;
         arm_ext_column *col = &cfg->cols[cfg->ncol++];
         rc = opts_column(arg, col, &is_pk, errmsg);
         if (is_pk) {
             cfg->key_col = cfg->ncol - 1;
-            col->not_null = 1;
             npk++;
         }
     }
+    if (rc == SQLITE_OK && pk_name != NULL) rc = opts_pk_by_name(cfg, table, pk_name, errmsg);
+    sqlite3_free(pk_name);
     if (rc != SQLITE_OK) return rc;
     cfg->table_form = cfg->ncol > 0;
     if (!cfg->table_form) {
@@ -607,6 +787,8 @@ ARM_PRIVATE void arm_opts_clear(arm_ext_config *cfg) {
     for (int i = 0; cfg->cols != NULL && i < cfg->ncol; i++) {
         sqlite3_free(cfg->cols[i].name);
         sqlite3_free(cfg->cols[i].type);
+        sqlite3_free(cfg->cols[i].dflt);
+        sqlite3_free(cfg->cols[i].collate);
     }
     sqlite3_free(cfg->cols);
     sqlite3_free(cfg->dir);
@@ -624,7 +806,9 @@ ARM_PRIVATE char *arm_opts_schema(const arm_ext_config *cfg) {
         sqlite3_str_appendf(s, "%s\"%w\"", i ? ", " : "", c->name);
         if (c->type[0]) sqlite3_str_appendf(s, " %s", c->type);
         if (i == cfg->key_col) sqlite3_str_appendall(s, " PRIMARY KEY");
-        if (c->not_null) sqlite3_str_appendall(s, " NOT NULL");
+        if (c->not_null || i == cfg->key_col) sqlite3_str_appendall(s, " NOT NULL");
+        if (c->dflt) sqlite3_str_appendf(s, " DEFAULT %s", c->dflt);
+        if (c->collate) sqlite3_str_appendf(s, " COLLATE \"%w\"", c->collate);
     }
     sqlite3_str_appendall(s, ") WITHOUT ROWID");
     return sqlite3_str_finish(s);

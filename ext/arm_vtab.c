@@ -268,6 +268,7 @@ static int vtab_init(sqlite3 *db, void *aux, int argc, const char *const *argv,
     vt->name = sqlite3_mprintf("%s", argv[2]);
     char *decl = arm_opts_schema(&vt->cfg);
     if (vt->schema == NULL || vt->name == NULL || decl == NULL) rc = SQLITE_NOMEM;
+    if (rc == SQLITE_OK && create) rc = arm_default_check(db, &vt->cfg, err);
     if (rc == SQLITE_OK) rc = sqlite3_declare_vtab(db, decl);
     sqlite3_free(decl);
     // xUpdate reports UNIQUE/NOT NULL itself and honours OR IGNORE/REPLACE
@@ -322,6 +323,7 @@ static void vtab_free(arm_vtab *vt, int destroy) {
     arm_buf_free(&vt->kbuf);
     arm_buf_free(&vt->kbuf2);
     arm_buf_free(&vt->vbuf);
+    arm_default_clear(&vt->dflt, vt->cfg.ncol);
     arm_opts_clear(&vt->cfg);
     sqlite3_free(vt->marks);
     sqlite3_free(vt->open_err);
@@ -894,6 +896,13 @@ static int vtab_update(sqlite3_vtab *tab, int argc, sqlite3_value **argv, sqlite
     }
     if (argc != vt->cfg.ncol + 2) return SQLITE_ERROR;
     sqlite3_value **cols = argv + 2;
+    if (!have_old) {
+        char *msg = NULL;
+        rc = arm_default_apply(&vt->dflt, vt->db, &vt->cfg, argv + 2, &cols, &msg);
+        if (msg != NULL) arm_vtab_set_error(vt, "%s", msg);
+        sqlite3_free(msg);
+        if (rc != SQLITE_OK) return rc;
+    }
     rc = vtab_row_key(vt, cols[vt->cfg.key_col], have_old, on_conflict, &skip);
     if (rc == SQLITE_OK && !skip) rc = vtab_new_value(vt, cols, on_conflict, &skip);
     if (rc != SQLITE_OK || skip) return rc;

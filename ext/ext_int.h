@@ -46,6 +46,8 @@ typedef struct arm_ext_column {
     char *type;      /* declared type as written, "" when none (sqlite3_malloc) */
     int not_null;    /* NOT NULL was declared */
     int affinity;    /* enum arm_ext_affinity of type */
+    char *dflt;      /* DEFAULT value as written, or NULL (sqlite3_malloc) */
+    char *collate;   /* COLLATE name, or NULL (sqlite3_malloc) */
 } arm_ext_column;
 
 /* Everything CREATE VIRTUAL TABLE says about one table. xConnect parses the
@@ -138,6 +140,22 @@ ARM_PRIVATE int arm_codec_record_encode(sqlite3_value *const *cols, const arm_ex
 ARM_PRIVATE int arm_codec_record_split(arm_slice rec, arm_codec_field *fields, int nfield);
 ARM_PRIVATE void arm_codec_field_result(const arm_codec_field *f, sqlite3_context *ctx);
 
+/* ------------------------------------------------------------- defaults */
+/* Per table object: what arm_default.c keeps to evaluate DEFAULT clauses. */
+typedef struct arm_default {
+    sqlite3_stmt *stmt;    /* SELECT of every DEFAULT, prepared on first use */
+    sqlite3_value **vals;  /* ncol: last evaluated default per column (owned copies) */
+    sqlite3_value **row;   /* ncol: the row with defaults filled in (borrowed values) */
+} arm_default;
+/* Check at CREATE that every DEFAULT is an expression SQLite accepts. */
+ARM_PRIVATE int arm_default_check(sqlite3 *db, const arm_ext_config *cfg, char **errmsg);
+/* The new row's columns with each NULL that did not come from a bound
+ * parameter replaced by its column's DEFAULT (*out = cols when none applies;
+ * otherwise valid until the next call). SQLITE_OK or an error, *errmsg set. */
+ARM_PRIVATE int arm_default_apply(arm_default *d, sqlite3 *db, const arm_ext_config *cfg,
+                                  sqlite3_value **cols, sqlite3_value ***out, char **errmsg);
+ARM_PRIVATE void arm_default_clear(arm_default *d, int ncol);
+
 /* -------------------------------------------------- shared engine registry */
 /* One open engine, shared by every vtab of the process on the same directory. */
 typedef struct arm_ext_shared arm_ext_shared;
@@ -196,6 +214,7 @@ struct arm_vtab {
     arm_buf kbuf;          /* scratch: encoded key */
     arm_buf kbuf2;         /* scratch: second key (UPDATE of the key) */
     arm_buf vbuf;          /* scratch: encoded value */
+    arm_default dflt;      /* DEFAULT clauses (table form) */
     arm_vtab *next_in_conn; /* arm_ext_conn list */
 };
 
