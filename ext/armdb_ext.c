@@ -282,52 +282,94 @@ ARM_PRIVATE void arm_ext_conn_remove(arm_ext_conn *conn, arm_vtab *vt) {
         }
 }
 
-static arm_vtab *ext_conn_lookup(arm_ext_conn *conn, const char *schema, int nschema,
-                                 const char *table) {
-    arm_vtab *any = NULL;
-    for (arm_vtab *vt = conn->vtabs; vt != NULL; vt = vt->next_in_conn) {
-        if (sqlite3_stricmp(vt->name, table) != 0) continue;
-        if (schema != NULL) {
-            if ((int)strlen(vt->schema) == nschema &&
-                sqlite3_strnicmp(vt->schema, schema, nschema) == 0)
-                return vt;
-            continue;
+/* The connected armdb table schema.table of this connection, or NULL. */
+static arm_vtab *ext_conn_lookup(arm_ext_conn *conn, const char *schema, const char *table) {
+    for (arm_vtab *vt = conn->vtabs; vt != NULL; vt = vt->next_in_conn)
+        if (sqlite3_stricmp(vt->name, table) == 0 && sqlite3_stricmp(vt->schema, schema) == 0)
+            return vt;
+    return NULL;
+}
+
+/* Does schema hold a table (of any kind) named table? */
+static int ext_schema_has_table(sqlite3 *db, const char *schema, const char *table) {
+    char *sql = sqlite3_mprintf("SELECT 1 FROM \"%w\".sqlite_master WHERE type = 'table' AND "
+                                "name = ?1 COLLATE NOCASE", schema);
+    sqlite3_stmt *st = NULL;
+    int found = 0;
+    if (sql != NULL && sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK &&
+        sqlite3_bind_text(st, 1, table, -1, SQLITE_STATIC) == SQLITE_OK)
+        found = sqlite3_step(st) == SQLITE_ROW;
+    sqlite3_finalize(st);
+    sqlite3_free(sql);
+    return found;
+}
+
+/* The database names of this connection in SQLite's lookup order for an
+ * unqualified name: temp, main, then the attached ones in the order they
+ * were attached. Returns how many (at most max), names sqlite3_malloc'd. */
+#define EXT_SCHEMAS_MAX 128 /* SQLITE_MAX_ATTACHED is at most 125, plus main and temp */
+static int ext_schemas(sqlite3 *db, char **names, int max) {
+    sqlite3_stmt *st = NULL;
+    int n = 0;
+    if (sqlite3_prepare_v2(db, "PRAGMA database_list", -1, &st, NULL) != SQLITE_OK) return 0;
+    while (n < max && sqlite3_step(st) == SQLITE_ROW) {
+        const char *nm = (const char *)sqlite3_column_text(st, 1);
+        if (nm == NULL || (names[n] = sqlite3_mprintf("%s", nm)) == NULL) continue;
+        if (sqlite3_stricmp(nm, "temp") == 0 && n > 0) { // temp goes first
+            char *t = names[n];
+            memmove(names + 1, names, (size_t)n * sizeof(char *));
+            names[0] = t;
         }
-        // unqualified: temp, then main, then attached, as SQLite resolves names
-        if (sqlite3_stricmp(vt->schema, "temp") == 0) return vt;
-        if (sqlite3_stricmp(vt->schema, "main") == 0 || any == NULL) any = vt;
+        n++;
     }
-    return any;
+    sqlite3_finalize(st);
+    return n;
 }
 
 /* A table not used yet since the database was opened is not connected;
  * preparing a statement on it connects it. */
-static void ext_conn_touch(arm_ext_conn *conn, const char *schema, int nschema,
-                           const char *table) {
-    char *sql = schema ? sqlite3_mprintf("SELECT 0 FROM \"%.*w\".\"%w\" LIMIT 0", nschema,
-                                         schema, table)
-                       : sqlite3_mprintf("SELECT 0 FROM \"%w\" LIMIT 0", table);
+static void ext_conn_touch(arm_ext_conn *conn, const char *schema, const char *table) {
+    char *sql = sqlite3_mprintf("SELECT 0 FROM \"%w\".\"%w\" LIMIT 0", schema, table);
     sqlite3_stmt *st = NULL;
     if (sql != NULL && sqlite3_prepare_v2(conn->db, sql, -1, &st, NULL) == SQLITE_OK)
         sqlite3_finalize(st);
     sqlite3_free(sql);
 }
 
+/* Names resolve as SQLite resolves them: 'schema.table' names one database
+ * (when the part before the dot is one); a bare name is looked up in temp,
+ * main, then the attached databases in order, and the first database that
+ * has a table of that name decides (if that table is no armdb table, the
+ * name is an error, as it would be in SQL). */
 ARM_PRIVATE arm_vtab *arm_ext_conn_find(arm_ext_conn *conn, const char *name, char **errmsg) {
+    char *schemas[EXT_SCHEMAS_MAX];
+    int n = ext_schemas(conn->db, schemas, EXT_SCHEMAS_MAX);
     const char *dot = strchr(name, '.');
+    char *schema = NULL, *table = NULL;
     *errmsg = NULL;
-    for (int pass = 0; pass < 2; pass++) {
-        arm_vtab *vt = ext_conn_lookup(conn, NULL, 0, name);
-        if (vt == NULL && dot != NULL)
-            vt = ext_conn_lookup(conn, name, (int)(dot - name), dot + 1);
-        if (vt != NULL) return vt;
-        if (pass == 0) {
-            ext_conn_touch(conn, NULL, 0, name);
-            if (dot != NULL) ext_conn_touch(conn, name, (int)(dot - name), dot + 1);
+    for (int i = 0; dot != NULL && i < n && schema == NULL; i++)
+        if ((size_t)(dot - name) == strlen(schemas[i]) &&
+            sqlite3_strnicmp(schemas[i], name, (int)(dot - name)) == 0) {
+            schema = schemas[i];
+            table = sqlite3_mprintf("%s", dot + 1);
         }
+    for (int i = 0; schema == NULL && i < n; i++)
+        if (ext_schema_has_table(conn->db, schemas[i], name)) {
+            schema = schemas[i];
+            table = sqlite3_mprintf("%s", name);
+        }
+    arm_vtab *vt = NULL;
+    if (schema != NULL && table != NULL) {
+        vt = ext_conn_lookup(conn, schema, table);
+        if (vt == NULL) ext_conn_touch(conn, schema, table);
+        if (vt == NULL) vt = ext_conn_lookup(conn, schema, table);
+        if (vt == NULL && ext_schema_has_table(conn->db, schema, table))
+            *errmsg = sqlite3_mprintf("%s.%s is not an armdb table", schema, table);
     }
-    *errmsg = sqlite3_mprintf("no armdb table named '%s'", name);
-    return NULL;
+    if (vt == NULL && *errmsg == NULL) *errmsg = sqlite3_mprintf("no armdb table named '%s'", name);
+    sqlite3_free(table);
+    for (int i = 0; i < n; i++) sqlite3_free(schemas[i]);
+    return vt;
 }
 
 /* ----------------------------------------------------------- entry point */
@@ -356,3 +398,5 @@ ARM_API int sqlite3_armdb_init(struct sqlite3 *db, char **pzErrMsg,
         *pzErrMsg = sqlite3_mprintf("armdb: cannot register: %s", sqlite3_errmsg(db));
     return rc;
 }
+
+#undef EXT_SCHEMAS_MAX
