@@ -63,6 +63,10 @@ typedef struct arm_engine_options {
     int mmap_reads;              /* read data files through a read-only mapping (default 1):
                                     no syscall per read; 0 = pread, where an I/O error is an
                                     error code rather than SIGBUS */
+    const void *app_meta;        /* application metadata stored when the database is created
+                                    (borrowed for the open call; NULL = none). See
+                                    arm_engine_app_meta_get */
+    uint32_t app_meta_len;       /* its bytes, at most 65536 */
 } arm_engine_options;
 
 /* Fill *opts with the defaults above. */
@@ -83,6 +87,10 @@ void arm_engine_options_init(arm_engine_options *opts);
  *             part from the damage on);
  * ARM_MISUSE  bad option (message names it), or shard_count differs from the
  *             stored one;
+ * ARM_CORRUPT also when ARMDB is missing but shard directories hold data
+ *             files: metadata is never created over existing data (the
+ *             message names a data file);
+ * ARM_TOOBIG  opts->app_meta_len over 65536;
  * ARM_IOERR, ARM_NOMEM, ARM_NOTFOUND (missing and !create_if_missing).
  * Within one process, a second open of the same directory returns ARM_BUSY:
  * share the handle instead (ext/ does).
@@ -97,6 +105,28 @@ ARM_WARN_UNUSED int arm_engine_open(const char *dir, const arm_engine_options *o
  * the engine, and every cursor and batch must be closed first.
  */
 int arm_engine_close(arm_engine *engine);
+
+/**
+ * Application metadata: bytes the engine keeps for its user beside the
+ * database's own metadata and gives no meaning (the SQLite extension keeps a
+ * table's declaration there). Stored at creation from opts->app_meta, before
+ * the database itself, so a database never exists without the blob it was
+ * created with; a database created without one (or by an older version)
+ * has none until set.
+ *
+ * get: a copy into *out (grown as needed, owned by the caller). ARM_OK;
+ * ARM_NOTFOUND when the database has none; ARM_NOMEM. A damaged or foreign
+ * (copied from another database) APPMETA file fails arm_engine_open with
+ * ARM_CORRUPT instead; read_only opens treat it as absent.
+ *
+ * set: replace it atomically and durably (tmp file, fsync, rename, fsync of
+ * the directory): after a crash the old or the new blob is there, whole.
+ * ARM_OK; ARM_READONLY (engine opened read-only); ARM_TOOBIG (over 65536
+ * bytes); ARM_IOERR / ARM_FULL (nothing changed); ARM_NOMEM. Thread-safe;
+ * concurrent sets are serialised (the last one wins).
+ */
+ARM_WARN_UNUSED int arm_engine_app_meta_get(arm_engine *engine, arm_buf *out);
+ARM_WARN_UNUSED int arm_engine_app_meta_set(arm_engine *engine, arm_slice meta);
 
 /* Message for the calling thread's last failure (any engine, or an open that
  * failed). Never NULL; "" when there is none. Borrowed until the thread's next
@@ -284,8 +314,8 @@ ARM_WARN_UNUSED int arm_engine_check(arm_engine *engine, arm_check_report_fn rep
                                      uint64_t *problems_out);
 
 /**
- * Remove the database in `dir`: the files the engine made (ARMDB, LOCK, the
- * shard directories' data files) and then the directories themselves if that
+ * Remove the database in `dir`: the files the engine made (ARMDB, APPMETA,
+ * LOCK, the shard directories' data files) and then the directories themselves if that
  * leaves them empty. Nothing else in `dir` is touched, so a directory that
  * also holds other files keeps them (and stays). No engine may have `dir`
  * open. ARM_OK; ARM_NOTFOUND when there is no armdb database in `dir`;

@@ -268,6 +268,11 @@ static int eng_meta_create(arm_engine *e, const char *path) {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     m->created_ms = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+    /* The application's blob first: ARMDB then never exists without it. */
+    if (e->opts.app_meta != NULL) {
+        int arc = arm_app_meta_write(e, arm_slice_make(e->opts.app_meta, e->opts.app_meta_len));
+        if (arc != ARM_OK) return arc;
+    }
     uint8_t buf[ARM_META_SIZE];
     arm_meta_encode(m, buf);
     char tmp[4300];
@@ -283,11 +288,42 @@ static int eng_meta_create(arm_engine *e, const char *path) {
     return ARM_OK;
 }
 
+static int eng_owned_name(const char *nm);
+
+/* Is there a data file in a shard directory (shard-NNN/FFFFFFFF.log...)?
+ * Fills path with the first one found. */
+static int eng_find_data_file(const arm_engine *e, char *path, size_t size) {
+    DIR *d = opendir(e->dir);
+    int found = 0;
+    if (d == NULL) return 0;
+    for (struct dirent *de; !found && (de = readdir(d)) != NULL;) {
+        if (strncmp(de->d_name, "shard-", 6) != 0) continue;
+        char sdir[4200];
+        snprintf(sdir, sizeof sdir, "%s/%s", e->dir, de->d_name);
+        DIR *sd = opendir(sdir);
+        for (struct dirent *f; sd != NULL && !found && (f = readdir(sd)) != NULL;)
+            if (eng_owned_name(f->d_name)) {
+                int w = snprintf(path, size, "%s/%s", sdir, f->d_name);
+                found = 1;
+                if (w < 0 || (size_t)w >= size) path[0] = '\0'; /* found all the same */
+            }
+        if (sd != NULL) closedir(sd);
+    }
+    closedir(d);
+    return found;
+}
+
 static int eng_meta_load(arm_engine *e) {
     char path[4200];
     snprintf(path, sizeof(path), "%s/%s", e->dir, ARM_META_NAME);
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0 && errno == ENOENT) {
+        char data[4300];
+        if (eng_find_data_file(e, data, sizeof data))
+            return arm_engine_seterr(ARM_ERR(ARM_CORRUPT), 0,
+                                     "%s is missing but %s holds a data file: the directory is "
+                                     "damaged or partly copied; no new database is created over "
+                                     "it", path, data);
         if (e->opts.read_only || !e->opts.create_if_missing)
             return arm_engine_seterr(ARM_NOTFOUND, 0, "no database in %s", e->dir);
         return eng_meta_create(e, path);
@@ -377,6 +413,9 @@ int arm_engine_open(const char *dir, const arm_engine_options *opts, arm_engine 
     }
     int rc = eng_check_options(opts);
     if (rc != ARM_OK) return rc;
+    if (opts->app_meta != NULL && opts->app_meta_len > ARM_APP_META_MAX)
+        return arm_engine_seterr(ARM_ERR(ARM_TOOBIG), 0, "application metadata over %u bytes",
+                                 (unsigned)ARM_APP_META_MAX);
     arm_engine *e = arm_calloc(1, sizeof(*e));
     if (e == NULL) return ARM_ERR(ARM_NOMEM);
     e->opts = *opts;
@@ -391,6 +430,7 @@ int arm_engine_open(const char *dir, const arm_engine_options *opts, arm_engine 
     atomic_store(&e->direct_ok, opts->io_backend != ARM_IO_POSIX && opts->sync_mode == ARM_SYNC_OFF);
     e->use_uring = opts->io_backend != ARM_IO_POSIX;
     pthread_mutex_init(&e->files_lock, NULL);
+    pthread_mutex_init(&e->app_lock, NULL);
     pthread_mutex_init(&e->syncer_lock, NULL);
     pthread_cond_init(&e->syncer_cond, NULL);
     e->dir = arm_strdup(dir);
@@ -398,6 +438,7 @@ int arm_engine_open(const char *dir, const arm_engine_options *opts, arm_engine 
     if (rc == ARM_OK && !opts->read_only && opts->create_if_missing) rc = eng_mkdirs(dir);
     if (rc == ARM_OK) rc = eng_lock(e);
     if (rc == ARM_OK) rc = eng_meta_load(e);
+    if (rc == ARM_OK) rc = arm_app_meta_load(e);
     if (rc == ARM_OK) rc = eng_open_shards(e);
     if (rc == ARM_OK && opts->cache_size) rc = arm_cache_new(opts->cache_size, &e->cache);
     if (rc == ARM_OK) rc = arm_engine_recover(e);
@@ -451,6 +492,8 @@ int arm_engine_close(arm_engine *e) {
     for (uint32_t c = 0; c < ARM_FILE_CHUNKS_MAX; c++) arm_free((void *)eng_chunk(e, c));
     if (e->lock_fd >= 0) close(e->lock_fd); /* releases the flock */
     pthread_mutex_destroy(&e->files_lock);
+    pthread_mutex_destroy(&e->app_lock);
+    arm_buf_free(&e->app_meta);
     pthread_mutex_destroy(&e->syncer_lock);
     pthread_cond_destroy(&e->syncer_cond);
     arm_free(e->dir);
@@ -498,6 +541,12 @@ int arm_engine_destroy(const char *dir) {
         }
         closedir(d);
         (void)rmdir(sdir); /* stays if something else lives there */
+    }
+    if (rc == ARM_OK) {
+        char path[4200];
+        snprintf(path, sizeof(path), "%s/%s", dir, ARM_APP_META_NAME);
+        if (unlink(path) != 0 && errno != ENOENT)
+            rc = arm_engine_seterr(ARM_ERR(ARM_IOERR), errno, "cannot remove %s", path);
     }
     if (rc == ARM_OK) {
         char path[4200];

@@ -23,6 +23,8 @@
 #define ARM_ENTRY_HEADER     20u
 #define ARM_META_NAME        "ARMDB"
 #define ARM_LOCK_NAME        "LOCK"
+#define ARM_APP_META_NAME    "APPMETA"   /* appmeta.c */
+#define ARM_APP_META_MAX     65536u      /* bytes of application metadata */
 
 #define ARM_ENTRY_PUT     1
 #define ARM_ENTRY_DEL     2
@@ -180,6 +182,11 @@ struct arm_engine {
 
     arm_cache *cache;             /* read cache, or NULL (cache_size 0) */
     _Atomic uint64_t cache_hits, cache_misses;
+
+    /* application metadata (appmeta.c): the APPMETA payload, cached */
+    pthread_mutex_t app_lock;     /* guards app_meta, app_meta_present and the file */
+    arm_buf app_meta;
+    int app_meta_present;         /* 0: the directory has no APPMETA */
 };
 
 /* ------------------------------------------------------------- locks */
@@ -272,6 +279,13 @@ ARM_PRIVATE uint64_t arm_file_dead(const arm_file *f);
 ARM_PRIVATE size_t arm_batch_latest(const arm_batch *b, size_t *idx_out);
 ARM_PRIVATE void arm_batch_rec(const arm_batch *b, size_t i, arm_slice *key, arm_slice *value,
                                int *del);
+
+/* appmeta.c: APPMETA. load at open (a missing file is ARM_OK with
+ * app_meta_present 0), write at creation (before ARMDB) and on set. */
+ARM_PRIVATE int arm_app_meta_load(arm_engine *e);
+ARM_PRIVATE int arm_app_meta_write(arm_engine *e, arm_slice meta);
+ARM_PRIVATE int arm_app_meta_decode(const uint8_t *p, size_t n, const uint8_t db_id[16],
+                                    arm_slice *payload);
 
 /* recover.c */
 ARM_PRIVATE int arm_engine_recover(arm_engine *e);
