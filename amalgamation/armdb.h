@@ -242,6 +242,18 @@ int arm_engine_close(arm_engine *engine);
 ARM_WARN_UNUSED int arm_engine_app_meta_get(arm_engine *engine, arm_buf *out);
 ARM_WARN_UNUSED int arm_engine_app_meta_set(arm_engine *engine, arm_slice meta);
 
+/**
+ * After fork(), in the child: let go of an engine the parent opened, without
+ * flushing, syncing, joining or freeing anything (the parent's threads do not
+ * exist in the child, its buffers and file offsets are the parent's, and its
+ * locks may have been held at the fork). Closes the child's copy of the
+ * directory lock's descriptor, which would otherwise keep the parent's lock
+ * alive after the parent closes. The engine's memory is left as it is; the
+ * handle must not be used again (not even closed) in this process. Never
+ * blocks; NULL is allowed.
+ */
+void arm_engine_abandon(arm_engine *engine);
+
 /* Message for the calling thread's last failure (any engine, or an open that
  * failed). Never NULL; "" when there is none. Borrowed until the thread's next
  * engine call. */

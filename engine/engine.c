@@ -501,6 +501,14 @@ int arm_engine_close(arm_engine *e) {
     return rc;
 }
 
+void arm_engine_abandon(arm_engine *e) {
+    if (e == NULL) return;
+    /* an flock belongs to the open file description both processes share:
+     * only the parent's close may release it, so the child drops its copy */
+    if (e->lock_fd >= 0) (void)close(e->lock_fd);
+    e->lock_fd = -1;
+}
+
 /* 1 for the names the engine creates in a shard directory: FFFFFFFF.log,
  * FFFFFFFF.log.torn (a torn newest file set aside), FFFFFFFF.log.cut-N (the
  * bytes cut off a newest file that had good entries after damage) and
