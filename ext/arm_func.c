@@ -50,9 +50,11 @@ static arm_vtab *func_table(sqlite3_context *ctx, sqlite3_value **argv, const ch
     }
     char *err = NULL;
     arm_vtab *vt = arm_ext_conn_find(sqlite3_user_data(ctx), name, &err);
-    if (vt == NULL || vt->sh == NULL) {
-        char *m = sqlite3_mprintf("%s: %s", fn, vt ? vt->open_err : err);
+    int rc = vt != NULL ? arm_vtab_ready(vt) : SQLITE_ERROR;
+    if (rc != SQLITE_OK) {
+        char *m = sqlite3_mprintf("%s: %s", fn, vt ? vt->base.zErrMsg : err);
         sqlite3_result_error(ctx, m ? m : "armdb: out of memory", -1);
+        sqlite3_result_error_code(ctx, rc);
         sqlite3_free(m);
         sqlite3_free(err);
         return NULL;
@@ -101,7 +103,10 @@ static void func_stats(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
                         func_sync_name(st.sync_mode),
                         st.index_kind == ARM_INDEX_HASH ? "hash" : "ordered",
                         st.io_uring ? "io_uring" : "posix", st.io_direct ? "true" : "false");
-    sqlite3_str_appendf(s, ",\"read_only\":%s,\"dir\":", st.read_only ? "true" : "false");
+    /* read-only: the engine, or this connection (SQLITE_OPEN_READONLY), whose
+     * writes SQLite refuses even when the engine is shared with a writer */
+    int ro = st.read_only || sqlite3_db_readonly(vt->db, vt->schema) == 1;
+    sqlite3_str_appendf(s, ",\"read_only\":%s,\"dir\":", ro ? "true" : "false");
     func_json_str(s, arm_engine_dir(vt->sh->engine));
     sqlite3_str_appendchar(s, 1, '}');
     func_result_str(ctx, s);

@@ -70,6 +70,7 @@ SQLITE_EXTENSION_INIT3
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define VTAB_PLAN_EQ     0x01 /* argv[0]: key = ? (point lookup) */
 #define VTAB_PLAN_IN     0x02 /* argv[0]: key IN (...), all at once */
@@ -121,6 +122,44 @@ ARM_PRIVATE int arm_vtab_engine_error(arm_vtab *vt, int arm_rc, const char *what
 static int vtab_unavailable(arm_vtab *vt) {
     arm_vtab_set_error(vt, "%s", vt->open_err ? vt->open_err : "armdb: table is not open");
     return vt->open_rc ? vt->open_rc : SQLITE_ERROR;
+}
+
+/* Acquire the engine; on failure remember why (open_err, open_rc,
+ * open_kind). SQLITE_OK or the SQLite code. */
+static int vtab_acquire(arm_vtab *vt, int flags) {
+    char *msg = NULL;
+    int kind = ARM_EXT_FAIL_NONE;
+    int arc = arm_ext_engine_acquire(&vt->cfg, &vt->me, flags, &vt->sh, &kind, &msg);
+    sqlite3_free(vt->open_err);
+    vt->open_err = NULL;
+    vt->open_rc = SQLITE_OK;
+    vt->open_kind = ARM_EXT_FAIL_NONE;
+    if (arc == ARM_OK) return SQLITE_OK;
+    vt->open_err = msg ? msg : sqlite3_mprintf("armdb: %s: cannot open: %s", vt->name,
+                                               arm_rc_str(arc));
+    vt->open_rc = kind == ARM_EXT_FAIL_NOMEM ? SQLITE_NOMEM : arm_ext_rc(arc);
+    vt->open_kind = kind;
+    return vt->open_rc;
+}
+
+/* A table object inherited across fork() still points at the parent's
+ * engine: the child must never write through it (or read: its locks may
+ * have been held at the fork). */
+static int vtab_forked(const arm_vtab *vt) {
+    return vt->sh != NULL && vt->sh->pid != getpid();
+}
+
+ARM_PRIVATE int arm_vtab_ready(arm_vtab *vt) {
+    if (vtab_forked(vt)) {
+        arm_vtab_set_error(vt, "armdb: %s: this connection was opened by process %d, before "
+                           "fork(); open a new connection in this process", vt->name,
+                           (int)vt->sh->pid);
+        return SQLITE_MISUSE;
+    }
+    if (vt->sh != NULL) return SQLITE_OK;
+    if (vt->open_kind == ARM_EXT_FAIL_BUSY || vt->open_kind == ARM_EXT_FAIL_MISSING)
+        (void)vtab_acquire(vt, vt->open_flags); // it may have passed: another process closed it
+    return vt->sh != NULL ? SQLITE_OK : vtab_unavailable(vt);
 }
 
 static const char *vtab_type_name(int t) {
@@ -273,22 +312,25 @@ static int vtab_init(sqlite3 *db, void *aux, int argc, const char *const *argv,
     sqlite3_free(decl);
     // xUpdate reports UNIQUE/NOT NULL itself and honours OR IGNORE/REPLACE
     if (rc == SQLITE_OK) rc = sqlite3_vtab_config(db, SQLITE_VTAB_CONSTRAINT_SUPPORT, 1);
+    if (rc == SQLITE_OK) rc = arm_record_owner_of(db, argv[1], argv[2], &vt->me);
     if (rc == SQLITE_OK) {
-        char *msg = NULL;
-        int arc = arm_ext_engine_acquire(&vt->cfg, create, &vt->sh, &msg);
-        if (arc != ARM_OK && create) {
-            *err = msg;
-            rc = arm_ext_rc(arc);
-        } else if (arc != ARM_OK) {
-            // Connect anyway: every use then fails with this message, and
-            // DROP TABLE (which connects first) still works.
-            vt->open_err = msg;
-            vt->open_rc = arm_ext_rc(arc);
+        vt->open_flags = sqlite3_db_readonly(db, argv[1]) == 1 ? ARM_EXT_OPEN_READONLY : 0;
+        int arc = vtab_acquire(vt, vt->open_flags | (create ? ARM_EXT_OPEN_CREATE : 0));
+        if (arc != SQLITE_OK && create) {
+            *err = vt->open_err;
+            vt->open_err = NULL;
+            rc = arc;
         }
+        // A connect that failed connects anyway: every use then fails with
+        // the message (or retries, when the cause may pass), and DROP TABLE
+        // (which connects first) still works.
     }
     if (rc != SQLITE_OK) {
         if (*err == NULL) *err = sqlite3_mprintf("armdb: %s", sqlite3_errstr(rc));
         arm_opts_clear(&vt->cfg);
+        sqlite3_free(vt->me.file);
+        sqlite3_free(vt->me.table);
+        sqlite3_free(vt->open_err);
         sqlite3_free(vt->schema);
         sqlite3_free(vt->name);
         sqlite3_free(vt);
@@ -311,13 +353,12 @@ static int vtab_connect(sqlite3 *db, void *aux, int argc, const char *const *arg
     return vtab_init(db, aux, argc, argv, out, err, 0);
 }
 
-static void vtab_free(arm_vtab *vt, int destroy) {
+static void vtab_free(arm_vtab *vt) {
     arm_engine_batch_free(vt->batch);
     vt->batch = NULL;
-    if (vt->sh != NULL) {
-        if (destroy) arm_ext_engine_doom(vt->sh, vt->cfg.dir_default);
-        arm_ext_engine_release(vt->sh);
-    }
+    arm_ext_engine_release(vt->sh);
+    sqlite3_free(vt->me.file);
+    sqlite3_free(vt->me.table);
     arm_ext_conn_remove(vt->conn, vt);
     arm_ext_conn_unref(vt->conn);
     arm_buf_free(&vt->kbuf);
@@ -334,12 +375,18 @@ static void vtab_free(arm_vtab *vt, int destroy) {
 }
 
 static int vtab_disconnect(sqlite3_vtab *tab) {
-    vtab_free((arm_vtab *)tab, 0);
+    vtab_free((arm_vtab *)tab);
     return SQLITE_OK;
 }
 
-/* DROP TABLE: the directory goes when the last connection lets go of it. A
- * table whose engine could not be opened is dropped from the schema only. */
+/* DROP TABLE removes the data or fails saying why; it never reports success
+ * and leaves rows that come back. An open table's directory is marked
+ * dropped in its record at once (so a crash cannot bring it back) and goes
+ * when the last connection of the process lets go of it. A table another
+ * process holds is not dropped (SQLITE_BUSY). A table whose directory is
+ * missing, or belongs to another table (a copy of the database, made by
+ * .backup or VACUUM INTO, or a shared=1 directory another table owns), is
+ * dropped from the schema only: its data is not this table's to remove. */
 static int vtab_destroy(sqlite3_vtab *tab) {
     arm_vtab *vt = (arm_vtab *)tab;
     /* The data goes at once and a ROLLBACK could not bring it back. */
@@ -348,7 +395,36 @@ static int vtab_destroy(sqlite3_vtab *tab) {
                            "commit first", vt->name);
         return SQLITE_ERROR;
     }
-    vtab_free(vt, 1);
+    int rc = arm_vtab_ready(vt); // an engine another process held may be free now
+    if (vtab_forked(vt)) return rc;
+    char *msg = NULL;
+    int arc = ARM_OK, kept = 0;
+    if (vt->sh != NULL) {
+        arc = arm_ext_engine_drop(vt->sh, &vt->me, vt->cfg.dir_default, &kept, &msg);
+    } else if (vt->open_kind == ARM_EXT_FAIL_BUSY) {
+        msg = sqlite3_mprintf("armdb: cannot drop %s: %s; its rows stay: DROP TABLE again once "
+                              "the other process has closed it", vt->name, vt->open_err);
+        arc = ARM_BUSY;
+    } else if (vt->open_kind != ARM_EXT_FAIL_MISSING && vt->open_kind != ARM_EXT_FAIL_FOREIGN) {
+        /* Damage or I/O: the directory is removed if its record says it is
+         * this table's; a copy's or another table's is never touched. */
+        arc = arm_ext_engine_destroy_dir(&vt->cfg, &vt->me, &msg);
+        if (arc == ARM_NOTFOUND) arc = ARM_OK;
+        if (arc != ARM_OK) {
+            char *m = sqlite3_mprintf("armdb: cannot drop %s: %s", vt->name,
+                                      msg ? msg : arm_rc_str(arc));
+            sqlite3_free(msg);
+            msg = m;
+        }
+    }
+    // MISSING: nothing to remove; FOREIGN: the directory is not this table's
+    if (arc != ARM_OK) {
+        arm_vtab_set_error(vt, "%s", msg ? msg : "armdb: DROP TABLE failed");
+        sqlite3_free(msg);
+        return arc == ARM_NOMEM ? SQLITE_NOMEM : arm_ext_rc(arc);
+    }
+    sqlite3_free(msg);
+    vtab_free(vt);
     return SQLITE_OK;
 }
 
@@ -384,7 +460,7 @@ static int vtab_best_index(sqlite3_vtab *tab, sqlite3_index_info *info) {
         default: break;
         }
     }
-    double n = vt->sh ? (double)arm_engine_count(vt->sh->engine) : 0.0;
+    double n = vt->sh && !vtab_forked(vt) ? (double)arm_engine_count(vt->sh->engine) : 0.0;
     int plan = 0, argi = 0, ordered = !hash;
     const char *what = "full scan";
     if (eq >= 0) {
@@ -446,7 +522,8 @@ static int vtab_best_index(sqlite3_vtab *tab, sqlite3_index_info *info) {
 static int vtab_open(sqlite3_vtab *tab, sqlite3_vtab_cursor **out) {
     arm_vtab *vt = (arm_vtab *)tab;
     *out = NULL;
-    if (vt->sh == NULL) return vtab_unavailable(vt);
+    int rc = arm_vtab_ready(vt);
+    if (rc != SQLITE_OK) return rc;
     vtab_cursor *cur = sqlite3_malloc64(sizeof(*cur));
     if (cur == NULL) return SQLITE_NOMEM;
     memset(cur, 0, sizeof(*cur));
@@ -874,8 +951,9 @@ static int vtab_update(sqlite3_vtab *tab, int argc, sqlite3_value **argv, sqlite
      * returns SQLITE_OK: an INTEGER key reports itself (below); any other
      * insert, and one OR IGNORE skipped, leaves it as it was. */
     *rowid = sqlite3_last_insert_rowid(vt->db);
-    if (vt->sh == NULL) return vtab_unavailable(vt);
-    int rc = vtab_ensure_batch(vt);
+    int rc = arm_vtab_ready(vt);
+    if (rc != SQLITE_OK) return rc;
+    rc = vtab_ensure_batch(vt);
     if (rc != SQLITE_OK) return rc;
     if (!vt->in_txn) {
         /* A table created inside an open transaction joins it without an
@@ -935,8 +1013,9 @@ static int vtab_update(sqlite3_vtab *tab, int argc, sqlite3_value **argv, sqlite
 /* ---------------------------------------------------------- transactions */
 static int vtab_begin(sqlite3_vtab *tab) {
     arm_vtab *vt = (arm_vtab *)tab;
-    if (vt->sh == NULL) return vtab_unavailable(vt);
-    int rc = vtab_ensure_batch(vt);
+    int rc = arm_vtab_ready(vt); // (ext8: retries an open another process blocked; fork check)
+    if (rc != SQLITE_OK) return rc;
+    rc = vtab_ensure_batch(vt);
     if (rc != SQLITE_OK) return rc;
     arm_engine_batch_clear(vt->batch);
     vt->in_txn = 1;
@@ -1028,15 +1107,21 @@ static int vtab_rename(sqlite3_vtab *tab, const char *new_name) {
                            "supported; commit first", vt->name);
         return SQLITE_ERROR;
     }
+    /* The directory's record names its table: it must follow the rename,
+     * so the engine must be open. */
+    int rc0 = arm_vtab_ready(vt);
+    if (rc0 != SQLITE_OK) return rc0;
     char *name = sqlite3_mprintf("%s", new_name);
-    if (name == NULL) return SQLITE_NOMEM;
+    char *me_table = sqlite3_mprintf("%s", new_name);
+    if (name == NULL || me_table == NULL) {
+        sqlite3_free(name);
+        sqlite3_free(me_table);
+        return SQLITE_NOMEM;
+    }
     if (vt->cfg.dir_default) {
-        if (vt->sh == NULL) {
-            sqlite3_free(name);
-            return vtab_unavailable(vt);
-        }
         if (vt->batch != NULL && arm_engine_batch_mark(vt->batch) > 0) {
             sqlite3_free(name);
+            sqlite3_free(me_table);
             arm_vtab_set_error(vt, "armdb: %s: commit the table's changes before renaming it",
                                vt->name);
             return SQLITE_ERROR;
@@ -1054,13 +1139,25 @@ static int vtab_rename(sqlite3_vtab *tab, const char *new_name) {
             sqlite3_free(err);
             sqlite3_free(dir);
             sqlite3_free(name);
+            sqlite3_free(me_table);
             return arm_ext_rc(rc);
         }
         sqlite3_free(vt->cfg.dir);
         vt->cfg.dir = dir;
     }
+    char *err = NULL;
+    int rc = vt->sh->engine ? arm_ext_engine_rename(vt->sh, &vt->me, new_name, &err) : ARM_OK;
+    if (rc != ARM_OK) {
+        arm_vtab_set_error(vt, "%s", err ? err : "armdb: rename failed");
+        sqlite3_free(err);
+        sqlite3_free(name);
+        sqlite3_free(me_table);
+        return arm_ext_rc(rc);
+    }
     sqlite3_free(vt->name);
     vt->name = name;
+    sqlite3_free(vt->me.table);
+    vt->me.table = me_table;
     return SQLITE_OK;
 }
 

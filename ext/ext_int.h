@@ -13,6 +13,7 @@
 #include "sqlite3ext.h"
 
 #include <pthread.h>
+#include <sys/types.h>
 
 #include "../common/arm_base.h"
 #include "../engine/arm_engine.h"
@@ -65,6 +66,7 @@ typedef struct arm_ext_config {
     uint32_t max_key_size;    /* user-visible limit on TEXT/BLOB key bytes */
     uint32_t max_value_size;  /* user-visible limit on the encoded value/record bytes */
     int value_size_lowered;   /* 1 = the default max_value_size was lowered to fit max_file_size */
+    int shared;               /* shared=1: several databases may use the directory on purpose */
 } arm_ext_config;
 
 /* Parse argv of xCreate/xConnect (argv[0] module, [1] schema, [2] table,
@@ -156,13 +158,63 @@ ARM_PRIVATE int arm_default_apply(arm_default *d, sqlite3 *db, const arm_ext_con
                                   sqlite3_value **cols, sqlite3_value ***out, char **errmsg);
 ARM_PRIVATE void arm_default_clear(arm_default *d, int ncol);
 
+/* ------------------------------------------- the record in the directory */
+/* Why a table's engine is not open (arm_vtab.open_kind). */
+enum arm_ext_fail {
+    ARM_EXT_FAIL_NONE = 0,
+    ARM_EXT_FAIL_BUSY = 1,    /* another process holds the directory: retried on next use */
+    ARM_EXT_FAIL_MISSING = 2, /* no directory (or no database in it): retried on next use */
+    ARM_EXT_FAIL_FOREIGN = 3, /* the directory is another table's: never touched */
+    ARM_EXT_FAIL_FORKED = 4,  /* opened by the parent of this forked process */
+    ARM_EXT_FAIL_OTHER = 5,   /* damage, I/O, options, read-only conflicts */
+    ARM_EXT_FAIL_NOMEM = 6,
+};
+
+/* Who opens a table: its database file and the table's name. */
+typedef struct arm_ext_owner {
+    char *file;     /* absolute path of the database file; "" = no file (:memory:, temp);
+                       in a record, NULL = nobody owns the directory yet (sqlite3_malloc) */
+    uint64_t dev;   /* st_dev of the file (0 without one) */
+    uint64_t ino;   /* st_ino of the file */
+    char *table;    /* table name (sqlite3_malloc) */
+} arm_ext_owner;
+
+/* What a table records in its directory (format in arm_record.c). */
+typedef struct arm_ext_record {
+    char *decl;          /* declaration: form, key type, columns (sqlite3_malloc) */
+    int shared;          /* created with shared=1 */
+    arm_ext_owner owner; /* owner.file NULL: nobody yet (armdb_backup's copies) */
+    int dropped;         /* DROP TABLE began: the directory is to be removed */
+} arm_ext_record;
+
+ARM_PRIVATE void arm_record_clear(arm_ext_record *r);
+/* The declaration's canonical text (sqlite3_malloc). */
+ARM_PRIVATE char *arm_record_decl(const arm_ext_config *cfg);
+ARM_PRIVATE char *arm_record_encode(const arm_ext_record *r, int *len_out);
+/* SQLITE_OK, SQLITE_CORRUPT (not a record), SQLITE_NOMEM. */
+ARM_PRIVATE int arm_record_decode(const char *p, size_t n, arm_ext_record *r);
+/* The owner a table of database `schema` would record. SQLITE_OK/NOMEM. */
+ARM_PRIVATE int arm_record_owner_of(sqlite3 *db, const char *schema, const char *table,
+                                    arm_ext_owner *o);
+/* Compare the record with the table opening it (create: by CREATE VIRTUAL
+ * TABLE). ARM_EXT_FAIL_NONE, with *changed = 1 when r was updated (a new or
+ * adopted directory, a moved or restored database) and must be written;
+ * ARM_EXT_FAIL_FOREIGN with *errmsg saying what differs or who owns it;
+ * ARM_EXT_FAIL_NOMEM. */
+ARM_PRIVATE int arm_record_check(arm_ext_record *r, const arm_ext_config *cfg,
+                                 const arm_ext_owner *me, int create, int *changed,
+                                 char **errmsg);
+
 /* -------------------------------------------------- shared engine registry */
-/* One open engine, shared by every vtab of the process on the same directory. */
+/* One open engine, shared by every vtab of the process on the same directory
+ * (arm_registry.c). */
 typedef struct arm_ext_shared arm_ext_shared;
 struct arm_ext_shared {
     char *path;            /* realpath of the directory (malloc) */
     arm_engine *engine;    /* the engine */
     int refs;              /* vtabs using it */
+    pid_t pid;             /* process that opened it: a forked child never uses it */
+    int read_only;         /* opened read-only (for a read-only connection) */
     int doomed;            /* DROP TABLE happened: remove the directory at the last release */
     int remove_parent;     /* also rmdir the (default) parent directory if empty */
     /* INTEGER PRIMARY KEY given NULL: the last key handed out in this
@@ -174,15 +226,36 @@ struct arm_ext_shared {
     arm_ext_shared *next;
 };
 
-/* Open (or share) the engine on cfg->dir. create: make the directory if
- * missing. ARM_OK with *out, or an ARM_* code with *errmsg (sqlite3_malloc). */
-ARM_PRIVATE int arm_ext_engine_acquire(const arm_ext_config *cfg, int create,
-                                       arm_ext_shared **out, char **errmsg);
+#define ARM_EXT_OPEN_CREATE   0x1 /* CREATE VIRTUAL TABLE: make the directory and database */
+#define ARM_EXT_OPEN_READONLY 0x2 /* a read-only connection: open the engine read-only */
+
+/* Open (or share) the engine on cfg->dir for table `me`, checking the
+ * table against the directory's record (and writing the record when it is
+ * new or changed). ARM_OK with *out; otherwise an ARM_* code, *fail_out
+ * (enum arm_ext_fail) saying what kind of failure, and *errmsg
+ * (sqlite3_malloc). */
+ARM_PRIVATE int arm_ext_engine_acquire(const arm_ext_config *cfg, const arm_ext_owner *me,
+                                       int flags, arm_ext_shared **out, int *fail_out,
+                                       char **errmsg);
 /* Drop one reference; the last one closes the engine (and removes the
- * directory when doomed). */
+ * directory when doomed). A forked child's inherited entries are never
+ * closed here. */
 ARM_PRIVATE void arm_ext_engine_release(arm_ext_shared *sh);
-/* DROP TABLE: remove the directory once the last reference is gone. */
-ARM_PRIVATE void arm_ext_engine_doom(arm_ext_shared *sh, int remove_parent);
+/* DROP TABLE of an open table: record the drop durably, then remove the
+ * directory once the last reference is gone. A directory shared on purpose
+ * is kept (*kept_out = 1) unless `me` is its owner. ARM_OK or an error with
+ * *errmsg. */
+ARM_PRIVATE int arm_ext_engine_drop(arm_ext_shared *sh, const arm_ext_owner *me,
+                                    int remove_parent, int *kept_out, char **errmsg);
+/* DROP TABLE of a table whose engine could not open (damage): remove the
+ * directory if its record says it is this table's. ARM_OK (removed, or
+ * nothing there), ARM_NOTFOUND (not this table's: keep it), or an error
+ * with *errmsg (another process holds it, unreadable metadata). */
+ARM_PRIVATE int arm_ext_engine_destroy_dir(const arm_ext_config *cfg, const arm_ext_owner *me,
+                                           char **errmsg);
+/* ALTER TABLE RENAME: the record's owner follows the table's new name. */
+ARM_PRIVATE int arm_ext_engine_rename(arm_ext_shared *sh, const arm_ext_owner *me,
+                                      const char *new_name, char **errmsg);
 /* ALTER TABLE RENAME of a table with a default directory: move the directory.
  * Only when sh has a single reference. ARM_OK or an ARM_* code with *errmsg. */
 ARM_PRIVATE int arm_ext_engine_move(arm_ext_shared *sh, const arm_ext_config *cfg,
@@ -203,9 +276,12 @@ struct arm_vtab {
     char *schema;          /* database name: "main", "temp", attached (sqlite3_malloc) */
     char *name;            /* table name (sqlite3_malloc; changes with RENAME) */
     arm_ext_config cfg;
-    arm_ext_shared *sh;    /* NULL when the engine could not be opened at connect */
+    arm_ext_shared *sh;    /* NULL when the engine could not be opened */
     char *open_err;        /* why sh is NULL (sqlite3_malloc) */
     int open_rc;           /* SQLite code for open_err */
+    int open_kind;         /* enum arm_ext_fail for open_err: BUSY and MISSING are retried */
+    int open_flags;        /* ARM_EXT_OPEN_* to open again with */
+    arm_ext_owner me;      /* this table's database file and name, for the record */
     arm_batch *batch;      /* this connection's transaction; NULL until first xBegin */
     int in_txn;            /* between xBegin and xCommit/xRollback */
     int committed;         /* xSync committed the batch already */
@@ -239,6 +315,13 @@ ARM_PRIVATE arm_vtab *arm_ext_conn_find(arm_ext_conn *conn, const char *name, ch
  * making them snapshot- and conflict-aware is one change. Owned: close with
  * arm_engine_cursor_close. ARM_OK or an ARM_* code; vt must be open. */
 ARM_PRIVATE int arm_vtab_cursor_open(arm_vtab *vt, int own_writes, arm_cursor **cursor_out);
+
+/* The table's engine, ready for use: opened again when an earlier attempt
+ * failed for a reason that may have passed (another process held the
+ * directory, it was missing), and refused in a process forked after the
+ * engine was opened. SQLITE_OK with vt->sh set, or an error code with
+ * vt->base.zErrMsg set. */
+ARM_PRIVATE int arm_vtab_ready(arm_vtab *vt);
 
 /* Set vt->base.zErrMsg (the old one is freed). */
 ARM_PRIVATE void arm_vtab_set_error(arm_vtab *vt, const char *fmt, ...)

@@ -12,7 +12,8 @@
 #   SQL_PRELOAD  sanitizer runtimes to LD_PRELOAD into the shell
 #   SQL_FILTER   run only the tests whose path contains this string
 # Scripts may start a second shell with `.system "$SQLITE3" ...`; $ARMDB (the
-# absolute extension path) and $SQLITE3 are exported for that. The temporary
+# absolute extension path), $SQLITE3 and $SQL_TESTS (this directory, for
+# helper scripts such as fit/hold.sh) are exported for that. The temporary
 # directory's path is printed as <tmp> so output does not depend on it.
 # Prints PASS/FAIL per test and `sql: N passed, N failed`; exits 1 on failure.
 set -u
@@ -22,7 +23,8 @@ so=${ARMDB_SO:-build/armdb}
 case $so in /*) ;; *) so=$root/$so ;; esac
 SQLITE3=${SQLITE3:-sqlite3}
 ARMDB=$so
-export SQLITE3 ARMDB
+SQL_TESTS=$here
+export SQLITE3 ARMDB SQL_TESTS
 [ -f "$so.so" ] || { echo "sql: $so.so not found (make build/armdb.so)"; exit 1; }
 lsan_supp=$here/lsan.supp
 if [ -f "$lsan_supp" ]; then

@@ -1,17 +1,18 @@
 .load build/armdb
--- Two database files whose tables share one armdb directory have no SQLite
--- lock between them, so their write transactions can overlap. An INSERT of a
+-- Two database files whose tables share one armdb directory (shared=1, on
+-- purpose) have no SQLite lock between them, so their write transactions can
+-- overlap. An INSERT of a
 -- key that the other side inserted meanwhile fails at COMMIT with the usual
 -- UNIQUE error, and nothing of that transaction is written.
 .headers on
 .mode list
 .open a.db
 .load build/armdb
-CREATE VIRTUAL TABLE kv USING armdb(dir='shared', key_type='integer');
+CREATE VIRTUAL TABLE kv USING armdb(dir='shared', key_type='integer', shared=1);
 .connection 1
 .open b.db
 .load build/armdb
-CREATE VIRTUAL TABLE kv USING armdb(dir='shared', key_type='integer');
+CREATE VIRTUAL TABLE kv USING armdb(dir='shared', key_type='integer', shared=1);
 .connection 0
 BEGIN;
 INSERT INTO kv VALUES (5, 'from a');
