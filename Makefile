@@ -36,6 +36,16 @@ LIB_SRC  := $(wildcard common/*.c) $(wildcard engine/*.c) $(wildcard repl/*.c)
 EXT_SRC  := $(wildcard ext/*.c)
 TEST_SRC := $(wildcard test/engine/test_*.c) $(wildcard test/repl/test_*.c)
 TEST_SUPPORT_SRC := $(filter-out $(TEST_SRC),$(wildcard test/*.c))
+# test/ext: programs that drive SQLite itself with the extension loaded as
+# applications load it (ARMDB_SO), plus Python scripts run the same way.
+EXT_TEST_SRC := $(wildcard test/ext/test_*.c)
+EXT_TEST_BIN := $(patsubst %.c,$(O)/%,$(EXT_TEST_SRC))
+EXT_TEST_PY  := $(wildcard test/ext/test_*.py)
+# A Python whose sqlite3 module can load extensions (Debian's can; pyenv
+# builds often cannot).
+PYTHON_SQLITE ?= $(shell for p in /usr/bin/python3 python3; do \
+	$$p -c "import sqlite3; sqlite3.connect(':memory:').enable_load_extension" 2>/dev/null \
+	&& echo $$p && break; done)
 BENCH_SRC := $(wildcard bench/*.c)
 BENCH_LIBS_bench_sql := -lsqlite3 -ldl -lm
 BENCH_LIBS_bench_engine := -lm
@@ -47,14 +57,14 @@ TEST_SUPPORT_OBJ := $(TEST_SUPPORT_SRC:%.c=$(O)/obj/%.o)
 TEST_BIN := $(patsubst %.c,$(O)/%,$(TEST_SRC))
 BENCH_BIN := $(patsubst bench/%.c,$(O)/bench/%,$(BENCH_SRC))
 
-.PHONY: demo all lib so tests test test-unit test-sql test-amalgamation amalgamation check-amalgamation dist \
+.PHONY: demo all lib so tests test test-unit test-ext test-sql test-amalgamation amalgamation check-amalgamation dist \
         asan tsan ubsan bench check-includes check-symbols clean format format-check
 
 all: so lib tests
 
 lib: $(O)/libarm.a
 so: $(O)/armdb.so
-tests: $(TEST_BIN)
+tests: $(TEST_BIN) $(EXT_TEST_BIN)
 
 $(O)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -76,16 +86,27 @@ $(O)/test/%: $(O)/obj/test/%.o $(TEST_SUPPORT_OBJ) $(O)/libarm.a
 	@mkdir -p $(dir $@)
 	$(CC) -o $@ $< $(TEST_SUPPORT_OBJ) $(O)/libarm.a $(ALL_LDFLAGS) $(DEP_LIBS)
 
+$(O)/test/ext/%: $(O)/obj/test/ext/%.o $(TEST_SUPPORT_OBJ) $(O)/libarm.a
+	@mkdir -p $(dir $@)
+	$(CC) -o $@ $< $(TEST_SUPPORT_OBJ) $(O)/libarm.a $(ALL_LDFLAGS) $(DEP_LIBS) -lsqlite3
+
 $(O)/bench/%: bench/%.c $(O)/libarm.a
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -o $@ $< $(O)/libarm.a $(ALL_LDFLAGS) $(DEP_LIBS) $(BENCH_LIBS_$*)
 
 # ---------------------------------------------------------------- tests
-test: check-includes check-symbols test-unit test-sql check-amalgamation test-amalgamation fuzz-smoke
+test: check-includes check-symbols test-unit test-ext test-sql check-amalgamation test-amalgamation \
+      fuzz-smoke
 	@echo "make test: all suites passed"
 
 test-unit: $(TEST_BIN)
 	@sh test/run_unit_tests.sh $(TEST_BIN)
+
+test-ext: $(EXT_TEST_BIN) $(O)/armdb.so
+	@ARMDB_SO=$(O)/armdb.so sh test/run_unit_tests.sh $(EXT_TEST_BIN)
+	@[ -z "$(EXT_TEST_PY)" ] || [ -n "$(PYTHON_SQLITE)" ] || { echo "test-ext: no python3 whose" \
+		"sqlite3 module loads extensions (Debian: apt-get install python3)"; exit 1; }
+	@for t in $(EXT_TEST_PY); do ARMDB_SO=$(O)/armdb.so $(PYTHON_SQLITE) $$t || exit 1; done
 
 test-sql: $(O)/armdb.so
 	@ARMDB_SO=$(O)/armdb SQLITE3=$(SQLITE3) UPDATE=$(UPDATE) SQL_PRELOAD="$(SQL_PRELOAD)" \
@@ -128,6 +149,7 @@ dist: $(AMALG_DIR)/armdb.c
 asan:
 	$(MAKE) O=build-asan SAN=address,undefined all
 	ASAN_OPTIONS=detect_leaks=1 $(MAKE) O=build-asan SAN=address,undefined test-unit
+	ASAN_OPTIONS=detect_leaks=1 $(MAKE) O=build-asan SAN=address,undefined test-ext EXT_TEST_PY=
 	$(MAKE) O=build-asan SAN=address,undefined test-sql \
 		SQL_PRELOAD="$$($(CC) -print-file-name=libasan.so) $$($(CC) -print-file-name=libubsan.so)"
 
