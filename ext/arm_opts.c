@@ -602,7 +602,7 @@ ARM_PRIVATE char *arm_opts_default_dir(sqlite3 *db, const char *schema, const ch
 /* A relative dir= is taken relative to the database file's directory, so the
  * table still finds its data when the database is opened from elsewhere;
  * without a database file, relative to the current directory. */
-static char *opts_resolve_dir(sqlite3 *db, const char *schema, const char *dir) {
+ARM_PRIVATE char *arm_opts_resolve_dir(sqlite3 *db, const char *schema, const char *dir) {
     if (dir[0] == '/') return sqlite3_mprintf("%s", dir);
     const char *file = sqlite3_db_filename(db, schema);
     if (file != NULL && file[0] == '/') {
@@ -776,7 +776,7 @@ ARM_PRIVATE int arm_opts_parse(sqlite3 *db, int argc, const char *const *argv,
         cfg->eng.max_key_size = cfg->key_type == ARM_EXT_KEY_INTEGER ? 8 : cfg->max_key_size + 1;
         cfg->eng.max_value_size = cfg->max_value_size + 1;
         if (st.dir != NULL) {
-            cfg->dir = opts_resolve_dir(db, argv[1], st.dir);
+            cfg->dir = arm_opts_resolve_dir(db, argv[1], st.dir);
             if (cfg->dir == NULL) rc = SQLITE_NOMEM;
         } else {
             cfg->dir = arm_opts_default_dir(db, argv[1], argv[2], errmsg);

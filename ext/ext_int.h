@@ -82,6 +82,10 @@ ARM_PRIVATE char *arm_opts_schema(const arm_ext_config *cfg);
 ARM_PRIVATE char *arm_opts_default_dir(sqlite3 *db, const char *schema, const char *table,
                                        char **errmsg);
 ARM_PRIVATE const char *arm_opts_key_type_name(int key_type);
+/* A directory named in SQL, made absolute: a relative one is taken relative
+ * to the database file's directory (the current directory when the
+ * database has no file), as dir= is. (sqlite3_malloc; NULL on OOM) */
+ARM_PRIVATE char *arm_opts_resolve_dir(sqlite3 *db, const char *schema, const char *dir);
 
 /* --------------------------------------------------------------- codecs */
 /* Outcome of turning an SQL value into an engine key. */
@@ -299,6 +303,18 @@ struct arm_ext_conn {
     int refs;              /* module + functions + vtabs */
     arm_vtab *vtabs;       /* connected armdb tables of this connection */
 };
+
+/* --------------------------------------------------------------- backup */
+typedef struct arm_backup_result {
+    uint64_t keys;   /* keys copied */
+    uint64_t bytes;  /* key and value bytes copied */
+    uint32_t shards; /* shards of the copy (those of the table) */
+} arm_backup_result;
+/* armdb_backup: copy vt's committed data into a new engine at dir (absolute;
+ * must not exist or be empty). ARM_OK with *res; otherwise an ARM_* code
+ * with *errmsg (sqlite3_malloc), and nothing left at dir. vt must be open. */
+ARM_PRIVATE int arm_backup_run(arm_vtab *vt, const char *dir, arm_backup_result *res,
+                               char **errmsg);
 
 ARM_PRIVATE void arm_ext_conn_ref(arm_ext_conn *conn);
 ARM_PRIVATE void arm_ext_conn_unref(void *conn);
