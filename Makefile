@@ -57,7 +57,7 @@ TEST_SUPPORT_OBJ := $(TEST_SUPPORT_SRC:%.c=$(O)/obj/%.o)
 TEST_BIN := $(patsubst %.c,$(O)/%,$(TEST_SRC))
 BENCH_BIN := $(patsubst bench/%.c,$(O)/bench/%,$(BENCH_SRC))
 
-.PHONY: demo all lib so tests test test-unit test-ext test-sql test-amalgamation amalgamation check-amalgamation dist \
+.PHONY: demo all lib so tests test test-unit test-ext test-readme test-sql test-amalgamation amalgamation check-amalgamation dist \
         asan tsan ubsan bench check-includes check-symbols clean format format-check
 
 all: so lib tests
@@ -96,7 +96,7 @@ $(O)/bench/%: bench/%.c $(O)/libarm.a
 
 # ---------------------------------------------------------------- tests
 test: check-includes check-symbols test-unit test-ext test-sql check-amalgamation test-amalgamation \
-      fuzz-smoke
+      test-readme fuzz-smoke
 	@echo "make test: all suites passed"
 
 test-unit: $(TEST_BIN)
@@ -137,6 +137,10 @@ test-amalgamation: $(O)/amalg/armdb.so
 	@nm -D --defined-only $< | awk '$$2 ~ /^[TDBRW]$$/ {print $$3}' | grep -vx sqlite3_armdb_init \
 		&& { echo "amalgamation exports more than sqlite3_armdb_init"; exit 1; } || true
 	@ARMDB_SO=$(O)/amalg/armdb SQLITE3=$(SQLITE3) sh sql_tests/run_sql_tests.sh
+
+# The README's amalgamation build lines, run exactly as written.
+test-readme: $(AMALG_DIR)/armdb.c
+	@sh test/ext/readme_build.sh $(AMALG_DIR)
 
 # A release tarball: the amalgamation, its header and the README.
 dist: $(AMALG_DIR)/armdb.c
