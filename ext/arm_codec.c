@@ -39,18 +39,6 @@ static uint64_t codec_get_u64le(const uint8_t *p) {
     return v;
 }
 
-/* LEB128: 7 bits per byte, low groups first, at most 10 bytes. */
-static int codec_append_varint(arm_buf *out, uint64_t v) {
-    uint8_t tmp[10];
-    size_t n = 0;
-    do {
-        uint8_t b = (uint8_t)(v & 0x7f);
-        v >>= 7;
-        tmp[n++] = (uint8_t)(b | (v ? 0x80 : 0));
-    } while (v != 0 && n < sizeof(tmp));
-    return codec_append(out, tmp, n);
-}
-
 /* Bytes used, or 0 when the varint is truncated or too long. */
 static size_t codec_get_varint(const uint8_t *p, size_t avail, uint64_t *v_out) {
     uint64_t v = 0;
@@ -481,48 +469,72 @@ static size_t codec_cell_size(const codec_cell *c) {
     }
 }
 
-static int codec_cell_write(arm_buf *out, sqlite3_value *v, const codec_cell *c) {
-    int rc = codec_append_byte(out, (uint8_t)c->type);
-    if (rc != ARM_OK) return rc;
-    if (c->type == SQLITE_INTEGER) return codec_append_varint(out, codec_zigzag(c->i));
-    if (c->type == SQLITE_FLOAT) {
-        uint64_t bits;
-        uint8_t num[8];
-        memcpy(&bits, &c->r, 8);
-        codec_put_u64le(num, bits);
-        return codec_append(out, num, 8);
-    }
-    if (c->type != SQLITE_TEXT && c->type != SQLITE_BLOB) return ARM_OK;
-    const void *p = c->type == SQLITE_TEXT ? (const void *)sqlite3_value_text(v)
-                                           : sqlite3_value_blob(v);
-    if (p == NULL && c->n > 0) return ARM_NOMEM;
-    rc = codec_append_varint(out, c->n);
-    return rc == ARM_OK ? codec_append(out, p, c->n) : rc;
+/* LEB128 into p (room checked by the caller's size pass); bytes written. */
+static size_t codec_put_varint(uint8_t *p, uint64_t v) {
+    size_t n = 0;
+    do {
+        uint8_t b = (uint8_t)(v & 0x7f);
+        v >>= 7;
+        p[n++] = (uint8_t)(b | (v ? 0x80 : 0));
+    } while (v != 0);
+    return n;
 }
 
-/* Two passes: the exact size first (nothing copied), then the bytes. */
+/* Write one cell at p, which has codec_cell_size(c) bytes of room. Returns
+ * the bytes written, or 0 when SQLite cannot give the text (OOM). */
+static size_t codec_cell_put(uint8_t *p, sqlite3_value *v, const codec_cell *c) {
+    size_t n = 1;
+    p[0] = (uint8_t)c->type;
+    if (c->type == SQLITE_INTEGER) return n + codec_put_varint(p + n, codec_zigzag(c->i));
+    if (c->type == SQLITE_FLOAT) {
+        uint64_t bits;
+        memcpy(&bits, &c->r, 8);
+        codec_put_u64le(p + n, bits);
+        return n + 8;
+    }
+    if (c->type != SQLITE_TEXT && c->type != SQLITE_BLOB) return n;
+    const void *src = c->type == SQLITE_TEXT ? (const void *)sqlite3_value_text(v)
+                                             : sqlite3_value_blob(v);
+    if (src == NULL && c->n > 0) return 0;
+    n += codec_put_varint(p + n, c->n);
+    if (c->n) memcpy(p + n, src, c->n);
+    return n + c->n;
+}
+
+/* Two passes: the exact size first (nothing copied), then the bytes. The
+ * cells of the first CODEC_CELLS_KEPT columns are kept between the passes
+ * (most tables have fewer), the rest computed again. */
+#define CODEC_CELLS_KEPT 32
 ARM_PRIVATE int arm_codec_record_encode(sqlite3_value *const *cols, const arm_ext_column *defs,
                                         int ncol, int key_col, size_t max_len, arm_buf *out,
                                         size_t *len_out) {
-    codec_cell c;
+    codec_cell kept[CODEC_CELLS_KEPT], c;
     size_t size = codec_varint_len((uint64_t)(ncol - 1));
     out->len = 0;
-    for (int i = 0; i < ncol; i++) {
+    for (int i = 0, j = 0; i < ncol; i++) {
         if (i == key_col) continue;
         if (codec_cell_of(cols[i], defs[i].affinity, &c) != ARM_OK) return ARM_NOMEM;
         size += codec_cell_size(&c);
+        if (j < CODEC_CELLS_KEPT) kept[j++] = c;
     }
     *len_out = size;
     if (size > max_len) return ARM_TOOBIG;
     if (arm_buf_reserve(out, size) != ARM_OK) return ARM_NOMEM;
-    int rc = codec_append_varint(out, (uint64_t)(ncol - 1));
-    for (int i = 0; i < ncol && rc == ARM_OK; i++) {
+    size_t len = codec_put_varint(out->ptr, (uint64_t)(ncol - 1));
+    for (int i = 0, j = 0; i < ncol; i++) {
         if (i == key_col) continue;
-        rc = codec_cell_of(cols[i], defs[i].affinity, &c);
-        if (rc == ARM_OK) rc = codec_cell_write(out, cols[i], &c);
+        if (j < CODEC_CELLS_KEPT)
+            c = kept[j++];
+        else if (codec_cell_of(cols[i], defs[i].affinity, &c) != ARM_OK)
+            return ARM_NOMEM;
+        size_t w = codec_cell_put(out->ptr + len, cols[i], &c);
+        if (w == 0) return ARM_NOMEM;
+        len += w;
+        assert(len <= size);
     }
-    assert(rc != ARM_OK || out->len == size);
-    return rc;
+    assert(len == size);
+    out->len = len;
+    return ARM_OK;
 }
 
 ARM_PRIVATE int arm_codec_record_split(arm_slice rec, arm_codec_field *fields, int nfield) {
@@ -575,5 +587,6 @@ ARM_PRIVATE void arm_codec_field_result(const arm_codec_field *f, sqlite3_contex
     codec_result_typed(f->type, f->ptr, f->len, ctx);
 }
 
+#undef CODEC_CELLS_KEPT
 #undef CODEC_TEXT_PREFIX
 #undef CODEC_INT_BIAS

@@ -84,9 +84,15 @@ static int dflt_eval(arm_default *d, sqlite3 *db, const arm_ext_config *cfg, cha
 
 ARM_PRIVATE int arm_default_apply(arm_default *d, sqlite3 *db, const arm_ext_config *cfg,
                                   sqlite3_value **cols, sqlite3_value ***out, char **errmsg) {
-    const int frombind = sqlite3_libversion_number() >= 3028000;
     *out = cols;
     *errmsg = NULL;
+    if (d->state == 0) { // first use: does any column have a DEFAULT?
+        d->state = 1;
+        for (int i = 0; i < cfg->ncol; i++)
+            if (dflt_applies(cfg, i)) d->state = 2;
+    }
+    if (d->state == 1) return SQLITE_OK; // the common case, decided once
+    const int frombind = sqlite3_libversion_number() >= 3028000;
     int need = 0;
     for (int i = 0; i < cfg->ncol && !need; i++)
         need = dflt_applies(cfg, i) && sqlite3_value_type(cols[i]) == SQLITE_NULL &&

@@ -23,6 +23,7 @@ SQLITE_EXTENSION_INIT3
 #include <errno.h>
 #include <limits.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,6 +33,10 @@ SQLITE_EXTENSION_INIT3
 static pthread_mutex_t reg_mu = PTHREAD_MUTEX_INITIALIZER;
 static arm_ext_shared *reg_list; /* guarded by reg_mu */
 static pthread_once_t reg_atfork_once = PTHREAD_ONCE_INIT;
+/* This process's pid, kept current by the fork handler: getpid() is a
+ * system call, and every statement asks (arm_ext_pid). 0 until the first
+ * open, before which no engine exists to compare with. */
+static _Atomic pid_t reg_pid;
 
 static void reg_lock(void) {
     pthread_mutex_lock(&reg_mu);
@@ -39,10 +44,19 @@ static void reg_lock(void) {
 static void reg_unlock(void) {
     pthread_mutex_unlock(&reg_mu);
 }
+static void reg_child(void) {
+    atomic_store(&reg_pid, getpid());
+    reg_unlock();
+}
 /* A fork while another thread holds reg_mu would leave it locked forever in
  * the child: the fork waits for it instead. */
 static void reg_atfork(void) {
-    (void)pthread_atfork(reg_lock, reg_unlock, reg_unlock);
+    atomic_store(&reg_pid, getpid());
+    (void)pthread_atfork(reg_lock, reg_unlock, reg_child);
+}
+
+ARM_PRIVATE pid_t arm_ext_pid(void) {
+    return atomic_load_explicit(&reg_pid, memory_order_relaxed);
 }
 
 /* mkdir -p, bounded by the path's length. */
@@ -98,7 +112,7 @@ static arm_ext_shared *reg_find(const char *path) {
  * list, their lock descriptor dropped, nothing else touched. Table objects
  * inherited from the parent still point at them and are refused on use. */
 static void reg_prune_forked(void) {
-    pid_t me = getpid();
+    pid_t me = arm_ext_pid();
     for (arm_ext_shared **pp = &reg_list; *pp != NULL;) {
         arm_ext_shared *s = *pp;
         if (s->pid == me) {
@@ -280,7 +294,7 @@ ARM_PRIVATE int arm_ext_engine_acquire(const arm_ext_config *cfg, const arm_ext_
         char *path = strdup(real);
         rc = sh && path ? reg_open(real, cfg, me, flags, &e, fail_out, errmsg) : ARM_NOMEM;
         if (rc == ARM_OK) {
-            sh->path = path, sh->engine = e, sh->refs = 1, sh->pid = getpid();
+            sh->path = path, sh->engine = e, sh->refs = 1, sh->pid = arm_ext_pid();
             sh->read_only = ro;
             pthread_mutex_init(&sh->auto_mu, NULL);
             rc = reg_check(sh, cfg, me, create, fail_out, errmsg);
@@ -307,7 +321,7 @@ ARM_PRIVATE void arm_ext_engine_release(arm_ext_shared *sh) {
     if (sh == NULL) return;
     reg_lock();
     assert(sh->refs > 0);
-    if (--sh->refs > 0 || sh->pid != getpid()) {
+    if (--sh->refs > 0 || sh->pid != arm_ext_pid()) {
         reg_unlock(); // another process's engine (before a fork) is never closed here
         return;
     }

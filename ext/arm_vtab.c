@@ -146,7 +146,7 @@ static int vtab_acquire(arm_vtab *vt, int flags) {
  * engine: the child must never write through it (or read: its locks may
  * have been held at the fork). */
 static int vtab_forked(const arm_vtab *vt) {
-    return vt->sh != NULL && vt->sh->pid != getpid();
+    return vt->sh != NULL && vt->sh->pid != arm_ext_pid();
 }
 
 ARM_PRIVATE int arm_vtab_ready(arm_vtab *vt) {

@@ -149,6 +149,7 @@ ARM_PRIVATE void arm_codec_field_result(const arm_codec_field *f, sqlite3_contex
 /* ------------------------------------------------------------- defaults */
 /* Per table object: what arm_default.c keeps to evaluate DEFAULT clauses. */
 typedef struct arm_default {
+    int state;             /* 0: not looked at yet; 1: no column has a DEFAULT; 2: some do */
     sqlite3_stmt *stmt;    /* SELECT of every DEFAULT, prepared on first use */
     sqlite3_value **vals;  /* ncol: last evaluated default per column (owned copies) */
     sqlite3_value **row;   /* ncol: the row with defaults filled in (borrowed values) */
@@ -241,6 +242,8 @@ struct arm_ext_shared {
 ARM_PRIVATE int arm_ext_engine_acquire(const arm_ext_config *cfg, const arm_ext_owner *me,
                                        int flags, arm_ext_shared **out, int *fail_out,
                                        char **errmsg);
+/* This process's pid without a system call (kept current across fork()). */
+ARM_PRIVATE pid_t arm_ext_pid(void);
 /* Drop one reference; the last one closes the engine (and removes the
  * directory when doomed). A forked child's inherited entries are never
  * closed here. */
