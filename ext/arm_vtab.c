@@ -419,9 +419,13 @@ static int vtab_destroy(sqlite3_vtab *tab) {
     }
     // MISSING: nothing to remove; FOREIGN: the directory is not this table's
     if (arc != ARM_OK) {
+        /* SQLite reports an xDestroy failure by its code alone ("database
+         * is locked"); the reason goes to sqlite3_log as well. */
+        int rc_out = arc == ARM_NOMEM ? SQLITE_NOMEM : arm_ext_rc(arc);
         arm_vtab_set_error(vt, "%s", msg ? msg : "armdb: DROP TABLE failed");
+        sqlite3_log(rc_out, "%s", vt->base.zErrMsg);
         sqlite3_free(msg);
-        return arc == ARM_NOMEM ? SQLITE_NOMEM : arm_ext_rc(arc);
+        return rc_out;
     }
     sqlite3_free(msg);
     vtab_free(vt);
