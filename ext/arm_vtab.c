@@ -16,8 +16,10 @@
  * A key written gets the key column's affinity first, as in an ordinary
  * table: INTEGER keys accept integers, whole reals and text that reads as an
  * integer ('42'); TEXT keys accept text and numbers (stored as their text);
- * BLOB keys accept only blobs. Anything else is "cannot store T value in K
- * column t.key"; NULL is "NOT NULL constraint failed: t.key".
+ * BLOB keys accept only blobs. Anything else is SQLITE_MISMATCH, "datatype
+ * mismatch: cannot store T value in K column t.key", as for a rowid; NULL is
+ * "NOT NULL constraint failed: t.key", except that an INTEGER PRIMARY KEY of
+ * the table form inserted as NULL gets the largest key + 1.
  *
  * Values, key/value form: one byte with the SQLite type code (1 INTEGER,
  * 2 REAL, 3 TEXT, 4 BLOB, 5 NULL), then INTEGER: 8 bytes little-endian
@@ -29,8 +31,9 @@
  * order: varint N (columns stored), then per column a type byte as above and
  * INTEGER: zigzag varint; REAL: 8 bytes LE; TEXT/BLOB: varint length + bytes;
  * NULL: nothing. Varints are LEB128 (7 bits per byte, low first). Columns past
- * N read as NULL. max_value_size counts the whole record. Values are stored as
- * given (no column affinity), like the key/value form's value.
+ * N read as NULL. max_value_size counts the whole record. Each value is
+ * stored after its column's affinity (arm_codec.c), as an ordinary table
+ * stores it; the key/value form's value keeps the type it was given.
  *
  * ====================================================================== plans
  * xBestIndex encodes its plan in idxNum (bits below); idxStr is only a
