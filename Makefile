@@ -36,6 +36,16 @@ LIB_SRC  := $(wildcard common/*.c) $(wildcard engine/*.c) $(wildcard repl/*.c)
 EXT_SRC  := $(wildcard ext/*.c)
 TEST_SRC := $(wildcard test/engine/test_*.c) $(wildcard test/repl/test_*.c)
 TEST_SUPPORT_SRC := $(filter-out $(TEST_SRC),$(wildcard test/*.c))
+# test/ext: programs that drive SQLite itself with the extension loaded as
+# applications load it (ARMDB_SO), plus Python scripts run the same way.
+EXT_TEST_SRC := $(wildcard test/ext/test_*.c)
+EXT_TEST_BIN := $(patsubst %.c,$(O)/%,$(EXT_TEST_SRC))
+EXT_TEST_PY  := $(wildcard test/ext/test_*.py)
+# A Python whose sqlite3 module can load extensions (Debian's can; pyenv
+# builds often cannot).
+PYTHON_SQLITE ?= $(shell for p in /usr/bin/python3 python3; do \
+	$$p -c "import sqlite3; sqlite3.connect(':memory:').enable_load_extension" 2>/dev/null \
+	&& echo $$p && break; done)
 BENCH_SRC := $(wildcard bench/*.c)
 BENCH_LIBS_bench_sql := -lsqlite3 -ldl -lm
 BENCH_LIBS_bench_engine := -lm
@@ -47,15 +57,16 @@ TEST_SUPPORT_OBJ := $(TEST_SUPPORT_SRC:%.c=$(O)/obj/%.o)
 TEST_BIN := $(patsubst %.c,$(O)/%,$(TEST_SRC))
 BENCH_BIN := $(patsubst bench/%.c,$(O)/bench/%,$(BENCH_SRC))
 
-.PHONY: demo all lib so tests test test-unit test-sql test-sql-new test-differential \
-        test-differential-new test-pending sqlite-new test-amalgamation amalgamation check-amalgamation \
+.PHONY: demo all lib so tests test test-unit test-ext test-readme test-sql test-sql-new \
+        test-differential test-differential-new test-pending sqlite-new test-amalgamation \
+        amalgamation check-amalgamation dist \
         asan tsan ubsan bench check-includes check-symbols clean format format-check
 
 all: so lib tests
 
 lib: $(O)/libarm.a
 so: $(O)/armdb.so
-tests: $(TEST_BIN)
+tests: $(TEST_BIN) $(EXT_TEST_BIN)
 
 $(O)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -77,17 +88,27 @@ $(O)/test/%: $(O)/obj/test/%.o $(TEST_SUPPORT_OBJ) $(O)/libarm.a
 	@mkdir -p $(dir $@)
 	$(CC) -o $@ $< $(TEST_SUPPORT_OBJ) $(O)/libarm.a $(ALL_LDFLAGS) $(DEP_LIBS)
 
+$(O)/test/ext/%: $(O)/obj/test/ext/%.o $(TEST_SUPPORT_OBJ) $(O)/libarm.a
+	@mkdir -p $(dir $@)
+	$(CC) -o $@ $< $(TEST_SUPPORT_OBJ) $(O)/libarm.a $(ALL_LDFLAGS) $(DEP_LIBS) -lsqlite3
+
 $(O)/bench/%: bench/%.c $(O)/libarm.a
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -o $@ $< $(O)/libarm.a $(ALL_LDFLAGS) $(DEP_LIBS) $(BENCH_LIBS_$*)
 
 # ---------------------------------------------------------------- tests
-test: check-includes check-symbols test-unit test-sql test-sql-new test-differential \
-      test-differential-new check-amalgamation test-amalgamation fuzz-smoke
+test: check-includes check-symbols test-unit test-ext test-sql test-sql-new test-differential \
+      test-differential-new check-amalgamation test-amalgamation test-readme fuzz-smoke
 	@echo "make test: all suites passed"
 
 test-unit: $(TEST_BIN)
 	@sh test/run_unit_tests.sh $(TEST_BIN)
+
+test-ext: $(EXT_TEST_BIN) $(O)/armdb.so
+	@ARMDB_SO=$(O)/armdb.so sh test/run_unit_tests.sh $(EXT_TEST_BIN)
+	@[ -z "$(EXT_TEST_PY)" ] || [ -n "$(PYTHON_SQLITE)" ] || { echo "test-ext: no python3 whose" \
+		"sqlite3 module loads extensions (Debian: apt-get install python3)"; exit 1; }
+	@for t in $(EXT_TEST_PY); do ARMDB_SO=$(O)/armdb.so $(PYTHON_SQLITE) $$t || exit 1; done
 
 test-sql: $(O)/armdb.so
 	@ARMDB_SO=$(O)/armdb SQLITE3=$(SQLITE3) UPDATE=$(UPDATE) SQL_PRELOAD="$(SQL_PRELOAD)" \
@@ -149,25 +170,47 @@ test-differential-new: $(O)/armdb.so $(SQLITE_NEW)/bin/sqlite3
 endif
 
 # ---------------------------------------------------------- amalgamation
-amalgamation:
-	$(PYTHON) amalgamation/mkamalg.py
+# build/amalgamation/armdb.c is a build product (never committed); the
+# generator, its file list and the public header armdb.h live in amalgamation/.
+AMALG_DIR  := $(O)/amalgamation
+AMALG_SRC  := $(shell sed -e 's/\#.*//' amalgamation/filelist.txt)
+VERSION    ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
+DIST_NAME  := armdb-$(VERSION)
+
+amalgamation: $(AMALG_DIR)/armdb.c
+
+$(AMALG_DIR)/armdb.c: amalgamation/mkamalg.py amalgamation/filelist.txt $(AMALG_SRC)
+	@$(PYTHON) amalgamation/mkamalg.py --out $(AMALG_DIR)
+	@touch $@
 
 check-amalgamation:
 	@$(PYTHON) amalgamation/mkamalg.py --check
 
-$(O)/amalg/armdb.so: amalgamation/armdb.c amalgamation/armdb.h
+$(O)/amalg/armdb.so: $(AMALG_DIR)/armdb.c
 	@mkdir -p $(dir $@)
-	$(CC) $(filter-out -MMD -MP,$(ALL_CFLAGS)) -shared -o $@ amalgamation/armdb.c $(ALL_LDFLAGS) $(DEP_LIBS)
+	$(CC) $(filter-out -MMD -MP,$(ALL_CFLAGS)) -shared -o $@ $(AMALG_DIR)/armdb.c $(ALL_LDFLAGS) $(DEP_LIBS)
 
 test-amalgamation: $(O)/amalg/armdb.so
 	@nm -D --defined-only $< | awk '$$2 ~ /^[TDBRW]$$/ {print $$3}' | grep -vx sqlite3_armdb_init \
 		&& { echo "amalgamation exports more than sqlite3_armdb_init"; exit 1; } || true
 	@ARMDB_SO=$(O)/amalg/armdb SQLITE3=$(SQLITE3) sh sql_tests/run_sql_tests.sh
 
+# The README's amalgamation build lines, run exactly as written.
+test-readme: $(AMALG_DIR)/armdb.c
+	@sh test/ext/readme_build.sh $(AMALG_DIR)
+
+# A release tarball: the amalgamation, its header and the README.
+dist: $(AMALG_DIR)/armdb.c
+	@rm -rf $(O)/dist/$(DIST_NAME) && mkdir -p $(O)/dist/$(DIST_NAME)
+	cp $(AMALG_DIR)/armdb.c $(AMALG_DIR)/armdb.h README.md $(O)/dist/$(DIST_NAME)/
+	tar -C $(O)/dist -czf $(O)/$(DIST_NAME).tar.gz $(DIST_NAME)
+	@echo "dist: $(O)/$(DIST_NAME).tar.gz"
+
 # ------------------------------------------------------------ sanitizers
 asan:
 	$(MAKE) O=build-asan SAN=address,undefined all
 	ASAN_OPTIONS=detect_leaks=1 $(MAKE) O=build-asan SAN=address,undefined test-unit
+	ASAN_OPTIONS=detect_leaks=1 $(MAKE) O=build-asan SAN=address,undefined test-ext EXT_TEST_PY=
 	$(MAKE) O=build-asan SAN=address,undefined test-sql \
 		SQL_PRELOAD="$$($(CC) -print-file-name=libasan.so) $$($(CC) -print-file-name=libubsan.so)"
 

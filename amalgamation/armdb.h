@@ -195,6 +195,10 @@ typedef struct arm_engine_options {
     arm_domain *domain;          /* engines that publish and read together (see domains
                                     below); NULL = a domain of this engine's own. Borrowed:
                                     the engine holds a reference until it closes */
+    const void *app_meta;        /* application metadata stored when the database is created
+                                    (borrowed for the open call; NULL = none). See
+                                    arm_engine_app_meta_get */
+    uint32_t app_meta_len;       /* its bytes, at most 65536 */
 } arm_engine_options;
 
 /* Fill *opts with the defaults above and set opts->size. Always start from
@@ -215,9 +219,12 @@ void arm_engine_options_init_v(arm_engine_options *opts, size_t size);
  * ARM_CORRUPT  damage inside an older file or in the metadata (message names
  *              file and offset); with opts->read_only the engine opens anyway
  *              and serves everything readable (all but the damaged file's
- *              part from the damage on);
+ *              part from the damage on). Also when ARMDB is missing but shard
+ *              directories hold data files: metadata is never created over
+ *              existing data (the message names a data file);
  * ARM_MISUSE   bad option (message names it), opts->size not one this engine
  *              knows, or shard_count differs from the stored one;
+ * ARM_TOOBIG   opts->app_meta_len over 65536;
  * ARM_AUTH     the database is encrypted (this build has no key support);
  * ARM_NOTFOUND no database in dir and !create_if_missing (or read_only);
  * ARM_IOERR    the OS refused a file operation (also: io_backend is
@@ -239,6 +246,40 @@ ARM_WARN_UNUSED int arm_engine_open(const char *dir, const arm_engine_options *o
  * and every cursor and batch must be closed first.
  */
 int arm_engine_close(arm_engine *engine);
+
+/**
+ * Application metadata: bytes the engine keeps for its user beside the
+ * database's own metadata and gives no meaning (the SQLite extension keeps a
+ * table's declaration there). Stored at creation from opts->app_meta, before
+ * the database itself, so a database never exists without the blob it was
+ * created with; a database created without one (or by an older version)
+ * has none until set.
+ *
+ * get: a copy into *out (grown as needed, owned by the caller). ARM_OK;
+ * ARM_NOTFOUND when the database has none; ARM_NOMEM. A damaged or foreign
+ * (copied from another database) APPMETA file fails arm_engine_open with
+ * ARM_CORRUPT instead; read_only opens treat it as absent.
+ *
+ * set: replace it atomically and durably (tmp file, fsync, rename, fsync of
+ * the directory): after a crash the old or the new blob is there, whole.
+ * ARM_OK; ARM_READONLY (engine opened read-only); ARM_TOOBIG (over 65536
+ * bytes); ARM_IOERR / ARM_FULL (nothing changed); ARM_NOMEM. Thread-safe;
+ * concurrent sets are serialised (the last one wins).
+ */
+ARM_WARN_UNUSED int arm_engine_app_meta_get(arm_engine *engine, arm_buf *out);
+ARM_WARN_UNUSED int arm_engine_app_meta_set(arm_engine *engine, arm_slice meta);
+
+/**
+ * After fork(), in the child: let go of an engine the parent opened, without
+ * flushing, syncing, joining or freeing anything (the parent's threads do not
+ * exist in the child, its buffers and file offsets are the parent's, and its
+ * locks may have been held at the fork). Closes the child's copy of the
+ * directory lock's descriptor, which would otherwise keep the parent's lock
+ * alive after the parent closes. The engine's memory is left as it is; the
+ * handle must not be used again (not even closed) in this process. Never
+ * blocks; NULL is allowed.
+ */
+void arm_engine_abandon(arm_engine *engine);
 
 /* Message for the calling thread's last failure (any engine, or an open that
  * failed). Never NULL; "" when there is none. Borrowed until the thread's next
@@ -525,6 +566,11 @@ size_t arm_txn_write_count(const arm_txn *txn);
  * before the transaction is freed. ARM_OK, ARM_NOMEM.
  */
 ARM_WARN_UNUSED int arm_txn_cursor_open(arm_txn *txn, arm_cursor **cursor_out);
+/* The same cursor, except that what it passes over does not count as read:
+ * for a lookup whose result the caller checks otherwise (e.g. the largest
+ * key, before inserting the next one as a conditional point write).
+ * ARM_OK, ARM_NOMEM. */
+ARM_WARN_UNUSED int arm_txn_cursor_open_untracked(arm_txn *txn, arm_cursor **cursor_out);
 
 /* An external decision: recovery asks the application about a prepared
  * transaction instead of applying it. owner (16 bytes) names the decision's
@@ -808,8 +854,8 @@ ARM_WARN_UNUSED int arm_engine_check(arm_engine *engine, arm_check_report_fn rep
                                      uint64_t *problems_out);
 
 /**
- * Remove the database in `dir`: the files the engine made (ARMDB, LOCK, the
- * shard directories' data files) and then the directories themselves if that
+ * Remove the database in `dir`: the files the engine made (ARMDB, APPMETA,
+ * LOCK, the shard directories' data files) and then the directories themselves if that
  * leaves them empty. Nothing else in `dir` is touched, so a directory that
  * also holds other files keeps them (and stays). No engine may have `dir`
  * open. ARM_OK; ARM_NOTFOUND when there is no armdb database in `dir`;

@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: MIT
-"""mkamalg.py: build amalgamation/armdb.c and armdb.h from filelist.txt.
+"""mkamalg.py: build armdb.c and armdb.h from amalgamation/filelist.txt.
 
-Usage: python3 amalgamation/mkamalg.py [--check]
+Usage: python3 amalgamation/mkamalg.py [--out DIR] [--check]
 
 The files of filelist.txt are concatenated in order (common -> engine -> repl
 -> ext), each between "Begin file" / "End of" banners. A project header
@@ -11,7 +11,13 @@ at its first #include; later includes of it are commented out. System and
 dependency headers (<...>, sqlite3ext.h, xxhash.h) are left alone.
 armdb.c starts with ARM_AMALGAMATION and `#define ARM_PRIVATE static`, so the
 internal cross-file functions become static (STYLE.md 11).
---check regenerates in memory and exits 1 when a committed file is stale.
+
+armdb.c is a build product (as SQLite ships sqlite3.c): it is written to DIR
+(`make amalgamation`: build/amalgamation/) together with a copy of armdb.h,
+and never committed. armdb.h, the public header, is small and committed in
+amalgamation/ so that readers find the API without building; it is rewritten
+there when stale. --check writes nothing and exits 1 when the committed
+armdb.h is stale.
 """
 import os
 import re
@@ -74,6 +80,9 @@ def build():
         "** amalgamation/mkamalg.py from amalgamation/filelist.txt. Do not edit.\n"
         "** Build: cc -std=c11 -D_GNU_SOURCE -O2 -fPIC -shared -fvisibility=hidden armdb.c\n"
         "**        -o armdb.so $(pkg-config --cflags --libs liburing libsodium libxxhash) -lpthread\n"
+        "** or compile it into an application (with -lsqlite3) and call\n"
+        "** sqlite3_auto_extension((void (*)(void))sqlite3_armdb_init): README.md,\n"
+        "** \"Linking armdb into an application\".\n"
         "** Sources:\n" + listing + "*/\n"
         "#define ARM_AMALGAMATION 1\n"
         "#define ARM_PRIVATE static\n"
@@ -97,28 +106,42 @@ def build():
     return "".join(c_out), "".join(h_out)
 
 
+def write_if_changed(path, text):
+    old = None
+    if os.path.exists(path):
+        with open(path, encoding="utf-8") as f:
+            old = f.read()
+    if old == text:
+        return False
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(text)
+    return True
+
+
 def main():
-    check = "--check" in sys.argv[1:]
+    args = sys.argv[1:]
+    check = "--check" in args
+    out_dir = None
+    if "--out" in args:
+        i = args.index("--out")
+        if i + 1 >= len(args):
+            sys.exit("mkamalg: --out needs a directory")
+        out_dir = args[i + 1]
     c_text, h_text = build()
-    stale = []
-    for name, text in (("armdb.c", c_text), ("armdb.h", h_text)):
-        path = os.path.join(HERE, name)
-        old = None
-        if os.path.exists(path):
-            with open(path, encoding="utf-8") as f:
-                old = f.read()
-        if old == text:
-            continue
-        if check:
-            stale.append(name)
-        else:
-            with open(path, "w", encoding="utf-8") as f:
-                f.write(text)
-            print("mkamalg: wrote amalgamation/%s" % name)
-    if stale:
-        print("mkamalg: amalgamation/%s stale; run `make amalgamation` and commit"
-              % " and ".join(stale))
-        return 1
+    header = os.path.join(HERE, "armdb.h")
+    if check:
+        with open(header, encoding="utf-8") as f:
+            if f.read() != h_text:
+                print("mkamalg: amalgamation/armdb.h is stale; run `make amalgamation` and commit it")
+                return 1
+        return 0
+    if write_if_changed(header, h_text):
+        print("mkamalg: wrote amalgamation/armdb.h (commit it)")
+    if out_dir is not None:
+        for name, text in (("armdb.c", c_text), ("armdb.h", h_text)):
+            if write_if_changed(os.path.join(out_dir, name), text):
+                print("mkamalg: wrote %s" % os.path.join(out_dir, name))
     return 0
 
 

@@ -174,6 +174,11 @@ static int eng_meta_create(arm_engine *e, const char *path) {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     m->created_ms = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+    /* The application's blob first: ARMDB then never exists without it. */
+    if (e->opts.app_meta != NULL) {
+        int arc = arm_app_meta_write(e, arm_slice_make(e->opts.app_meta, e->opts.app_meta_len));
+        if (arc != ARM_OK) return arc;
+    }
     uint8_t buf[ARM_META_SIZE];
     arm_meta_encode(m, buf);
     char tmp[4300];
@@ -189,11 +194,42 @@ static int eng_meta_create(arm_engine *e, const char *path) {
     return ARM_OK;
 }
 
+/* Is there a data file in a shard directory (shard-NNN/FFFFFFFF.log)? Fills
+ * path with the first one found. */
+static int eng_find_data_file(const arm_engine *e, char *path, size_t size) {
+    DIR *d = opendir(e->dir);
+    int found = 0;
+    if (d == NULL) return 0;
+    for (struct dirent *de; !found && (de = readdir(d)) != NULL;) {
+        if (strncmp(de->d_name, "shard-", 6) != 0) continue;
+        char sdir[ARM_FILE_PATH_MAX - 64]; /* room for the file's name after it */
+        snprintf(sdir, sizeof sdir, "%s/%s", e->dir, de->d_name);
+        uint32_t *ids = NULL;
+        size_t n = 0;
+        if (arm_files_list(sdir, &ids, &n) == ARM_OK && n > 0) {
+            found = 1;
+            char fp[ARM_FILE_PATH_MAX];
+            arm_file_path(fp, sizeof fp, sdir, ids[0]);
+            int w = snprintf(path, size, "%s", fp);
+            if (w < 0 || (size_t)w >= size) path[0] = '\0'; /* found all the same */
+        }
+        arm_free(ids);
+    }
+    closedir(d);
+    return found;
+}
+
 static int eng_meta_load(arm_engine *e) {
     char path[4200];
     snprintf(path, sizeof(path), "%s/%s", e->dir, ARM_META_NAME);
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0 && errno == ENOENT) {
+        char data[4300];
+        if (eng_find_data_file(e, data, sizeof data))
+            return arm_engine_seterr(ARM_ERR(ARM_CORRUPT), 0,
+                                     "%s is missing but %s holds a data file: the directory is "
+                                     "damaged or partly copied; no new database is created over "
+                                     "it", path, data);
         if (e->opts.read_only || !e->opts.create_if_missing)
             return arm_engine_seterr(ARM_NOTFOUND, 0, "no database in %s", e->dir);
         return eng_meta_create(e, path);
@@ -284,6 +320,9 @@ int arm_engine_open(const char *dir, const arm_engine_options *opts, arm_engine 
     opts = &given;
     int rc = eng_check_options(opts);
     if (rc != ARM_OK) return rc;
+    if (opts->app_meta != NULL && opts->app_meta_len > ARM_APP_META_MAX)
+        return arm_engine_seterr(ARM_ERR(ARM_TOOBIG), 0, "application metadata over %u bytes",
+                                 (unsigned)ARM_APP_META_MAX);
     arm_engine *e = arm_calloc(1, sizeof(*e));
     if (e == NULL) return ARM_ERR(ARM_NOMEM);
     e->opts = *opts;
@@ -305,6 +344,7 @@ int arm_engine_open(const char *dir, const arm_engine_options *opts, arm_engine 
     atomic_store(&e->direct_ok, opts->io_backend != ARM_IO_POSIX && opts->sync_mode == ARM_SYNC_OFF);
     e->use_uring = opts->io_backend != ARM_IO_POSIX;
     pthread_mutex_init(&e->indoubt_lock, NULL);
+    pthread_mutex_init(&e->app_lock, NULL);
     pthread_mutex_init(&e->syncer_lock, NULL);
     pthread_cond_init(&e->syncer_cond, NULL);
     pthread_mutex_init(&e->watch_mu, NULL);
@@ -316,6 +356,7 @@ int arm_engine_open(const char *dir, const arm_engine_options *opts, arm_engine 
     if (rc == ARM_OK && !opts->read_only && opts->create_if_missing) rc = eng_mkdirs(dir);
     if (rc == ARM_OK) rc = eng_lock(e);
     if (rc == ARM_OK) rc = eng_meta_load(e);
+    if (rc == ARM_OK) rc = arm_app_meta_load(e);
     if (rc == ARM_OK) rc = eng_open_shards(e);
     if (rc == ARM_OK) {
         e->repl = arm_calloc(e->shard_count, sizeof(*e->repl));
@@ -377,6 +418,8 @@ int arm_engine_close(arm_engine *e) {
     pthread_mutex_destroy(&e->watch_mu);
     pthread_mutex_destroy(&e->repl_mu);
     pthread_mutex_destroy(&e->indoubt_lock);
+    pthread_mutex_destroy(&e->app_lock);
+    arm_buf_free(&e->app_meta);
     pthread_mutex_destroy(&e->syncer_lock);
     pthread_cond_destroy(&e->syncer_cond);
     arm_free(e->dir);
@@ -384,6 +427,13 @@ int arm_engine_close(arm_engine *e) {
     return rc;
 }
 
+void arm_engine_abandon(arm_engine *e) {
+    if (e == NULL) return;
+    /* an flock belongs to the open file description both processes share:
+     * only the parent's close may release it, so the child drops its copy */
+    if (e->lock_fd >= 0) (void)close(e->lock_fd);
+    e->lock_fd = -1;
+}
 int arm_engine_destroy(const char *dir) {
     arm_engine_options o;
     arm_engine_options_init(&o); /* create_if_missing: ARMDB is checked first, LOCK may be gone */
@@ -403,6 +453,12 @@ int arm_engine_destroy(const char *dir) {
         char sdir[4200];
         snprintf(sdir, sizeof(sdir), "%s/shard-%03u", dir, i);
         rc = arm_files_destroy_dir(sdir);
+    }
+    if (rc == ARM_OK) {
+        char path[4200];
+        snprintf(path, sizeof(path), "%s/%s", dir, ARM_APP_META_NAME);
+        if (unlink(path) != 0 && errno != ENOENT)
+            rc = arm_engine_seterr(ARM_ERR(ARM_IOERR), errno, "cannot remove %s", path);
     }
     if (rc == ARM_OK) {
         char path[4200];

@@ -27,6 +27,8 @@
 #define ARM_ENTRY_HEADER     20u
 #define ARM_META_NAME        "ARMDB"
 #define ARM_LOCK_NAME        "LOCK"
+#define ARM_APP_META_NAME    "APPMETA"   /* appmeta.c */
+#define ARM_APP_META_MAX     65536u      /* bytes of application metadata */
 
 #define ARM_ENTRY_PUT      1
 #define ARM_ENTRY_DEL      2
@@ -320,6 +322,10 @@ struct arm_engine {
     _Atomic int follower;         /* arm_engine_set_follower: only apply writes */
     pthread_mutex_t repl_mu;      /* guards repl[] */
     arm_repl_state *repl;         /* shard_count of them */
+    /* application metadata (appmeta.c): the APPMETA payload, cached */
+    pthread_mutex_t app_lock;     /* guards app_meta, app_meta_present and the file */
+    arm_buf app_meta;
+    int app_meta_present;         /* 0: the directory has no APPMETA */
 };
 
 /* An externally decided transaction, from prepare until its outcome record
@@ -469,6 +475,13 @@ ARM_PRIVATE void arm_batch_rec(const arm_batch *b, size_t i, arm_slice *key, arm
                                int *del);
 /* Distinct keys the batch writes. */
 ARM_PRIVATE size_t arm_batch_nkeys(const arm_batch *b);
+
+/* appmeta.c: APPMETA. load at open (a missing file is ARM_OK with
+ * app_meta_present 0), write at creation (before ARMDB) and on set. */
+ARM_PRIVATE int arm_app_meta_load(arm_engine *e);
+ARM_PRIVATE int arm_app_meta_write(arm_engine *e, arm_slice meta);
+ARM_PRIVATE int arm_app_meta_decode(const uint8_t *p, size_t n, const uint8_t db_id[16],
+                                    arm_slice *payload);
 
 /* recover.c */
 ARM_PRIVATE int arm_engine_recover(arm_engine *e);

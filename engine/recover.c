@@ -67,8 +67,8 @@ static int rec_repl_pos(rec_state *st, uint32_t fid, uint32_t shard, const arm_e
     arm_file_add_dead(e, fid, shard, arm_entry_size(h->klen, h->vlen));
     uint32_t leader_shard = (uint32_t)key[0] | (uint32_t)key[1] << 8;
     uint8_t leader[16];
-    arm_log_pos pos;
-    uint32_t flags;
+    arm_log_pos pos = {0, 0, 0, 0};
+    uint32_t flags = 0;
     if (leader_shard >= e->shard_count ||
         arm_repl_pos_decode(key + h->klen, h->vlen, leader, &pos, &flags) != ARM_OK)
         return arm_engine_seterr(ARM_ERR(ARM_CORRUPT), 0,

@@ -312,6 +312,13 @@ int arm_txn_cursor_open(arm_txn *t, arm_cursor **cursor_out) {
     return arm_cursor_open_at(t->e, t->batch, t->snap, txn_tracks(t) ? t : NULL, cursor_out);
 }
 
+int arm_txn_cursor_open_untracked(arm_txn *t, arm_cursor **cursor_out) {
+    *cursor_out = NULL;
+    int rc = txn_usable(t);
+    if (rc != ARM_OK) return rc;
+    return arm_cursor_open_at(t->e, t->batch, t->snap, NULL, cursor_out);
+}
+
 /* --------------------------------------------------------------- writes */
 static int txn_unprepare(arm_txn *t);
 

@@ -1,11 +1,13 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * arm_func.c: the armdb_* SQL helper functions: armdb_stats(table),
- * armdb_flush(table), armdb_check(table). Each takes a table name ('kv' or
- * 'schema.kv') of this connection and returns JSON text. None opens sockets
- * or threads; only armdb_stats is marked innocuous (it reads counters). Flush
- * and check do I/O, so they are left out of triggers and views under
- * trusted_schema=OFF. Layer: ext.
+ * armdb_flush(table), armdb_check(table), armdb_backup(table, dir). Each
+ * takes a table name ('kv' or 'schema.kv', resolved as SQL resolves it) of
+ * this connection and returns JSON text. None opens sockets or threads;
+ * only armdb_stats is marked innocuous (it reads counters). Flush and check
+ * do I/O, so they are left out of triggers and views under
+ * trusted_schema=OFF; armdb_backup writes files anywhere, so it is
+ * SQLITE_DIRECTONLY (never from a trigger or a view). Layer: ext.
  */
 #include "sqlite3ext.h"
 SQLITE_EXTENSION_INIT3
@@ -50,9 +52,11 @@ static arm_vtab *func_table(sqlite3_context *ctx, sqlite3_value **argv, const ch
     }
     char *err = NULL;
     arm_vtab *vt = arm_ext_conn_find(sqlite3_user_data(ctx), name, &err);
-    if (vt == NULL || vt->sh == NULL) {
-        char *m = sqlite3_mprintf("%s: %s", fn, vt ? vt->open_err : err);
+    int rc = vt != NULL ? arm_vtab_ready(vt) : SQLITE_ERROR;
+    if (rc != SQLITE_OK) {
+        char *m = sqlite3_mprintf("%s: %s", fn, vt ? vt->base.zErrMsg : err);
         sqlite3_result_error(ctx, m ? m : "armdb: out of memory", -1);
+        sqlite3_result_error_code(ctx, rc);
         sqlite3_free(m);
         sqlite3_free(err);
         return NULL;
@@ -101,7 +105,10 @@ static void func_stats(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
                         func_sync_name(st.sync_mode),
                         st.index_kind == ARM_INDEX_HASH ? "hash" : "ordered",
                         st.io_uring ? "io_uring" : "posix", st.io_direct ? "true" : "false");
-    sqlite3_str_appendf(s, ",\"read_only\":%s,\"dir\":", st.read_only ? "true" : "false");
+    /* read-only: the engine, or this connection (SQLITE_OPEN_READONLY), whose
+     * writes SQLite refuses even when the engine is shared with a writer */
+    int ro = st.read_only || sqlite3_db_readonly(vt->db, vt->schema) == 1;
+    sqlite3_str_appendf(s, ",\"read_only\":%s,\"dir\":", ro ? "true" : "false");
     func_json_str(s, arm_engine_dir(vt->sh->engine));
     sqlite3_str_appendchar(s, 1, '}');
     func_result_str(ctx, s);
@@ -161,24 +168,70 @@ static void func_check(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
     func_result_str(ctx, s);
 }
 
+/* armdb_backup(table, dir): a logical copy of the table's committed data
+ * into a new engine at dir (see arm_backup.c); JSON says what was copied. */
+static void func_backup(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
+    (void)argc;
+    arm_vtab *vt = func_table(ctx, argv, "armdb_backup");
+    if (vt == NULL) return;
+    const char *arg = (const char *)sqlite3_value_text(argv[1]);
+    if (arg == NULL || arg[0] == 0) {
+        sqlite3_result_error(ctx, "armdb_backup: the second argument names the directory to "
+                                  "write the copy to", -1);
+        return;
+    }
+    char *dir = arm_opts_resolve_dir(vt->db, vt->schema, arg);
+    if (dir == NULL) {
+        sqlite3_result_error_nomem(ctx);
+        return;
+    }
+    arm_backup_result res;
+    char *err = NULL;
+    int rc = arm_backup_run(vt, dir, &res, &err);
+    if (rc != ARM_OK) {
+        char *m = sqlite3_mprintf("armdb_backup: %s: %s", vt->name, err ? err : arm_rc_str(rc));
+        sqlite3_result_error(ctx, m ? m : "armdb: out of memory", -1);
+        sqlite3_result_error_code(ctx, rc == ARM_NOMEM ? SQLITE_NOMEM : arm_ext_rc(rc));
+        sqlite3_free(m);
+    } else {
+        sqlite3_str *s = sqlite3_str_new(sqlite3_context_db_handle(ctx));
+        sqlite3_str_appendall(s, "{\"table\":");
+        func_json_str(s, vt->name);
+        sqlite3_str_appendall(s, ",\"dir\":");
+        func_json_str(s, dir);
+        sqlite3_str_appendf(s, ",\"keys\":%llu,\"bytes\":%llu,\"shards\":%u}",
+                            (unsigned long long)res.keys, (unsigned long long)res.bytes,
+                            res.shards);
+        func_result_str(ctx, s);
+    }
+    sqlite3_free(err);
+    sqlite3_free(dir);
+}
+
 ARM_PRIVATE int arm_func_register(sqlite3 *db, arm_ext_conn *conn) {
     static const struct {
         const char *name;
+        int nargs;
         void (*fn)(sqlite3_context *, int, sqlite3_value **);
         int flags;
     } funcs[] = {
-        {"armdb_stats", func_stats, SQLITE_UTF8 | SQLITE_INNOCUOUS},
-        {"armdb_flush", func_flush, SQLITE_UTF8},
-        {"armdb_check", func_check, SQLITE_UTF8},
+        {"armdb_stats", 1, func_stats, SQLITE_UTF8 | SQLITE_INNOCUOUS},
+        {"armdb_flush", 1, func_flush, SQLITE_UTF8},
+        {"armdb_check", 1, func_check, SQLITE_UTF8},
+        // writes a directory anywhere: never from a trigger or a view
+        {"armdb_backup", 2, func_backup, SQLITE_UTF8 | SQLITE_DIRECTONLY},
     };
-    // SQLITE_INNOCUOUS exists from 3.31; older versions get the plain flags
+    // SQLITE_INNOCUOUS exists from 3.31, SQLITE_DIRECTONLY from 3.30; older
+    // versions get the plain flags
     const int innocuous = sqlite3_libversion_number() >= 3031000 ? SQLITE_INNOCUOUS : 0;
+    const int directonly = sqlite3_libversion_number() >= 3030000 ? SQLITE_DIRECTONLY : 0;
     int rc = SQLITE_OK;
     for (size_t i = 0; i < sizeof(funcs) / sizeof(funcs[0]) && rc == SQLITE_OK; i++) {
         arm_ext_conn_ref(conn); // released by SQLite through the destructor, even on failure
-        int flags = funcs[i].flags & ~(innocuous ? 0 : SQLITE_INNOCUOUS);
-        rc = sqlite3_create_function_v2(db, funcs[i].name, 1, flags, conn, funcs[i].fn,
-                                        NULL, NULL, arm_ext_conn_unref);
+        int flags = funcs[i].flags & ~(innocuous ? 0 : SQLITE_INNOCUOUS) &
+                    ~(directonly ? 0 : SQLITE_DIRECTONLY);
+        rc = sqlite3_create_function_v2(db, funcs[i].name, funcs[i].nargs, flags, conn,
+                                        funcs[i].fn, NULL, NULL, arm_ext_conn_unref);
     }
     return rc;
 }

@@ -28,16 +28,17 @@ SQLITE_EXTENSION_INIT3
 /* The options, in the order the error message lists them. */
 static const char *const opts_known =
     "dir, shards, max_file_size, write_buffer, sync, compaction_threshold, index, cache_size, "
-    "key_type, max_key_size, max_value_size, key_file, key_env";
+    "key_type, max_key_size, max_value_size, shared, key_file, key_env";
 
 enum opts_id {
     OPT_DIR, OPT_SHARDS, OPT_MAX_FILE_SIZE, OPT_WRITE_BUFFER, OPT_SYNC, OPT_COMPACTION,
     OPT_INDEX, OPT_CACHE_SIZE, OPT_KEY_TYPE, OPT_MAX_KEY_SIZE, OPT_MAX_VALUE_SIZE,
-    OPT_KEY_FILE, OPT_KEY_ENV, OPT_COUNT
+    OPT_SHARED, OPT_KEY_FILE, OPT_KEY_ENV, OPT_COUNT
 };
 static const char *const opts_names[OPT_COUNT] = {
     "dir", "shards", "max_file_size", "write_buffer", "sync", "compaction_threshold",
-    "index", "cache_size", "key_type", "max_key_size", "max_value_size", "key_file", "key_env",
+    "index", "cache_size", "key_type", "max_key_size", "max_value_size", "shared", "key_file",
+    "key_env",
 };
 
 ARM_PRIVATE const char *arm_opts_key_type_name(int key_type) {
@@ -196,24 +197,175 @@ static char *opts_token(const char **pp, int *quoted, int *bad) {
     return sqlite3_mprintf("%.*s", (int)(p - start), start);
 }
 
-/* SQLite's affinity rules (datatype3.html 3.1) reduced to our key types. */
+/* Case-insensitive substring test, over the whole declared type. */
+static int opts_type_has(const char *type, const char *word) {
+    size_t n = strlen(word);
+    for (const char *p = type; *p; p++)
+        if (sqlite3_strnicmp(p, word, (int)n) == 0) return 1;
+    return 0;
+}
+
+/* SQLite's affinity rules (datatype3.html 3.1), in their order. */
+static int opts_affinity_of(const char *type) {
+    if (opts_type_has(type, "INT")) return ARM_EXT_AFF_INTEGER;
+    if (opts_type_has(type, "CHAR") || opts_type_has(type, "CLOB") || opts_type_has(type, "TEXT"))
+        return ARM_EXT_AFF_TEXT;
+    if (type[0] == 0 || opts_type_has(type, "BLOB")) return ARM_EXT_AFF_BLOB;
+    if (opts_type_has(type, "REAL") || opts_type_has(type, "FLOA") || opts_type_has(type, "DOUB"))
+        return ARM_EXT_AFF_REAL;
+    return ARM_EXT_AFF_NUMERIC;
+}
+
+/* The same rules reduced to our key types; -1 for the other affinities. */
 static int opts_key_type_of(const char *type) {
-    char up[64];
-    size_t n = strlen(type);
-    if (n >= sizeof(up)) n = sizeof(up) - 1;
-    for (size_t i = 0; i < n; i++) up[i] = (char)toupper((unsigned char)type[i]);
-    up[n] = 0;
-    if (strstr(up, "INT")) return ARM_EXT_KEY_INTEGER;
-    if (strstr(up, "CHAR") || strstr(up, "CLOB") || strstr(up, "TEXT")) return ARM_EXT_KEY_TEXT;
-    if (strstr(up, "BLOB")) return ARM_EXT_KEY_BLOB;
-    return -1;
+    switch (opts_affinity_of(type)) {
+    case ARM_EXT_AFF_INTEGER: return ARM_EXT_KEY_INTEGER;
+    case ARM_EXT_AFF_TEXT: return ARM_EXT_KEY_TEXT;
+    case ARM_EXT_AFF_BLOB: return type[0] ? ARM_EXT_KEY_BLOB : -1;
+    default: return -1;
+    }
 }
 
 static int opts_is_keyword(const char *t, const char *kw) {
     return sqlite3_stricmp(t, kw) == 0;
 }
 
-/* Parse one column definition into col. *is_pk set for PRIMARY KEY. */
+/* The next token if it is the keyword kw (consumed), else 0 (nothing consumed). */
+static int opts_accept(const char **pp, const char *kw) {
+    const char *p = *pp;
+    int quoted = 0, bad = 0;
+    char *tok = opts_token(&p, &quoted, &bad);
+    int yes = tok != NULL && !quoted && opts_is_keyword(tok, kw);
+    sqlite3_free(tok);
+    if (yes) *pp = p;
+    return yes;
+}
+
+/* The raw text of a DEFAULT value, as SQLite will parse it: a parenthesised
+ * expression, a string or blob literal, or a run of number and word
+ * characters (-1.5, NULL, TRUE, CURRENT_TIMESTAMP). NULL when there is none. */
+static char *opts_default_value(const char **pp) {
+    const char *p = opts_skip_space(*pp), *start = p;
+    if ((*p == 'x' || *p == 'X') && p[1] == '\'') p++;
+    if (*p == '\'' || *p == '"') {
+        char q = *p++;
+        while (*p && !(*p == q && p[1] != q)) p += *p == q ? 2 : 1;
+        if (*p != q) return NULL;
+        p++;
+    } else if (*p == '(') {
+        int depth = 0;
+        do {
+            if (*p == '(') depth++;
+            if (*p == ')') depth--;
+            p++;
+        } while (*p && depth > 0);
+        if (depth != 0) return NULL;
+    } else {
+        if (*p == '+' || *p == '-') p++;
+        while (opts_is_ident_char((unsigned char)*p) || *p == '.' ||
+               ((*p == '+' || *p == '-') && (p[-1] == 'e' || p[-1] == 'E')))
+            p++;
+    }
+    if (p == start) return NULL;
+    *pp = p;
+    return sqlite3_mprintf("%.*s", (int)(p - start), start);
+}
+
+/* REFERENCES table [(columns)] and its actions: kept as documentation only,
+ * since SQLite enforces no foreign keys on a virtual table. Consumes the
+ * clause; 0 when it does not parse. */
+static int opts_skip_references(const char **pp) {
+    static const char *const words[] = {"ON", "DELETE", "UPDATE", "SET", "NULL", "DEFAULT",
+                                        "CASCADE", "RESTRICT", "NO", "ACTION", "NOT",
+                                        "DEFERRABLE", "INITIALLY", "DEFERRED", "IMMEDIATE"};
+    int quoted = 0, bad = 0;
+    char *tok = opts_token(pp, &quoted, &bad); // the parent table
+    if (tok == NULL || tok[0] == '(') {
+        sqlite3_free(tok);
+        return 0;
+    }
+    sqlite3_free(tok);
+    for (;;) {
+        const char *p = *pp;
+        tok = opts_token(&p, &quoted, &bad);
+        if (tok == NULL) return !bad;
+        int take = !quoted && (tok[0] == '(' || opts_word(tok, words, 15) >= 0);
+        int match = !quoted && opts_is_keyword(tok, "MATCH");
+        // NOT starts NOT NULL (a column constraint) unless DEFERRABLE follows
+        if (take && opts_is_keyword(tok, "NOT")) take = opts_accept(&p, "DEFERRABLE");
+        // NULL and DEFAULT belong to the clause only after SET
+        if (take && (opts_is_keyword(tok, "NULL") || opts_is_keyword(tok, "DEFAULT"))) take = 0;
+        sqlite3_free(tok);
+        if (!take && !match) return 1;
+        *pp = p;
+        if (match) sqlite3_free(opts_token(pp, &quoted, &bad)); // MATCH name
+        if (opts_accept(pp, "SET") && !opts_accept(pp, "NULL") && !opts_accept(pp, "DEFAULT"))
+            return 0;
+    }
+}
+
+static int opts_column_error(char **errmsg, const char *col, const char *what, const char *why) {
+    *errmsg = sqlite3_mprintf("armdb: column %s: %s is not supported (%s)", col, what, why);
+    return SQLITE_ERROR;
+}
+
+/* One column constraint starting with keyword tok (consumed); *pp is past it
+ * on return. */
+static int opts_column_constraint(const char **pp, const char *tok, arm_ext_column *col,
+                                  int *is_pk, char **errmsg) {
+    int quoted = 0, bad = 0;
+    if (opts_is_keyword(tok, "CONSTRAINT")) { // a name for the next constraint
+        char *name = opts_token(pp, &quoted, &bad);
+        sqlite3_free(name);
+        return name ? SQLITE_OK : opts_column_error(errmsg, col->name, "CONSTRAINT", "no name");
+    }
+    if (opts_is_keyword(tok, "PRIMARY")) {
+        if (!opts_accept(pp, "KEY")) return SQLITE_ERROR;
+        *is_pk = 1;
+        (void)opts_accept(pp, "ASC"); // keys are kept in ascending order anyway
+        if (opts_accept(pp, "DESC"))
+            return opts_column_error(errmsg, col->name, "PRIMARY KEY DESC",
+                                     "keys are kept in ascending order; ORDER BY key DESC works");
+        if (opts_accept(pp, "AUTOINCREMENT"))
+            return opts_column_error(errmsg, col->name, "AUTOINCREMENT",
+                                     "a NULL INTEGER PRIMARY KEY gets the largest key + 1");
+    } else if (opts_is_keyword(tok, "NOT")) {
+        if (!opts_accept(pp, "NULL")) return SQLITE_ERROR;
+        col->not_null = 1;
+    } else if (opts_is_keyword(tok, "NULL")) {
+        // NULL allowed: the default
+    } else if (opts_is_keyword(tok, "DEFAULT")) {
+        sqlite3_free(col->dflt);
+        col->dflt = opts_default_value(pp);
+        if (col->dflt == NULL) return SQLITE_ERROR;
+    } else if (opts_is_keyword(tok, "COLLATE")) {
+        sqlite3_free(col->collate);
+        col->collate = opts_token(pp, &quoted, &bad);
+        if (col->collate == NULL) return SQLITE_ERROR;
+    } else if (opts_is_keyword(tok, "REFERENCES")) {
+        if (!opts_skip_references(pp)) return SQLITE_ERROR;
+    } else {
+        return opts_column_error(errmsg, col->name, tok,
+                                 "armdb enforces PRIMARY KEY and NOT NULL; UNIQUE, CHECK, ON "
+                                 "CONFLICT and generated columns are not available");
+    }
+    if (opts_accept(pp, "ON"))
+        return opts_column_error(errmsg, col->name, "ON CONFLICT",
+                                 "write INSERT OR REPLACE / OR IGNORE instead");
+    return SQLITE_OK;
+}
+
+/* Words that end a column's type and start a constraint. */
+static int opts_is_constraint_word(const char *tok) {
+    static const char *const words[] = {"CONSTRAINT", "PRIMARY", "NOT", "NULL", "DEFAULT",
+                                        "COLLATE", "REFERENCES", "UNIQUE", "CHECK",
+                                        "GENERATED", "AS", "HIDDEN", "ON"};
+    return opts_word(tok, words, 13) >= 0;
+}
+
+/* Parse one column definition into col: name, type, then constraints
+ * (PRIMARY KEY, NOT NULL, DEFAULT, COLLATE, REFERENCES as documentation).
+ * *is_pk set for PRIMARY KEY. */
 static int opts_column(const char *def, arm_ext_column *col, int *is_pk, char **errmsg) {
     const char *p = def;
     int quoted = 0, bad = 0;
@@ -223,57 +375,71 @@ static int opts_column(const char *def, arm_ext_column *col, int *is_pk, char **
         sqlite3_free(tok);
         return SQLITE_ERROR;
     }
-    static const char *const table_kw[] = {"PRIMARY", "UNIQUE", "CHECK", "FOREIGN", "CONSTRAINT"};
-    if (!quoted && opts_word(tok, table_kw, 5) >= 0) {
-        *errmsg = sqlite3_mprintf("armdb: table constraints are not supported ('%s'); mark the "
-                                  "key column itself PRIMARY KEY", def);
-        sqlite3_free(tok);
-        return SQLITE_ERROR;
-    }
     col->name = tok;
     sqlite3_str *type = sqlite3_str_new(NULL);
     int in_type = 1, rc = SQLITE_OK;
     while (rc == SQLITE_OK && (tok = opts_token(&p, &quoted, &bad)) != NULL) {
-        if (quoted) {
+        if (quoted && !in_type) {
             rc = SQLITE_ERROR;
-        } else if (opts_is_keyword(tok, "PRIMARY") || opts_is_keyword(tok, "NOT")) {
-            int primary = opts_is_keyword(tok, "PRIMARY");
-            sqlite3_free(tok);
-            tok = opts_token(&p, &quoted, &bad);
-            if (tok == NULL || !opts_is_keyword(tok, primary ? "KEY" : "NULL")) {
-                rc = SQLITE_ERROR;
-            } else if (primary) {
-                *is_pk = 1;
-            } else {
-                col->not_null = 1;
-            }
+        } else if (!quoted && opts_is_constraint_word(tok)) {
             in_type = 0;
-        } else if (!in_type && opts_is_keyword(tok, "ASC") && *is_pk) {
-            // PRIMARY KEY ASC is what we do anyway
-        } else if (in_type && !opts_is_keyword(tok, "NULL") && !opts_is_keyword(tok, "UNIQUE") &&
-                   !opts_is_keyword(tok, "DEFAULT") && !opts_is_keyword(tok, "CHECK") &&
-                   !opts_is_keyword(tok, "COLLATE") && !opts_is_keyword(tok, "REFERENCES") &&
-                   !opts_is_keyword(tok, "GENERATED") && !opts_is_keyword(tok, "AS") &&
-                   !opts_is_keyword(tok, "CONSTRAINT") && !opts_is_keyword(tok, "HIDDEN")) {
+            rc = opts_column_constraint(&p, tok, col, is_pk, errmsg);
+        } else if (in_type) {
             if (sqlite3_str_length(type) > 0 && tok[0] != '(') sqlite3_str_appendchar(type, 1, ' ');
             sqlite3_str_appendall(type, tok);
         } else {
-            *errmsg = sqlite3_mprintf("armdb: column %s: unsupported '%s' (columns take a type, "
-                                      "PRIMARY KEY and NOT NULL)", col->name, tok);
-            sqlite3_free(tok);
-            sqlite3_free(sqlite3_str_finish(type));
-            return SQLITE_ERROR;
+            rc = SQLITE_ERROR;
         }
         sqlite3_free(tok);
     }
     col->type = sqlite3_str_finish(type);
     if (col->type == NULL) col->type = sqlite3_mprintf("%s", "");
+    if (col->type != NULL) col->affinity = opts_affinity_of(col->type);
     if (rc != SQLITE_OK || bad || col->type == NULL) {
         if (*errmsg == NULL)
             *errmsg = sqlite3_mprintf("armdb: cannot parse column definition '%s'", def);
         return SQLITE_ERROR;
     }
     return SQLITE_OK;
+}
+
+/* A table constraint: PRIMARY KEY (column) names the key (*pk_name, owned);
+ * FOREIGN KEY (...) REFERENCES ... is kept as documentation; UNIQUE and
+ * CHECK cannot be enforced and are refused. */
+static int opts_table_constraint(const char *def, char **pk_name, char **errmsg) {
+    const char *p = def;
+    int quoted = 0, bad = 0;
+    if (opts_accept(&p, "CONSTRAINT")) sqlite3_free(opts_token(&p, &quoted, &bad));
+    if (opts_accept(&p, "FOREIGN")) {
+        char *cols = opts_accept(&p, "KEY") ? opts_token(&p, &quoted, &bad) : NULL;
+        int ok = cols != NULL && cols[0] == '(' && opts_accept(&p, "REFERENCES") &&
+                 opts_skip_references(&p) && *opts_skip_space(p) == 0;
+        sqlite3_free(cols);
+        if (ok) return SQLITE_OK;
+    } else if (opts_accept(&p, "PRIMARY") && opts_accept(&p, "KEY")) {
+        char *group = opts_token(&p, &quoted, &bad);
+        const char *g = group && group[0] == '(' ? group + 1 : NULL;
+        char *name = g ? opts_token(&g, &quoted, &bad) : NULL;
+        if (g != NULL) (void)opts_accept(&g, "ASC");
+        int ok = name != NULL && g != NULL && *opts_skip_space(g) == ')' &&
+                 *opts_skip_space(p) == 0 && !bad;
+        sqlite3_free(group);
+        if (ok) {
+            sqlite3_free(*pk_name);
+            *pk_name = name;
+            return SQLITE_OK;
+        }
+        sqlite3_free(name);
+        *errmsg = sqlite3_mprintf("armdb: '%s': the PRIMARY KEY is one column, in ascending "
+                                  "order (composite keys are not supported)", def);
+        return SQLITE_ERROR;
+    } else {
+        *errmsg = sqlite3_mprintf("armdb: table constraint '%s' is not supported (armdb "
+                                  "enforces PRIMARY KEY and NOT NULL only)", def);
+        return SQLITE_ERROR;
+    }
+    *errmsg = sqlite3_mprintf("armdb: cannot parse table constraint '%s'", def);
+    return SQLITE_ERROR;
 }
 
 /* ------------------------------------------------------------- options */
@@ -314,7 +480,7 @@ static int opts_apply(opts_state *st, arm_ext_config *cfg, int id, const char *v
     case OPT_MAX_FILE_SIZE:
         if (!opts_parse_size(val, &u) || u < OPTS_MAX_FILE_MIN || u > OPTS_MAX_FILE_MAX)
             return opts_bad(errmsg, name, val,
-                            "a size from 64KB to 4GB-4KB, like 268435456 or '256MB'");
+                            "a size from '64KB' to 4294963200 (4GB - 4KB), like 268435456 or '256MB'");
         cfg->eng.max_file_size = u;
         return SQLITE_OK;
     case OPT_WRITE_BUFFER:
@@ -365,6 +531,13 @@ static int opts_apply(opts_state *st, arm_ext_config *cfg, int id, const char *v
             return opts_bad(errmsg, name, val, "a size from 1 byte to 1000000000 bytes");
         st->max_value_size = u;
         return SQLITE_OK;
+    case OPT_SHARED: {
+        static const char *const bool_words[] = {"0", "1", "false", "true", "off", "on"};
+        int w = opts_word(val, bool_words, 6);
+        if (w < 0) return opts_bad(errmsg, name, val, "0 or 1");
+        cfg->shared = w % 2;
+        return SQLITE_OK;
+    }
     default:
         // key_file / key_env: recognised so the message is precise, refused
         // until the engine can encrypt (a key never goes into this text).
@@ -429,7 +602,7 @@ ARM_PRIVATE char *arm_opts_default_dir(sqlite3 *db, const char *schema, const ch
 /* A relative dir= is taken relative to the database file's directory, so the
  * table still finds its data when the database is opened from elsewhere;
  * without a database file, relative to the current directory. */
-static char *opts_resolve_dir(sqlite3 *db, const char *schema, const char *dir) {
+ARM_PRIVATE char *arm_opts_resolve_dir(sqlite3 *db, const char *schema, const char *dir) {
     if (dir[0] == '/') return sqlite3_mprintf("%s", dir);
     const char *file = sqlite3_db_filename(db, schema);
     if (file != NULL && file[0] == '/') {
@@ -458,6 +631,11 @@ static int opts_columns_finish(arm_ext_config *cfg, const char *table, int npk, 
         return SQLITE_ERROR;
     }
     cfg->key_type = kt;
+    if (k->collate != NULL && sqlite3_stricmp(k->collate, "BINARY") != 0) {
+        *errmsg = sqlite3_mprintf("armdb: %s: the PRIMARY KEY column %s cannot be COLLATE %s "
+                                  "(keys are kept in BINARY order)", table, k->name, k->collate);
+        return SQLITE_ERROR;
+    }
     for (int i = 0; i < cfg->ncol; i++)
         for (int j = 0; j < i; j++)
             if (sqlite3_stricmp(cfg->cols[i].name, cfg->cols[j].name) == 0) {
@@ -466,6 +644,18 @@ static int opts_columns_finish(arm_ext_config *cfg, const char *table, int npk, 
                 return SQLITE_ERROR;
             }
     return SQLITE_OK;
+}
+
+/* PRIMARY KEY (name) as a table constraint names an existing column. */
+static int opts_pk_by_name(arm_ext_config *cfg, const char *table, const char *name,
+                           char **errmsg) {
+    for (int i = 0; i < cfg->ncol; i++)
+        if (sqlite3_stricmp(cfg->cols[i].name, name) == 0) {
+            cfg->key_col = i;
+            return SQLITE_OK;
+        }
+    *errmsg = sqlite3_mprintf("armdb: %s: PRIMARY KEY (%s) names no column", table, name);
+    return SQLITE_ERROR;
 }
 
 static int opts_kv_columns(arm_ext_config *cfg) {
@@ -481,6 +671,8 @@ static int opts_kv_columns(arm_ext_config *cfg) {
     cfg->cols[1].type = sqlite3_mprintf("%s", "");
     if (!cfg->cols[0].name || !cfg->cols[0].type || !cfg->cols[1].name || !cfg->cols[1].type)
         return SQLITE_NOMEM;
+    cfg->cols[0].affinity = opts_affinity_of(cfg->cols[0].type);
+    cfg->cols[1].affinity = ARM_EXT_AFF_BLOB; // the value keeps the type it was written with
     return SQLITE_OK;
 }
 
@@ -488,6 +680,7 @@ static int opts_parse_args(opts_state *st, arm_ext_config *cfg, int argc,
                            const char *const *argv, char **errmsg) {
     const char *table = argv[2];
     int npk = 0, rc = SQLITE_OK;
+    char *pk_name = NULL; /* from a PRIMARY KEY (column) table constraint */
     cfg->cols = sqlite3_malloc64((size_t)(argc > 3 ? argc : 1) * sizeof(arm_ext_column));
     if (cfg->cols == NULL) return SQLITE_NOMEM;
     memset(cfg->cols, 0, (size_t)(argc > 3 ? argc : 1) * sizeof(arm_ext_column));
@@ -503,15 +696,29 @@ static int opts_parse_args(opts_state *st, arm_ext_config *cfg, int argc,
             *errmsg = sqlite3_mprintf("armdb: %s: too many columns", table);
             return SQLITE_ERROR;
         }
+        static const char *const table_kw[] = {"PRIMARY", "UNIQUE", "CHECK", "FOREIGN",
+                                               "CONSTRAINT"};
+        const char *q = arg;
+        int quoted = 0, bad = 0;
+        char *first = opts_token(&q, &quoted, &bad);
+        int table_constraint = first != NULL && !quoted && opts_word(first, table_kw, 5) >= 0;
+        sqlite3_free(first);
+        if (table_constraint) {
+            char *before = pk_name;
+            rc = opts_table_constraint(arg, &pk_name, errmsg);
+            if (pk_name != before) npk++;
+            continue;
+        }
         int is_pk = 0;
         arm_ext_column *col = &cfg->cols[cfg->ncol++];
         rc = opts_column(arg, col, &is_pk, errmsg);
         if (is_pk) {
             cfg->key_col = cfg->ncol - 1;
-            col->not_null = 1;
             npk++;
         }
     }
+    if (rc == SQLITE_OK && pk_name != NULL) rc = opts_pk_by_name(cfg, table, pk_name, errmsg);
+    sqlite3_free(pk_name);
     if (rc != SQLITE_OK) return rc;
     cfg->table_form = cfg->ncol > 0;
     if (!cfg->table_form) {
@@ -553,7 +760,10 @@ ARM_PRIVATE int arm_opts_parse(sqlite3 *db, int argc, const char *const *argv,
         uint64_t key_room = cfg->key_type == ARM_EXT_KEY_INTEGER ? 8 : cfg->max_key_size + 1;
         uint64_t need = OPTS_ENTRY_OVERHEAD + key_room;
         uint64_t room = cfg->eng.max_file_size > need ? cfg->eng.max_file_size - need : 0;
-        if (!st.max_value_size && cfg->max_value_size > room) cfg->max_value_size = (uint32_t)room;
+        if (!st.max_value_size && cfg->max_value_size > room) {
+            cfg->max_value_size = (uint32_t)room;
+            cfg->value_size_lowered = 1;
+        }
         if (st.max_value_size && cfg->max_value_size > room) {
             *errmsg = sqlite3_mprintf("armdb: max_value_size (%llu) does not fit in one data file "
                                       "of max_file_size (%llu); raise max_file_size",
@@ -566,7 +776,7 @@ ARM_PRIVATE int arm_opts_parse(sqlite3 *db, int argc, const char *const *argv,
         cfg->eng.max_key_size = cfg->key_type == ARM_EXT_KEY_INTEGER ? 8 : cfg->max_key_size + 1;
         cfg->eng.max_value_size = cfg->max_value_size + 1;
         if (st.dir != NULL) {
-            cfg->dir = opts_resolve_dir(db, argv[1], st.dir);
+            cfg->dir = arm_opts_resolve_dir(db, argv[1], st.dir);
             if (cfg->dir == NULL) rc = SQLITE_NOMEM;
         } else {
             cfg->dir = arm_opts_default_dir(db, argv[1], argv[2], errmsg);
@@ -585,6 +795,8 @@ ARM_PRIVATE void arm_opts_clear(arm_ext_config *cfg) {
     for (int i = 0; cfg->cols != NULL && i < cfg->ncol; i++) {
         sqlite3_free(cfg->cols[i].name);
         sqlite3_free(cfg->cols[i].type);
+        sqlite3_free(cfg->cols[i].dflt);
+        sqlite3_free(cfg->cols[i].collate);
     }
     sqlite3_free(cfg->cols);
     sqlite3_free(cfg->dir);
@@ -602,7 +814,9 @@ ARM_PRIVATE char *arm_opts_schema(const arm_ext_config *cfg) {
         sqlite3_str_appendf(s, "%s\"%w\"", i ? ", " : "", c->name);
         if (c->type[0]) sqlite3_str_appendf(s, " %s", c->type);
         if (i == cfg->key_col) sqlite3_str_appendall(s, " PRIMARY KEY");
-        if (c->not_null) sqlite3_str_appendall(s, " NOT NULL");
+        if (c->not_null || i == cfg->key_col) sqlite3_str_appendall(s, " NOT NULL");
+        if (c->dflt) sqlite3_str_appendf(s, " DEFAULT %s", c->dflt);
+        if (c->collate) sqlite3_str_appendf(s, " COLLATE \"%w\"", c->collate);
     }
     sqlite3_str_appendall(s, ") WITHOUT ROWID");
     return sqlite3_str_finish(s);

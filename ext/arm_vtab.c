@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * arm_vtab.c: the `armdb` virtual-table module. Each table is one engine
- * directory (shared process-wide, see armdb_ext.c); each connection's table
- * object keeps one arm_batch as its transaction. Layer: ext.
+ * directory (shared process-wide, see arm_registry.c); a connection's table
+ * objects read and write through its transaction context (arm_txn.c).
+ * Layer: ext.
  *
  * ===================================================================== formats
  * Keys (the engine orders keys by memcmp, shorter first on a tie):
@@ -16,8 +17,10 @@
  * A key written gets the key column's affinity first, as in an ordinary
  * table: INTEGER keys accept integers, whole reals and text that reads as an
  * integer ('42'); TEXT keys accept text and numbers (stored as their text);
- * BLOB keys accept only blobs. Anything else is "cannot store T value in K
- * column t.key"; NULL is "NOT NULL constraint failed: t.key".
+ * BLOB keys accept only blobs. Anything else is SQLITE_MISMATCH, "datatype
+ * mismatch: cannot store T value in K column t.key", as for a rowid; NULL is
+ * "NOT NULL constraint failed: t.key", except that an INTEGER PRIMARY KEY of
+ * the table form inserted as NULL gets the largest key + 1.
  *
  * Values, key/value form: one byte with the SQLite type code (1 INTEGER,
  * 2 REAL, 3 TEXT, 4 BLOB, 5 NULL), then INTEGER: 8 bytes little-endian
@@ -29,8 +32,9 @@
  * order: varint N (columns stored), then per column a type byte as above and
  * INTEGER: zigzag varint; REAL: 8 bytes LE; TEXT/BLOB: varint length + bytes;
  * NULL: nothing. Varints are LEB128 (7 bits per byte, low first). Columns past
- * N read as NULL. max_value_size counts the whole record. Values are stored as
- * given (no column affinity), like the key/value form's value.
+ * N read as NULL. max_value_size counts the whole record. Each value is
+ * stored after its column's affinity (arm_codec.c), as an ordinary table
+ * stores it; the key/value form's value keeps the type it was given.
  *
  * ====================================================================== plans
  * xBestIndex encodes its plan in idxNum (bits below); idxStr is only a
@@ -48,27 +52,30 @@
  * LIMIT stops the scan early.
  *
  * =============================================================== transactions
- * xBegin makes (or reuses) the batch; xUpdate writes into it; reads consult it
- * first (point reads: arm_engine_batch_lookup; scans: the batch as cursor
- * overlay), so a transaction sees its own writes. xSync commits the batch to
- * the engine: atomic across shards, durable per sync=, and visible to other
- * connections from then on (xCommit follows immediately in the same COMMIT).
- * xRollback clears it. Savepoints (SAVEPOINT, and SQLite's own statement
- * savepoints) map to arm_engine_batch_mark / rollback_to.
- * UNIQUE checks read batch then engine when the row is written, and a new
- * key goes into the batch as a conditional insert, so the engine re-checks it
- * under its locks at commit: two database files sharing one dir= (no SQLite
- * lock between them) cannot both insert the same key; the later COMMIT fails
- * with the UNIQUE error and writes nothing.
+ * Every read and write of a table runs in its connection's transaction
+ * context (arm_txn.c): one snapshot of every armdb table of the process, and
+ * one engine transaction per table written (its writes, the keys and ranges
+ * it read). xBegin enters the context as a writer; xUpdate writes into the
+ * table's engine transaction; cursors and point reads read through it, so a
+ * transaction sees its own writes and nothing committed after its snapshot.
+ * xSync prepares (validation: a conflict is SQLITE_BUSY_SNAPSHOT, nothing
+ * written), xCommit publishes every engine of the context at once, xRollback
+ * discards. Savepoints (SAVEPOINT, and SQLite's own statement savepoints) map
+ * to arm_txn_mark / rollback_to. UNIQUE checks are point reads of the
+ * transaction, so another connection (or another database file sharing the
+ * dir=) inserting the same key first makes this COMMIT fail instead of
+ * overwriting it.
  */
 #include "sqlite3ext.h"
 SQLITE_EXTENSION_INIT3
 
 #include "ext_int.h"
+#include "../common/arm_hash.h"
 
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define VTAB_PLAN_EQ     0x01 /* argv[0]: key = ? (point lookup) */
 #define VTAB_PLAN_IN     0x02 /* argv[0]: key IN (...), all at once */
@@ -124,6 +131,44 @@ static int vtab_unavailable(arm_vtab *vt) {
     return vt->open_rc ? vt->open_rc : SQLITE_ERROR;
 }
 
+/* Acquire the engine; on failure remember why (open_err, open_rc,
+ * open_kind). SQLITE_OK or the SQLite code. */
+static int vtab_acquire(arm_vtab *vt, int flags) {
+    char *msg = NULL;
+    int kind = ARM_EXT_FAIL_NONE;
+    int arc = arm_ext_engine_acquire(&vt->cfg, &vt->me, flags, &vt->sh, &kind, &msg);
+    sqlite3_free(vt->open_err);
+    vt->open_err = NULL;
+    vt->open_rc = SQLITE_OK;
+    vt->open_kind = ARM_EXT_FAIL_NONE;
+    if (arc == ARM_OK) return SQLITE_OK;
+    vt->open_err = msg ? msg : sqlite3_mprintf("armdb: %s: cannot open: %s", vt->name,
+                                               arm_rc_str(arc));
+    vt->open_rc = kind == ARM_EXT_FAIL_NOMEM ? SQLITE_NOMEM : arm_ext_rc(arc);
+    vt->open_kind = kind;
+    return vt->open_rc;
+}
+
+/* A table object inherited across fork() still points at the parent's
+ * engine: the child must never write through it (or read: its locks may
+ * have been held at the fork). */
+static int vtab_forked(const arm_vtab *vt) {
+    return vt->sh != NULL && vt->sh->pid != arm_ext_pid();
+}
+
+ARM_PRIVATE int arm_vtab_ready(arm_vtab *vt) {
+    if (vtab_forked(vt)) {
+        arm_vtab_set_error(vt, "armdb: %s: this connection was opened by process %d, before "
+                           "fork(); open a new connection in this process", vt->name,
+                           (int)vt->sh->pid);
+        return SQLITE_MISUSE;
+    }
+    if (vt->sh != NULL) return SQLITE_OK;
+    if (vt->open_kind == ARM_EXT_FAIL_BUSY || vt->open_kind == ARM_EXT_FAIL_MISSING)
+        (void)vtab_acquire(vt, vt->open_flags); // it may have passed: another process closed it
+    return vt->sh != NULL ? SQLITE_OK : vtab_unavailable(vt);
+}
+
 static const char *vtab_type_name(int t) {
     switch (t) {
     case SQLITE_INTEGER: return "INTEGER";
@@ -144,8 +189,83 @@ static int vtab_read(arm_txn *txn, arm_slice key, arm_buf *buf, int *found) {
     return rc;
 }
 
+ARM_PRIVATE int arm_vtab_cursor_open(arm_vtab *vt, arm_txn *txn, arm_cursor **cursor_out) {
+    (void)vt;
+    return arm_txn_cursor_open_untracked(txn, cursor_out);
+}
+
+/* The largest INTEGER key txn sees (*found = 0 when the table is empty). An
+ * ordered index answers at once; a hash index is scanned. SQLITE_OK or an
+ * error with zErrMsg set. */
+static int vtab_largest_int_key(arm_vtab *vt, arm_txn *txn, int *found, int64_t *out) {
+    arm_cursor *c = NULL;
+    *found = 0;
+    int rc = arm_vtab_cursor_open(vt, txn, &c);
+    if (rc != ARM_OK) return arm_vtab_engine_error(vt, rc, "find the largest key");
+    int hash = vt->cfg.eng.index_kind == ARM_INDEX_HASH;
+    for (rc = hash ? arm_engine_cursor_first(c) : arm_engine_cursor_last(c); rc == ARM_OK;
+         rc = arm_engine_cursor_next(c)) {
+        int64_t k = 0;
+        if (arm_codec_int_key_decode(arm_engine_cursor_key(c), &k) != ARM_OK) {
+            arm_engine_cursor_close(c);
+            arm_vtab_set_error(vt, "armdb: %s: corrupt INTEGER key (length is not 8)", vt->name);
+            return SQLITE_CORRUPT_VTAB;
+        }
+        if (!*found || k > *out) *out = k;
+        *found = 1;
+        if (!hash) break;
+    }
+    arm_engine_cursor_close(c);
+    if (rc != ARM_OK && rc != ARM_NOTFOUND) return arm_vtab_engine_error(vt, rc, "find the largest key");
+    return SQLITE_OK;
+}
+
+/* The key an INTEGER PRIMARY KEY inserted as NULL gets, as SQLite picks a
+ * rowid: the largest key + 1 (1 in an empty table). A key handed out to
+ * another connection of this process and maybe not committed yet is skipped,
+ * so concurrent inserts never pick the same key (SQLite serialises writers
+ * instead); this connection's own rolled-back keys are reused, as SQLite
+ * does. Past 9223372036854775807, random unused positive keys are tried and
+ * then SQLITE_FULL, as SQLite does. The largest key is read without counting
+ * as a read of the transaction (so concurrent inserters do not conflict over
+ * it); the insert of the key chosen is checked like any other, as a point
+ * read (vtab_conflict), so another connection taking it first is a conflict
+ * at COMMIT. */
+#define VTAB_RANDOM_KEY_TRIES 100
+static int vtab_next_int_key(arm_vtab *vt, arm_txn *txn, int64_t *out) {
+    int found = 0;
+    int64_t largest = 0;
+    arm_ext_shared *sh = vt->sh;
+    pthread_mutex_lock(&sh->auto_mu);
+    int rc = vtab_largest_int_key(vt, txn, &found, &largest);
+    int64_t next = found ? largest : 0;
+    if (sh->auto_conn != NULL && sh->auto_conn != (const void *)vt->conn && sh->auto_last > next)
+        next = sh->auto_last;
+    for (int i = 0; rc == SQLITE_OK && next == INT64_MAX && i < VTAB_RANDOM_KEY_TRIES; i++) {
+        int64_t r = 0;
+        sqlite3_randomness(sizeof(r), &r);
+        r &= INT64_MAX;
+        if (r == 0 || arm_codec_int_key(r, &vt->kbuf) != ARM_OK) continue;
+        int e = arm_txn_contains(txn, arm_slice_make(vt->kbuf.ptr, vt->kbuf.len));
+        if (e == ARM_NOTFOUND) next = r - 1;
+        else if (e != ARM_OK) rc = arm_vtab_engine_error(vt, e, "read");
+    }
+    if (rc == SQLITE_OK && next == INT64_MAX) {
+        arm_vtab_set_error(vt, "armdb: %s: no free key for %s: the largest is "
+                           "9223372036854775807 and %d random keys were taken", vt->name,
+                           vt->cfg.cols[vt->cfg.key_col].name, VTAB_RANDOM_KEY_TRIES);
+        rc = SQLITE_FULL;
+    }
+    if (rc == SQLITE_OK) {
+        *out = next + 1;
+        sh->auto_last = *out;
+        sh->auto_conn = vt->conn;
+    }
+    pthread_mutex_unlock(&sh->auto_mu);
+    return rc;
+}
 /* ------------------------------------------------------- create/connect */
-static void vtab_free(arm_vtab *vt, int destroy);
+static void vtab_free(arm_vtab *vt);
 
 static int vtab_init(sqlite3 *db, void *aux, int argc, const char *const *argv,
                      sqlite3_vtab **out, char **err, int create) {
@@ -164,26 +284,30 @@ static int vtab_init(sqlite3 *db, void *aux, int argc, const char *const *argv,
     vt->name = sqlite3_mprintf("%s", argv[2]);
     char *decl = arm_opts_schema(&vt->cfg);
     if (vt->schema == NULL || vt->name == NULL || decl == NULL) rc = SQLITE_NOMEM;
+    if (rc == SQLITE_OK && create) rc = arm_default_check(db, &vt->cfg, err);
     if (rc == SQLITE_OK) rc = sqlite3_declare_vtab(db, decl);
     sqlite3_free(decl);
     // xUpdate reports UNIQUE/NOT NULL itself and honours OR IGNORE/REPLACE
     if (rc == SQLITE_OK) rc = sqlite3_vtab_config(db, SQLITE_VTAB_CONSTRAINT_SUPPORT, 1);
+    if (rc == SQLITE_OK) rc = arm_record_owner_of(db, argv[1], argv[2], &vt->me);
     if (rc == SQLITE_OK) {
-        char *msg = NULL;
-        int arc = arm_ext_engine_acquire(&vt->cfg, create, &vt->sh, &msg);
-        if (arc != ARM_OK && create) {
-            *err = msg;
-            rc = arm_ext_rc(arc);
-        } else if (arc != ARM_OK) {
-            // Connect anyway: every use then fails with this message, and
-            // DROP TABLE (which connects first) still works.
-            vt->open_err = msg;
-            vt->open_rc = arm_ext_rc(arc);
+        vt->open_flags = sqlite3_db_readonly(db, argv[1]) == 1 ? ARM_EXT_OPEN_READONLY : 0;
+        int arc = vtab_acquire(vt, vt->open_flags | (create ? ARM_EXT_OPEN_CREATE : 0));
+        if (arc != SQLITE_OK && create) {
+            *err = vt->open_err;
+            vt->open_err = NULL;
+            rc = arc;
         }
+        // A connect that failed connects anyway: every use then fails with
+        // the message (or retries, when the cause may pass), and DROP TABLE
+        // (which connects first) still works.
     }
     if (rc != SQLITE_OK) {
         if (*err == NULL) *err = sqlite3_mprintf("armdb: %s", sqlite3_errstr(rc));
         arm_opts_clear(&vt->cfg);
+        sqlite3_free(vt->me.file);
+        sqlite3_free(vt->me.table);
+        sqlite3_free(vt->open_err);
         sqlite3_free(vt->schema);
         sqlite3_free(vt->name);
         sqlite3_free(vt);
@@ -196,8 +320,12 @@ static int vtab_init(sqlite3 *db, void *aux, int argc, const char *const *argv,
      * in-doubt transactions it owns resolved) when connecting. */
     if (create && vt->sh) {
         rc = arm_ext_shadow_create(vt, err);
-        if (rc != SQLITE_OK) {
-            vtab_free(vt, 1);
+        if (rc != SQLITE_OK) { /* the CREATE fails: its new directory goes too */
+            char *msg = NULL;
+            int kept = 0;
+            (void)arm_ext_engine_drop(vt->sh, &vt->me, vt->cfg.dir_default, &kept, &msg);
+            sqlite3_free(msg);
+            vtab_free(vt);
             return rc;
         }
     } else if (vt->sh) {
@@ -217,17 +345,17 @@ static int vtab_connect(sqlite3 *db, void *aux, int argc, const char *const *arg
     return vtab_init(db, aux, argc, argv, out, err, 0);
 }
 
-static void vtab_free(arm_vtab *vt, int destroy) {
+static void vtab_free(arm_vtab *vt) {
     arm_ext_ctx_vtab_gone(vt);
-    if (vt->sh != NULL) {
-        if (destroy) arm_ext_engine_doom(vt->sh, vt->cfg.dir_default);
-        arm_ext_engine_release(vt->sh);
-    }
+    arm_ext_engine_release(vt->sh);
+    sqlite3_free(vt->me.file);
+    sqlite3_free(vt->me.table);
     arm_ext_conn_remove(vt->conn, vt);
     arm_ext_conn_unref(vt->conn);
     arm_buf_free(&vt->kbuf);
     arm_buf_free(&vt->kbuf2);
     arm_buf_free(&vt->vbuf);
+    arm_default_clear(&vt->dflt, vt->cfg.ncol);
     arm_opts_clear(&vt->cfg);
     sqlite3_free(vt->marks);
     sqlite3_free(vt->open_err);
@@ -238,12 +366,18 @@ static void vtab_free(arm_vtab *vt, int destroy) {
 }
 
 static int vtab_disconnect(sqlite3_vtab *tab) {
-    vtab_free((arm_vtab *)tab, 0);
+    vtab_free((arm_vtab *)tab);
     return SQLITE_OK;
 }
 
-/* DROP TABLE: the directory goes when the last connection lets go of it. A
- * table whose engine could not be opened is dropped from the schema only. */
+/* DROP TABLE removes the data or fails saying why; it never reports success
+ * and leaves rows that come back. An open table's directory is marked
+ * dropped in its record at once (so a crash cannot bring it back) and goes
+ * when the last connection of the process lets go of it. A table another
+ * process holds is not dropped (SQLITE_BUSY). A table whose directory is
+ * missing, or belongs to another table (a copy of the database, made by
+ * .backup or VACUUM INTO, or a shared=1 directory another table owns), is
+ * dropped from the schema only: its data is not this table's to remove. */
 static int vtab_destroy(sqlite3_vtab *tab) {
     arm_vtab *vt = (arm_vtab *)tab;
     /* The data goes at once and a ROLLBACK could not bring it back. */
@@ -252,10 +386,46 @@ static int vtab_destroy(sqlite3_vtab *tab) {
                            "commit first", vt->name);
         return SQLITE_ERROR;
     }
-    int rc = arm_ext_shadow_drop(vt);
+    int rc = arm_vtab_ready(vt); // an engine another process held may be free now
+    if (vtab_forked(vt)) return rc;
+    /* The decision table first (whether the engine opened or not: it is this
+     * database's own table): it is dropped inside SQLite's transaction, so a
+     * failure below rolls it back with the DROP. */
+    rc = arm_ext_shadow_drop(vt);
     if (rc != SQLITE_OK) return rc;
-    arm_ext_ctx_quiesce(vt);
-    vtab_free(vt, 1);
+    if (vt->sh != NULL) arm_ext_ctx_quiesce(vt);
+    char *msg = NULL;
+    int arc = ARM_OK, kept = 0;
+    if (vt->sh != NULL) {
+        arc = arm_ext_engine_drop(vt->sh, &vt->me, vt->cfg.dir_default, &kept, &msg);
+    } else if (vt->open_kind == ARM_EXT_FAIL_BUSY) {
+        msg = sqlite3_mprintf("armdb: cannot drop %s: %s; its rows stay: DROP TABLE again once "
+                              "the other process has closed it", vt->name, vt->open_err);
+        arc = ARM_BUSY;
+    } else if (vt->open_kind != ARM_EXT_FAIL_MISSING && vt->open_kind != ARM_EXT_FAIL_FOREIGN) {
+        /* Damage or I/O: the directory is removed if its record says it is
+         * this table's; a copy's or another table's is never touched. */
+        arc = arm_ext_engine_destroy_dir(&vt->cfg, &vt->me, &msg);
+        if (arc == ARM_NOTFOUND) arc = ARM_OK;
+        if (arc != ARM_OK) {
+            char *m = sqlite3_mprintf("armdb: cannot drop %s: %s", vt->name,
+                                      msg ? msg : arm_rc_str(arc));
+            sqlite3_free(msg);
+            msg = m;
+        }
+    }
+    // MISSING: nothing to remove; FOREIGN: the directory is not this table's
+    if (arc != ARM_OK) {
+        /* SQLite reports an xDestroy failure by its code alone ("database
+         * is locked"); the reason goes to sqlite3_log as well. */
+        int rc_out = arc == ARM_NOMEM ? SQLITE_NOMEM : arm_ext_rc(arc);
+        arm_vtab_set_error(vt, "%s", msg ? msg : "armdb: DROP TABLE failed");
+        sqlite3_log(rc_out, "%s", vt->base.zErrMsg);
+        sqlite3_free(msg);
+        return rc_out;
+    }
+    sqlite3_free(msg);
+    vtab_free(vt);
     return SQLITE_OK;
 }
 
@@ -291,7 +461,7 @@ static int vtab_best_index(sqlite3_vtab *tab, sqlite3_index_info *info) {
         default: break;
         }
     }
-    double n = vt->sh ? (double)arm_engine_count(vt->sh->engine) : 0.0;
+    double n = vt->sh && !vtab_forked(vt) ? (double)arm_engine_count(vt->sh->engine) : 0.0;
     int plan = 0, argi = 0, ordered = !hash;
     const char *what = "full scan";
     if (eq >= 0) {
@@ -353,7 +523,8 @@ static int vtab_best_index(sqlite3_vtab *tab, sqlite3_index_info *info) {
 static int vtab_open(sqlite3_vtab *tab, sqlite3_vtab_cursor **out) {
     arm_vtab *vt = (arm_vtab *)tab;
     *out = NULL;
-    if (vt->sh == NULL) return vtab_unavailable(vt);
+    int rc = arm_vtab_ready(vt);
+    if (rc != SQLITE_OK) return rc;
     vtab_cursor *cur = sqlite3_malloc64(sizeof(*cur));
     if (cur == NULL) return SQLITE_NOMEM;
     memset(cur, 0, sizeof(*cur));
@@ -513,13 +684,13 @@ static int vtab_filter_points(vtab_cursor *cur, int plan, sqlite3_value *arg) {
                                    VTAB_IN_MAX);
                 return SQLITE_TOOBIG;
             }
-            int k = arm_codec_key_for_lookup(vt->cfg.key_type, v, &vt->kbuf);
+            int k = arm_codec_key_for_lookup(vt->cfg.key_type, v, vt->cfg.max_key_size, &vt->kbuf);
             if (k == ARM_CODEC_KEY_NOMEM) return SQLITE_NOMEM;
             if (k == ARM_CODEC_KEY_OK) rc = vtab_keys_add(cur, &vt->kbuf);
         }
         if (rc == SQLITE_OK && irc != SQLITE_OK && irc != SQLITE_DONE) rc = irc;
     } else {
-        int k = arm_codec_key_for_lookup(vt->cfg.key_type, arg, &vt->kbuf);
+        int k = arm_codec_key_for_lookup(vt->cfg.key_type, arg, vt->cfg.max_key_size, &vt->kbuf);
         if (k == ARM_CODEC_KEY_NOMEM) return SQLITE_NOMEM;
         if (k == ARM_CODEC_KEY_OK) rc = vtab_keys_add(cur, &vt->kbuf);
     }
@@ -643,11 +814,23 @@ static int vtab_column(sqlite3_vtab_cursor *base, sqlite3_context *ctx, int col)
     return SQLITE_OK;
 }
 
-/* WITHOUT ROWID: SQLite never asks; kept because the module needs one. */
+/* WITHOUT ROWID, so SQLite asks for a rowid in one case only: a DELETE or
+ * UPDATE ... LIMIT on a table not yet connected in this connection, which
+ * SQLite rewrites to `rowid IN (SELECT rowid ... LIMIT n)` before connecting
+ * the table. The rowid only has to name a row the same way in both scans:
+ * an INTEGER key is its own rowid; a TEXT or BLOB key gets a 64-bit hash of
+ * its bytes (two keys of one table sharing a hash is a 2^-64 event). */
 static int vtab_rowid(sqlite3_vtab_cursor *base, sqlite3_int64 *rowid) {
-    (void)base;
+    vtab_cursor *cur = (vtab_cursor *)base;
+    arm_vtab *vt = (arm_vtab *)cur->base.pVtab;
     *rowid = 0;
-    return SQLITE_ERROR;
+    if (cur->eof) return SQLITE_OK;
+    int64_t k = 0;
+    if (vt->cfg.key_type != ARM_EXT_KEY_INTEGER)
+        *rowid = (sqlite3_int64)arm_hash_key(cur->key.ptr, cur->key.len);
+    else if (arm_codec_int_key_decode(cur->key, &k) == ARM_OK)
+        *rowid = k;
+    return SQLITE_OK;
 }
 
 /* --------------------------------------------------------------- writes */
@@ -662,13 +845,21 @@ static int vtab_wtxn(arm_vtab *vt, arm_txn **txn_out) {
 }
 
 /* Validate and encode the key of a new row into buf. *skip = 1 under
- * OR IGNORE when the row breaks a constraint. */
+ * OR IGNORE when the row breaks a constraint. A wrong type is no constraint
+ * but SQLITE_MISMATCH, as for an INTEGER PRIMARY KEY, and IGNORE does not
+ * skip it. */
 static int vtab_new_key(arm_vtab *vt, sqlite3_value *v, arm_buf *buf, int on_conflict,
                         int *skip) {
     const arm_ext_column *kc = &vt->cfg.cols[vt->cfg.key_col];
-    int k = arm_codec_key_for_write(vt->cfg.key_type, v, buf);
+    int k = arm_codec_key_for_write(vt->cfg.key_type, v, vt->cfg.max_key_size, buf);
     if (k == ARM_CODEC_KEY_NOMEM) return SQLITE_NOMEM;
-    if (k != ARM_CODEC_KEY_OK && on_conflict == SQLITE_IGNORE) {
+    if (k == ARM_CODEC_KEY_TYPE) {
+        arm_vtab_set_error(vt, "datatype mismatch: cannot store %s value in %s column %s.%s",
+                           vtab_type_name(sqlite3_value_type(v)),
+                           arm_opts_key_type_name(vt->cfg.key_type), vt->name, kc->name);
+        return SQLITE_MISMATCH;
+    }
+    if (k == ARM_CODEC_KEY_NULL && on_conflict == SQLITE_IGNORE) {
         *skip = 1;
         return SQLITE_OK;
     }
@@ -676,11 +867,11 @@ static int vtab_new_key(arm_vtab *vt, sqlite3_value *v, arm_buf *buf, int on_con
         arm_vtab_set_error(vt, "NOT NULL constraint failed: %s.%s", vt->name, kc->name);
         return SQLITE_CONSTRAINT_NOTNULL;
     }
-    if (k == ARM_CODEC_KEY_TYPE) {
-        arm_vtab_set_error(vt, "cannot store %s value in %s column %s.%s",
-                           vtab_type_name(sqlite3_value_type(v)),
-                           arm_opts_key_type_name(vt->cfg.key_type), vt->name, kc->name);
-        return SQLITE_CONSTRAINT_DATATYPE;
+    if (k == ARM_CODEC_KEY_TOOBIG) {
+        arm_vtab_set_error(vt, "armdb: %s.%s is too long (%llu bytes; max_key_size is %u)",
+                           vt->name, kc->name, (unsigned long long)sqlite3_value_bytes(v),
+                           vt->cfg.max_key_size);
+        return SQLITE_TOOBIG;
     }
     size_t n = arm_codec_key_user_len(vt->cfg.key_type, arm_slice_make(buf->ptr, buf->len));
     if (vt->cfg.key_type != ARM_EXT_KEY_INTEGER && n > vt->cfg.max_key_size) {
@@ -691,7 +882,45 @@ static int vtab_new_key(arm_vtab *vt, sqlite3_value *v, arm_buf *buf, int on_con
     return SQLITE_OK;
 }
 
-/* Validate and encode the non-key columns of a new row into vt->vbuf. */
+/* The key of the row being written, into vt->kbuf: an INTEGER PRIMARY KEY
+ * inserted as NULL gets the next key (set to NULL by UPDATE it is a type
+ * error, as for a rowid); anything else goes through vtab_new_key. */
+static int vtab_row_key(arm_vtab *vt, arm_txn *txn, sqlite3_value *v, int is_update,
+                        int on_conflict, int *skip) {
+    int auto_key = vt->cfg.table_form && vt->cfg.key_type == ARM_EXT_KEY_INTEGER &&
+                   sqlite3_value_type(v) == SQLITE_NULL;
+    if (!auto_key) return vtab_new_key(vt, v, &vt->kbuf, on_conflict, skip);
+    if (is_update) {
+        arm_vtab_set_error(vt, "datatype mismatch: cannot store NULL value in INTEGER column %s.%s",
+                           vt->name, vt->cfg.cols[vt->cfg.key_col].name);
+        return SQLITE_MISMATCH;
+    }
+    int64_t k = 0;
+    int rc = vtab_next_int_key(vt, txn, &k);
+    if (rc == SQLITE_OK && arm_codec_int_key(k, &vt->kbuf) != ARM_OK) rc = SQLITE_NOMEM;
+    return rc;
+}
+
+/* A value over max_value_size. When that limit is the default, lowered so one
+ * entry fits in a small max_file_size, the message says so: the user never
+ * wrote the number it names. */
+static int vtab_value_too_long(arm_vtab *vt, size_t n) {
+    const arm_ext_config *cfg = &vt->cfg;
+    char *note = NULL;
+    if (cfg->value_size_lowered) {
+        note = sqlite3_mprintf(", the default lowered to fit one data file of max_file_size %llu",
+                               (unsigned long long)cfg->eng.max_file_size);
+        if (note == NULL) return SQLITE_NOMEM;
+    }
+    arm_vtab_set_error(vt, "armdb: %s%s is too long (%llu bytes; max_value_size is %u%s)",
+                       vt->name, cfg->table_form ? ": row" : ".value", (unsigned long long)n,
+                       cfg->max_value_size, note ? note : "");
+    sqlite3_free(note);
+    return SQLITE_TOOBIG;
+}
+
+/* Validate and encode the non-key columns of a new row into vt->vbuf. The
+ * size is checked before any byte is copied. */
 static int vtab_new_value(arm_vtab *vt, sqlite3_value **cols, int on_conflict, int *skip) {
     const arm_ext_config *cfg = &vt->cfg;
     for (int i = 0; i < cfg->ncol; i++) {
@@ -704,19 +933,13 @@ static int vtab_new_value(arm_vtab *vt, sqlite3_value **cols, int on_conflict, i
         arm_vtab_set_error(vt, "NOT NULL constraint failed: %s.%s", vt->name, cfg->cols[i].name);
         return SQLITE_CONSTRAINT_NOTNULL;
     }
-    int rc = cfg->table_form ? arm_codec_record_encode(cols, cfg->ncol, cfg->key_col, &vt->vbuf)
-                             : arm_codec_value_encode(cols[1], &vt->vbuf);
-    if (rc != ARM_OK) return SQLITE_NOMEM;
-    size_t n = cfg->table_form ? vt->vbuf.len : vt->vbuf.len - 1;
-    if (n > cfg->max_value_size) {
-        if (cfg->table_form)
-            arm_vtab_set_error(vt, "armdb: %s: row is too long (%llu bytes; max_value_size is %u)",
-                               vt->name, (unsigned long long)n, cfg->max_value_size);
-        else
-            arm_vtab_set_error(vt, "armdb: %s.value is too long (%llu bytes; max_value_size is %u)",
-                               vt->name, (unsigned long long)n, cfg->max_value_size);
-        return SQLITE_TOOBIG;
-    }
+    size_t n = 0;
+    int rc = cfg->table_form ? arm_codec_record_encode(cols, cfg->cols, cfg->ncol, cfg->key_col,
+                                                       cfg->max_value_size, &vt->vbuf, &n)
+                             : arm_codec_value_encode(cols[1], cfg->max_value_size, &vt->vbuf, &n);
+    if (rc == ARM_NOMEM) return SQLITE_NOMEM;
+    if (rc == ARM_TOOBIG) return vtab_value_too_long(vt, n);
+    assert(rc == ARM_OK);
     return SQLITE_OK;
 }
 
@@ -742,15 +965,19 @@ static int vtab_conflict(arm_vtab *vt, arm_txn *txn, arm_slice key, int on_confl
  * is not used: the key column carries the new key). */
 static int vtab_update(sqlite3_vtab *tab, int argc, sqlite3_value **argv, sqlite3_int64 *rowid) {
     arm_vtab *vt = (arm_vtab *)tab;
-    (void)rowid;
-    if (vt->sh == NULL) return vtab_unavailable(vt);
+    /* SQLite sets last_insert_rowid() to *rowid after every INSERT that
+     * returns SQLITE_OK: an INTEGER key reports itself (below); any other
+     * insert, and one OR IGNORE skipped, leaves it as it was. */
+    *rowid = sqlite3_last_insert_rowid(vt->db);
+    int rc = arm_vtab_ready(vt);
+    if (rc != SQLITE_OK) return rc;
     arm_txn *txn = NULL;
-    int rc = vtab_wtxn(vt, &txn);
+    rc = vtab_wtxn(vt, &txn);
     if (rc != SQLITE_OK) return rc;
     int on_conflict = sqlite3_vtab_on_conflict(vt->db);
     int have_old = sqlite3_value_type(argv[0]) != SQLITE_NULL, skip = 0;
-    if (have_old && arm_codec_key_for_write(vt->cfg.key_type, argv[0], &vt->kbuf2) !=
-                        ARM_CODEC_KEY_OK)
+    if (have_old && arm_codec_key_for_write(vt->cfg.key_type, argv[0], ARM_EXT_KEY_SIZE_MAX,
+                                            &vt->kbuf2) != ARM_CODEC_KEY_OK)
         return SQLITE_NOMEM; // argv[0] came from our own column: only OOM can fail
     arm_slice old_key = arm_slice_make(vt->kbuf2.ptr, vt->kbuf2.len);
     if (argc == 1) {
@@ -761,7 +988,14 @@ static int vtab_update(sqlite3_vtab *tab, int argc, sqlite3_value **argv, sqlite
     }
     if (argc != vt->cfg.ncol + 2) return SQLITE_ERROR;
     sqlite3_value **cols = argv + 2;
-    rc = vtab_new_key(vt, cols[vt->cfg.key_col], &vt->kbuf, on_conflict, &skip);
+    if (!have_old) {
+        char *msg = NULL;
+        rc = arm_default_apply(&vt->dflt, vt->db, &vt->cfg, argv + 2, &cols, &msg);
+        if (msg != NULL) arm_vtab_set_error(vt, "%s", msg);
+        sqlite3_free(msg);
+        if (rc != SQLITE_OK) return rc;
+    }
+    rc = vtab_row_key(vt, txn, cols[vt->cfg.key_col], have_old, on_conflict, &skip);
     if (rc == SQLITE_OK && !skip) rc = vtab_new_value(vt, cols, on_conflict, &skip);
     arm_slice key = arm_slice_make(vt->kbuf.ptr, vt->kbuf.len);
     int same = have_old && vtab_slice_cmp(&key, &old_key) == 0;
@@ -780,6 +1014,10 @@ static int vtab_update(sqlite3_vtab *tab, int argc, sqlite3_value **argv, sqlite
         return arm_vtab_engine_error(vt, arc, "write");
     }
     arm_ext_ctx_changed(vt);
+    int64_t k = 0;
+    if (!have_old && vt->cfg.key_type == ARM_EXT_KEY_INTEGER &&
+        arm_codec_int_key_decode(key, &k) == ARM_OK)
+        *rowid = k;
     return SQLITE_OK;
 }
 
@@ -789,7 +1027,8 @@ static int vtab_update(sqlite3_vtab *tab, int argc, sqlite3_value **argv, sqlite
  * publishes, xRollback discards. */
 static int vtab_begin(sqlite3_vtab *tab) {
     arm_vtab *vt = (arm_vtab *)tab;
-    if (vt->sh == NULL) return vtab_unavailable(vt);
+    int rc = arm_vtab_ready(vt); // retries an open another process blocked; refuses after fork
+    if (rc != SQLITE_OK) return rc;
     arm_txn *txn;
     return vtab_wtxn(vt, &txn);
 }
@@ -855,16 +1094,22 @@ static int vtab_rename(sqlite3_vtab *tab, const char *new_name) {
                            "supported; commit first", vt->name);
         return SQLITE_ERROR;
     }
+    /* The directory's record names its table: it must follow the rename,
+     * so the engine must be open. */
+    int rc0 = arm_vtab_ready(vt);
+    if (rc0 != SQLITE_OK) return rc0;
     char *name = sqlite3_mprintf("%s", new_name);
-    if (name == NULL) return SQLITE_NOMEM;
+    char *me_table = sqlite3_mprintf("%s", new_name);
+    if (name == NULL || me_table == NULL) {
+        sqlite3_free(name);
+        sqlite3_free(me_table);
+        return SQLITE_NOMEM;
+    }
     if (vt->cfg.dir_default) {
-        if (vt->sh == NULL) {
-            sqlite3_free(name);
-            return vtab_unavailable(vt);
-        }
         arm_txn *wtxn = arm_ext_ctx_wtxn(vt);
         if (wtxn != NULL && arm_txn_write_count(wtxn) > 0) {
             sqlite3_free(name);
+            sqlite3_free(me_table);
             arm_vtab_set_error(vt, "armdb: %s: commit the table's changes before renaming it",
                                vt->name);
             return SQLITE_ERROR;
@@ -881,34 +1126,112 @@ static int vtab_rename(sqlite3_vtab *tab, const char *new_name) {
             sqlite3_free(err);
             sqlite3_free(dir);
             sqlite3_free(name);
+            sqlite3_free(me_table);
             return arm_ext_rc(rc);
         }
         sqlite3_free(vt->cfg.dir);
         vt->cfg.dir = dir;
     }
+    /* The decision table follows inside SQLite's transaction; the record's
+     * owner (outside it) last, so a failure before it rolls the rename back
+     * whole. */
     int src = arm_ext_shadow_rename(vt, new_name);
     if (src != SQLITE_OK) {
         sqlite3_free(name);
+        sqlite3_free(me_table);
         return src;
+    }
+    char *err = NULL;
+    int rc = vt->sh->engine ? arm_ext_engine_rename(vt->sh, &vt->me, new_name, &err) : ARM_OK;
+    if (rc != ARM_OK) {
+        arm_vtab_set_error(vt, "%s", err ? err : "armdb: rename failed");
+        sqlite3_free(err);
+        sqlite3_free(name);
+        sqlite3_free(me_table);
+        return arm_ext_rc(rc);
     }
     sqlite3_free(vt->name);
     vt->name = name;
+    sqlite3_free(vt->me.table);
+    vt->me.table = me_table;
     return SQLITE_OK;
 }
 
+/* ------------------------------------------------------------- integrity */
+typedef struct vtab_integrity_ctx {
+    sqlite3_str *out;
+    uint64_t n;
+} vtab_integrity_ctx;
+
+#define VTAB_INTEGRITY_SHOWN 10 /* problems spelled out in one report */
+
+static void vtab_integrity_report(void *p, const char *path, uint64_t offset, const char *msg) {
+    vtab_integrity_ctx *c = p;
+    if (c->n++ < VTAB_INTEGRITY_SHOWN)
+        sqlite3_str_appendf(c->out, "; %s at offset %llu: %s", path, (unsigned long long)offset,
+                            msg);
+}
+
+/* PRAGMA integrity_check (SQLite 3.44+): every checksum of the table's data
+ * files, as armdb_check verifies them; quick_check only sees that the table
+ * opens. A table that cannot open is reported as a problem, not an error,
+ * so the rest of the check still runs. */
+static int vtab_integrity(sqlite3_vtab *tab, const char *schema, const char *name, int flags,
+                          char **err) {
+    arm_vtab *vt = (arm_vtab *)tab;
+    *err = NULL;
+    if (arm_vtab_ready(vt) != SQLITE_OK) {
+        *err = sqlite3_mprintf("armdb: %s.%s: %s", schema, name, vt->base.zErrMsg);
+        return *err ? SQLITE_OK : SQLITE_NOMEM;
+    }
+    if (flags & 1) return SQLITE_OK; // quick_check
+    vtab_integrity_ctx c = {sqlite3_str_new(NULL), 0};
+    uint64_t nprob = 0;
+    int rc = arm_engine_check(vt->sh->engine, vtab_integrity_report, NULL, &c, &nprob);
+    char *list = sqlite3_str_finish(c.out);
+    if (rc != ARM_OK)
+        *err = sqlite3_mprintf("armdb: %s.%s: the check could not run: %s", schema, name,
+                               arm_engine_errmsg(vt->sh->engine));
+    else if (nprob > 0)
+        *err = sqlite3_mprintf("armdb: %s.%s: %llu damaged place%s in %s%s%s", schema, name,
+                               (unsigned long long)nprob, nprob == 1 ? "" : "s", vt->sh->path,
+                               list ? list : "", nprob > VTAB_INTEGRITY_SHOWN ? "; ..." : "");
+    sqlite3_free(list);
+    return (rc != ARM_OK || nprob > 0) && *err == NULL ? SQLITE_NOMEM : SQLITE_OK;
+}
+
 /* ---------------------------------------------------------------- module */
-static const sqlite3_module vtab_module = {
-    2, /* iVersion: xSavepoint, xRelease, xRollbackTo */
-    vtab_create,      vtab_connect,  vtab_best_index, vtab_disconnect, vtab_destroy,
-    vtab_open,        vtab_close,    vtab_filter,     vtab_next,       vtab_eof,
-    vtab_column,      vtab_rowid,    vtab_update,     vtab_begin,      vtab_sync,
-    vtab_commit,      vtab_rollback, NULL,            vtab_rename,     vtab_savepoint,
-    vtab_release,     vtab_rollback_to,
-    NULL, /* xShadowName */
-};
+/* xIntegrity is member 24 of sqlite3_module from SQLite 3.44 (iVersion 4).
+ * Built against an older sqlite3ext.h the struct ends before it, so the
+ * module is laid out with the member appended; it is registered with
+ * iVersion 4 only where the running library reads it. */
+#if SQLITE_VERSION_NUMBER >= 3044000
+typedef sqlite3_module vtab_module_v4;
+#define VTAB_MODULE(m) (&(m))
+#else
+typedef struct vtab_module_v4 {
+    sqlite3_module base;
+    int (*xIntegrity)(sqlite3_vtab *, const char *, const char *, int, char **);
+} vtab_module_v4;
+#define VTAB_MODULE(m) (&(m).base)
+#endif
+
+#define VTAB_METHODS                                                                             \
+    vtab_create, vtab_connect, vtab_best_index, vtab_disconnect, vtab_destroy, vtab_open,        \
+        vtab_close, vtab_filter, vtab_next, vtab_eof, vtab_column, vtab_rowid, vtab_update,      \
+        vtab_begin, vtab_sync, vtab_commit, vtab_rollback, NULL, vtab_rename, vtab_savepoint,    \
+        vtab_release, vtab_rollback_to
+
+/* iVersion 2: xSavepoint, xRelease, xRollbackTo. */
+static const sqlite3_module vtab_module = {2, VTAB_METHODS, NULL /* xShadowName */};
+#if SQLITE_VERSION_NUMBER >= 3044000
+static const vtab_module_v4 vtab_module4 = {4, VTAB_METHODS, NULL, vtab_integrity};
+#else
+static const vtab_module_v4 vtab_module4 = {{4, VTAB_METHODS, NULL}, vtab_integrity};
+#endif
 
 ARM_PRIVATE const sqlite3_module *arm_vtab_module(void) {
-    return &vtab_module;
+    return sqlite3_libversion_number() >= 3044000 ? VTAB_MODULE(vtab_module4) : &vtab_module;
 }
 
 #undef VTAB_PLAN_EQ
@@ -919,3 +1242,7 @@ ARM_PRIVATE const sqlite3_module *arm_vtab_module(void) {
 #undef VTAB_PLAN_HI_INC
 #undef VTAB_PLAN_DESC
 #undef VTAB_IN_MAX
+#undef VTAB_RANDOM_KEY_TRIES
+#undef VTAB_INTEGRITY_SHOWN
+#undef VTAB_MODULE
+#undef VTAB_METHODS

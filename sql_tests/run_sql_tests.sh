@@ -12,7 +12,8 @@
 #   SQL_PRELOAD  sanitizer runtimes to LD_PRELOAD into the shell
 #   SQL_FILTER   run only the tests whose path contains this string
 # Scripts may start a second shell with `.system "$SQLITE3" ...`; $ARMDB (the
-# absolute extension path) and $SQLITE3 are exported for that. The temporary
+# absolute extension path), $SQLITE3 and $SQL_TESTS (this directory, for
+# helper scripts such as fit/hold.sh) are exported for that. The temporary
 # directory's path is printed as <tmp> so output does not depend on it.
 # sql_tests/differential/ holds the differential suite (run_differential.py),
 # not golden tests, and is skipped here.
@@ -36,7 +37,8 @@ SQLITE3=${SQLITE3:-sqlite3}
 # a relative path must still name the shell from inside the temporary directory
 case $SQLITE3 in /*) ;; */*) SQLITE3=$(pwd -P)/$SQLITE3 ;; esac
 ARMDB=$so
-export SQLITE3 ARMDB
+SQL_TESTS=$here
+export SQLITE3 ARMDB SQL_TESTS
 [ -f "$so.so" ] || { echo "sql: $so.so not found (make build/armdb.so)"; exit 1; }
 version=$("$SQLITE3" -batch -init /dev/null :memory: 'select sqlite_version()') ||
     { echo "sql: $SQLITE3 does not run"; exit 1; }

@@ -15,7 +15,8 @@ INSERT INTO kv VALUES (x'05', '123456789');
 INSERT INTO kv VALUES (x'05', '12345678');
 INSERT INTO kv VALUES (x'06', 1234567890123);
 SELECT hex(key), quote(value) FROM kv ORDER BY key;
--- OR IGNORE skips rows that break a constraint (as SQLite does), never size limits
+-- OR IGNORE skips rows that break a constraint (as SQLite does), never type
+-- errors (SQLITE_MISMATCH, as for an INTEGER PRIMARY KEY) or size limits
 INSERT OR IGNORE INTO kv VALUES (NULL, 1), ('text', 2), (x'07', 3);
 INSERT OR IGNORE INTO kv VALUES (x'0102030405', 1);
 SELECT hex(key), quote(value) FROM kv ORDER BY key;
@@ -39,11 +40,15 @@ INSERT INTO n VALUES (1.5, 1);
 INSERT INTO n VALUES ('9223372036854775808', 1);
 INSERT INTO n VALUES (NULL, 1);
 SELECT count(*) FROM n;
--- the table form names its own key column
+-- the table form names its own key column; an INTEGER PRIMARY KEY given NULL
+-- (or omitted) gets the next key, as a rowid does; a TEXT key must be given
 CREATE VIRTUAL TABLE u USING armdb(dir='u', uid INTEGER PRIMARY KEY, name TEXT);
 INSERT INTO u VALUES (NULL, 'x');
 INSERT INTO u VALUES ('x', 'x');
 INSERT INTO u(name) VALUES ('no key');
+SELECT uid, name FROM u ORDER BY uid;
+CREATE VIRTUAL TABLE tk USING armdb(dir='tk', code TEXT PRIMARY KEY, name TEXT);
+INSERT INTO tk(name) VALUES ('no key');
 -- default limits: 1024-byte keys
 CREATE VIRTUAL TABLE d USING armdb(dir='d', key_type='text');
 INSERT INTO d VALUES (printf('%.1024c', 'k'), 1);

@@ -72,12 +72,12 @@ SELECT total AS dst_total FROM dst;
 -- two database files, one directory
 .open x.db
 .load build/armdb
-CREATE VIRTUAL TABLE c USING armdb(id INTEGER PRIMARY KEY, n INTEGER, dir='shared');
+CREATE VIRTUAL TABLE c USING armdb(id INTEGER PRIMARY KEY, n INTEGER, dir='shared', shared=1);
 INSERT INTO c VALUES (1, 0);
 .connection 1
 .open y.db
 .load build/armdb
-CREATE VIRTUAL TABLE c USING armdb(id INTEGER PRIMARY KEY, n INTEGER, dir='shared');
+CREATE VIRTUAL TABLE c USING armdb(id INTEGER PRIMARY KEY, n INTEGER, dir='shared', shared=1);
 BEGIN;
 UPDATE c SET n = n + 1 WHERE id = 1;
 .connection 0

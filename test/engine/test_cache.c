@@ -125,7 +125,8 @@ static void test_concurrent_readers(void) {
 
 int main(void) {
     harness_init();
-    char base[512];
+    /* static: util_rmrf_at_exit reads the path at exit, after main returned */
+    static char base[512];
     util_tmpdir_ok(base, sizeof base, "cache");
     util_rmrf_at_exit(base);
     snprintf(g_dir, sizeof g_dir, "%s/a", base);
