@@ -36,6 +36,12 @@ LIB_SRC  := $(wildcard common/*.c) $(wildcard engine/*.c) $(wildcard repl/*.c)
 EXT_SRC  := $(wildcard ext/*.c)
 TEST_SRC := $(wildcard test/engine/test_*.c) $(wildcard test/repl/test_*.c)
 TEST_SUPPORT_SRC := $(filter-out $(TEST_SRC),$(wildcard test/*.c))
+# C programs that drive SQLite through its C API (test/sql/): linked with the
+# extension's objects (registered with sqlite3_auto_extension) and the system
+# libsqlite3, plus test/sql's own helpers.
+SQLTEST_SRC := $(wildcard test/sql/test_*.c)
+SQLTEST_SUPPORT_SRC := $(filter-out $(SQLTEST_SRC),$(wildcard test/sql/*.c))
+SQLTEST_LIBS ?= -lsqlite3 -ldl -lm
 BENCH_SRC := $(wildcard bench/*.c)
 BENCH_LIBS_bench_sql := -lsqlite3 -ldl -lm
 BENCH_LIBS_bench_engine := -lm
@@ -44,7 +50,9 @@ BENCH_LIBS_bench_peers := -lrocksdb -llmdb -lm
 LIB_OBJ  := $(LIB_SRC:%.c=$(O)/obj/%.o)
 EXT_OBJ  := $(EXT_SRC:%.c=$(O)/obj/%.o)
 TEST_SUPPORT_OBJ := $(TEST_SUPPORT_SRC:%.c=$(O)/obj/%.o)
+SQLTEST_SUPPORT_OBJ := $(SQLTEST_SUPPORT_SRC:%.c=$(O)/obj/%.o)
 TEST_BIN := $(patsubst %.c,$(O)/%,$(TEST_SRC))
+SQLTEST_BIN := $(patsubst %.c,$(O)/%,$(SQLTEST_SRC))
 BENCH_BIN := $(patsubst bench/%.c,$(O)/bench/%,$(BENCH_SRC))
 
 .PHONY: demo all lib so tests test test-unit test-sql test-sql-new test-differential \
@@ -55,7 +63,7 @@ all: so lib tests
 
 lib: $(O)/libarm.a
 so: $(O)/armdb.so
-tests: $(TEST_BIN)
+tests: $(TEST_BIN) $(SQLTEST_BIN)
 
 $(O)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -77,6 +85,12 @@ $(O)/test/%: $(O)/obj/test/%.o $(TEST_SUPPORT_OBJ) $(O)/libarm.a
 	@mkdir -p $(dir $@)
 	$(CC) -o $@ $< $(TEST_SUPPORT_OBJ) $(O)/libarm.a $(ALL_LDFLAGS) $(DEP_LIBS)
 
+$(O)/test/sql/%: $(O)/obj/test/sql/%.o $(SQLTEST_SUPPORT_OBJ) $(TEST_SUPPORT_OBJ) $(EXT_OBJ) \
+                 $(O)/libarm.a
+	@mkdir -p $(dir $@)
+	$(CC) -o $@ $< $(SQLTEST_SUPPORT_OBJ) $(TEST_SUPPORT_OBJ) $(EXT_OBJ) $(O)/libarm.a \
+		$(ALL_LDFLAGS) $(DEP_LIBS) $(SQLTEST_LIBS)
+
 $(O)/bench/%: bench/%.c $(O)/libarm.a
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -o $@ $< $(O)/libarm.a $(ALL_LDFLAGS) $(DEP_LIBS) $(BENCH_LIBS_$*)
@@ -86,8 +100,8 @@ test: check-includes check-symbols test-unit test-sql test-sql-new test-differen
       test-differential-new check-amalgamation test-amalgamation fuzz-smoke
 	@echo "make test: all suites passed"
 
-test-unit: $(TEST_BIN)
-	@sh test/run_unit_tests.sh $(TEST_BIN)
+test-unit: $(TEST_BIN) $(SQLTEST_BIN)
+	@sh test/run_unit_tests.sh $(TEST_BIN) $(SQLTEST_BIN)
 
 test-sql: $(O)/armdb.so
 	@ARMDB_SO=$(O)/armdb SQLITE3=$(SQLITE3) UPDATE=$(UPDATE) SQL_PRELOAD="$(SQL_PRELOAD)" \
@@ -203,7 +217,7 @@ check-symbols: $(O)/armdb.so
 	 [ "$$syms" = "sqlite3_armdb_init" ] || { echo "unexpected exports: $$syms"; exit 1; }
 
 format:
-	clang-format -i $(LIB_SRC) $(EXT_SRC) $(wildcard */*.h) $(TEST_SRC)
+	clang-format -i $(LIB_SRC) $(EXT_SRC) $(wildcard */*.h) $(TEST_SRC) $(SQLTEST_SRC)
 
 format-check:
 	@clang-format --dry-run --Werror $(LIB_SRC) $(EXT_SRC) $(wildcard */*.h)
