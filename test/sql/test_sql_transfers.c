@@ -152,6 +152,7 @@ static void *tr_worker_main(void *arg) {
     int target = TR_PER_WORKER * util_scale();
     for (int done = 0; done < target && !atomic_load(&g_sh.stop);) {
         tr_done t;
+        memset(&t, 0, sizeof t);
         t.src = (uint8_t)(1 + util_rng_below(&r, TR_ACCOUNTS));
         t.dst = (uint8_t)(1 + util_rng_below(&r, TR_ACCOUNTS - 1));
         if (t.dst >= t.src) t.dst++;
@@ -310,10 +311,12 @@ static void tr_check_log(sqlite3 *db, int file, tr_worker *w) {
     sqlite3_finalize(st);
     qsort(want, n, sizeof *want, tr_cmp);
     qsort(got, m, sizeof *got, tr_cmp);
-    if (m != n || (n && memcmp(want, got, n * sizeof *want) != 0))
-        fprintf(stderr, "file %s: log has %zu rows, %zu logged transfers were acknowledged\n",
-                file ? "B" : "A", m, n);
-    ARM_CHECK(m == n && (n == 0 || memcmp(want, got, n * sizeof *want) == 0));
+    size_t same = 0; /* field by field: the struct has padding */
+    while (same < n && same < m && tr_cmp(&want[same], &got[same]) == 0) same++;
+    if (m != n || same != n)
+        fprintf(stderr, "file %s: log has %zu rows, %zu logged transfers were acknowledged; "
+                "they agree on the first %zu (sorted)\n", file ? "B" : "A", m, n, same);
+    ARM_CHECK(m == n && same == n);
     free(want);
     free(got);
 }
