@@ -62,6 +62,11 @@ static char g_tmp[512];
 #define SK_VICTIM_WINDOW 8     /* a transaction may delete one of the 8 before it */
 #define SK_WORLD_ROWS_MAX 30000u
 #define SK_VALUE_MAX 320
+#if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
+#define SK_ROUNDS 30           /* sanitized builds run (and fork) many times slower */
+#else
+#define SK_ROUNDS 150
+#endif
 
 enum { K_THREE, K_ONE, K_ONE_NATIVE, K_KINDS };            /* what a transaction writes */
 enum { M_THREE, M_ONE, M_ONE_NATIVE, M_MIXED, M_MODES };   /* a round's transactions */
@@ -639,7 +644,7 @@ static void test_kill_rounds(void) {
     sk_stats st;
     memset(&st, 0, sizeof st);
     uint64_t t0 = util_now_ms();
-    const unsigned rounds = 150u * (unsigned)util_scale();
+    const unsigned rounds = SK_ROUNDS * (unsigned)util_scale();
     unsigned windex = 0;
     for (unsigned n = 0; n < rounds; n++) {
         if (n == 0 || w->rounds_left == 0 || w->next_id + SK_ROUND_IDS >= SK_IDS_MAX ||
