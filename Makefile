@@ -42,6 +42,18 @@ TEST_SUPPORT_SRC := $(filter-out $(TEST_SRC),$(wildcard test/*.c))
 SQLTEST_SRC := $(wildcard test/sql/test_*.c)
 SQLTEST_SUPPORT_SRC := $(filter-out $(SQLTEST_SRC),$(wildcard test/sql/*.c))
 SQLTEST_LIBS ?= -lsqlite3 -ldl -lm
+# SQLITE_SAN=1 with a sanitizer build (`make tsan SQLITE_SAN=1`, `make asan
+# SQLITE_SAN=1`): link them with the newest SQLite's amalgamation (SQLITE_NEW
+# below) compiled with the same sanitizer instead. The system library is not
+# instrumented: ThreadSanitizer still sees its pthread locking (so it reports
+# nothing false), but none of its own memory accesses.
+SQLTEST_SQLITE_OBJ =
+ifeq ($(SQLITE_SAN),1)
+ifneq ($(SAN),)
+SQLTEST_SQLITE_OBJ = $(O)/obj/sqlite3-san.o
+SQLTEST_LIBS = $(SQLTEST_SQLITE_OBJ) -ldl -lm
+endif
+endif
 BENCH_SRC := $(wildcard bench/*.c)
 BENCH_LIBS_bench_sql := -lsqlite3 -ldl -lm
 BENCH_LIBS_bench_engine := -lm
@@ -86,7 +98,7 @@ $(O)/test/%: $(O)/obj/test/%.o $(TEST_SUPPORT_OBJ) $(O)/libarm.a
 	$(CC) -o $@ $< $(TEST_SUPPORT_OBJ) $(O)/libarm.a $(ALL_LDFLAGS) $(DEP_LIBS)
 
 $(O)/test/sql/%: $(O)/obj/test/sql/%.o $(SQLTEST_SUPPORT_OBJ) $(TEST_SUPPORT_OBJ) $(EXT_OBJ) \
-                 $(O)/libarm.a
+                 $(O)/libarm.a $(SQLTEST_SQLITE_OBJ)
 	@mkdir -p $(dir $@)
 	$(CC) -o $@ $< $(SQLTEST_SUPPORT_OBJ) $(TEST_SUPPORT_OBJ) $(EXT_OBJ) $(O)/libarm.a \
 		$(ALL_LDFLAGS) $(DEP_LIBS) $(SQLTEST_LIBS)
@@ -141,6 +153,12 @@ SQLITE_NEW ?= build/sqlite-new
 $(SQLITE_NEW)/bin/sqlite3: test/sqlite/build_sqlite_new.sh test/sqlite/patch_shell.py
 	@CC="$(CC)" SQLITE3="$(SQLITE3)" PYTHON="$(PY_SQLITE)" \
 		sh test/sqlite/build_sqlite_new.sh $(SQLITE_NEW)
+
+# SQLITE_SAN=1: that SQLite, instrumented, for the test/sql programs.
+$(O)/obj/sqlite3-san.o: $(SQLITE_NEW)/bin/sqlite3
+	@mkdir -p $(dir $@)
+	$(CC) -O1 -g -w -fsanitize=$(SAN) -fno-omit-frame-pointer -DSQLITE_THREADSAFE=1 \
+		-DHAVE_USLEEP -DHAVE_FDATASYNC -c $(SQLITE_NEW)/src/sqlite3.c -o $@
 
 ifeq ($(ARMDB_SKIP_SQLITE_NEW),1)
 ifeq ($(CI),true)
