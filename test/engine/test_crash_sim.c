@@ -826,6 +826,11 @@ static void test_concurrent(void) {
 #define TP_STEPS 500       /* workload steps per cycle, at most */
 #define TP_UNITS_MAX 12    /* uncertain outcomes at a crash, at most */
 #define CS_OP_DECISION 4   /* g_crash_op: the application recording a decision */
+#if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
+#define TP_SEEDS 80        /* sanitized builds run it about 25 times slower */
+#else
+#define TP_SEEDS 400
+#endif
 
 enum { TP_HOT, TP_EXT, TP_EXT_ABORT, TP_DISCARD, TP_REPREP, TP_MULTI, TP_MULTI_ABORT, TP_PAIR,
        TP_KINDS };
@@ -1556,7 +1561,7 @@ static void test_two_phase(void) {
         tp_run_seed(strtoull(one, NULL, 10), &st);
     } else {
         uint64_t base = g_sweep_seed % 1000000007ULL * 1000;
-        unsigned n = 400u * (unsigned)util_scale();
+        unsigned n = TP_SEEDS * (unsigned)util_scale();
         fprintf(stderr, "crash sim, two-phase: seeds %llu..%llu\n", (unsigned long long)base,
                 (unsigned long long)(base + n - 1));
         for (unsigned i = 0; i < n; i++) tp_run_seed(base + i, &st);
