@@ -1497,15 +1497,21 @@ static void tp_run_seed(uint64_t seed, tp_stats *st) {
         /* reopen: in doubt as expected, held, and still after another reopen */
         ARM_CHECK(tp_open(o, c.e, 0));
         if (util_rng_below(&r, 3) == 0) {
-            size_t n0 = 0, n1 = 0;
-            arm_indoubt *l = NULL;
-            UTIL_CHECK_RC(c.e[0], arm_engine_indoubt_list(c.e[0], &l, &n0), ARM_OK);
-            arm_free(l);
-            tp_close(c.e, 1);
-            ARM_CHECK(tp_open(o, c.e, 0));
-            UTIL_CHECK_RC(c.e[0], arm_engine_indoubt_list(c.e[0], &l, &n1), ARM_OK);
-            arm_free(l);
-            ARM_CHECK(n0 == n1);
+            uint64_t before[2] = {0, 0}, after[2] = {0, 0}; /* sum of ids, per engine */
+            for (int pass = 0; pass < 2; pass++) {
+                if (pass) {
+                    tp_close(c.e, 1);
+                    ARM_CHECK(tp_open(o, c.e, 0));
+                }
+                for (int e = 0; e < 2; e++) {
+                    arm_indoubt *l = NULL;
+                    size_t n = 0;
+                    UTIL_CHECK_RC(c.e[e], arm_engine_indoubt_list(c.e[e], &l, &n), ARM_OK);
+                    for (size_t i = 0; i < n; i++) (pass ? after : before)[e] += l[i].id + 1;
+                    arm_free(l);
+                }
+            }
+            ARM_CHECK(before[0] == after[0] && before[1] == after[1]);
         }
         int checked = 0;
         if (util_rng_below(&r, 4) == 0) {
