@@ -46,6 +46,24 @@ EXT_TEST_PY  := $(wildcard test/ext/test_*.py)
 PYTHON_SQLITE ?= $(shell for p in /usr/bin/python3 python3; do \
 	$$p -c "import sqlite3; sqlite3.connect(':memory:').enable_load_extension" 2>/dev/null \
 	&& echo $$p && break; done)
+# C programs that drive SQLite through its C API (test/sql/): linked with the
+# extension's objects (registered with sqlite3_auto_extension) and the system
+# libsqlite3, plus test/sql's own helpers.
+SQLTEST_SRC := $(wildcard test/sql/test_*.c)
+SQLTEST_SUPPORT_SRC := $(filter-out $(SQLTEST_SRC),$(wildcard test/sql/*.c))
+SQLTEST_LIBS ?= -lsqlite3 -ldl -lm
+# SQLITE_SAN=1 with a sanitizer build (`make tsan SQLITE_SAN=1`, `make asan
+# SQLITE_SAN=1`): link them with the newest SQLite's amalgamation (SQLITE_NEW
+# below) compiled with the same sanitizer instead. The system library is not
+# instrumented: ThreadSanitizer still sees its pthread locking (so it reports
+# nothing false), but none of its own memory accesses.
+SQLTEST_SQLITE_OBJ =
+ifeq ($(SQLITE_SAN),1)
+ifneq ($(SAN),)
+SQLTEST_SQLITE_OBJ = $(O)/obj/sqlite3-san.o
+SQLTEST_LIBS = $(SQLTEST_SQLITE_OBJ) -ldl -lm
+endif
+endif
 BENCH_SRC := $(wildcard bench/*.c)
 BENCH_LIBS_bench_sql := -lsqlite3 -ldl -lm
 BENCH_LIBS_bench_engine := -lm
@@ -54,7 +72,9 @@ BENCH_LIBS_bench_peers := -lrocksdb -llmdb -lm
 LIB_OBJ  := $(LIB_SRC:%.c=$(O)/obj/%.o)
 EXT_OBJ  := $(EXT_SRC:%.c=$(O)/obj/%.o)
 TEST_SUPPORT_OBJ := $(TEST_SUPPORT_SRC:%.c=$(O)/obj/%.o)
+SQLTEST_SUPPORT_OBJ := $(SQLTEST_SUPPORT_SRC:%.c=$(O)/obj/%.o)
 TEST_BIN := $(patsubst %.c,$(O)/%,$(TEST_SRC))
+SQLTEST_BIN := $(patsubst %.c,$(O)/%,$(SQLTEST_SRC))
 BENCH_BIN := $(patsubst bench/%.c,$(O)/bench/%,$(BENCH_SRC))
 
 .PHONY: demo all lib so tests test test-unit test-ext test-readme test-sql test-sql-new \
@@ -66,7 +86,7 @@ all: so lib tests
 
 lib: $(O)/libarm.a
 so: $(O)/armdb.so
-tests: $(TEST_BIN) $(EXT_TEST_BIN)
+tests: $(TEST_BIN) $(EXT_TEST_BIN) $(SQLTEST_BIN)
 
 $(O)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -91,6 +111,11 @@ $(O)/test/%: $(O)/obj/test/%.o $(TEST_SUPPORT_OBJ) $(O)/libarm.a
 $(O)/test/ext/%: $(O)/obj/test/ext/%.o $(TEST_SUPPORT_OBJ) $(O)/libarm.a
 	@mkdir -p $(dir $@)
 	$(CC) -o $@ $< $(TEST_SUPPORT_OBJ) $(O)/libarm.a $(ALL_LDFLAGS) $(DEP_LIBS) -lsqlite3
+$(O)/test/sql/%: $(O)/obj/test/sql/%.o $(SQLTEST_SUPPORT_OBJ) $(TEST_SUPPORT_OBJ) $(EXT_OBJ) \
+                 $(O)/libarm.a $(SQLTEST_SQLITE_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) -o $@ $< $(SQLTEST_SUPPORT_OBJ) $(TEST_SUPPORT_OBJ) $(EXT_OBJ) $(O)/libarm.a \
+		$(ALL_LDFLAGS) $(DEP_LIBS) $(SQLTEST_LIBS)
 
 $(O)/bench/%: bench/%.c $(O)/libarm.a
 	@mkdir -p $(dir $@)
@@ -101,8 +126,8 @@ test: check-includes check-symbols test-unit test-ext test-sql test-sql-new test
       test-differential-new check-amalgamation test-amalgamation test-readme fuzz-smoke
 	@echo "make test: all suites passed"
 
-test-unit: $(TEST_BIN)
-	@sh test/run_unit_tests.sh $(TEST_BIN)
+test-unit: $(TEST_BIN) $(SQLTEST_BIN)
+	@sh test/run_unit_tests.sh $(TEST_BIN) $(SQLTEST_BIN)
 
 test-ext: $(EXT_TEST_BIN) $(O)/armdb.so
 	@ARMDB_SO=$(O)/armdb.so sh test/run_unit_tests.sh $(EXT_TEST_BIN)
@@ -148,6 +173,12 @@ SQLITE_NEW ?= build/sqlite-new
 $(SQLITE_NEW)/bin/sqlite3: test/sqlite/build_sqlite_new.sh test/sqlite/patch_shell.py
 	@CC="$(CC)" SQLITE3="$(SQLITE3)" PYTHON="$(PY_SQLITE)" \
 		sh test/sqlite/build_sqlite_new.sh $(SQLITE_NEW)
+
+# SQLITE_SAN=1: that SQLite, instrumented, for the test/sql programs.
+$(O)/obj/sqlite3-san.o: $(SQLITE_NEW)/bin/sqlite3
+	@mkdir -p $(dir $@)
+	$(CC) -O1 -g -w -fsanitize=$(SAN) -fno-omit-frame-pointer -DSQLITE_THREADSAFE=1 \
+		-DHAVE_USLEEP -DHAVE_FDATASYNC -c $(SQLITE_NEW)/src/sqlite3.c -o $@
 
 ifeq ($(ARMDB_SKIP_SQLITE_NEW),1)
 ifeq ($(CI),true)
@@ -246,7 +277,7 @@ check-symbols: $(O)/armdb.so
 	 [ "$$syms" = "sqlite3_armdb_init" ] || { echo "unexpected exports: $$syms"; exit 1; }
 
 format:
-	clang-format -i $(LIB_SRC) $(EXT_SRC) $(wildcard */*.h) $(TEST_SRC)
+	clang-format -i $(LIB_SRC) $(EXT_SRC) $(wildcard */*.h) $(TEST_SRC) $(SQLTEST_SRC)
 
 format-check:
 	@clang-format --dry-run --Werror $(LIB_SRC) $(EXT_SRC) $(wildcard */*.h)
