@@ -183,7 +183,16 @@ ARM_PRIVATE arm_vtab *arm_ext_conn_find(arm_ext_conn *conn, const char *name, ch
 /* ----------------------------------------------------------- entry point */
 ARM_API int sqlite3_armdb_init(struct sqlite3 *db, char **pzErrMsg,
                                const struct sqlite3_api_routines *pApi) {
-    SQLITE_EXTENSION_INIT2(pApi);
+    /* Every connection that loads the extension gets here, on any thread,
+     * while other threads already call SQLite through sqlite3_api: it is
+     * written once, under a lock, and never again (SQLite hands every
+     * connection the same table), so no thread writes while others read. */
+    if (__atomic_load_n(&sqlite3_api, __ATOMIC_ACQUIRE) != pApi) {
+        static pthread_mutex_t init_mu = PTHREAD_MUTEX_INITIALIZER;
+        pthread_mutex_lock(&init_mu);
+        if (sqlite3_api != pApi) __atomic_store_n(&sqlite3_api, pApi, __ATOMIC_RELEASE);
+        pthread_mutex_unlock(&init_mu);
+    }
     // Writable WITHOUT ROWID virtual tables need 3.21, sqlite3_vtab_collation
     // 3.22, sqlite3_str 3.25. Newer API (SQLITE_INNOCUOUS 3.31, sqlite3_vtab_in
     // 3.38) is used only after a runtime version check.
