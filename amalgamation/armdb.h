@@ -306,7 +306,9 @@ ARM_WARN_UNUSED int arm_engine_contains(arm_engine *engine, arm_slice key);
 /**
  * Insert or overwrite. Durable according to the sync mode when it returns.
  * ARM_OK; ARM_TOOBIG (key empty or over max_key_size, value over
- * max_value_size: nothing written); ARM_READONLY; ARM_IOERR / ARM_FULL (the
+ * max_value_size: nothing written); ARM_BUSY (the key is held by a prepared
+ * transaction, or was read by one, which comes first: nothing written, try
+ * again once it is published); ARM_READONLY; ARM_IOERR / ARM_FULL (the
  * write failed; nothing is visible); ARM_IOERR_FSYNC (sync=full: the entry
  * was written but its fdatasync failed: the outcome is unknown, it may be
  * visible now and present after reopen, and the engine refuses writes with
@@ -510,8 +512,10 @@ ARM_WARN_UNUSED int arm_snapshot_resume(arm_snapshot *snap);
  * keys a cursor of it passed over, and the absence of keys it looked up) was
  * changed by a transaction published after its snapshot. Commit is two-phase:
  *   prepare: validate, hold its keys (other writers of them get ARM_BUSY or,
- *            inside transactions, ARM_BUSY_SNAPSHOT), and write its entries to
- *            the log, invisible;
+ *            inside transactions, ARM_BUSY_SNAPSHOT) and what it read (until
+ *            it is published, writers of those get ARM_BUSY: it comes before
+ *            them, so they must not become visible before it), and write its
+ *            entries to the log, invisible;
  *   publish: make it visible to every new snapshot at once (with sync=full,
  *            durable before the call returns);
  *   discard: forget it (after prepare, an abort record makes sure recovery
@@ -588,6 +592,10 @@ typedef struct arm_txn_ext {
  * unless it was published or discarded. Preparing again is a no-op.
  * ARM_OK; ARM_BUSY_SNAPSHOT (a conflict, see above: nothing written, the
  * transaction stays open and may be discarded or retried from the start);
+ * ARM_BUSY (a key it writes was read by another transaction that is
+ * prepared and not yet published, which comes first: writing it now would
+ * make this one visible before that one; nothing written, prepare again
+ * once it is published or discarded);
  * ARM_FULL (larger than one data file, or the disk is full); ARM_READONLY;
  * ARM_IOERR; ARM_IOERR_FSYNC and ARM_PANIC as arm_engine_put; ARM_NOMEM.
  */

@@ -349,6 +349,7 @@ int arm_engine_open(const char *dir, const arm_engine_options *opts, arm_engine 
     pthread_cond_init(&e->syncer_cond, NULL);
     pthread_mutex_init(&e->watch_mu, NULL);
     pthread_mutex_init(&e->repl_mu, NULL);
+    pthread_mutex_init(&e->readers_mu, NULL);
     rc = arm_outcomes_init(&e->outcomes);
     if (rc == ARM_OK) rc = arm_files_init(&e->files, 0); /* dead counters per file: set once shards are known */
     e->dir = rc == ARM_OK ? arm_strdup(dir) : NULL;
@@ -417,6 +418,7 @@ int arm_engine_close(arm_engine *e) {
     arm_free(e->repl);
     pthread_mutex_destroy(&e->watch_mu);
     pthread_mutex_destroy(&e->repl_mu);
+    pthread_mutex_destroy(&e->readers_mu);
     pthread_mutex_destroy(&e->indoubt_lock);
     pthread_mutex_destroy(&e->app_lock);
     arm_buf_free(&e->app_meta);

@@ -319,6 +319,11 @@ struct arm_engine {
     pthread_mutex_t watch_mu;     /* guards the watch list */
     struct arm_watch *watches;
 
+    /* transactions registered as readers, validating or prepared (txn.c) */
+    pthread_mutex_t readers_mu;   /* after index locks; guards the list and their read sets */
+    struct arm_txn *readers;
+    _Atomic uint32_t nreaders;
+
     _Atomic int follower;         /* arm_engine_set_follower: only apply writes */
     pthread_mutex_t repl_mu;      /* guards repl[] */
     arm_repl_state *repl;         /* shard_count of them */
@@ -575,6 +580,12 @@ static inline int arm_item_visible(const arm_shard *s, const arm_item *it, uint6
 ARM_PRIVATE size_t arm_txn_range_slot(arm_txn *t);
 ARM_PRIVATE void arm_txn_note_range(arm_txn *t, size_t slot, arm_slice lo, int lo_inf, arm_slice hi,
                                     int hi_inf);
+/* 1 when a transaction registered as a reader (validating or prepared, not
+ * `self`) read one of ops' keys: writing it now could make a transaction
+ * that comes after that reader visible before it. One atomic load when no
+ * reader is registered. Takes readers_mu (after any index locks). */
+ARM_PRIVATE int arm_txn_read_by_other(arm_engine *e, const arm_wop *ops, size_t n,
+                                      const arm_txn *self);
 /* Cursor open with a snapshot and an optional transaction (cursor.c). */
 ARM_PRIVATE int arm_cursor_open_at(arm_engine *e, const arm_batch *overlay, uint64_t snap,
                                    arm_txn *txn, arm_cursor **cursor_out);

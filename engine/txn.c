@@ -21,9 +21,16 @@
  *            then the intents and placeholders go.
  *
  * Serializability: a transaction's commit point is its validation. Its
- * intents make others that touch its keys fail until it resolves, and a
- * change to a key it only read, made after its validation, orders it after
- * this transaction. In-doubt transactions found by recovery (external
+ * intents make others that touch its keys fail until it resolves. What it
+ * only read is not held by intents, yet a writer of it that validated after
+ * it must not become visible before it (a reader would see the later one
+ * without the earlier): so from just before its reads are validated until
+ * it is published or discarded, it is a registered reader, and a prepare
+ * (or a single-phase write) that writes a key a registered reader of
+ * another group read fails with ARM_BUSY (retry once it resolved). Of a
+ * reader registering while a writer holds, one always sees the other: the
+ * reader registers before it validates (and sees the writer's intent), the
+ * writer looks at the readers after it holds. In-doubt transactions found by recovery (external
  * decision, neither published nor aborted) hold their keys the same way until
  * arm_engine_indoubt_resolve. Layer: engine.
  */
@@ -74,6 +81,15 @@ struct arm_txn {
     int held;               /* its write keys are held (INTENT) */
     int reread;             /* read more after it was prepared: validate again */
     arm_pending pend;       /* while its batch is in the log undecided (outcome.c) */
+    /* registered reader: from just before its reads are validated until it
+     * is published or discarded (e->readers_mu guards the links and, while
+     * registered, the read set) */
+    struct arm_txn *rnext, *rprev;
+    int registered;
+    size_t *rsort;          /* read keys 0..nrsort-1 by key order (offset, length pairs) */
+    size_t nrsort;
+    size_t rsort_bytes;     /* bytes of rkeys those first nrsort keys take */
+    int has_skips;          /* deletes of absent keys: read absences, not held */
 };
 
 /* An in-doubt transaction kept from recovery. */
@@ -140,6 +156,8 @@ int arm_txn_stale(const arm_txn *t) {
 static void txn_reads_clear(arm_txn *t) {
     t->rkeys.len = 0;
     t->nread = 0;
+    t->nrsort = 0;
+    t->rsort_bytes = 0;
     for (size_t i = 0; i < t->nranges; i++) t->ranges[i].used = 0;
     t->read_all = 0;
 }
@@ -158,6 +176,7 @@ void arm_txn_free(arm_txn *t) {
     arm_free(t->ranges);
     arm_free(t->ops);
     arm_free(t->idx);
+    arm_free(t->rsort);
     arm_free(t);
 }
 
@@ -180,7 +199,22 @@ static void txn_read_all(arm_txn *t) {
     t->read_all = 1;
 }
 
+static void txn_note_key_locked(arm_txn *t, arm_slice key);
+
+/* A registered reader's read set is read by other writers: changed under
+ * the registry's mutex. */
 static void txn_note_key(arm_txn *t, arm_slice key) {
+    if (!txn_tracks(t)) return;
+    if (!t->registered) {
+        txn_note_key_locked(t, key);
+        return;
+    }
+    pthread_mutex_lock(&t->e->readers_mu);
+    txn_note_key_locked(t, key);
+    pthread_mutex_unlock(&t->e->readers_mu);
+}
+
+static void txn_note_key_locked(arm_txn *t, arm_slice key) {
     if (!txn_tracks(t)) return;
     if (t->state == TXN_PREPARED) t->reread = 1;
     if (t->nread >= TXN_READS_MAX || t->rkeys.len + key.len > TXN_KEYBYTES_MAX) {
@@ -206,7 +240,17 @@ static void txn_note_key(arm_txn *t, arm_slice key) {
     t->rklen[t->nread++] = (uint32_t)key.len;
 }
 
+static size_t txn_range_slot_locked(arm_txn *t);
+
 size_t arm_txn_range_slot(arm_txn *t) {
+    if (!t->registered) return txn_range_slot_locked(t);
+    pthread_mutex_lock(&t->e->readers_mu);
+    size_t slot = txn_range_slot_locked(t);
+    pthread_mutex_unlock(&t->e->readers_mu);
+    return slot;
+}
+
+static size_t txn_range_slot_locked(arm_txn *t) {
     if (!txn_tracks(t)) return (size_t)-1;
     if (t->nranges >= TXN_RANGES_MAX) {
         txn_read_all(t);
@@ -241,7 +285,21 @@ static int txn_buf_set(arm_buf *b, arm_slice k) {
     return ARM_OK;
 }
 
+static void txn_note_range_locked(arm_txn *t, size_t slot, arm_slice lo, int lo_inf,
+                                  arm_slice hi, int hi_inf);
+
 void arm_txn_note_range(arm_txn *t, size_t slot, arm_slice lo, int lo_inf, arm_slice hi, int hi_inf) {
+    if (!t->registered) {
+        txn_note_range_locked(t, slot, lo, lo_inf, hi, hi_inf);
+        return;
+    }
+    pthread_mutex_lock(&t->e->readers_mu);
+    txn_note_range_locked(t, slot, lo, lo_inf, hi, hi_inf);
+    pthread_mutex_unlock(&t->e->readers_mu);
+}
+
+static void txn_note_range_locked(arm_txn *t, size_t slot, arm_slice lo, int lo_inf,
+                                  arm_slice hi, int hi_inf) {
     if (!txn_tracks(t) || slot >= t->nranges) return;
     if (t->state == TXN_PREPARED) t->reread = 1;
     txn_range *r = &t->ranges[slot];
@@ -444,6 +502,112 @@ static void txn_lock(arm_engine *e, const uint8_t *mask, int all, int lock) {
     }
 }
 
+/* ------------------------------------------------------ registered readers */
+static arm_slice txn_rsort_key(const arm_txn *t, size_t i) {
+    return arm_slice_make(t->rkeys.ptr + t->rsort[2 * i], t->rsort[2 * i + 1]);
+}
+
+static const arm_txn *txn_sort_of; /* qsort has no context argument: readers_mu held */
+static int txn_rsort_cmp(const void *a, const void *b) {
+    const size_t *x = a, *y = b;
+    const uint8_t *p = txn_sort_of->rkeys.ptr;
+    return arm_key_cmp(p + x[0], x[1], p + y[0], y[1]);
+}
+
+/* 1 when t read key (a point read, a range its cursors passed over, a
+ * delete of a key that was absent), or read everything. readers_mu held. */
+static int txn_read_covers(const arm_txn *t, arm_slice key) {
+    if (t->read_all) return 1;
+    size_t lo = 0, hi = t->nrsort;
+    while (lo < hi) { /* the sorted part */
+        size_t mid = lo + (hi - lo) / 2;
+        arm_slice m = txn_rsort_key(t, mid);
+        int c = arm_key_cmp(m.ptr, m.len, key.ptr, key.len);
+        if (c == 0) return 1;
+        if (c < 0) lo = mid + 1;
+        else hi = mid;
+    }
+    size_t off = t->rsort_bytes;
+    for (size_t i = t->nrsort; i < t->nread; i++) { /* read after it registered */
+        if (t->rklen[i] == key.len && memcmp(t->rkeys.ptr + off, key.ptr, key.len) == 0) return 1;
+        off += t->rklen[i];
+    }
+    for (size_t i = 0; i < t->nranges; i++) {
+        const txn_range *r = &t->ranges[i];
+        if (!r->used) continue;
+        if (!r->lo_inf && arm_key_cmp(key.ptr, key.len, r->lo.ptr, r->lo.len) < 0) continue;
+        if (!r->hi_inf && arm_key_cmp(key.ptr, key.len, r->hi.ptr, r->hi.len) > 0) continue;
+        return 1;
+    }
+    for (size_t i = 0; t->has_skips && i < t->nops; i++)
+        if (t->ops[i].skip && arm_key_cmp(t->ops[i].key.ptr, t->ops[i].key.len, key.ptr, key.len) == 0)
+            return 1;
+    return 0;
+}
+
+/* Register t as a reader (before its reads are validated).
+ * Point reads get a sorted index so writers look a key up in O(log n)
+ * (built only when there are enough to pay for it). */
+static void txn_reader_register(arm_txn *t) {
+    arm_engine *e = t->e;
+    pthread_mutex_lock(&e->readers_mu);
+    t->has_skips = 0;
+    for (size_t i = 0; i < t->nops && !t->has_skips; i++) t->has_skips = t->ops[i].skip;
+    if (!t->registered) {
+        t->nrsort = 0;
+        if (t->nread > 16) {
+            size_t *p = arm_realloc(t->rsort, 2 * t->nread * sizeof(size_t));
+            if (p != NULL) {
+                t->rsort = p;
+                size_t off = 0;
+                for (size_t i = 0; i < t->nread; i++) {
+                    p[2 * i] = off;
+                    p[2 * i + 1] = t->rklen[i];
+                    off += t->rklen[i];
+                }
+                txn_sort_of = t;
+                qsort(p, t->nread, 2 * sizeof(size_t), txn_rsort_cmp);
+                t->nrsort = t->nread;
+                t->rsort_bytes = off;
+            }
+        }
+        t->rnext = e->readers;
+        t->rprev = NULL;
+        if (e->readers) e->readers->rprev = t;
+        e->readers = t;
+        t->registered = 1;
+        atomic_fetch_add(&e->nreaders, 1);
+    }
+    pthread_mutex_unlock(&e->readers_mu);
+}
+
+static void txn_reader_unregister(arm_txn *t) {
+    if (!t->registered) return;
+    arm_engine *e = t->e;
+    pthread_mutex_lock(&e->readers_mu);
+    if (t->rprev) t->rprev->rnext = t->rnext;
+    else e->readers = t->rnext;
+    if (t->rnext) t->rnext->rprev = t->rprev;
+    t->rnext = t->rprev = NULL;
+    t->registered = 0;
+    t->nrsort = 0;
+    atomic_fetch_sub(&e->nreaders, 1);
+    pthread_mutex_unlock(&e->readers_mu);
+}
+
+int arm_txn_read_by_other(arm_engine *e, const arm_wop *ops, size_t n, const arm_txn *self) {
+    if (atomic_load(&e->nreaders) == 0) return 0;
+    int hit = 0;
+    pthread_mutex_lock(&e->readers_mu);
+    for (const arm_txn *r = e->readers; r != NULL && !hit; r = r->rnext) {
+        if (r == self) continue; /* a group has one transaction per engine */
+        for (size_t i = 0; i < n && !hit; i++)
+            if (!ops[i].type) hit = txn_read_covers(r, ops[i].key);
+    }
+    pthread_mutex_unlock(&e->readers_mu);
+    return hit;
+}
+
 /* --------------------------------------------------------------- intents */
 /* Release what intents marking made: placeholders leave the index, holds on
  * existing items go. Write locks of ops' shards held. */
@@ -638,6 +802,12 @@ static int txn_hold_writes(arm_txn *t) {
     if (rc == ARM_OK) rc = txn_hold(e, t->ops, t->nops);
     arm_lock_shards(e, t->mask, 0);
     if (rc == ARM_OK) t->held = 1;
+    /* After the hold (so that a reader validating later sees it): a key a
+     * registered reader of another transaction read. */
+    if (rc == ARM_OK && arm_txn_read_by_other(e, t->ops, t->nops, t))
+        rc = arm_engine_seterr(ARM_ERR(ARM_BUSY), 0,
+                               "a key it writes was read by a transaction that is committing in "
+                               "%s; retry", e->dir);
     return rc;
 }
 
@@ -709,6 +879,7 @@ static void txn_prepare_undo(arm_txn *t) {
         arm_lock_shards(e, t->mask, 0);
         t->held = 0;
     }
+    txn_reader_unregister(t);
     txn_unprepared(t);
 }
 
@@ -746,6 +917,15 @@ int arm_txn_prepare_group(arm_txn *const *txns, size_t n, const arm_txn_ext *con
     }
     for (size_t i = 0; i < n; i++)
         writes |= txns[i]->state == TXN_PREPARED && txns[i]->seq != 0;
+    /* A group that writes is a reader for others' writes from now until it
+     * is published or discarded (see the top of the file). */
+    for (size_t i = 0; i < n && rc == ARM_OK && writes; i++) {
+        arm_txn *t = txns[i];
+        int skips = 0;
+        for (size_t j = 0; j < t->nops && !skips; j++) skips = t->ops[j].skip;
+        if ((t->state != TXN_PREPARED || t->reread) && (txn_has_reads(t) || skips))
+            txn_reader_register(t);
+    }
     /* Reads matter only to a group that writes: one that only reads saw one
      * consistent snapshot, which is all it needs. One prepared before (a
      * retried SQL COMMIT) that read more since is validated again. */
@@ -859,8 +1039,10 @@ int arm_txn_publish(arm_txn *const *txns_in, size_t n) {
         txn_gc(txns[i]->e, txns[i]->mask);
     }
     for (size_t i = n; i-- > 0;) arm_lock_shards(txns[i]->e, txns[i]->mask, 0);
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = 0; i < n; i++) {
         if (txns[i]->seq) arm_outcome_resolve(txns[i]->e, &txns[i]->pend, 0);
+        txn_reader_unregister(txns[i]); /* visible now: its writes are ordered after it */
+    }
     for (size_t i = 0; i < n; i++) {
         arm_txn *t = txns[i];
         t->held = 0;
@@ -892,6 +1074,7 @@ int arm_txn_commit(arm_txn *t) {
 static int txn_unprepare(arm_txn *t) {
     arm_engine *e = t->e;
     int rc = ARM_OK;
+    txn_reader_unregister(t);
     if (t->state != TXN_PREPARED) return ARM_OK;
     if (t->seq) {
         arm_shard *s = &e->shards[t->coord];

@@ -100,6 +100,14 @@ static int wr_prepare(arm_engine *e, wr_op *ops, size_t n) {
                                      "a key is held by a prepared transaction in %s", e->dir);
         }
         op->skip = op->del && !arm_item_live(op->item);
+        /* A prepared transaction read it: this write would be visible before
+         * that transaction, which comes first (txn.c). */
+        if (arm_txn_read_by_other(e, op, 1, NULL)) {
+            wr_unprepare(e, ops, i + 1);
+            return arm_engine_seterr(ARM_ERR(ARM_BUSY), 0,
+                                     "a key is read by a transaction that is committing in %s",
+                                     e->dir);
+        }
         if (op->absent && !op->created && arm_item_live(op->item)) {
             wr_unprepare(e, ops, i + 1);
             return arm_engine_seterr(ARM_CONSTRAINT, 0, "an inserted key already exists");

@@ -49,6 +49,7 @@ SQLITE_EXTENSION_INIT3
 #include <string.h>
 
 #define CTX_PARTS_MAX  64 /* engines one transaction can write at once (arm_txn_publish) */
+#define CTX_BUSY_TRIES 10 /* waits of CTX_WAIT_MS before a conflict at COMMIT is SQLITE_BUSY */
 #define CTX_WAIT_MS    10 /* a new writer waits this long at most for decided commits */
 
 typedef struct ctx_part {
@@ -676,7 +677,14 @@ ARM_PRIVATE int arm_ext_ctx_sync(arm_vtab *vt) {
         txns[n++] = p->txn;
         p->ext = writes && decide;
     }
+    /* ARM_BUSY: a key is held by, or was read by, another transaction that
+     * is committing; that lasts microseconds (or as long as its own COMMIT
+     * is kept waiting), so wait briefly for it before saying SQLITE_BUSY. */
     int rc = arm_txn_prepare_group(txns, (size_t)n, extp);
+    for (int i = 0; rc == ARM_BUSY && i < CTX_BUSY_TRIES; i++) {
+        arm_domain_wait_prepared(arm_engine_domain(vt->sh->engine), CTX_WAIT_MS);
+        rc = arm_txn_prepare_group(txns, (size_t)n, extp);
+    }
     if (rc != ARM_OK) return ctx_error(vt, rc, "commit");
     for (int i = 0; i < c->nparts; i++) {
         ctx_part *p = &c->parts[i];

@@ -1034,8 +1034,9 @@ static int tp_discard(tp_cycle *c, tp_txn *x) {
 }
 
 /* A prepare drops the deletes (the batch's last write of a key) of keys that
- * do not exist then: a later writer of the key does not wait for it, and its
- * publish does not delete what that writer made. */
+ * do not exist then: they hold nothing (a later writer of the key waits for
+ * the publish only because the absence counts as read, ARM_BUSY), and the
+ * publish does not delete what a writer made after it. */
 static void tp_mark_skips(const tp_cycle *c, tp_txn *x, int v, int e) {
     x->skip[v][e] = 0;
     for (int i = 0; i < x->nw[v]; i++) {
@@ -1059,7 +1060,9 @@ static int tp_prepare(tp_cycle *c, tp_txn *x) {
         x->started[v][e] = 1;
         tp_mark_skips(c, x, v, e);
         int rc = arm_txn_prepare(x->t[e], x->ext[v] ? &ext : NULL);
-        if (rc == ARM_BUSY_SNAPSHOT) { /* a key is held by a pending one, or changed since */
+        /* a key is held by a pending one, or changed since; or (ARM_BUSY) a
+         * pending one read a key this one writes */
+        if (rc == ARM_BUSY_SNAPSHOT || rc == ARM_BUSY) {
             c->st->conflicts++;
             x->started[v][e] = 0; /* nothing written */
             return tp_discard(c, x) == 0 ? 1 : -1;
