@@ -19,16 +19,14 @@
  */
 #include <sqlite3.h>
 
+#include "bench_util.h"
+
 #include <errno.h>
-#include <ftw.h>
 #include <getopt.h>
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
-#include <time.h>
 #include <unistd.h>
 
 #define BS_KEY_BYTES   8
@@ -37,99 +35,6 @@
 #define BS_RANGE_SCANS 1000
 #define BS_RANGE_KEYS  1000
 #define BS_MIN(a, b)   ((a) < (b) ? (a) : (b))
-
-/* ---------------------------------------------------------------- helpers */
-static char bs_cleanup_dir[4096]; /* temp directory to remove if the run fails */
-static void bs_rm_rf(const char *path);
-
-__attribute__((format(printf, 1, 2), noreturn)) static void bs_die(const char *fmt, ...) {
-    va_list ap;
-    fflush(stdout);
-    fprintf(stderr, "bench_sql: FAILED: ");
-    va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fprintf(stderr, "\n");
-    if (bs_cleanup_dir[0] != '\0') {
-        fprintf(stderr, "bench_sql: removing %s (use -k to keep it)\n", bs_cleanup_dir);
-        bs_rm_rf(bs_cleanup_dir);
-    }
-    exit(1);
-}
-
-static double bs_now(void) {
-    struct timespec ts;
-    if (clock_gettime(CLOCK_MONOTONIC, &ts) != 0) bs_die("clock_gettime: %s", strerror(errno));
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-/* Process CPU seconds (user + system, all threads). */
-static double bs_cpu(void) {
-    struct rusage ru;
-    if (getrusage(RUSAGE_SELF, &ru) != 0) bs_die("getrusage: %s", strerror(errno));
-    return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec * 1e-6 + (double)ru.ru_stime.tv_sec +
-           (double)ru.ru_stime.tv_usec * 1e-6;
-}
-
-static uint64_t bs_splitmix64(uint64_t *state) {
-    uint64_t z = (*state += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-}
-
-/* Bijection on 64-bit values: distinct inputs give distinct keys. */
-static uint64_t bs_mix64(uint64_t z) {
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-}
-
-static uint64_t bs_rand_below(uint64_t *state, uint64_t n) {
-    return (uint64_t)(((unsigned __int128)bs_splitmix64(state) * n) >> 64);
-}
-
-static void bs_put_be64(uint8_t *p, uint64_t v) {
-    for (int i = 7; i >= 0; i--) {
-        p[i] = (uint8_t)v;
-        v >>= 8;
-    }
-}
-
-static void *bs_xmalloc(size_t n) {
-    void *p = malloc(n ? n : 1);
-    if (p == NULL) bs_die("out of memory allocating %zu bytes", n);
-    return p;
-}
-
-/* The 1-minute load average: other busy processes make a run noisy. */
-static double bs_loadavg(void) {
-    double l = -1;
-    FILE *f = fopen("/proc/loadavg", "r");
-    if (f != NULL) {
-        if (fscanf(f, "%lf", &l) != 1) l = -1;
-        fclose(f);
-    }
-    return l;
-}
-
-static int bs_cmp_u64(const void *a, const void *b) {
-    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-    return (x > y) - (x < y);
-}
-
-static int bs_rm_cb(const char *path, const struct stat *sb, int flag, struct FTW *ftw) {
-    (void)sb;
-    (void)flag;
-    (void)ftw;
-    if (remove(path) != 0) fprintf(stderr, "bench_sql: warning: remove %s: %s\n", path, strerror(errno));
-    return 0;
-}
-
-static void bs_rm_rf(const char *path) {
-    if (nftw(path, bs_rm_cb, 16, FTW_DEPTH | FTW_PHYS) != 0 && errno != ENOENT)
-        fprintf(stderr, "bench_sql: warning: could not remove %s: %s\n", path, strerror(errno));
-}
 
 /* ------------------------------------------------------------ the dataset */
 typedef struct bs_data {
@@ -143,27 +48,16 @@ typedef struct bs_data {
 
 static void bs_data_init(bs_data *d, size_t n, uint64_t seed) {
     uint64_t st = seed;
-    uint64_t base = bs_splitmix64(&st);
+    uint64_t base = bench_splitmix64(&st);
     d->n = n;
-    d->keys = bs_xmalloc(n * BS_KEY_BYTES);
-    d->sorted = bs_xmalloc(n * sizeof(uint64_t));
-    d->perm = bs_xmalloc(n * sizeof(uint32_t));
-    d->starts = bs_xmalloc(BS_RANGE_SCANS * sizeof(size_t));
-    for (size_t i = 0; i < n; i++) {
-        uint64_t k = bs_mix64(base + i);
-        d->sorted[i] = k;
-        bs_put_be64(d->keys + i * BS_KEY_BYTES, k);
-        d->perm[i] = (uint32_t)i;
-    }
-    qsort(d->sorted, n, sizeof(uint64_t), bs_cmp_u64);
-    for (size_t i = n; i > 1; i--) {
-        size_t j = (size_t)bs_rand_below(&st, i);
-        uint32_t t = d->perm[i - 1];
-        d->perm[i - 1] = d->perm[j];
-        d->perm[j] = t;
-    }
+    d->keys = bench_xmalloc(n * BS_KEY_BYTES);
+    d->sorted = bench_xmalloc(n * sizeof(uint64_t));
+    d->perm = bench_xmalloc(n * sizeof(uint32_t));
+    d->starts = bench_xmalloc(BS_RANGE_SCANS * sizeof(size_t));
+    bench_keys_make(base, n, d->keys, d->sorted);
+    bench_shuffle(d->perm, n, &st);
     size_t span = n > BS_RANGE_KEYS ? n - BS_RANGE_KEYS + 1 : 1;
-    for (size_t s = 0; s < BS_RANGE_SCANS; s++) d->starts[s] = (size_t)bs_rand_below(&st, span);
+    for (size_t s = 0; s < BS_RANGE_SCANS; s++) d->starts[s] = (size_t)bench_rand_below(&st, span);
     for (size_t i = 0; i < BS_VALUE_BYTES; i++) d->filler[i] = (uint8_t)(0x41 + (i * 7) % 26);
 }
 
@@ -195,20 +89,20 @@ typedef struct bs_side {
 } bs_side;
 
 static void bs_fail(const bs_side *s, int rc, const char *what) {
-    bs_die("[%s] %s: %s (rc=%d): %s", s->name, what, sqlite3_errstr(rc), rc, sqlite3_errmsg(s->db));
+    bench_die("[%s] %s: %s (rc=%d): %s", s->name, what, sqlite3_errstr(rc), rc, sqlite3_errmsg(s->db));
 }
 
 static void bs_exec(const bs_side *s, const char *sql) {
     char *err = NULL;
     int rc = sqlite3_exec(s->db, sql, NULL, NULL, &err);
-    if (rc != SQLITE_OK) bs_die("[%s] %s: %s (rc=%d)", s->name, sql, err ? err : sqlite3_errstr(rc), rc);
+    if (rc != SQLITE_OK) bench_die("[%s] %s: %s (rc=%d)", s->name, sql, err ? err : sqlite3_errstr(rc), rc);
 }
 
 static sqlite3_stmt *bs_prepare(const bs_side *s, const char *sql) {
     sqlite3_stmt *st = NULL;
     int rc = sqlite3_prepare_v3(s->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &st, NULL);
-    if (rc != SQLITE_OK) bs_die("[%s] prepare '%s': %s (rc=%d): %s", s->name, sql, sqlite3_errstr(rc), rc, sqlite3_errmsg(s->db));
-    if (st == NULL) bs_die("[%s] prepare '%s': empty statement", s->name, sql);
+    if (rc != SQLITE_OK) bench_die("[%s] prepare '%s': %s (rc=%d): %s", s->name, sql, sqlite3_errstr(rc), rc, sqlite3_errmsg(s->db));
+    if (st == NULL) bench_die("[%s] prepare '%s': empty statement", s->name, sql);
     return st;
 }
 
@@ -248,28 +142,28 @@ static void bs_open(bs_side *s, const char *name, const char *file, const char *
     memset(s, 0, sizeof(*s));
     s->name = name;
     int rc = sqlite3_open_v2(file, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL);
-    if (rc != SQLITE_OK) bs_die("[%s] sqlite3_open_v2 %s: %s", name, file, s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc));
+    if (rc != SQLITE_OK) bench_die("[%s] sqlite3_open_v2 %s: %s", name, file, s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc));
     sqlite3_stmt *st = bs_prepare(s, "PRAGMA journal_mode=WAL");
     rc = sqlite3_step(st);
     if (rc != SQLITE_ROW) bs_fail(s, rc, "PRAGMA journal_mode=WAL");
     const char *mode = (const char *)sqlite3_column_text(st, 0);
-    if (mode == NULL || strcmp(mode, "wal") != 0) bs_die("[%s] journal_mode is %s, not wal", name, mode ? mode : "NULL");
+    if (mode == NULL || strcmp(mode, "wal") != 0) bench_die("[%s] journal_mode is %s, not wal", name, mode ? mode : "NULL");
     sqlite3_finalize(st);
     bs_exec(s, "PRAGMA synchronous=NORMAL");
     if (ext_path != NULL) {
         char *err = NULL, with_so[4200];
         snprintf(with_so, sizeof(with_so), "%s.so", ext_path);
         if (access(ext_path, R_OK) != 0 && access(with_so, R_OK) != 0)
-            bs_die("[%s] extension %s not found (build it with `make build/armdb.so`, or pass -e PATH)", name,
+            bench_die("[%s] extension %s not found (build it with `make build/armdb.so`, or pass -e PATH)", name,
                    ext_path);
         rc = sqlite3_enable_load_extension(s->db, 1);
         if (rc != SQLITE_OK) bs_fail(s, rc, "sqlite3_enable_load_extension");
         rc = sqlite3_load_extension(s->db, ext_path, "sqlite3_armdb_init", &err);
         if (rc != SQLITE_OK)
-            bs_die("[%s] sqlite3_load_extension(%s): %s (build it with `make build/armdb.so`, or pass -e PATH)",
+            bench_die("[%s] sqlite3_load_extension(%s): %s (build it with `make build/armdb.so`, or pass -e PATH)",
                    name, ext_path, err ? err : sqlite3_errstr(rc));
         char *sql = sqlite3_mprintf("CREATE VIRTUAL TABLE kv USING armdb(dir='%q', sync='normal')", armdb_dir);
-        if (sql == NULL) bs_die("sqlite3_mprintf: out of memory");
+        if (sql == NULL) bench_die("sqlite3_mprintf: out of memory");
         bs_exec(s, sql);
         sqlite3_free(sql);
     } else {
@@ -298,7 +192,7 @@ static void bs_close(bs_side *s) {
 static double bs_phase_write(const bs_side *s, const bs_data *d, sqlite3_stmt *st, const uint32_t *perm,
                              uint64_t version, const char *what) {
     uint8_t value[BS_VALUE_BYTES];
-    double t0 = bs_now();
+    double t0 = bench_now();
     for (size_t i = 0; i < d->n; i += BS_TXN_ROWS) {
         size_t end = BS_MIN(d->n, i + BS_TXN_ROWS);
         bs_step_done(s, s->begin, "BEGIN");
@@ -311,12 +205,12 @@ static double bs_phase_write(const bs_side *s, const bs_data *d, sqlite3_stmt *s
         }
         bs_step_done(s, s->commit, "COMMIT");
     }
-    return (double)d->n / (bs_now() - t0);
+    return (double)d->n / (bench_now() - t0);
 }
 
 static double bs_phase_get(const bs_side *s, const bs_data *d, uint64_t version) {
     sqlite3_stmt *st = s->get;
-    double t0 = bs_now();
+    double t0 = bench_now();
     for (size_t i = 0; i < d->n; i += BS_TXN_ROWS) {
         size_t end = BS_MIN(d->n, i + BS_TXN_ROWS);
         bs_step_done(s, s->begin, "BEGIN");
@@ -324,20 +218,20 @@ static double bs_phase_get(const bs_side *s, const bs_data *d, uint64_t version)
             const uint8_t *key = d->keys + (size_t)d->perm[j] * BS_KEY_BYTES;
             bs_bind_blob(s, st, 1, key, BS_KEY_BYTES);
             int rc = sqlite3_step(st);
-            if (rc == SQLITE_DONE) bs_die("[%s] point get: key #%u not found", s->name, d->perm[j]);
+            if (rc == SQLITE_DONE) bench_die("[%s] point get: key #%u not found", s->name, d->perm[j]);
             if (rc != SQLITE_ROW) bs_fail(s, rc, "point get");
             const void *v = sqlite3_column_blob(st, 0);
             int vlen = sqlite3_column_bytes(st, 0);
             if (sqlite3_column_type(st, 0) != SQLITE_BLOB || !bs_value_ok(v, vlen, key, version))
-                bs_die("[%s] point get: wrong value for key #%u", s->name, d->perm[j]);
+                bench_die("[%s] point get: wrong value for key #%u", s->name, d->perm[j]);
             rc = sqlite3_step(st);
-            if (rc != SQLITE_DONE) bs_die("[%s] point get: more than one row (rc=%d)", s->name, rc);
+            if (rc != SQLITE_DONE) bench_die("[%s] point get: more than one row (rc=%d)", s->name, rc);
             rc = sqlite3_reset(st);
             if (rc != SQLITE_OK) bs_fail(s, rc, "point get reset");
         }
         bs_step_done(s, s->commit, "COMMIT");
     }
-    return (double)d->n / (bs_now() - t0);
+    return (double)d->n / (bench_now() - t0);
 }
 
 /* Steps `st` for up to `want` rows, checking each against sorted[idx...].
@@ -348,15 +242,15 @@ static size_t bs_check_rows(const bs_side *s, const bs_data *d, sqlite3_stmt *st
     size_t rows = 0;
     int rc;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        if (rows >= want) bs_die("[%s] %s: more than %zu rows", s->name, what, want);
+        if (rows >= want) bench_die("[%s] %s: more than %zu rows", s->name, what, want);
         const void *k = sqlite3_column_blob(st, 0);
         int klen = sqlite3_column_bytes(st, 0);
-        bs_put_be64(expect, d->sorted[idx + rows]);
+        bench_put_be64(expect, d->sorted[idx + rows]);
         if (k == NULL || klen != BS_KEY_BYTES || memcmp(k, expect, BS_KEY_BYTES) != 0)
-            bs_die("[%s] %s: row %zu has the wrong key (out of order or missing rows)", s->name, what, rows);
+            bench_die("[%s] %s: row %zu has the wrong key (out of order or missing rows)", s->name, what, rows);
         const void *v = sqlite3_column_blob(st, 1);
         int vlen = sqlite3_column_bytes(st, 1);
-        if (!bs_value_ok(v, vlen, expect, version)) bs_die("[%s] %s: wrong value at row %zu", s->name, what, rows);
+        if (!bs_value_ok(v, vlen, expect, version)) bench_die("[%s] %s: wrong value at row %zu", s->name, what, rows);
         rows++;
     }
     if (rc != SQLITE_DONE) bs_fail(s, rc, what);
@@ -366,27 +260,27 @@ static size_t bs_check_rows(const bs_side *s, const bs_data *d, sqlite3_stmt *st
 }
 
 static double bs_phase_scan(const bs_side *s, const bs_data *d, uint64_t version) {
-    double t0 = bs_now();
+    double t0 = bench_now();
     size_t rows = bs_check_rows(s, d, s->scan, 0, d->n, version, "ordered scan");
-    double dt = bs_now() - t0;
-    if (rows != d->n) bs_die("[%s] ordered scan: %zu rows, expected %zu", s->name, rows, d->n);
+    double dt = bench_now() - t0;
+    if (rows != d->n) bench_die("[%s] ordered scan: %zu rows, expected %zu", s->name, rows, d->n);
     return (double)rows / dt;
 }
 
 static double bs_phase_range(const bs_side *s, const bs_data *d, uint64_t version) {
     uint8_t target[BS_KEY_BYTES];
     size_t total = 0;
-    double t0 = bs_now();
+    double t0 = bench_now();
     for (size_t r = 0; r < BS_RANGE_SCANS; r++) {
         size_t idx = d->starts[r];
         size_t want = BS_MIN((size_t)BS_RANGE_KEYS, d->n - idx);
-        bs_put_be64(target, d->sorted[idx]);
+        bench_put_be64(target, d->sorted[idx]);
         bs_bind_blob(s, s->range, 1, target, BS_KEY_BYTES);
         size_t rows = bs_check_rows(s, d, s->range, idx, want, version, "range scan");
-        if (rows != want) bs_die("[%s] range scan %zu: %zu rows, expected %zu", s->name, r, rows, want);
+        if (rows != want) bench_die("[%s] range scan %zu: %zu rows, expected %zu", s->name, r, rows, want);
         total += rows;
     }
-    return (double)total / (bs_now() - t0);
+    return (double)total / (bench_now() - t0);
 }
 
 /* ------------------------------------------------------------------ main */
@@ -429,7 +323,7 @@ static void bs_parse(int argc, char **argv, bs_opts *o) {
         switch (ch) {
         case 'n':
             o->n = (size_t)strtoull(optarg, &end, 10);
-            if (*end != '\0' || o->n < 1 || o->n > UINT32_MAX) bs_die("bad -n '%s'", optarg);
+            if (*end != '\0' || o->n < 1 || o->n > UINT32_MAX) bench_die("bad -n '%s'", optarg);
             break;
         case 'Q': o->n = 100000; break;
         case 'd': o->dir = optarg; break;
@@ -438,11 +332,11 @@ static void bs_parse(int argc, char **argv, bs_opts *o) {
         case 'O':
             if (strcmp(optarg, "armdb") == 0) o->only = 1;
             else if (strcmp(optarg, "native") == 0) o->only = 2;
-            else bs_die("bad --only '%s' (armdb|native)", optarg);
+            else bench_die("bad --only '%s' (armdb|native)", optarg);
             break;
         case 'R':
             o->seed = strtoull(optarg, &end, 0);
-            if (*end != '\0') bs_die("bad --seed '%s'", optarg);
+            if (*end != '\0') bench_die("bad --seed '%s'", optarg);
             break;
         case 'X': o->strict = 1; break;
         case 'h': bs_usage(stdout); exit(0);
@@ -480,31 +374,21 @@ static double bs_run_phase(const bs_side *s, const bs_data *d, int phase) {
 
 int main(int argc, char **argv) {
     bs_opts o;
+    double la[3];
     bs_parse(argc, argv, &o);
     setvbuf(stdout, NULL, _IOLBF, 0);
 
     char parent[4096], path[3][4200];
-    int made_parent = 0;
-    if (o.dir != NULL) {
-        if (snprintf(parent, sizeof(parent), "%s", o.dir) >= (int)sizeof(parent)) bs_die("-d too long");
-    } else {
-        const char *tmp = getenv("TMPDIR");
-        if (tmp == NULL || tmp[0] == '\0') tmp = "/tmp";
-        if (snprintf(parent, sizeof(parent), "%s/bench_sql.XXXXXX", tmp) >= (int)sizeof(parent))
-            bs_die("TMPDIR too long");
-        if (mkdtemp(parent) == NULL) bs_die("mkdtemp %s: %s", parent, strerror(errno));
-        made_parent = 1;
-        if (!o.keep) snprintf(bs_cleanup_dir, sizeof(bs_cleanup_dir), "%s", parent);
-    }
+    int made_parent = bench_parent_dir(o.dir, o.keep, parent, sizeof(parent));
     snprintf(path[0], sizeof(path[0]), "%s/armdb-host.db", parent); /* SQLite file hosting the vtab */
     snprintf(path[1], sizeof(path[1]), "%s/armdb-data", parent);    /* armdb's directory */
     snprintf(path[2], sizeof(path[2]), "%s/native.db", parent);
     for (int i = 0; i < 3; i++)
-        if (access(path[i], F_OK) == 0) bs_die("%s already exists; refusing to benchmark over old data", path[i]);
+        if (access(path[i], F_OK) == 0) bench_die("%s already exists; refusing to benchmark over old data", path[i]);
 
     printf("bench_sql: SQLite %s, n=%zu rows (%d-byte blob keys, %d-byte blob values), %d rows/txn, dir=%s\n",
            sqlite3_libversion(), o.n, BS_KEY_BYTES, BS_VALUE_BYTES, BS_TXN_ROWS, parent);
-    printf("  load average at start: %.2f (other busy processes make numbers noisy)\n", bs_loadavg());
+    printf("  load average at start: %.2f (other busy processes make numbers noisy)\n", bench_loadavg(la));
     printf("  armdb : CREATE VIRTUAL TABLE kv USING armdb(dir=..., sync='normal')  [%s]\n", o.ext);
     printf("  native: CREATE TABLE kv(key BLOB PRIMARY KEY, value BLOB) WITHOUT ROWID; WAL; synchronous=NORMAL\n");
 
@@ -527,9 +411,9 @@ int main(int argc, char **argv) {
     for (int p = 0; p < BS_P_COUNT; p++) {
         for (int k = 0; k < 2; k++)
             if (active[k]) {
-                double c0 = bs_cpu(), t0 = bs_now();
+                double c0 = bench_cpu(), t0 = bench_now();
                 res[p][k] = bs_run_phase(&side[k], &d, p);
-                double cpu = bs_cpu() - c0, wall = bs_now() - t0;
+                double cpu = bench_cpu() - c0, wall = bench_now() - t0;
                 percpu[p][k] = cpu > 0 ? res[p][k] * wall / cpu : 0; /* rows per CPU-second */
             }
         if (active[0] && active[1])
@@ -566,7 +450,7 @@ int main(int argc, char **argv) {
             printf("  %-40s %8.2fx >= %4.1fx   %s\n", bs_phases[p].label, ratio, bs_phases[p].target,
                    pass ? "PASS" : "MISS");
         }
-        printf("  load average at end: %.2f\n", bs_loadavg());
+        printf("  load average at end: %.2f\n", bench_loadavg(la));
         printf("%s: %d target(s) missed\n", nmiss ? "MISS" : "PASS", nmiss);
     } else {
         printf("\n(one side only: no ratios or targets)\n");
@@ -574,16 +458,16 @@ int main(int argc, char **argv) {
 
     bs_data_free(&d);
     if (!o.keep) {
-        for (int i = 0; i < 3; i++) bs_rm_rf(path[i]);
+        for (int i = 0; i < 3; i++) bench_rm_rf(path[i]);
         char extra[4300];
         const char *sfx[] = {"-wal", "-shm", "-journal"};
         for (int i = 0; i < 3; i++) {
             snprintf(extra, sizeof(extra), "%s%s", path[0], sfx[i]);
-            bs_rm_rf(extra);
+            bench_rm_rf(extra);
             snprintf(extra, sizeof(extra), "%s%s", path[2], sfx[i]);
-            bs_rm_rf(extra);
+            bench_rm_rf(extra);
         }
-        if (made_parent) bs_rm_rf(parent);
+        if (made_parent) bench_rm_rf(parent);
     } else {
         printf("kept %s\n", parent);
     }
