@@ -7,15 +7,26 @@
  * WITHOUT ROWID`, WAL, synchronous=NORMAL) in a separate database file, and
  * prints ops/s for each and the ratio armdb/native against the targets.
  *
- * Workload: N 8-byte blob keys (random 64-bit values, big-endian), 100-byte
- * blob values; prepared statements; 1,000 rows per transaction. Phases: bulk
- * load, random INSERT OR REPLACE, random point SELECT, ordered full scan,
- * 1,000 range scans of 1,000 rows. Every result is verified (every get finds
- * the value last written, scans return exactly the expected keys in order);
- * any SQLite error ends the run with a message and exit status 1.
+ * Base phases: N 8-byte blob keys (random 64-bit values, big-endian), 100-byte
+ * blob values; prepared statements; 1,000 rows per transaction: bulk load,
+ * random INSERT OR REPLACE, random point SELECT, ordered full scan, 1,000
+ * range scans of 1,000 rows.
+ *
+ * Transaction phases, each in fresh databases with its own journal and sync
+ * settings (the commit path is what they measure): random UPDATE 1,000 per
+ * transaction; single-row autocommit INSERTs in WAL and in the sqlite3 shell's
+ * default rollback journal; transactions over two armdb tables plus a native
+ * one against three native tables (1 and 100 rows per table); durable
+ * autocommit INSERTs (armdb sync='full' against WAL synchronous=FULL) from 1
+ * thread and from T threads, each with its own connection to one file.
+ *
+ * Every result is verified (every get finds the value last written, scans
+ * return exactly the expected keys in order, after each transaction phase
+ * every table holds exactly the rows written, at the version written); any
+ * SQLite error ends the run with a message and exit status 1.
  *
  * Output: a human-readable report, then "@ <metric> <value>" lines for
- * bench/run.sh. Usage: bench_sql --help.
+ * bench/run.sh and bench/compare.sh. Usage: bench_sql --help.
  */
 #include <sqlite3.h>
 
@@ -23,10 +34,12 @@
 
 #include <errno.h>
 #include <getopt.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define BS_KEY_BYTES   8
@@ -35,10 +48,14 @@
 #define BS_RANGE_SCANS 1000
 #define BS_RANGE_KEYS  1000
 #define BS_MIN(a, b)   ((a) < (b) ? (a) : (b))
+#define BS_MULTI_BATCH_ROWS 100     /* multi_batch: rows per table per transaction */
+#define BS_THREADS_MAX 64
+#define BS_BUSY_TIMEOUT_MS "60000" /* connections wait this long for SQLite's lock */
 
 /* ------------------------------------------------------------ the dataset */
 typedef struct bs_data {
     size_t n;
+    uint64_t base;    /* key i is mix64(base + i) */
     uint8_t *keys;    /* n * 8 bytes, big-endian, load (random) order */
     uint64_t *sorted; /* keys as numbers, ascending (= memcmp order of the blobs) */
     uint32_t *perm;   /* shuffled 0..n-1: order of overwrites and gets */
@@ -50,6 +67,7 @@ static void bs_data_init(bs_data *d, size_t n, uint64_t seed) {
     uint64_t st = seed;
     uint64_t base = bench_splitmix64(&st);
     d->n = n;
+    d->base = base;
     d->keys = bench_xmalloc(n * BS_KEY_BYTES);
     d->sorted = bench_xmalloc(n * sizeof(uint64_t));
     d->perm = bench_xmalloc(n * sizeof(uint32_t));
@@ -137,21 +155,44 @@ static void bs_show_plan(const bs_side *s, const char *sql) {
     sqlite3_finalize(st);
 }
 
-static void bs_open(bs_side *s, const char *name, const char *file, const char *ext_path,
-                    const char *armdb_dir) {
+/* Returns the first column of the one-row result of `sql` as text in buf. */
+static void bs_query_text(const bs_side *s, const char *sql, char *buf, size_t cap) {
+    sqlite3_stmt *st = bs_prepare(s, sql);
+    int rc = sqlite3_step(st);
+    if (rc != SQLITE_ROW) bs_fail(s, rc, sql);
+    const char *t = (const char *)sqlite3_column_text(st, 0);
+    snprintf(buf, cap, "%s", t ? t : "NULL");
+    sqlite3_finalize(st);
+}
+
+/* Opens one connection to `file`: journal_mode (NULL keeps the file's own
+ * setting, "delete" for a new file) and synchronous (-1 keeps the default)
+ * are set and then read back, so a phase measures the modes it says; a busy
+ * timeout makes connections that share the file wait for SQLite's lock
+ * instead of failing; ext (NULL on the native side) is loaded. */
+static void bs_conn_open(bs_side *s, const char *name, const char *file, const char *journal, int synchronous,
+                         const char *ext_path) {
+    char buf[64];
     memset(s, 0, sizeof(*s));
     s->name = name;
     int rc = sqlite3_open_v2(file, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL);
     if (rc != SQLITE_OK) bench_die("[%s] sqlite3_open_v2 %s: %s", name, file, s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc));
-    sqlite3_stmt *st = bs_prepare(s, "PRAGMA journal_mode=WAL");
-    rc = sqlite3_step(st);
-    if (rc != SQLITE_ROW) bs_fail(s, rc, "PRAGMA journal_mode=WAL");
-    const char *mode = (const char *)sqlite3_column_text(st, 0);
-    if (mode == NULL || strcmp(mode, "wal") != 0) bench_die("[%s] journal_mode is %s, not wal", name, mode ? mode : "NULL");
-    sqlite3_finalize(st);
-    bs_exec(s, "PRAGMA synchronous=NORMAL");
+    bs_exec(s, "PRAGMA busy_timeout=" BS_BUSY_TIMEOUT_MS);
+    if (journal != NULL) {
+        char sql[64];
+        snprintf(sql, sizeof(sql), "PRAGMA journal_mode=%s", journal);
+        bs_query_text(s, sql, buf, sizeof(buf));
+        if (strcmp(buf, journal) != 0) bench_die("[%s] journal_mode is %s, not %s", name, buf, journal);
+    }
+    if (synchronous >= 0) {
+        char sql[64];
+        snprintf(sql, sizeof(sql), "PRAGMA synchronous=%d", synchronous);
+        bs_exec(s, sql);
+        bs_query_text(s, "PRAGMA synchronous", buf, sizeof(buf));
+        if (atoi(buf) != synchronous) bench_die("[%s] synchronous is %s, not %d", name, buf, synchronous);
+    }
     if (ext_path != NULL) {
-        char *err = NULL, with_so[4200];
+        char *err = NULL, with_so[BENCH_PATH_MAX + 8];
         snprintf(with_so, sizeof(with_so), "%s.so", ext_path);
         if (access(ext_path, R_OK) != 0 && access(with_so, R_OK) != 0)
             bench_die("[%s] extension %s not found (build it with `make build/armdb.so`, or pass -e PATH)", name,
@@ -162,13 +203,26 @@ static void bs_open(bs_side *s, const char *name, const char *file, const char *
         if (rc != SQLITE_OK)
             bench_die("[%s] sqlite3_load_extension(%s): %s (build it with `make build/armdb.so`, or pass -e PATH)",
                    name, ext_path, err ? err : sqlite3_errstr(rc));
-        char *sql = sqlite3_mprintf("CREATE VIRTUAL TABLE kv USING armdb(dir='%q', sync='normal')", armdb_dir);
-        if (sql == NULL) bench_die("sqlite3_mprintf: out of memory");
-        bs_exec(s, sql);
-        sqlite3_free(sql);
-    } else {
-        bs_exec(s, "CREATE TABLE kv(key BLOB PRIMARY KEY, value BLOB) WITHOUT ROWID");
     }
+}
+
+/* CREATE TABLE `table`: an armdb table in armdb_dir with sync=`sync`, or
+ * (armdb_dir == NULL) SQLite's own WITHOUT ROWID table of the same shape. */
+static void bs_create_table(const bs_side *s, const char *table, const char *armdb_dir, const char *sync) {
+    char *sql = armdb_dir != NULL
+                    ? sqlite3_mprintf("CREATE VIRTUAL TABLE %s USING armdb(dir='%q', sync='%s')", table, armdb_dir, sync)
+                    : sqlite3_mprintf("CREATE TABLE %s(key BLOB PRIMARY KEY, value BLOB) WITHOUT ROWID", table);
+    if (sql == NULL) bench_die("sqlite3_mprintf: out of memory");
+    bs_exec(s, sql);
+    sqlite3_free(sql);
+}
+
+/* The connection of the original phases: WAL, synchronous=NORMAL, table kv
+ * (armdb sync='normal' when ext_path is set). */
+static void bs_open(bs_side *s, const char *name, const char *file, const char *ext_path,
+                    const char *armdb_dir) {
+    bs_conn_open(s, name, file, "wal", 1, ext_path);
+    bs_create_table(s, "kv", ext_path != NULL ? armdb_dir : NULL, "normal");
     s->ins = bs_prepare(s, "INSERT INTO kv(key, value) VALUES (?1, ?2)");
     s->rep = bs_prepare(s, "INSERT OR REPLACE INTO kv(key, value) VALUES (?1, ?2)");
     s->get = bs_prepare(s, "SELECT value FROM kv WHERE key = ?1");
@@ -283,7 +337,7 @@ static double bs_phase_range(const bs_side *s, const bs_data *d, uint64_t versio
     return (double)total / (bench_now() - t0);
 }
 
-/* ------------------------------------------------------------------ main */
+/* ---------------------------------------------------------------- options */
 typedef struct bs_opts {
     size_t n;
     const char *dir;
@@ -292,43 +346,443 @@ typedef struct bs_opts {
     int only; /* 0 both, 1 armdb, 2 native */
     uint64_t seed;
     int strict;
+    unsigned phases;         /* bit p set: run phase p */
+    size_t update_rows;      /* update: rows, each updated once */
+    size_t autocommit_rows;  /* autocommit: single-row transactions */
+    size_t delete_rows;      /* autocommit_delete: single-row transactions */
+    size_t multi_txns;       /* multi: transactions of 1 row per table */
+    size_t multi_batch_txns; /* multi_batch: transactions of BS_MULTI_BATCH_ROWS rows per table */
+    size_t multi_rows;       /* rows in each of the three tables (at least what is updated) */
+    size_t durable_rows;     /* durable: commits on 1 thread */
+    size_t durable_mt_rows;  /* durable_mt: commits per thread */
+    int threads;             /* durable_mt: threads, one connection each */
 } bs_opts;
+
+/* ------------------------------------------- phases in their own databases */
+/*
+ * The transaction phases (update .. durable_mt) each run in fresh databases,
+ * one set per side under <parent>/<phase>-<side>/, so each can run alone
+ * (--phases) and set its own journal and sync modes. Their keys are
+ * bs_key_at(d, 0, 1, ...): the same function of the index as the main
+ * dataset's keys, computed when needed, so their counts do not depend on -n.
+ */
+typedef struct bs_env {
+    const char *side;               /* "armdb" or "native" */
+    const char *ext;                /* the extension to load (armdb side), NULL on the native side */
+    char dir[BENCH_PATH_MAX + 64];  /* this phase's directory for this side (made fresh) */
+    char file[BENCH_PATH_MAX + 96]; /* the SQLite database file in it */
+} bs_env;
+
+/* The wall and CPU time of a phase's timed part (setup and checks excluded). */
+typedef struct bs_timer {
+    double t0, c0; /* at start: wall clock and process CPU seconds */
+    double wall;   /* seconds between start and stop */
+    double cpu;    /* process CPU seconds (all threads) between start and stop */
+} bs_timer;
+
+static void bs_timer_start(bs_timer *t) {
+    t->c0 = bench_cpu();
+    t->t0 = bench_now();
+}
+
+static void bs_timer_stop(bs_timer *t) {
+    t->wall = bench_now() - t->t0;
+    t->cpu = bench_cpu() - t->c0;
+}
+
+static void bs_key_at(const bs_data *d, size_t i, uint8_t *out) {
+    bench_put_be64(out, bench_mix64(d->base + i));
+}
+
+/* <env dir>/armdb-<table>: where an armdb table of this phase keeps its data. */
+static const char *bs_armdb_dir(const bs_env *e, const char *table, char *buf, size_t cap) {
+    if (snprintf(buf, cap, "%s/armdb-%s", e->dir, table) >= (int)cap) bench_die("path too long: %s", e->dir);
+    return buf;
+}
+
+/* Prepares the statement printf(fmt, ...) makes (fmt names the table). */
+__attribute__((format(printf, 2, 3))) static sqlite3_stmt *bs_prepare_fmt(const bs_side *s, const char *fmt, ...) {
+    char sql[512];
+    va_list ap;
+    va_start(ap, fmt);
+    int len = vsnprintf(sql, sizeof(sql), fmt, ap);
+    va_end(ap);
+    if (len < 0 || len >= (int)sizeof(sql)) bench_die("statement too long");
+    return bs_prepare(s, sql);
+}
+
+/* An armdb table must run with the sync mode its phase claims. */
+static void bs_check_armdb_sync(const bs_side *s, const char *table, const char *want) {
+    char sql[128], got[64];
+    snprintf(sql, sizeof(sql), "SELECT json_extract(armdb_stats('%s'), '$.sync')", table);
+    bs_query_text(s, sql, got, sizeof(got));
+    if (strcmp(got, want) != 0) bench_die("[%s] table %s runs with sync=%s, not %s", s->name, table, got, want);
+}
+
+/* Untimed preload of keys 0..rows-1 at `version`, 1,000 per transaction. */
+static void bs_fill(const bs_side *s, const bs_data *d, const char *table, size_t rows, uint64_t version) {
+    uint8_t key[BS_KEY_BYTES], value[BS_VALUE_BYTES];
+    sqlite3_stmt *ins = bs_prepare_fmt(s, "INSERT INTO %s(key, value) VALUES (?1, ?2)", table);
+    for (size_t i = 0; i < rows; i += BS_TXN_ROWS) {
+        bs_exec(s, "BEGIN");
+        for (size_t j = i; j < BS_MIN(rows, i + BS_TXN_ROWS); j++) {
+            bs_key_at(d, j, key);
+            bs_make_value(d, key, version, value);
+            bs_bind_blob(s, ins, 1, key, BS_KEY_BYTES);
+            bs_bind_blob(s, ins, 2, value, BS_VALUE_BYTES);
+            bs_step_done(s, ins, "preload INSERT");
+        }
+        bs_exec(s, "COMMIT");
+    }
+    sqlite3_finalize(ins);
+}
+
+/* The check after a phase, through SQL: `table` has exactly `rows` rows,
+ * every value starts with its own key, and exactly `at_version` rows carry
+ * `version`. */
+static void bs_verify(const bs_side *s, const char *table, size_t rows, uint64_t version, size_t at_version,
+                      const char *what) {
+    uint8_t v[8];
+    memcpy(v, &version, 8);
+    sqlite3_stmt *st = bs_prepare_fmt(s,
+                                        "SELECT count(*), coalesce(sum(substr(value, 1, 8) = key), 0), "
+                                        "coalesce(sum(substr(value, 9, 8) = ?1), 0) FROM %s",
+                                        table);
+    bs_bind_blob(s, st, 1, v, 8);
+    int rc = sqlite3_step(st);
+    if (rc != SQLITE_ROW) bs_fail(s, rc, what);
+    long long n = sqlite3_column_int64(st, 0), own = sqlite3_column_int64(st, 1), at = sqlite3_column_int64(st, 2);
+    sqlite3_finalize(st);
+    if (n != (long long)rows || own != (long long)rows || at != (long long)at_version)
+        bench_die("[%s] %s: table %s has %lld rows (want %zu), %lld holding their own key's value (want %zu), "
+                  "%lld at version %llu (want %zu)",
+                  s->name, what, table, n, rows, own, rows, at, (unsigned long long)version, at_version);
+}
+
+/* Timed part of the UPDATE phases: keys perm[0..count) set to `version` in
+ * each of the ntables tables (statements up[]), per_txn keys per transaction
+ * (the last one may be shorter). Every UPDATE must change exactly one row. */
+static void bs_update_loop(const bs_side *s, const bs_data *d, sqlite3_stmt *const *up, int ntables,
+                           const uint32_t *perm, size_t count, size_t per_txn, uint64_t version) {
+    uint8_t key[BS_KEY_BYTES], value[BS_VALUE_BYTES];
+    for (size_t i = 0; i < count; i += per_txn) {
+        bs_step_done(s, s->begin, "BEGIN");
+        for (size_t j = i; j < BS_MIN(count, i + per_txn); j++) {
+            bs_key_at(d, perm[j], key);
+            bs_make_value(d, key, version, value);
+            for (int t = 0; t < ntables; t++) {
+                bs_bind_blob(s, up[t], 1, key, BS_KEY_BYTES);
+                bs_bind_blob(s, up[t], 2, value, BS_VALUE_BYTES);
+                bs_step_done(s, up[t], "UPDATE");
+                if (sqlite3_changes(s->db) != 1)
+                    bench_die("[%s] UPDATE of key #%u changed %d rows, not 1", s->name, perm[j], sqlite3_changes(s->db));
+            }
+        }
+        bs_step_done(s, s->commit, "COMMIT");
+    }
+}
+
+/* A shuffle of 0..n-1 of its own (the main dataset's perm has -n entries). */
+static uint32_t *bs_perm_new(size_t n, uint64_t seed) {
+    uint32_t *perm = bench_xmalloc(n * sizeof(uint32_t));
+    uint64_t st = seed;
+    bench_shuffle(perm, n, &st);
+    return perm;
+}
+
+/* update: WAL, synchronous=NORMAL, armdb sync='normal'. update_rows rows,
+ * each then updated once, in random order, 1,000 per transaction. */
+static double bs_tx_update(const bs_opts *o, const bs_data *d, const bs_env *e, bs_timer *t) {
+    bs_side s;
+    char adir[BENCH_PATH_MAX + 128];
+    size_t rows = o->update_rows;
+    bs_conn_open(&s, e->side, e->file, "wal", 1, e->ext);
+    bs_create_table(&s, "kv", e->ext ? bs_armdb_dir(e, "kv", adir, sizeof(adir)) : NULL, "normal");
+    if (e->ext) bs_check_armdb_sync(&s, "kv", "normal");
+    bs_fill(&s, d, "kv", rows, 0);
+    uint32_t *perm = bs_perm_new(rows, o->seed ^ 0x7570646174650000ULL);
+    sqlite3_stmt *up = bs_prepare(&s, "UPDATE kv SET value = ?2 WHERE key = ?1");
+    s.begin = bs_prepare(&s, "BEGIN");
+    s.commit = bs_prepare(&s, "COMMIT");
+    bs_timer_start(t);
+    bs_update_loop(&s, d, &up, 1, perm, rows, BS_TXN_ROWS, 1);
+    bs_timer_stop(t);
+    sqlite3_finalize(up);
+    bs_verify(&s, "kv", rows, 1, rows, "random UPDATE");
+    bs_close(&s);
+    free(perm);
+    return (double)rows / t->wall;
+}
+
+/* autocommit / autocommit_delete: `rows` single-row INSERTs into an empty
+ * table, each its own transaction (no BEGIN). journal NULL and synchronous
+ * -1 leave the new file with SQLite's defaults, the ones the sqlite3 shell
+ * uses; that they are journal_mode=delete and synchronous=FULL is checked. */
+static double bs_tx_autocommit(const bs_data *d, const bs_env *e, bs_timer *t, const char *journal, int synchronous,
+                               size_t rows) {
+    bs_side s;
+    char adir[BENCH_PATH_MAX + 128], mode[64];
+    uint8_t key[BS_KEY_BYTES], value[BS_VALUE_BYTES];
+    bs_conn_open(&s, e->side, e->file, journal, synchronous, e->ext);
+    if (journal == NULL) {
+        bs_query_text(&s, "PRAGMA journal_mode", mode, sizeof(mode));
+        if (strcmp(mode, "delete") != 0) bench_die("[%s] default journal_mode is %s, not delete", s.name, mode);
+        bs_query_text(&s, "PRAGMA synchronous", mode, sizeof(mode));
+        if (atoi(mode) != 2) bench_die("[%s] default synchronous is %s, not 2 (FULL)", s.name, mode);
+    }
+    bs_create_table(&s, "kv", e->ext ? bs_armdb_dir(e, "kv", adir, sizeof(adir)) : NULL, "normal");
+    if (e->ext) bs_check_armdb_sync(&s, "kv", "normal");
+    s.ins = bs_prepare(&s, "INSERT INTO kv(key, value) VALUES (?1, ?2)");
+    bs_timer_start(t);
+    for (size_t i = 0; i < rows; i++) {
+        bs_key_at(d, i, key);
+        bs_make_value(d, key, 0, value);
+        bs_bind_blob(&s, s.ins, 1, key, BS_KEY_BYTES);
+        bs_bind_blob(&s, s.ins, 2, value, BS_VALUE_BYTES);
+        bs_step_done(&s, s.ins, "autocommit INSERT");
+    }
+    bs_timer_stop(t);
+    bs_verify(&s, "kv", rows, 0, rows, "autocommit INSERT");
+    bs_close(&s);
+    return (double)rows / t->wall;
+}
+
+/* multi / multi_batch: WAL, synchronous=NORMAL. Tables t1, t2 (armdb
+ * sync='normal' on the armdb side, native on the other) and t3 (always
+ * native), multi_rows rows each (at least txns * per_txn). Each transaction
+ * updates per_txn random keys in all three tables. Returns transactions/s. */
+static double bs_tx_multi(const bs_opts *o, const bs_data *d, const bs_env *e, bs_timer *t, size_t txns,
+                          size_t per_txn) {
+    static const char *const names[3] = {"t1", "t2", "t3"};
+    bs_side s;
+    char adir[BENCH_PATH_MAX + 128];
+    size_t count = txns * per_txn, rows = o->multi_rows > count ? o->multi_rows : count;
+    sqlite3_stmt *up[3];
+    bs_conn_open(&s, e->side, e->file, "wal", 1, e->ext);
+    for (int i = 0; i < 3; i++) {
+        int armdb = e->ext != NULL && i < 2;
+        bs_create_table(&s, names[i], armdb ? bs_armdb_dir(e, names[i], adir, sizeof(adir)) : NULL, "normal");
+        if (armdb) bs_check_armdb_sync(&s, names[i], "normal");
+        bs_fill(&s, d, names[i], rows, 0);
+        up[i] = bs_prepare_fmt(&s, "UPDATE %s SET value = ?2 WHERE key = ?1", names[i]);
+    }
+    uint32_t *perm = bs_perm_new(rows, o->seed ^ 0x6d756c7469000000ULL ^ per_txn);
+    s.begin = bs_prepare(&s, "BEGIN");
+    s.commit = bs_prepare(&s, "COMMIT");
+    bs_timer_start(t);
+    bs_update_loop(&s, d, up, 3, perm, count, per_txn, 1);
+    bs_timer_stop(t);
+    for (int i = 0; i < 3; i++) {
+        sqlite3_finalize(up[i]);
+        bs_verify(&s, names[i], rows, 1, count, "multi-table transactions");
+    }
+    bs_close(&s);
+    free(perm);
+    return (double)txns / t->wall;
+}
+
+/* One committer of the durable phases: its own connection, keys lo..hi-1. */
+typedef struct bs_worker {
+    const bs_env *e;
+    const bs_data *d;
+    size_t lo, hi;
+    pthread_barrier_t *bar; /* waited on before the first commit and after the last */
+} bs_worker;
+
+static void *bs_durable_worker(void *arg) {
+    const bs_worker *w = arg;
+    uint8_t key[BS_KEY_BYTES], value[BS_VALUE_BYTES];
+    bs_side s;
+    bs_conn_open(&s, w->e->side, w->e->file, "wal", 2, w->e->ext);
+    s.ins = bs_prepare(&s, "INSERT INTO kv(key, value) VALUES (?1, ?2)");
+    pthread_barrier_wait(w->bar);
+    for (size_t i = w->lo; i < w->hi; i++) {
+        bs_key_at(w->d, i, key);
+        bs_make_value(w->d, key, 0, value);
+        bs_bind_blob(&s, s.ins, 1, key, BS_KEY_BYTES);
+        bs_bind_blob(&s, s.ins, 2, value, BS_VALUE_BYTES);
+        bs_step_done(&s, s.ins, "durable autocommit INSERT");
+    }
+    pthread_barrier_wait(w->bar);
+    bs_close(&s);
+    return NULL;
+}
+
+/* durable / durable_mt: `threads` threads, each with its own connection to
+ * one database file (WAL, synchronous=FULL, a busy timeout so they queue for
+ * SQLite's write lock), each committing per_thread single-row INSERTs
+ * (autocommit) into table kv: armdb sync='full' against a native table.
+ * Returns commits/s over all threads. */
+static double bs_tx_durable(const bs_data *d, const bs_env *e, bs_timer *t, int threads, size_t per_thread) {
+    pthread_t tid[BS_THREADS_MAX];
+    bs_worker w[BS_THREADS_MAX];
+    pthread_barrier_t bar;
+    char adir[BENCH_PATH_MAX + 128];
+    bs_side s;
+    if (sqlite3_threadsafe() == 0) bench_die("this SQLite library is built without thread support");
+    bs_conn_open(&s, e->side, e->file, "wal", 2, e->ext);
+    bs_create_table(&s, "kv", e->ext ? bs_armdb_dir(e, "kv", adir, sizeof(adir)) : NULL, "full");
+    if (e->ext) bs_check_armdb_sync(&s, "kv", "full");
+    if (pthread_barrier_init(&bar, NULL, (unsigned)threads + 1) != 0) bench_die("pthread_barrier_init");
+    for (int i = 0; i < threads; i++) {
+        w[i] = (bs_worker){e, d, (size_t)i * per_thread, (size_t)(i + 1) * per_thread, &bar};
+        int prc = pthread_create(&tid[i], NULL, bs_durable_worker, &w[i]);
+        if (prc != 0) bench_die("pthread_create: %s", strerror(prc));
+    }
+    pthread_barrier_wait(&bar); // every connection is open and prepared
+    bs_timer_start(t);
+    pthread_barrier_wait(&bar); // every commit has returned
+    bs_timer_stop(t);
+    for (int i = 0; i < threads; i++) {
+        int prc = pthread_join(tid[i], NULL);
+        if (prc != 0) bench_die("pthread_join: %s", strerror(prc));
+    }
+    pthread_barrier_destroy(&bar);
+    size_t rows = (size_t)threads * per_thread;
+    bs_verify(&s, "kv", rows, 0, rows, "durable commits");
+    bs_close(&s);
+    return (double)rows / t->wall;
+}
+
+/* ------------------------------------------------------------------ main */
+enum {
+    BS_P_LOAD,
+    BS_P_OVERWRITE,
+    BS_P_GET,
+    BS_P_SCAN,
+    BS_P_RANGE,
+    BS_P_UPDATE, /* the first of the transaction phases, each in its own databases */
+    BS_P_AUTOCOMMIT,
+    BS_P_AUTOCOMMIT_DELETE,
+    BS_P_MULTI,
+    BS_P_MULTI_BATCH,
+    BS_P_DURABLE,
+    BS_P_DURABLE_MT,
+    BS_P_COUNT
+};
+#define BS_P_BASE_MASK ((1u << BS_P_UPDATE) - 1u)
+#define BS_P_NEW_MASK  (((1u << BS_P_COUNT) - 1u) & ~BS_P_BASE_MASK)
+
+static struct {
+    const char *label, *metric, *unit;
+    double target; /* minimum armdb/native ratio, 0 = none */
+} bs_phases[BS_P_COUNT] = {
+    {"bulk load (INSERT, 1000/txn)", "load", "rows/s", 1.2},
+    {"random overwrite (INSERT OR REPLACE)", "overwrite", "rows/s", 5.0},
+    {"random point get (SELECT ... key=?)", "get", "rows/s", 1.0},
+    {"ordered full scan (ORDER BY key)", "scan", "rows/s", 0.5},
+    {"range scans 1000 x 1000 (key>=? LIMIT)", "range", "rows/s", 0.0},
+    {"random UPDATE ... key=? (1000/txn)", "update", "rows/s", 10.0},
+    {"autocommit INSERT (WAL, NORMAL)", "autocommit", "rows/s", 2.0},
+    {"autocommit INSERT (DELETE, FULL)", "autocommit_delete", "rows/s", 0.0},
+    {"txn: UPDATE 1 row in each of 3 tables", "multi", "txn/s", 0.0},
+    {"txn: UPDATE 100 rows in 3 tables", "multi_batch", "txn/s", 0.0},
+    {"durable INSERT, 1 thread", "durable", "commits/s", 0.0},
+    {NULL, "durable_mt", "commits/s", 3.0}, /* label set in main: it names the thread count */
+};
+
 
 static void bs_usage(FILE *f) {
     fprintf(f,
             "usage: bench_sql [options]\n"
             "  -n N                keys (default 1000000)\n"
-            "  --quick             100000 keys (smoke test)\n"
+            "  --quick             100000 keys and small transaction phases (smoke test)\n"
             "  -d DIR              parent directory for the databases (default: mkdtemp in $TMPDIR or /tmp)\n"
             "  -e PATH             armdb extension (default build/armdb.so)\n"
             "  -k                  keep the databases\n"
             "  --only armdb|native run one side only (for profiling; no ratios)\n"
+            "  --phases LIST       comma-separated: all (default), base (load, overwrite, get, scan,\n"
+            "                      range on the -n keys), new (all of the following), update,\n"
+            "                      autocommit, autocommit_delete, multi, multi_batch, durable, durable_mt\n"
+            "  --update-rows N     update: rows, each updated once, 1000 per txn (default 100000)\n"
+            "  --autocommit-rows N autocommit: 1-row transactions, WAL (default 20000)\n"
+            "  --delete-rows N     autocommit_delete: 1-row transactions, journal_mode=delete (default 2000)\n"
+            "  --multi-txns N      multi: transactions of 1 row per table (default 5000)\n"
+            "  --multi-batch-txns N multi_batch: transactions of 100 rows per table (default 200)\n"
+            "  --multi-rows N      multi*: rows in each of the 3 tables (default 20000)\n"
+            "  --durable-rows N    durable: commits on 1 thread (default 2000)\n"
+            "  --durable-mt-rows N durable_mt: commits per thread (default 500)\n"
+            "  -t N                durable_mt: threads, each with its own connection (default 8)\n"
             "  --seed N            PRNG seed (default 42)\n"
-            "  --strict            exit 2 when a target is missed\n");
+            "  --strict            exit 2 when a target is missed\n"
+            "  (--quick divides the transaction phases' defaults by 4 or 5)\n");
+}
+
+static size_t bs_parse_size(const char *s, const char *what, size_t min, size_t max) {
+    char *end = NULL;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno != 0 || end == s || *end != '\0' || v < min || v > max)
+        bench_die("bad %s '%s' (%zu..%zu)", what, s, min, max);
+    return (size_t)v;
+}
+
+static unsigned bs_parse_phases(const char *list) {
+    char buf[512];
+    unsigned mask = 0;
+    if (snprintf(buf, sizeof(buf), "%s", list) >= (int)sizeof(buf)) bench_die("--phases too long");
+    char *save = NULL;
+    for (char *tok = strtok_r(buf, ",", &save); tok != NULL; tok = strtok_r(NULL, ",", &save)) {
+        unsigned bit = 0;
+        if (strcmp(tok, "all") == 0) bit = BS_P_BASE_MASK | BS_P_NEW_MASK;
+        else if (strcmp(tok, "base") == 0) bit = BS_P_BASE_MASK;
+        else if (strcmp(tok, "new") == 0) bit = BS_P_NEW_MASK;
+        for (int p = BS_P_UPDATE; p < BS_P_COUNT && bit == 0; p++)
+            if (strcmp(tok, bs_phases[p].metric) == 0) bit = 1u << p;
+        if (bit == 0)
+            bench_die("bad --phases '%s' (all, base, new, update, autocommit, autocommit_delete, multi, "
+                      "multi_batch, durable, durable_mt)",
+                      tok);
+        mask |= bit;
+    }
+    return mask;
+}
+
+/* A size option: its value, or the default (divided for --quick) if unset. */
+static size_t bs_size_or(size_t set, size_t dflt, size_t quick_div, int quick) {
+    return set != 0 ? set : quick ? dflt / quick_div : dflt;
 }
 
 static void bs_parse(int argc, char **argv, bs_opts *o) {
+    enum { OPT_UPDATE = 256, OPT_AUTO, OPT_DELETE, OPT_MULTI, OPT_MBATCH, OPT_MROWS, OPT_DUR, OPT_DURMT, OPT_PHASES };
     static const struct option lopts[] = {
-        {"quick", no_argument, NULL, 'Q'}, {"only", required_argument, NULL, 'O'},
-        {"seed", required_argument, NULL, 'R'}, {"strict", no_argument, NULL, 'X'},
-        {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0},
+        {"quick", no_argument, NULL, 'Q'},
+        {"only", required_argument, NULL, 'O'},
+        {"seed", required_argument, NULL, 'R'},
+        {"strict", no_argument, NULL, 'X'},
+        {"help", no_argument, NULL, 'h'},
+        {"phases", required_argument, NULL, OPT_PHASES},
+        {"update-rows", required_argument, NULL, OPT_UPDATE},
+        {"autocommit-rows", required_argument, NULL, OPT_AUTO},
+        {"delete-rows", required_argument, NULL, OPT_DELETE},
+        {"multi-txns", required_argument, NULL, OPT_MULTI},
+        {"multi-batch-txns", required_argument, NULL, OPT_MBATCH},
+        {"multi-rows", required_argument, NULL, OPT_MROWS},
+        {"durable-rows", required_argument, NULL, OPT_DUR},
+        {"durable-mt-rows", required_argument, NULL, OPT_DURMT},
+        {NULL, 0, NULL, 0},
     };
+    const size_t big = (size_t)1 << 30;
+    int quick = 0;
     memset(o, 0, sizeof(*o));
     o->n = 1000000;
     o->ext = "build/armdb.so";
     o->seed = 42;
+    o->threads = 8;
+    o->phases = BS_P_BASE_MASK | BS_P_NEW_MASK;
     int ch;
-    while ((ch = getopt_long(argc, argv, "n:d:e:kh", lopts, NULL)) != -1) {
+    while ((ch = getopt_long(argc, argv, "n:d:e:kt:h", lopts, NULL)) != -1) {
         char *end = NULL;
         switch (ch) {
-        case 'n':
-            o->n = (size_t)strtoull(optarg, &end, 10);
-            if (*end != '\0' || o->n < 1 || o->n > UINT32_MAX) bench_die("bad -n '%s'", optarg);
+        case 'n': o->n = bs_parse_size(optarg, "-n", 1, UINT32_MAX); break;
+        case 'Q':
+            o->n = 100000;
+            quick = 1;
             break;
-        case 'Q': o->n = 100000; break;
         case 'd': o->dir = optarg; break;
         case 'e': o->ext = optarg; break;
         case 'k': o->keep = 1; break;
+        case 't': o->threads = (int)bs_parse_size(optarg, "-t", 1, BS_THREADS_MAX); break;
         case 'O':
             if (strcmp(optarg, "armdb") == 0) o->only = 1;
             else if (strcmp(optarg, "native") == 0) o->only = 2;
@@ -339,6 +793,15 @@ static void bs_parse(int argc, char **argv, bs_opts *o) {
             if (*end != '\0') bench_die("bad --seed '%s'", optarg);
             break;
         case 'X': o->strict = 1; break;
+        case OPT_PHASES: o->phases = bs_parse_phases(optarg); break;
+        case OPT_UPDATE: o->update_rows = bs_parse_size(optarg, "--update-rows", 1, UINT32_MAX); break;
+        case OPT_AUTO: o->autocommit_rows = bs_parse_size(optarg, "--autocommit-rows", 1, big); break;
+        case OPT_DELETE: o->delete_rows = bs_parse_size(optarg, "--delete-rows", 1, big); break;
+        case OPT_MULTI: o->multi_txns = bs_parse_size(optarg, "--multi-txns", 1, big); break;
+        case OPT_MBATCH: o->multi_batch_txns = bs_parse_size(optarg, "--multi-batch-txns", 1, big); break;
+        case OPT_MROWS: o->multi_rows = bs_parse_size(optarg, "--multi-rows", 1, big); break;
+        case OPT_DUR: o->durable_rows = bs_parse_size(optarg, "--durable-rows", 1, big); break;
+        case OPT_DURMT: o->durable_mt_rows = bs_parse_size(optarg, "--durable-mt-rows", 1, big); break;
         case 'h': bs_usage(stdout); exit(0);
         default: bs_usage(stderr); exit(1);
         }
@@ -347,20 +810,18 @@ static void bs_parse(int argc, char **argv, bs_opts *o) {
         bs_usage(stderr);
         exit(1);
     }
+    o->update_rows = bs_size_or(o->update_rows, 100000, 5, quick);
+    o->autocommit_rows = bs_size_or(o->autocommit_rows, 20000, 4, quick);
+    o->delete_rows = bs_size_or(o->delete_rows, 2000, 4, quick);
+    o->multi_txns = bs_size_or(o->multi_txns, 5000, 5, quick);
+    o->multi_batch_txns = bs_size_or(o->multi_batch_txns, 200, 4, quick);
+    o->multi_rows = bs_size_or(o->multi_rows, 20000, 4, quick);
+    o->durable_rows = bs_size_or(o->durable_rows, 2000, 4, quick);
+    o->durable_mt_rows = bs_size_or(o->durable_mt_rows, 500, 5, quick);
+    if (o->multi_batch_txns * BS_MULTI_BATCH_ROWS > UINT32_MAX || o->multi_txns > UINT32_MAX ||
+        (size_t)o->threads * o->durable_mt_rows > UINT32_MAX)
+        bench_die("transaction phase sizes too large");
 }
-
-enum { BS_P_LOAD, BS_P_OVERWRITE, BS_P_GET, BS_P_SCAN, BS_P_RANGE, BS_P_COUNT };
-
-static const struct {
-    const char *label, *metric, *unit;
-    double target; /* minimum armdb/native ratio, 0 = none */
-} bs_phases[BS_P_COUNT] = {
-    {"bulk load (INSERT, 1000/txn)", "load", "rows/s", 1.2},
-    {"random overwrite (INSERT OR REPLACE)", "overwrite", "rows/s", 5.0},
-    {"random point get (SELECT ... key=?)", "get", "rows/s", 1.0},
-    {"ordered full scan (ORDER BY key)", "scan", "rows/s", 0.5},
-    {"range scans 1000 x 1000 (key>=? LIMIT)", "range", "rows/s", 0.0},
-};
 
 static double bs_run_phase(const bs_side *s, const bs_data *d, int phase) {
     switch (phase) {
@@ -372,18 +833,92 @@ static double bs_run_phase(const bs_side *s, const bs_data *d, int phase) {
     }
 }
 
+/* Runs transaction phase p on one side (k: 0 armdb, 1 native) in fresh
+ * databases under parent, removed afterwards unless -k. Returns the rate. */
+static double bs_run_txn_phase(int p, int k, const bs_opts *o, const bs_data *d, const char *parent, bs_timer *t) {
+    bs_env e;
+    memset(&e, 0, sizeof(e));
+    e.side = k == 0 ? "armdb" : "native";
+    e.ext = k == 0 ? o->ext : NULL;
+    if (snprintf(e.dir, sizeof(e.dir), "%s/%s-%s", parent, bs_phases[p].metric, e.side) >= (int)sizeof(e.dir) ||
+        snprintf(e.file, sizeof(e.file), "%s/%s.db", e.dir, k == 0 ? "armdb-host" : "native") >= (int)sizeof(e.file))
+        bench_die("-d too long");
+    if (mkdir(e.dir, 0755) != 0) bench_die("mkdir %s: %s (refusing to benchmark over old data)", e.dir, strerror(errno));
+    double r = 0;
+    switch (p) {
+    case BS_P_UPDATE: r = bs_tx_update(o, d, &e, t); break;
+    case BS_P_AUTOCOMMIT: r = bs_tx_autocommit(d, &e, t, "wal", 1, o->autocommit_rows); break;
+    case BS_P_AUTOCOMMIT_DELETE: r = bs_tx_autocommit(d, &e, t, NULL, -1, o->delete_rows); break;
+    case BS_P_MULTI: r = bs_tx_multi(o, d, &e, t, o->multi_txns, 1); break;
+    case BS_P_MULTI_BATCH: r = bs_tx_multi(o, d, &e, t, o->multi_batch_txns, BS_MULTI_BATCH_ROWS); break;
+    case BS_P_DURABLE: r = bs_tx_durable(d, &e, t, 1, o->durable_rows); break;
+    case BS_P_DURABLE_MT: r = bs_tx_durable(d, &e, t, o->threads, o->durable_mt_rows); break;
+    default: bench_die("phase %d is not a transaction phase", p);
+    }
+    if (!o->keep) bench_rm_rf(e.dir);
+    return r;
+}
+
+/* What the transaction phases compare, printed before they run. */
+static void bs_print_txn_setup(const bs_opts *o) {
+    unsigned m = o->phases;
+    if ((m & BS_P_NEW_MASK) == 0) return;
+    printf("  transaction phases (fresh databases each; armdb side: armdb tables in a SQLite file with the same\n"
+           "  journal settings as the native side's file):\n");
+    if (m & (1u << BS_P_UPDATE))
+        printf("    update            %zu rows, each UPDATEd once in random order, 1000/txn; WAL, synchronous=NORMAL,\n"
+               "                      armdb sync='normal'\n",
+               o->update_rows);
+    if (m & (1u << BS_P_AUTOCOMMIT))
+        printf("    autocommit        %zu INSERTs, one per transaction (no BEGIN); WAL, synchronous=NORMAL,\n"
+               "                      armdb sync='normal'\n",
+               o->autocommit_rows);
+    if (m & (1u << BS_P_AUTOCOMMIT_DELETE))
+        printf("    autocommit_delete %zu INSERTs, one per transaction; both files keep the sqlite3 shell's defaults\n"
+               "                      (journal_mode=delete, synchronous=FULL, checked), armdb sync='normal'\n",
+               o->delete_rows);
+    if (m & ((1u << BS_P_MULTI) | (1u << BS_P_MULTI_BATCH)))
+        printf("    multi/multi_batch %zu txns of 1 row / %zu txns of %d rows, each row UPDATEd in t1, t2 and t3\n"
+               "                      (%zu rows per table); armdb side: t1, t2 armdb sync='normal' + t3 native;\n"
+               "                      native side: 3 native tables; WAL, synchronous=NORMAL\n",
+               o->multi_txns, o->multi_batch_txns, BS_MULTI_BATCH_ROWS, o->multi_rows);
+    if (m & ((1u << BS_P_DURABLE) | (1u << BS_P_DURABLE_MT)))
+        printf("    durable/_mt       1 thread x %zu / %d threads x %zu autocommit INSERTs, a connection per thread\n"
+               "                      to one file; WAL, synchronous=FULL, busy_timeout=%s ms; armdb sync='full'\n",
+               o->durable_rows, o->threads, o->durable_mt_rows, BS_BUSY_TIMEOUT_MS);
+}
+
+static void bs_print_result(int p, const int active[2], const double res[2], const double percpu[2]) {
+    if (active[0] && active[1])
+        printf("  %-40s %14.0f %14.0f %8.2fx  %s\n", bs_phases[p].label, res[0], res[1], res[0] / res[1],
+               bs_phases[p].unit);
+    else
+        printf("  %-40s %14.0f %14.0f %9s  %s\n", bs_phases[p].label, res[0], res[1], "-", bs_phases[p].unit);
+    if (active[0])
+        printf("@ armdb_%s %.6g\n@ armdb_%s_percpu %.6g\n", bs_phases[p].metric, res[0], bs_phases[p].metric,
+               percpu[0]);
+    if (active[1])
+        printf("@ native_%s %.6g\n@ native_%s_percpu %.6g\n", bs_phases[p].metric, res[1], bs_phases[p].metric,
+               percpu[1]);
+    if (active[0] && active[1]) printf("@ ratio_%s %.6g\n", bs_phases[p].metric, res[0] / res[1]);
+}
+
 int main(int argc, char **argv) {
     bs_opts o;
     double la[3];
+    char mtlabel[64];
     bs_parse(argc, argv, &o);
     setvbuf(stdout, NULL, _IOLBF, 0);
+    snprintf(mtlabel, sizeof(mtlabel), "durable INSERT, %d threads", o.threads);
+    bs_phases[BS_P_DURABLE_MT].label = mtlabel;
+    int base = (o.phases & BS_P_BASE_MASK) != 0;
 
-    char parent[4096], path[3][4200];
+    char parent[BENCH_PATH_MAX], path[3][BENCH_PATH_MAX + 64];
     int made_parent = bench_parent_dir(o.dir, o.keep, parent, sizeof(parent));
     snprintf(path[0], sizeof(path[0]), "%s/armdb-host.db", parent); /* SQLite file hosting the vtab */
     snprintf(path[1], sizeof(path[1]), "%s/armdb-data", parent);    /* armdb's directory */
     snprintf(path[2], sizeof(path[2]), "%s/native.db", parent);
-    for (int i = 0; i < 3; i++)
+    for (int i = 0; i < 3 && base; i++)
         if (access(path[i], F_OK) == 0) bench_die("%s already exists; refusing to benchmark over old data", path[i]);
 
     printf("bench_sql: SQLite %s, n=%zu rows (%d-byte blob keys, %d-byte blob values), %d rows/txn, dir=%s\n",
@@ -391,24 +926,32 @@ int main(int argc, char **argv) {
     printf("  load average at start: %.2f (other busy processes make numbers noisy)\n", bench_loadavg(la));
     printf("  armdb : CREATE VIRTUAL TABLE kv USING armdb(dir=..., sync='normal')  [%s]\n", o.ext);
     printf("  native: CREATE TABLE kv(key BLOB PRIMARY KEY, value BLOB) WITHOUT ROWID; WAL; synchronous=NORMAL\n");
+    printf("  phases:");
+    for (int p = 0; p < BS_P_COUNT; p++)
+        if (o.phases & (1u << p)) printf(" %s", bs_phases[p].metric);
+    printf("\n");
+    bs_print_txn_setup(&o);
 
     bs_data d;
-    bs_data_init(&d, o.n, o.seed);
+    bs_data_init(&d, base ? o.n : 0, o.seed); /* the transaction phases make their keys as they go */
 
     bs_side side[2];
     int active[2] = {o.only != 2, o.only != 1};
-    if (active[0]) bs_open(&side[0], "armdb", path[0], o.ext, path[1]);
-    if (active[1]) bs_open(&side[1], "native", path[2], NULL, NULL);
-    for (int k = 0; k < 2; k++) {
-        if (!active[k]) continue;
-        bs_show_plan(&side[k], "SELECT value FROM kv WHERE key = ?1");
-        bs_show_plan(&side[k], "SELECT key, value FROM kv ORDER BY key");
-        bs_show_plan(&side[k], "SELECT key, value FROM kv WHERE key >= ?1 ORDER BY key LIMIT 1000");
+    int ran[BS_P_COUNT] = {0};
+    double res[BS_P_COUNT][2] = {{0}}, percpu[BS_P_COUNT][2] = {{0}};
+    if (base) {
+        if (active[0]) bs_open(&side[0], "armdb", path[0], o.ext, path[1]);
+        if (active[1]) bs_open(&side[1], "native", path[2], NULL, NULL);
+        for (int k = 0; k < 2; k++) {
+            if (!active[k]) continue;
+            bs_show_plan(&side[k], "SELECT value FROM kv WHERE key = ?1");
+            bs_show_plan(&side[k], "SELECT key, value FROM kv ORDER BY key");
+            bs_show_plan(&side[k], "SELECT key, value FROM kv WHERE key >= ?1 ORDER BY key LIMIT 1000");
+        }
     }
 
-    double res[BS_P_COUNT][2] = {{0}}, percpu[BS_P_COUNT][2] = {{0}};
     printf("\n  %-40s %14s %14s %9s\n", "phase", "armdb", "native", "ratio");
-    for (int p = 0; p < BS_P_COUNT; p++) {
+    for (int p = 0; p < BS_P_UPDATE && base; p++) {
         for (int k = 0; k < 2; k++)
             if (active[k]) {
                 double c0 = bench_cpu(), t0 = bench_now();
@@ -416,24 +959,27 @@ int main(int argc, char **argv) {
                 double cpu = bench_cpu() - c0, wall = bench_now() - t0;
                 percpu[p][k] = cpu > 0 ? res[p][k] * wall / cpu : 0; /* rows per CPU-second */
             }
-        if (active[0] && active[1])
-            printf("  %-40s %14.0f %14.0f %8.2fx  %s\n", bs_phases[p].label, res[p][0], res[p][1],
-                   res[p][0] / res[p][1], bs_phases[p].unit);
-        else
-            printf("  %-40s %14.0f %14.0f %9s  %s\n", bs_phases[p].label, res[p][0], res[p][1], "-",
-                   bs_phases[p].unit);
-        if (active[0]) printf("@ armdb_%s %.6g\n@ armdb_%s_percpu %.6g\n", bs_phases[p].metric, res[p][0],
-                              bs_phases[p].metric, percpu[p][0]);
-        if (active[1]) printf("@ native_%s %.6g\n@ native_%s_percpu %.6g\n", bs_phases[p].metric, res[p][1],
-                              bs_phases[p].metric, percpu[p][1]);
-        if (active[0] && active[1]) printf("@ ratio_%s %.6g\n", bs_phases[p].metric, res[p][0] / res[p][1]);
+        ran[p] = 1;
+        bs_print_result(p, active, res[p], percpu[p]);
     }
-    for (int k = 0; k < 2; k++)
+    for (int k = 0; k < 2 && base; k++)
         if (active[k]) bs_close(&side[k]);
+    for (int p = BS_P_UPDATE; p < BS_P_COUNT; p++) {
+        if (!(o.phases & (1u << p))) continue;
+        for (int k = 0; k < 2; k++)
+            if (active[k]) {
+                bs_timer t;
+                res[p][k] = bs_run_txn_phase(p, k, &o, &d, parent, &t);
+                percpu[p][k] = t.cpu > 0 ? res[p][k] * t.wall / t.cpu : 0;
+            }
+        ran[p] = 1;
+        bs_print_result(p, active, res[p], percpu[p]);
+    }
     /* Rows per CPU-second (user + system of this process, incl. armdb's
      * threads): robust when other processes steal the CPU, blind to waiting. */
     printf("\n  %-40s %14s %14s %9s\n", "per CPU-second (info)", "armdb", "native", "ratio");
     for (int p = 0; p < BS_P_COUNT; p++) {
+        if (!ran[p]) continue;
         double r = percpu[p][1] > 0 ? percpu[p][0] / percpu[p][1] : 0;
         printf("  %-40s %14.0f %14.0f %8.2fx\n", bs_phases[p].label, percpu[p][0], percpu[p][1], r);
         if (active[0] && active[1]) printf("@ ratio_%s_percpu %.6g\n", bs_phases[p].metric, r);
@@ -443,7 +989,7 @@ int main(int argc, char **argv) {
     if (active[0] && active[1]) {
         printf("\ntargets (armdb/native, n=%zu):\n", o.n);
         for (int p = 0; p < BS_P_COUNT; p++) {
-            if (bs_phases[p].target <= 0) continue;
+            if (bs_phases[p].target <= 0 || !ran[p]) continue;
             double ratio = res[p][0] / res[p][1];
             int pass = ratio >= bs_phases[p].target;
             nmiss += !pass;
@@ -454,12 +1000,13 @@ int main(int argc, char **argv) {
         printf("%s: %d target(s) missed\n", nmiss ? "MISS" : "PASS", nmiss);
     } else {
         printf("\n(one side only: no ratios or targets)\n");
+        printf("  load average at end: %.2f\n", bench_loadavg(la));
     }
 
     bs_data_free(&d);
     if (!o.keep) {
         for (int i = 0; i < 3; i++) bench_rm_rf(path[i]);
-        char extra[4300];
+        char extra[BENCH_PATH_MAX + 128];
         const char *sfx[] = {"-wal", "-shm", "-journal"};
         for (int i = 0; i < 3; i++) {
             snprintf(extra, sizeof(extra), "%s%s", path[0], sfx[i]);
