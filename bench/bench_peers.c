@@ -286,8 +286,19 @@ static void bp_eng_set_durable(bp_eng *e, int durable) {
             bench_die("armdb: sync mode %d not in force after reopen", st.sync_mode);
         break;
     }
-    case BP_ROCKSDB: break; /* chosen per write */
-    case BP_LMDB: bp_mdb_check(mdb_env_set_flags(e->env, MDB_NOSYNC, durable ? 0 : 1), "mdb_env_set_flags"); break;
+    case BP_ROCKSDB: /* chosen per write: the durable phases use rwo_sync */
+        if (durable && (!rocksdb_writeoptions_get_sync(e->rwo_sync) || rocksdb_writeoptions_get_disable_WAL(e->rwo_sync) ||
+                        rocksdb_options_get_manual_wal_flush(e->ropt)))
+            bench_die("rocksdb: durable writes would not sync the WAL on every commit");
+        break;
+    case BP_LMDB: {
+        unsigned flags = 0;
+        bp_mdb_check(mdb_env_set_flags(e->env, MDB_NOSYNC, durable ? 0 : 1), "mdb_env_set_flags");
+        bp_mdb_check(mdb_env_get_flags(e->env, &flags), "mdb_env_get_flags");
+        if (durable && (flags & (MDB_NOSYNC | MDB_NOMETASYNC | MDB_MAPASYNC)) != 0)
+            bench_die("lmdb: durable commits would not sync (env flags 0x%x)", flags);
+        break;
+    }
     default: break;
     }
     e->durable = durable;
@@ -774,6 +785,8 @@ typedef struct bp_opts {
     int keep;
     int only[BP_NENGINES];
     uint64_t seed;
+    unsigned phases; /* bit p: run phase p (load is added when a later non-durable phase needs it) */
+    int strict;      /* exit 2 when a target is missed */
 } bp_opts;
 
 static void bp_usage(FILE *f) {
@@ -788,8 +801,12 @@ static void bp_usage(FILE *f) {
             "  --csv FILE          write the results as CSV (phase,armdb,armdb-off,rocksdb,lmdb; ops/s,\n"
             "                      NaN where not run; the threaded phase is durable_<T>t) for bench/plot_peers.sh\n"
             "  --rocks-cache MIB   RocksDB block cache (default 64)\n"
-            "  --sync-ops N        durable single-put commits, 1 thread (default 2000; --quick 500)\n"
-            "  --mt-ops N          durable commits per thread in the threaded phase (default 500; --quick 100)\n"
+            "  --phases LIST       phases to run, comma-separated: all (default), load, overwrite, batch,\n"
+            "                      get, scan, range, durable, durable_mt (load runs too when overwrite..range\n"
+            "                      is chosen; durable phases alone start from an empty database)\n"
+            "  --sync-ops N        durable single-put commits, 1 thread (default 5000; --quick 500)\n"
+            "  --mt-ops N          durable commits per thread in the threaded phase (default 1000; --quick 100)\n"
+            "  --strict            exit 2 when a durable-commit target (vs RocksDB) is missed\n"
             "  -t N                threads in the threaded durable phase (default 8)\n"
             "  --seed N            PRNG seed (default 42)\n");
 }
@@ -802,19 +819,37 @@ static size_t bp_parse_size(const char *s, const char *what, size_t min, size_t 
     return (size_t)v;
 }
 
+static unsigned bp_parse_phases(const char *list) {
+    char buf[256];
+    unsigned mask = 0;
+    if (snprintf(buf, sizeof(buf), "%s", list) >= (int)sizeof(buf)) bench_die("--phases too long");
+    char *save = NULL;
+    for (char *tok = strtok_r(buf, ",", &save); tok != NULL; tok = strtok_r(NULL, ",", &save)) {
+        unsigned bit = strcmp(tok, "all") == 0 ? (1u << BP_NPHASES) - 1u : 0;
+        for (int p = 0; p < BP_NPHASES && bit == 0; p++)
+            if (strcmp(tok, bp_phase_ids[p]) == 0) bit = 1u << p;
+        if (bit == 0)
+            bench_die("bad --phases '%s' (all, load, overwrite, batch, get, scan, range, durable, durable_mt)", tok);
+        mask |= bit;
+    }
+    return mask;
+}
+
 static void bp_parse(int argc, char **argv, bp_opts *o) {
     static const struct option lopts[] = {
         {"quick", no_argument, NULL, 'Q'},          {"only", required_argument, NULL, 'O'},
         {"csv", required_argument, NULL, 'C'},      {"sync-ops", required_argument, NULL, 'S'},
         {"mt-ops", required_argument, NULL, 'M'},   {"seed", required_argument, NULL, 'R'},
         {"rocks-cache", required_argument, NULL, 'B'}, {"help", no_argument, NULL, 'h'},
+        {"phases", required_argument, NULL, 'P'},      {"strict", no_argument, NULL, 'X'},
         {NULL, 0, NULL, 0},
     };
     int quick = 0, sync_set = 0, mt_set = 0, only_set = 0;
     memset(o, 0, sizeof(*o));
     o->n = 1000000;
-    o->sync_ops = 2000;
-    o->mt_ops = 500;
+    o->sync_ops = 5000;
+    o->mt_ops = 1000;
+    o->phases = (1u << BP_NPHASES) - 1u;
     o->threads = 8;
     o->seed = 42;
     int ch;
@@ -850,6 +885,8 @@ static void bp_parse(int argc, char **argv, bp_opts *o) {
             only_set = 1;
             break;
         }
+        case 'P': o->phases = bp_parse_phases(optarg); break;
+        case 'X': o->strict = 1; break;
         case 'h': bp_usage(stdout); exit(0);
         default: bp_usage(stderr); exit(1);
         }
@@ -858,6 +895,10 @@ static void bp_parse(int argc, char **argv, bp_opts *o) {
         bp_usage(stderr);
         exit(1);
     }
+    /* the read phases and the overwrites verify what load wrote */
+    if (o->phases & ((1u << BP_PH_OVERWRITE) | (1u << BP_PH_BATCH) | (1u << BP_PH_GET) | (1u << BP_PH_SCAN) |
+                     (1u << BP_PH_RANGE)))
+        o->phases |= 1u << BP_PH_LOAD;
     if (quick) {
         o->n = 100000;
         if (!sync_set) o->sync_ops = 500;
@@ -897,6 +938,45 @@ static void bp_record(int ph, int kind, double ops, double t0, double cpu0, cons
     printf("@ %s_%s %.6g\n", bp_engine_metric[kind], bp_phase_ids[ph], ops);
 }
 
+static int bp_want(const bp_opts *o, int ph) {
+    return (o->phases >> ph) & 1u;
+}
+
+/* The durable phases: keys perm[0..sync_ops) from 1 thread, then
+ * perm[sync_ops..+T*mt_ops) from T threads, each commit durable before it
+ * returns (checked when the mode is switched), each key read back after. */
+static void bp_run_durable(bp_eng *e, const bp_opts *o, const bp_data *d, uint64_t version) {
+    int kind = e->kind;
+    bp_eng_set_durable(e, 1);
+    if (kind == BP_ARMDB) {
+        arm_engine_stats st;
+        arm_engine_stats_get(e->arm, &st);
+        printf("  (armdb reopened: sync=%s io_direct=%d io_uring=%d)\n", st.sync_mode == ARM_SYNC_FULL ? "full" : "?",
+               st.io_direct, st.io_uring);
+    }
+    size_t lo = 0, hi = o->sync_ops;
+    uint64_t v1 = ++version;
+    if (bp_want(o, BP_PH_DURABLE)) {
+        double c0 = bench_cpu(), t0 = bench_now();
+        double ops = bp_phase_durable(e, d, lo, hi, 1, v1);
+        bp_record(BP_PH_DURABLE, kind, ops, t0, c0, "ops/s");
+        (void)bp_read_keys(e, d, d->perm, lo, hi, v1, "read-back after durable commits");
+    }
+    if (bp_want(o, BP_PH_DURABLE_MT)) {
+        size_t lo2 = hi, hi2 = hi + o->mt_ops * (size_t)o->threads;
+        uint64_t v2 = ++version;
+        double c0 = bench_cpu(), t0 = bench_now();
+        double ops = bp_phase_durable(e, d, lo2, hi2, o->threads, v2);
+        bp_record(BP_PH_DURABLE_MT, kind, ops, t0, c0, "ops/s");
+        (void)bp_read_keys(e, d, d->perm, lo2, hi2, v2, "read-back after threaded durable commits");
+    }
+    if (bp_want(o, BP_PH_DURABLE))
+        (void)bp_read_keys(e, d, d->perm, lo, hi, v1, "read-back of 1-thread durable keys");
+}
+
+/* Runs the selected phases on one engine in a fresh directory. Each phase's
+ * version is one more than the last write phase's, so every read checks the
+ * newest write of every key it reads. */
 static void bp_run_engine(int kind, const bp_opts *o, const bp_data *d, const char *parent) {
     bp_eng e;
     memset(&e, 0, sizeof(e));
@@ -917,22 +997,26 @@ static void bp_run_engine(int kind, const bp_opts *o, const bp_data *d, const ch
                st.io_uring, st.index_kind == ARM_INDEX_HASH ? "hash" : "ordered");
     }
 
-    c0 = bench_cpu();
-    t0 = bench_now();
-    ops = bp_phase_load(&e, d);
-    bp_record(BP_PH_LOAD, kind, ops, t0, c0, "ops/s");
+    if (bp_want(o, BP_PH_LOAD)) {
+        c0 = bench_cpu();
+        t0 = bench_now();
+        ops = bp_phase_load(&e, d);
+        bp_record(BP_PH_LOAD, kind, ops, t0, c0, "ops/s");
+    }
+    if (bp_want(o, BP_PH_OVERWRITE)) {
+        c0 = bench_cpu();
+        t0 = bench_now();
+        ops = bp_phase_overwrite(&e, d, ++version);
+        bp_record(BP_PH_OVERWRITE, kind, ops, t0, c0, "ops/s");
+    }
+    if (bp_want(o, BP_PH_BATCH)) {
+        c0 = bench_cpu();
+        t0 = bench_now();
+        ops = bp_phase_batch(&e, d, ++version);
+        bp_record(BP_PH_BATCH, kind, ops, t0, c0, "ops/s");
+    }
 
-    c0 = bench_cpu();
-    t0 = bench_now();
-    ops = bp_phase_overwrite(&e, d, ++version);
-    bp_record(BP_PH_OVERWRITE, kind, ops, t0, c0, "ops/s");
-
-    c0 = bench_cpu();
-    t0 = bench_now();
-    ops = bp_phase_batch(&e, d, ++version);
-    bp_record(BP_PH_BATCH, kind, ops, t0, c0, "ops/s");
-
-    if (kind == BP_ROCKSDB) {
+    if (kind == BP_ROCKSDB && bp_want(o, BP_PH_LOAD)) {
         /* the shape of the LSM tree the reads below meet (no compaction forced) */
         printf("  %-10s files per level before reads:", bp_engine_names[kind]);
         for (int l = 0; l < 7; l++) {
@@ -950,51 +1034,52 @@ static void bp_run_engine(int kind, const bp_opts *o, const bp_data *d, const ch
         printf("  %-10s all %zu keys read back at version %llu\n", bp_engine_names[kind], d->n,
                (unsigned long long)version);
     } else {
-        c0 = bench_cpu();
-        t0 = bench_now();
-        ops = bp_read_keys(&e, d, d->perm, 0, d->n, version, "get");
-        bp_record(BP_PH_GET, kind, ops, t0, c0, "ops/s");
-
-        c0 = bench_cpu();
-        t0 = bench_now();
-        ops = bp_phase_scan(&e, d, version);
-        bp_record(BP_PH_SCAN, kind, ops, t0, c0, "keys/s");
-
-        double scans_s = 0;
-        c0 = bench_cpu();
-        t0 = bench_now();
-        ops = bp_phase_range(&e, d, version, &scans_s);
-        bp_record(BP_PH_RANGE, kind, ops, t0, c0, "keys/s");
-
-        /* durable phases: keys perm[0..sync_ops), then perm[sync_ops..+T*mt_ops) */
-        bp_eng_set_durable(&e, 1);
-        if (kind == BP_ARMDB) {
-            arm_engine_stats st;
-            arm_engine_stats_get(e.arm, &st);
-            printf("  (armdb reopened: sync=%s io_direct=%d io_uring=%d)\n",
-                   st.sync_mode == ARM_SYNC_FULL ? "full" : "?", st.io_direct, st.io_uring);
+        if (bp_want(o, BP_PH_GET)) {
+            c0 = bench_cpu();
+            t0 = bench_now();
+            ops = bp_read_keys(&e, d, d->perm, 0, d->n, version, "get");
+            bp_record(BP_PH_GET, kind, ops, t0, c0, "ops/s");
         }
-        size_t lo = 0, hi = o->sync_ops;
-        uint64_t v1 = ++version;
-        c0 = bench_cpu();
-        t0 = bench_now();
-        ops = bp_phase_durable(&e, d, lo, hi, 1, v1);
-        bp_record(BP_PH_DURABLE, kind, ops, t0, c0, "ops/s");
-        (void)bp_read_keys(&e, d, d->perm, lo, hi, v1, "read-back after durable commits");
-
-        size_t lo2 = hi, hi2 = hi + o->mt_ops * (size_t)o->threads;
-        uint64_t v2 = ++version;
-        c0 = bench_cpu();
-        t0 = bench_now();
-        ops = bp_phase_durable(&e, d, lo2, hi2, o->threads, v2);
-        bp_record(BP_PH_DURABLE_MT, kind, ops, t0, c0, "ops/s");
-        (void)bp_read_keys(&e, d, d->perm, lo2, hi2, v2, "read-back after threaded durable commits");
-        (void)bp_read_keys(&e, d, d->perm, lo, hi, v1, "read-back of 1-thread durable keys");
+        if (bp_want(o, BP_PH_SCAN)) {
+            c0 = bench_cpu();
+            t0 = bench_now();
+            ops = bp_phase_scan(&e, d, version);
+            bp_record(BP_PH_SCAN, kind, ops, t0, c0, "keys/s");
+        }
+        if (bp_want(o, BP_PH_RANGE)) {
+            double scans_s = 0;
+            c0 = bench_cpu();
+            t0 = bench_now();
+            ops = bp_phase_range(&e, d, version, &scans_s);
+            bp_record(BP_PH_RANGE, kind, ops, t0, c0, "keys/s");
+        }
+        if (bp_want(o, BP_PH_DURABLE) || bp_want(o, BP_PH_DURABLE_MT)) bp_run_durable(&e, o, d, version);
     }
     uint64_t du = bp_du(e.dir);
     bp_eng_close(&e);
     printf("  %-10s on disk at close: %.1f MiB\n", bp_engine_names[kind], (double)du / 1048576.0);
     if (!o->keep) bench_rm_rf(e.dir);
+}
+
+/* The issue's targets for durable commits against RocksDB (sync=true), for
+ * the phases that ran on both. Returns the number missed. */
+static int bp_targets(void) {
+    static const struct {
+        int ph;
+        double min;
+    } t[] = {{BP_PH_DURABLE, 1.0}, {BP_PH_DURABLE_MT, 1.5}};
+    int nmiss = 0, shown = 0;
+    for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+        double a = bp_res[t[i].ph][BP_ARMDB], r = bp_res[t[i].ph][BP_ROCKSDB];
+        if (isnan(a) || isnan(r) || r <= 0) continue;
+        if (!shown++) printf("targets (armdb/rocksdb):\n");
+        int pass = a / r >= t[i].min;
+        nmiss += !pass;
+        printf("  %-38s %8.2fx >= %4.1fx   %s\n", bp_phase_labels[t[i].ph], a / r, t[i].min, pass ? "PASS" : "MISS");
+        printf("@ ratio_rocksdb_%s %.6g\n", bp_phase_ids[t[i].ph], a / r);
+    }
+    if (shown) printf("%s: %d target(s) missed\n", nmiss ? "MISS" : "PASS", nmiss);
+    return nmiss;
 }
 
 static void bp_fmt(char *out, size_t cap, double v) {
@@ -1033,13 +1118,19 @@ int main(int argc, char **argv) {
            bp_rocks_cache_mb);
     printf("  lmdb %d.%d.%d: default flags; one read txn per get/scan phase (a snapshot is free in LMDB)\n",
            MDB_VERSION_MAJOR, MDB_VERSION_MINOR, MDB_VERSION_PATCH);
+    printf("  phases:");
+    for (int p = 0; p < BP_NPHASES; p++)
+        if (bp_want(&o, p)) printf(" %s", bp_phase_ids[p]);
+    printf("\n");
     bp_loadavg("at start");
 
     bp_data d;
     bp_data_init(&d, o.n, o.seed);
 
+    unsigned writes = (1u << BP_PH_LOAD) | (1u << BP_PH_OVERWRITE) | (1u << BP_PH_BATCH);
     for (int k = 0; k < BP_NENGINES; k++)
-        if (o.only[k]) bp_run_engine(k, &o, &d, parent);
+        if (o.only[k] && (k != BP_ARMDB_OFF || (o.phases & writes) != 0)) /* armdb-off runs write phases only */
+            bp_run_engine(k, &o, &d, parent);
 
     /* table */
     printf("\nresults (n=%zu; ops/s, scans in keys/s; higher is better):\n", o.n);
@@ -1052,6 +1143,7 @@ int main(int argc, char **argv) {
         bp_fmt_ratio(r2, sizeof(r2), bp_res[p][BP_ARMDB], bp_res[p][BP_LMDB]);
         printf("  %-38s %12s %12s %12s %12s %10s %10s\n", bp_phase_labels[p], c[0], c[1], c[2], c[3], r1, r2);
     }
+    int nmiss = bp_targets();
     bp_loadavg("at end");
 
     if (o.csv != NULL) {
@@ -1074,5 +1166,5 @@ int main(int argc, char **argv) {
     bp_data_free(&d);
     if (made_parent && !o.keep) bench_rm_rf(parent);
     else if (o.keep) printf("kept %s\n", parent);
-    return 0;
+    return (o.strict && nmiss) ? 2 : 0;
 }
