@@ -695,17 +695,17 @@ static void bs_usage(FILE *f) {
             "                      range on the -n keys), new (all of the following), update,\n"
             "                      autocommit, autocommit_delete, multi, multi_batch, durable, durable_mt\n"
             "  --update-rows N     update: rows, each updated once, 1000 per txn (default 100000)\n"
-            "  --autocommit-rows N autocommit: 1-row transactions, WAL (default 20000)\n"
+            "  --autocommit-rows N autocommit: 1-row transactions, WAL (default 50000)\n"
             "  --delete-rows N     autocommit_delete: 1-row transactions, journal_mode=delete (default 2000)\n"
-            "  --multi-txns N      multi: transactions of 1 row per table (default 5000)\n"
+            "  --multi-txns N      multi: transactions of 1 row per table (default 10000)\n"
             "  --multi-batch-txns N multi_batch: transactions of 100 rows per table (default 200)\n"
             "  --multi-rows N      multi*: rows in each of the 3 tables (default 20000)\n"
-            "  --durable-rows N    durable: commits on 1 thread (default 2000)\n"
+            "  --durable-rows N    durable: commits on 1 thread (default 3000)\n"
             "  --durable-mt-rows N durable_mt: commits per thread (default 500)\n"
             "  -t N                durable_mt: threads, each with its own connection (default 8)\n"
             "  --seed N            PRNG seed (default 42)\n"
             "  --strict            exit 2 when a target is missed\n"
-            "  (--quick divides the transaction phases' defaults by 4 or 5)\n");
+            "  (--quick divides the transaction phases' defaults by 4 to 10)\n");
 }
 
 static size_t bs_parse_size(const char *s, const char *what, size_t min, size_t max) {
@@ -811,12 +811,12 @@ static void bs_parse(int argc, char **argv, bs_opts *o) {
         exit(1);
     }
     o->update_rows = bs_size_or(o->update_rows, 100000, 5, quick);
-    o->autocommit_rows = bs_size_or(o->autocommit_rows, 20000, 4, quick);
+    o->autocommit_rows = bs_size_or(o->autocommit_rows, 50000, 10, quick);
     o->delete_rows = bs_size_or(o->delete_rows, 2000, 4, quick);
-    o->multi_txns = bs_size_or(o->multi_txns, 5000, 5, quick);
+    o->multi_txns = bs_size_or(o->multi_txns, 10000, 10, quick);
     o->multi_batch_txns = bs_size_or(o->multi_batch_txns, 200, 4, quick);
     o->multi_rows = bs_size_or(o->multi_rows, 20000, 4, quick);
-    o->durable_rows = bs_size_or(o->durable_rows, 2000, 4, quick);
+    o->durable_rows = bs_size_or(o->durable_rows, 3000, 6, quick);
     o->durable_mt_rows = bs_size_or(o->durable_mt_rows, 500, 5, quick);
     if (o->multi_batch_txns * BS_MULTI_BATCH_ROWS > UINT32_MAX || o->multi_txns > UINT32_MAX ||
         (size_t)o->threads * o->durable_mt_rows > UINT32_MAX)
