@@ -132,12 +132,12 @@ table() { # PROGRAM
             k = $1
             if (!all && k ~ /_percpu$/) next
             as = $2 != 0 ? 100 * ($4 - $3) / ($2 < 0 ? -$2 : $2) : 0
-            if (!(k in b)) { printf "  %-28s %14s %14.6g %9s   %6s  %5.1f%%\n", k, "-", $2, "-", "-", as; next }
+            if (!(k in b)) { printf "  %-32s %14s %14.6g %9s   %6s  %5.1f%%\n", k, "-", $2, "-", "-", as; next }
             r = b[k] != 0 ? $2 / b[k] : 0
-            printf "  %-28s %14.6g %14.6g %8.3fx   %5.1f%%%s %5.1f%%%s\n", k, b[k], $2, r,
+            printf "  %-32s %14.6g %14.6g %8.3fx   %5.1f%%%s %5.1f%%%s\n", k, b[k], $2, r,
                    bs[k], (bs[k] > 10 ? "!" : " "), as, (as > 10 ? "!" : " ")
         }' "$out/$1.before.medians" "$out/$1.after.medians" |
-        { printf "  %-28s %14s %14s %9s   %-7s %-7s\n" metric before after after/bef spread/b spread/a; cat; }
+        { printf "  %-32s %14s %14s %9s   %-7s %-7s\n" metric before after after/bef spread/b spread/a; cat; }
 }
 table sql
 [ "$peers" = 1 ] && table peers

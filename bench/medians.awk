@@ -27,7 +27,7 @@ END {
         for (j = 1; j <= c; j++) line = line sprintf(" %.4g", v[k, j])
         spread = med != 0 ? 100 * (v[k, c] - v[k, 1]) / (med < 0 ? -med : med) : 0
         num = (med >= 1000 || med <= -1000) ? "%14.0f" : "%14.4f"
-        fmt = "  %-24s median " num "   spread %5.1f%%%s   (sorted:%s)\n"
+        fmt = "  %-30s median " num "   spread %5.1f%%%s   (sorted:%s)\n"
         flag = spread > 10 ? "!" : " "
         printf fmt, k, med, spread, flag, line
     }
