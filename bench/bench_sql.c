@@ -353,9 +353,9 @@ typedef struct bs_opts {
     size_t multi_txns;       /* multi: transactions of 1 row per table */
     size_t multi_batch_txns; /* multi_batch: transactions of BS_MULTI_BATCH_ROWS rows per table */
     size_t multi_rows;       /* rows in each of the three tables (at least what is updated) */
-    size_t durable_rows;     /* durable: commits on 1 thread */
-    size_t durable_mt_rows;  /* durable_mt: commits per thread */
     int threads;             /* durable_mt: threads, one connection each */
+    int rounds;              /* durable*: slices per side, the sides alternating */
+    size_t durable_ms;       /* durable*: length of one slice */
 } bs_opts;
 
 /* ------------------------------------------- phases in their own databases */
@@ -581,67 +581,145 @@ static double bs_tx_multi(const bs_opts *o, const bs_data *d, const bs_env *e, b
     return (double)txns / t->wall;
 }
 
-/* One committer of the durable phases: its own connection, keys lo..hi-1. */
+/* The databases of a transaction phase (metric: its name) on side k (0 armdb, 1 native):
+ * <parent>/<phase>-<side>/, made fresh. */
+static void bs_env_make(bs_env *e, const char *metric, int k, const bs_opts *o, const char *parent) {
+    memset(e, 0, sizeof(*e));
+    e->side = k == 0 ? "armdb" : "native";
+    e->ext = k == 0 ? o->ext : NULL;
+    if (snprintf(e->dir, sizeof(e->dir), "%s/%s-%s", parent, metric, e->side) >= (int)sizeof(e->dir) ||
+        snprintf(e->file, sizeof(e->file), "%s/%s.db", e->dir, k == 0 ? "armdb-host" : "native") >=
+            (int)sizeof(e->file))
+        bench_die("-d too long");
+    if (mkdir(e->dir, 0755) != 0)
+        bench_die("mkdir %s: %s (refusing to benchmark over old data)", e->dir, strerror(errno));
+}
+
+/* One committer of the durable phases: its own connection, its own keys
+ * (index (thread << 32) + j, j = 0, 1, ...). In each of `rounds` slices it
+ * commits until the slice's deadline and counts the commits that returned
+ * before it; a slice lies between two waits on its side's barrier. */
 typedef struct bs_worker {
     const bs_env *e;
     const bs_data *d;
-    size_t lo, hi;
-    pthread_barrier_t *bar; /* waited on before the first commit and after the last */
+    size_t thread;
+    int rounds;
+    pthread_barrier_t *bar;   /* its side's: its threads + the main thread */
+    const double *deadline;   /* the current slice's end (CLOCK_MONOTONIC s), set before the slice starts */
+    size_t done;              /* commits made (all slices): the rows to find afterwards */
+    size_t counted;           /* commits that returned before their slice's deadline */
 } bs_worker;
 
 static void *bs_durable_worker(void *arg) {
-    const bs_worker *w = arg;
+    bs_worker *w = arg;
     uint8_t key[BS_KEY_BYTES], value[BS_VALUE_BYTES];
     bs_side s;
     bs_conn_open(&s, w->e->side, w->e->file, "wal", 2, w->e->ext);
     s.ins = bs_prepare(&s, "INSERT INTO kv(key, value) VALUES (?1, ?2)");
-    pthread_barrier_wait(w->bar);
-    for (size_t i = w->lo; i < w->hi; i++) {
-        bs_key_at(w->d, i, key);
-        bs_make_value(w->d, key, 0, value);
-        bs_bind_blob(&s, s.ins, 1, key, BS_KEY_BYTES);
-        bs_bind_blob(&s, s.ins, 2, value, BS_VALUE_BYTES);
-        bs_step_done(&s, s.ins, "durable autocommit INSERT");
+    pthread_barrier_wait(w->bar); // connected and prepared
+    for (int r = 0; r < w->rounds; r++) {
+        pthread_barrier_wait(w->bar); // slice r starts; *deadline is set
+        double end = *w->deadline;
+        while (bench_now() < end) {
+            bs_key_at(w->d, (w->thread << 32) + w->done, key);
+            bs_make_value(w->d, key, 0, value);
+            bs_bind_blob(&s, s.ins, 1, key, BS_KEY_BYTES);
+            bs_bind_blob(&s, s.ins, 2, value, BS_VALUE_BYTES);
+            bs_step_done(&s, s.ins, "durable autocommit INSERT");
+            w->done++;
+            if (bench_now() <= end) w->counted++;
+        }
+        pthread_barrier_wait(w->bar); // the commit in flight at the deadline has returned
     }
-    pthread_barrier_wait(w->bar);
     bs_close(&s);
     return NULL;
 }
 
-/* durable / durable_mt: `threads` threads, each with its own connection to
- * one database file (WAL, synchronous=FULL, a busy timeout so they queue for
- * SQLite's write lock), each committing per_thread single-row INSERTs
- * (autocommit) into table kv: armdb sync='full' against a native table.
- * Returns commits/s over all threads. */
-static double bs_tx_durable(const bs_data *d, const bs_env *e, bs_timer *t, int threads, size_t per_thread) {
+/* One side of a durable phase: its databases, its main connection (creates
+ * and finally checks the table) and its committer threads. */
+typedef struct bs_dside {
+    bs_env e;
+    bs_side s;
     pthread_t tid[BS_THREADS_MAX];
     bs_worker w[BS_THREADS_MAX];
     pthread_barrier_t bar;
+    int threads;
+    double deadline; /* read by the workers of the current slice */
+    double cpu;      /* process CPU seconds summed over the side's slices */
+} bs_dside;
+
+static void bs_dside_open(bs_dside *ds, const char *metric, int k, const bs_opts *o, const bs_data *d,
+                          const char *parent, int threads) {
     char adir[BENCH_PATH_MAX + 128];
-    bs_side s;
-    if (sqlite3_threadsafe() == 0) bench_die("this SQLite library is built without thread support");
-    bs_conn_open(&s, e->side, e->file, "wal", 2, e->ext);
-    bs_create_table(&s, "kv", e->ext ? bs_armdb_dir(e, "kv", adir, sizeof(adir)) : NULL, "full");
-    if (e->ext) bs_check_armdb_sync(&s, "kv", "full");
-    if (pthread_barrier_init(&bar, NULL, (unsigned)threads + 1) != 0) bench_die("pthread_barrier_init");
+    bs_env_make(&ds->e, metric, k, o, parent);
+    bs_conn_open(&ds->s, ds->e.side, ds->e.file, "wal", 2, ds->e.ext);
+    bs_create_table(&ds->s, "kv", ds->e.ext ? bs_armdb_dir(&ds->e, "kv", adir, sizeof(adir)) : NULL, "full");
+    if (ds->e.ext) bs_check_armdb_sync(&ds->s, "kv", "full");
+    ds->threads = threads;
+    if (pthread_barrier_init(&ds->bar, NULL, (unsigned)threads + 1) != 0) bench_die("pthread_barrier_init");
     for (int i = 0; i < threads; i++) {
-        w[i] = (bs_worker){e, d, (size_t)i * per_thread, (size_t)(i + 1) * per_thread, &bar};
-        int prc = pthread_create(&tid[i], NULL, bs_durable_worker, &w[i]);
+        ds->w[i] = (bs_worker){&ds->e, d, (size_t)i, o->rounds, &ds->bar, &ds->deadline, 0, 0};
+        int prc = pthread_create(&ds->tid[i], NULL, bs_durable_worker, &ds->w[i]);
         if (prc != 0) bench_die("pthread_create: %s", strerror(prc));
     }
-    pthread_barrier_wait(&bar); // every connection is open and prepared
-    bs_timer_start(t);
-    pthread_barrier_wait(&bar); // every commit has returned
-    bs_timer_stop(t);
-    for (int i = 0; i < threads; i++) {
-        int prc = pthread_join(tid[i], NULL);
+    pthread_barrier_wait(&ds->bar); // every connection is open and prepared
+}
+
+/* Joins the committers and checks that every commit they made is in the
+ * table. Returns the commits that returned inside the slices. */
+static size_t bs_dside_close(bs_dside *ds, const bs_opts *o) {
+    size_t rows = 0, counted = 0;
+    for (int i = 0; i < ds->threads; i++) {
+        int prc = pthread_join(ds->tid[i], NULL);
         if (prc != 0) bench_die("pthread_join: %s", strerror(prc));
+        rows += ds->w[i].done;
+        counted += ds->w[i].counted;
     }
-    pthread_barrier_destroy(&bar);
-    size_t rows = (size_t)threads * per_thread;
-    bs_verify(&s, "kv", rows, 0, rows, "durable commits");
-    bs_close(&s);
-    return (double)rows / t->wall;
+    pthread_barrier_destroy(&ds->bar);
+    bs_verify(&ds->s, "kv", rows, 0, rows, "durable commits");
+    bs_close(&ds->s);
+    if (!o->keep) bench_rm_rf(ds->e.dir);
+    return counted;
+}
+
+/* durable / durable_mt, both sides at once. `threads` threads per side, each
+ * with its own connection to the side's one database file (WAL,
+ * synchronous=FULL, a busy timeout so they queue for SQLite's write lock),
+ * commit single-row INSERTs (autocommit) into table kv: armdb sync='full'
+ * against a native table. The sides take turns in o->rounds slices of
+ * o->durable_ms each (armdb first in even rounds, native first in odd ones),
+ * so a slow spell of the shared disk or CPU falls on both sides instead of on
+ * whichever ran in it; both sides sync inside the commit (armdb sync='full'
+ * has no background syncer), so neither side's deferred work is timed on the
+ * other's. A slice is a fixed time, not a count, because a count would end
+ * each slice with a tail of threads asleep in SQLite's busy handler (it
+ * sleeps up to 100 ms). Fills res[] (commits/s) and percpu[]. */
+static void bs_tx_durable_pair(const char *metric, const bs_opts *o, const bs_data *d, const char *parent,
+                               const int active[2], int threads, double res[2], double percpu[2]) {
+    if (sqlite3_threadsafe() == 0) bench_die("this SQLite library is built without thread support");
+    bs_dside *ds = calloc(2, sizeof(bs_dside));
+    if (ds == NULL) bench_die("out of memory");
+    for (int k = 0; k < 2; k++)
+        if (active[k]) bs_dside_open(&ds[k], metric, k, o, d, parent, threads);
+    for (int r = 0; r < o->rounds; r++)
+        for (int j = 0; j < 2; j++) {
+            int k = r % 2 == 0 ? j : 1 - j;
+            if (!active[k]) continue;
+            double c0 = bench_cpu();
+            ds[k].deadline = bench_now() + (double)o->durable_ms / 1000.0;
+            pthread_barrier_wait(&ds[k].bar); // slice r starts
+            pthread_barrier_wait(&ds[k].bar); // its last commits have returned
+            ds[k].cpu += bench_cpu() - c0;
+        }
+    double window = (double)o->rounds * (double)o->durable_ms / 1000.0;
+    for (int k = 0; k < 2; k++) {
+        if (!active[k]) continue;
+        size_t counted = bs_dside_close(&ds[k], o);
+        if (counted == 0) bench_die("[%s] %s: no commit returned within a slice", ds[k].e.side, metric);
+        res[k] = (double)counted / window;
+        percpu[k] = ds[k].cpu > 0 ? (double)counted / ds[k].cpu : 0;
+    }
+    free(ds);
 }
 
 /* ------------------------------------------------------------------ main */
@@ -700,9 +778,9 @@ static void bs_usage(FILE *f) {
             "  --multi-txns N      multi: transactions of 1 row per table (default 10000)\n"
             "  --multi-batch-txns N multi_batch: transactions of 100 rows per table (default 200)\n"
             "  --multi-rows N      multi*: rows in each of the 3 tables (default 20000)\n"
-            "  --durable-rows N    durable: commits on 1 thread (default 3000)\n"
-            "  --durable-mt-rows N durable_mt: commits per thread (default 500)\n"
             "  -t N                durable_mt: threads, each with its own connection (default 8)\n"
+            "  --rounds N          durable*: slices per side, the sides taking turns (default 5)\n"
+            "  --durable-ms N      durable*: milliseconds per slice (default 300)\n"
             "  --seed N            PRNG seed (default 42)\n"
             "  --strict            exit 2 when a target is missed\n"
             "  (--quick divides the transaction phases' defaults by 4 to 10)\n");
@@ -744,7 +822,7 @@ static size_t bs_size_or(size_t set, size_t dflt, size_t quick_div, int quick) {
 }
 
 static void bs_parse(int argc, char **argv, bs_opts *o) {
-    enum { OPT_UPDATE = 256, OPT_AUTO, OPT_DELETE, OPT_MULTI, OPT_MBATCH, OPT_MROWS, OPT_DUR, OPT_DURMT, OPT_PHASES };
+    enum { OPT_UPDATE = 256, OPT_AUTO, OPT_DELETE, OPT_MULTI, OPT_MBATCH, OPT_MROWS, OPT_DURMS, OPT_PHASES, OPT_ROUNDS };
     static const struct option lopts[] = {
         {"quick", no_argument, NULL, 'Q'},
         {"only", required_argument, NULL, 'O'},
@@ -758,8 +836,8 @@ static void bs_parse(int argc, char **argv, bs_opts *o) {
         {"multi-txns", required_argument, NULL, OPT_MULTI},
         {"multi-batch-txns", required_argument, NULL, OPT_MBATCH},
         {"multi-rows", required_argument, NULL, OPT_MROWS},
-        {"durable-rows", required_argument, NULL, OPT_DUR},
-        {"durable-mt-rows", required_argument, NULL, OPT_DURMT},
+        {"durable-ms", required_argument, NULL, OPT_DURMS},
+        {"rounds", required_argument, NULL, OPT_ROUNDS},
         {NULL, 0, NULL, 0},
     };
     const size_t big = (size_t)1 << 30;
@@ -769,6 +847,7 @@ static void bs_parse(int argc, char **argv, bs_opts *o) {
     o->ext = "build/armdb.so";
     o->seed = 42;
     o->threads = 8;
+    o->rounds = 5;
     o->phases = BS_P_BASE_MASK | BS_P_NEW_MASK;
     int ch;
     while ((ch = getopt_long(argc, argv, "n:d:e:kt:h", lopts, NULL)) != -1) {
@@ -800,8 +879,8 @@ static void bs_parse(int argc, char **argv, bs_opts *o) {
         case OPT_MULTI: o->multi_txns = bs_parse_size(optarg, "--multi-txns", 1, big); break;
         case OPT_MBATCH: o->multi_batch_txns = bs_parse_size(optarg, "--multi-batch-txns", 1, big); break;
         case OPT_MROWS: o->multi_rows = bs_parse_size(optarg, "--multi-rows", 1, big); break;
-        case OPT_DUR: o->durable_rows = bs_parse_size(optarg, "--durable-rows", 1, big); break;
-        case OPT_DURMT: o->durable_mt_rows = bs_parse_size(optarg, "--durable-mt-rows", 1, big); break;
+        case OPT_DURMS: o->durable_ms = bs_parse_size(optarg, "--durable-ms", 1, 600000); break;
+        case OPT_ROUNDS: o->rounds = (int)bs_parse_size(optarg, "--rounds", 1, 1000); break;
         case 'h': bs_usage(stdout); exit(0);
         default: bs_usage(stderr); exit(1);
         }
@@ -816,10 +895,8 @@ static void bs_parse(int argc, char **argv, bs_opts *o) {
     o->multi_txns = bs_size_or(o->multi_txns, 10000, 10, quick);
     o->multi_batch_txns = bs_size_or(o->multi_batch_txns, 200, 4, quick);
     o->multi_rows = bs_size_or(o->multi_rows, 20000, 4, quick);
-    o->durable_rows = bs_size_or(o->durable_rows, 3000, 6, quick);
-    o->durable_mt_rows = bs_size_or(o->durable_mt_rows, 500, 5, quick);
-    if (o->multi_batch_txns * BS_MULTI_BATCH_ROWS > UINT32_MAX || o->multi_txns > UINT32_MAX ||
-        (size_t)o->threads * o->durable_mt_rows > UINT32_MAX)
+    o->durable_ms = bs_size_or(o->durable_ms, 300, 3, quick);
+    if (o->multi_batch_txns * BS_MULTI_BATCH_ROWS > UINT32_MAX || o->multi_txns > UINT32_MAX)
         bench_die("transaction phase sizes too large");
 }
 
@@ -833,17 +910,12 @@ static double bs_run_phase(const bs_side *s, const bs_data *d, int phase) {
     }
 }
 
-/* Runs transaction phase p on one side (k: 0 armdb, 1 native) in fresh
- * databases under parent, removed afterwards unless -k. Returns the rate. */
+/* Runs transaction phase p (not the durable ones, which run both sides at
+ * once) on one side (k: 0 armdb, 1 native) in fresh databases under parent,
+ * removed afterwards unless -k. Returns the rate. */
 static double bs_run_txn_phase(int p, int k, const bs_opts *o, const bs_data *d, const char *parent, bs_timer *t) {
     bs_env e;
-    memset(&e, 0, sizeof(e));
-    e.side = k == 0 ? "armdb" : "native";
-    e.ext = k == 0 ? o->ext : NULL;
-    if (snprintf(e.dir, sizeof(e.dir), "%s/%s-%s", parent, bs_phases[p].metric, e.side) >= (int)sizeof(e.dir) ||
-        snprintf(e.file, sizeof(e.file), "%s/%s.db", e.dir, k == 0 ? "armdb-host" : "native") >= (int)sizeof(e.file))
-        bench_die("-d too long");
-    if (mkdir(e.dir, 0755) != 0) bench_die("mkdir %s: %s (refusing to benchmark over old data)", e.dir, strerror(errno));
+    bs_env_make(&e, bs_phases[p].metric, k, o, parent);
     double r = 0;
     switch (p) {
     case BS_P_UPDATE: r = bs_tx_update(o, d, &e, t); break;
@@ -851,9 +923,7 @@ static double bs_run_txn_phase(int p, int k, const bs_opts *o, const bs_data *d,
     case BS_P_AUTOCOMMIT_DELETE: r = bs_tx_autocommit(d, &e, t, NULL, -1, o->delete_rows); break;
     case BS_P_MULTI: r = bs_tx_multi(o, d, &e, t, o->multi_txns, 1); break;
     case BS_P_MULTI_BATCH: r = bs_tx_multi(o, d, &e, t, o->multi_batch_txns, BS_MULTI_BATCH_ROWS); break;
-    case BS_P_DURABLE: r = bs_tx_durable(d, &e, t, 1, o->durable_rows); break;
-    case BS_P_DURABLE_MT: r = bs_tx_durable(d, &e, t, o->threads, o->durable_mt_rows); break;
-    default: bench_die("phase %d is not a transaction phase", p);
+    default: bench_die("phase %d does not run one side at a time", p);
     }
     if (!o->keep) bench_rm_rf(e.dir);
     return r;
@@ -883,9 +953,10 @@ static void bs_print_txn_setup(const bs_opts *o) {
                "                      native side: 3 native tables; WAL, synchronous=NORMAL\n",
                o->multi_txns, o->multi_batch_txns, BS_MULTI_BATCH_ROWS, o->multi_rows);
     if (m & ((1u << BS_P_DURABLE) | (1u << BS_P_DURABLE_MT)))
-        printf("    durable/_mt       1 thread x %zu / %d threads x %zu autocommit INSERTs, a connection per thread\n"
-               "                      to one file; WAL, synchronous=FULL, busy_timeout=%s ms; armdb sync='full'\n",
-               o->durable_rows, o->threads, o->durable_mt_rows, BS_BUSY_TIMEOUT_MS);
+        printf("    durable/_mt       autocommit INSERTs from 1 / %d threads, a connection per thread to one file;\n"
+               "                      WAL, synchronous=FULL, busy_timeout=%s ms; armdb sync='full'; the sides take\n"
+               "                      turns in %d slices of %zu ms each (commits that return within a slice count)\n",
+               o->threads, BS_BUSY_TIMEOUT_MS, o->rounds, o->durable_ms);
 }
 
 static void bs_print_result(int p, const int active[2], const double res[2], const double percpu[2]) {
@@ -966,7 +1037,11 @@ int main(int argc, char **argv) {
         if (active[k]) bs_close(&side[k]);
     for (int p = BS_P_UPDATE; p < BS_P_COUNT; p++) {
         if (!(o.phases & (1u << p))) continue;
-        for (int k = 0; k < 2; k++)
+        if (p == BS_P_DURABLE || p == BS_P_DURABLE_MT) {
+            int mt = p == BS_P_DURABLE_MT;
+            bs_tx_durable_pair(bs_phases[p].metric, &o, &d, parent, active, mt ? o.threads : 1, res[p], percpu[p]);
+        }
+        for (int k = 0; k < 2 && p != BS_P_DURABLE && p != BS_P_DURABLE_MT; k++)
             if (active[k]) {
                 bs_timer t;
                 res[p][k] = bs_run_txn_phase(p, k, &o, &d, parent, &t);

@@ -88,7 +88,7 @@ peers_after=$root/build-rel/bench/bench_peers
 # current workload fails here in seconds, not after the first long run.
 for so in "$so_before" "$so_after"; do
     "$sql" -e "$so" --phases autocommit,multi,durable --autocommit-rows 20 --multi-txns 10 --multi-rows 50 \
-        --durable-rows 10 --only armdb >"$out/preflight.log" 2>&1 ||
+        --durable-ms 20 --rounds 1 --only armdb >"$out/preflight.log" 2>&1 ||
         { cat "$out/preflight.log"; say "bench_sql cannot run against $so"; exit 1; }
 done
 
