@@ -14,6 +14,10 @@
  *   durable     single-put commits, each made durable (fdatasync) before the next
  *   durable_mt  T threads (default 8), each committing its own keys durably
  *
+ * The durable phases run last, with every engine still open: the engines
+ * take turns in slices (--rounds, the order rotating), so a slow spell of the
+ * shared disk lands on all of them rather than on whichever ran then.
+ *
  * Durability per phase (printed in the output, too):
  *   non-durable phases (load, overwrite, batch): each engine's ordinary
  *     "handed to the OS, not fsynced per commit" mode:
@@ -179,7 +183,8 @@ static const char *const bp_phase_ids[BP_NPHASES] = {"load",  "overwrite", "batc
 typedef struct bp_eng {
     int kind;
     char dir[4200];
-    int durable; /* current mode */
+    int durable;      /* current mode */
+    uint64_t version; /* the version the non-durable phases left every key at */
     /* armdb */
     arm_engine *arm;
     arm_engine_options ao;
@@ -719,8 +724,7 @@ static double bp_phase_range(bp_eng *e, const bp_data *d, uint64_t version, doub
     return (double)total / dt;
 }
 
-/* Durable single-put commits of keys perm[lo..hi), spread over `threads`
- * threads (each its own contiguous slice), all started together. */
+/* One thread's share of a durable slice: keys perm[lo..hi). */
 typedef struct bp_djob {
     bp_eng *e;
     const bp_data *d;
@@ -741,7 +745,10 @@ static void *bp_durable_worker(void *arg) {
     return NULL;
 }
 
-static double bp_phase_durable(bp_eng *e, const bp_data *d, size_t lo, size_t hi, int threads, uint64_t version) {
+/* Durable single-put commits of keys perm[lo..hi) at `version`, split over
+ * `threads` threads (each its own contiguous part), all started together.
+ * Returns the seconds from the start until the last commit returned. */
+static double bp_durable_slice(bp_eng *e, const bp_data *d, size_t lo, size_t hi, int threads, uint64_t version) {
     pthread_t tid[BP_THREADS_MAX];
     bp_djob jobs[BP_THREADS_MAX];
     pthread_barrier_t bar;
@@ -750,7 +757,7 @@ static double bp_phase_durable(bp_eng *e, const bp_data *d, size_t lo, size_t hi
         bp_djob j = {e, d, lo, hi, version, NULL};
         double t0 = bench_now();
         bp_durable_worker(&j);
-        return (double)cnt / (bench_now() - t0);
+        return bench_now() - t0;
     }
     if (pthread_barrier_init(&bar, NULL, (unsigned)threads + 1) != 0) bench_die("pthread_barrier_init");
     for (int t = 0; t < threads; t++) {
@@ -771,7 +778,7 @@ static double bp_phase_durable(bp_eng *e, const bp_data *d, size_t lo, size_t hi
     }
     double dt = bench_now() - t0;
     pthread_barrier_destroy(&bar);
-    return (double)cnt / dt;
+    return dt;
 }
 
 /* ------------------------------------------------------------------ main */
@@ -786,6 +793,7 @@ typedef struct bp_opts {
     int only[BP_NENGINES];
     uint64_t seed;
     unsigned phases; /* bit p: run phase p (load is added when a later non-durable phase needs it) */
+    int rounds;      /* durable phases: slices per engine, the engines taking turns */
     int strict;      /* exit 2 when a target is missed */
 } bp_opts;
 
@@ -806,6 +814,7 @@ static void bp_usage(FILE *f) {
             "                      is chosen; durable phases alone start from an empty database)\n"
             "  --sync-ops N        durable single-put commits, 1 thread (default 5000; --quick 500)\n"
             "  --mt-ops N          durable commits per thread in the threaded phase (default 1000; --quick 100)\n"
+            "  --rounds N          durable phases: commits in N slices per engine, engines taking turns (default 5)\n"
             "  --strict            exit 2 when a durable-commit target (vs RocksDB) is missed\n"
             "  -t N                threads in the threaded durable phase (default 8)\n"
             "  --seed N            PRNG seed (default 42)\n");
@@ -842,6 +851,7 @@ static void bp_parse(int argc, char **argv, bp_opts *o) {
         {"mt-ops", required_argument, NULL, 'M'},   {"seed", required_argument, NULL, 'R'},
         {"rocks-cache", required_argument, NULL, 'B'}, {"help", no_argument, NULL, 'h'},
         {"phases", required_argument, NULL, 'P'},      {"strict", no_argument, NULL, 'X'},
+        {"rounds", required_argument, NULL, 'N'},
         {NULL, 0, NULL, 0},
     };
     int quick = 0, sync_set = 0, mt_set = 0, only_set = 0;
@@ -850,6 +860,7 @@ static void bp_parse(int argc, char **argv, bp_opts *o) {
     o->sync_ops = 5000;
     o->mt_ops = 1000;
     o->phases = (1u << BP_NPHASES) - 1u;
+    o->rounds = 5;
     o->threads = 8;
     o->seed = 42;
     int ch;
@@ -887,6 +898,7 @@ static void bp_parse(int argc, char **argv, bp_opts *o) {
         }
         case 'P': o->phases = bp_parse_phases(optarg); break;
         case 'X': o->strict = 1; break;
+        case 'N': o->rounds = (int)bp_parse_size(optarg, "--rounds", 1, 1000); break;
         case 'h': bp_usage(stdout); exit(0);
         default: bp_usage(stderr); exit(1);
         }
@@ -930,60 +942,79 @@ static const char *bp_phase_labels[BP_NPHASES] = {
 static double bp_res[BP_NPHASES][BP_NENGINES];
 
 /* Records a phase result and prints its line (with CPU use since cpu0). */
-static void bp_record(int ph, int kind, double ops, double t0, double cpu0, const char *unit) {
-    double wall = bench_now() - t0;
-    double cpu = wall > 0 ? (bench_cpu() - cpu0) / wall : 0;
+/* Records a phase result and prints its line, with the CPU it used (cpu
+ * seconds over wall seconds). */
+static void bp_record_cpu(int ph, int kind, double ops, double wall, double cpu, const char *unit) {
     bp_res[ph][kind] = ops;
-    printf("  %-10s %-40s %12.0f %-6s (cpu %.2f cores)\n", bp_engine_names[kind], bp_phase_labels[ph], ops, unit, cpu);
+    printf("  %-10s %-40s %12.0f %-6s (cpu %.2f cores)\n", bp_engine_names[kind], bp_phase_labels[ph], ops, unit,
+           wall > 0 ? cpu / wall : 0);
     printf("@ %s_%s %.6g\n", bp_engine_metric[kind], bp_phase_ids[ph], ops);
+}
+
+/* The same for a phase that started at t0 with the process at cpu0 CPU seconds. */
+static void bp_record(int ph, int kind, double ops, double t0, double cpu0, const char *unit) {
+    bp_record_cpu(ph, kind, ops, bench_now() - t0, bench_cpu() - cpu0, unit);
 }
 
 static int bp_want(const bp_opts *o, int ph) {
     return (o->phases >> ph) & 1u;
 }
 
-/* The durable phases: keys perm[0..sync_ops) from 1 thread, then
- * perm[sync_ops..+T*mt_ops) from T threads, each commit durable before it
- * returns (checked when the mode is switched), each key read back after. */
-static void bp_run_durable(bp_eng *e, const bp_opts *o, const bp_data *d, uint64_t version) {
-    int kind = e->kind;
-    bp_eng_set_durable(e, 1);
-    if (kind == BP_ARMDB) {
-        arm_engine_stats st;
-        arm_engine_stats_get(e->arm, &st);
-        printf("  (armdb reopened: sync=%s io_direct=%d io_uring=%d)\n", st.sync_mode == ARM_SYNC_FULL ? "full" : "?",
-               st.io_direct, st.io_uring);
+/* One durable phase over several engines: keys perm[lo..hi) at each engine's
+ * version + vdelta, committed in o->rounds slices per engine. The engines
+ * take turns slice by slice, the order rotating every round, so a slow spell
+ * of the shared disk or CPU falls on all of them instead of on whichever ran
+ * during it (each commit syncs before it returns, so no engine's deferred
+ * work is timed on another's). Each key is read back afterwards. */
+static void bp_durable_rounds(bp_eng *const *engs, int n, const bp_opts *o, const bp_data *d, int ph, size_t lo,
+                              size_t hi, int threads, uint64_t vdelta) {
+    double wall[BP_NENGINES] = {0}, cpu[BP_NENGINES] = {0};
+    size_t span = hi - lo;
+    for (int r = 0; r < o->rounds; r++)
+        for (int j = 0; j < n; j++) {
+            int i = (j + r) % n;
+            size_t a = lo + span * (size_t)r / (size_t)o->rounds, b = lo + span * (size_t)(r + 1) / (size_t)o->rounds;
+            double c0 = bench_cpu();
+            wall[i] += bp_durable_slice(engs[i], d, a, b, threads, engs[i]->version + vdelta);
+            cpu[i] += bench_cpu() - c0;
+        }
+    for (int i = 0; i < n; i++) {
+        bp_record_cpu(ph, engs[i]->kind, (double)span / wall[i], wall[i], cpu[i], "ops/s");
+        (void)bp_read_keys(engs[i], d, d->perm, lo, hi, engs[i]->version + vdelta, "read-back after durable commits");
     }
-    size_t lo = 0, hi = o->sync_ops;
-    uint64_t v1 = ++version;
-    if (bp_want(o, BP_PH_DURABLE)) {
-        double c0 = bench_cpu(), t0 = bench_now();
-        double ops = bp_phase_durable(e, d, lo, hi, 1, v1);
-        bp_record(BP_PH_DURABLE, kind, ops, t0, c0, "ops/s");
-        (void)bp_read_keys(e, d, d->perm, lo, hi, v1, "read-back after durable commits");
-    }
-    if (bp_want(o, BP_PH_DURABLE_MT)) {
-        size_t lo2 = hi, hi2 = hi + o->mt_ops * (size_t)o->threads;
-        uint64_t v2 = ++version;
-        double c0 = bench_cpu(), t0 = bench_now();
-        double ops = bp_phase_durable(e, d, lo2, hi2, o->threads, v2);
-        bp_record(BP_PH_DURABLE_MT, kind, ops, t0, c0, "ops/s");
-        (void)bp_read_keys(e, d, d->perm, lo2, hi2, v2, "read-back after threaded durable commits");
-    }
-    if (bp_want(o, BP_PH_DURABLE))
-        (void)bp_read_keys(e, d, d->perm, lo, hi, v1, "read-back of 1-thread durable keys");
 }
 
-/* Runs the selected phases on one engine in a fresh directory. Each phase's
- * version is one more than the last write phase's, so every read checks the
- * newest write of every key it reads. */
-static void bp_run_engine(int kind, const bp_opts *o, const bp_data *d, const char *parent) {
-    bp_eng e;
-    memset(&e, 0, sizeof(e));
-    e.kind = kind;
-    snprintf(e.dir, sizeof(e.dir), "%s/%s", parent, bp_engine_names[kind]);
-    if (access(e.dir, F_OK) == 0) bench_die("%s already exists; refusing to benchmark over old data", e.dir);
-    bp_eng_open(&e, d->n);
+/* The durable phases on every engine still open: each switched to durable
+ * commits (checked), then keys perm[0..sync_ops) from 1 thread and
+ * perm[sync_ops..+T*mt_ops) from T threads. */
+static void bp_run_durable_all(bp_eng *const *engs, int n, const bp_opts *o, const bp_data *d) {
+    printf("durable commits (engines take turns: %d slices each, the order rotating):\n", o->rounds);
+    for (int i = 0; i < n; i++) {
+        bp_eng_set_durable(engs[i], 1);
+        if (engs[i]->kind == BP_ARMDB) {
+            arm_engine_stats st;
+            arm_engine_stats_get(engs[i]->arm, &st);
+            printf("  (armdb reopened: sync=%s io_direct=%d io_uring=%d)\n",
+                   st.sync_mode == ARM_SYNC_FULL ? "full" : "?", st.io_direct, st.io_uring);
+        }
+    }
+    size_t hi = o->sync_ops, hi2 = hi + o->mt_ops * (size_t)o->threads;
+    if (bp_want(o, BP_PH_DURABLE)) bp_durable_rounds(engs, n, o, d, BP_PH_DURABLE, 0, hi, 1, 1);
+    if (bp_want(o, BP_PH_DURABLE_MT)) bp_durable_rounds(engs, n, o, d, BP_PH_DURABLE_MT, hi, hi2, o->threads, 2);
+    for (int i = 0; i < n && bp_want(o, BP_PH_DURABLE); i++) /* still there after the threaded commits */
+        (void)bp_read_keys(engs[i], d, d->perm, 0, hi, engs[i]->version + 1, "read-back of 1-thread durable keys");
+}
+
+/* Opens engine `kind` in a fresh directory and runs the selected
+ * non-durable phases; leaves it open in *e (bp_close_engine closes it). Each
+ * phase's version is one more than the last write phase's, so every read
+ * checks the newest write of every key it reads. */
+static void bp_run_engine(int kind, const bp_opts *o, const bp_data *d, const char *parent, bp_eng *e) {
+    memset(e, 0, sizeof(*e));
+    e->kind = kind;
+    snprintf(e->dir, sizeof(e->dir), "%s/%s", parent, bp_engine_names[kind]);
+    if (access(e->dir, F_OK) == 0) bench_die("%s already exists; refusing to benchmark over old data", e->dir);
+    bp_eng_open(e, d->n);
     int full = kind != BP_ARMDB_OFF; /* armdb-off: write phases only (plus an untimed read-back) */
     double t0, c0, ops;
     uint64_t version = 0;
@@ -991,7 +1022,7 @@ static void bp_run_engine(int kind, const bp_opts *o, const bp_data *d, const ch
     printf("%s:\n", bp_engine_names[kind]);
     if (kind == BP_ARMDB || kind == BP_ARMDB_OFF) {
         arm_engine_stats st;
-        arm_engine_stats_get(e.arm, &st);
+        arm_engine_stats_get(e->arm, &st);
         printf("  (armdb: shards=%u sync=%s io_direct=%d io_uring=%d index=%s)\n", st.shards,
                st.sync_mode == ARM_SYNC_OFF ? "off" : st.sync_mode == ARM_SYNC_NORMAL ? "normal" : "full", st.io_direct,
                st.io_uring, st.index_kind == ARM_INDEX_HASH ? "hash" : "ordered");
@@ -1000,19 +1031,19 @@ static void bp_run_engine(int kind, const bp_opts *o, const bp_data *d, const ch
     if (bp_want(o, BP_PH_LOAD)) {
         c0 = bench_cpu();
         t0 = bench_now();
-        ops = bp_phase_load(&e, d);
+        ops = bp_phase_load(e, d);
         bp_record(BP_PH_LOAD, kind, ops, t0, c0, "ops/s");
     }
     if (bp_want(o, BP_PH_OVERWRITE)) {
         c0 = bench_cpu();
         t0 = bench_now();
-        ops = bp_phase_overwrite(&e, d, ++version);
+        ops = bp_phase_overwrite(e, d, ++version);
         bp_record(BP_PH_OVERWRITE, kind, ops, t0, c0, "ops/s");
     }
     if (bp_want(o, BP_PH_BATCH)) {
         c0 = bench_cpu();
         t0 = bench_now();
-        ops = bp_phase_batch(&e, d, ++version);
+        ops = bp_phase_batch(e, d, ++version);
         bp_record(BP_PH_BATCH, kind, ops, t0, c0, "ops/s");
     }
 
@@ -1022,7 +1053,7 @@ static void bp_run_engine(int kind, const bp_opts *o, const bp_data *d, const ch
         for (int l = 0; l < 7; l++) {
             char prop[64];
             snprintf(prop, sizeof(prop), "rocksdb.num-files-at-level%d", l);
-            char *v = rocksdb_property_value(e.rdb, prop);
+            char *v = rocksdb_property_value(e->rdb, prop);
             printf(" L%d=%s", l, v != NULL ? v : "?");
             rocksdb_free(v);
         }
@@ -1030,35 +1061,38 @@ static void bp_run_engine(int kind, const bp_opts *o, const bp_data *d, const ch
     }
     if (!full) {
         /* untimed: every key must read back at the last version */
-        (void)bp_read_keys(&e, d, NULL, 0, d->n, version, "read-back after writes");
+        (void)bp_read_keys(e, d, NULL, 0, d->n, version, "read-back after writes");
         printf("  %-10s all %zu keys read back at version %llu\n", bp_engine_names[kind], d->n,
                (unsigned long long)version);
     } else {
         if (bp_want(o, BP_PH_GET)) {
             c0 = bench_cpu();
             t0 = bench_now();
-            ops = bp_read_keys(&e, d, d->perm, 0, d->n, version, "get");
+            ops = bp_read_keys(e, d, d->perm, 0, d->n, version, "get");
             bp_record(BP_PH_GET, kind, ops, t0, c0, "ops/s");
         }
         if (bp_want(o, BP_PH_SCAN)) {
             c0 = bench_cpu();
             t0 = bench_now();
-            ops = bp_phase_scan(&e, d, version);
+            ops = bp_phase_scan(e, d, version);
             bp_record(BP_PH_SCAN, kind, ops, t0, c0, "keys/s");
         }
         if (bp_want(o, BP_PH_RANGE)) {
             double scans_s = 0;
             c0 = bench_cpu();
             t0 = bench_now();
-            ops = bp_phase_range(&e, d, version, &scans_s);
+            ops = bp_phase_range(e, d, version, &scans_s);
             bp_record(BP_PH_RANGE, kind, ops, t0, c0, "keys/s");
         }
-        if (bp_want(o, BP_PH_DURABLE) || bp_want(o, BP_PH_DURABLE_MT)) bp_run_durable(&e, o, d, version);
     }
-    uint64_t du = bp_du(e.dir);
-    bp_eng_close(&e);
-    printf("  %-10s on disk at close: %.1f MiB\n", bp_engine_names[kind], (double)du / 1048576.0);
-    if (!o->keep) bench_rm_rf(e.dir);
+    e->version = version;
+}
+
+static void bp_close_engine(bp_eng *e, const bp_opts *o) {
+    uint64_t du = bp_du(e->dir);
+    bp_eng_close(e);
+    printf("  %-10s on disk at close: %.1f MiB\n", bp_engine_names[e->kind], (double)du / 1048576.0);
+    if (!o->keep) bench_rm_rf(e->dir);
 }
 
 /* The issue's targets for durable commits against RocksDB (sync=true), for
@@ -1108,8 +1142,9 @@ int main(int argc, char **argv) {
 
     printf("bench_peers: n=%zu keys (%d-byte random keys, %d-byte incompressible values), dir=%s\n", o.n,
            BP_KEY_BYTES, BP_VALUE_BYTES, parent);
-    printf("  durable phases: %zu single-put commits on 1 thread; %d threads x %zu commits\n", o.sync_ops, o.threads,
-           o.mt_ops);
+    printf("  durable phases: %zu single-put commits on 1 thread; %d threads x %zu commits; the engines take\n"
+           "    turns in %d slices each, after every engine's other phases\n",
+           o.sync_ops, o.threads, o.mt_ops, o.rounds);
     printf("  non-durable mode (load/overwrite/batch): armdb sync=normal (armdb-off: sync=off); rocksdb WAL on,\n"
            "    sync=false; lmdb MDB_NOSYNC with one write txn per put (same per-commit semantics as the others;\n"
            "    the 1000-puts/commit row shows each engine's batch path: arm batch, WriteBatch, one LMDB txn)\n");
@@ -1128,9 +1163,20 @@ int main(int argc, char **argv) {
     bp_data_init(&d, o.n, o.seed);
 
     unsigned writes = (1u << BP_PH_LOAD) | (1u << BP_PH_OVERWRITE) | (1u << BP_PH_BATCH);
-    for (int k = 0; k < BP_NENGINES; k++)
-        if (o.only[k] && (k != BP_ARMDB_OFF || (o.phases & writes) != 0)) /* armdb-off runs write phases only */
-            bp_run_engine(k, &o, &d, parent);
+    int durable = bp_want(&o, BP_PH_DURABLE) || bp_want(&o, BP_PH_DURABLE_MT), nd = 0;
+    bp_eng *engs = calloc(BP_NENGINES, sizeof(bp_eng)), *dur[BP_NENGINES];
+    if (engs == NULL) bench_die("out of memory");
+    for (int k = 0; k < BP_NENGINES; k++) {
+        if (!o.only[k] || (k == BP_ARMDB_OFF && (o.phases & writes) == 0)) continue; /* armdb-off: writes only */
+        bp_run_engine(k, &o, &d, parent, &engs[k]);
+        if (durable && k != BP_ARMDB_OFF) dur[nd++] = &engs[k];
+        else bp_close_engine(&engs[k], &o);
+    }
+    if (nd > 0) {
+        bp_run_durable_all(dur, nd, &o, &d);
+        for (int i = 0; i < nd; i++) bp_close_engine(dur[i], &o);
+    }
+    free(engs);
 
     /* table */
     printf("\nresults (n=%zu; ops/s, scans in keys/s; higher is better):\n", o.n);
