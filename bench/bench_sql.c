@@ -974,6 +974,95 @@ static void bs_print_result(int p, const int active[2], const double res[2], con
     if (active[0] && active[1]) printf("@ ratio_%s %.6g\n", bs_phases[p].metric, res[0] / res[1]);
 }
 
+/* What a run measured: per phase and side (0 armdb, 1 native). */
+typedef struct bs_results {
+    int active[2];          /* sides run (--only) */
+    int ran[BS_P_COUNT];    /* phases run */
+    double res[BS_P_COUNT][2];    /* rows (txn, commits) per second */
+    double percpu[BS_P_COUNT][2]; /* the same per CPU-second of this process */
+} bs_results;
+
+/* The base phases on table kv of path[0] (armdb, data in path[1]) and of
+ * path[2] (native), each phase on both sides before the next. */
+static void bs_run_base(const bs_opts *o, const bs_data *d, char (*path)[BENCH_PATH_MAX + 64], bs_results *r) {
+    bs_side side[2];
+    if (r->active[0]) bs_open(&side[0], "armdb", path[0], o->ext, path[1]);
+    if (r->active[1]) bs_open(&side[1], "native", path[2], NULL, NULL);
+    for (int k = 0; k < 2; k++) {
+        if (!r->active[k]) continue;
+        bs_show_plan(&side[k], "SELECT value FROM kv WHERE key = ?1");
+        bs_show_plan(&side[k], "SELECT key, value FROM kv ORDER BY key");
+        bs_show_plan(&side[k], "SELECT key, value FROM kv WHERE key >= ?1 ORDER BY key LIMIT 1000");
+    }
+    printf("\n  %-40s %14s %14s %9s\n", "phase", "armdb", "native", "ratio");
+    for (int p = 0; p < BS_P_UPDATE; p++) {
+        for (int k = 0; k < 2; k++)
+            if (r->active[k]) {
+                double c0 = bench_cpu(), t0 = bench_now();
+                r->res[p][k] = bs_run_phase(&side[k], d, p);
+                double cpu = bench_cpu() - c0, wall = bench_now() - t0;
+                r->percpu[p][k] = cpu > 0 ? r->res[p][k] * wall / cpu : 0; /* rows per CPU-second */
+            }
+        r->ran[p] = 1;
+        bs_print_result(p, r->active, r->res[p], r->percpu[p]);
+    }
+    for (int k = 0; k < 2; k++)
+        if (r->active[k]) bs_close(&side[k]);
+}
+
+/* The selected transaction phases, each in its own databases under parent. */
+static void bs_run_txn(const bs_opts *o, const bs_data *d, const char *parent, bs_results *r) {
+    for (int p = BS_P_UPDATE; p < BS_P_COUNT; p++) {
+        if (!(o->phases & (1u << p))) continue;
+        if (p == BS_P_DURABLE || p == BS_P_DURABLE_MT) {
+            int mt = p == BS_P_DURABLE_MT;
+            bs_tx_durable_pair(bs_phases[p].metric, o, d, parent, r->active, mt ? o->threads : 1, r->res[p],
+                               r->percpu[p]);
+        } else {
+            for (int k = 0; k < 2; k++)
+                if (r->active[k]) {
+                    bs_timer t;
+                    r->res[p][k] = bs_run_txn_phase(p, k, o, d, parent, &t);
+                    r->percpu[p][k] = t.cpu > 0 ? r->res[p][k] * t.wall / t.cpu : 0;
+                }
+        }
+        r->ran[p] = 1;
+        bs_print_result(p, r->active, r->res[p], r->percpu[p]);
+    }
+}
+
+/* The per-CPU table and the targets. Returns the number of targets missed. */
+static int bs_report(const bs_opts *o, const bs_results *r) {
+    double la[3];
+    int both = r->active[0] && r->active[1], nmiss = 0;
+    /* Rows per CPU-second (user + system of this process, incl. armdb's
+     * threads): robust when other processes steal the CPU, blind to waiting. */
+    printf("\n  %-40s %14s %14s %9s\n", "per CPU-second (info)", "armdb", "native", "ratio");
+    for (int p = 0; p < BS_P_COUNT; p++) {
+        if (!r->ran[p]) continue;
+        double x = r->percpu[p][1] > 0 ? r->percpu[p][0] / r->percpu[p][1] : 0;
+        printf("  %-40s %14.0f %14.0f %8.2fx\n", bs_phases[p].label, r->percpu[p][0], r->percpu[p][1], x);
+        if (both) printf("@ ratio_%s_percpu %.6g\n", bs_phases[p].metric, x);
+    }
+    if (!both) {
+        printf("\n(one side only: no ratios or targets)\n");
+        printf("  load average at end: %.2f\n", bench_loadavg(la));
+        return 0;
+    }
+    printf("\ntargets (armdb/native, n=%zu):\n", o->n);
+    for (int p = 0; p < BS_P_COUNT; p++) {
+        if (bs_phases[p].target <= 0 || !r->ran[p]) continue;
+        double ratio = r->res[p][0] / r->res[p][1];
+        int pass = ratio >= bs_phases[p].target;
+        nmiss += !pass;
+        printf("  %-40s %8.2fx >= %4.1fx   %s\n", bs_phases[p].label, ratio, bs_phases[p].target,
+               pass ? "PASS" : "MISS");
+    }
+    printf("  load average at end: %.2f\n", bench_loadavg(la));
+    printf("%s: %d target(s) missed\n", nmiss ? "MISS" : "PASS", nmiss);
+    return nmiss;
+}
+
 int main(int argc, char **argv) {
     bs_opts o;
     double la[3];
@@ -1005,78 +1094,14 @@ int main(int argc, char **argv) {
 
     bs_data d;
     bs_data_init(&d, base ? o.n : 0, o.seed); /* the transaction phases make their keys as they go */
-
-    bs_side side[2];
-    int active[2] = {o.only != 2, o.only != 1};
-    int ran[BS_P_COUNT] = {0};
-    double res[BS_P_COUNT][2] = {{0}}, percpu[BS_P_COUNT][2] = {{0}};
-    if (base) {
-        if (active[0]) bs_open(&side[0], "armdb", path[0], o.ext, path[1]);
-        if (active[1]) bs_open(&side[1], "native", path[2], NULL, NULL);
-        for (int k = 0; k < 2; k++) {
-            if (!active[k]) continue;
-            bs_show_plan(&side[k], "SELECT value FROM kv WHERE key = ?1");
-            bs_show_plan(&side[k], "SELECT key, value FROM kv ORDER BY key");
-            bs_show_plan(&side[k], "SELECT key, value FROM kv WHERE key >= ?1 ORDER BY key LIMIT 1000");
-        }
-    }
-
-    printf("\n  %-40s %14s %14s %9s\n", "phase", "armdb", "native", "ratio");
-    for (int p = 0; p < BS_P_UPDATE && base; p++) {
-        for (int k = 0; k < 2; k++)
-            if (active[k]) {
-                double c0 = bench_cpu(), t0 = bench_now();
-                res[p][k] = bs_run_phase(&side[k], &d, p);
-                double cpu = bench_cpu() - c0, wall = bench_now() - t0;
-                percpu[p][k] = cpu > 0 ? res[p][k] * wall / cpu : 0; /* rows per CPU-second */
-            }
-        ran[p] = 1;
-        bs_print_result(p, active, res[p], percpu[p]);
-    }
-    for (int k = 0; k < 2 && base; k++)
-        if (active[k]) bs_close(&side[k]);
-    for (int p = BS_P_UPDATE; p < BS_P_COUNT; p++) {
-        if (!(o.phases & (1u << p))) continue;
-        if (p == BS_P_DURABLE || p == BS_P_DURABLE_MT) {
-            int mt = p == BS_P_DURABLE_MT;
-            bs_tx_durable_pair(bs_phases[p].metric, &o, &d, parent, active, mt ? o.threads : 1, res[p], percpu[p]);
-        }
-        for (int k = 0; k < 2 && p != BS_P_DURABLE && p != BS_P_DURABLE_MT; k++)
-            if (active[k]) {
-                bs_timer t;
-                res[p][k] = bs_run_txn_phase(p, k, &o, &d, parent, &t);
-                percpu[p][k] = t.cpu > 0 ? res[p][k] * t.wall / t.cpu : 0;
-            }
-        ran[p] = 1;
-        bs_print_result(p, active, res[p], percpu[p]);
-    }
-    /* Rows per CPU-second (user + system of this process, incl. armdb's
-     * threads): robust when other processes steal the CPU, blind to waiting. */
-    printf("\n  %-40s %14s %14s %9s\n", "per CPU-second (info)", "armdb", "native", "ratio");
-    for (int p = 0; p < BS_P_COUNT; p++) {
-        if (!ran[p]) continue;
-        double r = percpu[p][1] > 0 ? percpu[p][0] / percpu[p][1] : 0;
-        printf("  %-40s %14.0f %14.0f %8.2fx\n", bs_phases[p].label, percpu[p][0], percpu[p][1], r);
-        if (active[0] && active[1]) printf("@ ratio_%s_percpu %.6g\n", bs_phases[p].metric, r);
-    }
-
-    int nmiss = 0;
-    if (active[0] && active[1]) {
-        printf("\ntargets (armdb/native, n=%zu):\n", o.n);
-        for (int p = 0; p < BS_P_COUNT; p++) {
-            if (bs_phases[p].target <= 0 || !ran[p]) continue;
-            double ratio = res[p][0] / res[p][1];
-            int pass = ratio >= bs_phases[p].target;
-            nmiss += !pass;
-            printf("  %-40s %8.2fx >= %4.1fx   %s\n", bs_phases[p].label, ratio, bs_phases[p].target,
-                   pass ? "PASS" : "MISS");
-        }
-        printf("  load average at end: %.2f\n", bench_loadavg(la));
-        printf("%s: %d target(s) missed\n", nmiss ? "MISS" : "PASS", nmiss);
-    } else {
-        printf("\n(one side only: no ratios or targets)\n");
-        printf("  load average at end: %.2f\n", bench_loadavg(la));
-    }
+    bs_results r;
+    memset(&r, 0, sizeof(r));
+    r.active[0] = o.only != 2;
+    r.active[1] = o.only != 1;
+    if (base) bs_run_base(&o, &d, path, &r);
+    else printf("\n  %-40s %14s %14s %9s\n", "phase", "armdb", "native", "ratio");
+    bs_run_txn(&o, &d, parent, &r);
+    int nmiss = bs_report(&o, &r);
 
     bs_data_free(&d);
     if (!o.keep) {
