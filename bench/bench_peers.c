@@ -73,6 +73,7 @@
 
 /* ---------------------------------------------------------------- helpers */
 static size_t bp_rocks_cache_mb = 64; /* --rocks-cache */
+static bench_disk bp_disk;            /* the device under the run's directory */
 
 static void bp_arm_check(int rc, const char *what) {
     if (rc != ARM_OK) bench_die("armdb: %s: %s (rc=%d): %s", what, arm_rc_str(rc), rc, arm_engine_errmsg(NULL));
@@ -960,6 +961,17 @@ static int bp_want(const bp_opts *o, int ph) {
     return (o->phases >> ph) & 1u;
 }
 
+/* The device I/O of a durable phase per commit (device-wide counters: other
+ * processes' I/O in the same window counts too). A flush per commit is each
+ * commit reaching stable storage on its own; fewer is commits sharing one. */
+static void bp_print_io(int kind, int ph, const bench_io *io, double commits) {
+    printf("  %-10s   device per commit: %.2f flushes, %.2f writes, %.1f KiB\n", bp_engine_names[kind],
+           io->flushes / commits, io->writes / commits, io->sectors / 2.0 / commits);
+    printf("@ %s_%s_dev_flushes %.4g\n@ %s_%s_dev_writes %.4g\n@ %s_%s_dev_kib %.4g\n", bp_engine_metric[kind],
+           bp_phase_ids[ph], io->flushes / commits, bp_engine_metric[kind], bp_phase_ids[ph], io->writes / commits,
+           bp_engine_metric[kind], bp_phase_ids[ph], io->sectors / 2.0 / commits);
+}
+
 /* One durable phase over several engines: keys perm[lo..hi) at each engine's
  * version + vdelta, committed in o->rounds slices per engine. The engines
  * take turns slice by slice, the order rotating every round, so a slow spell
@@ -969,17 +981,25 @@ static int bp_want(const bp_opts *o, int ph) {
 static void bp_durable_rounds(bp_eng *const *engs, int n, const bp_opts *o, const bp_data *d, int ph, size_t lo,
                               size_t hi, int threads, uint64_t vdelta) {
     double wall[BP_NENGINES] = {0}, cpu[BP_NENGINES] = {0};
+    bench_io io[BP_NENGINES], io0 = {0, 0, 0}, io1 = {0, 0, 0};
+    int have_io = 1;
+    memset(io, 0, sizeof(io));
     size_t span = hi - lo;
     for (int r = 0; r < o->rounds; r++)
         for (int j = 0; j < n; j++) {
             int i = (j + r) % n;
             size_t a = lo + span * (size_t)r / (size_t)o->rounds, b = lo + span * (size_t)(r + 1) / (size_t)o->rounds;
             double c0 = bench_cpu();
+            have_io &= bench_disk_read(&bp_disk, &io0);
             wall[i] += bp_durable_slice(engs[i], d, a, b, threads, engs[i]->version + vdelta);
+            have_io &= bench_disk_read(&bp_disk, &io1);
             cpu[i] += bench_cpu() - c0;
+            bench_io_add(&io[i], &io0, &io1);
         }
     for (int i = 0; i < n; i++) {
-        bp_record_cpu(ph, engs[i]->kind, (double)span / wall[i], wall[i], cpu[i], "ops/s");
+        int kind = engs[i]->kind;
+        bp_record_cpu(ph, kind, (double)span / wall[i], wall[i], cpu[i], "ops/s");
+        if (have_io) bp_print_io(kind, ph, &io[i], (double)span);
         (void)bp_read_keys(engs[i], d, d->perm, lo, hi, engs[i]->version + vdelta, "read-back after durable commits");
     }
 }
@@ -1158,6 +1178,8 @@ int main(int argc, char **argv) {
         if (bp_want(&o, p)) printf(" %s", bp_phase_ids[p]);
     printf("\n");
     bp_loadavg("at start");
+    bench_disk_find(parent, &bp_disk);
+    if (!bp_disk.ok) printf("  (no block device counters for %s: device I/O per commit not shown)\n", parent);
 
     bp_data d;
     bp_data_init(&d, o.n, o.seed);

@@ -646,6 +646,7 @@ typedef struct bs_dside {
     int threads;
     double deadline; /* read by the workers of the current slice */
     double cpu;      /* process CPU seconds summed over the side's slices */
+    bench_io io;     /* device I/O summed over the side's slices */
 } bs_dside;
 
 static void bs_dside_open(bs_dside *ds, const char *metric, int k, const bs_opts *o, const bs_data *d,
@@ -666,8 +667,9 @@ static void bs_dside_open(bs_dside *ds, const char *metric, int k, const bs_opts
 }
 
 /* Joins the committers and checks that every commit they made is in the
- * table. Returns the commits that returned inside the slices. */
-static size_t bs_dside_close(bs_dside *ds, const bs_opts *o) {
+ * table. Returns the commits that returned inside the slices; *made_out
+ * is all the commits made. */
+static size_t bs_dside_close(bs_dside *ds, const bs_opts *o, size_t *made_out) {
     size_t rows = 0, counted = 0;
     for (int i = 0; i < ds->threads; i++) {
         int prc = pthread_join(ds->tid[i], NULL);
@@ -679,7 +681,18 @@ static size_t bs_dside_close(bs_dside *ds, const bs_opts *o) {
     bs_verify(&ds->s, "kv", rows, 0, rows, "durable commits");
     bs_close(&ds->s);
     if (!o->keep) bench_rm_rf(ds->e.dir);
+    *made_out = rows;
     return counted;
+}
+
+/* The device I/O of a durable phase per commit (device-wide counters: other
+ * processes' I/O in the same window counts too). A flush per commit is each
+ * commit reaching stable storage on its own; fewer is commits sharing one. */
+static void bs_print_io(const char *side, const char *metric, const bench_io *io, double commits) {
+    printf("  (%s %s: device per commit: %.2f flushes, %.2f writes, %.1f KiB)\n", side, metric,
+           io->flushes / commits, io->writes / commits, io->sectors / 2.0 / commits);
+    printf("@ %s_%s_dev_flushes %.4g\n@ %s_%s_dev_writes %.4g\n@ %s_%s_dev_kib %.4g\n", side, metric,
+           io->flushes / commits, side, metric, io->writes / commits, side, metric, io->sectors / 2.0 / commits);
 }
 
 /* durable / durable_mt, both sides at once. `threads` threads per side, each
@@ -698,7 +711,11 @@ static void bs_tx_durable_pair(const char *metric, const bs_opts *o, const bs_da
                                const int active[2], int threads, double res[2], double percpu[2]) {
     if (sqlite3_threadsafe() == 0) bench_die("this SQLite library is built without thread support");
     bs_dside *ds = calloc(2, sizeof(bs_dside));
+    bench_disk disk;
+    bench_io io0 = {0, 0, 0}, io1 = {0, 0, 0};
+    int have_io = 1;
     if (ds == NULL) bench_die("out of memory");
+    bench_disk_find(parent, &disk);
     for (int k = 0; k < 2; k++)
         if (active[k]) bs_dside_open(&ds[k], metric, k, o, d, parent, threads);
     for (int r = 0; r < o->rounds; r++)
@@ -706,18 +723,22 @@ static void bs_tx_durable_pair(const char *metric, const bs_opts *o, const bs_da
             int k = r % 2 == 0 ? j : 1 - j;
             if (!active[k]) continue;
             double c0 = bench_cpu();
+            have_io &= bench_disk_read(&disk, &io0);
             ds[k].deadline = bench_now() + (double)o->durable_ms / 1000.0;
             pthread_barrier_wait(&ds[k].bar); // slice r starts
             pthread_barrier_wait(&ds[k].bar); // its last commits have returned
+            have_io &= bench_disk_read(&disk, &io1);
             ds[k].cpu += bench_cpu() - c0;
+            bench_io_add(&ds[k].io, &io0, &io1);
         }
     double window = (double)o->rounds * (double)o->durable_ms / 1000.0;
     for (int k = 0; k < 2; k++) {
         if (!active[k]) continue;
-        size_t counted = bs_dside_close(&ds[k], o);
+        size_t made = 0, counted = bs_dside_close(&ds[k], o, &made);
         if (counted == 0) bench_die("[%s] %s: no commit returned within a slice", ds[k].e.side, metric);
         res[k] = (double)counted / window;
         percpu[k] = ds[k].cpu > 0 ? (double)counted / ds[k].cpu : 0;
+        if (have_io) bs_print_io(ds[k].e.side, metric, &ds[k].io, (double)made);
     }
     free(ds);
 }

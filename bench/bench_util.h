@@ -3,7 +3,8 @@
  * bench_util.h: helpers shared by the benchmark programs in bench/ (each program is one .c file
  * that includes this header): failing loudly (bench_die, which also removes the run's temporary
  * directory), wall and CPU clocks, the seeded PRNG and the key bijection every dataset is built
- * from, the run's parent directory, recursive removal and the load average.
+ * from, the run's parent directory, recursive removal, the load average and the block device's
+ * I/O counters.
  *
  * Benchmarks only, never linked into the library. Everything is `static inline` so that a
  * program that does not use a helper gets no unused-function warning; messages carry the
@@ -22,6 +23,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -173,6 +175,65 @@ static inline int bench_parent_dir(const char *dir, int keep, char *parent, size
     if (mkdtemp(parent) == NULL) bench_die("mkdtemp %s: %s", parent, strerror(errno));
     if (!keep) snprintf(bench_cleanup_dir, sizeof(bench_cleanup_dir), "%s", parent);
     return 1;
+}
+
+/* ------------------------------------------------------------ device I/O */
+/* The block device a benchmark's files live on, and its counters from
+ * /proc/diskstats: what a durable commit costs the device (writes, bytes,
+ * cache flushes). The counters are device-wide, so other processes' I/O in
+ * the same window shows up too; flushes per commit near 1 is the sign that
+ * each commit reached stable storage before it returned. */
+typedef struct bench_disk {
+    unsigned major, minor; /* of the file system's device (st_dev) */
+    int ok;                /* 1 if /proc/diskstats lists it */
+} bench_disk;
+
+typedef struct bench_io {
+    double writes;  /* write requests completed */
+    double sectors; /* 512-byte sectors written */
+    double flushes; /* flush requests completed (-1: kernel does not report them) */
+} bench_io;
+
+/* Reads the counters of d into io; returns 0 if they cannot be read. */
+static inline int bench_disk_read(const bench_disk *d, bench_io *io) {
+    char line[512];
+    int found = 0;
+    memset(io, 0, sizeof(*io));
+    FILE *f = d->ok ? fopen("/proc/diskstats", "r") : NULL;
+    if (f == NULL) return 0;
+    while (!found && fgets(line, sizeof(line), f) != NULL) {
+        unsigned maj, min;
+        double v[17];
+        int n = sscanf(line, "%u %u %*s %lf %lf %lf %lf %lf %lf %lf %lf %lf %lf %lf %lf %lf %lf %lf %lf %lf", &maj,
+                       &min, &v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &v[6], &v[7], &v[8], &v[9], &v[10], &v[11],
+                       &v[12], &v[13], &v[14], &v[15], &v[16]);
+        if (n < 9 || maj != d->major || min != d->minor) continue;
+        io->writes = v[4];
+        io->sectors = v[6];
+        io->flushes = n >= 18 ? v[15] : -1;
+        found = 1;
+    }
+    fclose(f);
+    return found;
+}
+
+/* Finds the device that holds path (a file or directory). */
+static inline void bench_disk_find(const char *path, bench_disk *d) {
+    struct stat st;
+    bench_io io;
+    memset(d, 0, sizeof(*d));
+    if (stat(path, &st) != 0) return;
+    d->major = major(st.st_dev);
+    d->minor = minor(st.st_dev);
+    d->ok = 1;
+    d->ok = bench_disk_read(d, &io);
+}
+
+/* acc += (b - a), field by field. */
+static inline void bench_io_add(bench_io *acc, const bench_io *a, const bench_io *b) {
+    acc->writes += b->writes - a->writes;
+    acc->sectors += b->sectors - a->sectors;
+    acc->flushes = (a->flushes < 0 || acc->flushes < 0) ? -1 : acc->flushes + b->flushes - a->flushes;
 }
 
 #endif /* ARM_BENCH_UTIL_H */
