@@ -1019,6 +1019,7 @@ static void bp_run_durable_all(bp_eng *const *engs, int n, const bp_opts *o, con
         }
     }
     size_t hi = o->sync_ops, hi2 = hi + o->mt_ops * (size_t)o->threads;
+    bench_disk_background(&bp_disk, 500);
     if (bp_want(o, BP_PH_DURABLE)) bp_durable_rounds(engs, n, o, d, BP_PH_DURABLE, 0, hi, 1, 1);
     if (bp_want(o, BP_PH_DURABLE_MT)) bp_durable_rounds(engs, n, o, d, BP_PH_DURABLE_MT, hi, hi2, o->threads, 2);
     for (int i = 0; i < n && bp_want(o, BP_PH_DURABLE); i++) /* still there after the threaded commits */

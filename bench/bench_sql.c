@@ -718,6 +718,7 @@ static void bs_tx_durable_pair(const char *metric, const bs_opts *o, const bs_da
     bench_disk_find(parent, &disk);
     for (int k = 0; k < 2; k++)
         if (active[k]) bs_dside_open(&ds[k], metric, k, o, d, parent, threads);
+    bench_disk_background(&disk, (unsigned)o->durable_ms);
     for (int r = 0; r < o->rounds; r++)
         for (int j = 0; j < 2; j++) {
             int k = r % 2 == 0 ? j : 1 - j;

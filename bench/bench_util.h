@@ -229,6 +229,20 @@ static inline void bench_disk_find(const char *path, bench_disk *d) {
     d->ok = bench_disk_read(d, &io);
 }
 
+/* Samples the device for ms milliseconds while this process does nothing
+ * and prints the background rate: the I/O of other processes, which the
+ * per-commit figures measured after it include. */
+static inline void bench_disk_background(const bench_disk *d, unsigned ms) {
+    bench_io a, b;
+    struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
+    if (!bench_disk_read(d, &a)) return;
+    nanosleep(&ts, NULL);
+    if (!bench_disk_read(d, &b)) return;
+    double s = (double)ms / 1000.0;
+    printf("  (device background, %u ms idle: %.0f flushes/s, %.0f writes/s, %.0f KiB/s from other processes)\n",
+           ms, (b.flushes - a.flushes) / s, (b.writes - a.writes) / s, (b.sectors - a.sectors) / 2.0 / s);
+}
+
 /* acc += (b - a), field by field. */
 static inline void bench_io_add(bench_io *acc, const bench_io *a, const bench_io *b) {
     acc->writes += b->writes - a->writes;
