@@ -117,7 +117,7 @@ $(O)/test/sql/%: $(O)/obj/test/sql/%.o $(SQLTEST_SUPPORT_OBJ) $(TEST_SUPPORT_OBJ
 	$(CC) -o $@ $< $(SQLTEST_SUPPORT_OBJ) $(TEST_SUPPORT_OBJ) $(EXT_OBJ) $(O)/libarm.a \
 		$(ALL_LDFLAGS) $(DEP_LIBS) $(SQLTEST_LIBS)
 
-$(O)/bench/%: bench/%.c $(O)/libarm.a
+$(O)/bench/%: bench/%.c bench/bench_util.h $(O)/libarm.a
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -o $@ $< $(O)/libarm.a $(ALL_LDFLAGS) $(DEP_LIBS) $(BENCH_LIBS_$*)
 

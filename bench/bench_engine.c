@@ -17,18 +17,16 @@
  * Usage: bench_engine --help.
  */
 #include "../engine/arm_engine.h"
+#include "bench_util.h"
 
 #include <errno.h>
-#include <ftw.h>
 #include <getopt.h>
 #include <pthread.h>
 #include <sys/resource.h>
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #define BE_KEY_BYTES   8
@@ -44,103 +42,22 @@
 #define BE_TARGET_INDEX_BPK     64.0      /* index bytes per 8-byte key */
 
 /* ---------------------------------------------------------------- helpers */
-static char be_cleanup_dir[4096]; /* temp directory to remove if the run fails */
-static void be_rm_rf(const char *path);
-
-__attribute__((format(printf, 1, 2), noreturn)) static void be_die(const char *fmt, ...) {
-    va_list ap;
-    fflush(stdout);
-    fprintf(stderr, "bench_engine: FAILED: ");
-    va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fprintf(stderr, "\n");
-    if (be_cleanup_dir[0] != '\0') {
-        fprintf(stderr, "bench_engine: removing %s (use -k to keep it)\n", be_cleanup_dir);
-        be_rm_rf(be_cleanup_dir);
-    }
-    exit(1);
-}
-
 /* Dies unless rc == ARM_OK; the message carries the engine's errmsg (which is
  * per thread, so this must run on the thread that made the call). */
 static void be_check(int rc, const arm_engine *e, const char *what) {
     if (rc != ARM_OK)
-        be_die("%s: %s (rc=%d): %s", what, arm_rc_str(rc), rc, arm_engine_errmsg(e));
-}
-
-static double be_now(void) {
-    struct timespec ts;
-    if (clock_gettime(CLOCK_MONOTONIC, &ts) != 0) be_die("clock_gettime: %s", strerror(errno));
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static uint64_t be_splitmix64(uint64_t *state) {
-    uint64_t z = (*state += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-}
-
-/* A bijection on 64-bit values (the splitmix64 finalizer): distinct inputs
- * give distinct keys, so N keys are unique without a duplicate check. */
-static uint64_t be_mix64(uint64_t z) {
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-}
-
-static uint64_t be_rand_below(uint64_t *state, uint64_t n) {
-    /* multiply-shift; bias is irrelevant for a benchmark */
-    return (uint64_t)(((unsigned __int128)be_splitmix64(state) * n) >> 64);
-}
-
-static void be_put_be64(uint8_t *p, uint64_t v) {
-    for (int i = 7; i >= 0; i--) {
-        p[i] = (uint8_t)v;
-        v >>= 8;
-    }
-}
-
-static void *be_xmalloc(size_t n) {
-    void *p = malloc(n ? n : 1);
-    if (p == NULL) be_die("out of memory allocating %zu bytes", n);
-    return p;
+        bench_die("%s: %s (rc=%d): %s", what, arm_rc_str(rc), rc, arm_engine_errmsg(e));
 }
 
 static uint64_t be_rss_bytes(void) {
     FILE *f = fopen("/proc/self/statm", "r");
     unsigned long size = 0, resident = 0;
-    if (f == NULL) be_die("open /proc/self/statm: %s", strerror(errno));
-    if (fscanf(f, "%lu %lu", &size, &resident) != 2) be_die("parse /proc/self/statm");
+    if (f == NULL) bench_die("open /proc/self/statm: %s", strerror(errno));
+    if (fscanf(f, "%lu %lu", &size, &resident) != 2) bench_die("parse /proc/self/statm");
     fclose(f);
     long page = sysconf(_SC_PAGESIZE);
-    if (page <= 0) be_die("sysconf(_SC_PAGESIZE)");
+    if (page <= 0) bench_die("sysconf(_SC_PAGESIZE)");
     return (uint64_t)resident * (uint64_t)page;
-}
-
-static int be_rm_cb(const char *path, const struct stat *sb, int flag, struct FTW *ftw) {
-    (void)sb;
-    (void)flag;
-    (void)ftw;
-    if (remove(path) != 0) fprintf(stderr, "bench_engine: warning: remove %s: %s\n", path, strerror(errno));
-    return 0;
-}
-
-static void be_rm_rf(const char *path) {
-    if (nftw(path, be_rm_cb, 16, FTW_DEPTH | FTW_PHYS) != 0 && errno != ENOENT)
-        fprintf(stderr, "bench_engine: warning: could not remove %s: %s\n", path, strerror(errno));
-}
-
-/* The 1-minute load average: other busy processes make a run noisy. */
-static double be_loadavg(void) {
-    double l = -1;
-    FILE *f = fopen("/proc/loadavg", "r");
-    if (f != NULL) {
-        if (fscanf(f, "%lf", &l) != 1) l = -1;
-        fclose(f);
-    }
-    return l;
 }
 
 /* With --times, phase boundaries are printed as CLOCK_MONOTONIC seconds, so
@@ -155,7 +72,7 @@ static long be_minflt0, be_last_minflt; /* minor page faults (mapping pages alre
 
 static double be_cpu(void) {
     struct rusage ru;
-    if (getrusage(RUSAGE_SELF, &ru) != 0) be_die("getrusage: %s", strerror(errno));
+    if (getrusage(RUSAGE_SELF, &ru) != 0) bench_die("getrusage: %s", strerror(errno));
     be_last_majflt = ru.ru_majflt - be_majflt0;
     be_last_minflt = ru.ru_minflt - be_minflt0;
     return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec * 1e-6 + (double)ru.ru_stime.tv_sec +
@@ -168,20 +85,15 @@ static double be_start(void) {
     be_cpu0 = be_cpu();
     be_majflt0 = be_last_majflt;
     be_minflt0 = be_last_minflt;
-    return be_now();
+    return bench_now();
 }
 
 /* Ends a phase started at t0 (from be_start): records CPU use (a single
  * threaded phase below 1.0 core is waiting: I/O, locks, page faults). */
 static void be_span(const char *name, double t0) {
-    double t1 = be_now();
+    double t1 = bench_now();
     be_last_cpu = t1 > t0 ? (be_cpu() - be_cpu0) / (t1 - t0) : 0;
     if (be_times) printf("# span %-16s %.6f,%.6f\n", name, t0, t1);
-}
-
-static int be_cmp_u64(const void *a, const void *b) {
-    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-    return (x > y) - (x < y);
 }
 
 /* ------------------------------------------------------------ the dataset */
@@ -210,24 +122,13 @@ static int be_value_ok(const uint8_t *v, size_t len, const uint8_t *key, uint64_
 
 static void be_data_init(be_data *d, size_t n, uint64_t seed) {
     uint64_t st = seed;
-    uint64_t base = be_splitmix64(&st);
+    uint64_t base = bench_splitmix64(&st);
     d->n = n;
-    d->keys = be_xmalloc(n * BE_KEY_BYTES);
-    d->sorted = be_xmalloc(n * sizeof(uint64_t));
-    d->perm = be_xmalloc(n * sizeof(uint32_t));
-    for (size_t i = 0; i < n; i++) {
-        uint64_t k = be_mix64(base + i);
-        d->sorted[i] = k;
-        be_put_be64(d->keys + i * BE_KEY_BYTES, k);
-        d->perm[i] = (uint32_t)i;
-    }
-    qsort(d->sorted, n, sizeof(uint64_t), be_cmp_u64);
-    for (size_t i = n; i > 1; i--) { /* Fisher-Yates */
-        size_t j = (size_t)be_rand_below(&st, i);
-        uint32_t t = d->perm[i - 1];
-        d->perm[i - 1] = d->perm[j];
-        d->perm[j] = t;
-    }
+    d->keys = bench_xmalloc(n * BE_KEY_BYTES);
+    d->sorted = bench_xmalloc(n * sizeof(uint64_t));
+    d->perm = bench_xmalloc(n * sizeof(uint32_t));
+    bench_keys_make(base, n, d->keys, d->sorted);
+    bench_shuffle(d->perm, n, &st);
     for (size_t i = 0; i < BE_VALUE_BYTES; i++) d->filler[i] = (uint8_t)(0x41 + (i * 7) % 26);
 }
 
@@ -263,10 +164,10 @@ static void *be_worker(void *arg) {
             if (rc != ARM_OK) be_check(rc, j->e, "arm_engine_put (overwrite)");
         } else {
             int rc = arm_engine_get(j->e, k, &buf);
-            if (rc == ARM_NOTFOUND) be_die("arm_engine_get: key #%u not found", d->perm[i]);
+            if (rc == ARM_NOTFOUND) bench_die("arm_engine_get: key #%u not found", d->perm[i]);
             if (rc != ARM_OK) be_check(rc, j->e, "arm_engine_get");
             if (!be_value_ok(buf.ptr, buf.len, key, j->version))
-                be_die("arm_engine_get: wrong value for key #%u (len %zu, want version %llu)",
+                bench_die("arm_engine_get: wrong value for key #%u (len %zu, want version %llu)",
                        d->perm[i], buf.len, (unsigned long long)j->version);
         }
     }
@@ -281,7 +182,7 @@ static double be_run_threads(arm_engine *e, const be_data *d, int op, int thread
     pthread_t tid[BE_THREADS_MAX];
     be_job jobs[BE_THREADS_MAX];
     size_t n = d->n;
-    double t0 = be_now();
+    double t0 = bench_now();
     for (int t = 0; t < threads; t++) {
         jobs[t].e = e;
         jobs[t].d = d;
@@ -291,24 +192,24 @@ static double be_run_threads(arm_engine *e, const be_data *d, int op, int thread
         jobs[t].version = version;
         if (threads == 1) break;
         int prc = pthread_create(&tid[t], NULL, be_worker, &jobs[t]);
-        if (prc != 0) be_die("pthread_create: %s", strerror(prc));
+        if (prc != 0) bench_die("pthread_create: %s", strerror(prc));
     }
     if (threads == 1) {
         be_worker(&jobs[0]);
     } else {
         for (int t = 0; t < threads; t++) {
             int prc = pthread_join(tid[t], NULL);
-            if (prc != 0) be_die("pthread_join: %s", strerror(prc));
+            if (prc != 0) bench_die("pthread_join: %s", strerror(prc));
         }
     }
-    double dt = be_now() - t0;
+    double dt = bench_now() - t0;
     return (double)n / dt;
 }
 
 /* ---------------------------------------------------------------- phases */
 static double be_phase_load(arm_engine *e, const be_data *d) {
     uint8_t value[BE_VALUE_BYTES];
-    double t0 = be_now();
+    double t0 = bench_now();
     for (size_t i = 0; i < d->n; i++) {
         const uint8_t *key = d->keys + i * BE_KEY_BYTES;
         be_make_value(d, key, 0, value);
@@ -316,10 +217,10 @@ static double be_phase_load(arm_engine *e, const be_data *d) {
                                 arm_slice_make(value, BE_VALUE_BYTES));
         if (rc != ARM_OK) be_check(rc, e, "arm_engine_put (load)");
     }
-    double dt = be_now() - t0;
+    double dt = bench_now() - t0;
     uint64_t count = arm_engine_count(e);
     if (count != d->n)
-        be_die("after load arm_engine_count = %llu, expected %zu", (unsigned long long)count, d->n);
+        bench_die("after load arm_engine_count = %llu, expected %zu", (unsigned long long)count, d->n);
     return (double)d->n / dt;
 }
 
@@ -330,30 +231,30 @@ static double be_phase_scan(arm_engine *e, const be_data *d, int ordered, uint64
     uint8_t expect[BE_KEY_BYTES];
     size_t count = 0;
     uint64_t sum = 0;
-    double t0 = be_now();
+    double t0 = bench_now();
     be_check(arm_engine_cursor_open(e, NULL, &c), e, "arm_engine_cursor_open");
     int rc = arm_engine_cursor_first(c);
     while (rc == ARM_OK) {
         arm_slice k = arm_engine_cursor_key(c);
         arm_slice v = {NULL, 0};
-        if (k.len != BE_KEY_BYTES) be_die("scan: key #%zu has length %zu", count, k.len);
+        if (k.len != BE_KEY_BYTES) bench_die("scan: key #%zu has length %zu", count, k.len);
         if (ordered) {
-            if (count >= d->n) be_die("scan: more than %zu keys", d->n);
-            be_put_be64(expect, d->sorted[count]);
+            if (count >= d->n) bench_die("scan: more than %zu keys", d->n);
+            bench_put_be64(expect, d->sorted[count]);
             if (memcmp(k.ptr, expect, BE_KEY_BYTES) != 0)
-                be_die("scan: key #%zu out of order or unexpected", count);
+                bench_die("scan: key #%zu out of order or unexpected", count);
         }
         be_check(arm_engine_cursor_value(c, &v), e, "arm_engine_cursor_value (scan)");
-        if (!be_value_ok(v.ptr, v.len, k.ptr, version)) be_die("scan: wrong value at key #%zu", count);
+        if (!be_value_ok(v.ptr, v.len, k.ptr, version)) bench_die("scan: wrong value at key #%zu", count);
         sum += v.ptr[BE_VALUE_BYTES - 1];
         count++;
         rc = arm_engine_cursor_next(c);
     }
     if (rc != ARM_NOTFOUND) be_check(rc, e, "arm_engine_cursor_first/next (scan)");
     arm_engine_cursor_close(c);
-    double dt = be_now() - t0;
-    if (count != d->n) be_die("scan: visited %zu keys, expected %zu", count, d->n);
-    if (sum == 0) be_die("scan: values read as zeros");
+    double dt = bench_now() - t0;
+    if (count != d->n) bench_die("scan: visited %zu keys, expected %zu", count, d->n);
+    if (sum == 0) bench_die("scan: values read as zeros");
     return (double)count / dt;
 }
 
@@ -367,31 +268,31 @@ static double be_phase_range(arm_engine *e, const be_data *d, uint64_t seed, uin
     size_t span = d->n > BE_RANGE_KEYS ? d->n - BE_RANGE_KEYS + 1 : 1;
     size_t total = 0;
     uint8_t target[BE_KEY_BYTES], expect[BE_KEY_BYTES];
-    size_t *starts = be_xmalloc(BE_RANGE_SCANS * sizeof(size_t));
-    for (size_t s = 0; s < BE_RANGE_SCANS; s++) starts[s] = (size_t)be_rand_below(&st, span);
+    size_t *starts = bench_xmalloc(BE_RANGE_SCANS * sizeof(size_t));
+    for (size_t s = 0; s < BE_RANGE_SCANS; s++) starts[s] = (size_t)bench_rand_below(&st, span);
     be_check(arm_engine_cursor_open(e, NULL, &c), e, "arm_engine_cursor_open (range)");
-    double t0 = be_now();
+    double t0 = bench_now();
     for (size_t s = 0; s < BE_RANGE_SCANS; s++) {
         size_t idx = starts[s];
         size_t want = ARM_MIN((size_t)BE_RANGE_KEYS, d->n - idx);
-        be_put_be64(target, d->sorted[idx]);
+        bench_put_be64(target, d->sorted[idx]);
         int rc = arm_engine_cursor_seek(c, arm_slice_make(target, BE_KEY_BYTES), ARM_SEEK_GE);
         for (size_t j = 0; j < want; j++) {
-            if (rc == ARM_NOTFOUND) be_die("range scan %zu: EOF after %zu of %zu keys", s, j, want);
+            if (rc == ARM_NOTFOUND) bench_die("range scan %zu: EOF after %zu of %zu keys", s, j, want);
             be_check(rc, e, j == 0 ? "arm_engine_cursor_seek (range)" : "arm_engine_cursor_next (range)");
             arm_slice k = arm_engine_cursor_key(c);
             arm_slice v = {NULL, 0};
-            be_put_be64(expect, d->sorted[idx + j]);
+            bench_put_be64(expect, d->sorted[idx + j]);
             if (k.len != BE_KEY_BYTES || memcmp(k.ptr, expect, BE_KEY_BYTES) != 0)
-                be_die("range scan %zu: key %zu is not the expected one", s, j);
+                bench_die("range scan %zu: key %zu is not the expected one", s, j);
             be_check(arm_engine_cursor_value(c, &v), e, "arm_engine_cursor_value (range)");
             if (!be_value_ok(v.ptr, v.len, k.ptr, version))
-                be_die("range scan %zu: wrong value at key %zu", s, j);
+                bench_die("range scan %zu: wrong value at key %zu", s, j);
             total++;
             if (j + 1 < want) rc = arm_engine_cursor_next(c);
         }
     }
-    double dt = be_now() - t0;
+    double dt = bench_now() - t0;
     arm_engine_cursor_close(c);
     free(starts);
     *scans_per_s = (double)BE_RANGE_SCANS / dt;
@@ -402,27 +303,27 @@ static double be_phase_range(arm_engine *e, const be_data *d, uint64_t seed, uin
  * values after the reopen. */
 static arm_engine *be_reopen(arm_engine *e, const char *dir, const arm_engine_options *o,
                              const be_data *d, uint64_t version, double *close_s, double *open_s) {
-    double t0 = be_now();
+    double t0 = bench_now();
     int rc = arm_engine_close(e);
     if (rc != ARM_OK) be_check(rc, NULL, "arm_engine_close");
-    double t1 = be_now();
+    double t1 = bench_now();
     arm_engine *e2 = NULL;
     rc = arm_engine_open(dir, o, &e2);
-    double t2 = be_now();
+    double t2 = bench_now();
     be_check(rc, NULL, "arm_engine_open (reopen)");
     *close_s = t1 - t0;
     *open_s = t2 - t1;
     uint64_t count = arm_engine_count(e2);
     if (count != d->n)
-        be_die("after reopen arm_engine_count = %llu, expected %zu", (unsigned long long)count, d->n);
+        bench_die("after reopen arm_engine_count = %llu, expected %zu", (unsigned long long)count, d->n);
     arm_buf buf = {NULL, 0, 0};
     size_t step = d->n / 1000 + 1;
     for (size_t i = 0; i < d->n; i += step) {
         const uint8_t *key = d->keys + i * BE_KEY_BYTES;
         rc = arm_engine_get(e2, arm_slice_make(key, BE_KEY_BYTES), &buf);
-        if (rc == ARM_NOTFOUND) be_die("after reopen key #%zu not found", i);
+        if (rc == ARM_NOTFOUND) bench_die("after reopen key #%zu not found", i);
         be_check(rc, e2, "arm_engine_get (after reopen)");
-        if (!be_value_ok(buf.ptr, buf.len, key, version)) be_die("after reopen key #%zu has a wrong value", i);
+        if (!be_value_ok(buf.ptr, buf.len, key, version)) bench_die("after reopen key #%zu has a wrong value", i);
     }
     arm_buf_free(&buf);
     return e2;
@@ -481,12 +382,12 @@ static void be_parse(int argc, char **argv, be_opts *o) {
         switch (ch) {
         case 'n':
             o->n = (size_t)strtoull(optarg, &end, 10);
-            if (*end != '\0' || o->n < 1 || o->n > UINT32_MAX) be_die("bad -n '%s'", optarg);
+            if (*end != '\0' || o->n < 1 || o->n > UINT32_MAX) bench_die("bad -n '%s'", optarg);
             break;
         case 'Q': o->n = 100000; break;
         case 't': {
             long t = strtol(optarg, &end, 10);
-            if (*end != '\0' || t < 1 || t > BE_THREADS_MAX) be_die("bad -t '%s' (1..%d)", optarg, BE_THREADS_MAX);
+            if (*end != '\0' || t < 1 || t > BE_THREADS_MAX) bench_die("bad -t '%s' (1..%d)", optarg, BE_THREADS_MAX);
             o->threads = (int)t;
             break;
         }
@@ -494,7 +395,7 @@ static void be_parse(int argc, char **argv, be_opts *o) {
         case 'k': o->keep = 1; break;
         case 's': {
             long s = strtol(optarg, &end, 10);
-            if (*end != '\0' || s < 0 || s > 4096) be_die("bad -s '%s'", optarg);
+            if (*end != '\0' || s < 0 || s > 4096) bench_die("bad -s '%s'", optarg);
             o->shards = (uint32_t)s;
             break;
         }
@@ -502,22 +403,22 @@ static void be_parse(int argc, char **argv, be_opts *o) {
             if (strcmp(optarg, "off") == 0) o->sync_mode = ARM_SYNC_OFF;
             else if (strcmp(optarg, "normal") == 0) o->sync_mode = ARM_SYNC_NORMAL;
             else if (strcmp(optarg, "full") == 0) o->sync_mode = ARM_SYNC_FULL;
-            else be_die("bad --sync '%s' (off|normal|full)", optarg);
+            else bench_die("bad --sync '%s' (off|normal|full)", optarg);
             break;
         case 'I':
             if (strcmp(optarg, "ordered") == 0) o->index_kind = ARM_INDEX_ORDERED;
             else if (strcmp(optarg, "hash") == 0) o->index_kind = ARM_INDEX_HASH;
-            else be_die("bad --index '%s' (ordered|hash)", optarg);
+            else bench_die("bad --index '%s' (ordered|hash)", optarg);
             break;
         case 'O':
             if (strcmp(optarg, "auto") == 0) o->io_backend = ARM_IO_AUTO;
             else if (strcmp(optarg, "posix") == 0) o->io_backend = ARM_IO_POSIX;
             else if (strcmp(optarg, "uring") == 0) o->io_backend = ARM_IO_URING;
-            else be_die("bad --io '%s' (auto|posix|uring)", optarg);
+            else bench_die("bad --io '%s' (auto|posix|uring)", optarg);
             break;
         case 'R':
             o->seed = strtoull(optarg, &end, 0);
-            if (*end != '\0') be_die("bad --seed '%s'", optarg);
+            if (*end != '\0') bench_die("bad --seed '%s'", optarg);
             break;
         case 'X': o->strict = 1; break;
         case 'T': be_times = 1; break;
@@ -552,30 +453,20 @@ static int be_target(const char *name, double got, const char *op, double want, 
 
 int main(int argc, char **argv) {
     be_opts o;
+    double la[3];
     be_parse(argc, argv, &o);
     setvbuf(stdout, NULL, _IOLBF, 0);
 
     /* directories */
     char parent[4096], dbdir[4200];
-    int made_parent = 0;
-    if (o.dir != NULL) {
-        if (snprintf(parent, sizeof(parent), "%s", o.dir) >= (int)sizeof(parent)) be_die("-d too long");
-    } else {
-        const char *tmp = getenv("TMPDIR");
-        if (tmp == NULL || tmp[0] == '\0') tmp = "/tmp";
-        if (snprintf(parent, sizeof(parent), "%s/bench_engine.XXXXXX", tmp) >= (int)sizeof(parent))
-            be_die("TMPDIR too long");
-        if (mkdtemp(parent) == NULL) be_die("mkdtemp %s: %s", parent, strerror(errno));
-        made_parent = 1;
-        if (!o.keep) snprintf(be_cleanup_dir, sizeof(be_cleanup_dir), "%s", parent);
-    }
+    int made_parent = bench_parent_dir(o.dir, o.keep, parent, sizeof(parent));
     snprintf(dbdir, sizeof(dbdir), "%s/engine-db", parent);
-    if (access(dbdir, F_OK) == 0) be_die("%s already exists; refusing to benchmark over old data", dbdir);
+    if (access(dbdir, F_OK) == 0) bench_die("%s already exists; refusing to benchmark over old data", dbdir);
 
     printf("bench_engine: n=%zu keys (%d-byte keys, %d-byte values), threads=%d (of %ld CPUs), sync=%s, index=%s, dir=%s\n",
            o.n, BE_KEY_BYTES, BE_VALUE_BYTES, o.threads, sysconf(_SC_NPROCESSORS_ONLN), be_sync_name(o.sync_mode),
            o.index_kind == ARM_INDEX_HASH ? "hash" : "ordered", dbdir);
-    printf("  load average at start: %.2f (other busy processes make numbers noisy)\n", be_loadavg());
+    printf("  load average at start: %.2f (other busy processes make numbers noisy)\n", bench_loadavg(la));
 
     be_data d;
     be_data_init(&d, o.n, o.seed);
@@ -588,9 +479,9 @@ int main(int argc, char **argv) {
     eo.io_backend = o.io_backend;
 
     arm_engine *e = NULL;
-    double t0 = be_now();
+    double t0 = bench_now();
     be_check(arm_engine_open(dbdir, &eo, &e), NULL, "arm_engine_open (create)");
-    double create_s = be_now() - t0;
+    double create_s = bench_now() - t0;
     arm_engine_stats st;
     arm_engine_stats_get(e, &st);
     printf("  engine: shards=%u io_direct=%d io_uring=%d sync=%s index=%s (create %.3f s)\n", st.shards,
@@ -632,9 +523,9 @@ int main(int argc, char **argv) {
         snprintf(label, sizeof(label), "random overwrite, %d threads", o.threads);
         be_line(label, owT, "ops/s", "overwrite_Nt_ops");
     }
-    t0 = be_now();
+    t0 = bench_now();
     be_check(arm_engine_flush(e), e, "arm_engine_flush");
-    printf("  %-44s %14.3f s\n", "flush after overwrites", be_now() - t0);
+    printf("  %-44s %14.3f s\n", "flush after overwrites", bench_now() - t0);
 
     /* 4. gets: 1 thread, then T threads */
     /* The first pass reads entries written with O_DIRECT, which are not in
@@ -717,13 +608,13 @@ int main(int argc, char **argv) {
     printf("  info: 1-thread overwrite %.3f Mops/s, 1-thread get %.3f Mops/s (cold first pass %.3f),\n"
            "        open after overwrites %.3f s\n",
            ow1 / 1e6, g1 / 1e6, gcold / 1e6, open2_s);
-    printf("  load average at end: %.2f\n", be_loadavg());
+    printf("  load average at end: %.2f\n", bench_loadavg(la));
     printf("%s: %d target(s) missed\n", nmiss ? "MISS" : "PASS", nmiss);
 
     be_data_free(&d);
     if (!o.keep) {
-        be_rm_rf(dbdir);
-        if (made_parent) be_rm_rf(parent);
+        bench_rm_rf(dbdir);
+        if (made_parent) bench_rm_rf(parent);
     } else {
         printf("kept %s\n", dbdir);
     }

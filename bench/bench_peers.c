@@ -14,6 +14,10 @@
  *   durable     single-put commits, each made durable (fdatasync) before the next
  *   durable_mt  T threads (default 8), each committing its own keys durably
  *
+ * The durable phases run last, with every engine still open: the engines
+ * take turns in slices (--rounds, the order rotating), so a slow spell of the
+ * shared disk lands on all of them rather than on whichever ran then.
+ *
  * Durability per phase (printed in the output, too):
  *   non-durable phases (load, overwrite, batch): each engine's ordinary
  *     "handed to the OS, not fsynced per commit" mode:
@@ -44,22 +48,19 @@
  * Usage: bench_peers --help.
  */
 #include "../engine/arm_engine.h"
+#include "bench_util.h"
 
 #include <errno.h>
-#include <ftw.h>
 #include <getopt.h>
 #include <lmdb.h>
 #include <math.h>
 #include <pthread.h>
 #include <rocksdb/c.h>
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #define BP_KEY_BYTES   8
@@ -72,94 +73,20 @@
 
 /* ---------------------------------------------------------------- helpers */
 static size_t bp_rocks_cache_mb = 64; /* --rocks-cache */
-static char bp_cleanup_dir[4096]; /* temp directory to remove if the run fails */
-static void bp_rm_rf(const char *path);
-
-__attribute__((format(printf, 1, 2), noreturn)) static void bp_die(const char *fmt, ...) {
-    va_list ap;
-    fflush(stdout);
-    fprintf(stderr, "bench_peers: FAILED: ");
-    va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fprintf(stderr, "\n");
-    if (bp_cleanup_dir[0] != '\0') {
-        fprintf(stderr, "bench_peers: removing %s (use -k to keep it)\n", bp_cleanup_dir);
-        bp_rm_rf(bp_cleanup_dir);
-    }
-    exit(1);
-}
+static bench_disk bp_disk;            /* the device under the run's directory */
 
 static void bp_arm_check(int rc, const char *what) {
-    if (rc != ARM_OK) bp_die("armdb: %s: %s (rc=%d): %s", what, arm_rc_str(rc), rc, arm_engine_errmsg(NULL));
+    if (rc != ARM_OK) bench_die("armdb: %s: %s (rc=%d): %s", what, arm_rc_str(rc), rc, arm_engine_errmsg(NULL));
 }
 
 static void bp_rocks_check(char *err, const char *what) {
-    if (err != NULL) bp_die("rocksdb: %s: %s", what, err);
+    if (err != NULL) bench_die("rocksdb: %s: %s", what, err);
 }
 
 static void bp_mdb_check(int rc, const char *what) {
-    if (rc != MDB_SUCCESS) bp_die("lmdb: %s: %s (rc=%d)", what, mdb_strerror(rc), rc);
+    if (rc != MDB_SUCCESS) bench_die("lmdb: %s: %s (rc=%d)", what, mdb_strerror(rc), rc);
 }
 
-static double bp_now(void) {
-    struct timespec ts;
-    if (clock_gettime(CLOCK_MONOTONIC, &ts) != 0) bp_die("clock_gettime: %s", strerror(errno));
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static double bp_cpu(void) {
-    struct rusage ru;
-    if (getrusage(RUSAGE_SELF, &ru) != 0) bp_die("getrusage: %s", strerror(errno));
-    return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec * 1e-6 + (double)ru.ru_stime.tv_sec +
-           (double)ru.ru_stime.tv_usec * 1e-6;
-}
-
-static uint64_t bp_splitmix64(uint64_t *state) {
-    uint64_t z = (*state += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-}
-
-/* A bijection on 64-bit values: distinct inputs give distinct keys. */
-static uint64_t bp_mix64(uint64_t z) {
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-}
-
-static uint64_t bp_rand_below(uint64_t *state, uint64_t n) {
-    return (uint64_t)(((unsigned __int128)bp_splitmix64(state) * n) >> 64);
-}
-
-static void bp_put_be64(uint8_t *p, uint64_t v) {
-    for (int i = 7; i >= 0; i--) {
-        p[i] = (uint8_t)v;
-        v >>= 8;
-    }
-}
-
-static void *bp_xmalloc(size_t n) {
-    void *p = malloc(n ? n : 1);
-    if (p == NULL) bp_die("out of memory allocating %zu bytes", n);
-    return p;
-}
-
-static int bp_rm_cb(const char *path, const struct stat *sb, int flag, struct FTW *ftw) {
-    (void)sb;
-    (void)flag;
-    (void)ftw;
-    if (remove(path) != 0) fprintf(stderr, "bench_peers: warning: remove %s: %s\n", path, strerror(errno));
-    return 0;
-}
-
-static void bp_rm_rf(const char *path) {
-    if (nftw(path, bp_rm_cb, 16, FTW_DEPTH | FTW_PHYS) != 0 && errno != ENOENT)
-        fprintf(stderr, "bench_peers: warning: could not remove %s: %s\n", path, strerror(errno));
-}
-
-static int bp_du_cb(const char *path, const struct stat *sb, int flag, struct FTW *ftw);
 static uint64_t bp_du_total;
 static int bp_du_cb(const char *path, const struct stat *sb, int flag, struct FTW *ftw) {
     (void)path;
@@ -173,11 +100,6 @@ static uint64_t bp_du(const char *path) {
     bp_du_total = 0;
     if (nftw(path, bp_du_cb, 16, FTW_PHYS) != 0) return 0;
     return bp_du_total;
-}
-
-static int bp_cmp_u64(const void *a, const void *b) {
-    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-    return (x > y) - (x < y);
 }
 
 /* ------------------------------------------------------------ the dataset */
@@ -209,38 +131,24 @@ static int bp_value_ok(const uint8_t *v, size_t len, const uint8_t *key, uint64_
     return 1;
 }
 
-static void bp_shuffle(uint32_t *a, size_t n, uint64_t *st) {
-    for (size_t i = 0; i < n; i++) a[i] = (uint32_t)i;
-    for (size_t i = n; i > 1; i--) { /* Fisher-Yates */
-        size_t j = (size_t)bp_rand_below(st, i);
-        uint32_t t = a[i - 1];
-        a[i - 1] = a[j];
-        a[j] = t;
-    }
-}
 
 static void bp_data_init(bp_data *d, size_t n, uint64_t seed) {
     uint64_t st = seed;
-    uint64_t base = bp_splitmix64(&st);
+    uint64_t base = bench_splitmix64(&st);
     d->n = n;
-    d->keys = bp_xmalloc(n * BP_KEY_BYTES);
-    d->sorted = bp_xmalloc(n * sizeof(uint64_t));
-    d->perm = bp_xmalloc(n * sizeof(uint32_t));
-    d->perm2 = bp_xmalloc(n * sizeof(uint32_t));
-    d->range_starts = bp_xmalloc(BP_RANGE_SCANS * sizeof(size_t));
-    d->pool = bp_xmalloc(BP_POOL_BYTES);
-    for (size_t i = 0; i < n; i++) {
-        uint64_t k = bp_mix64(base + i);
-        d->sorted[i] = k;
-        bp_put_be64(d->keys + i * BP_KEY_BYTES, k);
-    }
-    qsort(d->sorted, n, sizeof(uint64_t), bp_cmp_u64);
-    bp_shuffle(d->perm, n, &st);
-    bp_shuffle(d->perm2, n, &st);
+    d->keys = bench_xmalloc(n * BP_KEY_BYTES);
+    d->sorted = bench_xmalloc(n * sizeof(uint64_t));
+    d->perm = bench_xmalloc(n * sizeof(uint32_t));
+    d->perm2 = bench_xmalloc(n * sizeof(uint32_t));
+    d->range_starts = bench_xmalloc(BP_RANGE_SCANS * sizeof(size_t));
+    d->pool = bench_xmalloc(BP_POOL_BYTES);
+    bench_keys_make(base, n, d->keys, d->sorted);
+    bench_shuffle(d->perm, n, &st);
+    bench_shuffle(d->perm2, n, &st);
     size_t span = n > BP_RANGE_KEYS ? n - BP_RANGE_KEYS + 1 : 1;
-    for (size_t s = 0; s < BP_RANGE_SCANS; s++) d->range_starts[s] = (size_t)bp_rand_below(&st, span);
+    for (size_t s = 0; s < BP_RANGE_SCANS; s++) d->range_starts[s] = (size_t)bench_rand_below(&st, span);
     for (size_t i = 0; i < BP_POOL_BYTES; i += 8) {
-        uint64_t r = bp_splitmix64(&st);
+        uint64_t r = bench_splitmix64(&st);
         memcpy(d->pool + i, &r, 8);
     }
 }
@@ -276,7 +184,8 @@ static const char *const bp_phase_ids[BP_NPHASES] = {"load",  "overwrite", "batc
 typedef struct bp_eng {
     int kind;
     char dir[4200];
-    int durable; /* current mode */
+    int durable;      /* current mode */
+    uint64_t version; /* the version the non-durable phases left every key at */
     /* armdb */
     arm_engine *arm;
     arm_engine_options ao;
@@ -301,7 +210,7 @@ static void bp_arm_open(bp_eng *e, int sync_mode) {
 
 static void bp_eng_open(bp_eng *e, size_t n) {
     e->durable = 0;
-    if (mkdir(e->dir, 0755) != 0 && errno != EEXIST) bp_die("mkdir %s: %s", e->dir, strerror(errno));
+    if (mkdir(e->dir, 0755) != 0 && errno != EEXIST) bench_die("mkdir %s: %s", e->dir, strerror(errno));
     switch (e->kind) {
     case BP_ARMDB:
     case BP_ARMDB_OFF:
@@ -341,7 +250,7 @@ static void bp_eng_open(bp_eng *e, size_t n) {
         bp_mdb_check(mdb_txn_commit(txn), "mdb_txn_commit (dbi)");
         break;
     }
-    default: bp_die("unknown engine %d", e->kind);
+    default: bench_die("unknown engine %d", e->kind);
     }
 }
 
@@ -380,11 +289,22 @@ static void bp_eng_set_durable(bp_eng *e, int durable) {
         arm_engine_stats st;
         arm_engine_stats_get(e->arm, &st);
         if (st.sync_mode != (durable ? ARM_SYNC_FULL : e->arm_nondurable_sync))
-            bp_die("armdb: sync mode %d not in force after reopen", st.sync_mode);
+            bench_die("armdb: sync mode %d not in force after reopen", st.sync_mode);
         break;
     }
-    case BP_ROCKSDB: break; /* chosen per write */
-    case BP_LMDB: bp_mdb_check(mdb_env_set_flags(e->env, MDB_NOSYNC, durable ? 0 : 1), "mdb_env_set_flags"); break;
+    case BP_ROCKSDB: /* chosen per write: the durable phases use rwo_sync */
+        if (durable && (!rocksdb_writeoptions_get_sync(e->rwo_sync) || rocksdb_writeoptions_get_disable_WAL(e->rwo_sync) ||
+                        rocksdb_options_get_manual_wal_flush(e->ropt)))
+            bench_die("rocksdb: durable writes would not sync the WAL on every commit");
+        break;
+    case BP_LMDB: {
+        unsigned flags = 0;
+        bp_mdb_check(mdb_env_set_flags(e->env, MDB_NOSYNC, durable ? 0 : 1), "mdb_env_set_flags");
+        bp_mdb_check(mdb_env_get_flags(e->env, &flags), "mdb_env_get_flags");
+        if (durable && (flags & (MDB_NOSYNC | MDB_NOMETASYNC | MDB_MAPASYNC)) != 0)
+            bench_die("lmdb: durable commits would not sync (env flags 0x%x)", flags);
+        break;
+    }
     default: break;
     }
     e->durable = durable;
@@ -688,29 +608,29 @@ static const uint8_t *bp_key(const bp_data *d, size_t i) { return d->keys + i * 
 
 static double bp_phase_load(bp_eng *e, const bp_data *d) {
     uint8_t val[BP_VALUE_BYTES];
-    double t0 = bp_now();
+    double t0 = bench_now();
     for (size_t i = 0; i < d->n; i++) {
         bp_make_value(d, bp_key(d, i), 0, val);
         bp_put(e, bp_key(d, i), val);
     }
-    return (double)d->n / (bp_now() - t0);
+    return (double)d->n / (bench_now() - t0);
 }
 
 static double bp_phase_overwrite(bp_eng *e, const bp_data *d, uint64_t version) {
     uint8_t val[BP_VALUE_BYTES];
-    double t0 = bp_now();
+    double t0 = bench_now();
     for (size_t i = 0; i < d->n; i++) {
         const uint8_t *k = bp_key(d, d->perm[i]);
         bp_make_value(d, k, version, val);
         bp_put(e, k, val);
     }
-    return (double)d->n / (bp_now() - t0);
+    return (double)d->n / (bench_now() - t0);
 }
 
 static double bp_phase_batch(bp_eng *e, const bp_data *d, uint64_t version) {
     uint8_t val[BP_VALUE_BYTES];
     bp_batch b;
-    double t0 = bp_now();
+    double t0 = bench_now();
     bp_batch_begin(e, &b);
     for (size_t i = 0; i < d->n; i++) {
         const uint8_t *k = bp_key(d, d->perm2[i]);
@@ -719,7 +639,7 @@ static double bp_phase_batch(bp_eng *e, const bp_data *d, uint64_t version) {
         if ((i + 1) % BP_BATCH == 0 || i + 1 == d->n) bp_batch_commit(&b);
     }
     bp_batch_end(&b);
-    return (double)d->n / (bp_now() - t0);
+    return (double)d->n / (bench_now() - t0);
 }
 
 /* Reads keys perm[lo..hi) (all keys when perm == NULL: 0..n), each must have
@@ -728,17 +648,17 @@ static double bp_read_keys(bp_eng *e, const bp_data *d, const uint32_t *perm, si
                            uint64_t version, const char *phase) {
     bp_reader r;
     bp_reader_begin(e, &r);
-    double t0 = bp_now();
+    double t0 = bench_now();
     for (size_t i = lo; i < hi; i++) {
         size_t idx = perm != NULL ? perm[i] : i;
         const uint8_t *k = bp_key(d, idx), *v = NULL;
         size_t vlen = 0;
-        if (!bp_get(&r, k, &v, &vlen)) bp_die("%s: %s: key #%zu not found", bp_engine_names[e->kind], phase, idx);
+        if (!bp_get(&r, k, &v, &vlen)) bench_die("%s: %s: key #%zu not found", bp_engine_names[e->kind], phase, idx);
         if (!bp_value_ok(v, vlen, k, version))
-            bp_die("%s: %s: wrong value for key #%zu (len %zu, want %d bytes at version %llu)", bp_engine_names[e->kind],
+            bench_die("%s: %s: wrong value for key #%zu (len %zu, want %d bytes at version %llu)", bp_engine_names[e->kind],
                    phase, idx, vlen, BP_VALUE_BYTES, (unsigned long long)version);
     }
-    double dt = bp_now() - t0;
+    double dt = bench_now() - t0;
     bp_reader_end(&r);
     return (double)(hi - lo) / dt;
 }
@@ -748,27 +668,27 @@ static double bp_phase_scan(bp_eng *e, const bp_data *d, uint64_t version) {
     uint8_t expect[BP_KEY_BYTES];
     size_t count = 0;
     uint64_t sum = 0;
-    double t0 = bp_now();
+    double t0 = bench_now();
     bp_iter_open(e, &it);
     int ok = bp_iter_move(&it, 0, NULL);
     while (ok) {
         const uint8_t *k = NULL, *v = NULL;
         size_t klen = 0, vlen = 0;
         bp_iter_kv(&it, &k, &klen, &v, &vlen);
-        if (count >= d->n) bp_die("%s: scan: more than %zu keys", bp_engine_names[e->kind], d->n);
-        bp_put_be64(expect, d->sorted[count]);
+        if (count >= d->n) bench_die("%s: scan: more than %zu keys", bp_engine_names[e->kind], d->n);
+        bench_put_be64(expect, d->sorted[count]);
         if (klen != BP_KEY_BYTES || memcmp(k, expect, BP_KEY_BYTES) != 0)
-            bp_die("%s: scan: key #%zu out of order or unexpected", bp_engine_names[e->kind], count);
+            bench_die("%s: scan: key #%zu out of order or unexpected", bp_engine_names[e->kind], count);
         if (!bp_value_ok(v, vlen, k, version))
-            bp_die("%s: scan: wrong value at key #%zu", bp_engine_names[e->kind], count);
+            bench_die("%s: scan: wrong value at key #%zu", bp_engine_names[e->kind], count);
         sum += v[BP_VALUE_BYTES - 1];
         count++;
         ok = bp_iter_move(&it, 2, NULL);
     }
     bp_iter_close(&it);
-    double dt = bp_now() - t0;
-    if (count != d->n) bp_die("%s: scan: visited %zu keys, expected %zu", bp_engine_names[e->kind], count, d->n);
-    if (sum == 0) bp_die("%s: scan: values read as zeros", bp_engine_names[e->kind]);
+    double dt = bench_now() - t0;
+    if (count != d->n) bench_die("%s: scan: visited %zu keys, expected %zu", bp_engine_names[e->kind], count, d->n);
+    if (sum == 0) bench_die("%s: scan: values read as zeros", bp_engine_names[e->kind]);
     return (double)count / dt;
 }
 
@@ -779,34 +699,33 @@ static double bp_phase_range(bp_eng *e, const bp_data *d, uint64_t version, doub
     uint8_t target[BP_KEY_BYTES], expect[BP_KEY_BYTES];
     size_t total = 0;
     bp_iter_open(e, &it);
-    double t0 = bp_now();
+    double t0 = bench_now();
     for (size_t s = 0; s < BP_RANGE_SCANS; s++) {
         size_t idx = d->range_starts[s];
         size_t want = ARM_MIN((size_t)BP_RANGE_KEYS, d->n - idx);
-        bp_put_be64(target, d->sorted[idx]);
+        bench_put_be64(target, d->sorted[idx]);
         int ok = bp_iter_move(&it, 1, target);
         for (size_t j = 0; j < want; j++) {
-            if (!ok) bp_die("%s: range scan %zu: end after %zu of %zu keys", bp_engine_names[e->kind], s, j, want);
+            if (!ok) bench_die("%s: range scan %zu: end after %zu of %zu keys", bp_engine_names[e->kind], s, j, want);
             const uint8_t *k = NULL, *v = NULL;
             size_t klen = 0, vlen = 0;
             bp_iter_kv(&it, &k, &klen, &v, &vlen);
-            bp_put_be64(expect, d->sorted[idx + j]);
+            bench_put_be64(expect, d->sorted[idx + j]);
             if (klen != BP_KEY_BYTES || memcmp(k, expect, BP_KEY_BYTES) != 0)
-                bp_die("%s: range scan %zu: key %zu is not the expected one", bp_engine_names[e->kind], s, j);
+                bench_die("%s: range scan %zu: key %zu is not the expected one", bp_engine_names[e->kind], s, j);
             if (!bp_value_ok(v, vlen, k, version))
-                bp_die("%s: range scan %zu: wrong value at key %zu", bp_engine_names[e->kind], s, j);
+                bench_die("%s: range scan %zu: wrong value at key %zu", bp_engine_names[e->kind], s, j);
             total++;
             if (j + 1 < want) ok = bp_iter_move(&it, 2, NULL);
         }
     }
-    double dt = bp_now() - t0;
+    double dt = bench_now() - t0;
     bp_iter_close(&it);
     *scans_per_s = (double)BP_RANGE_SCANS / dt;
     return (double)total / dt;
 }
 
-/* Durable single-put commits of keys perm[lo..hi), spread over `threads`
- * threads (each its own contiguous slice), all started together. */
+/* One thread's share of a durable slice: keys perm[lo..hi). */
 typedef struct bp_djob {
     bp_eng *e;
     const bp_data *d;
@@ -827,18 +746,21 @@ static void *bp_durable_worker(void *arg) {
     return NULL;
 }
 
-static double bp_phase_durable(bp_eng *e, const bp_data *d, size_t lo, size_t hi, int threads, uint64_t version) {
+/* Durable single-put commits of keys perm[lo..hi) at `version`, split over
+ * `threads` threads (each its own contiguous part), all started together.
+ * Returns the seconds from the start until the last commit returned. */
+static double bp_durable_slice(bp_eng *e, const bp_data *d, size_t lo, size_t hi, int threads, uint64_t version) {
     pthread_t tid[BP_THREADS_MAX];
     bp_djob jobs[BP_THREADS_MAX];
     pthread_barrier_t bar;
     size_t cnt = hi - lo;
     if (threads == 1) {
         bp_djob j = {e, d, lo, hi, version, NULL};
-        double t0 = bp_now();
+        double t0 = bench_now();
         bp_durable_worker(&j);
-        return (double)cnt / (bp_now() - t0);
+        return bench_now() - t0;
     }
-    if (pthread_barrier_init(&bar, NULL, (unsigned)threads + 1) != 0) bp_die("pthread_barrier_init");
+    if (pthread_barrier_init(&bar, NULL, (unsigned)threads + 1) != 0) bench_die("pthread_barrier_init");
     for (int t = 0; t < threads; t++) {
         jobs[t].e = e;
         jobs[t].d = d;
@@ -847,17 +769,17 @@ static double bp_phase_durable(bp_eng *e, const bp_data *d, size_t lo, size_t hi
         jobs[t].version = version;
         jobs[t].bar = &bar;
         int prc = pthread_create(&tid[t], NULL, bp_durable_worker, &jobs[t]);
-        if (prc != 0) bp_die("pthread_create: %s", strerror(prc));
+        if (prc != 0) bench_die("pthread_create: %s", strerror(prc));
     }
     pthread_barrier_wait(&bar);
-    double t0 = bp_now();
+    double t0 = bench_now();
     for (int t = 0; t < threads; t++) {
         int prc = pthread_join(tid[t], NULL);
-        if (prc != 0) bp_die("pthread_join: %s", strerror(prc));
+        if (prc != 0) bench_die("pthread_join: %s", strerror(prc));
     }
-    double dt = bp_now() - t0;
+    double dt = bench_now() - t0;
     pthread_barrier_destroy(&bar);
-    return (double)cnt / dt;
+    return dt;
 }
 
 /* ------------------------------------------------------------------ main */
@@ -871,6 +793,9 @@ typedef struct bp_opts {
     int keep;
     int only[BP_NENGINES];
     uint64_t seed;
+    unsigned phases; /* bit p: run phase p (load is added when a later non-durable phase needs it) */
+    int rounds;      /* durable phases: slices per engine, the engines taking turns */
+    int strict;      /* exit 2 when a target is missed */
 } bp_opts;
 
 static void bp_usage(FILE *f) {
@@ -885,8 +810,13 @@ static void bp_usage(FILE *f) {
             "  --csv FILE          write the results as CSV (phase,armdb,armdb-off,rocksdb,lmdb; ops/s,\n"
             "                      NaN where not run; the threaded phase is durable_<T>t) for bench/plot_peers.sh\n"
             "  --rocks-cache MIB   RocksDB block cache (default 64)\n"
-            "  --sync-ops N        durable single-put commits, 1 thread (default 2000; --quick 500)\n"
-            "  --mt-ops N          durable commits per thread in the threaded phase (default 500; --quick 100)\n"
+            "  --phases LIST       phases to run, comma-separated: all (default), load, overwrite, batch,\n"
+            "                      get, scan, range, durable, durable_mt (load runs too when overwrite..range\n"
+            "                      is chosen; durable phases alone start from an empty database)\n"
+            "  --sync-ops N        durable single-put commits, 1 thread (default 5000; --quick 500)\n"
+            "  --mt-ops N          durable commits per thread in the threaded phase (default 1000; --quick 100)\n"
+            "  --rounds N          durable phases: commits in N slices per engine, engines taking turns (default 5)\n"
+            "  --strict            exit 2 when a durable-commit target (vs RocksDB) is missed\n"
             "  -t N                threads in the threaded durable phase (default 8)\n"
             "  --seed N            PRNG seed (default 42)\n");
 }
@@ -895,8 +825,24 @@ static size_t bp_parse_size(const char *s, const char *what, size_t min, size_t 
     char *end = NULL;
     errno = 0;
     unsigned long long v = strtoull(s, &end, 10);
-    if (errno != 0 || end == s || *end != '\0' || v < min || v > max) bp_die("bad %s '%s' (%zu..%zu)", what, s, min, max);
+    if (errno != 0 || end == s || *end != '\0' || v < min || v > max) bench_die("bad %s '%s' (%zu..%zu)", what, s, min, max);
     return (size_t)v;
+}
+
+static unsigned bp_parse_phases(const char *list) {
+    char buf[256];
+    unsigned mask = 0;
+    if (snprintf(buf, sizeof(buf), "%s", list) >= (int)sizeof(buf)) bench_die("--phases too long");
+    char *save = NULL;
+    for (char *tok = strtok_r(buf, ",", &save); tok != NULL; tok = strtok_r(NULL, ",", &save)) {
+        unsigned bit = strcmp(tok, "all") == 0 ? (1u << BP_NPHASES) - 1u : 0;
+        for (int p = 0; p < BP_NPHASES && bit == 0; p++)
+            if (strcmp(tok, bp_phase_ids[p]) == 0) bit = 1u << p;
+        if (bit == 0)
+            bench_die("bad --phases '%s' (all, load, overwrite, batch, get, scan, range, durable, durable_mt)", tok);
+        mask |= bit;
+    }
+    return mask;
 }
 
 static void bp_parse(int argc, char **argv, bp_opts *o) {
@@ -905,13 +851,17 @@ static void bp_parse(int argc, char **argv, bp_opts *o) {
         {"csv", required_argument, NULL, 'C'},      {"sync-ops", required_argument, NULL, 'S'},
         {"mt-ops", required_argument, NULL, 'M'},   {"seed", required_argument, NULL, 'R'},
         {"rocks-cache", required_argument, NULL, 'B'}, {"help", no_argument, NULL, 'h'},
+        {"phases", required_argument, NULL, 'P'},      {"strict", no_argument, NULL, 'X'},
+        {"rounds", required_argument, NULL, 'N'},
         {NULL, 0, NULL, 0},
     };
     int quick = 0, sync_set = 0, mt_set = 0, only_set = 0;
     memset(o, 0, sizeof(*o));
     o->n = 1000000;
-    o->sync_ops = 2000;
-    o->mt_ops = 500;
+    o->sync_ops = 5000;
+    o->mt_ops = 1000;
+    o->phases = (1u << BP_NPHASES) - 1u;
+    o->rounds = 5;
     o->threads = 8;
     o->seed = 42;
     int ch;
@@ -935,18 +885,21 @@ static void bp_parse(int argc, char **argv, bp_opts *o) {
         case 'R': o->seed = bp_parse_size(optarg, "--seed", 0, SIZE_MAX); break;
         case 'O': {
             char buf[256];
-            if (snprintf(buf, sizeof(buf), "%s", optarg) >= (int)sizeof(buf)) bp_die("--only too long");
+            if (snprintf(buf, sizeof(buf), "%s", optarg) >= (int)sizeof(buf)) bench_die("--only too long");
             char *save = NULL;
             for (char *tok = strtok_r(buf, ",", &save); tok != NULL; tok = strtok_r(NULL, ",", &save)) {
                 if (strcmp(tok, "armdb") == 0) o->only[BP_ARMDB] = o->only[BP_ARMDB_OFF] = 1;
                 else if (strcmp(tok, "armdb-off") == 0) o->only[BP_ARMDB_OFF] = 1;
                 else if (strcmp(tok, "rocksdb") == 0) o->only[BP_ROCKSDB] = 1;
                 else if (strcmp(tok, "lmdb") == 0) o->only[BP_LMDB] = 1;
-                else bp_die("bad --only '%s' (armdb|armdb-off|rocksdb|lmdb, comma-separated)", tok);
+                else bench_die("bad --only '%s' (armdb|armdb-off|rocksdb|lmdb, comma-separated)", tok);
             }
             only_set = 1;
             break;
         }
+        case 'P': o->phases = bp_parse_phases(optarg); break;
+        case 'X': o->strict = 1; break;
+        case 'N': o->rounds = (int)bp_parse_size(optarg, "--rounds", 1, 1000); break;
         case 'h': bp_usage(stdout); exit(0);
         default: bp_usage(stderr); exit(1);
         }
@@ -955,6 +908,10 @@ static void bp_parse(int argc, char **argv, bp_opts *o) {
         bp_usage(stderr);
         exit(1);
     }
+    /* the read phases and the overwrites verify what load wrote */
+    if (o->phases & ((1u << BP_PH_OVERWRITE) | (1u << BP_PH_BATCH) | (1u << BP_PH_GET) | (1u << BP_PH_SCAN) |
+                     (1u << BP_PH_RANGE)))
+        o->phases |= 1u << BP_PH_LOAD;
     if (quick) {
         o->n = 100000;
         if (!sync_set) o->sync_ops = 500;
@@ -963,13 +920,13 @@ static void bp_parse(int argc, char **argv, bp_opts *o) {
     if (!only_set)
         for (int i = 0; i < BP_NENGINES; i++) o->only[i] = 1;
     if (o->sync_ops + o->mt_ops * (size_t)o->threads > o->n)
-        bp_die("--sync-ops + threads * --mt-ops (%zu) exceeds the key count %zu",
+        bench_die("--sync-ops + threads * --mt-ops (%zu) exceeds the key count %zu",
                o->sync_ops + o->mt_ops * (size_t)o->threads, o->n);
 }
 
 static void bp_loadavg(const char *when) {
-    double la[3] = {0, 0, 0};
-    if (getloadavg(la, 3) == 3) printf("load average %s: %.2f %.2f %.2f\n", when, la[0], la[1], la[2]);
+    double la[3];
+    if (bench_loadavg(la) >= 0) printf("load average %s: %.2f %.2f %.2f\n", when, la[0], la[1], la[2]);
 }
 
 static const char *bp_phase_labels[BP_NPHASES] = {
@@ -986,21 +943,99 @@ static const char *bp_phase_labels[BP_NPHASES] = {
 static double bp_res[BP_NPHASES][BP_NENGINES];
 
 /* Records a phase result and prints its line (with CPU use since cpu0). */
-static void bp_record(int ph, int kind, double ops, double t0, double cpu0, const char *unit) {
-    double wall = bp_now() - t0;
-    double cpu = wall > 0 ? (bp_cpu() - cpu0) / wall : 0;
+/* Records a phase result and prints its line, with the CPU it used (cpu
+ * seconds over wall seconds). */
+static void bp_record_cpu(int ph, int kind, double ops, double wall, double cpu, const char *unit) {
     bp_res[ph][kind] = ops;
-    printf("  %-10s %-40s %12.0f %-6s (cpu %.2f cores)\n", bp_engine_names[kind], bp_phase_labels[ph], ops, unit, cpu);
+    printf("  %-10s %-40s %12.0f %-6s (cpu %.2f cores)\n", bp_engine_names[kind], bp_phase_labels[ph], ops, unit,
+           wall > 0 ? cpu / wall : 0);
     printf("@ %s_%s %.6g\n", bp_engine_metric[kind], bp_phase_ids[ph], ops);
 }
 
-static void bp_run_engine(int kind, const bp_opts *o, const bp_data *d, const char *parent) {
-    bp_eng e;
-    memset(&e, 0, sizeof(e));
-    e.kind = kind;
-    snprintf(e.dir, sizeof(e.dir), "%s/%s", parent, bp_engine_names[kind]);
-    if (access(e.dir, F_OK) == 0) bp_die("%s already exists; refusing to benchmark over old data", e.dir);
-    bp_eng_open(&e, d->n);
+/* The same for a phase that started at t0 with the process at cpu0 CPU seconds. */
+static void bp_record(int ph, int kind, double ops, double t0, double cpu0, const char *unit) {
+    bp_record_cpu(ph, kind, ops, bench_now() - t0, bench_cpu() - cpu0, unit);
+}
+
+static int bp_want(const bp_opts *o, int ph) {
+    return (o->phases >> ph) & 1u;
+}
+
+/* The device I/O of a durable phase per commit (device-wide counters: other
+ * processes' I/O in the same window counts too). A flush per commit is each
+ * commit reaching stable storage on its own; fewer is commits sharing one. */
+static void bp_print_io(int kind, int ph, const bench_io *io, double commits) {
+    printf("  %-10s   device per commit: %.2f flushes, %.2f writes, %.1f KiB\n", bp_engine_names[kind],
+           io->flushes / commits, io->writes / commits, io->sectors / 2.0 / commits);
+    printf("@ %s_%s_dev_flushes %.4g\n@ %s_%s_dev_writes %.4g\n@ %s_%s_dev_kib %.4g\n", bp_engine_metric[kind],
+           bp_phase_ids[ph], io->flushes / commits, bp_engine_metric[kind], bp_phase_ids[ph], io->writes / commits,
+           bp_engine_metric[kind], bp_phase_ids[ph], io->sectors / 2.0 / commits);
+}
+
+/* One durable phase over several engines: keys perm[lo..hi) at each engine's
+ * version + vdelta, committed in o->rounds slices per engine. The engines
+ * take turns slice by slice, the order rotating every round, so a slow spell
+ * of the shared disk or CPU falls on all of them instead of on whichever ran
+ * during it (each commit syncs before it returns, so no engine's deferred
+ * work is timed on another's). Each key is read back afterwards. */
+static void bp_durable_rounds(bp_eng *const *engs, int n, const bp_opts *o, const bp_data *d, int ph, size_t lo,
+                              size_t hi, int threads, uint64_t vdelta) {
+    double wall[BP_NENGINES] = {0}, cpu[BP_NENGINES] = {0};
+    bench_io io[BP_NENGINES], io0 = {0, 0, 0}, io1 = {0, 0, 0};
+    int have_io = 1;
+    memset(io, 0, sizeof(io));
+    size_t span = hi - lo;
+    for (int r = 0; r < o->rounds; r++)
+        for (int j = 0; j < n; j++) {
+            int i = (j + r) % n;
+            size_t a = lo + span * (size_t)r / (size_t)o->rounds, b = lo + span * (size_t)(r + 1) / (size_t)o->rounds;
+            double c0 = bench_cpu();
+            have_io &= bench_disk_read(&bp_disk, &io0);
+            wall[i] += bp_durable_slice(engs[i], d, a, b, threads, engs[i]->version + vdelta);
+            have_io &= bench_disk_read(&bp_disk, &io1);
+            cpu[i] += bench_cpu() - c0;
+            bench_io_add(&io[i], &io0, &io1);
+        }
+    for (int i = 0; i < n; i++) {
+        int kind = engs[i]->kind;
+        bp_record_cpu(ph, kind, (double)span / wall[i], wall[i], cpu[i], "ops/s");
+        if (have_io) bp_print_io(kind, ph, &io[i], (double)span);
+        (void)bp_read_keys(engs[i], d, d->perm, lo, hi, engs[i]->version + vdelta, "read-back after durable commits");
+    }
+}
+
+/* The durable phases on every engine still open: each switched to durable
+ * commits (checked), then keys perm[0..sync_ops) from 1 thread and
+ * perm[sync_ops..+T*mt_ops) from T threads. */
+static void bp_run_durable_all(bp_eng *const *engs, int n, const bp_opts *o, const bp_data *d) {
+    printf("durable commits (engines take turns: %d slices each, the order rotating):\n", o->rounds);
+    for (int i = 0; i < n; i++) {
+        bp_eng_set_durable(engs[i], 1);
+        if (engs[i]->kind == BP_ARMDB) {
+            arm_engine_stats st;
+            arm_engine_stats_get(engs[i]->arm, &st);
+            printf("  (armdb reopened: sync=%s io_direct=%d io_uring=%d)\n",
+                   st.sync_mode == ARM_SYNC_FULL ? "full" : "?", st.io_direct, st.io_uring);
+        }
+    }
+    size_t hi = o->sync_ops, hi2 = hi + o->mt_ops * (size_t)o->threads;
+    bench_disk_background(&bp_disk, 500);
+    if (bp_want(o, BP_PH_DURABLE)) bp_durable_rounds(engs, n, o, d, BP_PH_DURABLE, 0, hi, 1, 1);
+    if (bp_want(o, BP_PH_DURABLE_MT)) bp_durable_rounds(engs, n, o, d, BP_PH_DURABLE_MT, hi, hi2, o->threads, 2);
+    for (int i = 0; i < n && bp_want(o, BP_PH_DURABLE); i++) /* still there after the threaded commits */
+        (void)bp_read_keys(engs[i], d, d->perm, 0, hi, engs[i]->version + 1, "read-back of 1-thread durable keys");
+}
+
+/* Opens engine `kind` in a fresh directory and runs the selected
+ * non-durable phases; leaves it open in *e (bp_close_engine closes it). Each
+ * phase's version is one more than the last write phase's, so every read
+ * checks the newest write of every key it reads. */
+static void bp_run_engine(int kind, const bp_opts *o, const bp_data *d, const char *parent, bp_eng *e) {
+    memset(e, 0, sizeof(*e));
+    e->kind = kind;
+    snprintf(e->dir, sizeof(e->dir), "%s/%s", parent, bp_engine_names[kind]);
+    if (access(e->dir, F_OK) == 0) bench_die("%s already exists; refusing to benchmark over old data", e->dir);
+    bp_eng_open(e, d->n);
     int full = kind != BP_ARMDB_OFF; /* armdb-off: write phases only (plus an untimed read-back) */
     double t0, c0, ops;
     uint64_t version = 0;
@@ -1008,34 +1043,38 @@ static void bp_run_engine(int kind, const bp_opts *o, const bp_data *d, const ch
     printf("%s:\n", bp_engine_names[kind]);
     if (kind == BP_ARMDB || kind == BP_ARMDB_OFF) {
         arm_engine_stats st;
-        arm_engine_stats_get(e.arm, &st);
+        arm_engine_stats_get(e->arm, &st);
         printf("  (armdb: shards=%u sync=%s io_direct=%d io_uring=%d index=%s)\n", st.shards,
                st.sync_mode == ARM_SYNC_OFF ? "off" : st.sync_mode == ARM_SYNC_NORMAL ? "normal" : "full", st.io_direct,
                st.io_uring, st.index_kind == ARM_INDEX_HASH ? "hash" : "ordered");
     }
 
-    c0 = bp_cpu();
-    t0 = bp_now();
-    ops = bp_phase_load(&e, d);
-    bp_record(BP_PH_LOAD, kind, ops, t0, c0, "ops/s");
+    if (bp_want(o, BP_PH_LOAD)) {
+        c0 = bench_cpu();
+        t0 = bench_now();
+        ops = bp_phase_load(e, d);
+        bp_record(BP_PH_LOAD, kind, ops, t0, c0, "ops/s");
+    }
+    if (bp_want(o, BP_PH_OVERWRITE)) {
+        c0 = bench_cpu();
+        t0 = bench_now();
+        ops = bp_phase_overwrite(e, d, ++version);
+        bp_record(BP_PH_OVERWRITE, kind, ops, t0, c0, "ops/s");
+    }
+    if (bp_want(o, BP_PH_BATCH)) {
+        c0 = bench_cpu();
+        t0 = bench_now();
+        ops = bp_phase_batch(e, d, ++version);
+        bp_record(BP_PH_BATCH, kind, ops, t0, c0, "ops/s");
+    }
 
-    c0 = bp_cpu();
-    t0 = bp_now();
-    ops = bp_phase_overwrite(&e, d, ++version);
-    bp_record(BP_PH_OVERWRITE, kind, ops, t0, c0, "ops/s");
-
-    c0 = bp_cpu();
-    t0 = bp_now();
-    ops = bp_phase_batch(&e, d, ++version);
-    bp_record(BP_PH_BATCH, kind, ops, t0, c0, "ops/s");
-
-    if (kind == BP_ROCKSDB) {
+    if (kind == BP_ROCKSDB && bp_want(o, BP_PH_LOAD)) {
         /* the shape of the LSM tree the reads below meet (no compaction forced) */
         printf("  %-10s files per level before reads:", bp_engine_names[kind]);
         for (int l = 0; l < 7; l++) {
             char prop[64];
             snprintf(prop, sizeof(prop), "rocksdb.num-files-at-level%d", l);
-            char *v = rocksdb_property_value(e.rdb, prop);
+            char *v = rocksdb_property_value(e->rdb, prop);
             printf(" L%d=%s", l, v != NULL ? v : "?");
             rocksdb_free(v);
         }
@@ -1043,55 +1082,59 @@ static void bp_run_engine(int kind, const bp_opts *o, const bp_data *d, const ch
     }
     if (!full) {
         /* untimed: every key must read back at the last version */
-        (void)bp_read_keys(&e, d, NULL, 0, d->n, version, "read-back after writes");
+        (void)bp_read_keys(e, d, NULL, 0, d->n, version, "read-back after writes");
         printf("  %-10s all %zu keys read back at version %llu\n", bp_engine_names[kind], d->n,
                (unsigned long long)version);
     } else {
-        c0 = bp_cpu();
-        t0 = bp_now();
-        ops = bp_read_keys(&e, d, d->perm, 0, d->n, version, "get");
-        bp_record(BP_PH_GET, kind, ops, t0, c0, "ops/s");
-
-        c0 = bp_cpu();
-        t0 = bp_now();
-        ops = bp_phase_scan(&e, d, version);
-        bp_record(BP_PH_SCAN, kind, ops, t0, c0, "keys/s");
-
-        double scans_s = 0;
-        c0 = bp_cpu();
-        t0 = bp_now();
-        ops = bp_phase_range(&e, d, version, &scans_s);
-        bp_record(BP_PH_RANGE, kind, ops, t0, c0, "keys/s");
-
-        /* durable phases: keys perm[0..sync_ops), then perm[sync_ops..+T*mt_ops) */
-        bp_eng_set_durable(&e, 1);
-        if (kind == BP_ARMDB) {
-            arm_engine_stats st;
-            arm_engine_stats_get(e.arm, &st);
-            printf("  (armdb reopened: sync=%s io_direct=%d io_uring=%d)\n",
-                   st.sync_mode == ARM_SYNC_FULL ? "full" : "?", st.io_direct, st.io_uring);
+        if (bp_want(o, BP_PH_GET)) {
+            c0 = bench_cpu();
+            t0 = bench_now();
+            ops = bp_read_keys(e, d, d->perm, 0, d->n, version, "get");
+            bp_record(BP_PH_GET, kind, ops, t0, c0, "ops/s");
         }
-        size_t lo = 0, hi = o->sync_ops;
-        uint64_t v1 = ++version;
-        c0 = bp_cpu();
-        t0 = bp_now();
-        ops = bp_phase_durable(&e, d, lo, hi, 1, v1);
-        bp_record(BP_PH_DURABLE, kind, ops, t0, c0, "ops/s");
-        (void)bp_read_keys(&e, d, d->perm, lo, hi, v1, "read-back after durable commits");
-
-        size_t lo2 = hi, hi2 = hi + o->mt_ops * (size_t)o->threads;
-        uint64_t v2 = ++version;
-        c0 = bp_cpu();
-        t0 = bp_now();
-        ops = bp_phase_durable(&e, d, lo2, hi2, o->threads, v2);
-        bp_record(BP_PH_DURABLE_MT, kind, ops, t0, c0, "ops/s");
-        (void)bp_read_keys(&e, d, d->perm, lo2, hi2, v2, "read-back after threaded durable commits");
-        (void)bp_read_keys(&e, d, d->perm, lo, hi, v1, "read-back of 1-thread durable keys");
+        if (bp_want(o, BP_PH_SCAN)) {
+            c0 = bench_cpu();
+            t0 = bench_now();
+            ops = bp_phase_scan(e, d, version);
+            bp_record(BP_PH_SCAN, kind, ops, t0, c0, "keys/s");
+        }
+        if (bp_want(o, BP_PH_RANGE)) {
+            double scans_s = 0;
+            c0 = bench_cpu();
+            t0 = bench_now();
+            ops = bp_phase_range(e, d, version, &scans_s);
+            bp_record(BP_PH_RANGE, kind, ops, t0, c0, "keys/s");
+        }
     }
-    uint64_t du = bp_du(e.dir);
-    bp_eng_close(&e);
-    printf("  %-10s on disk at close: %.1f MiB\n", bp_engine_names[kind], (double)du / 1048576.0);
-    if (!o->keep) bp_rm_rf(e.dir);
+    e->version = version;
+}
+
+static void bp_close_engine(bp_eng *e, const bp_opts *o) {
+    uint64_t du = bp_du(e->dir);
+    bp_eng_close(e);
+    printf("  %-10s on disk at close: %.1f MiB\n", bp_engine_names[e->kind], (double)du / 1048576.0);
+    if (!o->keep) bench_rm_rf(e->dir);
+}
+
+/* The issue's targets for durable commits against RocksDB (sync=true), for
+ * the phases that ran on both. Returns the number missed. */
+static int bp_targets(void) {
+    static const struct {
+        int ph;
+        double min;
+    } t[] = {{BP_PH_DURABLE, 1.0}, {BP_PH_DURABLE_MT, 1.5}};
+    int nmiss = 0, shown = 0;
+    for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+        double a = bp_res[t[i].ph][BP_ARMDB], r = bp_res[t[i].ph][BP_ROCKSDB];
+        if (isnan(a) || isnan(r) || r <= 0) continue;
+        if (!shown++) printf("targets (armdb/rocksdb):\n");
+        int pass = a / r >= t[i].min;
+        nmiss += !pass;
+        printf("  %-38s %8.2fx >= %4.1fx   %s\n", bp_phase_labels[t[i].ph], a / r, t[i].min, pass ? "PASS" : "MISS");
+        printf("@ ratio_rocksdb_%s %.6g\n", bp_phase_ids[t[i].ph], a / r);
+    }
+    if (shown) printf("%s: %d target(s) missed\n", nmiss ? "MISS" : "PASS", nmiss);
+    return nmiss;
 }
 
 static void bp_fmt(char *out, size_t cap, double v) {
@@ -1116,24 +1159,13 @@ int main(int argc, char **argv) {
         for (int k = 0; k < BP_NENGINES; k++) bp_res[p][k] = NAN;
 
     char parent[4096];
-    int made_parent = 0;
-    if (o.dir != NULL) {
-        if (snprintf(parent, sizeof(parent), "%s", o.dir) >= (int)sizeof(parent)) bp_die("-d too long");
-        if (mkdir(parent, 0755) != 0 && errno != EEXIST) bp_die("mkdir %s: %s", parent, strerror(errno));
-    } else {
-        const char *tmp = getenv("TMPDIR");
-        if (tmp == NULL || tmp[0] == '\0') tmp = "/tmp";
-        if (snprintf(parent, sizeof(parent), "%s/bench_peers.XXXXXX", tmp) >= (int)sizeof(parent))
-            bp_die("TMPDIR too long");
-        if (mkdtemp(parent) == NULL) bp_die("mkdtemp %s: %s", parent, strerror(errno));
-        made_parent = 1;
-        if (!o.keep) snprintf(bp_cleanup_dir, sizeof(bp_cleanup_dir), "%s", parent);
-    }
+    int made_parent = bench_parent_dir(o.dir, o.keep, parent, sizeof(parent));
 
     printf("bench_peers: n=%zu keys (%d-byte random keys, %d-byte incompressible values), dir=%s\n", o.n,
            BP_KEY_BYTES, BP_VALUE_BYTES, parent);
-    printf("  durable phases: %zu single-put commits on 1 thread; %d threads x %zu commits\n", o.sync_ops, o.threads,
-           o.mt_ops);
+    printf("  durable phases: %zu single-put commits on 1 thread; %d threads x %zu commits; the engines take\n"
+           "    turns in %d slices each, after every engine's other phases\n",
+           o.sync_ops, o.threads, o.mt_ops, o.rounds);
     printf("  non-durable mode (load/overwrite/batch): armdb sync=normal (armdb-off: sync=off); rocksdb WAL on,\n"
            "    sync=false; lmdb MDB_NOSYNC with one write txn per put (same per-commit semantics as the others;\n"
            "    the 1000-puts/commit row shows each engine's batch path: arm batch, WriteBatch, one LMDB txn)\n");
@@ -1142,13 +1174,32 @@ int main(int argc, char **argv) {
            bp_rocks_cache_mb);
     printf("  lmdb %d.%d.%d: default flags; one read txn per get/scan phase (a snapshot is free in LMDB)\n",
            MDB_VERSION_MAJOR, MDB_VERSION_MINOR, MDB_VERSION_PATCH);
+    printf("  phases:");
+    for (int p = 0; p < BP_NPHASES; p++)
+        if (bp_want(&o, p)) printf(" %s", bp_phase_ids[p]);
+    printf("\n");
     bp_loadavg("at start");
+    bench_disk_find(parent, &bp_disk);
+    if (!bp_disk.ok) printf("  (no block device counters for %s: device I/O per commit not shown)\n", parent);
 
     bp_data d;
     bp_data_init(&d, o.n, o.seed);
 
-    for (int k = 0; k < BP_NENGINES; k++)
-        if (o.only[k]) bp_run_engine(k, &o, &d, parent);
+    unsigned writes = (1u << BP_PH_LOAD) | (1u << BP_PH_OVERWRITE) | (1u << BP_PH_BATCH);
+    int durable = bp_want(&o, BP_PH_DURABLE) || bp_want(&o, BP_PH_DURABLE_MT), nd = 0;
+    bp_eng *engs = calloc(BP_NENGINES, sizeof(bp_eng)), *dur[BP_NENGINES];
+    if (engs == NULL) bench_die("out of memory");
+    for (int k = 0; k < BP_NENGINES; k++) {
+        if (!o.only[k] || (k == BP_ARMDB_OFF && (o.phases & writes) == 0)) continue; /* armdb-off: writes only */
+        bp_run_engine(k, &o, &d, parent, &engs[k]);
+        if (durable && k != BP_ARMDB_OFF) dur[nd++] = &engs[k];
+        else bp_close_engine(&engs[k], &o);
+    }
+    if (nd > 0) {
+        bp_run_durable_all(dur, nd, &o, &d);
+        for (int i = 0; i < nd; i++) bp_close_engine(dur[i], &o);
+    }
+    free(engs);
 
     /* table */
     printf("\nresults (n=%zu; ops/s, scans in keys/s; higher is better):\n", o.n);
@@ -1161,11 +1212,12 @@ int main(int argc, char **argv) {
         bp_fmt_ratio(r2, sizeof(r2), bp_res[p][BP_ARMDB], bp_res[p][BP_LMDB]);
         printf("  %-38s %12s %12s %12s %12s %10s %10s\n", bp_phase_labels[p], c[0], c[1], c[2], c[3], r1, r2);
     }
+    int nmiss = bp_targets();
     bp_loadavg("at end");
 
     if (o.csv != NULL) {
         FILE *f = fopen(o.csv, "w");
-        if (f == NULL) bp_die("open %s: %s", o.csv, strerror(errno));
+        if (f == NULL) bench_die("open %s: %s", o.csv, strerror(errno));
         fprintf(f, "phase,armdb,armdb-off,rocksdb,lmdb\n");
         for (int p = 0; p < BP_NPHASES; p++) {
             if (p == BP_PH_DURABLE_MT) fprintf(f, "durable_%dt", o.threads);
@@ -1176,12 +1228,12 @@ int main(int argc, char **argv) {
             }
             fprintf(f, "\n");
         }
-        if (fclose(f) != 0) bp_die("write %s: %s", o.csv, strerror(errno));
+        if (fclose(f) != 0) bench_die("write %s: %s", o.csv, strerror(errno));
         printf("wrote %s\n", o.csv);
     }
 
     bp_data_free(&d);
-    if (made_parent && !o.keep) bp_rm_rf(parent);
+    if (made_parent && !o.keep) bench_rm_rf(parent);
     else if (o.keep) printf("kept %s\n", parent);
-    return 0;
+    return (o.strict && nmiss) ? 2 : 0;
 }

@@ -1,8 +1,9 @@
 #!/bin/sh
 # SPDX-License-Identifier: MIT
 # run.sh: run a benchmark several times and print the median of every metric
-# it reports ("@ <metric> <value>" lines). Each run's full output is kept in
-# $OUT (default: a mktemp dir) so outliers can be inspected.
+# it reports ("@ <metric> <value>" lines, medians.awk), with the spread of the
+# runs (flagged with ! above 10%). Each run's full output is kept in $OUT
+# (default: a mktemp dir) so outliers can be inspected.
 #
 #   bench/run.sh [-r RUNS] BINARY [ARGS...]      e.g. bench/run.sh -r 5 build/bench/bench_engine --quick
 #   bench/run.sh [-r RUNS]                       both benchmarks with default arguments
@@ -32,15 +33,4 @@ while [ "$i" -le "$runs" ]; do
     i=$((i + 1))
 done
 echo "== $name: medians over $runs runs ($*)"
-cat "$out"/"$name".*.log | awk '$1 == "@" { print $2, $3 }' | sort -k1,1 -k2,2g | awk '
-    { v[$1, ++n[$1]] = $2; if (!($1 in seen)) { seen[$1] = 1; order[++m] = $1 } }
-    END {
-        for (i = 1; i <= m; i++) {
-            k = order[i]; c = n[k]
-            med = (c % 2) ? v[k, (c + 1) / 2] : (v[k, c / 2] + v[k, c / 2 + 1]) / 2
-            line = ""
-            for (j = 1; j <= c; j++) line = line sprintf(" %.4g", v[k, j])
-            fmt = (med >= 1000 || med <= -1000) ? "  %-22s median %14.0f   (sorted:%s)\n" : "  %-22s median %14.4f   (sorted:%s)\n"
-            printf fmt, k, med, line
-        }
-    }'
+awk -f "$(dirname "$0")/medians.awk" "$out"/"$name".*.log
