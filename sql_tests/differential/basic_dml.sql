@@ -20,7 +20,7 @@ SELECT id, name FROM users ORDER BY id;
 INSERT INTO users VALUES (102, 'again', NULL, NULL);
 INSERT INTO users VALUES (50, NULL, NULL, NULL);
 UPDATE users SET name = NULL WHERE id = 102;
--- diverge: armdb words a type error "cannot store BLOB value in INTEGER column users.id" (SQLITE_CONSTRAINT_DATATYPE), SQLite "datatype mismatch" (SQLITE_MISMATCH); pending/type_errors.sql
+-- diverge: armdb's message names the type and the column after SQLite's "datatype mismatch" (type_errors.sql)
 INSERT INTO users VALUES (x'01', 'blob key', NULL, NULL);
 INSERT OR REPLACE INTO users VALUES (102, 'bobby', NULL, 31);
 SELECT id, name, age FROM users ORDER BY id;

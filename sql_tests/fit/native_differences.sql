@@ -36,3 +36,14 @@ ALTER TABLE t DROP COLUMN v;
 -- RENAME works
 ALTER TABLE t RENAME TO t2;
 SELECT count(*) FROM t2;
+-- A BLOB key takes only BLOBs, a TEXT key no BLOB (SQLITE_MISMATCH), where a
+-- native BLOB PRIMARY KEY (no affinity) takes any type: armdb keys keep one
+-- type, so they sort as SQLite compares them
+CREATE TABLE nb(key BLOB PRIMARY KEY NOT NULL, v) WITHOUT ROWID;
+CREATE VIRTUAL TABLE tb USING armdb(dir='tb', key BLOB PRIMARY KEY, v);
+INSERT INTO nb VALUES ('text', 1), (7, 2);
+INSERT INTO tb VALUES ('text', 1);
+INSERT INTO tb VALUES (7, 2);
+INSERT INTO tb VALUES (x'74657874', 3);
+SELECT quote(key), v FROM nb ORDER BY key;
+SELECT quote(key), v FROM tb ORDER BY key;
