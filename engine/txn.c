@@ -132,10 +132,15 @@ int arm_txn_begin(arm_engine *e, const arm_snapshot *snap, int flags, arm_txn **
     return ARM_OK;
 }
 
+static void txn_reads_clear(arm_txn *t);
+static void txn_reader_unregister(arm_txn *t);
+
 int arm_txn_reset(arm_txn *t, const arm_snapshot *snap, int flags) {
     if (snap && snap->domain != t->e->dom)
         return arm_engine_seterr(ARM_ERR(ARM_MISUSE), 0, "snapshot of another domain");
     if (t->state != TXN_DONE) (void)arm_txn_discard(t);
+    txn_reader_unregister(t);
+    txn_reads_clear(t); /* a published one keeps its read set until here */
     arm_snapshot_drop(&t->own);
     if (snap == NULL) {
         int rc = arm_snapshot_take(t->e->dom, &t->own);
@@ -514,10 +519,31 @@ static int txn_rsort_cmp(const void *a, const void *b) {
     return arm_key_cmp(p + x[0], x[1], p + y[0], y[1]);
 }
 
+/* Sort t's point reads for lookups, when enough of them are unsorted to pay
+ * for it: at a writer's first look, not at registration, so a transaction no
+ * writer ever looks at never sorts. readers_mu held. */
+static void txn_rsort_build(arm_txn *t) {
+    if (t->nread - t->nrsort <= 16) return;
+    size_t *p = arm_realloc(t->rsort, 2 * t->nread * sizeof(size_t));
+    if (p == NULL) return; /* the lookup stays linear */
+    t->rsort = p;
+    size_t off = 0;
+    for (size_t i = 0; i < t->nread; i++) {
+        p[2 * i] = off;
+        p[2 * i + 1] = t->rklen[i];
+        off += t->rklen[i];
+    }
+    txn_sort_of = t;
+    qsort(p, t->nread, 2 * sizeof(size_t), txn_rsort_cmp);
+    t->nrsort = t->nread;
+    t->rsort_bytes = off;
+}
+
 /* 1 when t read key (a point read, a range its cursors passed over, a
  * delete of a key that was absent), or read everything. readers_mu held. */
-static int txn_read_covers(const arm_txn *t, arm_slice key) {
+static int txn_read_covers(arm_txn *t, arm_slice key) {
     if (t->read_all) return 1;
+    txn_rsort_build(t);
     size_t lo = 0, hi = t->nrsort;
     while (lo < hi) { /* the sorted part */
         size_t mid = lo + (hi - lo) / 2;
@@ -545,9 +571,7 @@ static int txn_read_covers(const arm_txn *t, arm_slice key) {
     return 0;
 }
 
-/* Register t as a reader (before its reads are validated).
- * Point reads get a sorted index so writers look a key up in O(log n)
- * (built only when there are enough to pay for it). */
+/* Register t as a reader (before its reads are validated). */
 static void txn_reader_register(arm_txn *t) {
     arm_engine *e = t->e;
     pthread_mutex_lock(&e->readers_mu);
@@ -555,22 +579,7 @@ static void txn_reader_register(arm_txn *t) {
     for (size_t i = 0; i < t->nops && !t->has_skips; i++) t->has_skips = t->ops[i].skip;
     if (!t->registered) {
         t->nrsort = 0;
-        if (t->nread > 16) {
-            size_t *p = arm_realloc(t->rsort, 2 * t->nread * sizeof(size_t));
-            if (p != NULL) {
-                t->rsort = p;
-                size_t off = 0;
-                for (size_t i = 0; i < t->nread; i++) {
-                    p[2 * i] = off;
-                    p[2 * i + 1] = t->rklen[i];
-                    off += t->rklen[i];
-                }
-                txn_sort_of = t;
-                qsort(p, t->nread, 2 * sizeof(size_t), txn_rsort_cmp);
-                t->nrsort = t->nread;
-                t->rsort_bytes = off;
-            }
-        }
+        t->rsort_bytes = 0;
         t->rnext = e->readers;
         t->rprev = NULL;
         if (e->readers) e->readers->rprev = t;
@@ -599,7 +608,7 @@ int arm_txn_read_by_other(arm_engine *e, const arm_wop *ops, size_t n, const arm
     if (atomic_load(&e->nreaders) == 0) return 0;
     int hit = 0;
     pthread_mutex_lock(&e->readers_mu);
-    for (const arm_txn *r = e->readers; r != NULL && !hit; r = r->rnext) {
+    for (arm_txn *r = e->readers; r != NULL && !hit; r = r->rnext) {
         if (r == self) continue; /* a group has one transaction per engine */
         for (size_t i = 0; i < n && !hit; i++)
             if (!ops[i].type) hit = txn_read_covers(r, ops[i].key);

@@ -271,6 +271,31 @@ static void test_prepared_reads_hold_writers(void) {
     util_close_ok(e);
 }
 
+/* A transaction made new again (arm_txn_reset, as the SQL layer reuses
+ * them) starts with nothing read: what it read before it was published does
+ * not make its next life conflict (nor grow without bound). */
+static void test_reset_forgets_reads(void) {
+    arm_engine_options o;
+    opts4(&o);
+    arm_engine *e = util_open_ok(fresh("txnz"), &o);
+    put1(e, "a", "1");
+    arm_txn *t = begin(e);
+    for (int round = 0; round < 3; round++) {
+        tget(t, "a", round == 0 ? "1" : round == 1 ? "2" : "3");
+        tput(t, "mine", "x");
+        UTIL_CHECK_RC(e, arm_txn_commit(t), ARM_OK);
+        ARM_CHECK_RC(arm_txn_reset(t, NULL, 0), ARM_OK);
+        char v[4];
+        snprintf(v, sizeof v, "%d", round + 2);
+        put1(e, "a", v); /* after the new life's snapshot: only the old life read it */
+        tput(t, "mine", "y"); /* the new life reads nothing */
+        UTIL_CHECK_RC(e, arm_txn_commit(t), ARM_OK);
+        ARM_CHECK_RC(arm_txn_reset(t, NULL, 0), ARM_OK);
+    }
+    arm_txn_free(t);
+    util_close_ok(e);
+}
+
 static void test_write_after_prepare(void) {
     arm_engine_options o;
     opts4(&o);
@@ -794,6 +819,7 @@ int main(void) {
     UTIL_CASE("prepared transaction holds its keys", test_prepared_holds_keys());
     UTIL_CASE("prepared readers hold off writers of what they read",
               test_prepared_reads_hold_writers());
+    UTIL_CASE("a reset transaction starts with nothing read", test_reset_forgets_reads());
     UTIL_CASE("write after prepare un-prepares", test_write_after_prepare());
     UTIL_CASE("discard after prepare is never recovered", test_discard_after_prepare());
     UTIL_CASE("crash while prepared: applied / in doubt", test_crash_prepared());
