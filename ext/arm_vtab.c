@@ -613,21 +613,20 @@ static int vtab_keys_finish(vtab_cursor *cur, int sort) {
 }
 
 /* Point mode: move to the first key at or after ikey that exists. */
+/* Point mode: the next listed key that exists. Its value is read only when
+ * a column other than the key is asked for: an UPDATE of the value, a
+ * DELETE, or a count never reads (or checksums) the old value. */
 static int vtab_point_settle(vtab_cursor *cur) {
     arm_vtab *vt = (arm_vtab *)cur->base.pVtab;
     for (; cur->ikey < cur->nkeys; cur->ikey++) {
-        int found = 0;
         arm_slice k = cur->klist[cur->ikey];
-        int rc = vtab_read(cur->txn, k, &cur->val, &found);
+        int rc = arm_txn_contains(cur->txn, k);
+        if (rc == ARM_NOTFOUND) continue;
         if (rc != ARM_OK) return arm_vtab_engine_error(vt, rc, "read");
-        if (found) {
-            cur->key = k;
-            cur->value = arm_slice_make(cur->val.ptr, cur->val.len);
-            cur->have_value = 1;
-            cur->fields_ok = cur->value_gone = 0; /* a new record: split it anew */
-            cur->eof = 0;
-            return SQLITE_OK;
-        }
+        cur->key = k;
+        cur->have_value = cur->fields_ok = cur->value_gone = 0; /* a new record */
+        cur->eof = 0;
+        return SQLITE_OK;
     }
     cur->eof = 1;
     return SQLITE_OK;
@@ -767,10 +766,22 @@ static int vtab_eof(sqlite3_vtab_cursor *base) {
     return ((vtab_cursor *)base)->eof;
 }
 
-/* Scan mode reads the value only when a non-key column is asked for. */
+/* The value is read only when a non-key column is asked for. */
 static int vtab_cursor_value(vtab_cursor *cur) {
     if (cur->have_value || cur->value_gone) return SQLITE_OK;
     arm_vtab *vt = (arm_vtab *)cur->base.pVtab;
+    if (!cur->scan) { /* point mode: the same snapshot as the existence check */
+        int found = 0;
+        int rc = vtab_read(cur->txn, cur->key, &cur->val, &found);
+        if (rc != ARM_OK) return arm_vtab_engine_error(vt, rc, "read");
+        if (!found) { /* deleted by this transaction since (a trigger, say) */
+            cur->value_gone = 1;
+            return SQLITE_OK;
+        }
+        cur->value = arm_slice_make(cur->val.ptr, cur->val.len);
+        cur->have_value = 1;
+        return SQLITE_OK;
+    }
     arm_slice v = {NULL, 0};
     int rc = arm_engine_cursor_value(cur->ec, &v);
     if (rc == ARM_NOTFOUND) {

@@ -24,6 +24,8 @@ SELECT json_extract(armdb_stats('kv'), '$.files') AS files;
 SELECT json_extract(armdb_check('kv'), '$.ok') AS ok_before;
 -- flip one byte inside the first entry's value of the oldest (sealed) file
 .system printf 'X' | env -u LD_PRELOAD dd of=kv/shard-000/00000001.log bs=1 seek=100 conv=notrunc status=none
+-- a query that reads only the key does not read (or checksum) the value;
+-- reading the value finds the damage
 SELECT key FROM kv WHERE key = 1;
 SELECT value FROM kv WHERE key = 1;
 SELECT substr(value, 1, 10) AS v FROM kv WHERE key = 2;
