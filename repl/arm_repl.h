@@ -29,16 +29,19 @@ extern "C" {
 /* ------------------------------------------------------------ positions */
 /**
  * A place in one shard's log of the leader: just after the transaction whose
- * sequence number is `seq`, at byte `off` of data file `fid`. (0, 0, 0) is
- * the origin: before the first entry the leader ever wrote. A position only
- * means something together with the leader's 16-byte database id and shard,
- * which travel beside it (a follower stores positions per (leader db id,
- * shard)).
+ * sequence number is `seq`, at byte `off` of data file `fid`, whose last
+ * entry is `len` bytes long (so the leader can check that the entry ending
+ * there is the one the position names). (0, 0, 0, 0) is the origin: before
+ * the first entry the leader ever wrote. The same fields as the engine's
+ * arm_log_pos. A position only means something together with the leader's
+ * 16-byte database id and shard, which travel beside it (a follower stores
+ * positions per (leader db id, shard)).
  */
 typedef struct arm_repl_pos {
     uint64_t seq; /* sequence number of the last transaction before this point */
     uint64_t off; /* byte offset in the data file, just past that transaction */
     uint32_t fid; /* database-wide data-file id */
+    uint32_t len; /* bytes of the entry that ends at off (>= 20 unless the origin) */
 } arm_repl_pos;
 
 /* -1, 0, 1 as a is before, at, after b in log order (fid, then off). */

@@ -47,6 +47,7 @@ ARM_PRIVATE int repl_err_set(arm_repl_err *err, int rc, const char *fmt, ...)
 #define REPL_ERRTEXT_MAX   240u                /* bytes of text in an ERROR frame */
 #define REPL_SEQ_MAX       ((uint64_t)1 << 62) /* = the engine's ARM_SEQ_MAX */
 #define REPL_TXN_MIN       1024u               /* smallest txn_max an option may set */
+#define REPL_LOG_ENTRY_MIN 20u /* = the engine's ARM_ENTRY_HEADER: the smallest log entry */
 
 _Static_assert(REPL_HELLO_SIZE <= REPL_HELLO_MAX, "hello fits its bound");
 _Static_assert(24u + REPL_POS_SIZE * REPL_SHARDS_MAX <= ARM_REPL_PAYLOAD_MIN,
@@ -377,6 +378,9 @@ ARM_PRIVATE int repl_hello_positions_valid(const repl_hello *f, const repl_hello
 /* Positions on the wire (24 bytes), shared by the messages above. */
 ARM_PRIVATE void repl_wire_pos_put(uint8_t *p, const arm_repl_pos *pos);
 ARM_PRIVATE void repl_wire_pos_get(const uint8_t *p, arm_repl_pos *pos);
+/* 1 when pos can be a position: the origin (all zero), or seq in [1, 2^62),
+ * fid >= 1 and REPL_LOG_ENTRY_MIN <= len <= off. */
+ARM_PRIVATE int repl_pos_valid(const arm_repl_pos *pos);
 
 /* ------------------------------------------------------- authentication */
 /* Random bytes for a handshake nonce (libsodium's CSPRNG). ARM_OK, or
