@@ -37,6 +37,8 @@
 #define RL_EXTRA_SLOTS   4u                  /* sessions in their handshake beyond max_followers */
 #define RL_ROUND_BYTES   ((size_t)256 << 10) /* frames queued before they are flushed */
 #define RL_ROUND_TXNS    4096u               /* transactions per round between reads */
+#define RL_ROUND_MS      20u                 /* ... and at most this long (a slow log read
+                                                must not starve heartbeats and ACKs) */
 #define RL_CUT_SLICE_MS  100                 /* one wait for a consistent cut */
 #define RL_CUT_MAX_MS    5000u               /* then the follower is told to come back */
 #define RL_LAG_RING      32u                 /* per shard: (seq, sent time) of unacked sends */
@@ -231,9 +233,13 @@ static int rl_read_incoming(rl_sess *s) {
     }
 }
 
-/* The follower's liveness, and our heartbeat when one is due. last_seq: the
- * newest sequence number this stream will carry when the reader is caught
- * up (so a follower that has it all sees no lag), else the engine's. */
+/* The follower's liveness, and our heartbeat when one is due. last_seq is
+ * what the follower must reach to be up to date with this moment: the
+ * newest sequence number shipped when the reader is caught up, one more
+ * when the log holds more than was shipped (the next transaction shipped
+ * covers it). So a follower measures its lag from the leader's log, not
+ * from the engine's counter (which other engines of a domain move too, and
+ * which arm_engine_stats_get would read under the writers' feet). */
 static int rl_heartbeat(rl_sess *s) {
     const arm_repl_options *o = &s->l->opts;
     uint64_t now = repl_now_ms();
@@ -241,12 +247,7 @@ static int rl_heartbeat(rl_sess *s) {
         return REPL_ERR(&s->err, ARM_IOERR, "the follower sent nothing for %u ms (dead peer)",
                         o->peer_timeout_ms);
     if (now < s->last_hb_ms + o->heartbeat_ms) return ARM_OK;
-    repl_heartbeat h = {now, s->echo_ms, s->shipped_seq};
-    if (!s->caught_up) {
-        arm_engine_stats st;
-        arm_engine_stats_get(s->l->e, &st);
-        if (st.last_seq > h.last_seq) h.last_seq = st.last_seq;
-    }
+    repl_heartbeat h = {now, s->echo_ms, s->shipped_seq + (s->caught_up ? 0 : 1)};
     if (h.last_seq >= REPL_SEQ_MAX) h.last_seq = REPL_SEQ_MAX - 1;
     s->last_hb_ms = now;
     int rc = repl_msg_heartbeat_encode(&s->c.out, &h);
@@ -550,6 +551,7 @@ static int rl_start(rl_sess *s, const repl_subscribe *subs) {
     for (uint32_t i = 0; i < n && rc == ARM_OK; i++) {
         arm_repl_pos at = repl_pos_from_log(arm_log_reader_pos(s->r, i));
         s->p->sh[i].sent = s->p->sh[i].acked = at;
+        if (at.seq > s->shipped_seq) s->shipped_seq = at.seq; /* the follower has that */
         rc = repl_msg_start_encode(&s->c.out, (uint16_t)i, &at);
     }
     s->p->state = RL_STREAMING;
@@ -607,7 +609,9 @@ static int rl_ship(rl_sess *s, const arm_log_txn *t) {
 /* Ship what the reader has, up to a round's worth. */
 static int rl_round(rl_sess *s) {
     s->caught_up = 0;
+    uint64_t t0 = repl_now_ms();
     for (uint32_t k = 0; k < RL_ROUND_TXNS && s->c.out.len < RL_ROUND_BYTES; k++) {
+        if ((k & 63) == 63 && repl_now_ms() >= t0 + RL_ROUND_MS) return ARM_OK;
         arm_log_txn t;
         int rc = arm_log_reader_next(s->r, &t);
         if (rc == ARM_NOTFOUND) {
@@ -657,8 +661,8 @@ static int rl_stream(rl_sess *s) {
         /* A busy stream never waits in poll: look at the stop once a round. */
         if (repl_wake_is_set(&s->l->stop)) return REPL_ERR(&s->err, ARM_CLOSED, "stopped");
         rc = rl_read_incoming(s);
-        if (rc == ARM_OK) rc = rl_heartbeat(s);
         if (rc == ARM_OK) rc = rl_round(s);
+        if (rc == ARM_OK) rc = rl_heartbeat(s); /* after the round: caught_up is fresh */
         if (rc == ARM_OK) rc = rl_flush(s);
         if (rc == ARM_OK && s->caught_up) rc = rl_wait(s);
         if (rc != ARM_OK) return rc;
