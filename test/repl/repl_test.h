@@ -199,6 +199,14 @@ static inline void rt_conn_pair(repl_conn *a, repl_conn *b, int wake_fd, uint32_
 }
 
 /* ------------------------------------------------- leaders and followers */
+/* Sanitizer builds run several times slower: deadlines that a test must
+ * meet (not ones it waits out) are multiplied by this. */
+#if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
+#define RT_TIME_FACTOR 4
+#else
+#define RT_TIME_FACTOR 1
+#endif
+
 /* Wait at most ms milliseconds for cond (polled every 2 ms); 1 when it held. */
 #define RT_WAIT(ms, cond)                                                                          \
     ({                                                                                             \
