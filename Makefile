@@ -48,7 +48,7 @@ TEST_BIN := $(patsubst %.c,$(O)/%,$(TEST_SRC))
 BENCH_BIN := $(patsubst bench/%.c,$(O)/bench/%,$(BENCH_SRC))
 
 .PHONY: demo all lib so tests test test-unit test-sql test-sql-new test-differential \
-        test-differential-new test-pending sqlite-new test-amalgamation amalgamation check-amalgamation \
+        test-differential-new test-pending test-repl-pending sqlite-new test-amalgamation amalgamation check-amalgamation \
         asan tsan ubsan bench check-includes check-symbols clean format format-check
 
 all: so lib tests
@@ -113,6 +113,13 @@ test-pending: $(O)/armdb.so
 	-@ARMDB_SO=$(O)/armdb SQLITE3=$(SQLITE3) $(PY_SQLITE) sql_tests/run_differential.py \
 		sql_tests/differential/pending
 	-@$(PY_SQLITE) $(PY_DIFF) $(wildcard test/py/pending/diff_*.py)
+
+# C tests of engine behaviour replication needs and does not get yet
+# (test/repl/pending/: each file says what it waits for). Not in make test:
+# they fail until their fixes land (one only under SAN=thread).
+REPL_PENDING_BIN := $(patsubst %.c,$(O)/%,$(wildcard test/repl/pending/test_*.c))
+test-repl-pending: $(REPL_PENDING_BIN)
+	-@sh test/run_unit_tests.sh $(REPL_PENDING_BIN)
 
 # The newest SQLite, for tests: test/sqlite/build_sqlite_new.sh (which pins the
 # version and says how) builds it from the amalgamation in npm's better-sqlite3
