@@ -35,6 +35,7 @@
 #define RF_GROUP_MIN     ((uint64_t)4096)    /* ... never less (see group_max) */
 #define RF_GROUP_ENTRIES 10000u              /* ... or this many entries */
 #define RF_GROUP_MS      2u                  /* ... and waits at most this long for more */
+#define RF_CLOCK_FRAMES  32u                 /* frames between two looks at the clock */
 #define RF_HB_RING       16u                 /* leader heartbeats not yet covered */
 #define RF_ERRTEXT_WAIT  200                 /* ms to hand our refusal to the leader */
 
@@ -461,10 +462,16 @@ static int rf_on_frame(rf_sess *s, const repl_frame *fr) {
 /* Frames until the session ends (it always ends in an error or a stop). */
 static int rf_loop(rf_sess *s) {
     const arm_repl_options *o = &s->f->opts;
-    for (;;) {
-        uint64_t now = repl_now_ms();
-        int rc = rf_heartbeat(s, now);
-        if (rc == ARM_OK && s->gentries && now >= s->gfirst_ms + RF_GROUP_MS) rc = rf_apply(s);
+    uint64_t now = 0;
+    for (uint32_t burst = 0;; burst = (burst + 1) % RF_CLOCK_FRAMES) {
+        /* The clock's duties (heartbeat, a group's age) once per few frames
+         * while frames keep coming, and after every wait. */
+        int rc = ARM_OK;
+        if (burst == 0) {
+            now = repl_now_ms();
+            rc = rf_heartbeat(s, now);
+            if (rc == ARM_OK && s->gentries && now >= s->gfirst_ms + RF_GROUP_MS) rc = rf_apply(s);
+        }
         if (rc != ARM_OK) return rc;
         int timeout = 0;
         if (s->gentries == 0) { /* nothing to apply at idle: wait for the next event */
@@ -475,6 +482,7 @@ static int rf_loop(rf_sess *s) {
         repl_frame fr;
         rc = repl_conn_recv(&s->c, timeout, &fr, &s->err);
         if (rc == REPL_TIMEOUT) {
+            burst = RF_CLOCK_FRAMES - 1; /* look at the clock next */
             /* Dead only after a wait that found nothing (time spent applying
              * or wiping, with frames queued meanwhile, does not count). */
             if (timeout > 0 && repl_now_ms() >= s->c.last_recv_ms + o->peer_timeout_ms)
@@ -604,6 +612,7 @@ static int rf_session(arm_repl_follower *f, int fd, arm_repl_err *err, int *work
 
 static void *rf_main(void *arg) {
     arm_repl_follower *f = arg;
+    (void)pthread_setname_np(pthread_self(), "armdb-repl-foll"); /* for top -H, perf */
     repl_backoff bo;
     repl_backoff_init(&bo, f->opts.backoff_base_ms, f->opts.backoff_max_ms,
                       repl_now_ms() ^ (uint64_t)(uintptr_t)f);

@@ -596,7 +596,7 @@ typedef struct repl_conn {
     int broken;          /* a send or receive failed: only close is left */
     repl_fault_fn fault; /* test hook or NULL */
     void *fault_ctx;
-    uint64_t last_recv_ms;        /* when the last whole frame arrived */
+    uint64_t last_recv_ms;        /* when bytes last arrived (liveness of the peer) */
     uint64_t last_send_ms;        /* when bytes last left */
     uint64_t bytes_in, bytes_out; /* totals on the socket */
     uint64_t frames_in;           /* whole frames received */
