@@ -489,8 +489,9 @@ static void br_phase_throughput(void) {
     arm_engine *l0 = br_open(br.sync);
     double cpu0 = bench_cpu(), t0 = bench_now();
     double alone = br_write_run(l0);
-    printf("  no followers:      %12.0f puts/s (%.2f cores)\n", alone,
-           (bench_cpu() - cpu0) / (bench_now() - t0));
+    double cpu_alone = bench_cpu() - cpu0;
+    printf("  no followers:      %12.0f puts/s (%.2f cores; %.2f us of CPU per put)\n", alone,
+           cpu_alone / (bench_now() - t0), cpu_alone * 1e6 / (double)br.n);
     br_close(l0);
     arm_engine *l = br_open(br.sync), *f[3];
     arm_repl_leader *ld = br_serve(l);
@@ -506,11 +507,17 @@ static void br_phase_throughput(void) {
         if (bench_now() - w0 > 10) bench_die("the followers did not connect");
         usleep(1000);
     }
+    double ship0 = br_thread_cpu("armdb-repl-ship"), foll0 = br_thread_cpu("armdb-repl-foll");
     cpu0 = bench_cpu(), t0 = bench_now();
     double with3 = br_write_run(l);
-    double t1 = bench_now();
+    double t1 = bench_now(), cpu = bench_cpu() - cpu0;
+    double ship = br_thread_cpu("armdb-repl-ship") - ship0;
+    double foll = br_thread_cpu("armdb-repl-foll") - foll0;
     printf("  three followers:   %12.0f puts/s (%.2f cores, followers included)\n", with3,
-           (bench_cpu() - cpu0) / (t1 - t0));
+           cpu / (t1 - t0));
+    double per = 1e6 / (double)br.n;
+    printf("  CPU per put, us:   writers %.2f, leader sessions %.2f (3), followers %.2f (3)\n",
+           (cpu - ship - foll) * per, ship * per, foll * per);
     for (int i = 0; i < 3; i++) {
         double s = br_wait_keys(f[i], fw[i], arm_engine_count(l), t1, 120, 0);
         printf("  follower %d caught up %.3f s after the last write\n", i + 1, s);

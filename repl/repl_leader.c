@@ -42,6 +42,8 @@
 #define RL_CUT_SLICE_MS  100                 /* one wait for a consistent cut */
 #define RL_CUT_MAX_MS    5000u               /* then the follower is told to come back */
 #define RL_LAG_RING      32u                 /* per shard: (seq, sent time) of unacked sends */
+#define RL_COALESCE_US   200                 /* a busy stream looks again this long before
+                                                it arms the commit watch (see rl_wait) */
 #define RL_ERRTEXT_WAIT  200                 /* ms to hand a refusal to the peer */
 
 enum rl_state {
@@ -119,6 +121,7 @@ typedef struct rl_sess {
     uint64_t shipped_seq; /* highest sequence number shipped */
     int caught_up;        /* the reader had nothing more at its last call */
     uint64_t now_ms;      /* the clock, read once per few transactions shipped */
+    uint32_t round_txns;  /* transactions the last round shipped */
     arm_repl_err err;
 } rl_sess;
 
@@ -609,6 +612,7 @@ static int rl_ship(rl_sess *s, const arm_log_txn *t) {
 /* Ship what the reader has, up to a round's worth. */
 static int rl_round(rl_sess *s) {
     s->caught_up = 0;
+    s->round_txns = 0;
     uint64_t t0 = s->now_ms = repl_now_ms();
     for (uint32_t k = 0; k < RL_ROUND_TXNS && s->c.out.len < RL_ROUND_BYTES; k++) {
         if ((k & 63) == 63 && (s->now_ms = repl_now_ms()) >= t0 + RL_ROUND_MS) return ARM_OK;
@@ -622,17 +626,38 @@ static int rl_round(rl_sess *s) {
             return REPL_ERR(&s->err, rc, "reading the log: %s", arm_engine_errmsg(s->l->e));
         rc = rl_ship(s, &t);
         if (rc != ARM_OK) return rc;
+        s->round_txns++;
     }
     return ARM_OK;
 }
 
 /* Nothing to ship: wait for the follower, a commit, the next heartbeat or
  * the stop. The watch is armed, then the log read once more, so a commit
- * that landed in between is not slept through. */
+ * that landed in between is not slept through. An armed watch costs every
+ * committer an eventfd write (until we re-arm), so a stream that just
+ * shipped something first waits RL_COALESCE_US and reads again: under a
+ * steady load the next commits are there by then, the watch stays unarmed
+ * and writers pay nothing; the price is at most that delay in lag. */
 static int rl_wait(rl_sess *s) {
-    arm_watch_arm(s->w);
     arm_log_txn t;
-    int rc = arm_log_reader_next(s->r, &t);
+    int rc;
+    if (s->round_txns > 0) {
+        struct pollfd pf[2] = {{s->c.fd, POLLIN, 0}, {s->l->stop.fd, POLLIN, 0}};
+        struct timespec ts = {0, RL_COALESCE_US * 1000L};
+        if (ppoll(pf, 2, &ts, NULL) > 0 && pf[1].revents)
+            return REPL_ERR(&s->err, ARM_CLOSED, "stopped");
+        rc = arm_log_reader_next(s->r, &t);
+        if (rc == ARM_OK) {
+            s->caught_up = 0;
+            s->now_ms = repl_now_ms();
+            return rl_ship(s, &t);
+        }
+        if (rc != ARM_NOTFOUND)
+            return REPL_ERR(&s->err, rc, "reading the log: %s", arm_engine_errmsg(s->l->e));
+        s->round_txns = 0;
+    }
+    arm_watch_arm(s->w);
+    rc = arm_log_reader_next(s->r, &t);
     if (rc == ARM_OK) {
         s->caught_up = 0;
         s->now_ms = repl_now_ms();
