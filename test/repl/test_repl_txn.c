@@ -144,7 +144,7 @@ static void check_once(checker *c) {
         for (int m = 1; m < MEMBERS; m++)
             if (strcmp(vals[gi][m], vals[gi][0]) != 0) {
                 snprintf(c->bad, sizeof c->bad,
-                         "group %d half-changed: member 0 is '%s', member %d is '%s'", gi,
+                         "group %d half-changed: member 0 is '%.47s', member %d is '%.47s'", gi,
                          vals[gi][0], m, vals[gi][m]);
                 break;
             }
