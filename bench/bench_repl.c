@@ -246,7 +246,9 @@ static double br_catchup_one(arm_engine *l, arm_repl_leader *ld, const char *wha
 static void br_phase_catchup(void) {
     printf("catch-up of %llu entries (8-byte keys, %d-byte values, %d shards, leader sync=%s)\n",
            (unsigned long long)br.n, BR_VALUE_BYTES, br.shards,
-           br.sync == ARM_SYNC_OFF ? "off" : br.sync == ARM_SYNC_FULL ? "full" : "normal");
+           br.sync == ARM_SYNC_OFF    ? "off"
+           : br.sync == ARM_SYNC_FULL ? "full"
+                                      : "normal");
     double t0 = bench_now();
     arm_engine *lb = br_open(br.sync);
     br_load(lb, br.seed, br.n, BR_TXN_ENTRIES);
@@ -261,8 +263,8 @@ static void br_phase_catchup(void) {
     arm_repl_leader_stop(ds);
     br_close(lb);
     br_close(ls);
-    printf("@ catchup_batch_eps %.0f\n@ catchup_single_eps %.0f\n@ catchup_snapshot_eps %.0f\n",
-           e1, e2, e3);
+    printf("@ catchup_batch_eps %.0f\n@ catchup_single_eps %.0f\n@ catchup_snapshot_eps %.0f\n", e1,
+           e2, e3);
     double best = ARM_MAX(e1, ARM_MAX(e2, e3)), worst = ARM_MIN(e1, ARM_MIN(e2, e3));
     printf("%s: catch-up >= %.0f entries/s (best %.0f, worst %.0f)\n",
            worst >= BR_TARGET_CATCHUP_EPS ? "PASS" : "MISS", BR_TARGET_CATCHUP_EPS, best, worst);
@@ -305,7 +307,8 @@ static void *br_obs_main(void *arg) {
     while (!atomic_load(&o->stop)) {
         arm_log_txn t;
         int rc;
-        while ((rc = arm_log_reader_next(r, &t)) == ARM_OK) br_obs_txn(o, &t);
+        while ((rc = arm_log_reader_next(r, &t)) == ARM_OK)
+            br_obs_txn(o, &t);
         if (rc != ARM_NOTFOUND) bench_die("observer: %s", arm_engine_errmsg(o->f));
         arm_watch_arm(w); /* then the log once more, so nothing lands unseen */
         rc = arm_log_reader_next(r, &t);
@@ -355,10 +358,12 @@ static void br_lag_report(const br_obs *o, uint64_t n, uint64_t t0_ns) {
         uint64_t *cnt = calloc(nb, sizeof *cnt);
         uint32_t *tmp = bench_xmalloc(n * sizeof *tmp);
         if (cnt == NULL) bench_die("out of memory");
-        for (uint64_t i = 0; i < n; i++) cnt[ARM_MIN((o->commit_ns[i] - t0_ns) / 1000000 / BR_BUCKET_MS, nb - 1)]++;
+        for (uint64_t i = 0; i < n; i++)
+            cnt[ARM_MIN((o->commit_ns[i] - t0_ns) / 1000000 / BR_BUCKET_MS, nb - 1)]++;
         uint64_t *start = calloc(nb + 1, sizeof *start);
         if (start == NULL) bench_die("out of memory");
-        for (uint64_t b = 0; b < nb; b++) start[b + 1] = start[b] + cnt[b];
+        for (uint64_t b = 0; b < nb; b++)
+            start[b + 1] = start[b] + cnt[b];
         uint64_t *fill = calloc(nb, sizeof *fill);
         if (fill == NULL) bench_die("out of memory");
         for (uint64_t i = 0; i < n; i++) {
@@ -389,7 +394,9 @@ static void br_phase_lag(void) {
     uint64_t n = (uint64_t)((double)br.rate * br.seconds);
     printf("lag: %llu single random puts at %llu/s for %.0f s, one follower (leader sync=%s)\n",
            (unsigned long long)n, (unsigned long long)br.rate, br.seconds,
-           br.sync == ARM_SYNC_OFF ? "off" : br.sync == ARM_SYNC_FULL ? "full" : "normal");
+           br.sync == ARM_SYNC_OFF    ? "off"
+           : br.sync == ARM_SYNC_FULL ? "full"
+                                      : "normal");
     arm_engine *l = br_open(br.sync), *f = br_open(br.sync);
     arm_repl_leader *ld = br_serve(l);
     arm_repl_follower *fw = br_follow(f, arm_repl_leader_addr(ld));
@@ -478,14 +485,17 @@ static double br_write_run(arm_engine *l) {
         w[i].n = br.n / (uint64_t)t;
         if (pthread_create(&w[i].th, NULL, br_wr_main, &w[i]) != 0) bench_die("pthread_create");
     }
-    for (int i = 0; i < t; i++) pthread_join(w[i].th, NULL);
+    for (int i = 0; i < t; i++)
+        pthread_join(w[i].th, NULL);
     return (double)(br.n / (uint64_t)t * (uint64_t)t) / (bench_now() - t0);
 }
 
 static void br_phase_throughput(void) {
     printf("throughput: %llu random puts by %d writer thread(s), leader sync=%s\n",
            (unsigned long long)br.n, br.writers,
-           br.sync == ARM_SYNC_OFF ? "off" : br.sync == ARM_SYNC_FULL ? "full" : "normal");
+           br.sync == ARM_SYNC_OFF    ? "off"
+           : br.sync == ARM_SYNC_FULL ? "full"
+                                      : "normal");
     arm_engine *l0 = br_open(br.sync);
     double cpu0 = bench_cpu(), t0 = bench_now();
     double alone = br_write_run(l0);
@@ -548,12 +558,15 @@ static void br_usage(void) {
 }
 
 int main(int argc, char **argv) {
-    static const struct option lopts[] = {
-        {"rate", required_argument, NULL, 'r'}, {"seconds", required_argument, NULL, 'S'},
-        {"sync", required_argument, NULL, 'y'}, {"phases", required_argument, NULL, 'p'},
-        {"csv", required_argument, NULL, 'c'},  {"seed", required_argument, NULL, 'e'},
-        {"quick", no_argument, NULL, 'q'},      {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0}};
+    static const struct option lopts[] = {{"rate", required_argument, NULL, 'r'},
+                                          {"seconds", required_argument, NULL, 'S'},
+                                          {"sync", required_argument, NULL, 'y'},
+                                          {"phases", required_argument, NULL, 'p'},
+                                          {"csv", required_argument, NULL, 'c'},
+                                          {"seed", required_argument, NULL, 'e'},
+                                          {"quick", no_argument, NULL, 'q'},
+                                          {"help", no_argument, NULL, 'h'},
+                                          {NULL, 0, NULL, 0}};
     int ch;
     while ((ch = getopt_long(argc, argv, "n:t:s:d:kh", lopts, NULL)) != -1) {
         switch (ch) {

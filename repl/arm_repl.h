@@ -233,8 +233,8 @@ typedef struct arm_repl_follower arm_repl_follower;
  * leader need not be up yet. Thread-safe; blocks only for name resolution.
  */
 ARM_WARN_UNUSED int arm_repl_follow(arm_engine *engine, const char *addr,
-                                    const arm_repl_options *opts,
-                                    arm_repl_follower **follower_out, arm_repl_err *err);
+                                    const arm_repl_options *opts, arm_repl_follower **follower_out,
+                                    arm_repl_err *err);
 
 /* Stop following: wake the thread wherever it waits, join it, close the
  * connection, free the follower. What was applied stays, with its positions,

@@ -50,7 +50,7 @@ struct arm_repl_follower {
     repl_wake stop;
     pthread_t th;
     int th_started;
-    pthread_mutex_t mu;          /* guards st and the heartbeat ring */
+    pthread_mutex_t mu; /* guards st and the heartbeat ring */
     arm_repl_follower_stats st;
     uint64_t applied_seq;        /* newest leader sequence number applied */
     uint64_t group_max;          /* log bytes per apply: RF_GROUP_BYTES, halved each time an
@@ -66,11 +66,11 @@ typedef struct rf_shard {
     arm_repl_pos stored; /* the position the engine stores for this shard */
     uint8_t stored_leader[REPL_DBID_BYTES];
     uint32_t stored_flags;
-    int has_stored;      /* the engine has a position for this shard */
-    int stored_ok;       /* ... and it is this session's leader's, without RESYNC */
-    int started;         /* START received */
-    uint64_t pending_n;  /* transactions received, not yet applied */
-    uint64_t applied_n;  /* transactions applied this session (ACK.applied) */
+    int has_stored;     /* the engine has a position for this shard */
+    int stored_ok;      /* ... and it is this session's leader's, without RESYNC */
+    int started;        /* START received */
+    uint64_t pending_n; /* transactions received, not yet applied */
+    uint64_t applied_n; /* transactions applied this session (ACK.applied) */
 } rf_shard;
 
 typedef struct rf_sess {
@@ -81,25 +81,25 @@ typedef struct rf_sess {
     repl_hs hs;
     repl_asm as;
     rf_shard *sh;
-    int have_pos;      /* our hello said HAVE_POS (for pos_leader) */
+    int have_pos; /* our hello said HAVE_POS (for pos_leader) */
     uint8_t pos_leader[REPL_DBID_BYTES];
-    int usable;        /* ... and they are this leader's */
-    int empty;         /* our hello said EMPTY */
-    uint32_t started;  /* shards with a START */
-    int streaming;     /* every shard started */
+    int usable;            /* ... and they are this leader's */
+    int empty;             /* our hello said EMPTY */
+    uint32_t started;      /* shards with a START */
+    int streaming;         /* every shard started */
     uint64_t streaming_ms; /* since when */
-    int applied_ok;    /* an apply of this session succeeded */
+    int applied_ok;        /* an apply of this session succeeded */
     /* the group of whole transactions (or snapshot entries) not applied yet */
     arm_batch *b;
-    uint32_t *gsh;     /* shard_count: positions handed to the apply */
+    uint32_t *gsh; /* shard_count: positions handed to the apply */
     arm_log_pos *gpos;
     uint64_t gbytes, gentries, gtxns, gfirst_ms; /* gbytes: as the log will hold them */
     /* snapshot */
-    int snap;          /* 0 none, 1 receiving, 2 applied */
+    int snap; /* 0 none, 1 receiving, 2 applied */
     uint64_t snap_id, snap_chunks, snap_entries;
     arm_repl_pos *cut;
-    uint64_t echo_ms;  /* now_ms of the leader's last heartbeat */
-    int peer_said;     /* the session ended with the leader's own ERROR */
+    uint64_t echo_ms; /* now_ms of the leader's last heartbeat */
+    int peer_said;    /* the session ended with the leader's own ERROR */
     arm_repl_err err;
 } rf_sess;
 
@@ -393,8 +393,7 @@ static int rf_on_start(rf_sess *s, const repl_frame *fr) {
 static int rf_on_txn(rf_sess *s, const repl_frame *fr) {
     rf_shard *sh = &s->sh[fr->hdr.shard];
     if (!sh->started)
-        return REPL_ERR(&s->err, ARM_PROTOCOL, "TXN for shard %u before its START",
-                        fr->hdr.shard);
+        return REPL_ERR(&s->err, ARM_PROTOCOL, "TXN for shard %u before its START", fr->hdr.shard);
     repl_part p;
     int complete = 0;
     int rc = repl_msg_part_decode(fr, &p, &s->err);
@@ -475,8 +474,8 @@ static int rf_loop(rf_sess *s) {
         if (rc != ARM_OK) return rc;
         int timeout = 0;
         if (s->gentries == 0) { /* nothing to apply at idle: wait for the next event */
-            uint64_t next =
-                ARM_MIN(s->c.last_send_ms + o->heartbeat_ms, s->c.last_recv_ms + o->peer_timeout_ms);
+            uint64_t next = ARM_MIN(s->c.last_send_ms + o->heartbeat_ms,
+                                    s->c.last_recv_ms + o->peer_timeout_ms);
             timeout = next > now ? (int)ARM_MIN(next - now, (uint64_t)INT32_MAX) : 0;
         }
         repl_frame fr;
@@ -595,7 +594,8 @@ static int rf_session(arm_repl_follower *f, int fd, arm_repl_err *err, int *work
     /* It worked when it streamed and applied, or streamed a while: then the
      * next attempt comes quickly. One that fails at once (an apply that
      * cannot succeed) backs off like a refused connection. */
-    *worked = s.streaming && (s.applied_ok || repl_now_ms() >= s.streaming_ms + f->opts.heartbeat_ms);
+    *worked =
+        s.streaming && (s.applied_ok || repl_now_ms() >= s.streaming_ms + f->opts.heartbeat_ms);
     *err = s.err;
     pthread_mutex_lock(&f->mu);
     f->st.bytes_received += s.c.bytes_in;
@@ -657,8 +657,10 @@ int arm_repl_follow(arm_engine *engine, const char *addr, const arm_repl_options
     f->stop.fd = -1;
     pthread_mutex_init(&f->mu, NULL);
     f->e = engine;
-    if (opts) f->opts = *opts;
-    else arm_repl_options_init(&f->opts);
+    if (opts)
+        f->opts = *opts;
+    else
+        arm_repl_options_init(&f->opts);
     int rc = arm_repl_options_check(&f->opts, err);
     if (rc == ARM_OK && (f->opts.secret_file || f->opts.secret_env))
         rc = arm_repl_secret_load(f->opts.secret_file, f->opts.secret_env, &f->secret, err);
@@ -723,20 +725,22 @@ int arm_repl_follower_status_json(arm_repl_follower *f, arm_buf *out) {
     repl_json_raw(&j, ",\"db_id\":");
     repl_json_hex(&j, f->db_id, REPL_DBID_BYTES);
     repl_json_raw(&j, ",\"leader_db_id\":");
-    if (st.has_leader) repl_json_hex(&j, st.leader_id, REPL_DBID_BYTES);
-    else repl_json_raw(&j, "null");
-    repl_json_raw(&j,
-                  ",\"connects\":%llu,\"sessions\":%llu,\"snapshots\":%llu,"
-                  "\"snapshots_done\":%llu,\"errors\":%llu,\"txns_applied\":%llu,"
-                  "\"applies\":%llu,\"bytes_received\":%llu,\"leader_last_seq\":%llu,"
-                  "\"lag_ms\":%llu,\"lag_seq\":%llu,\"last_error\":",
-                  (unsigned long long)st.connects, (unsigned long long)st.sessions,
-                  (unsigned long long)st.snapshots, (unsigned long long)st.snapshots_done,
-                  (unsigned long long)st.errors, (unsigned long long)st.txns,
-                  (unsigned long long)st.applies, (unsigned long long)st.bytes_received,
-                  (unsigned long long)st.leader_last_seq, (unsigned long long)st.lag_ms,
-                  (unsigned long long)(st.leader_last_seq > applied ? st.leader_last_seq - applied
-                                                                    : 0));
+    if (st.has_leader)
+        repl_json_hex(&j, st.leader_id, REPL_DBID_BYTES);
+    else
+        repl_json_raw(&j, "null");
+    repl_json_raw(
+        &j,
+        ",\"connects\":%llu,\"sessions\":%llu,\"snapshots\":%llu,"
+        "\"snapshots_done\":%llu,\"errors\":%llu,\"txns_applied\":%llu,"
+        "\"applies\":%llu,\"bytes_received\":%llu,\"leader_last_seq\":%llu,"
+        "\"lag_ms\":%llu,\"lag_seq\":%llu,\"last_error\":",
+        (unsigned long long)st.connects, (unsigned long long)st.sessions,
+        (unsigned long long)st.snapshots, (unsigned long long)st.snapshots_done,
+        (unsigned long long)st.errors, (unsigned long long)st.txns, (unsigned long long)st.applies,
+        (unsigned long long)st.bytes_received, (unsigned long long)st.leader_last_seq,
+        (unsigned long long)st.lag_ms,
+        (unsigned long long)(st.leader_last_seq > applied ? st.leader_last_seq - applied : 0));
     repl_json_err(&j, &st.last_error);
     repl_json_raw(&j, ",\"shards\":[");
     for (uint32_t i = 0; i < f->shard_count; i++) {

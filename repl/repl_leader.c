@@ -34,17 +34,19 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
-#define RL_EXTRA_SLOTS   4u                  /* sessions in their handshake beyond max_followers */
-#define RL_ROUND_BYTES   ((size_t)256 << 10) /* frames queued before they are flushed */
-#define RL_ROUND_TXNS    4096u               /* transactions per round between reads */
-#define RL_ROUND_MS      20u                 /* ... and at most this long (a slow log read
-                                                must not starve heartbeats and ACKs) */
-#define RL_CUT_SLICE_MS  100                 /* one wait for a consistent cut */
-#define RL_CUT_MAX_MS    5000u               /* then the follower is told to come back */
-#define RL_LAG_RING      32u                 /* per shard: (seq, sent time) of unacked sends */
-#define RL_COALESCE_US   200                 /* a busy stream looks again this long before
-                                                it arms the commit watch (see rl_wait) */
-#define RL_ERRTEXT_WAIT  200                 /* ms to hand a refusal to the peer */
+#define RL_EXTRA_SLOTS 4u                  /* sessions in their handshake beyond max_followers */
+#define RL_ROUND_BYTES ((size_t)256 << 10) /* frames queued before they are flushed */
+#define RL_ROUND_TXNS  4096u               /* transactions per round between reads */
+#define RL_ROUND_MS                                                                                \
+    20u                       /* ... and at most this long (a slow log read                        \
+                                 must not starve heartbeats and ACKs) */
+#define RL_CUT_SLICE_MS 100   /* one wait for a consistent cut */
+#define RL_CUT_MAX_MS   5000u /* then the follower is told to come back */
+#define RL_LAG_RING     32u   /* per shard: (seq, sent time) of unacked sends */
+#define RL_COALESCE_US                                                                             \
+    200                     /* a busy stream looks again this long before                          \
+                               it arms the commit watch (see rl_wait) */
+#define RL_ERRTEXT_WAIT 200 /* ms to hand a refusal to the peer */
 
 enum rl_state {
     RL_FREE = 0,
@@ -73,17 +75,17 @@ typedef struct rl_peer rl_peer;
 struct rl_peer {
     arm_repl_leader *l;
     pthread_t th;
-    int used;           /* slot taken (guarded by l->mu) */
-    _Atomic int done;   /* the thread has finished: the listener joins it */
-    int fd;             /* the accepted socket, until the session owns it */
+    int used;         /* slot taken (guarded by l->mu) */
+    _Atomic int done; /* the thread has finished: the listener joins it */
+    int fd;           /* the accepted socket, until the session owns it */
     char addr[REPL_ADDR_TEXT_MAX];
     /* Read by status; written by the session under mu. */
     pthread_mutex_t mu;
-    int state;          /* enum rl_state */
+    int state; /* enum rl_state */
     uint8_t follower_id[REPL_DBID_BYTES];
-    char start[160];    /* how the follower was brought up to date */
+    char start[160]; /* how the follower was brought up to date */
     uint64_t bytes_sent, txns_sent, rtt_ms, since_ms;
-    rl_shard *sh;       /* shard_count, while admitted */
+    rl_shard *sh; /* shard_count, while admitted */
 };
 
 struct arm_repl_leader {
@@ -95,11 +97,11 @@ struct arm_repl_leader {
     repl_listener lst;
     char addr[REPL_ADDR_TEXT_MAX];
     repl_wake stop;
-    int reap_fd;            /* eventfd: a session thread has finished */
-    pthread_t th;           /* the listener */
+    int reap_fd;  /* eventfd: a session thread has finished */
+    pthread_t th; /* the listener */
     int th_started;
     _Atomic uint64_t snap_next;
-    pthread_mutex_t mu;     /* guards the slots' use, admitted and the counters below */
+    pthread_mutex_t mu; /* guards the slots' use, admitted and the counters below */
     rl_peer *peers;
     uint32_t nslots, admitted;
     uint64_t sessions, refused, snapshots, dropped, txns_sent, bytes_sent;
@@ -131,7 +133,6 @@ static void rl_set_state(rl_peer *p, int state) {
     p->state = state;
     pthread_mutex_unlock(&p->mu);
 }
-
 
 static void rl_note_error(arm_repl_leader *l, const char *addr, const arm_repl_err *e) {
     pthread_mutex_lock(&l->mu);
@@ -366,11 +367,11 @@ static int rl_cut(rl_sess *s, arm_snapshot *snap, arm_log_pos *cut) {
 /* Keys and values of one chunk, copied out of the cursor (its slices are
  * borrowed only until it moves). */
 typedef struct rl_chunk {
-    arm_buf bytes;     /* keys and values back to back */
-    size_t *offs;      /* per entry: key offset, key length, value length */
+    arm_buf bytes; /* keys and values back to back */
+    size_t *offs;  /* per entry: key offset, key length, value length */
     repl_entry *ents;
     uint32_t n, cap;
-    uint64_t wire;     /* encoded size of the entries so far */
+    uint64_t wire; /* encoded size of the entries so far */
 } rl_chunk;
 
 static int rl_chunk_add(rl_chunk *k, arm_slice key, arm_slice val) {
@@ -590,8 +591,8 @@ static int rl_ship(rl_sess *s, const arm_log_txn *t) {
                         (unsigned long long)s->l->opts.txn_max);
     arm_repl_pos after = repl_pos_from_log(t->pos);
     repl_part_enc enc;
-    int rc = repl_part_enc_txn(&enc, (uint16_t)t->shard, &after, s->ents, (uint32_t)t->nops,
-                               &s->err);
+    int rc =
+        repl_part_enc_txn(&enc, (uint16_t)t->shard, &after, s->ents, (uint32_t)t->nops, &s->err);
     for (int more = 1; rc == ARM_OK && more;) {
         rc = repl_part_enc_next(&enc, &s->c.out, s->c.send_max, &more);
         if (rc != ARM_OK) rc = REPL_ERR(&s->err, rc, "out of memory shipping a transaction");
@@ -667,10 +668,11 @@ static int rl_wait(rl_sess *s) {
         return REPL_ERR(&s->err, rc, "reading the log: %s", arm_engine_errmsg(s->l->e));
     const arm_repl_options *o = &s->l->opts;
     uint64_t now = repl_now_ms();
-    uint64_t next = ARM_MIN(s->last_hb_ms + o->heartbeat_ms, s->c.last_recv_ms + o->peer_timeout_ms);
+    uint64_t next =
+        ARM_MIN(s->last_hb_ms + o->heartbeat_ms, s->c.last_recv_ms + o->peer_timeout_ms);
     int timeout = next > now ? (int)ARM_MIN(next - now, (uint64_t)INT32_MAX) : 0;
-    struct pollfd pf[3] = {{s->c.fd, POLLIN, 0}, {arm_watch_fd(s->w), POLLIN, 0},
-                           {s->l->stop.fd, POLLIN, 0}};
+    struct pollfd pf[3] = {
+        {s->c.fd, POLLIN, 0}, {arm_watch_fd(s->w), POLLIN, 0}, {s->l->stop.fd, POLLIN, 0}};
     int k;
     do
         k = poll(pf, 3, timeout);
@@ -820,8 +822,8 @@ static void *rl_listen_main(void *arg) {
     arm_repl_leader *l = arg;
     (void)pthread_setname_np(pthread_self(), "armdb-repl-lstn");
     for (;;) {
-        struct pollfd pf[3] = {{l->lst.fd, POLLIN, 0}, {l->stop.fd, POLLIN, 0},
-                               {l->reap_fd, POLLIN, 0}};
+        struct pollfd pf[3] = {
+            {l->lst.fd, POLLIN, 0}, {l->stop.fd, POLLIN, 0}, {l->reap_fd, POLLIN, 0}};
         int k = poll(pf, 3, -1);
         if (k < 0 && errno == EINTR) continue;
         if (pf[1].revents) break;
@@ -872,8 +874,10 @@ int arm_repl_serve(arm_engine *engine, const char *addr, const arm_repl_options 
     l->lst.fd = l->stop.fd = l->reap_fd = -1;
     pthread_mutex_init(&l->mu, NULL);
     l->e = engine;
-    if (opts) l->opts = *opts;
-    else arm_repl_options_init(&l->opts);
+    if (opts)
+        l->opts = *opts;
+    else
+        arm_repl_options_init(&l->opts);
     int rc = arm_repl_options_check(&l->opts, err);
     if (rc == ARM_OK && (l->opts.secret_file || l->opts.secret_env))
         rc = arm_repl_secret_load(l->opts.secret_file, l->opts.secret_env, &l->secret, err);
@@ -959,8 +963,10 @@ static void rl_json_peer(repl_json *j, rl_peer *p, uint32_t n, uint64_t now) {
     repl_json_raw(j, ",\"state\":");
     repl_json_str(j, rl_state_names[p->state]);
     repl_json_raw(j, ",\"db_id\":");
-    if (p->sh) repl_json_hex(j, p->follower_id, REPL_DBID_BYTES);
-    else repl_json_raw(j, "null");
+    if (p->sh)
+        repl_json_hex(j, p->follower_id, REPL_DBID_BYTES);
+    else
+        repl_json_raw(j, "null");
     repl_json_raw(j, ",\"start\":");
     repl_json_str(j, p->start[0] ? p->start : NULL);
     uint64_t lag_n = 0, lag_ms = 0;

@@ -120,7 +120,8 @@ static int rs_fill(repl_conn *c, int timeout_ms, uint64_t *deadline, arm_repl_er
         if (errno == EINTR) continue;
         if (errno != EAGAIN && errno != EWOULDBLOCK)
             return REPL_ERR(err, ARM_IOERR, "replication: receive: %s", strerror(errno));
-        if (timeout_ms == 0) return REPL_ERR(err, REPL_TIMEOUT, "replication: no frame from the peer");
+        if (timeout_ms == 0)
+            return REPL_ERR(err, REPL_TIMEOUT, "replication: no frame from the peer");
         if (*deadline == 0) *deadline = rs_deadline(timeout_ms);
         int left = rs_left(*deadline);
         if (left == 0) return REPL_ERR(err, REPL_TIMEOUT, "replication: no frame from the peer");

@@ -272,10 +272,9 @@ int repl_pos_valid(const arm_repl_pos *pos) {
 static int rw_pos_decode(const uint8_t *p, arm_repl_pos *pos, const char *what, arm_repl_err *err) {
     repl_wire_pos_get(p, pos);
     if (!repl_pos_valid(pos))
-        return REPL_ERR(err, ARM_PROTOCOL,
-                        "%s: invalid position (file %u, offset %llu, length %u, seq %llu)", what,
-                        pos->fid, (unsigned long long)pos->off, pos->len,
-                        (unsigned long long)pos->seq);
+        return REPL_ERR(
+            err, ARM_PROTOCOL, "%s: invalid position (file %u, offset %llu, length %u, seq %llu)",
+            what, pos->fid, (unsigned long long)pos->off, pos->len, (unsigned long long)pos->seq);
     return ARM_OK;
 }
 

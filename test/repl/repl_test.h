@@ -279,14 +279,16 @@ static inline void rt_wait_equal_at(const char *file, int line, arm_engine *l, a
         if (util_now_ms() >= end) break;
         usleep(5000);
     }
-    fprintf(stderr, "%s:%d: %s: the follower did not catch up in %d ms: %llu keys vs %llu: %s "
-            "(seed %llu)\n", file, line, harness_case, timeout_ms,
-            (unsigned long long)arm_engine_count(l), (unsigned long long)arm_engine_count(f), why,
-            (unsigned long long)harness_seed);
+    fprintf(stderr,
+            "%s:%d: %s: the follower did not catch up in %d ms: %llu keys vs %llu: %s "
+            "(seed %llu)\n",
+            file, line, harness_case, timeout_ms, (unsigned long long)arm_engine_count(l),
+            (unsigned long long)arm_engine_count(f), why, (unsigned long long)harness_seed);
     rt_dump(ld, fw);
     exit(1);
 }
-#define rt_wait_equal(l, f, ld, fw, ms) rt_wait_equal_at(__FILE__, __LINE__, (l), (f), (ld), (fw), (ms))
+#define rt_wait_equal(l, f, ld, fw, ms)                                                            \
+    rt_wait_equal_at(__FILE__, __LINE__, (l), (f), (ld), (fw), (ms))
 
 static inline arm_repl_follower_stats rt_fstats(arm_repl_follower *f) {
     arm_repl_follower_stats st;

@@ -142,9 +142,10 @@ static void expect_exact(arm_engine *l, const leader_id *ls, arm_engine *f, cons
         if (rc == ARM_NOTFOUND) continue;
         UTIL_CHECK_RC(f, rc, ARM_OK);
         if (memcmp(lid, ls->id, 16) != 0 || flags != 0) {
-            fprintf(stderr, "%s: %s: shard %u: position of another leader or RESYNC (flags %u): "
-                    "a snapshot was taken (seed %llu)\n", harness_case, when, s, flags,
-                    (unsigned long long)harness_seed);
+            fprintf(stderr,
+                    "%s: %s: shard %u: position of another leader or RESYNC (flags %u): "
+                    "a snapshot was taken (seed %llu)\n",
+                    harness_case, when, s, flags, (unsigned long long)harness_seed);
             exit(1);
         }
         stored[s] = repl_pos_from_log(p);
@@ -175,9 +176,11 @@ static void expect_exact(arm_engine *l, const leader_id *ls, arm_engine *f, cons
                     (int)a->klen, (const char *)a->key, b ? "another value" : "missing");
     }
     if (!same) {
-        fprintf(stderr, "%s: %s: the follower (%zu keys) is not the leader's log up to its "
-                "positions (%zu keys, %llu transactions) (seed %llu)\n", harness_case, when,
-                got.n, want.n, (unsigned long long)applied, (unsigned long long)harness_seed);
+        fprintf(stderr,
+                "%s: %s: the follower (%zu keys) is not the leader's log up to its "
+                "positions (%zu keys, %llu transactions) (seed %llu)\n",
+                harness_case, when, got.n, want.n, (unsigned long long)applied,
+                (unsigned long long)harness_seed);
         exit(1);
     }
     util_model_free(&want);
@@ -202,7 +205,8 @@ static int follower_child(const char *dir, const char *addr) {
     rt_repl_opts(&o);
     arm_repl_follower *fw = NULL;
     if (arm_repl_follow(f, addr, &o, &fw, NULL) != ARM_OK) return 3;
-    for (;;) pause();
+    for (;;)
+        pause();
 }
 
 /* Run this program again with args (a NULL-terminated list after argv[0]). */
@@ -334,8 +338,8 @@ static void test_leader_killed(void) {
         snprintf(sfd, sizeof sfd, "%d", fds[1]);
         snprintf(sseed, sizeof sseed, "%llu",
                  (unsigned long long)(harness_seed + (uint64_t)round * 1000));
-        char *args[] = {(char *)"test_repl_kill", (char *)"--leader", ldir, sport, sfd, sseed,
-                        NULL};
+        char *args[] = {
+            (char *)"test_repl_kill", (char *)"--leader", ldir, sport, sfd, sseed, NULL};
         pid_t pid = spawn(args);
         close(fds[1]);
         unsigned p = 0;
@@ -375,7 +379,8 @@ static void test_leader_killed(void) {
     ARM_CHECK(RT_WAIT(5000, rt_fstats(fw).sessions >= (uint64_t)rounds + 1));
     util_rng g2;
     util_rng_seed(&g2, harness_seed ^ 0xe2d);
-    for (uint64_t i = 0; i < 200; i++) one_write(l, &g2, i, 500);
+    for (uint64_t i = 0; i < 200; i++)
+        one_write(l, &g2, i, 500);
     rt_wait_equal(l, f, ld, fw, 20000);
     ARM_CHECK(rt_fstats(fw).snapshots == 0); /* every restart resumed from positions */
     expect_exact(l, &lid, f, "at the end");
@@ -419,10 +424,11 @@ static void test_random_faults(void) {
     rt_wait_equal(l, f, ld, fw, 20000);
     arm_repl_follower_stats st = rt_fstats(fw);
     if (getenv("ARM_TEST_VERBOSE"))
-        fprintf(stderr, "    %llu writes, %llu cuts, %llu duplicates, %llu sessions, %llu "
-                "snapshots\n", (unsigned long long)w.n, (unsigned long long)cuts,
-                (unsigned long long)dups, (unsigned long long)st.sessions,
-                (unsigned long long)st.snapshots);
+        fprintf(stderr,
+                "    %llu writes, %llu cuts, %llu duplicates, %llu sessions, %llu "
+                "snapshots\n",
+                (unsigned long long)w.n, (unsigned long long)cuts, (unsigned long long)dups,
+                (unsigned long long)st.sessions, (unsigned long long)st.snapshots);
     ARM_CHECK(cuts + dups >= 3);
     ARM_CHECK(st.errors >= 3 && st.sessions >= 2);
     expect_exact(l, &lid, f, "after the faults");
@@ -471,7 +477,8 @@ static void test_stalled_follower(void) {
     arm_repl_follower *fb = rt_follow(b, arm_repl_leader_addr(ld), &o);
     ARM_CHECK(RT_WAIT(3000, rt_lstats(ld).followers == 3));
     uint64_t t0 = util_now_ms();
-    for (uint64_t i = 0; i < 8000; i++) rt_put_i(l, i, "a-kilobyte-each", 1000);
+    for (uint64_t i = 0; i < 8000; i++)
+        rt_put_i(l, i, "a-kilobyte-each", 1000);
     /* the two keep up while the third is stuck with its socket full */
     rt_wait_equal(l, a, ld, fa, 2500 * RT_TIME_FACTOR);
     rt_wait_equal(l, b, ld, fb, 2500 * RT_TIME_FACTOR);
@@ -485,7 +492,8 @@ static void test_stalled_follower(void) {
     ARM_CHECK(strstr(ls.last_error.msg, "stopped reading") != NULL ||
               strstr(ls.last_error.msg, "sent nothing") != NULL);
     /* the two go on streaming */
-    for (uint64_t i = 0; i < 100; i++) rt_put_i(l, i, "after", 32);
+    for (uint64_t i = 0; i < 100; i++)
+        rt_put_i(l, i, "after", 32);
     rt_wait_equal(l, a, ld, fa, 5000);
     rt_wait_equal(l, b, ld, fb, 5000);
     arm_repl_follower_stop(fa);

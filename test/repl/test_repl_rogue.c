@@ -38,16 +38,18 @@ typedef struct rogue {
 } rogue;
 
 static void put32(uint8_t *p, uint32_t v) {
-    for (int i = 0; i < 4; i++) p[i] = (uint8_t)(v >> (8 * i));
+    for (int i = 0; i < 4; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
 }
 static void put64(uint8_t *p, uint64_t v) {
-    for (int i = 0; i < 8; i++) p[i] = (uint8_t)(v >> (8 * i));
+    for (int i = 0; i < 8; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
 }
 
 /* Recompute both checksums of the frame at p after editing it. */
 static void reseal(uint8_t *p) {
-    uint32_t len = (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
-                   (uint32_t)p[3] << 24;
+    uint32_t len =
+        (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
     put32(p + 8, (uint32_t)arm_hash_checksum(p + 16, len));
     put32(p + 12, (uint32_t)arm_hash_checksum(p, 12));
 }
@@ -522,7 +524,8 @@ static void test_rogue_follower(void) {
     arm_engine_options eo;
     rt_engine_opts(&eo, 2);
     arm_engine *l = util_open_ok(dir, &eo);
-    for (uint64_t i = 0; i < 50; i++) rt_put_i(l, i, "v", 32);
+    for (uint64_t i = 0; i < 50; i++)
+        rt_put_i(l, i, "v", 32);
     arm_repl_options o;
     rt_repl_opts(&o);
     arm_repl_leader *ld = rt_serve(l, &o);

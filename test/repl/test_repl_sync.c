@@ -47,7 +47,8 @@ static void leader_tails(arm_engine *l, arm_log_pos *pos, uint32_t n) {
     while ((rc = arm_log_reader_next(r, &t)) == ARM_OK) {
     }
     UTIL_CHECK_RC(l, rc, ARM_NOTFOUND);
-    for (uint32_t i = 0; i < n; i++) pos[i] = arm_log_reader_pos(r, i);
+    for (uint32_t i = 0; i < n; i++)
+        pos[i] = arm_log_reader_pos(r, i);
     arm_log_reader_close(r);
 }
 
@@ -83,7 +84,8 @@ static void test_catch_up(void) {
     util_rmrf(dir_of("cu_l"));
     arm_engine *l = util_open_ok(dir_of("cu_l"), &eo), *f = open_new("cu_f", 2);
     uint64_t n = 25000;
-    for (uint64_t i = 0; i < n; i++) rt_put_i(l, i, "v", 32);
+    for (uint64_t i = 0; i < n; i++)
+        rt_put_i(l, i, "v", 32);
     arm_repl_options o;
     rt_repl_opts(&o);
     arm_repl_leader *ld = rt_serve(l, &o);
@@ -93,7 +95,7 @@ static void test_catch_up(void) {
     ARM_CHECK(RT_WAIT(2000, rt_fstats(fw).txns == n));
     arm_repl_follower_stats st = rt_fstats(fw);
     ARM_CHECK(st.state == ARM_REPL_STREAMING && st.snapshots == 0 && st.sessions == 1);
-    ARM_CHECK(st.applies >= 3);                        /* in groups, not one by one */
+    ARM_CHECK(st.applies >= 3); /* in groups, not one by one */
     ARM_CHECK(st.applies < n / 4);
     expect_positions_at_tail(l, f);
     /* the follower refuses writes of its own */
@@ -107,13 +109,15 @@ static void test_catch_up(void) {
 /* Caught up, then new writes arrive by streaming, promptly. */
 static void test_streaming(void) {
     arm_engine *l = open_new("st_l", 2), *f = open_new("st_f", 2);
-    for (uint64_t i = 0; i < 64; i++) rt_put_i(l, i, "initial", 32);
+    for (uint64_t i = 0; i < 64; i++)
+        rt_put_i(l, i, "initial", 32);
     arm_repl_options o;
     rt_repl_opts(&o);
     arm_repl_leader *ld = rt_serve(l, &o);
     arm_repl_follower *fw = rt_follow(f, arm_repl_leader_addr(ld), &o);
     rt_wait_equal(l, f, ld, fw, 10000);
-    for (uint64_t i = 512; i < 768; i++) rt_put_i(l, i, "streamed", 32);
+    for (uint64_t i = 512; i < 768; i++)
+        rt_put_i(l, i, "streamed", 32);
     rt_wait_equal(l, f, ld, fw, 5000);
     /* one more, alone: it arrives without waiting for a heartbeat or a batch */
     uint64_t t0 = util_now_ms();
@@ -138,11 +142,14 @@ static void test_reconnect(void) {
     rt_repl_opts(&o);
     arm_repl_leader *ld = rt_serve(l, &o);
     arm_repl_follower *fw = rt_follow(f, arm_repl_leader_addr(ld), &o);
-    for (uint64_t i = 0; i < 100; i++) rt_put_i(l, i, "batch1", 32);
+    for (uint64_t i = 0; i < 100; i++)
+        rt_put_i(l, i, "batch1", 32);
     rt_wait_equal(l, f, ld, fw, 10000);
     arm_repl_follower_stop(fw);
-    for (uint64_t i = 100; i < 200; i++) rt_put_i(l, i, "batch2", 32);
-    for (uint64_t i = 0; i < 50; i++) rt_put_i(l, i, "rewritten", 40);
+    for (uint64_t i = 100; i < 200; i++)
+        rt_put_i(l, i, "batch2", 32);
+    for (uint64_t i = 0; i < 50; i++)
+        rt_put_i(l, i, "rewritten", 40);
     fw = rt_follow(f, arm_repl_leader_addr(ld), &o);
     rt_wait_equal(l, f, ld, fw, 15000);
     ARM_CHECK(arm_engine_count(f) == 200);
@@ -159,7 +166,8 @@ static void test_reconnect(void) {
     /* the follower restarts (engine closed and reopened): still exact */
     arm_repl_follower_stop(fw);
     util_close_ok(f);
-    for (uint64_t i = 200; i < 260; i++) rt_put_i(l, i, "batch3", 32);
+    for (uint64_t i = 200; i < 260; i++)
+        rt_put_i(l, i, "batch3", 32);
     arm_engine_options eo;
     rt_engine_opts(&eo, 2);
     f = util_open_ok(dir_of("rc_f"), &eo);
@@ -190,7 +198,8 @@ static void test_rotations(void) {
     arm_repl_leader *ld = rt_serve(l, &o);
     arm_repl_follower *fw = rt_follow(f, arm_repl_leader_addr(ld), &o);
     uint64_t n = 2000 * (uint64_t)util_scale();
-    for (uint64_t i = 0; i < n; i++) rt_put_i(l, i, "rotation_test_value", 100);
+    for (uint64_t i = 0; i < n; i++)
+        rt_put_i(l, i, "rotation_test_value", 100);
     rt_wait_equal(l, f, ld, fw, 15000);
     arm_engine_stats st;
     arm_engine_stats_get(l, &st);
@@ -211,7 +220,8 @@ static void test_rotations(void) {
 /* Four shards, keys routed by hash, batches whose keys span shards. */
 static void test_multi_shard(void) {
     arm_engine *l = open_new("ms_l", 4), *f = open_new("ms_f", 4);
-    for (uint64_t i = 0; i < 200; i++) rt_put_i(l, i, "multi", 32);
+    for (uint64_t i = 0; i < 200; i++)
+        rt_put_i(l, i, "multi", 32);
     arm_repl_options o;
     rt_repl_opts(&o);
     arm_repl_leader *ld = rt_serve(l, &o);
@@ -245,11 +255,13 @@ static void test_unflushed(void) {
     util_rmrf(dir_of("uf_l"));
     util_rmrf(dir_of("uf_f"));
     arm_engine *l = util_open_ok(dir_of("uf_l"), &eo), *f = util_open_ok(dir_of("uf_f"), &eo);
-    for (uint64_t i = 0; i < 100; i++) rt_put_i(l, i, "buffered", 32);
+    for (uint64_t i = 0; i < 100; i++)
+        rt_put_i(l, i, "buffered", 32);
     /* nothing of them is in the files yet */
     util_logfile logs[8];
     int nl = util_list_logs(dir_of("uf_l"), logs, 8);
-    for (int i = 0; i < nl; i++) ARM_CHECK(logs[i].size <= UTIL_FILE_HDR);
+    for (int i = 0; i < nl; i++)
+        ARM_CHECK(logs[i].size <= UTIL_FILE_HDR);
     arm_repl_options o;
     rt_repl_opts(&o);
     arm_repl_leader *ld = rt_serve(l, &o);
@@ -272,7 +284,8 @@ static void test_second_refused(void) {
     arm_repl_follower *w1 = rt_follow(f1, arm_repl_leader_addr(ld), &o);
     ARM_CHECK(RT_WAIT(5000, rt_fstats(w1).state == ARM_REPL_STREAMING));
     arm_repl_follower *w2 = rt_follow(f2, arm_repl_leader_addr(ld), &o);
-    for (uint64_t i = 0; i < 50; i++) rt_put_i(l, i, "v", 32);
+    for (uint64_t i = 0; i < 50; i++)
+        rt_put_i(l, i, "v", 32);
     rt_wait_equal(l, f1, ld, w1, 10000);
     ARM_CHECK(RT_WAIT(5000, rt_fstats(w2).errors >= 2)); /* refused, and retried */
     usleep(300 * 1000);
@@ -367,7 +380,8 @@ static void expect_refused(arm_engine *l, const arm_repl_options *lo, const arm_
 
 static void test_auth(void) {
     arm_engine *l = open_new("au_l", 2);
-    for (uint64_t i = 0; i < 30; i++) rt_put_i(l, i, "secret-data", 32);
+    for (uint64_t i = 0; i < 30; i++)
+        rt_put_i(l, i, "secret-data", 32);
     char good[600], bad[600];
     write_secret("good.key", "correct horse battery staple", good, sizeof good);
     write_secret("bad.key", "incorrect horse battery staple", bad, sizeof bad);
@@ -399,8 +413,10 @@ static void test_auth(void) {
  * everything (A's keys are gone), positions become B's. */
 static void test_other_leader(void) {
     arm_engine *a = open_new("ol_a", 2), *b = open_new("ol_b", 2), *f = open_new("ol_f", 2);
-    for (uint64_t i = 0; i < 300; i++) rt_put_i(a, i, "from-a", 32);
-    for (uint64_t i = 200; i < 500; i++) rt_put_i(b, i, "from-b", 40);
+    for (uint64_t i = 0; i < 300; i++)
+        rt_put_i(a, i, "from-a", 32);
+    for (uint64_t i = 200; i < 500; i++)
+        rt_put_i(b, i, "from-b", 40);
     arm_repl_options o;
     rt_repl_opts(&o);
     arm_repl_leader *la = rt_serve(a, &o), *lb = rt_serve(b, &o);
@@ -416,7 +432,8 @@ static void test_other_leader(void) {
     rt_check_json(&js);
     ARM_CHECK(strstr((char *)js.ptr, "another leader") != NULL);
     /* streaming goes on after the snapshot, and positions are exact */
-    for (uint64_t i = 0; i < 100; i++) rt_put_i(b, i, "after-snap", 32);
+    for (uint64_t i = 0; i < 100; i++)
+        rt_put_i(b, i, "after-snap", 32);
     rt_wait_equal(b, f, lb, fw, 10000);
     expect_positions_at_tail(b, f);
     ARM_CHECK_RC(arm_repl_follower_status_json(fw, &js), ARM_OK);
@@ -439,8 +456,10 @@ static void test_other_leader(void) {
 /* A follower with keys of its own and no positions: a snapshot. */
 static void test_nonempty_follower(void) {
     arm_engine *l = open_new("ne_l", 4), *f = open_new("ne_f", 4);
-    for (uint64_t i = 0; i < 500; i++) rt_put_i(l, i, "leader", 32);
-    for (uint64_t i = 400; i < 900; i++) rt_put_i(f, i, "stale", 48);
+    for (uint64_t i = 0; i < 500; i++)
+        rt_put_i(l, i, "leader", 32);
+    for (uint64_t i = 400; i < 900; i++)
+        rt_put_i(f, i, "stale", 48);
     arm_repl_options o;
     rt_repl_opts(&o);
     arm_repl_leader *ld = rt_serve(l, &o);
@@ -527,13 +546,15 @@ static void test_status(void) {
     ARM_CHECK(strstr((char *)b.ptr, "ARM_IOERR") != NULL);
     arm_repl_follower_stop(fw);
     /* streaming */
-    for (uint64_t i = 0; i < 100; i++) rt_put_i(l, i, "x\"\\\x01\xff", 32);
+    for (uint64_t i = 0; i < 100; i++)
+        rt_put_i(l, i, "x\"\\\x01\xff", 32);
     fw = rt_follow(f, arm_repl_leader_addr(ld), &o);
     rt_wait_equal(l, f, ld, fw, 10000);
     ARM_CHECK(RT_WAIT(3000, rt_fstats(fw).leader_last_seq > 0 && rt_fstats(fw).lag_ms == 0));
     ARM_CHECK_RC(arm_repl_leader_status_json(ld, &b), ARM_OK);
     rt_check_json(&b);
-    ARM_CHECK(util_json_find((char *)b.ptr, "state", v, sizeof v) && strcmp(v, "\"streaming\"") == 0);
+    ARM_CHECK(util_json_find((char *)b.ptr, "state", v, sizeof v) &&
+              strcmp(v, "\"streaming\"") == 0);
     ARM_CHECK(util_json_find((char *)b.ptr, "followers", v, sizeof v) && strcmp(v, "1") == 0);
     ARM_CHECK(RT_WAIT(3000, arm_repl_leader_status_json(ld, &b) == ARM_OK &&
                                 util_json_find((char *)b.ptr, "lag_entries", v, sizeof v) &&
@@ -541,7 +562,8 @@ static void test_status(void) {
     ARM_CHECK(strstr((char *)b.ptr, "\"acked\":{\"seq\":") != NULL);
     ARM_CHECK_RC(arm_repl_follower_status_json(fw, &b), ARM_OK);
     rt_check_json(&b);
-    ARM_CHECK(util_json_find((char *)b.ptr, "state", v, sizeof v) && strcmp(v, "\"streaming\"") == 0);
+    ARM_CHECK(util_json_find((char *)b.ptr, "state", v, sizeof v) &&
+              strcmp(v, "\"streaming\"") == 0);
     ARM_CHECK(util_json_find((char *)b.ptr, "txns_applied", v, sizeof v) && strcmp(v, "100") == 0);
     ARM_CHECK(strstr((char *)b.ptr, "\"resync\":false") != NULL);
     /* and the system's own JSON parser agrees (when python3 is there) */
@@ -564,7 +586,8 @@ static void test_status(void) {
  * follower in backoff), a session in its handshake. */
 static void test_stop(void) {
     arm_engine *l = open_new("sp_l", 2);
-    for (uint64_t i = 0; i < 20000; i++) rt_put_i(l, i, "fill-the-socket", 200);
+    for (uint64_t i = 0; i < 20000; i++)
+        rt_put_i(l, i, "fill-the-socket", 200);
     arm_repl_options o;
     rt_repl_opts(&o);
     o.peer_timeout_ms = 60000; /* the stop, not a timeout, must end it */

@@ -39,10 +39,10 @@ typedef struct gwriter {
     arm_engine *e;
     pthread_t th;
     _Atomic int stop;
-    int two_phase;   /* arm_txn_commit, else arm_engine_batch_commit */
-    int group_lo;    /* its groups: [group_lo, group_lo + GROUPS / 2) */
+    int two_phase; /* arm_txn_commit, else arm_engine_batch_commit */
+    int group_lo;  /* its groups: [group_lo, group_lo + GROUPS / 2) */
     uint64_t seed, commits, discards;
-    int poison;      /* also prepare-and-discard transactions */
+    int poison; /* also prepare-and-discard transactions */
 } gwriter;
 
 /* One group, all members to `val` (or all deleted when val is NULL). */
@@ -97,8 +97,10 @@ static void *gwriter_main(void *arg) {
         snprintf(val, sizeof val, "w%d-v%llu", w->two_phase, (unsigned long long)i);
         int del = util_rng_below(&g, 8) == 0;
         int rc = write_group(w, group, del ? NULL : val);
-        if (rc == ARM_OK) w->commits++;
-        else if (ARM_RC_PRIMARY(rc) != ARM_BUSY) abort(); /* a conflict with the poisoner */
+        if (rc == ARM_OK)
+            w->commits++;
+        else if (ARM_RC_PRIMARY(rc) != ARM_BUSY)
+            abort(); /* a conflict with the poisoner */
         if (w->poison && i % 16 == 0) poison_once(w, i);
         usleep(50);
     }
@@ -157,7 +159,8 @@ static void check_once(checker *c) {
 
 static void *checker_main(void *arg) {
     checker *c = arg;
-    while (!atomic_load(&c->stop) && c->bad[0] == 0) check_once(c);
+    while (!atomic_load(&c->stop) && c->bad[0] == 0)
+        check_once(c);
     return NULL;
 }
 
@@ -204,8 +207,10 @@ static void test_whole(void) {
     c.f = f;
     ARM_CHECK(pthread_create(&c.th, NULL, checker_main, &c) == 0);
     usleep(1500 * 1000);
-    for (int i = 0; i < 2; i++) atomic_store(&w[i].stop, 1);
-    for (int i = 0; i < 2; i++) pthread_join(w[i].th, NULL);
+    for (int i = 0; i < 2; i++)
+        atomic_store(&w[i].stop, 1);
+    for (int i = 0; i < 2; i++)
+        pthread_join(w[i].th, NULL);
     rt_wait_equal(l, f, ld, fw, 10000 * RT_TIME_FACTOR);
     atomic_store(&c.stop, 1);
     pthread_join(c.th, NULL);
@@ -271,7 +276,8 @@ static void test_prepared_holds(void) {
  * and undecided: the follower is copied once it is published, with it. */
 static void test_snapshot_waits(void) {
     arm_engine *l = open_dir("sw_l", 2), *f = open_dir("sw_f", 2);
-    for (uint64_t i = 0; i < 200; i++) rt_put_i(l, i, "leader", 32);
+    for (uint64_t i = 0; i < 200; i++)
+        rt_put_i(l, i, "leader", 32);
     UTIL_CHECK_RC(f, arm_engine_put(f, UTIL_S("own"), UTIL_S("key")), ARM_OK); /* needs one */
     arm_txn *p = NULL;
     UTIL_CHECK_RC(l, arm_txn_begin(l, NULL, 0, &p), ARM_OK);

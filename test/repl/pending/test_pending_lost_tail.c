@@ -83,11 +83,12 @@ static void test_lost_tail(void) {
     arm_log_reader *r = NULL;
     int rc = arm_log_reader_open(e, &p, &r);
     if (rc != ARM_RANGE) {
-        fprintf(stderr, "%s: a position past a lost tail (seq %llu, file %u, offset %llu, len %u) "
+        fprintf(stderr,
+                "%s: a position past a lost tail (seq %llu, file %u, offset %llu, len %u) "
                 "opened with %s, not ARM_RANGE: the follower would miss the new entries and keep "
-                "the lost ones (seed %llu)\n", harness_case, (unsigned long long)p.seq, p.fid,
-                (unsigned long long)p.off, p.len, arm_rc_str(rc),
-                (unsigned long long)harness_seed);
+                "the lost ones (seed %llu)\n",
+                harness_case, (unsigned long long)p.seq, p.fid, (unsigned long long)p.off, p.len,
+                arm_rc_str(rc), (unsigned long long)harness_seed);
         arm_log_reader_close(r);
         util_close_ok(e);
         exit(1);
