@@ -453,6 +453,41 @@ static void test_other_leader(void) {
     util_close_ok(a);
 }
 
+/* A follower whose positions are this leader's but not in its log (as after
+ * the leader lost its tail): ARM_RANGE at the leader, so a snapshot. */
+static void test_position_gone(void) {
+    arm_engine *l = open_new("pg_l", 2), *f = open_new("pg_f", 2);
+    for (uint64_t i = 0; i < 300; i++)
+        rt_put_i(l, i, "leader", 32);
+    arm_repl_options o;
+    rt_repl_opts(&o);
+    arm_repl_leader *ld = rt_serve(l, &o);
+    arm_repl_follower *fw = rt_follow(f, arm_repl_leader_addr(ld), &o);
+    rt_wait_equal(l, f, ld, fw, 10000);
+    arm_repl_follower_stop(fw);
+    /* the follower "remembers" shard 1 past the end of the leader's log */
+    arm_engine_stats ls;
+    arm_engine_stats_get(l, &ls);
+    uint32_t sh = 1;
+    arm_log_pos far = {1u << 20, 1u << 30, 1, 40};
+    UTIL_CHECK_RC(f, arm_engine_apply(f, NULL, ls.db_id, &sh, &far, 1, 0), ARM_OK);
+    for (uint64_t i = 300; i < 350; i++)
+        rt_put_i(l, i, "more", 32);
+    fw = rt_follow(f, arm_repl_leader_addr(ld), &o);
+    rt_wait_equal(l, f, ld, fw, 10000);
+    ARM_CHECK(RT_WAIT(2000, rt_fstats(fw).snapshots_done == 1));
+    arm_buf js = {0};
+    ARM_CHECK_RC(arm_repl_leader_status_json(ld, &js), ARM_OK);
+    rt_check_json(&js);
+    ARM_CHECK(strstr((char *)js.ptr, "snapshot (shard 1: position") != NULL);
+    arm_buf_free(&js);
+    expect_positions_at_tail(l, f);
+    arm_repl_follower_stop(fw);
+    arm_repl_leader_stop(ld);
+    util_close_ok(f);
+    util_close_ok(l);
+}
+
 /* A follower with keys of its own and no positions: a snapshot. */
 static void test_nonempty_follower(void) {
     arm_engine *l = open_new("ne_l", 4), *f = open_new("ne_f", 4);
@@ -652,6 +687,7 @@ int main(void) {
     UTIL_CASE("authentication: right, wrong, missing, one-sided", test_auth());
     UTIL_CASE("a follower of another leader gets a snapshot", test_other_leader());
     UTIL_CASE("a non-empty follower without positions gets a snapshot", test_nonempty_follower());
+    UTIL_CASE("a follower whose position is not in the log gets a snapshot", test_position_gone());
     UTIL_CASE("a large catch-up, from the origin and by snapshot", test_large());
     UTIL_CASE("status reports are JSON", test_status());
     UTIL_CASE("stop returns promptly wherever threads wait", test_stop());
