@@ -78,8 +78,8 @@ SQLTEST_BIN := $(patsubst %.c,$(O)/%,$(SQLTEST_SRC))
 BENCH_BIN := $(patsubst bench/%.c,$(O)/bench/%,$(BENCH_SRC))
 
 .PHONY: demo all lib so tests test test-unit test-ext test-readme test-sql test-sql-new \
-        test-differential test-differential-new test-pending sqlite-new test-amalgamation \
-        amalgamation check-amalgamation dist \
+        test-differential test-differential-new test-pending test-repl-pending sqlite-new \
+        test-amalgamation amalgamation check-amalgamation dist \
         asan tsan ubsan bench check-includes check-symbols clean format format-check
 
 all: so lib tests
@@ -162,6 +162,13 @@ test-pending: $(O)/armdb.so
 	-@[ -z "$(PENDING_SQL)" ] || ARMDB_SO=$(O)/armdb SQLITE3=$(SQLITE3) $(PY_SQLITE) \
 		sql_tests/run_differential.py sql_tests/differential/pending
 	-@[ -z "$(PENDING_PY)" ] || $(PY_SQLITE) $(PY_DIFF) $(PENDING_PY)
+
+# C tests of engine behaviour replication needs and does not get yet
+# (test/repl/pending/: each file says what it waits for). Not in make test:
+# they fail until their fixes land (one only under SAN=thread).
+REPL_PENDING_BIN := $(patsubst %.c,$(O)/%,$(wildcard test/repl/pending/test_*.c))
+test-repl-pending: $(REPL_PENDING_BIN)
+	-@sh test/run_unit_tests.sh $(REPL_PENDING_BIN)
 
 # The newest SQLite, for tests: test/sqlite/build_sqlite_new.sh (which pins the
 # version and says how) builds it from the amalgamation in npm's better-sqlite3

@@ -4,6 +4,7 @@
  */
 #include "arm_base.h"
 
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -32,13 +33,17 @@ const char *arm_rc_str(int rc) {
     }
 }
 
-/* Set ARMDB_DEBUG_ERRORS=1 to log every raised error with its origin. */
+/* Set ARMDB_DEBUG_ERRORS=1 to log every raised error with its origin.
+ * Threads raise errors concurrently (replication sessions), so the lazily
+ * read setting is an atomic (every thread computes the same value). */
 int arm_error_bkpt(int rc, const char *file, int line) {
-    static int verbose = -1;
-    if (verbose < 0) {
-        const char *v = getenv("ARMDB_DEBUG_ERRORS");
-        verbose = v != NULL && v[0] == '1';
+    static _Atomic int verbose = -1;
+    int v = atomic_load_explicit(&verbose, memory_order_relaxed);
+    if (v < 0) {
+        const char *env = getenv("ARMDB_DEBUG_ERRORS");
+        v = env != NULL && env[0] == '1';
+        atomic_store_explicit(&verbose, v, memory_order_relaxed);
     }
-    if (verbose) fprintf(stderr, "armdb: %s at %s:%d\n", arm_rc_str(rc), file, line);
+    if (v) fprintf(stderr, "armdb: %s at %s:%d\n", arm_rc_str(rc), file, line);
     return rc;
 }

@@ -8,6 +8,9 @@
  *   repl_net.c        addresses, sockets, wake-up, connect with backoff
  *   repl_stream.c     framed I/O over a socket, heartbeats, the fault hook
  *   repl_opts.c       options, error reports, positions
+ *   repl_status.c     the JSON text of status reports
+ *   repl_leader.c     the leader: listener thread, one session thread per follower
+ *   repl_follower.c   the follower: one thread, connect, catch up, apply
  * The wire format is drawn byte by byte at the top of repl_wire.c and in
  * ARCHITECTURE.md ("Replication"). All integers are little-endian.
  */
@@ -47,6 +50,7 @@ ARM_PRIVATE int repl_err_set(arm_repl_err *err, int rc, const char *fmt, ...)
 #define REPL_ERRTEXT_MAX   240u                /* bytes of text in an ERROR frame */
 #define REPL_SEQ_MAX       ((uint64_t)1 << 62) /* = the engine's ARM_SEQ_MAX */
 #define REPL_TXN_MIN       1024u               /* smallest txn_max an option may set */
+#define REPL_LOG_ENTRY_MIN 20u /* = the engine's ARM_ENTRY_HEADER: the smallest log entry */
 
 _Static_assert(REPL_HELLO_SIZE <= REPL_HELLO_MAX, "hello fits its bound");
 _Static_assert(24u + REPL_POS_SIZE * REPL_SHARDS_MAX <= ARM_REPL_PAYLOAD_MIN,
@@ -377,6 +381,9 @@ ARM_PRIVATE int repl_hello_positions_valid(const repl_hello *f, const repl_hello
 /* Positions on the wire (24 bytes), shared by the messages above. */
 ARM_PRIVATE void repl_wire_pos_put(uint8_t *p, const arm_repl_pos *pos);
 ARM_PRIVATE void repl_wire_pos_get(const uint8_t *p, arm_repl_pos *pos);
+/* 1 when pos can be a position: the origin (all zero), or seq in [1, 2^62),
+ * fid >= 1 and REPL_LOG_ENTRY_MIN <= len <= off. */
+ARM_PRIVATE int repl_pos_valid(const arm_repl_pos *pos);
 
 /* ------------------------------------------------------- authentication */
 /* Random bytes for a handshake nonce (libsodium's CSPRNG). ARM_OK, or
@@ -589,7 +596,7 @@ typedef struct repl_conn {
     int broken;          /* a send or receive failed: only close is left */
     repl_fault_fn fault; /* test hook or NULL */
     void *fault_ctx;
-    uint64_t last_recv_ms;        /* when the last whole frame arrived */
+    uint64_t last_recv_ms;        /* when bytes last arrived (liveness of the peer) */
     uint64_t last_send_ms;        /* when bytes last left */
     uint64_t bytes_in, bytes_out; /* totals on the socket */
     uint64_t frames_in;           /* whole frames received */
@@ -649,5 +656,45 @@ ARM_PRIVATE int repl_hb_send_due(const repl_hb *hb, uint64_t now_ms);
 ARM_PRIVATE int repl_hb_peer_dead(const repl_hb *hb, uint64_t now_ms);
 /* Milliseconds until the next of the two events (0 if one is due). */
 ARM_PRIVATE int repl_hb_wait_ms(const repl_hb *hb, uint64_t now_ms);
+
+/* ----------------------------------------------------------- positions */
+/* arm_repl_pos is the engine's arm_log_pos under its replication name: the
+ * same four fields (checked where both are visible, in test_repl_wire). */
+static inline arm_repl_pos repl_pos_from_log(arm_log_pos p) {
+    arm_repl_pos r = {p.seq, p.off, p.fid, p.len};
+    return r;
+}
+static inline arm_log_pos repl_pos_to_log(arm_repl_pos p) {
+    arm_log_pos r = {p.seq, p.off, p.fid, p.len};
+    return r;
+}
+/* 1 when a and b are the same position (every field). */
+static inline int repl_pos_eq(const arm_repl_pos *a, const arm_repl_pos *b) {
+    return a->seq == b->seq && a->off == b->off && a->fid == b->fid && a->len == b->len;
+}
+
+/* ---------------------------------------------------------------- JSON */
+/* Appends JSON text to a buffer with a sticky error: once an append fails
+ * (ARM_NOMEM) the rest are no-ops and repl_json_end says so. The text in
+ * b->ptr stays NUL-terminated (b->len excludes the NUL). */
+typedef struct repl_json {
+    arm_buf *b;
+    int rc;
+} repl_json;
+ARM_PRIVATE void repl_json_begin(repl_json *j, arm_buf *b);
+/* Raw text (the caller writes the punctuation). */
+ARM_PRIVATE void repl_json_raw(repl_json *j, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/* A string, quoted and escaped ("\", """, control and non-ASCII bytes as
+ * \u00XX), or null for NULL. */
+ARM_PRIVATE void repl_json_str(repl_json *j, const char *s);
+/* n bytes as a quoted lowercase hex string. */
+ARM_PRIVATE void repl_json_hex(repl_json *j, const uint8_t *p, size_t n);
+/* {"seq":..,"fid":..,"off":..,"len":..} */
+ARM_PRIVATE void repl_json_pos(repl_json *j, const arm_repl_pos *pos);
+/* null when e->rc is ARM_OK, else {"code":"ARM_...","message":"..."} */
+ARM_PRIVATE void repl_json_err(repl_json *j, const arm_repl_err *e);
+/* ARM_OK, or ARM_NOMEM when an append failed. */
+ARM_WARN_UNUSED ARM_PRIVATE int repl_json_end(repl_json *j);
 
 #endif /* ARM_REPL_INT_H */

@@ -101,13 +101,16 @@ static int rs_make_room(repl_conn *c, size_t need, arm_repl_err *err) {
     return ARM_OK;
 }
 
-/* Read what the socket has (at least one byte, or EOF, or wait). */
-static int rs_fill(repl_conn *c, uint64_t deadline, arm_repl_err *err) {
+/* Read what the socket has (at least one byte, or EOF, or wait until the
+ * deadline: computed at the first wait, so a receive that finds its bytes
+ * there, or must not wait, never reads the clock). */
+static int rs_fill(repl_conn *c, int timeout_ms, uint64_t *deadline, arm_repl_err *err) {
     for (;;) {
         ssize_t n = recv(c->fd, c->in.ptr + c->in.len, c->in.cap - c->in.len, 0);
         if (n > 0) {
             c->in.len += (size_t)n;
             c->bytes_in += (uint64_t)n;
+            c->last_recv_ms = repl_now_ms(); /* per read, not per frame: one clock per batch */
             return ARM_OK;
         }
         if (n == 0) {
@@ -117,7 +120,10 @@ static int rs_fill(repl_conn *c, uint64_t deadline, arm_repl_err *err) {
         if (errno == EINTR) continue;
         if (errno != EAGAIN && errno != EWOULDBLOCK)
             return REPL_ERR(err, ARM_IOERR, "replication: receive: %s", strerror(errno));
-        int left = rs_left(deadline);
+        if (timeout_ms == 0)
+            return REPL_ERR(err, REPL_TIMEOUT, "replication: no frame from the peer");
+        if (*deadline == 0) *deadline = rs_deadline(timeout_ms);
+        int left = rs_left(*deadline);
         if (left == 0) return REPL_ERR(err, REPL_TIMEOUT, "replication: no frame from the peer");
         int rc = repl_poll1(c->fd, POLLIN, c->wake_fd, left, err);
         if (rc == REPL_TIMEOUT)
@@ -129,14 +135,13 @@ static int rs_fill(repl_conn *c, uint64_t deadline, arm_repl_err *err) {
 
 int repl_conn_recv(repl_conn *c, int timeout_ms, repl_frame *f, arm_repl_err *err) {
     if (c->broken) return REPL_ERR(err, ARM_IOERR, "replication: connection already failed");
-    uint64_t deadline = rs_deadline(timeout_ms);
+    uint64_t deadline = 0; /* not computed yet */
     for (;;) {
         size_t avail = c->in.len - c->in_pos, need = 0;
         int rc = repl_wire_frame_decode(c->in.ptr + c->in_pos, avail, c->recv_max, f, &need, err);
         if (rc == ARM_OK) {
             c->in_pos += need;
             c->frames_in++;
-            c->last_recv_ms = repl_now_ms();
             return ARM_OK;
         }
         if (rc == ARM_NOTFOUND && c->eof && avail == 0) rc = ARM_IOERR;
@@ -148,7 +153,7 @@ int repl_conn_recv(repl_conn *c, int timeout_ms, repl_frame *f, arm_repl_err *er
                           "after %zu of %zu bytes",
                           avail, need);
         if (rc == ARM_NOTFOUND) rc = rs_make_room(c, need, err);
-        if (rc == ARM_OK) rc = rs_fill(c, deadline, err);
+        if (rc == ARM_OK) rc = rs_fill(c, timeout_ms, &deadline, err);
         if (rc == REPL_TIMEOUT || rc == ARM_CLOSED) return rc; /* nothing lost: try again */
         if (rc != ARM_OK) {
             c->broken = 1;

@@ -20,11 +20,13 @@
  *    16  len payload
  *
  * Position (24 bytes, inside messages): the origin is all zero; any other
- * position has seq in [1, 2^62) and fid >= 1.
+ * position has seq in [1, 2^62), fid >= 1 and 20 <= len <= off.
  *     0    8 seq      sequence number of the last transaction before it
  *     8    8 off      byte offset in data file fid, just past that transaction
  *    16    4 fid      data-file id
- *    20    4 reserved 0
+ *    20    4 len      bytes of the log entry that ends at off (the leader
+ *                     checks it: an entry of another length there means its
+ *                     log was rewritten)
  *
  * HELLO (type 1, connection; 96 bytes; each side sends one, follower first):
  *     0    8 magic        "ARMREPL\0"
@@ -250,28 +252,29 @@ void repl_wire_pos_put(uint8_t *p, const arm_repl_pos *pos) {
     rw_put64(p, pos->seq);
     rw_put64(p + 8, pos->off);
     rw_put32(p + 16, pos->fid);
-    rw_put32(p + 20, 0);
+    rw_put32(p + 20, pos->len);
 }
 
 void repl_wire_pos_get(const uint8_t *p, arm_repl_pos *pos) {
     pos->seq = rw_get64(p);
     pos->off = rw_get64(p + 8);
     pos->fid = rw_get32(p + 16);
+    pos->len = rw_get32(p + 20);
 }
 
-static int rw_pos_valid(const arm_repl_pos *pos) {
-    if (pos->seq == 0) return pos->fid == 0 && pos->off == 0; /* the origin */
-    return pos->seq < REPL_SEQ_MAX && pos->fid >= 1;
+int repl_pos_valid(const arm_repl_pos *pos) {
+    if (pos->seq == 0) return pos->fid == 0 && pos->off == 0 && pos->len == 0; /* the origin */
+    return pos->seq < REPL_SEQ_MAX && pos->fid >= 1 && pos->len >= REPL_LOG_ENTRY_MIN &&
+           pos->len <= pos->off;
 }
 
 /* Decode and check a position at p; `what` names it in the message. */
 static int rw_pos_decode(const uint8_t *p, arm_repl_pos *pos, const char *what, arm_repl_err *err) {
     repl_wire_pos_get(p, pos);
-    if (rw_get32(p + 20) != 0)
-        return REPL_ERR(err, ARM_PROTOCOL, "%s: reserved position bytes set", what);
-    if (!rw_pos_valid(pos))
-        return REPL_ERR(err, ARM_PROTOCOL, "%s: invalid position (file %u, offset %llu, seq %llu)",
-                        what, pos->fid, (unsigned long long)pos->off, (unsigned long long)pos->seq);
+    if (!repl_pos_valid(pos))
+        return REPL_ERR(
+            err, ARM_PROTOCOL, "%s: invalid position (file %u, offset %llu, length %u, seq %llu)",
+            what, pos->fid, (unsigned long long)pos->off, pos->len, (unsigned long long)pos->seq);
     return ARM_OK;
 }
 
@@ -381,7 +384,7 @@ int repl_msg_auth_decode(const repl_frame *f, uint8_t proof[REPL_PROOF_BYTES], a
 int repl_msg_subscribe_encode(arm_buf *out, uint16_t shard, const repl_subscribe *s) {
     assert(shard < REPL_SHARDS_MAX);
     assert((s->flags & ~REPL_SUB_FLAGS) == 0);
-    if (ARM_NEVER(!rw_pos_valid(&s->pos))) return ARM_MISUSE;
+    if (ARM_NEVER(!repl_pos_valid(&s->pos))) return ARM_MISUSE;
     uint8_t p[8 + REPL_POS_SIZE];
     rw_put32(p, s->flags);
     rw_put32(p + 4, 0);
@@ -405,7 +408,7 @@ int repl_msg_subscribe_decode(const repl_frame *f, repl_subscribe *s, arm_repl_e
 
 int repl_msg_start_encode(arm_buf *out, uint16_t shard, const arm_repl_pos *pos) {
     assert(shard < REPL_SHARDS_MAX);
-    if (ARM_NEVER(!rw_pos_valid(pos))) return ARM_MISUSE;
+    if (ARM_NEVER(!repl_pos_valid(pos))) return ARM_MISUSE;
     uint8_t p[REPL_POS_SIZE];
     repl_wire_pos_put(p, pos);
     return repl_wire_frame_append(out, REPL_MSG_START, shard, p, sizeof(p));
@@ -420,7 +423,7 @@ int repl_msg_start_decode(const repl_frame *f, arm_repl_pos *pos, arm_repl_err *
 
 int repl_msg_ack_encode(arm_buf *out, uint16_t shard, const repl_ack *a) {
     assert(shard < REPL_SHARDS_MAX);
-    if (ARM_NEVER(!rw_pos_valid(&a->pos))) return ARM_MISUSE;
+    if (ARM_NEVER(!repl_pos_valid(&a->pos))) return ARM_MISUSE;
     uint8_t p[REPL_POS_SIZE + 8];
     repl_wire_pos_put(p, &a->pos);
     rw_put64(p + REPL_POS_SIZE, a->applied);
@@ -507,7 +510,7 @@ int repl_msg_snap_begin_encode(arm_buf *out, uint64_t snap_id, uint64_t keys, ui
     rw_put32(p + 16, shard_count);
     rw_put32(p + 20, 0);
     for (uint32_t i = 0; i < shard_count; i++) {
-        if (ARM_NEVER(!rw_pos_valid(&pos[i]))) return ARM_MISUSE;
+        if (ARM_NEVER(!repl_pos_valid(&pos[i]))) return ARM_MISUSE;
         repl_wire_pos_put(p + 24 + (size_t)REPL_POS_SIZE * i, &pos[i]);
     }
     rw_frame_seal(out, REPL_MSG_SNAP_BEGIN, REPL_SHARD_CONN, len);
@@ -686,7 +689,7 @@ int repl_part_enc_txn(repl_part_enc *enc, uint16_t shard, const arm_repl_pos *af
                       const repl_entry *entries, uint32_t count, arm_repl_err *err) {
     assert(shard < REPL_SHARDS_MAX);
     memset(enc, 0, sizeof(*enc));
-    if (ARM_NEVER(after->seq == 0 || !rw_pos_valid(after)))
+    if (ARM_NEVER(after->seq == 0 || !repl_pos_valid(after)))
         return REPL_ERR(err, ARM_MISUSE, "a transaction needs a sequence number and position");
     enc->type = REPL_MSG_TXN;
     enc->shard = shard;
@@ -788,7 +791,7 @@ static int rw_asm_same(const repl_asm *a, const repl_part *p, arm_repl_err *err)
     int same = p->type == h->type && p->shard == h->shard && p->count == h->count &&
                p->total == h->total && p->snap_id == h->snap_id && p->chunk_no == h->chunk_no &&
                p->after.seq == h->after.seq && p->after.off == h->after.off &&
-               p->after.fid == h->after.fid;
+               p->after.fid == h->after.fid && p->after.len == h->after.len;
     if (!same)
         return REPL_ERR(err, ARM_PROTOCOL,
                         "%s part does not belong to the message being "

@@ -479,3 +479,148 @@ int util_fds_on(const char *path) {
     closedir(d);
     return n;
 }
+
+/* ---------------------------------------------------------------- JSON */
+/* A validating recursive-descent parser of RFC 8259 JSON text (depth bound:
+ * no recursion past UTIL_JSON_DEPTH). */
+#define UTIL_JSON_DEPTH 64
+
+typedef struct util_jp {
+    const char *p, *end;
+} util_jp;
+
+static void uj_ws(util_jp *j) {
+    while (j->p < j->end && (*j->p == ' ' || *j->p == '\t' || *j->p == '\n' || *j->p == '\r'))
+        j->p++;
+}
+
+static int uj_lit(util_jp *j, const char *lit) {
+    size_t n = strlen(lit);
+    if ((size_t)(j->end - j->p) < n || memcmp(j->p, lit, n) != 0) return 0;
+    j->p += n;
+    return 1;
+}
+
+static int uj_string(util_jp *j) {
+    if (j->p >= j->end || *j->p != '"') return 0;
+    j->p++;
+    while (j->p < j->end) {
+        unsigned char c = (unsigned char)*j->p++;
+        if (c == '"') return 1;
+        if (c < 0x20) return 0;
+        if (c >= 0x80) return 0; /* the writers under test escape everything else */
+        if (c != '\\') continue;
+        if (j->p >= j->end) return 0;
+        c = (unsigned char)*j->p++;
+        if (c == 'u') {
+            for (int i = 0; i < 4; i++, j->p++)
+                if (j->p >= j->end || !strchr("0123456789abcdefABCDEF", *j->p)) return 0;
+        } else if (!strchr("\"\\/bfnrt", c)) {
+            return 0;
+        }
+    }
+    return 0;
+}
+
+static int uj_number(util_jp *j) {
+    const char *s = j->p;
+    if (j->p < j->end && *j->p == '-') j->p++;
+    if (j->p >= j->end) return 0;
+    if (*j->p == '0') {
+        j->p++;
+    } else if (*j->p >= '1' && *j->p <= '9') {
+        while (j->p < j->end && *j->p >= '0' && *j->p <= '9') j->p++;
+    } else {
+        return 0;
+    }
+    if (j->p < j->end && *j->p == '.') {
+        j->p++;
+        if (j->p >= j->end || *j->p < '0' || *j->p > '9') return 0;
+        while (j->p < j->end && *j->p >= '0' && *j->p <= '9') j->p++;
+    }
+    if (j->p < j->end && (*j->p == 'e' || *j->p == 'E')) {
+        j->p++;
+        if (j->p < j->end && (*j->p == '+' || *j->p == '-')) j->p++;
+        if (j->p >= j->end || *j->p < '0' || *j->p > '9') return 0;
+        while (j->p < j->end && *j->p >= '0' && *j->p <= '9') j->p++;
+    }
+    return j->p > s;
+}
+
+static int uj_value(util_jp *j, int depth);
+
+/* An object or array body after its opening bracket. */
+static int uj_members(util_jp *j, int depth, char close, int object) {
+    uj_ws(j);
+    if (j->p < j->end && *j->p == close) {
+        j->p++;
+        return 1;
+    }
+    for (;;) {
+        uj_ws(j);
+        if (object) {
+            if (!uj_string(j)) return 0;
+            uj_ws(j);
+            if (j->p >= j->end || *j->p++ != ':') return 0;
+        }
+        if (!uj_value(j, depth + 1)) return 0;
+        uj_ws(j);
+        if (j->p >= j->end) return 0;
+        char c = *j->p++;
+        if (c == close) return 1;
+        if (c != ',') return 0;
+    }
+}
+
+static int uj_value(util_jp *j, int depth) {
+    if (depth > UTIL_JSON_DEPTH) return 0;
+    uj_ws(j);
+    if (j->p >= j->end) return 0;
+    switch (*j->p) {
+    case '{': j->p++; return uj_members(j, depth, '}', 1);
+    case '[': j->p++; return uj_members(j, depth, ']', 0);
+    case '"': return uj_string(j);
+    case 't': return uj_lit(j, "true");
+    case 'f': return uj_lit(j, "false");
+    case 'n': return uj_lit(j, "null");
+    default: return uj_number(j);
+    }
+}
+
+int util_json_valid(const char *text, size_t len) {
+    util_jp j = {text, text + len};
+    if (!uj_value(&j, 0)) return 0;
+    uj_ws(&j);
+    return j.p == j.end;
+}
+
+const char *util_json_find(const char *text, const char *key, char *out, size_t size) {
+    char pat[128];
+    snprintf(pat, sizeof pat, "\"%s\":", key);
+    const char *p = strstr(text, pat);
+    if (p == NULL) return NULL;
+    p += strlen(pat);
+    size_t n = 0;
+    int depth = 0, in_str = 0;
+    for (const char *q = p; *q && n + 1 < size; q++) {
+        char c = *q;
+        if (in_str) {
+            if (c == '\\' && q[1]) {
+                out[n++] = c;
+                c = *++q;
+            } else if (c == '"') {
+                in_str = 0;
+            }
+        } else if (c == '"') {
+            in_str = 1;
+        } else if (c == '{' || c == '[') {
+            depth++;
+        } else if (c == '}' || c == ']' || c == ',') {
+            if (depth == 0) break;
+            if (c != ',') depth--;
+        }
+        out[n++] = c;
+    }
+    out[n] = '\0';
+    return p;
+}

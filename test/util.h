@@ -147,6 +147,16 @@ size_t util_model_lower(const util_model *m, const void *k, size_t klen);
 /* memcmp order, shorter first on a tie: the engine's cursor order. */
 int util_keycmp(const void *a, size_t alen, const void *b, size_t blen);
 
+/* ---------------------------------------------------------------- JSON */
+/* 1 when text[0..len) is one well-formed JSON value (RFC 8259; strings must
+ * be ASCII with escapes), surrounded by nothing but white space. */
+int util_json_valid(const char *text, size_t len);
+/* The value of the first "key": in text, copied into out (size bytes,
+ * NUL-terminated, cut to fit): a number, string (with its quotes), object
+ * or array as written. Returns a pointer into text at the value, or NULL
+ * when the key is not there. For checks on status reports, not a parser. */
+const char *util_json_find(const char *text, const char *key, char *out, size_t size);
+
 /* ------------------------------------------- checking helpers (inline) */
 /* Available when harness.h and arm_engine.h are included before util.h, so
  * failures report the caller's test case and seed. */
@@ -225,6 +235,57 @@ static inline void util_expect_model_at(const char *file, int line, arm_engine *
     }
 }
 #define util_expect_model(e, m) util_expect_model_at(__FILE__, __LINE__, (e), (m))
+
+/* The engine's content, through a cursor, into m (freed and refilled). */
+static inline void util_engine_model(arm_engine *e, util_model *m) {
+    util_model_free(m);
+    util_model_init(m);
+    arm_cursor *c = NULL;
+    UTIL_CHECK_RC(e, arm_engine_cursor_open(e, NULL, &c), ARM_OK);
+    for (int rc = arm_engine_cursor_first(c); rc == ARM_OK; rc = arm_engine_cursor_next(c)) {
+        arm_slice k = arm_engine_cursor_key(c), v;
+        ARM_CHECK_RC(arm_engine_cursor_value(c, &v), ARM_OK);
+        util_model_put(m, k.ptr, k.len, v.ptr, v.len);
+    }
+    arm_engine_cursor_close(c);
+}
+
+/* 1 when two engines (ordered indexes) hold the same keys and values: both
+ * walked by cursors side by side, nothing copied. When they differ and
+ * `why` is not NULL, a line saying where goes into it (size bytes). */
+static inline int util_engines_equal(arm_engine *a, arm_engine *b, char *why, size_t size) {
+    arm_cursor *ca = NULL, *cb = NULL;
+    UTIL_CHECK_RC(a, arm_engine_cursor_open(a, NULL, &ca), ARM_OK);
+    UTIL_CHECK_RC(b, arm_engine_cursor_open(b, NULL, &cb), ARM_OK);
+    int ra = arm_engine_cursor_first(ca), rb = arm_engine_cursor_first(cb), same = 1;
+    uint64_t n = 0;
+    for (; same && ra == ARM_OK && rb == ARM_OK; n++) {
+        arm_slice ka = arm_engine_cursor_key(ca), kb = arm_engine_cursor_key(cb), va, vb;
+        ARM_CHECK_RC(arm_engine_cursor_value(ca, &va), ARM_OK);
+        ARM_CHECK_RC(arm_engine_cursor_value(cb, &vb), ARM_OK);
+        same = ka.len == kb.len && memcmp(ka.ptr, kb.ptr, ka.len) == 0 && va.len == vb.len &&
+               (va.len == 0 || memcmp(va.ptr, vb.ptr, va.len) == 0);
+        if (!same && why)
+            snprintf(why, size, "key %llu differs: '%.*s' = %zu bytes vs '%.*s' = %zu bytes",
+                     (unsigned long long)n, (int)(ka.len > 40 ? 40 : ka.len),
+                     (const char *)ka.ptr, va.len, (int)(kb.len > 40 ? 40 : kb.len),
+                     (const char *)kb.ptr, vb.len);
+        if (same) {
+            ra = arm_engine_cursor_next(ca);
+            rb = arm_engine_cursor_next(cb);
+        }
+    }
+    if (same && (ra != ARM_NOTFOUND || rb != ARM_NOTFOUND)) {
+        same = 0;
+        if (why)
+            snprintf(why, size, "after %llu equal keys: %s vs %s", (unsigned long long)n,
+                     ra == ARM_OK ? "more keys" : arm_rc_str(ra),
+                     rb == ARM_OK ? "more keys" : arm_rc_str(rb));
+    }
+    arm_engine_cursor_close(ca);
+    arm_engine_cursor_close(cb);
+    return same;
+}
 
 static inline char *util_tmpdir_ok(char *buf, size_t size, const char *tag) {
     char *d = util_tmpdir(buf, size, tag);

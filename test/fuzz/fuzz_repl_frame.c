@@ -18,6 +18,9 @@
  *     entries iterate to exactly its byte count, and encoding them again
  *     (cut at the smallest payload bound) and reassembling gives the same
  *     stream;
+ *   - every position a decoder accepts is one by the reference rule of
+ *     ARCHITECTURE.md (all zero, or seq in [1, 2^62), fid >= 1 and
+ *     20 <= len <= off);
  *   - the session checks (direction, shard) never crash.
  */
 #include "fuzz_repl.h"
@@ -37,6 +40,12 @@ static int fr_ref_hdr_ok(const uint8_t *h, uint32_t payload_max) {
     if (len < lo[type] || len > hi[type]) return 0;
     int per_shard = type == 3 || type == 4 || type == 5 || type == 6;
     return per_shard ? shard < 1024 : shard == 0xFFFF;
+}
+
+/* ---------------------------------------------- reference position rule */
+static int fr_ref_pos_ok(const arm_repl_pos *p) {
+    if (p->seq == 0) return p->off == 0 && p->fid == 0 && p->len == 0;
+    return p->seq < ((uint64_t)1 << 62) && p->fid >= 1 && p->len >= 20 && p->len <= p->off;
 }
 
 /* ------------------------------------------------------------ re-encode */
@@ -74,20 +83,26 @@ static void fr_fixed(const repl_frame *f) {
     }
     case REPL_MSG_SUBSCRIBE: {
         repl_subscribe s;
-        if (repl_msg_subscribe_decode(f, &s, NULL) == ARM_OK)
+        if (repl_msg_subscribe_decode(f, &s, NULL) == ARM_OK) {
+            FUZZ_CHECK(fr_ref_pos_ok(&s.pos));
             rc = repl_msg_subscribe_encode(&b, f->hdr.shard, &s);
+        }
         break;
     }
     case REPL_MSG_START: {
         arm_repl_pos p;
-        if (repl_msg_start_decode(f, &p, NULL) == ARM_OK)
+        if (repl_msg_start_decode(f, &p, NULL) == ARM_OK) {
+            FUZZ_CHECK(fr_ref_pos_ok(&p));
             rc = repl_msg_start_encode(&b, f->hdr.shard, &p);
+        }
         break;
     }
     case REPL_MSG_ACK: {
         repl_ack a;
-        if (repl_msg_ack_decode(f, &a, NULL) == ARM_OK)
+        if (repl_msg_ack_decode(f, &a, NULL) == ARM_OK) {
+            FUZZ_CHECK(fr_ref_pos_ok(&a.pos));
             rc = repl_msg_ack_encode(&b, f->hdr.shard, &a);
+        }
         break;
     }
     case REPL_MSG_HEARTBEAT: {
@@ -107,8 +122,10 @@ static void fr_fixed(const repl_frame *f) {
         repl_snap_begin s;
         static arm_repl_pos pos[REPL_SHARDS_MAX];
         if (repl_msg_snap_begin_decode(f, &s, NULL) != ARM_OK) break;
-        for (uint32_t i = 0; i < s.shard_count; i++)
+        for (uint32_t i = 0; i < s.shard_count; i++) {
             repl_snap_begin_pos(&s, i, &pos[i]);
+            FUZZ_CHECK(fr_ref_pos_ok(&pos[i]));
+        }
         rc = repl_msg_snap_begin_encode(&b, s.snap_id, s.keys, s.shard_count, pos);
         break;
     }
@@ -174,6 +191,7 @@ static void fr_part(const repl_frame *f, repl_asm *a, uint32_t shards) {
     repl_part p;
     if (repl_msg_part_decode(f, &p, NULL) != ARM_OK) return;
     FUZZ_CHECK(p.count >= 1 && p.part_off + p.bytes.len <= p.total);
+    if (p.type == REPL_MSG_TXN) FUZZ_CHECK(p.after.seq != 0 && fr_ref_pos_ok(&p.after));
     if (repl_wire_check_shard(&f->hdr, shards, NULL) != ARM_OK) {
         FUZZ_CHECK(f->hdr.type == REPL_MSG_TXN && f->hdr.shard >= shards);
         return; /* a session rejects it here, before assembling anything */

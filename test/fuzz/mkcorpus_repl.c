@@ -89,7 +89,7 @@ static void mk_txn(arm_buf *b, uint16_t shard, uint64_t seq, int snap) {
     repl_entry e[3] = {{REPL_ENTRY_PUT, {mk_key, 3}, {mk_val, 12}},
                        {REPL_ENTRY_PUT, {mk_key, 2}, {mk_val, 0}},
                        {REPL_ENTRY_DEL, {mk_key, 1}, {mk_val, 0}}};
-    arm_repl_pos after = {seq, 4096 + 64 * seq, 1};
+    arm_repl_pos after = {seq, 4096 + 64 * seq, 1, 40};
     repl_part_enc enc;
     int more = 1;
     if (snap)
@@ -105,7 +105,7 @@ static void mk_follower_side(arm_buf *b) {
     repl_hello l = mk_hello(REPL_ROLE_LEADER, 1);
     uint8_t proof[32];
     memset(proof, 0x77, sizeof(proof));
-    arm_repl_pos origin = {0, 0, 0}, p1 = {3, 4096, 1}, cut[2] = {{5, 8192, 1}, {0, 0, 0}};
+    arm_repl_pos origin = {0, 0, 0, 0}, p1 = {3, 4096, 1, 40}, cut[2] = {{5, 8192, 1, 40}, {0, 0, 0, 0}};
     repl_heartbeat hb = {1000, 990, 6};
     repl_snap_end se = {7, 1, 2};
     mk_ok(repl_msg_hello_encode(b, &l));
@@ -127,8 +127,8 @@ static void mk_leader_side(arm_buf *b) {
     memset(f.peer_db_id, 0x22, 16);
     uint8_t proof[32];
     memset(proof, 0x66, sizeof(proof));
-    repl_subscribe s0 = {REPL_SUB_HAVE_POS, {3, 4096, 1}}, s1 = {0, {0, 0, 0}};
-    repl_ack a = {{4, 4160, 1}, 1};
+    repl_subscribe s0 = {REPL_SUB_HAVE_POS, {3, 4096, 1, 40}}, s1 = {0, {0, 0, 0, 0}};
+    repl_ack a = {{4, 4160, 1, 64}, 1};
     repl_heartbeat hb = {500, 1000, 0};
     mk_ok(repl_msg_hello_encode(b, &f));
     mk_ok(repl_msg_auth_encode(b, proof));
@@ -153,7 +153,7 @@ static void mk_multipart(arm_buf *rec, int bad) {
     for (int k = 0; k < 3; k++) {
         uint8_t p[REPL_PART_HDR + 80];
         memset(p, 0, REPL_PART_HDR);
-        arm_repl_pos after = {9, 9000, 2};
+        arm_repl_pos after = {9, 9000, 2, 40};
         repl_wire_pos_put(p, &after);
         p[24] = 1;   /* count */
         p[32] = 200; /* total */
@@ -204,7 +204,7 @@ static void mk_frame(void) {
     mk_input(t, "hello_reserved_sealed", 0x01, &r);
     uint8_t bad_ent[REPL_PART_HDR + 9];
     memset(bad_ent, 0, sizeof(bad_ent));
-    arm_repl_pos after = {3, 100, 1};
+    arm_repl_pos after = {3, 100, 1, 40};
     repl_wire_pos_put(bad_ent, &after);
     bad_ent[24] = 1, bad_ent[32] = 9;
     bad_ent[REPL_PART_HDR] = 3; /* entry type 3 */

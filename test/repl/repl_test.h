@@ -3,9 +3,11 @@
  * repl_test.h: helpers shared by the replication test programs (static, so
  * each program compiles what it uses): loopback socket pairs, framed
  * connection pairs, decoding the one frame in a buffer, secrets in files and
- * variables, database ids, and a pump that runs two handshake state machines
- * against each other. Include after harness.h (failures name the test case
- * and seed). Test builds only (-DARM_TEST).
+ * variables, database ids, a pump that runs two handshake state machines
+ * against each other, and for the leader/follower tests: engines on temp
+ * dirs, leaders and followers with short timeouts, waits, and checks that a
+ * follower ends equal to its leader. Include after harness.h (failures name
+ * the test case and seed). Test builds only (-DARM_TEST).
  */
 #ifndef ARM_REPL_TEST_H
 #define ARM_REPL_TEST_H
@@ -194,6 +196,131 @@ static inline void rt_conn_pair(repl_conn *a, repl_conn *b, int wake_fd, uint32_
     RT_CHECK_RC(repl_conn_open(a, fa, wake_fd, payload_max, &e), &e, ARM_OK);
     RT_CHECK_RC(repl_conn_open(b, fb, wake_fd, payload_max, &e), &e, ARM_OK);
     a->send_max = b->send_max = payload_max;
+}
+
+/* ------------------------------------------------- leaders and followers */
+/* Sanitizer builds run several times slower: deadlines that a test must
+ * meet (not ones it waits out) are multiplied by this. */
+#if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
+#define RT_TIME_FACTOR 4
+#else
+#define RT_TIME_FACTOR 1
+#endif
+
+/* Wait at most ms milliseconds for cond (polled every 2 ms); 1 when it held. */
+#define RT_WAIT(ms, cond)                                                                          \
+    ({                                                                                             \
+        uint64_t rt_end_ = util_now_ms() + (uint64_t)(ms);                                         \
+        int rt_ok_;                                                                                \
+        while (!(rt_ok_ = !!(cond)) && util_now_ms() < rt_end_)                                    \
+            usleep(2000);                                                                          \
+        rt_ok_;                                                                                    \
+    })
+
+/* Engine options for replication tests: 4 MiB files (a follower's 1 MiB
+ * applies fit), sync off (recent commits stay in the write buffer),
+ * `shards` shards. */
+static inline void rt_engine_opts(arm_engine_options *o, uint32_t shards) {
+    arm_engine_options_init(o);
+    o->shard_count = shards;
+    o->max_file_size = 4u << 20;
+    o->max_value_size = 64 * 1024;
+    o->write_buffer_size = 64 * 1024;
+    o->sync_mode = ARM_SYNC_OFF;
+}
+
+/* Replication options with short clocks, so failures and reconnects take
+ * milliseconds. */
+static inline void rt_repl_opts(arm_repl_options *o) {
+    arm_repl_options_init(o);
+    o->heartbeat_ms = 100;
+    o->peer_timeout_ms = 1500;
+    o->connect_timeout_ms = 1000;
+    o->backoff_base_ms = 10;
+    o->backoff_max_ms = 100;
+}
+
+static inline arm_repl_leader *rt_serve(arm_engine *e, const arm_repl_options *o) {
+    arm_repl_leader *l = NULL;
+    arm_repl_err err = {0, ""};
+    RT_CHECK_RC(arm_repl_serve(e, "127.0.0.1:0", o, &l, &err), &err, ARM_OK);
+    ARM_CHECK(l != NULL);
+    return l;
+}
+
+static inline arm_repl_follower *rt_follow(arm_engine *e, const char *addr,
+                                           const arm_repl_options *o) {
+    arm_repl_follower *f = NULL;
+    arm_repl_err err = {0, ""};
+    RT_CHECK_RC(arm_repl_follow(e, addr, o, &f, &err), &err, ARM_OK);
+    ARM_CHECK(f != NULL);
+    return f;
+}
+
+/* Both status reports on stderr (for a failure's post-mortem). */
+static inline void rt_dump(arm_repl_leader *l, arm_repl_follower *f) {
+    arm_buf b = {0};
+    if (l && arm_repl_leader_status_json(l, &b) == ARM_OK)
+        fprintf(stderr, "leader status: %s\n", (const char *)b.ptr);
+    if (f && arm_repl_follower_status_json(f, &b) == ARM_OK)
+        fprintf(stderr, "follower status: %s\n", (const char *)b.ptr);
+    arm_buf_free(&b);
+}
+
+/* The follower's engine must come to equal the leader's within timeout_ms
+ * (compared key by key once the counts agree). */
+static inline void rt_wait_equal_at(const char *file, int line, arm_engine *l, arm_engine *f,
+                                    arm_repl_leader *ld, arm_repl_follower *fw, int timeout_ms) {
+    char why[256] = "counts differ";
+    uint64_t end = util_now_ms() + (uint64_t)timeout_ms;
+    for (;;) {
+        if (arm_engine_count(l) == arm_engine_count(f) && util_engines_equal(l, f, why, sizeof why))
+            return;
+        if (util_now_ms() >= end) break;
+        usleep(5000);
+    }
+    fprintf(stderr,
+            "%s:%d: %s: the follower did not catch up in %d ms: %llu keys vs %llu: %s "
+            "(seed %llu)\n",
+            file, line, harness_case, timeout_ms, (unsigned long long)arm_engine_count(l),
+            (unsigned long long)arm_engine_count(f), why, (unsigned long long)harness_seed);
+    rt_dump(ld, fw);
+    exit(1);
+}
+#define rt_wait_equal(l, f, ld, fw, ms)                                                            \
+    rt_wait_equal_at(__FILE__, __LINE__, (l), (f), (ld), (fw), (ms))
+
+static inline arm_repl_follower_stats rt_fstats(arm_repl_follower *f) {
+    arm_repl_follower_stats st;
+    arm_repl_follower_stats_get(f, &st);
+    return st;
+}
+
+static inline arm_repl_leader_stats rt_lstats(arm_repl_leader *l) {
+    arm_repl_leader_stats st;
+    arm_repl_leader_stats_get(l, &st);
+    return st;
+}
+
+/* Key "k%08llu" with value "<tag>-<i>" padded to vlen bytes (>= 24). */
+static inline void rt_put_i(arm_engine *e, uint64_t i, const char *tag, size_t vlen) {
+    char k[24], v[4096];
+    ARM_CHECK(vlen >= 24 && vlen <= sizeof v);
+    int kl = snprintf(k, sizeof k, "k%08llu", (unsigned long long)i);
+    int n = snprintf(v, sizeof v, "%s-%llu-", tag, (unsigned long long)i);
+    memset(v + n, 'a' + (int)(i % 26), vlen - (size_t)n);
+    UTIL_CHECK_RC(e, arm_engine_put(e, arm_slice_make(k, (size_t)kl), arm_slice_make(v, vlen)),
+                  ARM_OK);
+}
+
+/* The status report must be well-formed JSON. */
+static inline void rt_check_json(const arm_buf *b) {
+    if (!util_json_valid((const char *)b->ptr, b->len)) {
+        fprintf(stderr, "%s: status is not valid JSON: %s (seed %llu)\n", harness_case,
+                (const char *)b->ptr, (unsigned long long)harness_seed);
+        exit(1);
+    }
+    ARM_CHECK(b->ptr[b->len] == '\0');
 }
 
 #endif /* ARM_REPL_TEST_H */

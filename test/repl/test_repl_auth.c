@@ -439,7 +439,7 @@ static void test_hs_incompatible(void) {
     /* a frame out of turn */
     repl_hs_cfg lc2 = rt_cfg(REPL_ROLE_LEADER, 2, 2, NULL);
     RT_CHECK_RC(repl_hs_start(&l, &lc2, &out, &e), &e, ARM_OK);
-    repl_subscribe sub = {0, {0, 0, 0}};
+    repl_subscribe sub = {0, {0, 0, 0, 0}};
     to_l.len = 0;
     ARM_CHECK(repl_msg_subscribe_encode(&to_l, 0, &sub) == ARM_OK);
     fr = rt_frame_one(&to_l);

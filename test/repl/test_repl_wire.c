@@ -22,6 +22,8 @@ _Static_assert(REPL_SHARDS_MAX == ARM_SHARDS_MAX, "shard bound");
 _Static_assert(REPL_ENGINE_FORMAT == ARM_FORMAT_VERSION, "engine format version");
 _Static_assert(REPL_SEQ_MAX == ARM_SEQ_MAX, "sequence bound");
 _Static_assert(REPL_KEY_MAX == ARM_KEY_SIZE_MAX, "key bound");
+_Static_assert(REPL_LOG_ENTRY_MIN == ARM_ENTRY_HEADER, "smallest log entry");
+_Static_assert(sizeof(arm_repl_pos) == sizeof(arm_log_pos), "one position, two names");
 _Static_assert(ARM_REPL_TXN_MAX >= ARM_FILE_SIZE_MAX, "a transaction fits in one data file");
 
 static uint32_t get32(const uint8_t *p) {
@@ -51,7 +53,7 @@ static void reseal_hdr(uint8_t *p) {
     put32(p + 12, (uint32_t)arm_hash_checksum(p, 12));
 }
 
-static const arm_repl_pos k_pos = {.seq = 42, .off = 4096, .fid = 3};
+static const arm_repl_pos k_pos = {.seq = 42, .off = 4096, .fid = 3, .len = 31};
 
 /* ------------------------------------------------------------ frames */
 static void test_frame_layout(void) {
@@ -272,9 +274,10 @@ static void test_small_roundtrips(void) {
     f = rt_frame_one(&b);
     ARM_CHECK(f.hdr.shard == 3 && get32(f.payload) == 1 && get64(f.payload + 8) == 42);
     ARM_CHECK(get64(f.payload + 16) == 4096 && get32(f.payload + 24) == 3);
+    ARM_CHECK(get32(f.payload + 28) == 31);
     RT_CHECK_RC(repl_msg_subscribe_decode(&f, &s2, &e), &e, ARM_OK);
     ARM_CHECK(s2.flags == s.flags && arm_repl_pos_cmp(&s2.pos, &k_pos) == 0 && s2.pos.seq == 42);
-    repl_subscribe none = {0, {0, 0, 0}};
+    repl_subscribe none = {0, {0, 0, 0, 0}};
     b.len = 0;
     ARM_CHECK(repl_msg_subscribe_encode(&b, 0, &none) == ARM_OK);
     f = rt_frame_one(&b);
@@ -286,7 +289,7 @@ static void test_small_roundtrips(void) {
     ARM_CHECK(repl_msg_start_encode(&b, 7, &k_pos) == ARM_OK);
     f = rt_frame_one(&b);
     RT_CHECK_RC(repl_msg_start_decode(&f, &p2, &e), &e, ARM_OK);
-    ARM_CHECK(f.hdr.shard == 7 && p2.seq == 42 && p2.off == 4096 && p2.fid == 3);
+    ARM_CHECK(f.hdr.shard == 7 && p2.seq == 42 && p2.off == 4096 && p2.fid == 3 && p2.len == 31);
 
     repl_ack a = {k_pos, 12345}, a2;
     b.len = 0;
@@ -317,7 +320,7 @@ static void test_small_roundtrips(void) {
     RT_CHECK_RC(repl_msg_error_decode(&f, &em, &e), &e, ARM_OK);
     ARM_CHECK(strlen(em.text) == REPL_ERRTEXT_MAX);
 
-    arm_repl_pos cut[3] = {{0, 0, 0}, {9, 100, 2}, {10, 200, 5}};
+    arm_repl_pos cut[3] = {{0, 0, 0, 0}, {9, 100, 2, 20}, {10, 200, 5, 100}};
     repl_snap_begin sb;
     b.len = 0;
     ARM_CHECK(repl_msg_snap_begin_encode(&b, 77, 1000, 3, cut) == ARM_OK);
@@ -327,7 +330,8 @@ static void test_small_roundtrips(void) {
     ARM_CHECK(sb.snap_id == 77 && sb.keys == 1000 && sb.shard_count == 3);
     for (uint32_t i = 0; i < 3; i++) {
         repl_snap_begin_pos(&sb, i, &p2);
-        ARM_CHECK(p2.seq == cut[i].seq && p2.off == cut[i].off && p2.fid == cut[i].fid);
+        ARM_CHECK(p2.seq == cut[i].seq && p2.off == cut[i].off && p2.fid == cut[i].fid &&
+                  p2.len == cut[i].len);
     }
     repl_snap_end se = {77, 2, 5}, se2;
     b.len = 0;
@@ -386,8 +390,13 @@ static void test_small_rejects(void) {
     memset(p, 0, sizeof(p));
     repl_wire_pos_put(p + 8, &k_pos);
     put32(p, 1);
-    p[8 + 20] = 1;
-    msg_reject(REPL_MSG_SUBSCRIBE, 0, p, 32, dec_sub, "reserved position bytes");
+    put32(p + 8 + 20, 19); /* shorter than any log entry */
+    msg_reject(REPL_MSG_SUBSCRIBE, 0, p, 32, dec_sub, "invalid position");
+    put32(p + 8 + 20, 4097); /* an entry longer than the offset it ends at */
+    msg_reject(REPL_MSG_SUBSCRIBE, 0, p, 32, dec_sub, "length 4097");
+    memset(p, 0, sizeof(p));
+    put32(p + 8 + 20, 20); /* the origin has no length */
+    msg_reject(REPL_MSG_SUBSCRIBE, 0, p, 32, dec_sub, "invalid position");
     memset(p, 0, sizeof(p));
     put32(p, 2);
     msg_reject(REPL_MSG_SUBSCRIBE, 0, p, 32, dec_sub, "unknown flags 0x2");
@@ -397,7 +406,7 @@ static void test_small_rejects(void) {
     memset(p, 0, sizeof(p));
     repl_wire_pos_put(p + 8, &k_pos); /* a position but no HAVE_POS */
     msg_reject(REPL_MSG_SUBSCRIBE, 0, p, 32, dec_sub, "no HAVE_POS");
-    arm_repl_pos nofile = {5, 100, 0}, huge = {REPL_SEQ_MAX, 100, 1};
+    arm_repl_pos nofile = {5, 100, 0, 20}, huge = {REPL_SEQ_MAX, 100, 1, 20};
     repl_wire_pos_put(p, &nofile);
     msg_reject(REPL_MSG_START, 0, p, 24, dec_start, "invalid position (file 0");
     repl_wire_pos_put(p, &huge);
@@ -563,7 +572,7 @@ static repl_frame part_frame(arm_buf *b, uint32_t count, uint64_t total, uint64_
                              const uint8_t *bytes, uint32_t n, uint64_t seq) {
     uint8_t p[REPL_PART_HDR + 256];
     ARM_CHECK(n <= 256);
-    arm_repl_pos pos = {seq, 4096, 3};
+    arm_repl_pos pos = {seq, 4096, 3, 40};
     repl_wire_pos_put(p, &pos);
     put32(p + 24, count);
     put32(p + 28, 0);
@@ -739,12 +748,13 @@ static void test_session_checks(void) {
     h.type = REPL_MSG_HEARTBEAT, h.shard = REPL_SHARD_CONN;
     ARM_CHECK(repl_wire_check_shard(&h, 2, &e) == ARM_OK && repl_wire_check_stream(&h, 0, &e) == 0);
 
-    arm_repl_pos a = {10, 500, 2}, same = a, next_seq_back = {11, 400, 2}, later_file = {11, 64, 3};
+    arm_repl_pos a = {10, 500, 2, 30}, same = a, next_seq_back = {11, 400, 2, 30},
+                 later_file = {11, 64 + 30, 3, 30};
     ARM_CHECK_RC(repl_wire_check_txn_order(&a, &same, &e), ARM_PROTOCOL);
     RT_CHECK_MSG(&e, "repeated or out of order");
     ARM_CHECK_RC(repl_wire_check_txn_order(&a, &next_seq_back, &e), ARM_PROTOCOL);
     ARM_CHECK(repl_wire_check_txn_order(&a, &later_file, &e) == ARM_OK);
-    arm_repl_pos origin = {0, 0, 0};
+    arm_repl_pos origin = {0, 0, 0, 0};
     ARM_CHECK(repl_wire_check_txn_order(&origin, &a, &e) == ARM_OK);
     ARM_CHECK(arm_repl_pos_cmp(&a, &later_file) < 0 && arm_repl_pos_cmp(&later_file, &a) > 0);
 }
@@ -801,7 +811,7 @@ static void test_golden(void) {
     repl_subscribe s = {REPL_SUB_HAVE_POS, k_pos};
     repl_ack a = {k_pos, 7};
     repl_heartbeat h = {1000, 999, 42};
-    arm_repl_pos cut[2] = {k_pos, {0, 0, 0}};
+    arm_repl_pos cut[2] = {k_pos, {0, 0, 0, 0}};
     repl_snap_end se = {5, 1, 1};
     uint8_t key[2] = {'k', '1'}, val[3] = {'a', 'b', 'c'};
     repl_entry ents[2] = {{REPL_ENTRY_PUT, {key, 2}, {val, 3}},
@@ -822,7 +832,7 @@ static void test_golden(void) {
     ARM_CHECK(repl_part_enc_next(&enc, &b, ARM_REPL_PAYLOAD_MIN, &more) == ARM_OK && !more);
     ARM_CHECK(repl_msg_snap_end_encode(&b, &se) == ARM_OK);
     uint64_t sum = arm_hash_checksum(b.ptr, b.len);
-    if (b.len != 781 || sum != 0xd1fcce73f1a0d5c7ull) {
+    if (b.len != 781 || sum != 0x9cd7db786e656b7aull) {
         fprintf(stderr, "golden: %zu bytes, checksum 0x%016llx\n", b.len, (unsigned long long)sum);
         ARM_CHECK(!"the wire format changed");
     }
