@@ -592,8 +592,11 @@ static void eng_stats(arm_engine *e, arm_engine_stats *st) {
     st->cache_misses = atomic_load(&e->cache_misses);
     st->sync_mode = e->opts.sync_mode;
     st->index_kind = e->opts.index_kind;
+    /* A rotation rewrites these under the log mutex (arm_shard_new_file). */
+    arm_log_lock(&e->shards[0].log_lock);
     st->io_direct = e->shards[0].direct;
     st->io_uring = e->shards[0].ring != NULL && e->shards[0].direct;
+    pthread_mutex_unlock(&e->shards[0].log_lock);
     st->read_only = e->opts.read_only;
     memcpy(st->db_id, e->meta.db_id, 16);
 }

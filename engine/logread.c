@@ -58,7 +58,9 @@ typedef struct lr_src {
     uint64_t head_bytes;
     arm_log_op *ops;
     size_t nops, cap_ops;
-    arm_buf copy;       /* the head's bytes when they are not mapped */
+    arm_buf copy;       /* bytes copied from the file or its write buffer, when not mapped */
+    uint64_t copy_off;  /* file offset of copy.ptr[0] */
+    uint32_t copy_fid;  /* whose bytes copy holds (0: none) */
     uint32_t heap_at;   /* index in the reader's heap + 1 (0: not in it) */
 } lr_src;
 
@@ -143,18 +145,28 @@ static int lr_next_file(arm_engine *e, lr_src *src) {
 }
 
 /* Bytes [off, off + n) of src's file: a pointer into the mapping, or into
- * src->copy. */
+ * src->copy. A copy is reused while the bytes asked for lie in it (they are
+ * below the log end, so they never change): one window copied from the
+ * write buffer serves every small transaction in it. */
 static int lr_view(arm_engine *e, lr_src *src, uint64_t off, size_t n, const uint8_t **p_out) {
     const uint8_t *m = arm_shard_mapped(e, src->ref.file, off, n);
     if (m) {
         *p_out = m;
         return ARM_OK;
     }
+    if (src->copy_fid == src->fid && off >= src->copy_off &&
+        off + n <= src->copy_off + src->copy.len) {
+        *p_out = src->copy.ptr + (off - src->copy_off);
+        return ARM_OK;
+    }
     int rc = arm_buf_reserve(&src->copy, n);
     if (rc != ARM_OK) return arm_engine_seterr(ARM_ERR(ARM_NOMEM), 0, "out of memory reading a log");
+    src->copy_fid = 0;
     rc = arm_shard_read(e, src->ref.file, off, src->copy.ptr, n);
     if (rc != ARM_OK) return rc;
     src->copy.len = n;
+    src->copy_off = off;
+    src->copy_fid = src->fid;
     *p_out = src->copy.ptr;
     return ARM_OK;
 }

@@ -1,19 +1,15 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * test_pending_stats_race.c: PENDING (fails under ThreadSanitizer until the
- * engine is fixed: `make O=build-tsan SAN=thread test-repl-pending`; a plain
- * build cannot see it and passes). arm_engine_stats_get, documented
- * thread-safe, reads shards[0].direct and shards[0].ring (eng_stats in
- * engine/engine.c: io_direct, io_uring) without the shard's log mutex, while
- * a writer that rotates the log rewrites them under it
- * (arm_shard_new_file). Replication called it from session threads for the
- * leader's newest sequence number and had to stop; SQL's armdb_stats from
- * one connection while another writes would race the same way. Reading them
- * under the log mutex (or keeping them in atomics) fixes it.
+ * test_stats_race.c: arm_engine_stats_get is thread-safe: it reads the I/O
+ * mode fields a rotation rewrites under the log mutex (arm_shard_new_file)
+ * under that mutex too. Threads take stats while a writer rotates the log;
+ * ThreadSanitizer (make tsan) reported the race before, a plain build
+ * checks the values. Found by replication, whose sessions read stats while
+ * the leader writes.
  */
-#include "../../harness.h"
-#include "../../../engine/arm_engine.h"
-#include "../../util.h"
+#include "../harness.h"
+#include "../../engine/arm_engine.h"
+#include "../util.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
