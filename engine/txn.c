@@ -868,16 +868,20 @@ static int txn_append(arm_txn *t, const arm_txn_ext *ext) {
     return rc;
 }
 
-/* Undo what a failed group prepare did to t. */
-static void txn_prepare_undo(arm_txn *t) {
+/* Take back a prepare: an abort record for its batch (fdatasync'd: the
+ * batch may be durable, and a reopen must never apply it), then its keys
+ * and its reader registration go. ARM_OK, or the error of the abort record
+ * (the engine is poisoned then: a reopen could apply the batch). */
+static int txn_take_back(arm_txn *t) {
     arm_engine *e = t->e;
-    if (t->seq) { /* written, maybe durable: an abort record keeps a reopen from applying it */
-        uint32_t fid;
-        uint64_t end;
+    int rc = ARM_OK;
+    if (t->seq) {
         arm_shard *s = &e->shards[t->coord];
-        if (arm_log_decision(e, s, t->seq, ARM_DECISION_ABORT, &fid, &end) != ARM_OK ||
-            arm_shard_sync_to(e, s, fid, end) != ARM_OK)
-            atomic_store(&e->panic, 1);
+        uint32_t fid = 0;
+        uint64_t end = 0;
+        rc = arm_log_decision(e, s, t->seq, ARM_DECISION_ABORT, &fid, &end);
+        if (rc == ARM_OK) rc = arm_shard_sync_to(e, s, fid, end);
+        if (rc != ARM_OK) atomic_store(&e->panic, 1);
         if (t->ext) txn_track_set(e, t->seq, 1, 0, 0, 0);
         arm_outcome_resolve(e, &t->pend, 1);
         t->seq = 0;
@@ -890,6 +894,7 @@ static void txn_prepare_undo(arm_txn *t) {
     }
     txn_reader_unregister(t);
     txn_unprepared(t);
+    return rc;
 }
 
 int arm_txn_prepare_group(arm_txn *const *txns, size_t n, const arm_txn_ext *const *ext) {
@@ -950,7 +955,7 @@ int arm_txn_prepare_group(arm_txn *const *txns, size_t n, const arm_txn_ext *con
         int err;
         arm_engine_saveerr(msg, &err);
         for (size_t i = 0; i < n; i++)
-            if (txns[i]->state != TXN_PREPARED) txn_prepare_undo(txns[i]);
+            if (txns[i]->state != TXN_PREPARED) (void)txn_take_back(txns[i]);
         arm_engine_restoreerr(msg, err);
         return rc;
     }
@@ -1081,30 +1086,9 @@ int arm_txn_commit(arm_txn *t) {
 /* Abort a prepared transaction's log records and release its keys; the
  * writes stay in the batch. */
 static int txn_unprepare(arm_txn *t) {
-    arm_engine *e = t->e;
-    int rc = ARM_OK;
     txn_reader_unregister(t);
     if (t->state != TXN_PREPARED) return ARM_OK;
-    if (t->seq) {
-        arm_shard *s = &e->shards[t->coord];
-        uint32_t fid = 0;
-        uint64_t end = 0;
-        /* The batch may reach disk; its abort must, too, or a reopen would
-         * apply what was rolled back. */
-        rc = arm_log_decision(e, s, t->seq, ARM_DECISION_ABORT, &fid, &end);
-        if (rc == ARM_OK) rc = arm_shard_sync_to(e, s, fid, end);
-        if (rc != ARM_OK) atomic_store(&e->panic, 1);
-        if (t->ext) txn_track_set(e, t->seq, 1, 0, 0, 0);
-        arm_outcome_resolve(e, &t->pend, 1);
-        t->seq = 0;
-    }
-    if (t->held) {
-        arm_lock_shards(e, t->mask, 1);
-        txn_release_intents(e, t->ops, t->nops);
-        arm_lock_shards(e, t->mask, 0);
-        t->held = 0;
-    }
-    txn_unprepared(t);
+    int rc = txn_take_back(t);
     t->state = TXN_ACTIVE;
     return rc;
 }

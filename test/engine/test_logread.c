@@ -81,37 +81,6 @@ static size_t drain(arm_engine *e, arm_log_reader *r, util_model *m, uint64_t *l
     return n;
 }
 
-/* The engine's content, through a cursor. */
-static void engine_model(arm_engine *e, util_model *m) {
-    util_model_free(m);
-    util_model_init(m);
-    arm_cursor *c = NULL;
-    UTIL_CHECK_RC(e, arm_engine_cursor_open(e, NULL, &c), ARM_OK);
-    for (int rc = arm_engine_cursor_first(c); rc == ARM_OK; rc = arm_engine_cursor_next(c)) {
-        arm_slice k = arm_engine_cursor_key(c), v;
-        ARM_CHECK_RC(arm_engine_cursor_value(c, &v), ARM_OK);
-        util_model_put(m, k.ptr, k.len, v.ptr, v.len);
-    }
-    arm_engine_cursor_close(c);
-}
-
-static void expect_same(const util_model *a, const util_model *b) {
-    if (a->n != b->n) {
-        fprintf(stderr, "%s: models differ in size: %zu vs %zu (seed %llu)\n", harness_case, a->n,
-                b->n, (unsigned long long)harness_seed);
-        exit(1);
-    }
-    for (size_t i = 0; i < a->n; i++) {
-        const util_kv *x = &a->items[i];
-        const util_kv *y = util_model_get(b, x->key, x->klen);
-        if (y == NULL || y->vlen != x->vlen || memcmp(y->val, x->val, x->vlen) != 0) {
-            fprintf(stderr, "%s: key '%.*s' differs (seed %llu)\n", harness_case, (int)x->klen,
-                    (const char *)x->key, (unsigned long long)harness_seed);
-            exit(1);
-        }
-    }
-}
-
 /* A mixed workload: puts, overwrites, deletes, batches. */
 static void workload(arm_engine *e, util_rng *g, int n, int keys) {
     char k[32], v[300];
@@ -157,19 +126,16 @@ static void test_catchup_and_stream(void) {
     ARM_CHECK(st.files > 8); /* rotations happened */
     arm_log_reader *r = NULL;
     UTIL_CHECK_RC(e, arm_log_reader_open(e, NULL, &r), ARM_OK);
-    util_model m, want;
+    util_model m;
     util_model_init(&m);
-    util_model_init(&want);
     uint64_t last = 0;
     ARM_CHECK(drain(e, r, &m, &last) > 1000);
-    engine_model(e, &want);
-    expect_same(&m, &want);
+    util_expect_model(e, &m);
     /* streaming: new writes, still in the write buffer (sync=off) */
     put_kv(e, "fresh1", "in the buffer");
     workload(e, &g, 50, 500);
     ARM_CHECK(drain(e, r, &m, &last) >= 1); /* deletes of absent keys write nothing */
-    engine_model(e, &want);
-    expect_same(&m, &want);
+    util_expect_model(e, &m);
     ARM_CHECK(drain(e, r, &m, &last) == 0);
     arm_log_reader_close(r);
 
@@ -193,11 +159,9 @@ static void test_catchup_and_stream(void) {
     UTIL_CHECK_RC(e, arm_log_reader_open(e, pos, &r), ARM_OK);
     uint64_t after = seen;
     drain(e, r, &part, &after);
-    engine_model(e, &want);
-    expect_same(&part, &want);
+    util_expect_model(e, &part);
     arm_log_reader_close(r);
     util_model_free(&m);
-    util_model_free(&want);
     util_model_free(&part);
     util_close_ok(e);
 }
@@ -501,14 +465,10 @@ static void test_commit_order(void) {
     }
     for (int i = 0; i < NW; i++) pthread_join(th[i], NULL);
     drain(e, r, &m, NULL);
-    util_model want;
-    util_model_init(&want);
-    engine_model(e, &want);
-    expect_same(&m, &want);
+    util_expect_model(e, &m);
     ARM_CHECK(txns > 0);
     arm_log_reader_close(r);
     util_model_free(&m);
-    util_model_free(&want);
     util_close_ok(e);
 }
 
@@ -660,11 +620,7 @@ static void test_cut(void) {
         for (int i = 0; i < 2; i++) atomic_store(&x[i].stop, 1);
         for (int i = 0; i < 2; i++) pthread_join(th[i], NULL);
         drain(e, r, &m, NULL);
-        util_model want;
-        util_model_init(&want);
-        engine_model(e, &want);
-        expect_same(&m, &want);
-        util_model_free(&want);
+        util_expect_model(e, &m);
         arm_log_reader_close(r);
         util_model_free(&m);
     }
@@ -864,18 +820,14 @@ static void test_leader_to_follower(void) {
     arm_engine_set_follower(f, 1);
     workload(l, &g, 500, 300);
     copy_some(l, f, 1 << 30);
-    util_model a, b;
+    util_model a;
     util_model_init(&a);
-    util_model_init(&b);
-    engine_model(l, &a);
-    engine_model(f, &b);
-    expect_same(&a, &b);
+    util_engine_model(l, &a);
+    util_expect_model(f, &a);
     /* nothing left, nothing twice */
     copy_some(l, f, 1 << 30);
-    engine_model(f, &b);
-    expect_same(&a, &b);
+    util_expect_model(f, &a);
     util_model_free(&a);
-    util_model_free(&b);
     util_close_ok(f);
     util_close_ok(l);
 }
