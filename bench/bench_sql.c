@@ -369,6 +369,8 @@ typedef struct bs_opts {
 typedef struct bs_env {
     const char *side;               /* "armdb" or "native" */
     const char *ext;                /* the extension to load (armdb side), NULL on the native side */
+    int temp;                       /* armdb side: every connection declares the table in its
+                                       temp schema (SQLite then takes no lock on the file) */
     char dir[BENCH_PATH_MAX + 64];  /* this phase's directory for this side (made fresh) */
     char file[BENCH_PATH_MAX + 96]; /* the SQLite database file in it */
 } bs_env;
@@ -610,11 +612,22 @@ typedef struct bs_worker {
     size_t counted;           /* commits that returned before their slice's deadline */
 } bs_worker;
 
+/* The armdb table of a temp-schema side, in this connection's temp schema
+ * (one directory shared by every connection: shared=1). */
+static void bs_create_temp_table(const bs_side *s, const bs_env *e) {
+    char *sql = sqlite3_mprintf("CREATE VIRTUAL TABLE temp.kv USING armdb(dir='%q/kv-temp', "
+                                "sync='full', shared=1)", e->dir);
+    if (sql == NULL) bench_die("sqlite3_mprintf: out of memory");
+    bs_exec(s, sql);
+    sqlite3_free(sql);
+}
+
 static void *bs_durable_worker(void *arg) {
     bs_worker *w = arg;
     uint8_t key[BS_KEY_BYTES], value[BS_VALUE_BYTES];
     bs_side s;
     bs_conn_open(&s, w->e->side, w->e->file, "wal", 2, w->e->ext);
+    if (w->e->temp) bs_create_temp_table(&s, w->e);
     s.ins = bs_prepare(&s, "INSERT INTO kv(key, value) VALUES (?1, ?2)");
     pthread_barrier_wait(w->bar); // connected and prepared
     for (int r = 0; r < w->rounds; r++) {
@@ -650,11 +663,16 @@ typedef struct bs_dside {
 } bs_dside;
 
 static void bs_dside_open(bs_dside *ds, const char *metric, int k, const bs_opts *o, const bs_data *d,
-                          const char *parent, int threads) {
+                          const char *parent, int threads, int temp) {
     char adir[BENCH_PATH_MAX + 128];
     bs_env_make(&ds->e, metric, k, o, parent);
+    ds->e.temp = temp && ds->e.ext != NULL;
     bs_conn_open(&ds->s, ds->e.side, ds->e.file, "wal", 2, ds->e.ext);
-    bs_create_table(&ds->s, "kv", ds->e.ext ? bs_armdb_dir(&ds->e, "kv", adir, sizeof(adir)) : NULL, "full");
+    if (ds->e.temp)
+        bs_create_temp_table(&ds->s, &ds->e);
+    else
+        bs_create_table(&ds->s, "kv", ds->e.ext ? bs_armdb_dir(&ds->e, "kv", adir, sizeof(adir)) : NULL,
+                        "full");
     if (ds->e.ext) bs_check_armdb_sync(&ds->s, "kv", "full");
     ds->threads = threads;
     if (pthread_barrier_init(&ds->bar, NULL, (unsigned)threads + 1) != 0) bench_die("pthread_barrier_init");
@@ -708,7 +726,8 @@ static void bs_print_io(const char *side, const char *metric, const bench_io *io
  * each slice with a tail of threads asleep in SQLite's busy handler (it
  * sleeps up to 100 ms). Fills res[] (commits/s) and percpu[]. */
 static void bs_tx_durable_pair(const char *metric, const bs_opts *o, const bs_data *d, const char *parent,
-                               const int active[2], int threads, double res[2], double percpu[2]) {
+                               const int active[2], int threads, int temp, double res[2],
+                               double percpu[2]) {
     if (sqlite3_threadsafe() == 0) bench_die("this SQLite library is built without thread support");
     bs_dside *ds = calloc(2, sizeof(bs_dside));
     bench_disk disk;
@@ -717,7 +736,7 @@ static void bs_tx_durable_pair(const char *metric, const bs_opts *o, const bs_da
     if (ds == NULL) bench_die("out of memory");
     bench_disk_find(parent, &disk);
     for (int k = 0; k < 2; k++)
-        if (active[k]) bs_dside_open(&ds[k], metric, k, o, d, parent, threads);
+        if (active[k]) bs_dside_open(&ds[k], metric, k, o, d, parent, threads, temp);
     bench_disk_background(&disk, (unsigned)o->durable_ms);
     for (int r = 0; r < o->rounds; r++)
         for (int j = 0; j < 2; j++) {
@@ -758,6 +777,7 @@ enum {
     BS_P_MULTI_BATCH,
     BS_P_DURABLE,
     BS_P_DURABLE_MT,
+    BS_P_DURABLE_MT_TEMP,
     BS_P_COUNT
 };
 #define BS_P_BASE_MASK ((1u << BS_P_UPDATE) - 1u)
@@ -779,6 +799,7 @@ static struct {
     {"txn: UPDATE 100 rows in 3 tables", "multi_batch", "txn/s", 0.0},
     {"durable INSERT, 1 thread", "durable", "commits/s", 0.0},
     {NULL, "durable_mt", "commits/s", 3.0}, /* label set in main: it names the thread count */
+    {NULL, "durable_mt_temp", "commits/s", 0.0}, /* the same, armdb tables in temp schemas */
 };
 
 
@@ -793,7 +814,9 @@ static void bs_usage(FILE *f) {
             "  --only armdb|native run one side only (for profiling; no ratios)\n"
             "  --phases LIST       comma-separated: all (default), base (load, overwrite, get, scan,\n"
             "                      range on the -n keys), new (all of the following), update,\n"
-            "                      autocommit, autocommit_delete, multi, multi_batch, durable, durable_mt\n"
+            "                      autocommit, autocommit_delete, multi, multi_batch, durable, durable_mt,\n"
+            "                      durable_mt_temp (durable_mt with each connection's armdb table\n"
+            "                      declared in its temp schema, over one shared directory)\n"
             "  --update-rows N     update: rows, each updated once, 1000 per txn (default 100000)\n"
             "  --autocommit-rows N autocommit: 1-row transactions, WAL (default 50000)\n"
             "  --delete-rows N     autocommit_delete: 1-row transactions, journal_mode=delete (default 2000)\n"
@@ -831,7 +854,7 @@ static unsigned bs_parse_phases(const char *list) {
             if (strcmp(tok, bs_phases[p].metric) == 0) bit = 1u << p;
         if (bit == 0)
             bench_die("bad --phases '%s' (all, base, new, update, autocommit, autocommit_delete, multi, "
-                      "multi_batch, durable, durable_mt)",
+                      "multi_batch, durable, durable_mt, durable_mt_temp)",
                       tok);
         mask |= bit;
     }
@@ -1036,10 +1059,10 @@ static void bs_run_base(const bs_opts *o, const bs_data *d, char (*path)[BENCH_P
 static void bs_run_txn(const bs_opts *o, const bs_data *d, const char *parent, bs_results *r) {
     for (int p = BS_P_UPDATE; p < BS_P_COUNT; p++) {
         if (!(o->phases & (1u << p))) continue;
-        if (p == BS_P_DURABLE || p == BS_P_DURABLE_MT) {
-            int mt = p == BS_P_DURABLE_MT;
-            bs_tx_durable_pair(bs_phases[p].metric, o, d, parent, r->active, mt ? o->threads : 1, r->res[p],
-                               r->percpu[p]);
+        if (p == BS_P_DURABLE || p == BS_P_DURABLE_MT || p == BS_P_DURABLE_MT_TEMP) {
+            int mt = p != BS_P_DURABLE;
+            bs_tx_durable_pair(bs_phases[p].metric, o, d, parent, r->active, mt ? o->threads : 1,
+                               p == BS_P_DURABLE_MT_TEMP, r->res[p], r->percpu[p]);
         } else {
             for (int k = 0; k < 2; k++)
                 if (r->active[k]) {
@@ -1091,8 +1114,11 @@ int main(int argc, char **argv) {
     char mtlabel[64];
     bs_parse(argc, argv, &o);
     setvbuf(stdout, NULL, _IOLBF, 0);
+    char mttlabel[64];
     snprintf(mtlabel, sizeof(mtlabel), "durable INSERT, %d threads", o.threads);
+    snprintf(mttlabel, sizeof(mttlabel), "durable INSERT, %d threads, temp.", o.threads);
     bs_phases[BS_P_DURABLE_MT].label = mtlabel;
+    bs_phases[BS_P_DURABLE_MT_TEMP].label = mttlabel;
     int base = (o.phases & BS_P_BASE_MASK) != 0;
 
     char parent[BENCH_PATH_MAX], path[3][BENCH_PATH_MAX + 64];
