@@ -187,11 +187,14 @@ typedef struct arm_engine_options {
     uint32_t max_key_size;       /* bytes, 1..65535. default 1024 */
     uint32_t max_value_size;     /* bytes, at most max_file_size minus overheads. default 16 MiB */
     int io_backend;              /* enum arm_io_backend; default ARM_IO_AUTO */
-    int read_only;               /* 1 = open for reading/salvage: no writes, damage tolerated */
+    int read_only;               /* 1 = open for reading/salvage: no writes; damage is
+                                    read past (everything intact is served), and a read-only
+                                    file system or medium opens too (see lock_mode) */
     int create_if_missing;       /* default 1 */
     int mmap_reads;              /* read data files through a read-only mapping (default 1):
                                     no syscall per read; 0 = pread, where an I/O error is an
                                     error code rather than SIGBUS */
+    /* ---- fields past here were added after the first version */
     arm_domain *domain;          /* engines that publish and read together (see domains
                                     below); NULL = a domain of this engine's own. Borrowed:
                                     the engine holds a reference until it closes */
@@ -199,6 +202,9 @@ typedef struct arm_engine_options {
                                     (borrowed for the open call; NULL = none). See
                                     arm_engine_app_meta_get */
     uint32_t app_meta_len;       /* its bytes, at most 65536 */
+    int hints;                   /* 1 (default): write a hint file (keys and locations)
+                                    for each sealed data file, in the background, and open
+                                    from hints instead of reading values; 0 = neither */
 } arm_engine_options;
 
 /* Fill *opts with the defaults above and set opts->size. Always start from
@@ -211,17 +217,24 @@ void arm_engine_options_init_v(arm_engine_options *opts, size_t size);
 /**
  * Open the database in directory `dir`, creating it (and the directory) if
  * missing and opts->create_if_missing. opts may be NULL for defaults.
- * Recovery runs here: the index is rebuilt from the data files; a torn or bad
- * entry at the tail of a shard's newest file is truncated away.
+ * Recovery runs here: the index is rebuilt from the data files (from their
+ * hint files where those are good, see opts->hints). A torn write at the
+ * tail of a shard's newest file (a bad or incomplete entry with nothing
+ * valid at any later offset) is cut away silently; any other damage is
+ * reported, never cut.
  *
  * Returns ARM_OK and sets *engine_out (owned: arm_engine_close);
  * ARM_BUSY     another process holds the directory's lock (message names dir);
- * ARM_CORRUPT  damage inside an older file or in the metadata (message names
- *              file and offset); with opts->read_only the engine opens anyway
- *              and serves everything readable (all but the damaged file's
- *              part from the damage on). Also when ARMDB is missing but shard
- *              directories hold data files: metadata is never created over
- *              existing data (the message names a data file);
+ * ARM_CORRUPT  a damaged entry (in an older file, or in the newest one with
+ *              good entries after it), a damaged file header, or damaged
+ *              metadata; the message names the file and the damaged entry's
+ *              own offset. Nothing is changed on disk. With opts->read_only the
+ *              engine opens anyway (not for damaged metadata) and serves
+ *              everything intact: it reads on past each damaged stretch, and
+ *              leaves out only the damaged entries and a batch they cut.
+ *              Also when ARMDB is missing but shard directories hold data
+ *              files: metadata is never created over existing data (the
+ *              message names a data file);
  * ARM_MISUSE   bad option (message names it), opts->size not one this engine
  *              knows, or shard_count differs from the stored one;
  * ARM_TOOBIG   opts->app_meta_len over 65536;
@@ -820,6 +833,13 @@ void arm_engine_set_follower(arm_engine *engine, int on);
  * ARM_PANIC (an earlier write or sync failed: reopen). */
 ARM_WARN_UNUSED int arm_engine_flush(arm_engine *engine);
 
+/* How the directory is locked (arm_engine_stats.lock_mode). */
+enum arm_lock_mode {
+    ARM_LOCK_EXCLUSIVE = 0, /* read-write: LOCK held exclusively */
+    ARM_LOCK_SHARED = 1,    /* read-only: LOCK held shared (writers are kept out) */
+    ARM_LOCK_NONE = 2,      /* read-only on a read-only file system without LOCK: no lock */
+};
+
 /* Counters. New fields are only ever appended. */
 typedef struct arm_engine_stats {
     uint64_t keys;          /* live keys */
@@ -837,6 +857,12 @@ typedef struct arm_engine_stats {
     int io_uring;           /* 1 if writes go through io_uring */
     int read_only;          /* opened read-only */
     uint8_t db_id[16];      /* database id from the metadata */
+    /* ---- fields past here were added after the first version */
+    uint64_t open_hinted;   /* data files the last open recovered from their hint file */
+    uint64_t open_scanned;  /* data files the last open recovered by reading them whole */
+    int lock_mode;          /* enum arm_lock_mode */
+    int hints;              /* opts->hints in force: hint files read at open and (unless
+                               read-only) written for sealed files */
 } arm_engine_stats;
 /* Fill *stats_out (every field this engine and the caller's header both
  * know; any other is left as it was). Cannot fail. A macro: it passes
@@ -851,8 +877,12 @@ void arm_engine_stats_get_v(arm_engine *engine, arm_engine_stats *stats_out, siz
  * message; all arguments are borrowed for the call. *problems_out gets the
  * count. `progress` (may be NULL) is called after each file with bytes done
  * and total. ARM_OK when the check ran (whatever it found: a file that cannot
- * be read is one more problem, reported); otherwise the error of the flush
- * that comes first (ARM_IOERR, ARM_FULL, ARM_IOERR_FSYNC, ARM_PANIC).
+ * be read is one more problem, reported); ARM_NOMEM; otherwise the error of
+ * the flush that comes first (ARM_IOERR, ARM_FULL, ARM_IOERR_FSYNC,
+ * ARM_PANIC). Each damaged entry is reported at its own offset and the check
+ * goes on at the next good one; a batch cut short is reported where it is
+ * cut; a torn write at the tail of a shard's newest file (which open cuts)
+ * is not a problem.
  */
 typedef void (*arm_check_report_fn)(void *ctx, const char *path, uint64_t offset,
                                     const char *message);

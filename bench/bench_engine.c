@@ -4,7 +4,8 @@
  * (random 64-bit values, big-endian) with 100-byte values, then measures
  * random overwrites, random point gets (1 thread and T threads), a full
  * ordered cursor scan, 1,000 range scans of 1,000 keys, index memory per key,
- * process RSS growth per key, and the time to reopen the populated database.
+ * process RSS growth per key, and the time to reopen the populated database
+ * (with --hints-phase: reopened without hint files and with them).
  *
  * Every result is verified while it is measured (every get found with the
  * value last written, scans return exactly the expected keys in order), and
@@ -341,6 +342,9 @@ typedef struct be_opts {
     int io_backend;
     uint64_t seed;
     int strict;
+    uint64_t max_file_size; /* 0 = engine default */
+    int hints_phase;        /* reopen without and with hint files after the load */
+    int load_only;          /* stop after the load and reopen phases */
 } be_opts;
 
 static void be_usage(FILE *f) {
@@ -356,6 +360,9 @@ static void be_usage(FILE *f) {
             "  --index ordered|hash     (default ordered)\n"
             "  --io auto|posix|uring    (default auto)\n"
             "  --seed N            PRNG seed (default 42)\n"
+            "  --max-file-size N   data file size in bytes, suffix K/M/G allowed (default: engine's)\n"
+            "  --hints-phase       after the load, time reopens without and with hint files\n"
+            "  --load-only         stop after the load and reopen phases (large -n)\n"
             "  --strict            exit 2 when a target is missed\n"
             "  --times             print phase spans (CLOCK_MONOTONIC) for perf record -k CLOCK_MONOTONIC\n");
 }
@@ -366,6 +373,8 @@ static void be_parse(int argc, char **argv, be_opts *o) {
         {"index", required_argument, NULL, 'I'}, {"io", required_argument, NULL, 'O'},
         {"seed", required_argument, NULL, 'R'},  {"strict", no_argument, NULL, 'X'},
         {"times", no_argument, NULL, 'T'},       {"help", no_argument, NULL, 'h'},
+        {"max-file-size", required_argument, NULL, 'F'}, {"hints-phase", no_argument, NULL, 'H'},
+        {"load-only", no_argument, NULL, 'L'},
         {NULL, 0, NULL, 0},
     };
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
@@ -421,6 +430,18 @@ static void be_parse(int argc, char **argv, be_opts *o) {
             if (*end != '\0') bench_die("bad --seed '%s'", optarg);
             break;
         case 'X': o->strict = 1; break;
+        case 'F': {
+            uint64_t v = strtoull(optarg, &end, 10);
+            if (end == optarg) bench_die("bad --max-file-size '%s'", optarg);
+            if (*end == 'K' || *end == 'k') v <<= 10, end++;
+            else if (*end == 'M' || *end == 'm') v <<= 20, end++;
+            else if (*end == 'G' || *end == 'g') v <<= 30, end++;
+            if (*end != '\0') bench_die("bad --max-file-size '%s'", optarg);
+            o->max_file_size = v;
+            break;
+        }
+        case 'H': o->hints_phase = 1; break;
+        case 'L': o->load_only = 1; break;
         case 'T': be_times = 1; break;
         case 'h': be_usage(stdout); exit(0);
         default: be_usage(stderr); exit(1);
@@ -477,6 +498,10 @@ int main(int argc, char **argv) {
     eo.sync_mode = o.sync_mode;
     eo.index_kind = o.index_kind;
     eo.io_backend = o.io_backend;
+    if (o.max_file_size) {
+        eo.max_file_size = o.max_file_size;
+        if (eo.max_value_size > o.max_file_size / 2) eo.max_value_size = (uint32_t)(o.max_file_size / 2);
+    }
 
     arm_engine *e = NULL;
     double t0 = bench_now();
@@ -507,6 +532,40 @@ int main(int argc, char **argv) {
     printf("  %-44s %14.3f s      (close %.3f s; cpu %.2f cores incl. verification)\n", "open after load (n entries)",
            open_s, close_s, be_last_cpu);
     printf("@ open_s %.6g\n", open_s);
+
+    /* 2b. the same files, opened without hints and with them (close writes
+     * the hints still queued, so both opens see every sealed file hinted) */
+    if (o.hints_phase) {
+        arm_engine_options nohint = eo;
+        nohint.hints = 0;
+        double open_nh = 0, open_h = 0;
+        ts = be_start();
+        e = be_reopen(e, dbdir, &nohint, &d, 0, &close_s, &open_nh);
+        be_span("reopen_nohints", ts);
+        arm_engine_stats_get(e, &st);
+        printf("  %-44s %14.3f s      (%llu files read whole; cpu %.2f cores incl. verification)\n",
+               "open without hints", open_nh, (unsigned long long)st.open_scanned, be_last_cpu);
+        ts = be_start();
+        e = be_reopen(e, dbdir, &eo, &d, 0, &close_s, &open_h);
+        be_span("reopen_hints", ts);
+        arm_engine_stats_get(e, &st);
+        printf("  %-44s %14.3f s      (%llu files from hints, %llu read whole; cpu %.2f cores)\n",
+               "open with hints", open_h, (unsigned long long)st.open_hinted,
+               (unsigned long long)st.open_scanned, be_last_cpu);
+        printf("@ open_nohints_s %.6g\n@ open_hints_s %.6g\n", open_nh, open_h);
+    }
+    if (o.load_only) {
+        int crc = arm_engine_close(e);
+        if (crc != ARM_OK) be_check(crc, NULL, "arm_engine_close (final)");
+        be_data_free(&d);
+        if (!o.keep) {
+            bench_rm_rf(dbdir);
+            if (made_parent) bench_rm_rf(parent);
+        } else {
+            printf("kept %s\n", dbdir);
+        }
+        return 0;
+    }
 
     /* 3. overwrites: 1 thread, then T threads */
     uint64_t version = 0;

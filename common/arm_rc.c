@@ -33,9 +33,9 @@ const char *arm_rc_str(int rc) {
     }
 }
 
-/* Set ARMDB_DEBUG_ERRORS=1 to log every raised error with its origin.
- * Threads raise errors concurrently (replication sessions), so the lazily
- * read setting is an atomic (every thread computes the same value). */
+/* Set ARMDB_DEBUG_ERRORS=1 to log every raised error with its origin. The
+ * flag is read from the environment once, by whichever thread raises first:
+ * an atomic: background threads (sync, hints, replication sessions) raise too. */
 int arm_error_bkpt(int rc, const char *file, int line) {
     static _Atomic int verbose = -1;
     int v = atomic_load_explicit(&verbose, memory_order_relaxed);

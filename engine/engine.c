@@ -52,6 +52,7 @@ static void eng_options_defaults(arm_engine_options *o) {
     o->read_only = 0;
     o->create_if_missing = 1;
     o->mmap_reads = 1;
+    o->hints = 1;
 }
 
 void arm_engine_options_init_v(arm_engine_options *o, size_t size) {
@@ -107,6 +108,14 @@ static int eng_check_options(const arm_engine_options *o) {
 }
 
 /* ---------------------------------------------------------- meta, lock */
+/* 1 when dir holds a metadata file. */
+static int eng_has_meta(const arm_engine *e) {
+    char path[4200];
+    struct stat sb;
+    snprintf(path, sizeof(path), "%s/%s", e->dir, ARM_META_NAME);
+    return stat(path, &sb) == 0;
+}
+
 static int eng_mkdirs(const char *dir) {
     char path[4096];
     size_t n = strlen(dir);
@@ -135,14 +144,28 @@ static int eng_mkdirs(const char *dir) {
     return ARM_OK;
 }
 
+/* Lock the directory: LOCK held exclusively by a read-write engine, shared by
+ * a read-only one. A read-only engine also opens where LOCK cannot exist or
+ * be made, a read-only file system or medium: it then takes no lock (a
+ * read-only file system has no writer to exclude) and says so in its stats. */
 static int eng_lock(arm_engine *e) {
     char path[4200];
     snprintf(path, sizeof(path), "%s/%s", e->dir, ARM_LOCK_NAME);
+    e->lock_mode = e->opts.read_only ? ARM_LOCK_SHARED : ARM_LOCK_EXCLUSIVE;
     /* LOCK is made only when a database may be created here, so opening a
      * directory that holds none leaves no stray file behind. */
     int flags = O_CLOEXEC | (e->opts.read_only ? O_RDONLY : O_RDWR);
     if (!e->opts.read_only && e->opts.create_if_missing) flags |= O_CREAT;
     e->lock_fd = open(path, flags, 0644);
+    if (e->lock_fd < 0 && errno == ENOENT && e->opts.read_only && eng_has_meta(e)) {
+        /* a database without LOCK (copied without it): make one to share,
+         * unless the file system is read-only */
+        e->lock_fd = open(path, O_CLOEXEC | O_RDONLY | O_CREAT, 0644);
+        if (e->lock_fd < 0 && errno == EROFS) {
+            e->lock_mode = ARM_LOCK_NONE;
+            return ARM_OK;
+        }
+    }
     if (e->lock_fd < 0) {
         if (errno == ENOENT) return arm_engine_seterr(ARM_NOTFOUND, 0, "no database in %s", e->dir);
         return arm_engine_seterr(ARM_ERR(ARM_IOERR), errno, "cannot open %s", path);
@@ -206,7 +229,7 @@ static int eng_find_data_file(const arm_engine *e, char *path, size_t size) {
         snprintf(sdir, sizeof sdir, "%s/%s", e->dir, de->d_name);
         uint32_t *ids = NULL;
         size_t n = 0;
-        if (arm_files_list(sdir, &ids, &n) == ARM_OK && n > 0) {
+        if (arm_files_list(sdir, 0, &ids, &n) == ARM_OK && n > 0) {
             found = 1;
             char fp[ARM_FILE_PATH_MAX];
             arm_file_path(fp, sizeof fp, sdir, ids[0]);
@@ -286,7 +309,11 @@ static void *eng_syncer_main(void *arg) {
 static int eng_open_shards(arm_engine *e) {
     int made = 0;
     e->shard_count = e->meta.shard_count;
-    e->files.ndead = e->shard_count; /* no file exists yet */
+    /* no file exists yet */
+    e->files.ndead = e->shard_count;
+    e->files.hints = e->opts.hints && !e->opts.read_only;
+    memcpy(e->files.db_id, e->meta.db_id, 16);
+    e->files.flags = e->meta.flags;
     e->shards = arm_calloc(e->shard_count, sizeof(arm_shard));
     if (e->shards == NULL) return ARM_ERR(ARM_NOMEM);
     for (uint32_t i = 0; i < e->shard_count; i++) {
@@ -365,6 +392,7 @@ int arm_engine_open(const char *dir, const arm_engine_options *opts, arm_engine 
     }
     if (rc == ARM_OK && opts->cache_size) rc = arm_cache_new(opts->cache_size, &e->cache);
     if (rc == ARM_OK) rc = arm_engine_recover(e);
+    if (rc == ARM_OK) rc = arm_files_hints_start(&e->files); /* hints queued by recovery too */
     if (rc == ARM_OK && opts->io_backend == ARM_IO_URING && e->shards[0].ring == NULL &&
         !opts->read_only)
         rc = arm_engine_seterr(ARM_ERR(ARM_IOERR), 0, "io_uring is not available here");
@@ -398,6 +426,7 @@ int arm_engine_close(arm_engine *e) {
         pthread_join(e->syncer, NULL);
     }
     if (e->shards && !e->opts.read_only && e->lock_fd >= 0) rc = arm_engine_flush(e);
+    arm_files_hints_stop(&e->files); /* writes what is queued: the next open is fast */
     /* Leave no block padding past the logical end of the active files, so a
      * cleanly closed database reads clean to a read-only open and check. */
     for (uint32_t i = 0; rc == ARM_OK && e->shards && i < e->shard_count; i++) {
@@ -599,6 +628,10 @@ static void eng_stats(arm_engine *e, arm_engine_stats *st) {
     pthread_mutex_unlock(&e->shards[0].log_lock);
     st->read_only = e->opts.read_only;
     memcpy(st->db_id, e->meta.db_id, 16);
+    st->open_hinted = e->open_hinted;
+    st->open_scanned = e->open_scanned;
+    st->lock_mode = e->lock_mode;
+    st->hints = e->opts.hints != 0;
 }
 
 void arm_engine_stats_get_v(arm_engine *e, arm_engine_stats *stats_out, size_t size) {
@@ -608,8 +641,64 @@ void arm_engine_stats_get_v(arm_engine *e, arm_engine_stats *stats_out, size_t s
     memcpy(stats_out, &st, ARM_MIN(size, sizeof(st)));
 }
 
+/* Walk the entries of file bytes p[0..size). Each damaged stretch is
+ * reported at the damaged entry's own offset, and the walk goes on at the
+ * next good entry; a batch cut short (by a plain entry, by another batch or
+ * a TXNINFO, or by the end of a sealed file) is reported where it is cut.
+ * The newest file of a shard may end in a torn write, nothing valid after
+ * it: open cuts that, so it is no problem. */
+static uint64_t eng_check_entries(const arm_file *f, const uint8_t *p, uint64_t size, int newest,
+                                  arm_check_report_fn report, void *ctx) {
+    uint64_t off = ARM_FILE_HEADER_SIZE, problems = 0, pend_off = 0, pend_seq = 0;
+    int pend = 0;
+    char msg[200];
+    while (off < size) {
+        arm_entry_hdr h;
+        if (arm_entry_decode(p + off, size - off, ARM_KEY_SIZE_MAX, UINT32_MAX, &h) != ARM_OK) {
+            uint64_t next = arm_entry_find(p, size, off + 1);
+            if (next >= size && newest) break; /* a torn write */
+            if (next < size)
+                snprintf(msg, sizeof(msg), "damaged entry (bad header or checksum mismatch); "
+                         "the next good entry is at offset %llu", (unsigned long long)next);
+            else
+                snprintf(msg, sizeof(msg), "damaged entry (bad header or checksum mismatch); "
+                         "nothing readable in the %llu bytes from here", (unsigned long long)(size - off));
+            if (report) report(ctx, f->path, off, msg);
+            problems++;
+            pend = 0;
+            off = next;
+            continue;
+        }
+        /* a batch is cut short by an entry outside it, or by a TXNINFO
+         * (which only ever opens one, as recovery reads it) */
+        if (pend && (!(h.flags & ARM_ENTRY_TXN) || h.seq != pend_seq ||
+                     h.type == ARM_ENTRY_TXNINFO)) {
+            snprintf(msg, sizeof(msg), "batch with sequence number %llu from offset %llu is cut "
+                     "short here", (unsigned long long)pend_seq, (unsigned long long)pend_off);
+            if (report) report(ctx, f->path, off, msg);
+            problems++;
+            pend = 0;
+        }
+        if ((h.flags & ARM_ENTRY_TXN) && !pend) {
+            pend = 1;
+            pend_seq = h.seq;
+            pend_off = off;
+        }
+        if (h.flags & ARM_ENTRY_TXN_END) pend = 0;
+        off += arm_entry_size(h.klen, h.vlen);
+    }
+    if (pend && !newest) {
+        snprintf(msg, sizeof(msg), "batch with sequence number %llu never ends in this sealed file",
+                 (unsigned long long)pend_seq);
+        if (report) report(ctx, f->path, pend_off, msg);
+        problems++;
+    }
+    return problems;
+}
+
 /* Verify one file's header and entries up to its logical size. */
-static uint64_t eng_check_file(arm_engine *e, arm_file *f, arm_check_report_fn report, void *ctx) {
+static uint64_t eng_check_file(arm_engine *e, arm_file *f, int newest, arm_check_report_fn report,
+                               void *ctx) {
     /* A sealed file is checked whole, as it is on disk (recovery may have
      * stopped short of damage in it); the active file up to its logical end
      * (past it there is only block padding). */
@@ -637,20 +726,7 @@ static uint64_t eng_check_file(arm_engine *e, arm_file *f, arm_check_report_fn r
         if (report) report(ctx, f->path, 0, "bad file header");
         problems++;
     } else {
-        uint64_t off = ARM_FILE_HEADER_SIZE;
-        while (off < size) {
-            arm_entry_hdr h;
-            if (arm_entry_decode(p + off, size - off, ARM_KEY_SIZE_MAX, UINT32_MAX, &h) != ARM_OK) {
-                char msg[160];
-                snprintf(msg, sizeof(msg),
-                         "bad entry (checksum mismatch or torn); %llu bytes from here unreadable",
-                         (unsigned long long)(size - off));
-                if (report) report(ctx, f->path, off, msg);
-                problems++;
-                break;
-            }
-            off += arm_entry_size(h.klen, h.vlen);
-        }
+        problems += eng_check_entries(f, p, size, newest, report, ctx);
     }
     arm_file_unview(p, size);
     return problems;
@@ -664,19 +740,27 @@ int arm_engine_check(arm_engine *e, arm_check_report_fn report, arm_progress_fn 
     uint64_t total = 0, done = 0;
     uint32_t fid = 0;
     arm_file_ref ref;
+    /* the newest file of each shard (a read-only engine has no active one) */
+    uint32_t *newest = arm_calloc(e->shard_count, sizeof(uint32_t));
+    if (newest == NULL) return ARM_ERR(ARM_NOMEM);
     while (arm_files_hold_next(&e->files, &fid, &ref) == ARM_OK) {
         total += atomic_load(&ref.file->size);
+        if (ref.file->shard < e->shard_count)
+            newest[ref.file->shard] = ARM_MAX(newest[ref.file->shard], ref.fid);
         arm_file_release(&ref);
     }
     fid = 0;
     /* Each file is held while it is checked: a file retired meanwhile is
      * checked whole or skipped, never pulled away mid-check. */
     while (arm_files_hold_next(&e->files, &fid, &ref) == ARM_OK) {
-        *problems_out += eng_check_file(e, ref.file, report, ctx);
+        arm_file *f = ref.file;
+        *problems_out += eng_check_file(e, f, f->shard < e->shard_count && newest[f->shard] == f->fid,
+                                        report, ctx);
         done += atomic_load(&ref.file->size);
         arm_file_release(&ref);
         if (progress) progress(ctx, done < total ? done : total, total);
     }
+    arm_free(newest);
     return ARM_OK;
 }
 

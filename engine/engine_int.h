@@ -5,8 +5,9 @@
  * shard order), then at most one shard log mutex, then the file table's
  * mutex (file.c). The on-disk formats are drawn in ARCHITECTURE.md and log.c.
  * The engine's files call each other one way only: engine.c -> recover.c ->
- * shard.c -> file.c -> io_*.c, log.c (and write.c, cursor.c -> shard.c);
- * err.c is the leaf all of them report errors through.
+ * shard.c -> file.c -> io_*.c, log.c (write.c and cursor.c call shard.c and
+ * file.c; every one may call index.c and cache.c); err.c is the leaf all of
+ * them report errors through.
  */
 #ifndef ARM_ENGINE_INT_H
 #define ARM_ENGINE_INT_H
@@ -109,6 +110,14 @@ ARM_PRIVATE void arm_entry_seal(uint8_t *p, size_t len);
  * max_key/max_value bound the lengths accepted. */
 ARM_PRIVATE int arm_entry_decode(const uint8_t *p, size_t avail, uint32_t max_key,
                                  uint32_t max_value, arm_entry_hdr *h);
+/* The first offset in [from, size) of p where a whole entry with a good
+ * checksum starts, or size when there is none. Byte by byte: entries are not
+ * aligned. Tells a torn tail (nothing valid after it) from damage. */
+ARM_PRIVATE size_t arm_entry_find(const uint8_t *p, size_t size, size_t from);
+/* The length the entry header at p claims when its fields obey the rules
+ * (the checksum unchecked: the header of a damaged entry may still be good),
+ * else 0. */
+ARM_PRIVATE size_t arm_entry_span(const uint8_t *p, size_t avail);
 /* Verify a whole entry already read into memory (header, key, value). */
 ARM_PRIVATE int arm_entry_verify(const uint8_t *p, size_t len);
 /* A REPL_POS entry's value: the leader, the position, its flags
@@ -128,6 +137,52 @@ static inline int arm_u64_cmp(const void *a, const void *b) {
 static inline uint32_t arm_entry_size(size_t klen, size_t vlen) {
     return (uint32_t)(ARM_ENTRY_HEADER + klen + vlen);
 }
+
+/* Hint files (log.c draws them): a 64-byte header, one record per entry of
+ * the sealed data file it describes, a footer with a checksum of it all. */
+#define ARM_HINT_HEADER_SIZE 64u
+#define ARM_HINT_RECORD      20u /* record bytes before the key */
+#define ARM_HINT_FOOTER      24u
+#define ARM_HINT_SUFFIX      ".hint"
+
+typedef struct arm_hint_hdr {
+    uint32_t version;
+    uint32_t shard;
+    uint32_t fid;
+    uint32_t flags;               /* the data file's flags */
+    uint8_t db_id[16];
+    uint64_t log_size;            /* bytes of the data file described */
+} arm_hint_hdr;
+
+/* One record: the entry's header (checksum 0), where it is, its key. */
+typedef struct arm_hint_rec {
+    arm_entry_hdr h;
+    uint32_t off;
+    const uint8_t *key;           /* h.klen bytes, into the hint file's bytes, followed by
+                                     arm_hint_value_len(&h) bytes of the value */
+} arm_hint_rec;
+
+/* The bytes of an entry's value its hint record carries after the key: all
+ * of a TXNINFO's, DECISION's or REPL_POS's (16, 1 and 48 bytes, which
+ * recovery needs), none of a PUT's or DELETE's (what hints save reading). */
+static inline uint32_t arm_hint_value_len(const arm_entry_hdr *h) {
+    return h->type == ARM_ENTRY_PUT || h->type == ARM_ENTRY_DEL ? 0 : h->vlen;
+}
+
+ARM_PRIVATE void arm_hint_hdr_encode(const arm_hint_hdr *h, uint8_t out[ARM_HINT_HEADER_SIZE]);
+ARM_PRIVATE int arm_hint_hdr_decode(const uint8_t *p, size_t n, arm_hint_hdr *h);
+ARM_PRIVATE void arm_hint_rec_encode(uint8_t out[ARM_HINT_RECORD], const arm_entry_hdr *h,
+                                     uint32_t off);
+/* checksum: arm_hash_checksum of every file byte before the footer's last 8. */
+ARM_PRIVATE void arm_hint_footer_encode(uint8_t out[ARM_HINT_FOOTER], uint64_t count,
+                                        uint64_t checksum);
+/* Check a whole hint file p[0..n): header, footer, checksum, and records that
+ * obey the entry rules and tile the data file from its header to log_size.
+ * ARM_OK and *h filled, or ARM_CORRUPT. */
+ARM_PRIVATE int arm_hint_check(const uint8_t *p, size_t n, arm_hint_hdr *h);
+/* The record at *pos of a checked hint file (start at ARM_HINT_HEADER_SIZE),
+ * *pos moved past it: ARM_OK, or ARM_NOTFOUND at the footer. */
+ARM_PRIVATE int arm_hint_next(const uint8_t *p, size_t n, size_t *pos, arm_hint_rec *r);
 
 /* ------------------------------------------------------ domains, versions */
 #define ARM_SNAP_CHUNK 256 /* snapshot slots per registry chunk */
@@ -277,7 +332,8 @@ struct arm_engine {
     char *dir;                    /* owned, as given */
     arm_engine_options opts;      /* effective options */
     arm_meta meta;
-    int lock_fd;                  /* LOCK file with flock held */
+    int lock_fd;                  /* LOCK file with flock held, or -1 */
+    int lock_mode;                /* enum arm_lock_mode */
     uint32_t shard_count;
     arm_shard *shards;            /* shard_count of them */
     /* The sequence counter every writer bumps lives in the domain (padded
@@ -303,6 +359,8 @@ struct arm_engine {
     int syncer_stop;
 
     arm_cache *cache;             /* read cache, or NULL (cache_size 0) */
+    uint64_t open_hinted;         /* data files recovered from hints at open */
+    uint64_t open_scanned;        /* data files recovered by a scan at open */
     _Atomic uint64_t cache_hits, cache_misses;
 
     /* in-doubt transactions found by recovery (txn.c), and externally

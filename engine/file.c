@@ -18,6 +18,7 @@
  */
 #include "engine_int.h"
 #include "../common/arm_alloc.h"
+#include "../common/arm_hash.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -29,7 +30,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define FIL_RETIRED ((uintptr_t)1) /* slot bit: the file is retired */
+#define FIL_RETIRED  ((uintptr_t)1) /* slot bit: the file is retired */
+#define FIL_HINT_BUF (256u * 1024)  /* bytes a hint is written in */
 
 struct arm_files_chunk {
     _Atomic uintptr_t slot[ARM_FILE_CHUNK];                   /* arm_file * | FIL_RETIRED, or 0 */
@@ -57,12 +59,23 @@ int arm_files_init(arm_files *t, uint32_t ndead) {
     memset(t, 0, sizeof(*t));
     t->ndead = ndead;
     if (pthread_mutex_init(&t->lock, NULL) != 0) return ARM_ERR(ARM_NOMEM);
+    if (pthread_mutex_init(&t->hint_lock, NULL) != 0) return ARM_ERR(ARM_NOMEM);
+    if (pthread_cond_init(&t->hint_cond, NULL) != 0) return ARM_ERR(ARM_NOMEM);
     return ARM_OK;
 }
 
-/* Unlink a retired file's name. Nothing is left to read it. */
+/* f's hint file name: its path with .hint for .log. */
+static void fil_hint_path(const arm_file *f, char *buf, size_t n, const char *extra) {
+    size_t len = strlen(f->path);
+    assert(len > 4 && strcmp(f->path + len - 4, ".log") == 0);
+    snprintf(buf, n, "%.*s%s%s", (int)(len - 4), f->path, ARM_HINT_SUFFIX, extra);
+}
+
+/* Unlink a retired file's names (its hint first: a hint never outlives its
+ * data file). Nothing is left to read it. */
 static void fil_remove(arm_file *f) {
     assert(f != NULL);
+    arm_file_unlink_hint(f);
     (void)unlink(f->path);
     arm_file_free(f);
 }
@@ -80,7 +93,11 @@ void arm_files_deinit(arm_files *t) {
         }
         arm_free(ch);
     }
+    assert(!t->hint_running);
+    arm_free(t->hint_queue);
     pthread_mutex_destroy(&t->lock);
+    pthread_mutex_destroy(&t->hint_lock);
+    pthread_cond_destroy(&t->hint_cond);
 }
 
 arm_file *arm_files_get(const arm_files *t, uint32_t fid) {
@@ -438,9 +455,10 @@ int arm_file_seal(arm_file *f, uint64_t size) {
     return ARM_OK;
 }
 
-void arm_file_close_writer(arm_file *f) {
+void arm_files_sealed(arm_files *t, arm_file *f) {
     if (f->fd >= 0) close(f->fd);
     f->fd = -1;
+    arm_files_hints_queue(t, f->fid);
 }
 
 int arm_file_reopen_writer(arm_file *f, int *direct_io, uint64_t end) {
@@ -453,24 +471,238 @@ int arm_file_reopen_writer(arm_file *f, int *direct_io, uint64_t end) {
     return ARM_OK;
 }
 
-int arm_file_save_tail(arm_file *f, const uint8_t *view, uint64_t from, uint64_t size) {
-    assert(from < size);
-    char path[ARM_FILE_PATH_MAX + 32];
-    snprintf(path, sizeof(path), "%s.cut-%llu", f->path, (unsigned long long)from);
-    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    int err = 0;
-    int rc = fd < 0 ? (err = errno, ARM_IOERR)
-                    : arm_io_pwrite(NULL, fd, view + from, size - from, 0, 1, &err);
-    if (fd >= 0) close(fd);
-    if (rc != ARM_OK) return arm_engine_seterr(ARM_ERR(rc), err, "cannot save %s", path);
-    return ARM_OK;
-}
-
 uint64_t arm_file_dead(const arm_file *f) {
     uint64_t n = 0;
     for (uint32_t i = 0; i < f->ndead; i++)
         n += atomic_load_explicit(&f->dead[i], memory_order_relaxed);
     return n;
+}
+
+/* ------------------------------------------------------------ hint files */
+/* A hint being written: bytes go through buf, and into the checksum. */
+typedef struct fil_out {
+    int fd;
+    uint8_t *buf;
+    size_t len;
+    uint64_t off;      /* file offset of buf[0] */
+    arm_hash_state sum;
+    int rc, err;
+} fil_out;
+
+static void fil_out_flush(fil_out *o) {
+    if (o->rc != ARM_OK || o->len == 0) return;
+    o->rc = arm_io_pwrite_as(ARM_IO_OP_HINT_WRITE, o->fd, o->buf, o->len, o->off, &o->err);
+    o->off += o->len;
+    o->len = 0;
+}
+
+/* Bytes into the hint, outside the checksum. */
+static void fil_out_raw(fil_out *o, const void *p, size_t n) {
+    const uint8_t *src = p;
+    while (n > 0 && o->rc == ARM_OK) {
+        if (o->len == FIL_HINT_BUF) fil_out_flush(o);
+        size_t k = ARM_MIN(n, (size_t)FIL_HINT_BUF - o->len);
+        memcpy(o->buf + o->len, src, k);
+        o->len += k;
+        src += k;
+        n -= k;
+    }
+}
+
+/* Bytes into the hint and its checksum. */
+static void fil_out_put(fil_out *o, const void *p, size_t n) {
+    arm_hash_checksum_update(&o->sum, p, n);
+    fil_out_raw(o, p, n);
+}
+
+/* The records of data file p[0..size) into o; ARM_CORRUPT unless every entry
+ * decodes (checksum included) and they end exactly at size. */
+static int fil_hint_body(fil_out *o, const uint8_t *p, uint64_t size, uint64_t *count_out) {
+    uint64_t off = ARM_FILE_HEADER_SIZE, count = 0;
+    while (off < size && o->rc == ARM_OK) {
+        arm_entry_hdr h;
+        if (arm_entry_decode(p + off, size - off, ARM_KEY_SIZE_MAX, UINT32_MAX, &h) != ARM_OK)
+            return ARM_ERR(ARM_CORRUPT);
+        uint8_t rec[ARM_HINT_RECORD];
+        arm_hint_rec_encode(rec, &h, (uint32_t)off);
+        fil_out_put(o, rec, sizeof(rec));
+        fil_out_put(o, p + off + ARM_ENTRY_HEADER, (size_t)h.klen + arm_hint_value_len(&h));
+        off += arm_entry_size(h.klen, h.vlen);
+        count++;
+    }
+    *count_out = count;
+    return off == size ? o->rc : ARM_ERR(ARM_CORRUPT);
+}
+
+int arm_file_write_hint(arm_file *f, const uint8_t db_id[16], uint32_t flags) {
+    uint64_t size = atomic_load(&f->size), disk = 0;
+    int rc = arm_file_disk_size(f, &disk);
+    /* A sealed file is cut to its logical end; anything else is not sealed. */
+    if (rc == ARM_OK && (disk != size || size < ARM_FILE_HEADER_SIZE)) rc = ARM_ERR(ARM_CORRUPT);
+    if (rc != ARM_OK) return rc;
+    char tmp[ARM_FILE_PATH_MAX + 32], path[ARM_FILE_PATH_MAX + 32];
+    fil_hint_path(f, tmp, sizeof(tmp), ".tmp");
+    fil_hint_path(f, path, sizeof(path), "");
+    const uint8_t *p = NULL;
+    fil_out o = {.fd = -1, .rc = ARM_OK};
+    rc = arm_file_view(f, size, &p);
+    if (rc == ARM_OK) {
+        o.buf = arm_malloc(FIL_HINT_BUF);
+        o.fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+        if (o.buf == NULL) rc = ARM_ERR(ARM_NOMEM);
+        else if (o.fd < 0) rc = arm_io_errno_rc(errno);
+    }
+    if (rc != ARM_OK) goto cleanup;
+    arm_hash_checksum_begin(&o.sum);
+    arm_hint_hdr hh;
+    memset(&hh, 0, sizeof(hh));
+    hh.version = ARM_FORMAT_VERSION;
+    hh.shard = f->shard;
+    hh.fid = f->fid;
+    hh.flags = flags;
+    memcpy(hh.db_id, db_id, 16);
+    hh.log_size = size;
+    uint8_t head[ARM_HINT_HEADER_SIZE], foot[ARM_HINT_FOOTER];
+    arm_hint_hdr_encode(&hh, head);
+    fil_out_put(&o, head, sizeof(head));
+    uint64_t count = 0;
+    rc = fil_hint_body(&o, p, size, &count);
+    if (rc == ARM_OK) {
+        /* the checksum covers every byte before its own 8 */
+        arm_hint_footer_encode(foot, count, 0);
+        fil_out_put(&o, foot, ARM_HINT_FOOTER - 8);
+        arm_hint_footer_encode(foot, count, arm_hash_checksum_end(&o.sum));
+        fil_out_raw(&o, foot + ARM_HINT_FOOTER - 8, 8);
+        fil_out_flush(&o);
+        rc = o.rc;
+    }
+    if (rc == ARM_OK) rc = arm_io_datasync_as(ARM_IO_OP_HINT_SYNC, o.fd, &o.err);
+    if (rc == ARM_OK && rename(tmp, path) != 0) rc = arm_io_errno_rc(errno);
+    if (rc == ARM_OK) {
+        char dir[ARM_FILE_PATH_MAX];
+        snprintf(dir, sizeof(dir), "%s", f->path);
+        char *slash = strrchr(dir, '/');
+        if (slash) *slash = '\0';
+        rc = arm_io_sync_dir(slash ? dir : ".", &o.err); /* the rename must survive a crash */
+    }
+cleanup:
+    if (o.fd >= 0) close(o.fd);
+    if (rc != ARM_OK) (void)unlink(tmp);
+    arm_free(o.buf);
+    arm_file_unview(p, size);
+    return rc;
+}
+
+int arm_file_open_hint(arm_file *f, const uint8_t db_id[16], uint32_t flags, uint64_t log_size,
+                       const uint8_t **view_out, uint64_t *size_out) {
+    *view_out = NULL;
+    *size_out = 0;
+    char path[ARM_FILE_PATH_MAX + 32];
+    fil_hint_path(f, path, sizeof(path), "");
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return errno == ENOENT ? ARM_NOTFOUND : ARM_ERR(ARM_CORRUPT);
+    struct stat sb;
+    int rc = fstat(fd, &sb) == 0 ? ARM_OK : ARM_ERR(ARM_CORRUPT);
+    uint64_t size = rc == ARM_OK ? (uint64_t)sb.st_size : 0;
+    /* a hint is smaller than its data file: records are entries minus values */
+    if (rc == ARM_OK && (size < ARM_HINT_HEADER_SIZE + ARM_HINT_FOOTER || size > 2 * log_size + 4096))
+        rc = ARM_ERR(ARM_CORRUPT);
+    void *p = MAP_FAILED;
+    if (rc == ARM_OK) p = mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0);
+    close(fd);
+    if (rc == ARM_OK && p == MAP_FAILED) rc = ARM_ERR(ARM_CORRUPT);
+    if (rc != ARM_OK) return rc;
+    madvise(p, size, MADV_SEQUENTIAL);
+    madvise(p, size, MADV_WILLNEED);
+    arm_hint_hdr h;
+    rc = arm_hint_check(p, size, &h);
+    if (rc == ARM_OK && (h.fid != f->fid || h.shard != f->shard || h.flags != flags ||
+                         memcmp(h.db_id, db_id, 16) != 0 || h.log_size != log_size))
+        rc = ARM_ERR(ARM_CORRUPT); /* another file's, or the data file changed since */
+    if (rc != ARM_OK) {
+        munmap(p, size);
+        return ARM_CORRUPT;
+    }
+    *view_out = p;
+    *size_out = size;
+    return ARM_OK;
+}
+
+void arm_file_unlink_hint(const arm_file *f) {
+    char path[ARM_FILE_PATH_MAX + 32];
+    fil_hint_path(f, path, sizeof(path), "");
+    (void)unlink(path);
+}
+
+/* The hint thread: writes the queued hints, one at a time, each with the
+ * file held (a file retired meanwhile is skipped). On stop it finishes what
+ * is queued first, so a clean close leaves every sealed file its hint. */
+static void *fil_hint_main(void *arg) {
+    arm_files *t = arg;
+    pthread_mutex_lock(&t->hint_lock);
+    for (;;) {
+        while (t->hint_n == 0 && !t->hint_stop) pthread_cond_wait(&t->hint_cond, &t->hint_lock);
+        if (t->hint_n == 0) break; /* stopping, and nothing left */
+        uint32_t fid = t->hint_queue[0];
+        memmove(t->hint_queue, t->hint_queue + 1, --t->hint_n * sizeof(uint32_t));
+        t->hint_busy = 1;
+        pthread_mutex_unlock(&t->hint_lock);
+        arm_file_ref ref;
+        if (arm_files_hold(t, fid, &ref) == ARM_OK) {
+            (void)arm_file_write_hint(ref.file, t->db_id, t->flags); /* none is fine */
+            arm_file_release(&ref);
+        }
+        pthread_mutex_lock(&t->hint_lock);
+        t->hint_busy = 0;
+        pthread_cond_broadcast(&t->hint_cond);
+    }
+    pthread_mutex_unlock(&t->hint_lock);
+    return NULL;
+}
+
+int arm_files_hints_start(arm_files *t) {
+    if (!t->hints || t->hint_running) return ARM_OK;
+    int perr = pthread_create(&t->hint_thread, NULL, fil_hint_main, t);
+    if (perr != 0) return arm_engine_seterr(ARM_ERR(ARM_NOMEM), perr, "cannot start the hint thread");
+    t->hint_running = 1;
+    return ARM_OK;
+}
+
+void arm_files_hints_queue(arm_files *t, uint32_t fid) {
+    if (!t->hints) return;
+    pthread_mutex_lock(&t->hint_lock);
+    if (t->hint_n == t->hint_cap) {
+        size_t cap = t->hint_cap ? t->hint_cap * 2 : 16;
+        uint32_t *q = arm_realloc(t->hint_queue, cap * sizeof(uint32_t));
+        if (q != NULL) {
+            t->hint_queue = q;
+            t->hint_cap = cap;
+        }
+    }
+    if (t->hint_n < t->hint_cap) { /* else skipped: the next open queues it again */
+        t->hint_queue[t->hint_n++] = fid;
+        pthread_cond_broadcast(&t->hint_cond);
+    }
+    pthread_mutex_unlock(&t->hint_lock);
+}
+
+#ifndef ARM_AMALGAMATION /* tests wait for hints; the engine only at close */
+void arm_files_hints_drain(arm_files *t) {
+    pthread_mutex_lock(&t->hint_lock);
+    while (t->hint_running && (t->hint_n > 0 || t->hint_busy))
+        pthread_cond_wait(&t->hint_cond, &t->hint_lock);
+    pthread_mutex_unlock(&t->hint_lock);
+}
+#endif
+
+void arm_files_hints_stop(arm_files *t) {
+    if (!t->hint_running) return;
+    pthread_mutex_lock(&t->hint_lock);
+    t->hint_stop = 1;
+    pthread_cond_broadcast(&t->hint_cond);
+    pthread_mutex_unlock(&t->hint_lock);
+    pthread_join(t->hint_thread, NULL);
+    t->hint_running = 0;
 }
 
 /* ------------------------------------------------- a shard's directory */
@@ -479,7 +711,14 @@ static int fil_cmp_u32(const void *a, const void *b) {
     return x < y ? -1 : x > y;
 }
 
-int arm_files_list(const char *dir, uint32_t **ids_out, size_t *n_out) {
+/* 1 when nm is FFFFFFFF.hint.tmp (a hint write cut short). */
+static int fil_hint_tmp_name(const char *nm) {
+    for (int i = 0; i < 8; i++)
+        if (nm[i] < '0' || nm[i] > '9') return 0;
+    return strcmp(nm + 8, ARM_HINT_SUFFIX ".tmp") == 0;
+}
+
+int arm_files_list(const char *dir, int tidy, uint32_t **ids_out, size_t *n_out) {
     *ids_out = NULL;
     *n_out = 0;
     DIR *d = opendir(dir);
@@ -494,6 +733,12 @@ int arm_files_list(const char *dir, uint32_t **ids_out, size_t *n_out) {
     while ((de = readdir(d)) != NULL) {
         /* exactly eight digits and ".log" (sscanf would take signs, spaces) */
         const char *nm = de->d_name;
+        if (tidy && fil_hint_tmp_name(nm)) {
+            char path[ARM_FILE_PATH_MAX + 32];
+            snprintf(path, sizeof(path), "%s/%s", dir, nm);
+            (void)unlink(path); /* no hint at all is what a crash mid-write must leave */
+            continue;
+        }
         uint32_t fid = 0;
         int ok = strlen(nm) == 12 && strcmp(nm + 8, ".log") == 0;
         for (int j = 0; ok && j < 8; j++) {
@@ -554,13 +799,14 @@ int arm_file_set_aside(const char *dir, uint32_t fid, const char *suffix) {
 
 /* 1 for the names the engine creates in a shard directory: FFFFFFFF.log,
  * FFFFFFFF.log.torn (a torn newest file set aside), FFFFFFFF.log.cut-N (the
- * bytes cut off a newest file that had good entries after damage) and
- * FFFFFFFF.hint. */
+ * bytes cut off a newest file that had good entries after damage),
+ * FFFFFFFF.hint and FFFFFFFF.hint.tmp. */
 static int fil_owned_name(const char *nm) {
     for (int i = 0; i < 8; i++)
         if (nm[i] < '0' || nm[i] > '9') return 0;
     return strcmp(nm + 8, ".log") == 0 || strcmp(nm + 8, ".log.torn") == 0 ||
-           strncmp(nm + 8, ".log.cut-", 9) == 0 || strcmp(nm + 8, ".hint") == 0;
+           strncmp(nm + 8, ".log.cut-", 9) == 0 || strcmp(nm + 8, ARM_HINT_SUFFIX) == 0 ||
+           strcmp(nm + 8, ARM_HINT_SUFFIX ".tmp") == 0;
 }
 
 int arm_files_destroy_dir(const char *dir) {
@@ -581,3 +827,4 @@ int arm_files_destroy_dir(const char *dir) {
 }
 
 #undef FIL_RETIRED
+#undef FIL_HINT_BUF

@@ -69,6 +69,20 @@ typedef struct arm_files {
     uint32_t ndead;         /* dead-byte counters per file (the shard count) */
     /* chunk pointers are published once, atomically: readers take no lock */
     _Atomic(arm_files_chunk *) chunks[ARM_FILE_CHUNKS_MAX];
+
+    /* Hint files: sealed files queued for one, written by a background
+     * thread (a hint costs a pass over the file: never under the log mutex). */
+    int hints;              /* write hints for sealed files (set before any is sealed) */
+    uint8_t db_id[16];      /* stamped into each hint, with flags */
+    uint32_t flags;
+    pthread_mutex_t hint_lock; /* guards everything below */
+    pthread_cond_t hint_cond;
+    uint32_t *hint_queue;   /* fids waiting for a hint, owned */
+    size_t hint_n, hint_cap;
+    int hint_busy;          /* the thread is writing one */
+    int hint_stop;
+    int hint_running;
+    pthread_t hint_thread;
 } arm_files;
 
 /* A counted reference to a file: while held, the file (fds, mapping, bytes)
@@ -123,6 +137,37 @@ ARM_PRIVATE int arm_file_refs_hold(arm_file_refs *set, arm_files *t, uint32_t fi
 ARM_PRIVATE void arm_file_refs_clear(arm_file_refs *set);
 /* Release everything and free the set's memory. */
 ARM_PRIVATE void arm_file_refs_free(arm_file_refs *set);
+/* ---- hint files (FFFFFFFF.hint beside a sealed FFFFFFFF.log) */
+/* Start the thread that writes hints for sealed files (t->hints, db_id and
+ * flags set first). ARM_OK or ARM_NOMEM. */
+ARM_PRIVATE int arm_files_hints_start(arm_files *t);
+/* Queue file fid for a hint (nothing when t->hints is 0). A hint that cannot
+ * be queued or written is skipped: the next open scans the file and queues
+ * it again. */
+ARM_PRIVATE void arm_files_hints_queue(arm_files *t, uint32_t fid);
+/* Wait until every queued hint is written (tests). */
+#ifndef ARM_AMALGAMATION
+ARM_PRIVATE void arm_files_hints_drain(arm_files *t);
+#endif
+/* Write what is queued, then stop the thread (no-op when not started). */
+ARM_PRIVATE void arm_files_hints_stop(arm_files *t);
+/* Write f's hint now: scan the sealed file (every entry's checksum verified;
+ * none is written for a file that does not scan clean to its end), write
+ * FFFFFFFF.hint.tmp, fdatasync, rename, fsync the directory, so a crash
+ * leaves no hint or a whole one. ARM_OK, ARM_CORRUPT (the file does not scan
+ * clean), ARM_IOERR/ARM_FULL/ARM_NOMEM. Sets no message. */
+ARM_PRIVATE int arm_file_write_hint(arm_file *f, const uint8_t db_id[16], uint32_t flags);
+/* Map f's hint and check it describes f as it is: every check of
+ * arm_hint_check, and the header's fid, shard, db_id, flags and log_size
+ * (= log_size, the data file's size). ARM_OK and *view_out, *size_out (release
+ * with arm_file_unview); ARM_NOTFOUND when there is none; ARM_CORRUPT when it
+ * is damaged, truncated or stale. Sets no message. */
+ARM_PRIVATE int arm_file_open_hint(arm_file *f, const uint8_t db_id[16], uint32_t flags,
+                                   uint64_t log_size, const uint8_t **view_out,
+                                   uint64_t *size_out);
+/* Remove f's hint (before f is written again: a hint describes a sealed file). */
+ARM_PRIVATE void arm_file_unlink_hint(const arm_file *f);
+
 /* Retire file fid: from now on it cannot be held anew, and when no reference
  * is left it is removed from the table and from disk. The caller has moved
  * every live entry out of it (no index item points into it) and it is not a
@@ -192,16 +237,15 @@ ARM_PRIVATE int arm_file_dup_writer(arm_file *f, int *fd_out, int *err_out);
 ARM_PRIVATE int arm_file_sync_dup(int fd, int *err_out);
 /* Seal f at its logical end: drop whatever lies past size (block padding, a
  * failed write's bytes), fdatasync. Writes keep working until
- * arm_file_close_writer. ARM_OK or ARM_IOERR/ARM_FULL (message set). */
+ * arm_files_sealed. ARM_OK or ARM_IOERR/ARM_FULL (message set). */
 ARM_PRIVATE int arm_file_seal(arm_file *f, uint64_t size);
-ARM_PRIVATE void arm_file_close_writer(arm_file *f);
+/* The shard writes to f no more (its successor is in place): the write fd is
+ * closed and f is queued for a hint file. */
+ARM_PRIVATE void arm_files_sealed(arm_files *t, arm_file *f);
 /* Reopen a recovered file for appending at end: write fd (O_DIRECT when
  * *direct_io and the file system allows; *direct_io says what is used), the
  * file cut to end and synced. ARM_OK or ARM_IOERR (message set). */
 ARM_PRIVATE int arm_file_reopen_writer(arm_file *f, int *direct_io, uint64_t end);
-/* Save file bytes [from, size) beside the file as PATH.cut-FROM. ARM_OK or
- * ARM_IOERR (message set). */
-ARM_PRIVATE int arm_file_save_tail(arm_file *f, const uint8_t *view, uint64_t from, uint64_t size);
 
 /* Dead-byte accounting. Adds n to f's counter for index shard `shard`, whose
  * index write lock the caller holds (or recovery, single-threaded). */
@@ -214,8 +258,9 @@ ARM_PRIVATE uint64_t arm_file_dead(const arm_file *f);
 
 /* ------------------------------------------------- a shard's directory */
 /* The data-file ids in a shard directory (exactly eight digits and .log),
- * sorted. *ids_out owned (arm_free). A missing directory is no files. */
-ARM_PRIVATE int arm_files_list(const char *dir, uint32_t **ids_out, size_t *n_out);
+ * sorted. *ids_out owned (arm_free). A missing directory is no files. With
+ * tidy, leftovers of an interrupted hint write (.hint.tmp) are removed. */
+ARM_PRIVATE int arm_files_list(const char *dir, int tidy, uint32_t **ids_out, size_t *n_out);
 /* 1 when data file fid in dir holds nothing but zeros (or nothing at all). */
 ARM_PRIVATE int arm_file_blank(const char *dir, uint32_t fid);
 /* Remove data file fid's name (a blank file). */
@@ -224,7 +269,8 @@ ARM_PRIVATE void arm_file_unlink(const char *dir, uint32_t fid);
  * again). ARM_OK or ARM_IOERR (message set). */
 ARM_PRIVATE int arm_file_set_aside(const char *dir, uint32_t fid, const char *suffix);
 /* Remove every name the engine makes in a shard directory (data files,
- * .log.torn, .log.cut-N, .hint), then the directory if that empties it.
+ * .log.torn, .log.cut-N, .hint, .hint.tmp), then the directory if that
+ * empties it.
  * ARM_OK or ARM_IOERR (message set). */
 ARM_PRIVATE int arm_files_destroy_dir(const char *dir);
 

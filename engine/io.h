@@ -51,9 +51,23 @@ ARM_PRIVATE int arm_io_ring_write(arm_io_ring *ring, int fd, const void *buf, si
                                   int sync_after, int *err_out);
 ARM_PRIVATE int arm_io_ring_datasync(arm_io_ring *ring, int fd, int *err_out);
 
+/* Write exactly n bytes at off (plain pwrite), or fdatasync, for a file that
+ * is not a data file, telling the fault hook which kind of op it is (hint
+ * files: ARM_IO_OP_HINT_*, so a hook aimed at data files never sees them). */
+ARM_PRIVATE int arm_io_pwrite_as(int op, int fd, const void *buf, size_t n, uint64_t off,
+                                 int *err_out);
+ARM_PRIVATE int arm_io_datasync_as(int op, int fd, int *err_out);
+
 /* Test seam: when set (tests only), called before every write/sync/read with
- * the operation kind and returns 0 or an errno to inject. */
-enum { ARM_IO_OP_WRITE = 1, ARM_IO_OP_SYNC = 2, ARM_IO_OP_READ = 3 };
+ * the operation kind and returns 0 or an errno to inject. Data files are
+ * WRITE, SYNC and READ; hint files HINT_WRITE and HINT_SYNC. */
+enum {
+    ARM_IO_OP_WRITE = 1,
+    ARM_IO_OP_SYNC = 2,
+    ARM_IO_OP_READ = 3,
+    ARM_IO_OP_HINT_WRITE = 4,
+    ARM_IO_OP_HINT_SYNC = 5,
+};
 typedef int (*arm_io_fault_fn)(int op, int fd, uint64_t off, size_t n);
 #ifndef ARM_AMALGAMATION
 ARM_PRIVATE void arm_io_set_fault_hook(arm_io_fault_fn fn);

@@ -78,8 +78,9 @@ int arm_io_pread(int fd, void *buf, size_t n, uint64_t off, int *err_out) {
     return ARM_OK;
 }
 
-static int posix_pwrite_all(int fd, const void *buf, size_t n, uint64_t off, int *err_out) {
-    int inj = arm_io_fault_check(ARM_IO_OP_WRITE, fd, off, n);
+static int posix_pwrite_all(int op, int fd, const void *buf, size_t n, uint64_t off,
+                            int *err_out) {
+    int inj = arm_io_fault_check(op, fd, off, n);
     if (inj) return posix_fail(inj, err_out);
     const uint8_t *p = buf;
     while (n > 0) {
@@ -95,8 +96,8 @@ static int posix_pwrite_all(int fd, const void *buf, size_t n, uint64_t off, int
     return ARM_OK;
 }
 
-static int posix_datasync(int fd, int *err_out) {
-    int inj = arm_io_fault_check(ARM_IO_OP_SYNC, fd, 0, 0);
+static int posix_datasync(int op, int fd, int *err_out) {
+    int inj = arm_io_fault_check(op, fd, 0, 0);
     if (inj) return posix_fail(inj, err_out);
     /* Retried only when interrupted before doing anything (EINTR). Any
      * other failure is final: the kernel may have dropped the dirty pages,
@@ -112,14 +113,22 @@ static int posix_datasync(int fd, int *err_out) {
 int arm_io_pwrite(arm_io_ring *ring, int fd, const void *buf, size_t n, uint64_t off,
                   int sync_after, int *err_out) {
     if (ring) return arm_io_ring_write(ring, fd, buf, n, off, sync_after, err_out);
-    int rc = posix_pwrite_all(fd, buf, n, off, err_out);
-    if (rc == ARM_OK && sync_after) rc = posix_datasync(fd, err_out);
+    int rc = posix_pwrite_all(ARM_IO_OP_WRITE, fd, buf, n, off, err_out);
+    if (rc == ARM_OK && sync_after) rc = posix_datasync(ARM_IO_OP_SYNC, fd, err_out);
     return rc;
 }
 
 int arm_io_datasync(arm_io_ring *ring, int fd, int *err_out) {
     if (ring) return arm_io_ring_datasync(ring, fd, err_out);
-    return posix_datasync(fd, err_out);
+    return posix_datasync(ARM_IO_OP_SYNC, fd, err_out);
+}
+
+int arm_io_pwrite_as(int op, int fd, const void *buf, size_t n, uint64_t off, int *err_out) {
+    return posix_pwrite_all(op, fd, buf, n, off, err_out);
+}
+
+int arm_io_datasync_as(int op, int fd, int *err_out) {
+    return posix_datasync(op, fd, err_out);
 }
 
 int arm_io_truncate(int fd, uint64_t size, int *err_out) {

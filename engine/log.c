@@ -21,6 +21,25 @@
  *  36 u32    len               40 u32 flags (bit0 RESYNC)  44 u32 reserved 0
  * Data-file header and metadata: 64 bytes each, drawn in ARCHITECTURE.md,
  * checksummed over their first 56 bytes (the last 8 hold the checksum).
+ *
+ * Hint file (FFFFFFFF.hint beside a sealed FFFFFFFF.log): a 64-byte header
+ * (the same frame; magic "ARMHINT\1"), one record per entry of the data file
+ * in file order, then a 24-byte footer. A record is the entry's header with
+ * its checksum replaced by the entry's offset:
+ *   0 u8  type      the entry's type, as the entry says
+ *   1 u8  flags     the entry's flags (TXN, TXN_END, ...)
+ *   2 u16 klen
+ *   4 u32 off       offset of the entry in the data file
+ *   8 u32 vlen      the entry's value length (the entry is 20+klen+vlen bytes)
+ *  12 u64 seq
+ *  20 key
+ *     value     only for a TXNINFO, DECISION or REPL_POS (vlen bytes: 16, 1
+ *               and 48): recovery needs those values, and they are small; a
+ *               PUT's or DELETE's value is never in the hint
+ * Footer: "ARMHEND\1", u64 record count, u64 arm_hash_checksum of every byte
+ * of the file before it. The records must cover the data file exactly: the
+ * first at offset 64, each next one where the one before ends, the last
+ * ending at the header's log_size.
  */
 #include "engine_int.h"
 #include "../common/arm_hash.h"
@@ -29,6 +48,8 @@
 
 static const uint8_t log_meta_magic[8] = {'A', 'R', 'M', 'D', 'B', 'M', 'T', 'A'};
 static const uint8_t log_file_magic[8] = {'A', 'R', 'M', 'L', 'O', 'G', 0, 1};
+static const uint8_t log_hint_magic[8] = {'A', 'R', 'M', 'H', 'I', 'N', 'T', 1};
+static const uint8_t log_hint_end[8] = {'A', 'R', 'M', 'H', 'E', 'N', 'D', 1};
 
 static void log_put16(uint8_t *p, uint16_t v) {
     p[0] = (uint8_t)v;
@@ -153,13 +174,9 @@ void arm_entry_seal(uint8_t *p, size_t len) {
     log_put32(p, (uint32_t)arm_hash_checksum(p + 4, len - 4));
 }
 
-static int log_hdr_parse(const uint8_t *p, arm_entry_hdr *h) {
-    h->checksum = log_get32(p);
-    h->type = p[4];
-    h->flags = p[5];
-    h->klen = log_get16(p + 6);
-    h->vlen = log_get32(p + 8);
-    h->seq = log_get64(p + 12);
+/* The rules every entry header obeys, whether it is read from a data file or
+ * from a hint record (one place, so a new kind of entry is taught once). */
+static int log_hdr_ok(const arm_entry_hdr *h) {
     if (h->type < ARM_ENTRY_PUT || h->type > ARM_ENTRY_REPL_POS) return ARM_CORRUPT;
     if (h->klen == 0 || (h->flags & ~(ARM_ENTRY_TXN | ARM_ENTRY_TXN_END)) != 0) return ARM_CORRUPT;
     if ((h->flags & ARM_ENTRY_TXN_END) && !(h->flags & ARM_ENTRY_TXN)) return ARM_CORRUPT;
@@ -179,6 +196,16 @@ static int log_hdr_parse(const uint8_t *p, arm_entry_hdr *h) {
     return ARM_OK;
 }
 
+static int log_hdr_parse(const uint8_t *p, arm_entry_hdr *h) {
+    h->checksum = log_get32(p);
+    h->type = p[4];
+    h->flags = p[5];
+    h->klen = log_get16(p + 6);
+    h->vlen = log_get32(p + 8);
+    h->seq = log_get64(p + 12);
+    return log_hdr_ok(h);
+}
+
 int arm_entry_decode(const uint8_t *p, size_t avail, uint32_t max_key, uint32_t max_value,
                      arm_entry_hdr *h) {
     if (avail < ARM_ENTRY_HEADER) return ARM_CORRUPT;
@@ -190,11 +217,121 @@ int arm_entry_decode(const uint8_t *p, size_t avail, uint32_t max_key, uint32_t 
     return ARM_OK;
 }
 
+size_t arm_entry_span(const uint8_t *p, size_t avail) {
+    arm_entry_hdr h;
+    if (avail < ARM_ENTRY_HEADER || log_hdr_parse(p, &h) != ARM_OK) return 0;
+    return (size_t)ARM_ENTRY_HEADER + h.klen + h.vlen;
+}
+
+size_t arm_entry_find(const uint8_t *p, size_t size, size_t from) {
+    for (size_t o = from; o + ARM_ENTRY_HEADER <= size; o++) {
+        /* most bytes fail on the type alone: no header parse, no checksum */
+        if (p[o + 4] < ARM_ENTRY_PUT || p[o + 4] > ARM_ENTRY_REPL_POS) continue;
+        arm_entry_hdr h;
+        if (arm_entry_decode(p + o, size - o, ARM_KEY_SIZE_MAX, UINT32_MAX, &h) == ARM_OK) return o;
+    }
+    return size;
+}
+
 int arm_entry_verify(const uint8_t *p, size_t len) {
     arm_entry_hdr h;
     if (len < ARM_ENTRY_HEADER || log_hdr_parse(p, &h) != ARM_OK) return ARM_ERR(ARM_CORRUPT);
     if ((size_t)ARM_ENTRY_HEADER + h.klen + h.vlen != len) return ARM_ERR(ARM_CORRUPT);
     if ((uint32_t)arm_hash_checksum(p + 4, len - 4) != h.checksum) return ARM_ERR(ARM_CORRUPT);
+    return ARM_OK;
+}
+
+/* --------------------------------------------------------- hint files */
+_Static_assert(ARM_HINT_HEADER_SIZE == 64, "the hint header is the 64-byte frame");
+
+void arm_hint_hdr_encode(const arm_hint_hdr *h, uint8_t out[ARM_HINT_HEADER_SIZE]) {
+    memset(out, 0, ARM_HINT_HEADER_SIZE);
+    memcpy(out, log_hint_magic, 8);
+    log_put32(out + 8, h->version);
+    log_put32(out + 12, h->shard);
+    log_put32(out + 16, h->fid);
+    log_put32(out + 20, h->flags);
+    memcpy(out + 24, h->db_id, 16);
+    log_put64(out + 40, h->log_size);
+    log_block_seal(out);
+}
+
+int arm_hint_hdr_decode(const uint8_t *p, size_t n, arm_hint_hdr *h) {
+    if (log_block_check(p, n, log_hint_magic) != ARM_OK) return ARM_CORRUPT;
+    h->version = log_get32(p + 8);
+    h->shard = log_get32(p + 12);
+    h->fid = log_get32(p + 16);
+    h->flags = log_get32(p + 20);
+    memcpy(h->db_id, p + 24, 16);
+    h->log_size = log_get64(p + 40);
+    if (h->log_size < ARM_FILE_HEADER_SIZE || h->log_size > ARM_FILE_SIZE_MAX)
+        return ARM_ERR(ARM_CORRUPT);
+    return ARM_OK;
+}
+
+void arm_hint_rec_encode(uint8_t out[ARM_HINT_RECORD], const arm_entry_hdr *h, uint32_t off) {
+    assert(log_hdr_ok(h) == ARM_OK);
+    out[0] = h->type;
+    out[1] = h->flags;
+    log_put16(out + 2, h->klen);
+    log_put32(out + 4, off);
+    log_put32(out + 8, h->vlen);
+    log_put64(out + 12, h->seq);
+}
+
+void arm_hint_footer_encode(uint8_t out[ARM_HINT_FOOTER], uint64_t count, uint64_t checksum) {
+    memcpy(out, log_hint_end, 8);
+    log_put64(out + 8, count);
+    log_put64(out + 16, checksum);
+}
+
+/* The record at p[pos..n) as an entry header, its offset and its key (with
+ * the value after it when the record carries one), with the structure rules
+ * checked (not the order: arm_hint_check does that). */
+static int log_hint_rec(const uint8_t *p, size_t n, size_t pos, arm_hint_rec *r) {
+    if (pos > n || n - pos < ARM_HINT_RECORD) return ARM_CORRUPT;
+    const uint8_t *q = p + pos;
+    r->h.checksum = 0; /* a record carries the entry's offset in its place */
+    r->h.type = q[0];
+    r->h.flags = q[1];
+    r->h.klen = log_get16(q + 2);
+    r->off = log_get32(q + 4);
+    r->h.vlen = log_get32(q + 8);
+    r->h.seq = log_get64(q + 12);
+    if (log_hdr_ok(&r->h) != ARM_OK) return ARM_CORRUPT;
+    if (n - pos - ARM_HINT_RECORD < (uint64_t)r->h.klen + arm_hint_value_len(&r->h))
+        return ARM_CORRUPT;
+    r->key = q + ARM_HINT_RECORD;
+    return ARM_OK;
+}
+
+int arm_hint_check(const uint8_t *p, size_t n, arm_hint_hdr *h) {
+    if (n < ARM_HINT_HEADER_SIZE + ARM_HINT_FOOTER) return ARM_CORRUPT;
+    if (arm_hint_hdr_decode(p, n, h) != ARM_OK || h->version != ARM_FORMAT_VERSION)
+        return ARM_CORRUPT;
+    const uint8_t *foot = p + n - ARM_HINT_FOOTER;
+    if (memcmp(foot, log_hint_end, 8) != 0) return ARM_CORRUPT;
+    if (log_get64(foot + 16) != arm_hash_checksum(p, n - 8)) return ARM_CORRUPT;
+    /* The records tile the data file from its header to log_size. */
+    size_t pos = ARM_HINT_HEADER_SIZE, body = n - ARM_HINT_FOOTER;
+    uint64_t expect = ARM_FILE_HEADER_SIZE, count = 0;
+    while (pos < body) {
+        arm_hint_rec r;
+        if (log_hint_rec(p, body, pos, &r) != ARM_OK || r.off != expect) return ARM_CORRUPT;
+        expect += arm_entry_size(r.h.klen, r.h.vlen);
+        if (expect > h->log_size) return ARM_CORRUPT;
+        pos += ARM_HINT_RECORD + r.h.klen + arm_hint_value_len(&r.h);
+        count++;
+    }
+    if (expect != h->log_size || count != log_get64(foot + 8)) return ARM_CORRUPT;
+    return ARM_OK;
+}
+
+int arm_hint_next(const uint8_t *p, size_t n, size_t *pos, arm_hint_rec *r) {
+    assert(n >= ARM_HINT_HEADER_SIZE + ARM_HINT_FOOTER && *pos >= ARM_HINT_HEADER_SIZE);
+    if (*pos >= n - ARM_HINT_FOOTER) return ARM_NOTFOUND;
+    if (log_hint_rec(p, n - ARM_HINT_FOOTER, *pos, r) != ARM_OK) return ARM_ERR(ARM_CORRUPT);
+    *pos += ARM_HINT_RECORD + r->h.klen + arm_hint_value_len(&r->h);
     return ARM_OK;
 }
 

@@ -167,6 +167,7 @@ int arm_shard_new_file(arm_engine *e, arm_shard *s) {
 
 int arm_shard_resume(arm_engine *e, arm_shard *s, arm_file *f, uint64_t end) {
     int direct = atomic_load(&e->direct_ok), err = 0;
+    arm_file_unlink_hint(f); /* it is written again: a hint describes a sealed file */
     int rc = arm_file_reopen_writer(f, &direct, end);
     if (!direct) atomic_store(&e->direct_ok, 0);
     if (rc != ARM_OK) return rc;
@@ -209,7 +210,7 @@ int arm_shard_reserve(arm_engine *e, arm_shard *s, uint64_t len) {
     if (size + len <= e->opts.max_file_size || size <= ARM_FILE_HEADER_SIZE) return ARM_OK;
     int rc = shard_seal(e, s);
     if (rc == ARM_OK) rc = arm_shard_new_file(e, s);
-    if (rc == ARM_OK) arm_file_close_writer(f); /* read through rfd only from now on */
+    if (rc == ARM_OK) arm_files_sealed(&e->files, f); /* read through rfd only from now on */
     return rc;
 }
 

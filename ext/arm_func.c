@@ -108,7 +108,14 @@ static void func_stats(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
     /* read-only: the engine, or this connection (SQLITE_OPEN_READONLY), whose
      * writes SQLite refuses even when the engine is shared with a writer */
     int ro = st.read_only || sqlite3_db_readonly(vt->db, vt->schema) == 1;
-    sqlite3_str_appendf(s, ",\"read_only\":%s,\"dir\":", ro ? "true" : "false");
+    sqlite3_str_appendf(s, ",\"read_only\":%s,\"lock_mode\":\"%s\"", ro ? "true" : "false",
+                        st.lock_mode == ARM_LOCK_SHARED ? "shared"
+                        : st.lock_mode == ARM_LOCK_NONE ? "none"
+                                                        : "exclusive");
+    /* how the last open read the data files: from hint files, or whole */
+    sqlite3_str_appendf(s, ",\"hints\":%s,\"open_hinted\":%llu,\"open_scanned\":%llu,\"dir\":",
+                        st.hints ? "true" : "false", (unsigned long long)st.open_hinted,
+                        (unsigned long long)st.open_scanned);
     func_json_str(s, arm_engine_dir(vt->sh->engine));
     sqlite3_str_appendchar(s, 1, '}');
     func_result_str(ctx, s);

@@ -352,6 +352,69 @@ size_t util_build_entry(uint8_t *buf, uint8_t type, uint8_t flags, uint64_t seq,
     return total;
 }
 
+/* ------------------------------------------------ documented hint format */
+void util_hint_path(char *out, size_t n, const char *log_path) {
+    size_t len = strlen(log_path);
+    if (len >= 4 && strcmp(log_path + len - 4, ".log") == 0) len -= 4;
+    snprintf(out, n, "%.*s.hint", (int)len, log_path);
+}
+
+int util_parse_hint(const char *path, util_hint_rec *out, int max, uint64_t *log_size_out) {
+    size_t len;
+    uint8_t *buf = util_read_file(path, &len);
+    if (log_size_out) *log_size_out = 0;
+    if (buf == NULL) return -1;
+    int bad = len < UTIL_HINT_HDR + UTIL_HINT_FOOT || memcmp(buf, "ARMHINT\1", 8) != 0 ||
+              rd64(buf + 56) != arm_hash_checksum(buf, 56) ||
+              memcmp(buf + len - UTIL_HINT_FOOT, "ARMHEND\1", 8) != 0 ||
+              rd64(buf + len - 8) != arm_hash_checksum(buf, len - 8);
+    if (bad) {
+        free(buf);
+        return -2;
+    }
+    if (log_size_out) *log_size_out = rd64(buf + 40);
+    size_t off = UTIL_HINT_HDR, end = len - UTIL_HINT_FOOT;
+    int n = 0;
+    while (off + UTIL_HINT_REC <= end) {
+        const uint8_t *r = buf + off;
+        uint16_t klen = (uint16_t)(r[2] | r[3] << 8);
+        /* the value too, for the kinds that are no data */
+        uint64_t carried = r[0] == UTIL_T_PUT || r[0] == UTIL_T_DEL ? 0 : rd32(r + 8);
+        if (off + UTIL_HINT_REC + klen + carried > end) break;
+        if (n < max) {
+            util_hint_rec *u = &out[n];
+            u->type = r[0];
+            u->flags = r[1];
+            u->klen = klen;
+            u->off = rd32(r + 4);
+            u->vlen = rd32(r + 8);
+            u->seq = rd64(r + 12);
+            u->key_off = off + UTIL_HINT_REC;
+        }
+        n++;
+        off += UTIL_HINT_REC + klen + carried;
+    }
+    uint64_t count = rd64(buf + end + 8);
+    free(buf);
+    return off == end && count == (uint64_t)n ? n : -2;
+}
+
+int util_reseal_hint(const char *path) {
+    size_t len;
+    uint8_t *buf = util_read_file(path, &len);
+    if (buf == NULL || len < UTIL_HINT_HDR + UTIL_HINT_FOOT) {
+        free(buf);
+        return -1;
+    }
+    wr64(buf + 56, arm_hash_checksum(buf, 56));
+    wr64(buf + len - 8, arm_hash_checksum(buf, len - 8));
+    FILE *f = fopen(path, "wb");
+    int rc = f != NULL && fwrite(buf, 1, len, f) == len ? 0 : -1;
+    if (f) fclose(f);
+    free(buf);
+    return rc;
+}
+
 /* ---------------------------------------------------------- key model */
 int util_keycmp(const void *a, size_t alen, const void *b, size_t blen) {
     size_t n = alen < blen ? alen : blen;

@@ -91,6 +91,9 @@ int util_fds_on(const char *path);
 #define UTIL_ENTRY_HDR 20u
 #define UTIL_T_PUT 1
 #define UTIL_T_DEL 2
+#define UTIL_T_TXNINFO 3
+#define UTIL_T_DECISION 4
+#define UTIL_T_REPL_POS 5
 #define UTIL_F_TXN 1
 #define UTIL_F_TXN_END 2
 
@@ -118,6 +121,34 @@ int util_parse_log(const char *path, util_entry *out, int max, uint64_t *end_out
  * Returns the entry length. Used to check the format against the engine. */
 size_t util_build_entry(uint8_t *buf, uint8_t type, uint8_t flags, uint64_t seq,
                         const uint8_t *key, uint16_t klen, const uint8_t *val, uint32_t vlen);
+
+/* ------------------------------------------------ documented hint format */
+#define UTIL_HINT_HDR 64u
+#define UTIL_HINT_REC 20u
+#define UTIL_HINT_FOOT 24u
+
+/* One record of a hint file. */
+typedef struct util_hint_rec {
+    uint8_t type, flags;
+    uint16_t klen;
+    uint32_t off, vlen;
+    uint64_t seq;
+    uint64_t key_off; /* offset of the key bytes in the hint file; the value follows
+                         them when the record carries it (TXNINFO, DECISION, REPL_POS) */
+} util_hint_rec;
+
+/* The hint file beside a data file: "…/FFFFFFFF.log" -> "…/FFFFFFFF.hint". */
+void util_hint_path(char *out, size_t n, const char *log_path);
+/* Parse a hint file by the documented format (ARCHITECTURE.md): header frame
+ * checksum, footer magic, count and whole-file checksum; a record is 20
+ * bytes, the key, and the whole value for any type but PUT and DELETE. Fills up to max
+ * records; returns the record count, -1 on I/O error, -2 when a checksum,
+ * magic or the count is wrong. *log_size_out (may be NULL) gets the header's
+ * log_size. */
+int util_parse_hint(const char *path, util_hint_rec *out, int max, uint64_t *log_size_out);
+/* Recompute a hint file's header and footer checksums in place (to forge a
+ * hint that says something else and is otherwise well formed). 0 on success. */
+int util_reseal_hint(const char *path);
 
 /* ---------------------------------------------------------- key model */
 /* A reference map of byte keys to byte values (a sorted array; fine for the

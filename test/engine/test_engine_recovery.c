@@ -213,10 +213,13 @@ static void test_tail_padding(void) {
 }
 
 /* A multi-file database in one shard; returns the file list. Keys are
- * unique (written once), key i has value vmake(i, 0, 50 + i % 100). */
+ * unique (written once), key i has value vmake(i, 0, 50 + i % 100). Without
+ * hint files, so that open reads every sealed file whole (the hinted cases
+ * are below). */
 static int build_multifile(arm_engine_options *o, unsigned n, util_logfile *lf, int max) {
     const char *dir = fresh("multi");
     opts1(o, 1);
+    o->hints = 0;
     o->max_file_size = 64u << 10;
     o->max_value_size = 16u << 10;
     o->write_buffer_size = 16u << 10;
@@ -322,15 +325,18 @@ static void test_bitflip_older(void) {
     /* the damaged file was not truncated by the failed open */
     ARM_CHECK(util_file_size(p) == (int64_t)victim->size);
 
-    /* read-only: opens, serves everything before the damage */
+    /* read-only: opens, serves everything intact: before the damage, after
+     * it in the same file, and in the files after */
     o.read_only = 1;
     e = util_open_ok(w, &o);
     char k[32];
     uint8_t v[200];
-    for (unsigned i = 0; i < first_bad_key; i++) {
+    for (unsigned i = 0; i < n; i++) {
+        if (i == first_bad_key) continue;
         size_t kl = kname(k, i), vl = vmake(v, i, 0, 50 + i % 100);
         util_expect(e, k, kl, v, vl);
     }
+    ARM_CHECK(arm_engine_count(e) == n - 1);
     /* the damaged entry is never served as data */
     {
         size_t kl = kname(k, first_bad_key);
@@ -573,7 +579,10 @@ static void test_batch_interrupted(void) {
 }
 
 /* A batch member entry corrupted while its TXN_END is intact (the batch is
- * in the newest file): the whole batch is dropped. */
+ * in the newest file): good entries follow the damage, so it is no torn
+ * write. Open refuses, naming the member's own offset (not its batch's);
+ * read-only serves everything else and none of the batch; check reports the
+ * member. */
 static void test_batch_member_flip(void) {
     const char *dir = fresh("txnflip");
     arm_engine_options o;
@@ -600,6 +609,15 @@ static void test_batch_member_flip(void) {
     char p[700];
     path_in(p, sizeof p, w, &blf);
     ARM_CHECK(util_flip_bit(p, ent[first + 2].key_off, 1) == 0);
+    e = NULL;
+    ARM_CHECK_RC(arm_engine_open(w, &o, &e), ARM_CORRUPT);
+    if (!names_file_and_offset(arm_engine_errmsg(NULL), blf.fid, ent[first + 2].off)) {
+        fprintf(stderr, "errmsg \"%s\" should name %08u.log and offset %" PRIu64 "\n",
+                arm_engine_errmsg(NULL), blf.fid, ent[first + 2].off);
+        ARM_CHECK(!"open names the damaged member, not its batch");
+    }
+    ARM_CHECK(util_file_size(p) == (int64_t)blf.size); /* nothing cut */
+    o.read_only = 1;
     e = util_open_ok(w, &o);
     util_expect(e, "base", 4, "b", 1);
     for (int i = 0; i < 6; i++) {
@@ -608,7 +626,129 @@ static void test_batch_member_flip(void) {
         util_expect_missing(e, k, strlen(k));
     }
     ARM_CHECK(arm_engine_count(e) == 1);
+    struct report_ctx rc1;
+    memset(&rc1, 0, sizeof rc1);
+    uint64_t problems = 0;
+    UTIL_CHECK_RC(e, arm_engine_check(e, on_report, NULL, &rc1, &problems), ARM_OK);
+    ARM_CHECK(problems >= 1 && rc1.off == ent[first + 2].off);
     util_close_ok(e);
+}
+
+/* Damage in the middle of the newest file, in the value, in the header (a
+ * length that no longer holds), in the checksum, or a zeroed stretch: good
+ * entries follow, so it is no torn write. Open refuses naming file and the
+ * damaged entry's offset and changes nothing; read-only serves every key but
+ * the damaged entry's (those after the damage too); check reports the entry's
+ * offset; a read-write open still refuses afterwards. */
+static void test_mid_damage_newest(void) {
+    const char *dir = fresh("middle");
+    arm_engine_options o;
+    opts1(&o, 1);
+    arm_engine *e = util_open_ok(dir, &o);
+    char k[32];
+    uint8_t v[200];
+    const unsigned n = 120;
+    for (unsigned i = 0; i < n; i++) {
+        size_t kl = kname(k, i), vl = vmake(v, i, 0, 30 + i % 50);
+        util_put_ok(e, k, kl, v, vl);
+    }
+    util_close_ok(e);
+    util_logfile lf;
+    ARM_CHECK(util_newest_log(dir, 0, &lf) == 0);
+    util_entry ent[256];
+    ARM_CHECK(util_parse_log(lf.path, ent, 256, NULL) == (int)n);
+    const unsigned victim = n / 2;
+    const util_entry *bad = &ent[victim];
+    const uint64_t where[] = {bad->key_off + bad->klen + 3, /* value */
+                              bad->off + 9,                  /* vlen: the header lies */
+                              bad->off + 6,                  /* klen */
+                              bad->off + 1,                  /* checksum */
+                              bad->off + 4};                 /* type */
+    for (size_t wi = 0; wi <= sizeof where / sizeof where[0]; wi++) {
+        const char *w = work_copy();
+        char p[700];
+        path_in(p, sizeof p, w, &lf);
+        if (wi < sizeof where / sizeof where[0]) {
+            ARM_CHECK(util_flip_bit(p, where[wi], (int)(wi + 3) % 8) == 0);
+        } else { /* 40 zero bytes over the entry's header and key */
+            size_t len;
+            uint8_t *b = util_read_file(p, &len);
+            ARM_CHECK(b != NULL);
+            memset(b + bad->off, 0, 40);
+            FILE *f = fopen(p, "wb");
+            ARM_CHECK(f && fwrite(b, 1, len, f) == len);
+            fclose(f);
+            free(b);
+        }
+        o.read_only = 0;
+        e = NULL;
+        ARM_CHECK_RC(arm_engine_open(w, &o, &e), ARM_CORRUPT);
+        if (!names_file_and_offset(arm_engine_errmsg(NULL), lf.fid, bad->off)) {
+            fprintf(stderr, "variant %zu: errmsg \"%s\" should name %08u.log and offset %" PRIu64 "\n",
+                    wi, arm_engine_errmsg(NULL), lf.fid, bad->off);
+            ARM_CHECK(!"open names file and the damaged entry's offset");
+        }
+        ARM_CHECK(util_file_size(p) == (int64_t)lf.size);
+        o.read_only = 1;
+        e = util_open_ok(w, &o);
+        for (unsigned i = 0; i < n; i++) {
+            size_t kl = kname(k, i), vl = vmake(v, i, 0, 30 + i % 50);
+            if (i == victim)
+                util_expect_missing(e, k, kl);
+            else
+                util_expect(e, k, kl, v, vl); /* also every key after the damage */
+        }
+        ARM_CHECK(arm_engine_count(e) == n - 1);
+        struct report_ctx rc1;
+        memset(&rc1, 0, sizeof rc1);
+        uint64_t problems = 0;
+        UTIL_CHECK_RC(e, arm_engine_check(e, on_report, NULL, &rc1, &problems), ARM_OK);
+        if (problems != 1 || rc1.off != bad->off) {
+            fprintf(stderr, "variant %zu: check found %" PRIu64 " problems, first at %" PRIu64
+                    " (\"%s\"), expected 1 at %" PRIu64 "\n", wi, problems, rc1.off, rc1.msg, bad->off);
+            ARM_CHECK(!"check reports the damaged entry's offset");
+        }
+        arm_engine_stats st;
+        arm_engine_stats_get(e, &st);
+        ARM_CHECK(st.read_only && st.lock_mode == ARM_LOCK_SHARED);
+        util_close_ok(e);
+        o.read_only = 0;
+        ARM_CHECK_RC(arm_engine_open(w, &o, &e), ARM_CORRUPT); /* read-only changed nothing */
+    }
+}
+
+/* Damage followed by nothing valid is a torn write even when it is long:
+ * garbage, a torn entry and zeros after the last good entry are cut
+ * silently, and check on the reopened table is clean; no .log.cut file. */
+static void test_torn_is_cut_silently(void) {
+    const char *dir = fresh("tornlong");
+    arm_engine_options o;
+    opts1(&o, 1);
+    arm_engine *e = util_open_ok(dir, &o);
+    for (unsigned i = 0; i < 50; i++) {
+        char k[32];
+        size_t kl = kname(k, i);
+        util_put_ok(e, k, kl, "v", 1);
+    }
+    util_close_ok(e);
+    util_logfile lf;
+    ARM_CHECK(util_newest_log(dir, 0, &lf) == 0);
+    uint8_t junk[3000];
+    util_fill(junk, sizeof junk, 7, 7);
+    FILE *f = fopen(lf.path, "ab");
+    ARM_CHECK(f && fwrite(junk, 1, sizeof junk, f) == sizeof junk);
+    fclose(f);
+    ARM_CHECK(util_append_bytes(lf.path, 5000, 0) == 0);
+    e = util_open_ok(dir, &o);
+    ARM_CHECK(arm_engine_count(e) == 50);
+    uint64_t problems = 9;
+    UTIL_CHECK_RC(e, arm_engine_check(e, NULL, NULL, NULL, &problems), ARM_OK);
+    ARM_CHECK(problems == 0);
+    util_close_ok(e);
+    ARM_CHECK(util_file_size(lf.path) == (int64_t)lf.size);
+    char cut[800];
+    snprintf(cut, sizeof cut, "%s.cut-%llu", lf.path, (unsigned long long)lf.size);
+    ARM_CHECK(util_file_size(cut) < 0);
 }
 
 /* Bad metadata: bit flips, truncation, a wrong version. */
@@ -744,6 +884,137 @@ static void test_handmade_entries(void) {
     util_close_ok(e);
 }
 
+/* A TXNINFO only ever opens a batch: one inside a batch (same sequence
+ * number) cuts that batch short, for recovery and for arm_engine_check
+ * alike. With a good entry after it, it is damage, never a torn tail. */
+static void test_txninfo_inside_batch(void) {
+    const char *dir = fresh("txninfo");
+    arm_engine_options o;
+    opts1(&o, 1);
+    o.io_backend = ARM_IO_POSIX;
+    arm_engine *e = util_open_ok(dir, &o);
+    util_put_ok(e, "key", 3, "v1", 2);
+    arm_engine_stats st;
+    arm_engine_stats_get(e, &st);
+    const uint64_t last = st.last_seq;
+    util_close_ok(e);
+    util_logfile lf;
+    ARM_CHECK(util_newest_log(dir, 0, &lf) == 0);
+    uint64_t end;
+    ARM_CHECK(util_parse_log(lf.path, NULL, 0, &end) == 1);
+    ARM_CHECK(util_truncate(lf.path, end) == 0);
+    uint8_t buf[256];
+    const uint8_t zero = 0, owner[16] = "owner-of-the-tx";
+    FILE *f = fopen(lf.path, "ab");
+    ARM_CHECK(f != NULL);
+    size_t n = util_build_entry(buf, UTIL_T_PUT, UTIL_F_TXN, last + 1, (const uint8_t *)"ba", 2,
+                                (const uint8_t *)"1", 1);
+    ARM_CHECK(fwrite(buf, 1, n, f) == n);
+    const uint64_t cut = end + n; /* where the TXNINFO lands */
+    n = util_build_entry(buf, UTIL_T_TXNINFO, UTIL_F_TXN, last + 1, &zero, 1, owner, 16);
+    ARM_CHECK(fwrite(buf, 1, n, f) == n);
+    n = util_build_entry(buf, UTIL_T_PUT, UTIL_F_TXN | UTIL_F_TXN_END, last + 1,
+                         (const uint8_t *)"bb", 2, (const uint8_t *)"2", 1);
+    ARM_CHECK(fwrite(buf, 1, n, f) == n);
+    n = util_build_entry(buf, UTIL_T_PUT, 0, last + 2, (const uint8_t *)"after", 5,
+                         (const uint8_t *)"3", 1);
+    ARM_CHECK(fwrite(buf, 1, n, f) == n);
+    fclose(f);
+    ARM_CHECK(util_parse_log(lf.path, NULL, 0, NULL) == 5); /* every checksum good */
+    e = NULL;
+    ARM_CHECK_RC(arm_engine_open(dir, &o, &e), ARM_CORRUPT);
+    char off[32];
+    snprintf(off, sizeof off, "offset %llu", (unsigned long long)cut);
+    ARM_CHECK(strstr(arm_engine_errmsg(NULL), "cuts short the batch") != NULL);
+    ARM_CHECK(strstr(arm_engine_errmsg(NULL), off) != NULL);
+    o.read_only = 1;
+    e = util_open_ok(dir, &o);
+    util_expect(e, "key", 3, "v1", 2);
+    util_expect_missing(e, "ba", 2);
+    util_expect_missing(e, "bb", 2);
+    struct report_ctx rc1;
+    memset(&rc1, 0, sizeof rc1);
+    uint64_t problems = 0;
+    UTIL_CHECK_RC(e, arm_engine_check(e, on_report, NULL, &rc1, &problems), ARM_OK);
+    ARM_CHECK(problems >= 1 && rc1.off == cut && strstr(rc1.msg, "cut short") != NULL);
+    util_close_ok(e);
+}
+
+/* Recovery collects each shard's entries and applies them in key order (see
+ * recover.c). Keys of every shape (1..8 bytes, rebuilt from their prefix;
+ * longer ones sharing 8-byte prefixes, sorted by a full comparison; zero
+ * bytes inside), several versions each across files and shards, deletes and
+ * batches: reopened with and without hints, ordered and hash, every state
+ * equals the model, in cursor order for the ordered index. */
+static size_t shape_key(uint8_t *b, unsigned i) {
+    switch (i % 5) {
+    case 0: b[0] = (uint8_t)i; return 1;                       /* 1 byte */
+    case 1: b[0] = 'a'; b[1] = 0; b[2] = (uint8_t)(i >> 3); return 3; /* a zero inside */
+    case 2: return (size_t)sprintf((char *)b, "%07u", i);       /* 7 bytes */
+    case 3: return (size_t)sprintf((char *)b, "samepfx_%u", i); /* shared 8-byte prefix */
+    default: memset(b, 0, 8); b[7] = (uint8_t)i; b[6] = (uint8_t)(i >> 8); return 8;
+    }
+}
+
+static void test_key_order(void) {
+    for (int kind = 0; kind < 2; kind++) {
+        const char *dir = fresh("order");
+        arm_engine_options o;
+        opts1(&o, 3);
+        o.index_kind = kind ? ARM_INDEX_HASH : ARM_INDEX_ORDERED;
+        o.max_file_size = 64u << 10;
+        o.max_value_size = 16u << 10;
+        o.write_buffer_size = 16u << 10;
+        arm_engine *e = util_open_ok(dir, &o);
+        util_model m;
+        util_model_init(&m);
+        uint8_t k[32], v[200];
+        for (unsigned round = 0; round < 3; round++) {
+            for (unsigned i = 0; i < 1200; i++) {
+                size_t kl = shape_key(k, i), vl = vmake(v, i, round, 20 + (i + round) % 90);
+                if ((i + round) % 11 == 0) {
+                    int rc = arm_engine_delete(e, arm_slice_make(k, kl));
+                    ARM_CHECK(rc == ARM_OK || rc == ARM_NOTFOUND);
+                    util_model_del(&m, k, kl);
+                } else {
+                    util_put_ok(e, k, kl, v, vl);
+                    util_model_put(&m, k, kl, v, vl);
+                }
+            }
+            arm_batch *bt = NULL; /* a batch over every shard */
+            UTIL_CHECK_RC(e, arm_engine_batch_new(e, &bt), ARM_OK);
+            for (unsigned i = round; i < 1200; i += 97) {
+                size_t kl = shape_key(k, i), vl = vmake(v, i, 9 + round, 30);
+                ARM_CHECK_RC(arm_engine_batch_put(bt, arm_slice_make(k, kl), arm_slice_make(v, vl)),
+                             ARM_OK);
+                util_model_put(&m, k, kl, v, vl);
+            }
+            UTIL_CHECK_RC(e, arm_engine_batch_commit(e, bt), ARM_OK);
+            arm_engine_batch_free(bt);
+        }
+        util_close_ok(e);
+        for (int hints = 1; hints >= 0; hints--) {
+            o.hints = hints;
+            e = util_open_ok(dir, &o);
+            util_expect_model(e, &m);
+            if (!kind) {
+                arm_cursor *c = NULL;
+                UTIL_CHECK_RC(e, arm_engine_cursor_open(e, NULL, &c), ARM_OK);
+                size_t i = 0;
+                for (int rc = arm_engine_cursor_first(c); rc == ARM_OK; rc = arm_engine_cursor_next(c), i++) {
+                    arm_slice ck = arm_engine_cursor_key(c);
+                    ARM_CHECK(i < m.n && ck.len == m.items[i].klen &&
+                              memcmp(ck.ptr, m.items[i].key, ck.len) == 0);
+                }
+                ARM_CHECK(i == m.n);
+                arm_engine_cursor_close(c);
+            }
+            util_close_ok(e);
+        }
+        util_model_free(&m);
+    }
+}
+
 int main(void) {
     harness_init();
     util_rmrf_at_exit(g_tmp);
@@ -756,7 +1027,11 @@ int main(void) {
     UTIL_CASE("bit flip in the newest file's last entry", test_bitflip_newest_last());
     UTIL_CASE("batch interrupted before its commit marker", test_batch_interrupted());
     UTIL_CASE("batch with a corrupted member", test_batch_member_flip());
+    UTIL_CASE("damage in the middle of the newest file", test_mid_damage_newest());
+    UTIL_CASE("a long torn tail is cut silently", test_torn_is_cut_silently());
     UTIL_CASE("bad metadata", test_bad_meta());
     UTIL_CASE("hand-built entries by the documented format", test_handmade_entries());
+    UTIL_CASE("a TXNINFO inside a batch cuts it short", test_txninfo_inside_batch());
+    UTIL_CASE("keys of every shape recover, in order", test_key_order());
     return harness_done();
 }

@@ -4,7 +4,8 @@
  * was created but never written (all zeros, or shorter than a header: a
  * rotation cut short by a crash) is removed and open succeeds; a header that
  * was written and is damaged is ARM_CORRUPT naming the file, never dropped
- * with the data behind it.
+ * with the data behind it; so is damage inside the newest file with good
+ * entries after it, which is never cut away (no .log.cut copy is made).
  */
 #include "../harness.h"
 #include "../../engine/arm_engine.h"
@@ -72,10 +73,10 @@ static void test_damaged_newest_header_refused(void) {
     util_close_ok(e);
 }
 
-/* Damage in the middle of the newest file: the log is cut there (it cannot
- * be told from a torn tail), but the good entries after it are kept beside
- * the file, never thrown away unseen. */
-static void test_mid_damage_keeps_cut(void) {
+/* Damage in the middle of the newest file: good entries follow it, so it is
+ * no torn tail. Open refuses and changes nothing; read-only serves all but
+ * the damaged entry; nothing is cut or set aside. */
+static void test_mid_damage_refused(void) {
     arm_engine_options o;
     hdr_fill(&o);
     util_logfile lf;
@@ -85,13 +86,27 @@ static void test_mid_damage_keeps_cut(void) {
     int n = util_parse_log(lf.path, ents, 64, &end);
     ARM_CHECK(n == 50);
     ARM_CHECK(util_flip_bit(lf.path, ents[20].off + 22, 1) == 0); /* inside entry 20's key */
-    arm_engine *e = util_open_ok(g_dir, &o);
-    ARM_CHECK(arm_engine_count(e) == 20); /* entries 0..19 */
-    util_close_ok(e);
+    arm_engine *e = NULL;
+    ARM_CHECK_RC(arm_engine_open(g_dir, &o, &e), ARM_CORRUPT);
+    char name[32], off[32];
+    snprintf(name, sizeof name, "%08u.log", lf.fid);
+    snprintf(off, sizeof off, "%llu", (unsigned long long)ents[20].off);
+    ARM_CHECK(strstr(arm_engine_errmsg(NULL), name) != NULL);
+    ARM_CHECK(strstr(arm_engine_errmsg(NULL), off) != NULL);
+    ARM_CHECK(util_file_size(lf.path) == (int64_t)lf.size); /* untouched */
     char cut[800];
     snprintf(cut, sizeof cut, "%s.cut-%llu", lf.path, (unsigned long long)ents[20].off);
-    ARM_CHECK(util_file_size(cut) == (int64_t)(lf.size - ents[20].off));
-    /* destroying the database removes the kept bytes too */
+    ARM_CHECK(util_file_size(cut) < 0);
+    o.read_only = 1;
+    e = util_open_ok(g_dir, &o);
+    ARM_CHECK(arm_engine_count(e) == 49); /* all but entry 20 */
+    util_expect(e, "h049", 4, "h049", 4);
+    util_expect_missing(e, "h020", 4);
+    util_close_ok(e);
+    /* destroying the database still removes what older versions set aside */
+    FILE *f = fopen(cut, "wb");
+    ARM_CHECK(f != NULL);
+    fclose(f);
     ARM_CHECK_RC(arm_engine_destroy(g_dir), ARM_OK);
     ARM_CHECK(util_file_size(cut) < 0);
     ARM_CHECK(util_file_size(g_dir) < 0);
@@ -99,7 +114,7 @@ static void test_mid_damage_keeps_cut(void) {
 
 int main(void) {
     harness_init();
-    char base[512];
+    static char base[512]; /* read by the atexit handler, after main returns */
     util_tmpdir_ok(base, sizeof base, "rhdr");
     util_rmrf_at_exit(base);
     snprintf(g_dir, sizeof g_dir, "%s/a", base);
@@ -107,6 +122,6 @@ int main(void) {
     snprintf(g_dir, sizeof g_dir, "%s/b", base);
     ARM_TEST("damaged newest header is refused, not dropped") test_damaged_newest_header_refused();
     snprintf(g_dir, sizeof g_dir, "%s/c", base);
-    ARM_TEST("damage inside the newest file keeps what follows") test_mid_damage_keeps_cut();
+    ARM_TEST("damage inside the newest file is refused, never cut") test_mid_damage_refused();
     return harness_done();
 }

@@ -40,9 +40,9 @@ static void fl_check_hdr(const uint8_t *p, size_t n) {
 
 /* Invariants of one entry that arm_entry_decode accepted at p (avail bytes). */
 static void fl_check_entry(const uint8_t *p, size_t avail, const arm_entry_hdr *h) {
-    FUZZ_CHECK(h->type == ARM_ENTRY_PUT || h->type == ARM_ENTRY_DEL);
+    FUZZ_CHECK(h->type >= ARM_ENTRY_PUT && h->type <= ARM_ENTRY_REPL_POS);
     FUZZ_CHECK(h->klen >= 1);
-    FUZZ_CHECK(h->type == ARM_ENTRY_PUT || h->vlen == 0);
+    FUZZ_CHECK(h->type != ARM_ENTRY_DEL || h->vlen == 0);
     FUZZ_CHECK((h->flags & ~(ARM_ENTRY_TXN | ARM_ENTRY_TXN_END)) == 0);
     size_t len = (size_t)ARM_ENTRY_HEADER + h->klen + h->vlen;
     FUZZ_CHECK(len <= avail);

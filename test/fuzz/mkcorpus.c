@@ -1,10 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * mkcorpus.c: writes the seed corpora of the fuzz targets:
- *   mkcorpus DIR  ->  DIR/fuzz_log/, DIR/fuzz_meta/, DIR/fuzz_recover/
+ *   mkcorpus DIR  ->  DIR/fuzz_log/, DIR/fuzz_meta/, DIR/fuzz_recover/, DIR/fuzz_hint/
  * Small hand-made inputs: valid files with a few entries and a batch, torn
  * tails, bit flips, zero padding, open batches; valid and invalid metadata;
- * fuzz_recover programs (fuzz_frame.h) for one to four shards.
+ * fuzz_recover programs (fuzz_frame.h) for one to four shards; hint files
+ * for the data files of the fuzz_log corpus, whole, cut, flipped and lying,
+ * and with the records that carry values (TXNINFO, DECISION, REPL_POS).
  * `make fuzz-corpus` rebuilds test/fuzz/corpus with it; the result is
  * committed. Built without sanitizers; links common/arm_hash.c only.
  */
@@ -81,6 +83,42 @@ static void mk_entry(mk_buf *b, uint8_t type, uint8_t flags, uint64_t seq, const
     b->len += len;
 }
 
+/* An entry whose key may hold zero bytes. */
+static void mk_entry_raw(mk_buf *b, uint8_t type, uint8_t flags, uint64_t seq, const uint8_t *key,
+                         size_t klen, const uint8_t *val, size_t vlen) {
+    size_t len = 20 + klen + vlen;
+    uint8_t *p = b->p + b->len;
+    if (b->len + len > sizeof(b->p)) abort();
+    fz_entry_hdr(p, type, flags, (uint16_t)klen, (uint32_t)vlen, seq);
+    memcpy(p + 20, key, klen);
+    memcpy(p + 20 + klen, val, vlen);
+    fz_entry_seal(p, len);
+    b->len += len;
+}
+
+/* The kinds two-phase commit and replication add (ARCHITECTURE.md): a
+ * batch opened by TXNINFO, its COMMIT record, a REPL_POS standing alone. */
+static void mk_log_decided(mk_buf *b) {
+    b->len = 0;
+    mk_file_hdr(b, 0, 1, 0);
+    mk_entry(b, 1, 0, 9, "apple", "red", 3);
+    const uint8_t zero = 0, owner[16] = "owner-of-the-tx";
+    mk_entry_raw(b, 3, 1, 10, &zero, 1, owner, 16);  /* TXNINFO: opens the batch */
+    mk_entry(b, 1, 1, 10, "fig", "green", 5);        /* TXN */
+    mk_entry(b, 2, 3, 10, "apple", NULL, 0);         /* TXN | TXN_END */
+    uint8_t dk[8], outcome = 1;                      /* COMMIT of batch 10 */
+    fz_put64(dk, 10);
+    mk_entry_raw(b, 4, 0, 11, dk, 8, &outcome, 1);
+    uint8_t pk[2] = {0, 0}, pv[48];                  /* leader shard 0's position */
+    memset(pv, 0, sizeof(pv));
+    memcpy(pv, "leader-database!", 16);
+    fz_put64(pv + 16, 5);
+    fz_put64(pv + 24, 64 + 40);
+    fz_put32(pv + 32, 3);
+    fz_put32(pv + 36, 40);
+    mk_entry_raw(b, 5, 0, 12, pk, 2, pv, 48);
+}
+
 static void mk_log_valid(mk_buf *b) {
     b->len = 0;
     mk_file_hdr(b, 0, 1, 0);
@@ -97,6 +135,9 @@ static void mk_log(void) {
     static mk_buf b;
     mk_log_valid(&b);
     mk_write("fuzz_log", "valid", b.p, b.len);
+    static mk_buf d;
+    mk_log_decided(&d);
+    mk_write("fuzz_log", "decided", d.p, d.len);
     mk_write("fuzz_log", "torn_tail", b.p, b.len - 5);
     mk_write("fuzz_log", "torn_header", b.p, 64 + 12);
     mk_write("fuzz_log", "header_only", b.p, 64);
@@ -129,6 +170,82 @@ static void mk_log(void) {
     mk_entry(&b, 1, 1, 9, "x", "1", 1);
     mk_entry(&b, 1, 0, 10, "y", "2", 1); /* plain entry cuts the batch */
     mk_write("fuzz_log", "cut_batch", b.p, b.len);
+}
+
+/* ------------------------------------------------------------ fuzz_hint */
+/* The hint of data file log[0..n) (as the engine would write it), into b. */
+static void mk_hint_of(mk_buf *b, const uint8_t *log, size_t n) {
+    uint8_t h[64];
+    memset(h, 0, sizeof(h));
+    memcpy(h, "ARMHINT\1", 8);
+    fz_put32(h + 8, 1);
+    memcpy(h + 12, log + 12, 8);  /* shard, fid */
+    memcpy(h + 20, log + 20, 20); /* flags, db_id */
+    fz_put64(h + 40, n);
+    b->len = 0;
+    mk_add(b, h, sizeof(h));
+    uint64_t count = 0;
+    for (size_t off = 64; off + 20 <= n; count++) {
+        const uint8_t *e = log + off;
+        uint16_t klen = fz_get16(e + 6);
+        uint8_t r[20];
+        r[0] = e[4];
+        r[1] = e[5];
+        fz_put16(r + 2, klen);
+        fz_put32(r + 4, (uint32_t)off);
+        memcpy(r + 8, e + 8, 12); /* vlen, seq */
+        mk_add(b, r, sizeof(r));
+        /* the key, and the value too for a TXNINFO, DECISION or REPL_POS */
+        mk_add(b, e + 20, klen + (e[4] == 1 || e[4] == 2 ? 0 : fz_get32(e + 8)));
+        off += 20 + (size_t)klen + fz_get32(e + 8);
+    }
+    mk_add(b, "ARMHEND\1", 8);
+    mk_u64(b, count);
+    mk_u64(b, 0);
+    fz_hint_seal(b->p, b->len);
+}
+
+static void mk_hint(void) {
+    static mk_buf log, b;
+    mk_log_valid(&log);
+    mk_hint_of(&b, log.p, log.len);
+    mk_write("fuzz_hint", "valid", b.p, b.len);
+    mk_write("fuzz_hint", "cut_footer", b.p, b.len - 3);
+    mk_write("fuzz_hint", "header_only", b.p, 64);
+    size_t n = b.len;
+    b.p[64 + 20 + 2] ^= 0x04; /* a key byte: the checksum says so */
+    mk_write("fuzz_hint", "bit_flip", b.p, n);
+    mk_hint_of(&b, log.p, log.len);
+    b.p[64 + 8] ^= 1; /* a vlen: records no longer tile the file */
+    fz_hint_seal(b.p, b.len);
+    mk_write("fuzz_hint", "untiled", b.p, b.len);
+    mk_hint_of(&b, log.p, log.len);
+    b.p[b.len - 16] += 1; /* the count */
+    fz_hint_seal(b.p, b.len);
+    mk_write("fuzz_hint", "bad_count", b.p, b.len);
+    mk_hint_of(&b, log.p, log.len);
+    b.p[64 + 1] = 2; /* TXN_END without TXN */
+    fz_hint_seal(b.p, b.len);
+    mk_write("fuzz_hint", "bad_flags", b.p, b.len);
+    /* a data file with nothing but its header: no records */
+    log.len = 64;
+    mk_hint_of(&b, log.p, log.len);
+    mk_write("fuzz_hint", "no_records", b.p, b.len);
+    /* an open batch and a long value */
+    log.len = 0;
+    mk_file_hdr(&log, 2, 7, 100);
+    mk_entry(&log, 1, 1, 102, "k2", "v2", 2);
+    mk_entry(&log, 1, 1, 102, "k3", "v3", 2);
+    mk_entry(&log, 1, 0, 103, "long", "abc", 5000);
+    mk_hint_of(&b, log.p, log.len);
+    mk_write("fuzz_hint", "open_batch", b.p, b.len);
+    /* records that carry their values */
+    mk_log_decided(&log);
+    mk_hint_of(&b, log.p, log.len);
+    mk_write("fuzz_hint", "decided", b.p, b.len);
+    b.p[b.len - 24 - 48 - 2 - 20 + 8] ^= 1; /* the REPL_POS record's vlen: the value no longer fits */
+    fz_hint_seal(b.p, b.len);
+    mk_write("fuzz_hint", "decided_vlen", b.p, b.len);
 }
 
 /* ------------------------------------------------------------ fuzz_meta */
@@ -305,6 +422,7 @@ int main(int argc, char **argv) {
         return 1;
     }
     mk_log();
+    mk_hint();
     mk_meta();
     mk_recover();
     return 0;
