@@ -165,10 +165,11 @@ test-pending: $(O)/armdb.so
 
 # C tests of engine behaviour replication needs and does not get yet
 # (test/repl/pending/: each file says what it waits for). Not in make test:
-# they fail until their fixes land (one only under SAN=thread).
+# they fail until their fixes land; moving one to test/repl/ puts it there.
 REPL_PENDING_BIN := $(patsubst %.c,$(O)/%,$(wildcard test/repl/pending/test_*.c))
 test-repl-pending: $(REPL_PENDING_BIN)
-	-@sh test/run_unit_tests.sh $(REPL_PENDING_BIN)
+	@[ -n "$(REPL_PENDING_BIN)" ] || echo "test-repl-pending: nothing is pending"
+	-@[ -z "$(REPL_PENDING_BIN)" ] || sh test/run_unit_tests.sh $(REPL_PENDING_BIN)
 
 # The newest SQLite, for tests: test/sqlite/build_sqlite_new.sh (which pins the
 # version and says how) builds it from the amalgamation in npm's better-sqlite3
