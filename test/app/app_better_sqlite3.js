@@ -281,6 +281,20 @@ function workload(t, mode, dbPath) {
 
     // Reopened: everything is still there.
     const again = open();
+    // Transactions whose statements are prepared as they go: ledger and tags
+    // open (first used since the reopen) after the transaction read accounts,
+    // written longer ago, and must show all their rows.
+    const reopened = again.transaction(() => {
+        const n = again.prepare('SELECT count(*) FROM accounts').pluck().get();
+        const r = again.prepare('INSERT INTO ledger (account, amount, memo) VALUES (?, ?, ?)')
+            .run(1, n, 'after reopen');
+        return [n, r.lastInsertRowid, again.prepare('SELECT count(*) FROM ledger').pluck().get()];
+    });
+    t.see('reopen: read one table, then write another', reopened(), [7, 17, 12]);
+    t.error('reopen: duplicate key in another table', () => again.transaction(() => {
+        again.prepare('SELECT count(*) FROM accounts').pluck().get();
+        again.prepare("INSERT INTO tags (name, n) VALUES ('a', 0)").run();
+    })());
     t.see('after reopen', again.prepare('SELECT (SELECT count(*) FROM accounts), ' +
         '(SELECT count(*) FROM ledger), (SELECT count(*) FROM big), (SELECT count(*) FROM tags)')
         .raw().get());
