@@ -213,7 +213,8 @@ endif
 
 # Application tests (test/app/), each one workload run on native tables and on
 # armdb tables, the results compared: an ORM (SQLAlchemy, Debian's
-# python3-sqlalchemy, on PY_SQLITE and the system SQLite) and a Node
+# python3-sqlalchemy, on PY_SQLITE with the system SQLite, then with the
+# newest through $(SQLITE_NEW)/bin/run) and a Node
 # application on better-sqlite3 (on its bundled SQLite, the newest: the same
 # npm package SQLITE_NEW comes from). test/app/install_better_sqlite3.sh
 # installs better-sqlite3 into $(NODE_APP) once (the npm registry, and two
@@ -234,8 +235,8 @@ test-app: $(O)/armdb.so
 else
 node-app: $(NODE_APP)/installed
 
-test-app: $(O)/armdb.so $(NODE_APP)/installed
-	@rc=0; $(TEST_APP_PY) || rc=1; \
+test-app: $(O)/armdb.so $(NODE_APP)/installed $(SQLITE_NEW)/bin/sqlite3
+	@rc=0; $(TEST_APP_PY) || rc=1; $(SQLITE_NEW)/bin/run $(TEST_APP_PY) || rc=1; \
 	 node test/app/app_better_sqlite3.js --so $(O)/armdb.so \
 		--modules $(NODE_APP)/node_modules || rc=1; exit $$rc
 endif
