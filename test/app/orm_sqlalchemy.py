@@ -131,6 +131,7 @@ class Event(Base):
     code = sa.Column(sa.String, primary_key=True)
     at = sa.Column(sa.DateTime, nullable=False)
     weight = sa.Column(sa.Float)
+    attrs = sa.Column(sa.JSON)     # TEXT holding JSON; filters run json_extract
 
 
 # ---------------------------------------------------------------- the runner
@@ -286,7 +287,8 @@ def workload(t, engine):
               (r.lastrowid, tuple(r.inserted_primary_key)), (49, (49,)))
         r = c.execute(sa.insert(Event), [
             {"code": "e%03d" % i, "at": datetime.datetime(2024, 1, 1) + datetime.timedelta(
-                hours=i), "weight": i / 4} for i in (5, 1, 3, 2, 4)])
+                hours=i), "weight": i / 4, "attrs": {"n": i, "tags": ["odd" if i % 2 else "even"]}}
+            for i in (5, 1, 3, 2, 4)])
         t.see("text keys executemany", r.rowcount, 5)
     with Session() as s:
         t.see("text keys ordered", [(e.code, e.at.hour, e.weight) for e in
@@ -294,6 +296,20 @@ def workload(t, engine):
         t.see("text key range", s.scalars(sa.select(Event.code).where(
             Event.code.between("e002", "e004")).order_by(Event.code.desc())).all(),
             ["e004", "e003", "e002"])
+        t.see("JSON round trip and filter", [(e.code, e.attrs) for e in s.scalars(
+            sa.select(Event).where(Event.attrs["n"].as_integer() >= 3).order_by(Event.code))],
+            [("e003", {"n": 3, "tags": ["odd"]}), ("e004", {"n": 4, "tags": ["even"]}),
+             ("e005", {"n": 5, "tags": ["odd"]})])
+        # a Python float into an Integer column: INTEGER affinity makes 7.0 an integer
+        ev = s.get(Event, "e001")
+        ev.weight = 3   # and an int into a Float column: REAL
+        s.add(User(name="floaty", karma=7.0))
+        s.commit()
+        t.see("affinity through the ORM", tuple(s.execute(sa.text(
+            "SELECT typeof(karma), karma, (SELECT typeof(weight) FROM events WHERE code = 'e001') "
+            "FROM users WHERE name = 'floaty'")).one()), ("integer", 7, "real"))
+        s.delete(s.scalars(sa.select(User).where(User.name == "floaty")).one())
+        s.commit()
 
     # Session rollback: flushed objects vanish, and the next object gets an id.
     with Session() as s:
