@@ -216,7 +216,8 @@ endif
 # python3-sqlalchemy, on PY_SQLITE with the system SQLite, then with the
 # newest through $(SQLITE_NEW)/bin/run) and a Node
 # application on better-sqlite3 (on its bundled SQLite, the newest: the same
-# npm package SQLITE_NEW comes from). test/app/install_better_sqlite3.sh
+# npm package SQLITE_NEW comes from), in the rollback-journal and the WAL
+# journal modes. test/app/install_better_sqlite3.sh
 # installs better-sqlite3 into $(NODE_APP) once (the npm registry, and two
 # minutes compiling its addon), again only when the script or the pin
 # changes; ARMDB_SKIP_SQLITE_NEW=1 skips the Node part too, saying so.
@@ -230,15 +231,16 @@ ifeq ($(ARMDB_SKIP_SQLITE_NEW),1)
 node-app:
 	@echo "$@: SKIPPED (ARMDB_SKIP_SQLITE_NEW=1): better-sqlite3 not installed"
 test-app: $(O)/armdb.so
-	@$(TEST_APP_PY)
+	@rc=0; $(TEST_APP_PY) || rc=1; $(TEST_APP_PY) --wal || rc=1; exit $$rc
 	@echo "test-app: better-sqlite3 part SKIPPED (ARMDB_SKIP_SQLITE_NEW=1)"
 else
 node-app: $(NODE_APP)/installed
 
 test-app: $(O)/armdb.so $(NODE_APP)/installed $(SQLITE_NEW)/bin/sqlite3
-	@rc=0; $(TEST_APP_PY) || rc=1; $(SQLITE_NEW)/bin/run $(TEST_APP_PY) || rc=1; \
-	 node test/app/app_better_sqlite3.js --so $(O)/armdb.so \
-		--modules $(NODE_APP)/node_modules || rc=1; exit $$rc
+	@rc=0; $(TEST_APP_PY) || rc=1; $(TEST_APP_PY) --wal || rc=1; \
+	 $(SQLITE_NEW)/bin/run $(TEST_APP_PY) || rc=1; \
+	 for j in "" --wal; do node test/app/app_better_sqlite3.js --so $(O)/armdb.so \
+		--modules $(NODE_APP)/node_modules $$j || rc=1; done; exit $$rc
 endif
 
 # ---------------------------------------------------------- amalgamation

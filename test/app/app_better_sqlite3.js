@@ -18,7 +18,7 @@
 // connection, a reopen. One difference by design is checked as such: INSERT
 // ... RETURNING reads NULL for a key armdb assigns (README).
 //
-// usage: [ARMDB_APP_OPTS="shards=2"] node app_better_sqlite3.js --so build/armdb.so --modules DIR/node_modules [--verbose]
+// usage: [ARMDB_APP_OPTS="shards=2"] node app_better_sqlite3.js --so build/armdb.so --modules DIR/node_modules [--wal] [--verbose]
 // Prints one line per failed step (both values), then `N passed, N failed`;
 // exits 1 on a failure.
 'use strict';
@@ -36,6 +36,7 @@ const SO = path.resolve(arg('--so', 'build/armdb.so'));
 const MODULES = path.resolve(arg('--modules', 'build/node/node_modules'));
 const Database = require(path.join(MODULES, 'better-sqlite3'));
 const VERBOSE = process.argv.includes('--verbose'); // print every step's native value
+const WAL = process.argv.includes('--wal'); // connections in WAL mode
 // Options of every armdb table (ARMDB_APP_OPTS runs the workload with others,
 // e.g. "shards=1, index='hash'" or "sync='full'").
 const ARMDB_OPTS = process.env.ARMDB_APP_OPTS || 'shards=2';
@@ -71,6 +72,7 @@ function workload(t, mode, dbPath) {
     const open = () => {
         const db = new Database(dbPath);
         db.loadExtension(SO); // on both passes: the same library loaded
+        if (WAL) db.pragma('journal_mode = WAL');
         return db;
     };
     // A table as the application declares it; on the armdb pass, the same
@@ -355,7 +357,8 @@ function main() {
     const probe = new Database(':memory:');
     console.log(`app_better_sqlite3: better-sqlite3 ${require(path.join(MODULES,
         'better-sqlite3', 'package.json')).version}, SQLite ${probe.prepare(
-        'SELECT sqlite_version()').pluck().get()}, Node ${process.version}, armdb(${ARMDB_OPTS})`);
+        'SELECT sqlite_version()').pluck().get()}, Node ${process.version}, ` +
+        `${WAL ? 'WAL' : 'rollback journal'}, armdb(${ARMDB_OPTS})`);
     probe.close();
     const native = runPass('native');
     const armdb = runPass('armdb');

@@ -24,7 +24,7 @@ Connections follow SQLAlchemy's recipe for pysqlite savepoints: the driver's
 own transaction handling is turned off (isolation_level=None) and the engine
 emits BEGIN itself, so SAVEPOINT and ROLLBACK TO reach SQLite as written.
 
-usage: [ARMDB_APP_OPTS="shards=2"] orm_sqlalchemy.py [--so build/armdb.so]
+usage: [ARMDB_APP_OPTS="shards=2"] orm_sqlalchemy.py [--so build/armdb.so] [--wal]
 Prints one line per failed step (both values), then `N passed, N failed`;
 exits 1 on a failure or when SQLAlchemy is not installed.
 """
@@ -155,7 +155,7 @@ class Transcript:
             self.wrong.append((label, expect, value))
 
 
-def make_engine(path, so):
+def make_engine(path, so, wal):
     engine = sa.create_engine("sqlite:///" + path, future=True)
 
     @event.listens_for(engine, "connect")
@@ -164,6 +164,8 @@ def make_engine(path, so):
         dbapi_conn.enable_load_extension(True)
         dbapi_conn.load_extension(so)       # on both passes: the same library loaded
         dbapi_conn.enable_load_extension(False)
+        if wal:
+            dbapi_conn.execute("PRAGMA journal_mode=WAL")
 
     @event.listens_for(engine, "begin")
     def _begin(conn):
@@ -462,11 +464,11 @@ def workload(t, engine):
                                              if f != "app.db"), [])
 
 
-def run_pass(mode, so):
+def run_pass(mode, so, wal):
     PASS["mode"] = mode
     t = Transcript()
     top = tempfile.mkdtemp(prefix="armdb-orm-%s." % mode)
-    engine = make_engine(os.path.join(top, "app.db"), so)
+    engine = make_engine(os.path.join(top, "app.db"), so, wal)
     try:
         workload(t, engine)
     except Exception as e:  # an exception ends the pass; the step list then differs
@@ -480,10 +482,13 @@ def run_pass(mode, so):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--so", default="build/armdb.so")
-    so = os.path.abspath(ap.parse_args().so)
-    print("orm_sqlalchemy: SQLAlchemy %s, SQLite %s, armdb(%s)" % (
-        sa.__version__, sqlite3.sqlite_version, ARMDB_OPTS))
-    native, armdb = run_pass("native", so), run_pass("armdb", so)
+    ap.add_argument("--wal", action="store_true", help="connections in WAL mode")
+    args = ap.parse_args()
+    so = os.path.abspath(args.so)
+    print("orm_sqlalchemy: SQLAlchemy %s, SQLite %s, %s, armdb(%s)" % (
+        sa.__version__, sqlite3.sqlite_version, "WAL" if args.wal else "rollback journal",
+        ARMDB_OPTS))
+    native, armdb = run_pass("native", so, args.wal), run_pass("armdb", so, args.wal)
     passed = failed = 0
     for i in range(max(len(native.steps), len(armdb.steps))):
         n = native.steps[i] if i < len(native.steps) else ("(missing)", None)
