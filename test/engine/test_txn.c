@@ -818,7 +818,8 @@ static void test_engine_opened_after_snapshot(void) {
     put1(a, "a", "1");
     util_close_ok(a);
     arm_engine *b = util_open_ok(g_db2, &o); /* its stamps: above a's */
-    for (int i = 0; i < 20; i++) put1(b, "k", i % 2 ? "odd" : "even");
+    for (int i = 0; i < 20; i++)
+        put1(b, "k", i % 2 ? "odd" : "even");
     put1(b, "j", "2");
     util_close_ok(b);
 
