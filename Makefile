@@ -79,6 +79,7 @@ BENCH_BIN := $(patsubst bench/%.c,$(O)/bench/%,$(BENCH_SRC))
 
 .PHONY: demo all lib so tests test test-unit test-ext test-readme test-sql test-sql-new \
         test-differential test-differential-new test-pending test-repl-pending sqlite-new \
+        test-app node-app \
         test-amalgamation amalgamation check-amalgamation dist \
         asan tsan ubsan bench check-includes check-symbols clean format format-check
 
@@ -123,7 +124,7 @@ $(O)/bench/%: bench/%.c bench/bench_util.h $(O)/libarm.a
 
 # ---------------------------------------------------------------- tests
 test: check-includes check-symbols test-unit test-ext test-sql test-sql-new test-differential \
-      test-differential-new check-amalgamation test-amalgamation test-readme fuzz-smoke
+      test-differential-new test-app check-amalgamation test-amalgamation test-readme fuzz-smoke
 	@echo "make test: all suites passed"
 
 test-unit: $(TEST_BIN) $(SQLTEST_BIN)
@@ -209,6 +210,38 @@ test-differential-new: $(O)/armdb.so $(SQLITE_NEW)/bin/sqlite3
 		$(PY_SQLITE) sql_tests/run_differential.py || rc=1; \
 	 $(SQLITE_NEW)/bin/run $(PY_SQLITE) $(PY_DIFF) $(wildcard test/py/diff_*.py) || rc=1; \
 	 exit $$rc
+endif
+
+# Application tests (test/app/), each one workload run on native tables and on
+# armdb tables, the results compared: an ORM (SQLAlchemy, Debian's
+# python3-sqlalchemy, on PY_SQLITE with the system SQLite, then with the
+# newest through $(SQLITE_NEW)/bin/run) and a Node
+# application on better-sqlite3 (on its bundled SQLite, the newest: the same
+# npm package SQLITE_NEW comes from), in the rollback-journal and the WAL
+# journal modes. test/app/install_better_sqlite3.sh
+# installs better-sqlite3 into $(NODE_APP) once (the npm registry, and two
+# minutes compiling its addon), again only when the script or the pin
+# changes; ARMDB_SKIP_SQLITE_NEW=1 skips the Node part too, saying so.
+NODE_APP ?= build/node
+TEST_APP_PY = $(PY_SQLITE) test/app/orm_sqlalchemy.py --so $(O)/armdb.so
+
+$(NODE_APP)/installed: test/app/install_better_sqlite3.sh test/sqlite/build_sqlite_new.sh
+	@sh test/app/install_better_sqlite3.sh $(NODE_APP)
+
+ifeq ($(ARMDB_SKIP_SQLITE_NEW),1)
+node-app:
+	@echo "$@: SKIPPED (ARMDB_SKIP_SQLITE_NEW=1): better-sqlite3 not installed"
+test-app: $(O)/armdb.so
+	@rc=0; $(TEST_APP_PY) || rc=1; $(TEST_APP_PY) --wal || rc=1; exit $$rc
+	@echo "test-app: better-sqlite3 part SKIPPED (ARMDB_SKIP_SQLITE_NEW=1)"
+else
+node-app: $(NODE_APP)/installed
+
+test-app: $(O)/armdb.so $(NODE_APP)/installed $(SQLITE_NEW)/bin/sqlite3
+	@rc=0; $(TEST_APP_PY) || rc=1; $(TEST_APP_PY) --wal || rc=1; \
+	 $(SQLITE_NEW)/bin/run $(TEST_APP_PY) || rc=1; \
+	 for j in "" --wal; do node test/app/app_better_sqlite3.js --so $(O)/armdb.so \
+		--modules $(NODE_APP)/node_modules $$j || rc=1; done; exit $$rc
 endif
 
 # ---------------------------------------------------------- amalgamation

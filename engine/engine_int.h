@@ -353,6 +353,8 @@ struct arm_engine {
     arm_domain *dom;              /* held reference */
     char pub_pad0[64];
     _Atomic uint64_t last_pub;    /* stamp of the newest version installed here */
+    uint64_t open_seq;            /* largest stamp recovered at open: every snapshot sees
+                                     those versions, even one taken before the open */
     _Atomic uint32_t nprepared;   /* transactions holding keys here: prepared and not yet
                                      published or discarded, and in-doubt ones */
     char pub_pad1[64];
