@@ -26,6 +26,10 @@
  * Use REPL_ERR to raise (it goes through ARM_ERR, the breakpoint). */
 ARM_PRIVATE int repl_err_set(arm_repl_err *err, int rc, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/* Functions only the tests call (fault hooks, helpers kept for their unit
+ * tests): unused, and so static and unreferenced, in the amalgamation. */
+#define REPL_TEST_SEAM __attribute__((unused))
+
 #define REPL_ERR(err, rc, ...) repl_err_set((err), ARM_ERR(rc), __VA_ARGS__)
 
 /* A wait ran out of time and nothing was consumed: try again or give up.
@@ -202,7 +206,7 @@ typedef struct repl_part {
  * reject, so what we send always decodes. Decoders take a frame whose header
  * was checked (repl_wire_frame_decode), check the type, the exact length,
  * reserved bytes (zero) and every field's range: ARM_OK or ARM_PROTOCOL. */
-ARM_WARN_UNUSED ARM_PRIVATE int repl_msg_hello_encode(arm_buf *out, const repl_hello *h);
+ARM_WARN_UNUSED ARM_PRIVATE REPL_TEST_SEAM int repl_msg_hello_encode(arm_buf *out, const repl_hello *h);
 /* Also the raw form the proofs cover: 96 bytes into raw. */
 ARM_PRIVATE void repl_msg_hello_raw(const repl_hello *h, uint8_t raw[REPL_HELLO_SIZE]);
 ARM_WARN_UNUSED ARM_PRIVATE int repl_msg_hello_decode(const repl_frame *f, repl_hello *out,
@@ -358,7 +362,7 @@ ARM_WARN_UNUSED ARM_PRIVATE int repl_wire_check_direction(uint8_t type, uint8_t 
 ARM_WARN_UNUSED ARM_PRIVATE int repl_wire_check_shard(const repl_frame_hdr *h, uint32_t shard_count,
                                                       arm_repl_err *err);
 /* A shard-level frame belongs to the stream of shard `expected`. */
-ARM_WARN_UNUSED ARM_PRIVATE int repl_wire_check_stream(const repl_frame_hdr *h, uint16_t expected,
+ARM_WARN_UNUSED ARM_PRIVATE REPL_TEST_SEAM int repl_wire_check_stream(const repl_frame_hdr *h, uint16_t expected,
                                                        arm_repl_err *err);
 /* The next transaction of a shard comes strictly after the previous position
  * (sequence number and log place both move forward): a repeated or reordered
@@ -550,7 +554,7 @@ ARM_PRIVATE void repl_backoff_reset(repl_backoff *b);
  * on that connection has worked (handshake accepted), so a leader that keeps
  * accepting and refusing is not hammered.
  */
-ARM_WARN_UNUSED ARM_PRIVATE int repl_connect_retry(const repl_addr *addr, repl_backoff *b,
+ARM_WARN_UNUSED ARM_PRIVATE REPL_TEST_SEAM int repl_connect_retry(const repl_addr *addr, repl_backoff *b,
                                                    int wake_fd, int connect_timeout_ms,
                                                    uint32_t max_attempts, int *fd_out,
                                                    uint32_t *attempts_out, arm_repl_err *err);
@@ -574,7 +578,7 @@ typedef void (*repl_fault_fn)(void *ctx, const repl_frame_hdr *hdr, repl_fault_a
 /* Process-wide hook given to connections opened from now on (NULL: none).
  * For tests that reach connections made inside the leader or follower; the
  * policies live in repl_fault.h (test builds only). */
-ARM_PRIVATE void repl_fault_set_default(repl_fault_fn fn, void *ctx);
+ARM_PRIVATE REPL_TEST_SEAM void repl_fault_set_default(repl_fault_fn fn, void *ctx);
 
 /* ------------------------------------------------------------- streams */
 /**
@@ -607,7 +611,7 @@ ARM_WARN_UNUSED ARM_PRIVATE int repl_conn_open(repl_conn *c, int fd, int wake_fd
                                                uint32_t payload_max, arm_repl_err *err);
 /* Close the socket and free the buffers. NULL and closed conns are allowed. */
 ARM_PRIVATE void repl_conn_close(repl_conn *c);
-ARM_PRIVATE void repl_conn_set_fault(repl_conn *c, repl_fault_fn fn, void *ctx);
+ARM_PRIVATE REPL_TEST_SEAM void repl_conn_set_fault(repl_conn *c, repl_fault_fn fn, void *ctx);
 /**
  * Receive the next whole, checked frame within timeout_ms (< 0: no limit;
  * 0: only what is already there). *f borrows the connection's buffer until
@@ -642,7 +646,7 @@ typedef struct repl_hb {
     uint32_t timeout_ms;  /* the peer is dead when we received nothing for this long */
     uint64_t last_send_ms, last_recv_ms;
 } repl_hb;
-ARM_PRIVATE void repl_hb_init(repl_hb *hb, uint32_t interval_ms, uint32_t timeout_ms,
+ARM_PRIVATE REPL_TEST_SEAM void repl_hb_init(repl_hb *hb, uint32_t interval_ms, uint32_t timeout_ms,
                               uint64_t now_ms);
 static inline void repl_hb_sent(repl_hb *hb, uint64_t now_ms) {
     hb->last_send_ms = now_ms;
@@ -651,11 +655,11 @@ static inline void repl_hb_received(repl_hb *hb, uint64_t now_ms) {
     hb->last_recv_ms = now_ms;
 }
 /* 1 when a heartbeat is due (nothing sent for interval_ms). */
-ARM_PRIVATE int repl_hb_send_due(const repl_hb *hb, uint64_t now_ms);
+ARM_PRIVATE REPL_TEST_SEAM int repl_hb_send_due(const repl_hb *hb, uint64_t now_ms);
 /* 1 when the peer is dead (nothing received for timeout_ms). */
-ARM_PRIVATE int repl_hb_peer_dead(const repl_hb *hb, uint64_t now_ms);
+ARM_PRIVATE REPL_TEST_SEAM int repl_hb_peer_dead(const repl_hb *hb, uint64_t now_ms);
 /* Milliseconds until the next of the two events (0 if one is due). */
-ARM_PRIVATE int repl_hb_wait_ms(const repl_hb *hb, uint64_t now_ms);
+ARM_PRIVATE REPL_TEST_SEAM int repl_hb_wait_ms(const repl_hb *hb, uint64_t now_ms);
 
 /* ----------------------------------------------------------- positions */
 /* arm_repl_pos is the engine's arm_log_pos under its replication name: the

@@ -533,7 +533,9 @@ static int rl_start(rl_sess *s, const repl_subscribe *subs) {
         if (rc == ARM_OK) rc = arm_log_reader_open(l->e, pos, &s->r);
         if (rc == ARM_OK) rl_set_start(s, "from its positions");
         if (rc == ARM_RANGE) {
-            snprintf(why, sizeof(why), "snapshot (%s)", arm_engine_errmsg(l->e));
+            /* the engine's message, cut to fit */
+            snprintf(why, sizeof(why), "snapshot (%.*s)", (int)sizeof(why) - 16,
+                     arm_engine_errmsg(l->e));
             rc = ARM_OK;
         }
     } else if (s->hs.peer.flags & REPL_HELLO_HAVE_POS) {
