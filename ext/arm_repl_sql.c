@@ -136,8 +136,8 @@ static const char *rs_addr(sqlite3_context *ctx, sqlite3_value *v, const char *f
 /* What sh already does, for a refusal; NULL when nothing. repl_mu held. */
 static char *rs_busy(const arm_ext_shared *sh, const char *table) {
     if (sh->leader != NULL)
-        return sqlite3_mprintf("%s already serves at %s; armdb_repl_stop('%s') first", table,
-                               sh->repl_addr, table);
+        return sqlite3_mprintf("%s already serves (armdb_repl_status has the address); "
+                               "armdb_repl_stop('%s') first", table, table);
     if (atomic_load(&sh->repl_follows))
         return sqlite3_mprintf("%s follows the leader at %s; armdb_repl_stop('%s') first",
                                table, sh->repl_addr, table);
@@ -226,8 +226,8 @@ static void rs_follow(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
     if (!sqlite3_get_autocommit(vt->db)) {
         /* a transaction of this connection may hold writes the mark would
          * refuse at COMMIT, half-way through a statement's effects */
-        rs_error(ctx, SQLITE_ERROR, "armdb_repl_follow: %s: not inside a transaction; commit "
-                 "first", vt->name);
+        rs_error(ctx, SQLITE_ERROR, "armdb_repl_follow: %s: cannot start following inside a "
+                 "transaction; commit first", vt->name);
         return;
     }
     pthread_mutex_lock(&sh->repl_mu);
