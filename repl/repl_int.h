@@ -485,6 +485,15 @@ ARM_PRIVATE uint16_t repl_addr_port(const repl_addr *a);
 /* ------------------------------------------------------------ wake-up */
 /* A level-triggered stop signal: once set, every poll that includes its fd
  * returns at once, for every thread, for good (an eventfd never read). */
+/* Every socket and eventfd of replication comes from and goes back through
+ * these (repl_net.c), so that a fork()ed child closes its copies of them all
+ * (pthread_atfork). Non-blocking and close-on-exec; -1 with errno on
+ * failure. */
+ARM_PRIVATE int repl_fd_socket(int family);
+ARM_PRIVATE int repl_fd_accept(int lfd, struct sockaddr *sa, socklen_t *len);
+ARM_PRIVATE int repl_fd_eventfd(void);
+ARM_PRIVATE void repl_fd_close(int fd); /* -1 allowed */
+
 typedef struct repl_wake {
     int fd;
 } repl_wake;

@@ -860,7 +860,7 @@ static void rl_free(arm_repl_leader *l) {
     arm_free(l->peers);
     repl_listener_close(&l->lst);
     repl_wake_close(&l->stop);
-    if (l->reap_fd >= 0) close(l->reap_fd);
+    repl_fd_close(l->reap_fd);
     arm_repl_secret_free(l->secret);
     pthread_mutex_destroy(&l->mu);
     arm_free(l);
@@ -903,7 +903,7 @@ int arm_repl_serve(arm_engine *engine, const char *addr, const arm_repl_options 
     if (rc == ARM_OK) rc = repl_addr_parse(addr, &a, err);
     if (rc == ARM_OK) rc = repl_wake_open(&l->stop, err);
     if (rc == ARM_OK) {
-        l->reap_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+        l->reap_fd = repl_fd_eventfd();
         if (l->reap_fd < 0) rc = REPL_ERR(err, ARM_IOERR, "eventfd: %s", strerror(errno));
     }
     if (rc == ARM_OK) rc = repl_listen(&a, &l->lst, err);
