@@ -32,6 +32,7 @@ SQLITE_EXTENSION_INIT3
 
 #include <stdarg.h>
 #include <stdatomic.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -97,6 +98,53 @@ static int rs_opts_parse(const char *text, int leader, arm_repl_options *o, char
                             &o->connect_timeout_ms, &o->backoff_max_ms};
         *slot[k] = (uint32_t)v;
     }
+    return SQLITE_OK;
+}
+
+/* A follower's options as recorded: only what differs from the defaults,
+ * and a relative secret_file made absolute (the next open may run in
+ * another directory). *out NULL when nothing differs. SQLITE_OK, or an
+ * error with *err as rs_opts_parse. */
+static int rs_opts_canonical(const char *text, char **out, char **err) {
+    arm_repl_options o, d;
+    char *store = NULL;
+    *out = NULL;
+    int rc = rs_opts_parse(text, 0, &o, &store, err);
+    if (rc != SQLITE_OK) {
+        sqlite3_free(store);
+        return rc;
+    }
+    arm_repl_options_init(&d);
+    char real[PATH_MAX];
+    if (o.secret_file != NULL && o.secret_file[0] != '/' && realpath(o.secret_file, real) != NULL)
+        o.secret_file = real; /* a missing file is reported by the follow itself */
+    sqlite3_str *s = sqlite3_str_new(NULL);
+    const struct {
+        const char *name;
+        uint32_t v, dflt;
+    } nums[] = {{"heartbeat_ms", o.heartbeat_ms, d.heartbeat_ms},
+                {"peer_timeout_ms", o.peer_timeout_ms, d.peer_timeout_ms},
+                {"connect_timeout_ms", o.connect_timeout_ms, d.connect_timeout_ms},
+                {"backoff_max_ms", o.backoff_max_ms, d.backoff_max_ms}};
+    for (size_t i = 0; i < sizeof(nums) / sizeof(nums[0]); i++)
+        if (nums[i].v != nums[i].dflt)
+            sqlite3_str_appendf(s, "%s%s=%u", sqlite3_str_length(s) ? ", " : "", nums[i].name,
+                                nums[i].v);
+    if (o.secret_file != NULL)
+        sqlite3_str_appendf(s, "%ssecret_file=%s", sqlite3_str_length(s) ? ", " : "",
+                            o.secret_file);
+    if (o.secret_env != NULL)
+        sqlite3_str_appendf(s, "%ssecret_env=%s", sqlite3_str_length(s) ? ", " : "",
+                            o.secret_env);
+    sqlite3_free(store);
+    rc = sqlite3_str_errcode(s);
+    int empty = sqlite3_str_length(s) == 0;
+    char *z = sqlite3_str_finish(s);
+    if (rc != SQLITE_OK || empty) {
+        sqlite3_free(z);
+        return rc == SQLITE_OK ? SQLITE_OK : SQLITE_NOMEM;
+    }
+    *out = z;
     return SQLITE_OK;
 }
 
@@ -211,12 +259,28 @@ static void rs_serve(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
 }
 
 /* ---------------------------------------------------- armdb_repl_follow */
+static void rs_follow_do(sqlite3_context *ctx, arm_vtab *vt, const char *addr,
+                             const char *opts);
+
 static void rs_follow(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
     arm_vtab *vt = arm_func_table(ctx, argv, "armdb_repl_follow");
     if (vt == NULL) return;
     const char *addr = rs_addr(ctx, argv[1], "armdb_repl_follow");
     if (addr == NULL) return;
-    const char *opts = argc > 2 ? (const char *)sqlite3_value_text(argv[2]) : NULL;
+    char *opts = NULL, *perr = NULL;
+    int prc = rs_opts_canonical(argc > 2 ? (const char *)sqlite3_value_text(argv[2]) : NULL,
+                                &opts, &perr);
+    if (prc != SQLITE_OK) {
+        rs_error(ctx, prc, "armdb_repl_follow: %s: %s", vt->name, perr ? perr : "out of memory");
+        sqlite3_free(perr);
+        return;
+    }
+    rs_follow_do(ctx, vt, addr, opts);
+    sqlite3_free(opts);
+}
+
+static void rs_follow_do(sqlite3_context *ctx, arm_vtab *vt, const char *addr,
+                             const char *opts) {
     arm_ext_shared *sh = vt->sh;
     if (sh->read_only) {
         rs_error(ctx, SQLITE_READONLY, "armdb_repl_follow: %s is open read-only in this process",

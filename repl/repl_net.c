@@ -14,7 +14,8 @@
  * worker, a multiprocessing pool) would keep a leader's port listening
  * after the parent stopped, and keep connections open after the parent
  * closed them, so that peers never see them end. The fork takes the mutex
- * first (prepare), so the list is exact in the child. Layer: repl.
+ * first (prepare), so the list is exact in the child; the handlers are
+ * registered at load time (see rn_atfork for why). Layer: repl.
  */
 #include "repl_int.h"
 #include "../common/arm_alloc.h"
@@ -144,7 +145,6 @@ void repl_addr_format(const repl_addr *a, char *buf, size_t size) {
 static pthread_mutex_t rn_fds_mu = PTHREAD_MUTEX_INITIALIZER;
 static int *rn_fds; /* guarded by rn_fds_mu */
 static size_t rn_nfds, rn_capfds;
-static pthread_once_t rn_atfork_once = PTHREAD_ONCE_INIT;
 
 static void rn_fds_lock(void) {
     pthread_mutex_lock(&rn_fds_mu);
@@ -159,7 +159,12 @@ static void rn_fds_child(void) {
     rn_nfds = 0;
     pthread_mutex_unlock(&rn_fds_mu);
 }
-static void rn_atfork(void) {
+/* Registered when the library loads, so before any caller's own handlers
+ * (the extension's registry registers at its first open): prepare handlers
+ * run newest first, so a fork takes a caller's locks before rn_fds_mu, the
+ * order of a caller that closes replication under its own lock (the
+ * registry stops a leader under its mutex). */
+__attribute__((constructor)) static void rn_atfork(void) {
     (void)pthread_atfork(rn_fds_lock, rn_fds_unlock, rn_fds_child);
 }
 
@@ -181,7 +186,6 @@ static int rn_fds_add(int fd) {
 }
 
 int repl_fd_socket(int family) {
-    (void)pthread_once(&rn_atfork_once, rn_atfork);
     rn_fds_lock();
     int fd = rn_fds_add(socket(family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
     rn_fds_unlock();
@@ -198,7 +202,6 @@ int repl_fd_accept(int lfd, struct sockaddr *sa, socklen_t *len) {
 }
 
 int repl_fd_eventfd(void) {
-    (void)pthread_once(&rn_atfork_once, rn_atfork);
     rn_fds_lock();
     int fd = rn_fds_add(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
     rn_fds_unlock();
