@@ -217,6 +217,10 @@ void repl_fd_close(int fd) {
             break;
         }
     close(fd); /* under the mutex: a fork never sees it closed and still listed */
+    if (rn_nfds == 0) { /* nothing left: nothing kept (the library may be unloaded next) */
+        arm_free(rn_fds);
+        rn_fds = NULL, rn_capfds = 0;
+    }
     rn_fds_unlock();
 }
 
