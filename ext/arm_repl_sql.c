@@ -51,10 +51,12 @@ static int rs_opts_parse(const char *text, int leader, arm_repl_options *o, char
     if (buf == NULL) return SQLITE_NOMEM;
     *store = buf;
     for (char *p = buf; *p;) {
-        while (*p == ',' || *p == ' ' || *p == '\t' || *p == '\n') p++;
+        while (*p == ',' || *p == ' ' || *p == '\t' || *p == '\n')
+            p++;
         if (*p == 0) break;
         char *name = p;
-        while (*p && *p != ',' && *p != ' ' && *p != '\t' && *p != '\n') p++;
+        while (*p && *p != ',' && *p != ' ' && *p != '\t' && *p != '\n')
+            p++;
         if (*p) *p++ = 0;
         char *eq = strchr(name, '=');
         if (eq == NULL || eq == name || eq[1] == 0) {
@@ -71,15 +73,16 @@ static int rs_opts_parse(const char *text, int leader, arm_repl_options *o, char
             o->secret_env = val;
             continue;
         }
-        static const char *const nums[] = {"max_followers",      "heartbeat_ms",
-                                           "peer_timeout_ms",    "connect_timeout_ms",
-                                           "backoff_max_ms"};
+        static const char *const nums[] = {"max_followers", "heartbeat_ms", "peer_timeout_ms",
+                                           "connect_timeout_ms", "backoff_max_ms"};
         size_t k = 0;
-        while (k < sizeof(nums) / sizeof(nums[0]) && strcmp(name, nums[k]) != 0) k++;
+        while (k < sizeof(nums) / sizeof(nums[0]) && strcmp(name, nums[k]) != 0)
+            k++;
         if (k == sizeof(nums) / sizeof(nums[0])) {
             *err = sqlite3_mprintf("unknown option '%s' (known: max_followers, secret_file, "
                                    "secret_env, heartbeat_ms, peer_timeout_ms, "
-                                   "connect_timeout_ms, backoff_max_ms)", name);
+                                   "connect_timeout_ms, backoff_max_ms)",
+                                   name);
             return SQLITE_ERROR;
         }
         /* max_followers is the leader's; connects and backoff the follower's */
@@ -134,8 +137,7 @@ static int rs_opts_canonical(const char *text, char **out, char **err) {
         sqlite3_str_appendf(s, "%ssecret_file=%s", sqlite3_str_length(s) ? ", " : "",
                             o.secret_file);
     if (o.secret_env != NULL)
-        sqlite3_str_appendf(s, "%ssecret_env=%s", sqlite3_str_length(s) ? ", " : "",
-                            o.secret_env);
+        sqlite3_str_appendf(s, "%ssecret_env=%s", sqlite3_str_length(s) ? ", " : "", o.secret_env);
     sqlite3_free(store);
     rc = sqlite3_str_errcode(s);
     int empty = sqlite3_str_length(s) == 0;
@@ -185,10 +187,11 @@ static const char *rs_addr(sqlite3_context *ctx, sqlite3_value *v, const char *f
 static char *rs_busy(const arm_ext_shared *sh, const char *table) {
     if (sh->leader != NULL)
         return sqlite3_mprintf("%s already serves (armdb_repl_status has the address); "
-                               "armdb_repl_stop('%s') first", table, table);
+                               "armdb_repl_stop('%s') first",
+                               table, table);
     if (atomic_load(&sh->repl_follows))
-        return sqlite3_mprintf("%s follows the leader at %s; armdb_repl_stop('%s') first",
-                               table, sh->repl_addr, table);
+        return sqlite3_mprintf("%s follows the leader at %s; armdb_repl_stop('%s') first", table,
+                               sh->repl_addr, table);
     return NULL;
 }
 
@@ -259,8 +262,7 @@ static void rs_serve(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
 }
 
 /* ---------------------------------------------------- armdb_repl_follow */
-static void rs_follow_do(sqlite3_context *ctx, arm_vtab *vt, const char *addr,
-                             const char *opts);
+static void rs_follow_do(sqlite3_context *ctx, arm_vtab *vt, const char *addr, const char *opts);
 
 static void rs_follow(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
     arm_vtab *vt = arm_func_table(ctx, argv, "armdb_repl_follow");
@@ -268,8 +270,8 @@ static void rs_follow(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
     const char *addr = rs_addr(ctx, argv[1], "armdb_repl_follow");
     if (addr == NULL) return;
     char *opts = NULL, *perr = NULL;
-    int prc = rs_opts_canonical(argc > 2 ? (const char *)sqlite3_value_text(argv[2]) : NULL,
-                                &opts, &perr);
+    int prc = rs_opts_canonical(argc > 2 ? (const char *)sqlite3_value_text(argv[2]) : NULL, &opts,
+                                &perr);
     if (prc != SQLITE_OK) {
         rs_error(ctx, prc, "armdb_repl_follow: %s: %s", vt->name, perr ? perr : "out of memory");
         sqlite3_free(perr);
@@ -279,8 +281,7 @@ static void rs_follow(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
     sqlite3_free(opts);
 }
 
-static void rs_follow_do(sqlite3_context *ctx, arm_vtab *vt, const char *addr,
-                             const char *opts) {
+static void rs_follow_do(sqlite3_context *ctx, arm_vtab *vt, const char *addr, const char *opts) {
     arm_ext_shared *sh = vt->sh;
     if (sh->read_only) {
         rs_error(ctx, SQLITE_READONLY, "armdb_repl_follow: %s is open read-only in this process",
@@ -290,8 +291,10 @@ static void rs_follow_do(sqlite3_context *ctx, arm_vtab *vt, const char *addr,
     if (!sqlite3_get_autocommit(vt->db)) {
         /* a transaction of this connection may hold writes the mark would
          * refuse at COMMIT, half-way through a statement's effects */
-        rs_error(ctx, SQLITE_ERROR, "armdb_repl_follow: %s: cannot start following inside a "
-                 "transaction; commit first", vt->name);
+        rs_error(ctx, SQLITE_ERROR,
+                 "armdb_repl_follow: %s: cannot start following inside a "
+                 "transaction; commit first",
+                 vt->name);
         return;
     }
     pthread_mutex_lock(&sh->repl_mu);
@@ -327,8 +330,10 @@ static void rs_follow_do(sqlite3_context *ctx, arm_vtab *vt, const char *addr,
     if (rc != ARM_OK) {
         free(a);
         free(op);
-        rs_error(ctx, rs_rc(rc), "armdb_repl_follow: %s: %s",
-                 vt->name, rec_err ? rec_err : e.msg[0] ? e.msg : arm_rc_str(rc));
+        rs_error(ctx, rs_rc(rc), "armdb_repl_follow: %s: %s", vt->name,
+                 rec_err    ? rec_err
+                 : e.msg[0] ? e.msg
+                            : arm_rc_str(rc));
         goto out;
     }
     free(sh->repl_addr);
@@ -376,8 +381,7 @@ static void rs_stop(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
         }
         sqlite3_free(rec_err);
     } else {
-        rs_error(ctx, SQLITE_ERROR, "armdb_repl_stop: %s neither serves nor follows",
-                 vt->name);
+        rs_error(ctx, SQLITE_ERROR, "armdb_repl_stop: %s neither serves nor follows", vt->name);
     }
     pthread_mutex_unlock(&sh->repl_mu);
 }
@@ -495,9 +499,10 @@ ARM_PRIVATE int arm_ext_repl_check_write(arm_vtab *vt) {
     if (!atomic_load_explicit(&sh->repl_follows, memory_order_relaxed)) return SQLITE_OK;
     pthread_mutex_lock(&sh->repl_mu);
     if (atomic_load(&sh->repl_follows))
-        arm_vtab_set_error(vt, "armdb: %s is a read replica of the leader at %s: write there "
-                           "(or armdb_repl_stop('%s') to make it writable)", vt->name,
-                           sh->repl_addr ? sh->repl_addr : "?", vt->name);
+        arm_vtab_set_error(vt,
+                           "armdb: %s is a read replica of the leader at %s: write there "
+                           "(or armdb_repl_stop('%s') to make it writable)",
+                           vt->name, sh->repl_addr ? sh->repl_addr : "?", vt->name);
     int follows = atomic_load(&sh->repl_follows);
     pthread_mutex_unlock(&sh->repl_mu);
     return follows ? SQLITE_READONLY : SQLITE_OK;
@@ -519,9 +524,8 @@ ARM_PRIVATE int arm_repl_sql_register(sqlite3 *db, arm_ext_conn *conn) {
     int rc = SQLITE_OK;
     for (size_t i = 0; i < sizeof(funcs) / sizeof(funcs[0]) && rc == SQLITE_OK; i++) {
         arm_ext_conn_ref(conn); // released by SQLite through the destructor, even on failure
-        rc = sqlite3_create_function_v2(db, funcs[i].name, funcs[i].nargs,
-                                        SQLITE_UTF8 | directonly, conn, funcs[i].fn, NULL, NULL,
-                                        arm_ext_conn_unref);
+        rc = sqlite3_create_function_v2(db, funcs[i].name, funcs[i].nargs, SQLITE_UTF8 | directonly,
+                                        conn, funcs[i].fn, NULL, NULL, arm_ext_conn_unref);
     }
     return rc;
 }

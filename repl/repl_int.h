@@ -206,7 +206,8 @@ typedef struct repl_part {
  * reject, so what we send always decodes. Decoders take a frame whose header
  * was checked (repl_wire_frame_decode), check the type, the exact length,
  * reserved bytes (zero) and every field's range: ARM_OK or ARM_PROTOCOL. */
-ARM_WARN_UNUSED ARM_PRIVATE REPL_TEST_SEAM int repl_msg_hello_encode(arm_buf *out, const repl_hello *h);
+ARM_WARN_UNUSED ARM_PRIVATE REPL_TEST_SEAM int repl_msg_hello_encode(arm_buf *out,
+                                                                     const repl_hello *h);
 /* Also the raw form the proofs cover: 96 bytes into raw. */
 ARM_PRIVATE void repl_msg_hello_raw(const repl_hello *h, uint8_t raw[REPL_HELLO_SIZE]);
 ARM_WARN_UNUSED ARM_PRIVATE int repl_msg_hello_decode(const repl_frame *f, repl_hello *out,
@@ -362,8 +363,8 @@ ARM_WARN_UNUSED ARM_PRIVATE int repl_wire_check_direction(uint8_t type, uint8_t 
 ARM_WARN_UNUSED ARM_PRIVATE int repl_wire_check_shard(const repl_frame_hdr *h, uint32_t shard_count,
                                                       arm_repl_err *err);
 /* A shard-level frame belongs to the stream of shard `expected`. */
-ARM_WARN_UNUSED ARM_PRIVATE REPL_TEST_SEAM int repl_wire_check_stream(const repl_frame_hdr *h, uint16_t expected,
-                                                       arm_repl_err *err);
+ARM_WARN_UNUSED ARM_PRIVATE REPL_TEST_SEAM int
+repl_wire_check_stream(const repl_frame_hdr *h, uint16_t expected, arm_repl_err *err);
 /* The next transaction of a shard comes strictly after the previous position
  * (sequence number and log place both move forward): a repeated or reordered
  * transaction is ARM_PROTOCOL, never applied twice. */
@@ -563,10 +564,9 @@ ARM_PRIVATE void repl_backoff_reset(repl_backoff *b);
  * on that connection has worked (handshake accepted), so a leader that keeps
  * accepting and refusing is not hammered.
  */
-ARM_WARN_UNUSED ARM_PRIVATE REPL_TEST_SEAM int repl_connect_retry(const repl_addr *addr, repl_backoff *b,
-                                                   int wake_fd, int connect_timeout_ms,
-                                                   uint32_t max_attempts, int *fd_out,
-                                                   uint32_t *attempts_out, arm_repl_err *err);
+ARM_WARN_UNUSED ARM_PRIVATE REPL_TEST_SEAM int
+repl_connect_retry(const repl_addr *addr, repl_backoff *b, int wake_fd, int connect_timeout_ms,
+                   uint32_t max_attempts, int *fd_out, uint32_t *attempts_out, arm_repl_err *err);
 
 /* ---------------------------------------------------------- fault hook */
 /* What the fault hook does with one outgoing frame (tests only set one). */
@@ -656,7 +656,7 @@ typedef struct repl_hb {
     uint64_t last_send_ms, last_recv_ms;
 } repl_hb;
 ARM_PRIVATE REPL_TEST_SEAM void repl_hb_init(repl_hb *hb, uint32_t interval_ms, uint32_t timeout_ms,
-                              uint64_t now_ms);
+                                             uint64_t now_ms);
 static inline void repl_hb_sent(repl_hb *hb, uint64_t now_ms) {
     hb->last_send_ms = now_ms;
 }

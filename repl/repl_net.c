@@ -155,7 +155,8 @@ static void rn_fds_unlock(void) {
 /* In the child: the threads that used these are the parent's; close our
  * copies (the parent's stay open) and forget them. */
 static void rn_fds_child(void) {
-    for (size_t i = 0; i < rn_nfds; i++) close(rn_fds[i]);
+    for (size_t i = 0; i < rn_nfds; i++)
+        close(rn_fds[i]);
     rn_nfds = 0;
     pthread_mutex_unlock(&rn_fds_mu);
 }
@@ -216,7 +217,7 @@ void repl_fd_close(int fd) {
             rn_fds[i] = rn_fds[--rn_nfds];
             break;
         }
-    close(fd); /* under the mutex: a fork never sees it closed and still listed */
+    close(fd);          /* under the mutex: a fork never sees it closed and still listed */
     if (rn_nfds == 0) { /* nothing left: nothing kept (the library may be unloaded next) */
         arm_free(rn_fds);
         rn_fds = NULL, rn_capfds = 0;

@@ -28,7 +28,7 @@
 #include <unistd.h>
 
 static char g_tmp[512];
-#define DECL "CREATE VIRTUAL TABLE IF NOT EXISTS kv USING armdb(key_type='integer', shards=3)"
+#define DECL        "CREATE VIRTUAL TABLE IF NOT EXISTS kv USING armdb(key_type='integer', shards=3)"
 #define CONVERGE_MS 60000
 
 static uint64_t now_ms(void) {
@@ -160,7 +160,8 @@ static void test_threads(void) {
         s[i].calls = 0;
         ARM_CHECK(pthread_create(&st[i], NULL, status_main, &s[i]) == 0);
     }
-    for (int i = 0; i < 2; i++) ARM_CHECK(pthread_join(wt[i], NULL) == 0);
+    for (int i = 0; i < 2; i++)
+        ARM_CHECK(pthread_join(wt[i], NULL) == 0);
     converge(L, F, "after two writer threads");
     /* stopped from another connection than the one that started it */
     sqlite3 *F2 = sqlu_open_ok(fpath);
