@@ -8,8 +8,9 @@ commands on stdin (SQL, a background writer, fork, exit) and answering on
 stdout, so the test can SIGKILL any of them at any moment.
 
 Cases: rows written on the leader appear on the follower; a follower
-SIGKILLed mid-stream and restarted (without being told to follow again)
-ends with exactly the leader's content; the leader SIGKILLed and restarted;
+SIGKILLed mid-stream (three times) and restarted (without being told to
+follow again) ends with exactly the leader's content; the leader SIGKILLed
+while it writes and streams, and restarted on the same address;
 a follower closed and reopened; a follower process that exits without
 closing its connection ends promptly; armdb_repl_stop makes the follower
 writable and forgets the role; shared-secret authentication right, wrong
@@ -215,37 +216,43 @@ def test_stream_kill_restart(tmp):
     err = F.sql_error("INSERT INTO kv VALUES (-1, 'on the follower')")
     assert "read replica" in err and addr in err, err
 
-    # SIGKILL the follower while the leader writes, restart it untold
+    # SIGKILL the follower three times while the leader writes; each time it
+    # restarts untold (the first statement opens the table, which follows)
     L.call({"writer": [501, 6500, 10]})
-    time.sleep(0.5)
-    F.kill()
-    time.sleep(0.3)
-    F = peer(fdb)
-    st = F.status()
-    assert st["role"] == "follower" and st["leader"] == addr, st
+    for delay in (0.2, 0.4, 0.3):
+        time.sleep(delay)
+        F.kill()
+        F = peer(fdb)
+        st = F.status()
+        assert st["role"] == "follower" and st["leader"] == addr, st
     assert L.call({"wait_writer": 1})["error"] is None
-    n = converge(L, F, "after the follower's SIGKILL")
+    n = converge(L, F, "after the follower's SIGKILLs")
     assert n == 6500, n
 
-    # the leader SIGKILLed and restarted on the same address
+    # the leader SIGKILLed while it writes and streams, restarted on the same
+    # address: the follower ends with what the leader has after its restart
+    L.call({"writer": [6501, 9000, 10]})
+    time.sleep(0.3)
     L.kill()
     wait_for(lambda: F.status()["state"] != "streaming", "follower notices the leader died")
     L = peer(ldb)
     assert L.one("SELECT armdb_repl_serve('kv', ?)", addr) == addr
-    fill(L, 6501, 7000)
+    base = L.one("SELECT max(key) FROM kv")
+    assert 6500 <= base <= 9000, base
+    fill(L, 10001, 10500)
     converge(L, F, "after the leader's restart")
 
     # a follower closed cleanly and reopened follows on
     F.finish("close_exit")
-    fill(L, 7001, 7100)
+    fill(L, 10501, 10600)
     F = peer(fdb)
     converge(L, F, "after the follower's reopen")
 
     # a follower process that exits without closing its connection
     F.finish("exit")
     F = peer(fdb)
-    fill(L, 7101, 7200)
-    converge(L, F, "after an exit without close")
+    fill(L, 10601, 10700)
+    total = converge(L, F, "after an exit without close")
 
     # stop: writable, and the role forgotten at the next open
     assert F.one("SELECT armdb_repl_stop('kv')") == "follower"
@@ -254,7 +261,7 @@ def test_stream_kill_restart(tmp):
     F = peer(fdb)
     assert F.status()["role"] == "none"
     assert F.one("SELECT value FROM kv WHERE key = -1") == "mine now"
-    assert F.one("SELECT count(*) FROM kv") == 7201
+    assert F.one("SELECT count(*) FROM kv") == total + 1
     F.finish("close_exit")
     assert L.one("SELECT armdb_repl_stop('kv')") == "leader"
     L.finish("close_exit")
