@@ -5,7 +5,11 @@
  * open file description), so every table object of every connection on one
  * directory shares one arm_engine, counted by references and keyed by the
  * directory's realpath. Every open checks the table against the record in
- * the directory (arm_record.c) and writes the record when it changes.
+ * the directory (arm_record.c) and writes the record when it changes. An
+ * entry also holds the engine's replication leader or follower
+ * (arm_repl_sql.c): a record that says the table follows starts following
+ * again when the entry is made, and the last release stops replication
+ * before it closes the engine.
  *
  * fork(): a child inherits the registry and its engines, whose threads,
  * buffers and file offsets are the parent's. Each entry remembers the pid

@@ -3,8 +3,9 @@
  * ext_int.h: what the files of ext/ share, private to ext/. The per-table
  * configuration parsed from CREATE VIRTUAL TABLE (arm_opts.c), the key and
  * value codecs (arm_codec.c), the vtab object (arm_vtab.c), the per-connection
- * state and the process-wide engine registry (armdb_ext.c), and the SQL
- * functions (arm_func.c). Layer: ext (the only layer that knows SQLite).
+ * state and the process-wide engine registry (armdb_ext.c), the SQL
+ * functions (arm_func.c), and replication from SQL (arm_repl_sql.c: the
+ * leader or follower of an engine lives in its registry entry). Layer: ext (the only layer that knows SQLite).
  * Every function here is ARM_PRIVATE (static in the amalgamation).
  */
 #ifndef ARM_EXT_INT_H

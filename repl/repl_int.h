@@ -5,7 +5,8 @@
  *   repl_wire.c       frame and message encode/decode, pure (no I/O, fuzzed)
  *   repl_handshake.c  the handshake as a pure state machine (fuzzed)
  *   repl_auth.c       shared secret and proofs (the only sodium.h user)
- *   repl_net.c        addresses, sockets, wake-up, connect with backoff
+ *   repl_net.c        addresses, sockets, wake-up, connect with backoff; every
+ *                     descriptor, closed in a fork()ed child
  *   repl_stream.c     framed I/O over a socket, heartbeats, the fault hook
  *   repl_opts.c       options, error reports, positions
  *   repl_status.c     the JSON text of status reports
