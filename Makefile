@@ -282,16 +282,25 @@ dist: $(AMALG_DIR)/armdb.c
 	@echo "dist: $(O)/$(DIST_NAME).tar.gz"
 
 # ------------------------------------------------------------ sanitizers
+# Replication between processes under the sanitizers: Python (not instrumented)
+# with the sanitizer's runtime preloaded and the instrumented extension loaded
+# (leaks are the SQL suite's to find: Python's own would drown them).
+SAN_PY_REPL = @[ -n "$(PYTHON_SQLITE)" ] || { echo "no python3 whose sqlite3 loads extensions"; exit 1; };
+
 asan:
 	$(MAKE) O=build-asan SAN=address,undefined all
 	ASAN_OPTIONS=detect_leaks=1 $(MAKE) O=build-asan SAN=address,undefined test-unit
 	ASAN_OPTIONS=detect_leaks=1 $(MAKE) O=build-asan SAN=address,undefined test-ext EXT_TEST_PY=
 	$(MAKE) O=build-asan SAN=address,undefined test-sql \
 		SQL_PRELOAD="$$($(CC) -print-file-name=libasan.so) $$($(CC) -print-file-name=libubsan.so)"
+	$(SAN_PY_REPL) LD_PRELOAD="$$($(CC) -print-file-name=libasan.so) $$($(CC) -print-file-name=libubsan.so)" \
+		ASAN_OPTIONS=detect_leaks=0 ARMDB_SO=build-asan/armdb.so $(PYTHON_SQLITE) test/ext/test_repl_sql.py
 
 tsan:
-	$(MAKE) O=build-tsan SAN=thread tests
+	$(MAKE) O=build-tsan SAN=thread tests build-tsan/armdb.so
 	TSAN_OPTIONS=halt_on_error=1 $(MAKE) O=build-tsan SAN=thread test-unit
+	$(SAN_PY_REPL) LD_PRELOAD=$$($(CC) -print-file-name=libtsan.so) TSAN_OPTIONS=halt_on_error=1 \
+		ARMDB_SO=build-tsan/armdb.so $(PYTHON_SQLITE) test/ext/test_repl_sql.py
 
 # ---------------------------------------------------------------- bench
 # Engine and SQL benchmarks print ops/s and ratios with the issue targets;
