@@ -182,30 +182,46 @@ static int eng_lock(arm_engine *e) {
     return ARM_OK;
 }
 
-/* A read-write engine marks LOCK open, durably, before it writes anything, and
- * returns whether the engine before it closed cleanly (a database created
- * just now counts as clean: it has no entries to lose). */
-static int eng_mark_open(arm_engine *e, int fresh, int *was_clean) {
+/* LOCK's content (log.c's arm_lock_*): the state the last read-write engine
+ * left and the sequence floor. Read before recovery; *was_clean is 1
+ * when the engine before this one closed cleanly (or the database is being
+ * created: it has no entries to lose), *floor 0 when LOCK holds none. */
+static int eng_lock_read(arm_engine *e, int fresh, int *was_clean, uint64_t *floor) {
     *was_clean = 1;
+    *floor = 0;
     if (e->opts.read_only || e->lock_fd < 0) return ARM_OK;
-    char c = 0;
-    ssize_t n = pread(e->lock_fd, &c, 1, 0);
+    uint8_t b[ARM_LOCK_BYTES];
+    ssize_t n = pread(e->lock_fd, b, sizeof b, 0);
     if (n < 0) return arm_engine_seterr(ARM_ERR(ARM_IOERR), errno, "cannot read %s/%s", e->dir, ARM_LOCK_NAME);
-    *was_clean = fresh || (n == 1 && c == ARM_LOCK_CLEAN);
-    c = ARM_LOCK_OPEN;
-    if (pwrite(e->lock_fd, &c, 1, 0) != 1 || fdatasync(e->lock_fd) != 0)
-        return arm_engine_seterr(ARM_ERR(ARM_IOERR), errno, "cannot write %s/%s", e->dir, ARM_LOCK_NAME);
-    e->marked_open = 1;
+    uint8_t state = 0;
+    (void)arm_lock_decode(b, (size_t)n, &state, floor); /* none or damaged: unclean, floor 0 */
+    *was_clean = fresh || state == ARM_LOCK_CLEAN;
     return ARM_OK;
 }
 
-/* After a close whose entries are all durable. Not synced: a power cut that
- * loses this byte costs the next open a sequence gap, nothing more, and the
- * entries it vouches for were synced before it was written. */
-static void eng_mark_clean(arm_engine *e) {
-    char c = ARM_LOCK_CLEAN;
-    ssize_t n = pwrite(e->lock_fd, &c, 1, 0); /* failed: the next open takes a gap, harmless */
-    (void)n;
+static int eng_lock_write(arm_engine *e, uint8_t state, int sync) {
+    uint8_t b[ARM_LOCK_BYTES];
+    arm_lock_encode(b, state, e->seq_floor);
+    if (pwrite(e->lock_fd, b, sizeof b, 0) != (ssize_t)sizeof b || (sync && fdatasync(e->lock_fd) != 0))
+        return arm_engine_seterr(ARM_ERR(ARM_IOERR), errno, "cannot write %s/%s", e->dir, ARM_LOCK_NAME);
+    return ARM_OK;
+}
+
+/* After recovery, before the first write: the sequence resumes past both what
+ * recovery found and the floor an earlier open set, and after an unclean end
+ * ARM_SEQ_GAP further still. The floor goes to LOCK, durably, with the state
+ * open, so every later open resumes past it too (even one after a clean close
+ * of an engine that wrote nothing, or a crash before this one writes). */
+static int eng_mark_open(arm_engine *e, int was_clean, uint64_t floor) {
+    if (e->opts.read_only || e->lock_fd < 0) return ARM_OK;
+    uint64_t base = ARM_MAX(atomic_load(&e->dom->seq), floor);
+    if (!was_clean) base = base + ARM_SEQ_GAP < ARM_SEQ_MAX ? base + ARM_SEQ_GAP : ARM_SEQ_MAX;
+    e->seq_floor = base;
+    int rc = eng_lock_write(e, ARM_LOCK_OPEN, 1);
+    if (rc != ARM_OK) return rc;
+    arm_domain_observe_seq(e->dom, base);
+    e->marked_open = 1;
+    return ARM_OK;
 }
 
 static int eng_meta_create(arm_engine *e, const char *path) {
@@ -409,8 +425,9 @@ int arm_engine_open(const char *dir, const arm_engine_options *opts, arm_engine 
     if (rc == ARM_OK && e->dir == NULL) rc = ARM_ERR(ARM_NOMEM);
     if (rc == ARM_OK && !opts->read_only && opts->create_if_missing) rc = eng_mkdirs(dir);
     int fresh = e->dir != NULL && !eng_has_meta(e), was_clean = 1;
+    uint64_t floor = 0;
     if (rc == ARM_OK) rc = eng_lock(e);
-    if (rc == ARM_OK) rc = eng_mark_open(e, fresh, &was_clean);
+    if (rc == ARM_OK) rc = eng_lock_read(e, fresh, &was_clean, &floor);
     if (rc == ARM_OK) rc = eng_meta_load(e);
     if (rc == ARM_OK) rc = arm_app_meta_load(e);
     if (rc == ARM_OK) rc = eng_open_shards(e);
@@ -420,7 +437,7 @@ int arm_engine_open(const char *dir, const arm_engine_options *opts, arm_engine 
     }
     if (rc == ARM_OK && opts->cache_size) rc = arm_cache_new(opts->cache_size, &e->cache);
     if (rc == ARM_OK) rc = arm_engine_recover(e);
-    if (rc == ARM_OK && !was_clean) arm_domain_observe_seq(e->dom, atomic_load(&e->dom->seq) + ARM_SEQ_GAP);
+    if (rc == ARM_OK) rc = eng_mark_open(e, was_clean, floor);
     if (rc == ARM_OK) rc = arm_files_hints_start(&e->files); /* hints queued by recovery too */
     if (rc == ARM_OK && opts->io_backend == ARM_IO_URING && e->shards[0].ring == NULL &&
         !opts->read_only)
@@ -468,7 +485,8 @@ int arm_engine_close(arm_engine *e) {
     /* Clean only when every entry reached the disk: a close of an engine
      * whose open failed, or after a failed write or sync, leaves LOCK open
      * (so the next open takes a sequence gap). */
-    if (e->marked_open && e->opened && rc == ARM_OK && !atomic_load(&e->panic)) eng_mark_clean(e);
+    if (e->marked_open && e->opened && rc == ARM_OK && !atomic_load(&e->panic))
+        (void)eng_lock_write(e, ARM_LOCK_CLEAN, 0); /* failed: the next open takes a gap, harmless */
     for (uint32_t i = 0; e->shards && i < e->shard_count; i++) arm_shard_deinit(e, &e->shards[i]);
     arm_free(e->shards);
     arm_cache_free(e->cache);

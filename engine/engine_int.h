@@ -28,15 +28,18 @@
 #define ARM_ENTRY_HEADER     20u
 #define ARM_META_NAME        "ARMDB"
 #define ARM_LOCK_NAME        "LOCK"
-/* LOCK's one byte of content (ARCHITECTURE.md "LOCK"): what the last
- * read-write engine left. Anything but CLEAN (a crash, a power cut, a LOCK
- * from an older build) means its newest entries may be gone, and recovery
- * moves the sequence counter ARM_SEQ_GAP past what it found, so that no
- * (sequence, offset) of a lost entry is reused by a new one: a follower
- * that received a lost entry then finds its position gone (ARM_RANGE) and
- * is sent a snapshot, instead of matching an unrelated entry. */
+/* LOCK's content (ARCHITECTURE.md "LOCK"): a state byte, then the sequence
+ * floor. The state is what the last read-write engine left: anything but
+ * CLEAN (a crash, a power cut, a LOCK from an older build) means its newest
+ * entries may be gone, and the open moves the sequence counter ARM_SEQ_GAP
+ * past both what it recovered and the floor, so that no (sequence, offset)
+ * of a lost entry is reused by a new one: a follower that received a lost
+ * entry then finds its position gone (ARM_RANGE) and is sent a snapshot,
+ * instead of matching an unrelated entry. The floor keeps that true across
+ * later opens. */
 #define ARM_LOCK_CLEAN       'C'
 #define ARM_LOCK_OPEN        'O'
+#define ARM_LOCK_BYTES       17
 #define ARM_SEQ_GAP          ((uint64_t)1 << 32)
 #define ARM_APP_META_NAME    "APPMETA"   /* appmeta.c */
 #define ARM_APP_META_MAX     65536u      /* bytes of application metadata */
@@ -106,6 +109,11 @@ ARM_PRIVATE void arm_meta_encode(const arm_meta *m, uint8_t out[ARM_META_SIZE]);
 ARM_PRIVATE int arm_meta_decode(const uint8_t *p, size_t n, arm_meta *m);
 ARM_PRIVATE void arm_file_hdr_encode(const arm_file_hdr *h, uint8_t out[ARM_FILE_HEADER_SIZE]);
 ARM_PRIVATE int arm_file_hdr_decode(const uint8_t *p, size_t n, arm_file_hdr *h);
+/* LOCK's content: state (ARM_LOCK_OPEN / ARM_LOCK_CLEAN) and sequence floor.
+ * Decode is ARM_CORRUPT for anything but a whole, checksummed record (an
+ * empty LOCK from an older build included). */
+ARM_PRIVATE void arm_lock_encode(uint8_t out[ARM_LOCK_BYTES], uint8_t state, uint64_t floor);
+ARM_PRIVATE int arm_lock_decode(const uint8_t *p, size_t n, uint8_t *state, uint64_t *floor);
 /* Encode an entry header (checksum over header tail, key and value). */
 ARM_PRIVATE void arm_entry_encode(uint8_t out[ARM_ENTRY_HEADER], uint8_t type, uint8_t flags,
                                   uint64_t seq, arm_slice key, arm_slice value);
@@ -345,6 +353,7 @@ struct arm_engine {
     int lock_fd;                  /* LOCK file with flock held, or -1 */
     int marked_open;              /* LOCK says open (ARM_LOCK_OPEN): a clean close says clean */
     int opened;                   /* arm_engine_open succeeded (close may mark LOCK clean) */
+    uint64_t seq_floor;           /* sequences of this engine are above it (LOCK bytes 1..8) */
     int lock_mode;                /* enum arm_lock_mode */
     uint32_t shard_count;
     arm_shard *shards;            /* shard_count of them */

@@ -364,3 +364,21 @@ int arm_repl_pos_decode(const uint8_t *p, size_t n, uint8_t leader[16], arm_log_
         return ARM_ERR(ARM_CORRUPT);
     return ARM_OK;
 }
+
+/* LOCK (ARCHITECTURE.md "LOCK"): 0 u8 state, 1 u64 sequence floor, 9 u64
+ * checksum of bytes 0..8. Written in place with one pwrite: within a sector. */
+void arm_lock_encode(uint8_t out[ARM_LOCK_BYTES], uint8_t state, uint64_t floor) {
+    out[0] = state;
+    log_put64(out + 1, floor);
+    log_put64(out + 9, arm_hash_checksum(out, 9));
+}
+
+int arm_lock_decode(const uint8_t *p, size_t n, uint8_t *state, uint64_t *floor) {
+    *state = 0;
+    *floor = 0;
+    if (n < ARM_LOCK_BYTES || log_get64(p + 9) != arm_hash_checksum(p, 9)) return ARM_CORRUPT;
+    if (p[0] != ARM_LOCK_OPEN && p[0] != ARM_LOCK_CLEAN) return ARM_CORRUPT;
+    *state = p[0];
+    *floor = log_get64(p + 1);
+    return ARM_OK;
+}

@@ -10,8 +10,8 @@
  * entries and miss the new ones at those places. The engine marks LOCK open
  * while it runs and clean at a clean close; an open after anything else
  * moves the counter ARM_SEQ_GAP past what it recovered (engine_int.h), so a
- * lost entry's (seq, offset) is never reused. Also: a clean close and reopen
- * takes no gap.
+ * lost entry's (seq, offset) is never reused, and LOCK keeps that floor
+ * for the opens after it. Also: a clean close and reopen takes no gap.
  */
 #include "../harness.h"
 #include "../../engine/arm_engine.h"
@@ -29,9 +29,11 @@ static void opts(arm_engine_options *o) {
     o->write_buffer_size = 1 << 20; /* everything below stays in the buffer */
 }
 
-static void test_lost_tail(void) {
+/* idle: opens and clean closes with no write between the crash and the
+ * writes that follow (the gap must outlive them). */
+static void test_lost_tail(int idle) {
     char dir[600];
-    snprintf(dir, sizeof dir, "%s/leader", g_tmp);
+    snprintf(dir, sizeof dir, "%s/leader-%d", g_tmp, idle);
     arm_engine_options o;
     opts(&o);
     /* A clean base that is in the file. */
@@ -67,6 +69,7 @@ static void test_lost_tail(void) {
     close(fds[0]);
     int st;
     ARM_CHECK(waitpid(pid, &st, 0) == pid && WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    for (int i = 0; i < idle; i++) util_close_ok(util_open_ok(dir, &o));
     /* Reopened: the ten puts are gone; ten others of the same sizes follow. */
     e = util_open_ok(dir, &o);
     util_expect_missing(e, "old-0", 5);
@@ -140,7 +143,8 @@ int main(void) {
     harness_init();
     util_tmpdir_ok(g_tmp, sizeof g_tmp, "repl_lost_tail");
     util_rmrf_at_exit(g_tmp);
-    UTIL_CASE("a position past a lost tail is refused", test_lost_tail());
+    UTIL_CASE("a position past a lost tail is refused", test_lost_tail(0));
+    UTIL_CASE("... also after opens and clean closes that wrote nothing", test_lost_tail(2));
     UTIL_CASE("a clean close and reopen continues the sequence", test_clean_reopen());
     return harness_done();
 }
