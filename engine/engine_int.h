@@ -30,6 +30,7 @@
 #define ARM_LOCK_NAME        "LOCK"
 #define ARM_APP_META_NAME    "APPMETA"   /* appmeta.c */
 #define ARM_APP_META_MAX     65536u      /* bytes of application metadata */
+#define ARM_META_ENCRYPTED   0x1u        /* ARMDB and file-header flag: see crypto.h */
 
 #define ARM_ENTRY_PUT      1
 #define ARM_ENTRY_DEL      2
@@ -350,6 +351,8 @@ struct arm_engine {
     int use_uring;                /* io_uring rings in use */
 
     arm_files files;              /* the data files (file.c) */
+    arm_crypt *crypt;             /* encrypted database: keys and nonces (crypto.c), or NULL */
+    uint8_t *open_key;            /* the key during arm_engine_open only (crypto.c memory) */
 
     /* background sync (sync=normal) */
     pthread_t syncer;

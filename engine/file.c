@@ -2,8 +2,13 @@
 /*
  * file.c: the data-file owner (file.h): the file table, references and
  * retirement, and every open, map, read, write, truncate, sync, rename and
- * unlink of a data file. Layer: engine, above io_*.c and below the log
- * (shard.c); it calls no other engine file but err.c.
+ * unlink of a data file. Layer: engine, above io_*.c and crypto.c and below
+ * the log (shard.c); it calls no other engine file but err.c.
+ *
+ * Encrypted files: logical block b (ARM_CRYPT_BLOCK bytes) lives in physical
+ * block b (4096 bytes, drawn in crypto.c), so a logical offset maps to a
+ * physical one by division; only the last block is short, and its header
+ * says how many logical bytes it holds, which gives the logical size.
  *
  * The table is chunked: a chunk holds ARM_FILE_CHUNK slots (an arm_file
  * pointer, its low bit set once retired) and, beside them, the reference
@@ -32,6 +37,7 @@
 
 #define FIL_RETIRED  ((uintptr_t)1) /* slot bit: the file is retired */
 #define FIL_HINT_BUF (256u * 1024)  /* bytes a hint is written in */
+#define FIL_CRYPT_CHUNK 64u         /* blocks sealed (or opened) per write (view) call */
 
 struct arm_files_chunk {
     _Atomic uintptr_t slot[ARM_FILE_CHUNK];                   /* arm_file * | FIL_RETIRED, or 0 */
@@ -272,6 +278,147 @@ int arm_files_retire(arm_files *t, uint32_t fid) {
 }
 #endif
 
+/* --------------------------------------------------- encrypted blocks */
+/* Logical size of an encrypted file of phys bytes: whole blocks of
+ * ARM_CRYPT_BLOCK, the last one as long as its header says. A last block cut
+ * short (a torn extension) or with a length out of range counts whole: it
+ * fails authentication, so it reads as zeros. */
+static int fil_crypt_size(arm_file *f, uint64_t phys, uint64_t *size_out, int *err_out) {
+    *size_out = 0;
+    if (phys == 0) return ARM_OK;
+    uint64_t nb = (phys + ARM_IO_BLOCK - 1) / ARM_IO_BLOCK;
+    uint32_t last = ARM_CRYPT_BLOCK;
+    if (phys % ARM_IO_BLOCK == 0) {
+        uint8_t hdr[ARM_CRYPT_HDR];
+        int rc = arm_io_pread(f->rfd, hdr, sizeof(hdr), (nb - 1) * ARM_IO_BLOCK, err_out);
+        if (rc != ARM_OK) return rc;
+        uint32_t len = arm_crypt_block_len(hdr);
+        if (len) last = len;
+    }
+    *size_out = (nb - 1) * ARM_CRYPT_BLOCK + last;
+    return ARM_OK;
+}
+
+static int fil_crypt_buf(arm_file *f) {
+    if (f->cbuf) return ARM_OK;
+    f->cbuf_raw = arm_malloc((size_t)FIL_CRYPT_CHUNK * ARM_IO_BLOCK + ARM_IO_BLOCK);
+    if (f->cbuf_raw == NULL) return ARM_ERR(ARM_NOMEM);
+    f->cbuf = (uint8_t *)(((uintptr_t)f->cbuf_raw + ARM_IO_BLOCK - 1) & ~(uintptr_t)(ARM_IO_BLOCK - 1));
+    return ARM_OK;
+}
+
+/* Seal logical bytes [off, off+n) (off at a block boundary) and write them:
+ * FIL_CRYPT_CHUNK blocks per write, through f's own aligned buffer, so the
+ * caller's buffer is never touched and O_DIRECT's alignment always holds. */
+static int fil_crypt_write(arm_file *f, arm_io_ring *ring, const uint8_t *src, size_t n,
+                           uint64_t off, int *err_out) {
+    assert(off % ARM_CRYPT_BLOCK == 0);
+    int rc = fil_crypt_buf(f);
+    uint64_t b = off / ARM_CRYPT_BLOCK;
+    while (rc == ARM_OK && n > 0) {
+        uint32_t k = 0;
+        for (; rc == ARM_OK && k < FIL_CRYPT_CHUNK && n > 0; k++) {
+            uint32_t len = (uint32_t)ARM_MIN(n, (size_t)ARM_CRYPT_BLOCK);
+            rc = arm_crypt_seal(f->crypt, ARM_CRYPT_KIND_LOG, f->fid, b + k, src, len,
+                                f->cbuf + (size_t)k * ARM_IO_BLOCK);
+            src += len;
+            n -= len;
+        }
+        if (rc == ARM_OK)
+            rc = arm_io_pwrite(ring, f->fd, f->cbuf, (size_t)k * ARM_IO_BLOCK, b * ARM_IO_BLOCK, 0,
+                               err_out);
+        b += k;
+    }
+    return rc;
+}
+
+/* Physical block b of f, opened: ARM_OK and *len_out, ARM_CORRUPT when it
+ * is missing or fails authentication, ARM_IOERR. */
+static int fil_crypt_block(arm_file *f, uint64_t b, uint8_t phys[ARM_IO_BLOCK],
+                           uint8_t plain[ARM_CRYPT_BLOCK], uint32_t *len_out, int *err_out) {
+    int rc = arm_io_pread(f->rfd, phys, ARM_IO_BLOCK, b * ARM_IO_BLOCK, err_out);
+    if (rc != ARM_OK) return rc;
+    return arm_crypt_open_block(f->crypt, ARM_CRYPT_KIND_LOG, f->fid, b, phys, plain, len_out);
+}
+
+static int fil_crypt_read(arm_file *f, uint64_t off, uint8_t *dst, size_t n, int *err_out) {
+    uint8_t phys[ARM_IO_BLOCK], plain[ARM_CRYPT_BLOCK];
+    uint64_t b = off / ARM_CRYPT_BLOCK;
+    uint32_t in = (uint32_t)(off % ARM_CRYPT_BLOCK);
+    int rc = ARM_OK;
+    while (rc == ARM_OK && n > 0) {
+        uint32_t len = 0;
+        rc = fil_crypt_block(f, b, phys, plain, &len, err_out);
+        if (rc != ARM_OK) break;
+        size_t k = len > in ? ARM_MIN((size_t)(len - in), n) : 0;
+        /* the bytes asked for are past the file's end */
+        if (k == 0 || (k < n && len < ARM_CRYPT_BLOCK)) rc = ARM_ERR(ARM_CORRUPT);
+        else memcpy(dst, plain + in, k);
+        dst += k;
+        n -= k;
+        in = 0;
+        b++;
+    }
+    return rc;
+}
+
+/* Decrypt logical bytes [0, size) into an anonymous mapping (released by
+ * arm_file_unview like a file's). A block that fails authentication stays
+ * zeros: recovery and check read that as the end of the log and report what
+ * follows it (see file.h). */
+static int fil_crypt_view(arm_file *f, uint64_t size, const uint8_t **view_out) {
+    uint8_t *v = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (v == MAP_FAILED)
+        return arm_engine_seterr(ARM_ERR(ARM_NOMEM), errno, "cannot map %llu bytes to decrypt %s",
+                                 (unsigned long long)size, f->path);
+    uint8_t *phys = arm_malloc((size_t)FIL_CRYPT_CHUNK * ARM_IO_BLOCK);
+    uint8_t plain[ARM_CRYPT_BLOCK];
+    int rc = phys ? ARM_OK : ARM_ERR(ARM_NOMEM), err = 0;
+    struct stat sb;
+    if (rc == ARM_OK && fstat(f->rfd, &sb) != 0) rc = (err = errno, ARM_ERR(ARM_IOERR));
+    /* whole physical blocks on disk; one cut short is missing (zeros) */
+    uint64_t have = rc == ARM_OK ? (uint64_t)sb.st_size / ARM_IO_BLOCK : 0;
+    uint64_t nb = ARM_MIN((size + ARM_CRYPT_BLOCK - 1) / ARM_CRYPT_BLOCK, have);
+    for (uint64_t b = 0; rc == ARM_OK && b < nb; b += FIL_CRYPT_CHUNK) {
+        uint64_t k = ARM_MIN((uint64_t)FIL_CRYPT_CHUNK, nb - b);
+        rc = arm_io_pread(f->rfd, phys, (size_t)k * ARM_IO_BLOCK, b * ARM_IO_BLOCK, &err);
+        for (uint64_t i = 0; rc == ARM_OK && i < k; i++) {
+            uint32_t len = 0;
+            if (arm_crypt_open_block(f->crypt, ARM_CRYPT_KIND_LOG, f->fid, b + i,
+                                     phys + i * ARM_IO_BLOCK, plain, &len) != ARM_OK)
+                continue;
+            uint64_t at = (b + i) * ARM_CRYPT_BLOCK;
+            memcpy(v + at, plain, (size_t)ARM_MIN((uint64_t)len, size - at));
+        }
+    }
+    arm_free(phys);
+    if (rc != ARM_OK) {
+        munmap(v, size);
+        return arm_engine_seterr(rc, err, "cannot read %s", f->path);
+    }
+    mprotect(v, size, PROT_READ);
+    *view_out = v;
+    return ARM_OK;
+}
+
+/* Cut to size logical bytes: the block size ends in is sealed again with
+ * only what lies below size (its bytes past it must not come back at the
+ * next open), then the physical file is cut after that block. */
+static int fil_crypt_truncate(arm_file *f, uint64_t size, int *err_out) {
+    uint64_t nb = (size + ARM_CRYPT_BLOCK - 1) / ARM_CRYPT_BLOCK;
+    uint32_t tail = (uint32_t)(size % ARM_CRYPT_BLOCK);
+    int rc = ARM_OK;
+    if (tail) {
+        uint8_t phys[ARM_IO_BLOCK], plain[ARM_CRYPT_BLOCK];
+        uint32_t len = 0;
+        rc = fil_crypt_block(f, nb - 1, phys, plain, &len, err_out);
+        if (rc == ARM_OK && len < tail) rc = ARM_ERR(ARM_CORRUPT);
+        if (rc == ARM_OK && len != tail) rc = fil_crypt_write(f, NULL, plain, tail, (nb - 1) * ARM_CRYPT_BLOCK, err_out);
+        }
+    if (rc == ARM_OK) rc = arm_io_truncate(f->fd, nb * ARM_IO_BLOCK, err_out);
+    return rc;
+}
+
 /* -------------------------------------------------------- one data file */
 void arm_file_path(char *buf, size_t n, const char *dir, uint32_t fid) {
     snprintf(buf, n, "%s/%08u.log", dir, fid);
@@ -287,7 +434,8 @@ int arm_file_new(const arm_files *t, const char *dir, uint32_t shard, uint32_t f
     f->fd = f->rfd = -1;
     f->fid = fid;
     f->shard = shard;
-    f->plain = 1; /* no encryption yet: the file holds the log's bytes as they are */
+    f->crypt = t->crypt;
+    f->plain = f->crypt == NULL; /* else ciphertext: never mapped */
     f->ndead = t->ndead;
     f->path = arm_strdup(path);
     f->dead = arm_calloc(f->ndead ? f->ndead : 1, sizeof(*f->dead));
@@ -303,6 +451,7 @@ void arm_file_free(arm_file *f) {
     if (f == NULL) return;
     if (f->map) munmap((void *)f->map, f->map_len);
     arm_free((void *)f->dead);
+    arm_free(f->cbuf_raw);
     if (f->fd >= 0) close(f->fd);
     if (f->rfd >= 0 && f->rfd != f->fd) close(f->rfd);
     arm_free(f->path);
@@ -365,14 +514,21 @@ int arm_file_open(const arm_files *t, const char *dir, uint32_t shard, uint32_t 
         arm_file_free(f);
         return rc;
     }
-    if ((uint64_t)sb.st_size > ARM_FILE_SIZE_MAX) {
+    uint64_t size = (uint64_t)sb.st_size;
+    if (rc == ARM_OK && f->crypt) rc = fil_crypt_size(f, size, &size, &err);
+    if (rc != ARM_OK) {
+        rc = arm_engine_seterr(rc, err, "cannot read %s", f->path);
+        arm_file_free(f);
+        return rc;
+    }
+    if (size > ARM_FILE_SIZE_MAX) {
         /* no data file grows this big (offsets are 32-bit): not ours */
         rc = arm_engine_seterr(ARM_ERR(ARM_CORRUPT), 0, "%s is larger than any data file",
                                f->path);
         arm_file_free(f);
         return rc;
     }
-    *size_out = (uint64_t)sb.st_size;
+    *size_out = size;
     *file_out = f;
     return ARM_OK;
 }
@@ -381,6 +537,8 @@ int arm_file_disk_size(arm_file *f, uint64_t *size_out) {
     struct stat sb;
     *size_out = 0;
     if (fstat(f->rfd, &sb) != 0) return ARM_ERR(ARM_IOERR);
+    int err = 0;
+    if (f->crypt) return fil_crypt_size(f, (uint64_t)sb.st_size, size_out, &err);
     *size_out = (uint64_t)sb.st_size;
     return ARM_OK;
 }
@@ -399,7 +557,7 @@ void arm_file_map(arm_file *f, uint64_t len) {
 int arm_file_view(arm_file *f, uint64_t size, const uint8_t **view_out) {
     *view_out = NULL;
     if (size == 0) return ARM_OK;
-    assert(f->plain); /* an encrypted file will be decrypted into a buffer here */
+    if (f->crypt) return fil_crypt_view(f, size, view_out);
     void *p = mmap(NULL, size, PROT_READ, MAP_PRIVATE, f->rfd, 0);
     if (p == MAP_FAILED)
         return arm_engine_seterr(ARM_ERR(ARM_IOERR), errno, "cannot map %s", f->path);
@@ -415,17 +573,20 @@ void arm_file_unview(const uint8_t *view, uint64_t size) {
 }
 
 int arm_file_read(arm_file *f, uint64_t off, void *dst, size_t n, int *err_out) {
+    if (f->crypt) return fil_crypt_read(f, off, dst, n, err_out);
     return arm_io_pread(f->rfd, dst, n, off, err_out);
 }
 
 int arm_file_write(arm_file *f, arm_io_ring *ring, const void *buf, size_t n, uint64_t off,
                    int *err_out) {
     assert(f->fd >= 0);
+    if (f->crypt) return fil_crypt_write(f, ring, buf, n, off, err_out);
     return arm_io_pwrite(ring, f->fd, buf, n, off, 0, err_out);
 }
 
 int arm_file_truncate(arm_file *f, uint64_t size, int *err_out) {
     assert(f->fd >= 0);
+    if (f->crypt) return fil_crypt_truncate(f, size, err_out);
     return arm_io_truncate(f->fd, size, err_out);
 }
 
@@ -458,6 +619,8 @@ int arm_file_seal(arm_file *f, uint64_t size) {
 void arm_files_sealed(arm_files *t, arm_file *f) {
     if (f->fd >= 0) close(f->fd);
     f->fd = -1;
+    arm_free(f->cbuf_raw); /* nothing is written to it again */
+    f->cbuf_raw = f->cbuf = NULL;
     arm_files_hints_queue(t, f->fid);
 }
 
@@ -828,3 +991,4 @@ int arm_files_destroy_dir(const char *dir) {
 
 #undef FIL_RETIRED
 #undef FIL_HINT_BUF
+#undef FIL_CRYPT_CHUNK

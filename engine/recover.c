@@ -665,9 +665,14 @@ static int rec_file(rec_state *st, arm_shard *s, uint32_t fid, int last, arm_fil
     uint8_t head[ARM_FILE_HEADER_SIZE];
     int err = 0;
     if (size >= ARM_FILE_HEADER_SIZE && (rc = arm_file_read(f, 0, head, sizeof(head), &err)) != ARM_OK) {
-        rc = arm_engine_seterr(rc, err, "cannot read the header of %s", f->path);
-        arm_file_free(f);
-        return rc;
+        if (rc != ARM_CORRUPT) {
+            rc = arm_engine_seterr(rc, err, "cannot read the header of %s", f->path);
+            arm_file_free(f);
+            return rc;
+        }
+        /* an encrypted first block that fails authentication: a bad header */
+        memset(head, 0, sizeof(head));
+        rc = ARM_OK;
     }
     arm_file_hdr fh;
     if (size < ARM_FILE_HEADER_SIZE || arm_file_hdr_decode(head, sizeof(head), &fh) != ARM_OK ||

@@ -1,0 +1,511 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test_crypt.c: encryption at rest. An encrypted database (each cipher, each
+ * I/O mode) reads back what was written, from the write buffer before any
+ * flush and from the files after reopening with its key; no key, another key
+ * or a key for a plain database fail at open with ARM_AUTH and a message
+ * that holds no key bytes; key files (raw, hex) and key variables load, bad
+ * ones are refused; nothing written is on disk in the clear; every byte of a
+ * sealed file flipped in turn is detected at open (ARM_CORRUPT naming the
+ * file), and damage inside a newest file too, while a torn tail block is cut
+ * like any torn write; no nonce is ever used twice, across tail rewrites,
+ * rotations, reopens and opens that end without a close. Layout checks
+ * follow the block format in ARCHITECTURE.md.
+ */
+#include "../harness.h"
+#include "../../engine/engine_int.h"
+#include "../../common/arm_alloc.h"
+#include "../util.h"
+
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static char g_tmp[512];
+static char g_db[600];
+static uint8_t g_key[32], g_key2[32];
+
+static const char *fresh(const char *tag) {
+    if (g_tmp[0]) util_rmrf(g_tmp);
+    util_tmpdir_ok(g_tmp, sizeof g_tmp, tag);
+    snprintf(g_db, sizeof g_db, "%s/db", g_tmp);
+    return g_db;
+}
+
+static void crypt_opts(arm_engine_options *o, const uint8_t *key, int cipher) {
+    arm_engine_options_init(o);
+    o->shard_count = 2;
+    o->max_file_size = 64u << 10;
+    o->max_value_size = 16u << 10;
+    o->write_buffer_size = 16u << 10;
+    o->encryption_key = key;
+    o->cipher = cipher;
+}
+
+static size_t kname(char *b, unsigned i) {
+    return (size_t)sprintf(b, "secretkey%06u", i);
+}
+/* Values up to 12000 bytes: many span blocks. The marker makes a plaintext
+ * leak easy to find on disk. */
+static size_t vmake(uint8_t *b, unsigned i, unsigned g) {
+    size_t len = 16 + (i * 131 + g * 7) % (i % 17 == 0 ? 12000 : 300);
+    util_fill(b, len, i, g);
+    memcpy(b, "PLAINTEXTMARK", 13);
+    return len;
+}
+
+static void fill(arm_engine *e, util_model *m, unsigned from, unsigned n, unsigned g) {
+    char k[32];
+    static uint8_t v[16384];
+    for (unsigned i = from; i < from + n; i++) {
+        size_t kl = kname(k, i), vl = vmake(v, i, g);
+        util_put_ok(e, k, kl, v, vl);
+        util_model_put(m, k, kl, v, vl);
+    }
+}
+
+/* 1 when needle occurs in any file of the database. */
+static int on_disk(const char *dir, const char *needle) {
+    util_logfile logs[256];
+    int n = util_list_logs(dir, logs, 256);
+    ARM_CHECK(n >= 0);
+    for (int i = 0; i < n; i++) {
+        size_t len = 0;
+        uint8_t *p = util_read_file(logs[i].path, &len);
+        ARM_CHECK(p != NULL);
+        size_t nl = strlen(needle);
+        for (size_t j = 0; j + nl <= len; j++)
+            if (memcmp(p + j, needle, nl) == 0) {
+                free(p);
+                return 1;
+            }
+        free(p);
+    }
+    return 0;
+}
+
+static int open_rc(const char *dir, const arm_engine_options *o) {
+    arm_engine *e = NULL;
+    int rc = arm_engine_open(dir, o, &e);
+    if (rc == ARM_OK) util_close_ok(e);
+    return rc;
+}
+
+/* The message of the last failed open must not hold the key, in hex either. */
+static void check_no_key_in_msg(const uint8_t *key) {
+    const char *msg = arm_engine_errmsg(NULL);
+    char hex[65];
+    for (int i = 0; i < 32; i++) sprintf(hex + 2 * i, "%02x", key[i]);
+    ARM_CHECK(strstr(msg, hex) == NULL);
+    ARM_CHECK(memmem(msg, strlen(msg), key, 8) == NULL);
+}
+
+/* --------------------------------------------------------------- cases */
+static void test_roundtrip(void) {
+    const int ciphers[] = {ARM_CIPHER_AES256GCM, ARM_CIPHER_XCHACHA20};
+    const int syncs[] = {ARM_SYNC_OFF, ARM_SYNC_NORMAL, ARM_SYNC_FULL};
+    for (int c = 0; c < 2; c++) {
+        if (ciphers[c] == ARM_CIPHER_AES256GCM && !arm_crypt_aes_available()) continue;
+        for (int si = 0; si < 3; si++) {
+            for (int io = 0; io < 2; io++) {
+                fresh("crypt-rt");
+                arm_engine_options o;
+                crypt_opts(&o, g_key, ciphers[c]);
+                o.sync_mode = syncs[si];
+                o.io_backend = io ? ARM_IO_POSIX : ARM_IO_AUTO;
+                o.write_buffer_size = 64u << 10;
+                util_model m;
+                util_model_init(&m);
+                arm_engine *e = util_open_ok(g_db, &o);
+                fill(e, &m, 0, 5, 0); /* sync off: still in the write buffer */
+                util_expect_model(e, &m);
+                fill(e, &m, 5, 400, 0);
+                fill(e, &m, 0, 100, 1); /* overwrites */
+                util_expect_model(e, &m);
+                util_close_ok(e);
+                ARM_CHECK(!on_disk(g_db, "PLAINTEXTMARK"));
+                ARM_CHECK(!on_disk(g_db, "secretkey"));
+                e = util_open_ok(g_db, &o);
+                util_expect_model(e, &m);
+                fill(e, &m, 400, 50, 2); /* appends resume in the tail block */
+                util_expect_model(e, &m);
+                uint64_t problems = 1;
+                UTIL_CHECK_RC(e, arm_engine_check(e, NULL, NULL, NULL, &problems), ARM_OK);
+                ARM_CHECK(problems == 0);
+                util_close_ok(e);
+                o.read_only = 1;
+                e = util_open_ok(g_db, &o);
+                util_expect_model(e, &m);
+                util_close_ok(e);
+                util_model_free(&m);
+            }
+        }
+    }
+}
+
+static void test_open_errors(void) {
+    fresh("crypt-open");
+    arm_engine_options o;
+    crypt_opts(&o, g_key, ARM_CIPHER_AUTO);
+    util_model m;
+    util_model_init(&m);
+    arm_engine *e = util_open_ok(g_db, &o);
+    fill(e, &m, 0, 50, 0);
+    util_close_ok(e);
+    o.encryption_key = g_key2;
+    ARM_CHECK_RC(open_rc(g_db, &o), ARM_AUTH);
+    ARM_CHECK(strstr(arm_engine_errmsg(NULL), "wrong encryption key") != NULL);
+    check_no_key_in_msg(g_key2);
+    check_no_key_in_msg(g_key);
+    o.encryption_key = NULL;
+    ARM_CHECK_RC(open_rc(g_db, &o), ARM_AUTH);
+    ARM_CHECK(strstr(arm_engine_errmsg(NULL), "is encrypted") != NULL);
+    o.read_only = 1;
+    ARM_CHECK_RC(open_rc(g_db, &o), ARM_AUTH);
+    o.encryption_key = g_key2;
+    ARM_CHECK_RC(open_rc(g_db, &o), ARM_AUTH);
+    o.read_only = 0;
+
+    /* key files and variables: raw, hex, hex with a newline; bad ones */
+    char kf[700], hex[80];
+    snprintf(kf, sizeof kf, "%s/key", g_tmp);
+    for (int i = 0; i < 32; i++) sprintf(hex + 2 * i, "%02X", g_key[i]);
+    o.encryption_key = NULL;
+    o.key_file = kf;
+    FILE *fp = fopen(kf, "wb");
+    ARM_CHECK(fp && fwrite(g_key, 1, 32, fp) == 32 && fclose(fp) == 0);
+    e = util_open_ok(g_db, &o);
+    util_expect_model(e, &m);
+    util_close_ok(e);
+    fp = fopen(kf, "wb");
+    ARM_CHECK(fp && fprintf(fp, "%s\n", hex) == 65 && fclose(fp) == 0);
+    e = util_open_ok(g_db, &o);
+    util_close_ok(e);
+    fp = fopen(kf, "wb");
+    ARM_CHECK(fp && fwrite(g_key, 1, 31, fp) == 31 && fclose(fp) == 0);
+    ARM_CHECK_RC(open_rc(g_db, &o), ARM_MISUSE);
+    ARM_CHECK(strstr(arm_engine_errmsg(NULL), "holds no key") != NULL);
+    check_no_key_in_msg(g_key);
+    unlink(kf);
+    ARM_CHECK_RC(open_rc(g_db, &o), ARM_IOERR);
+    o.key_file = NULL;
+    o.key_env = "ARM_TEST_CRYPT_KEY";
+    ARM_CHECK_RC(open_rc(g_db, &o), ARM_MISUSE); /* not set */
+    setenv("ARM_TEST_CRYPT_KEY", hex, 1);
+    e = util_open_ok(g_db, &o);
+    util_expect_model(e, &m);
+    util_close_ok(e);
+    setenv("ARM_TEST_CRYPT_KEY", "00112233", 1);
+    ARM_CHECK_RC(open_rc(g_db, &o), ARM_MISUSE);
+    o.encryption_key = g_key; /* two sources */
+    ARM_CHECK_RC(open_rc(g_db, &o), ARM_MISUSE);
+    o.key_env = NULL;
+
+    /* CRYPT damaged, from another database, missing */
+    char cp[700], saved[700];
+    snprintf(cp, sizeof cp, "%s/%s", g_db, ARM_CRYPT_NAME);
+    snprintf(saved, sizeof saved, "%s/crypt.saved", g_tmp);
+    ARM_CHECK(util_copy_file(cp, saved) == 0);
+    ARM_CHECK(util_flip_bit(cp, 40, 3) == 0);
+    ARM_CHECK_RC(open_rc(g_db, &o), ARM_CORRUPT);
+    ARM_CHECK(strstr(arm_engine_errmsg(NULL), "damaged") != NULL);
+    ARM_CHECK(util_copy_file(saved, cp) == 0);
+    unlink(cp);
+    ARM_CHECK_RC(open_rc(g_db, &o), ARM_CORRUPT);
+    ARM_CHECK(strstr(arm_engine_errmsg(NULL), "missing") != NULL);
+    ARM_CHECK(util_copy_file(saved, cp) == 0);
+    e = util_open_ok(g_db, &o);
+    util_expect_model(e, &m);
+    util_close_ok(e);
+
+    /* a key for a database that is not encrypted */
+    char plain[700];
+    snprintf(plain, sizeof plain, "%s/plain", g_tmp);
+    arm_engine_options p;
+    crypt_opts(&p, NULL, 0);
+    e = util_open_ok(plain, &p);
+    util_close_ok(e);
+    p.encryption_key = g_key;
+    ARM_CHECK_RC(open_rc(plain, &p), ARM_AUTH);
+    ARM_CHECK(strstr(arm_engine_errmsg(NULL), "not encrypted") != NULL);
+    p.encryption_key = NULL;
+    e = util_open_ok(plain, &p);
+    util_close_ok(e);
+    ARM_CHECK_RC(arm_engine_destroy(g_db), ARM_OK); /* no key needed to remove it */
+    util_model_free(&m);
+}
+
+/* Every byte of a sealed one-block file flipped in turn: each open fails
+ * with ARM_CORRUPT naming the file; the original opens again after. */
+static void test_tamper_sealed(void) {
+    fresh("crypt-tamper");
+    arm_engine_options o;
+    crypt_opts(&o, g_key, ARM_CIPHER_AUTO);
+    o.shard_count = 1;
+    o.max_value_size = 64000;
+    arm_engine *e = util_open_ok(g_db, &o);
+    static uint8_t small[3500], big[64000];
+    util_fill(small, sizeof small, 1, 2);
+    util_put_ok(e, "a", 1, small, sizeof small);
+    memset(big, 7, sizeof big);
+    /* entries that do not fit seal the file holding "a" */
+    for (int i = 0; i < 2; i++) util_put_ok(e, "b", 1, big, sizeof big);
+    util_close_ok(e);
+    util_logfile logs[16];
+    int n = util_list_logs(g_db, logs, 16);
+    ARM_CHECK(n >= 2);
+    ARM_CHECK(logs[0].size == ARM_IO_BLOCK); /* one physical block */
+    size_t len = 0;
+    uint8_t *orig = util_read_file(logs[0].path, &len);
+    ARM_CHECK(orig != NULL && len == ARM_IO_BLOCK);
+    e = util_open_ok(g_db, &o);
+    util_expect(e, "a", 1, small, sizeof small);
+    util_close_ok(e);
+    for (size_t off = 0; off < len; off++) {
+        ARM_CHECK(util_flip_bit(logs[0].path, off, (int)(off % 8)) == 0);
+        int rc = open_rc(g_db, &o);
+        if (rc != ARM_CORRUPT || strstr(arm_engine_errmsg(NULL), logs[0].path) == NULL) {
+            fprintf(stderr, "flip at offset %zu: %s \"%s\"\n", off, arm_rc_str(rc),
+                    arm_engine_errmsg(NULL));
+            ARM_CHECK(0);
+        }
+        ARM_CHECK(util_flip_bit(logs[0].path, off, (int)(off % 8)) == 0);
+        size_t l2 = 0;
+        uint8_t *now = util_read_file(logs[0].path, &l2);
+        ARM_CHECK(l2 == len && memcmp(now, orig, len) == 0); /* a failed open writes nothing */
+        free(now);
+    }
+    e = util_open_ok(g_db, &o);
+    util_expect(e, "a", 1, small, sizeof small);
+    util_close_ok(e);
+    /* read-only salvage opens past it */
+    ARM_CHECK(util_flip_bit(logs[0].path, 100, 1) == 0);
+    o.read_only = 1;
+    e = util_open_ok(g_db, &o);
+    util_expect(e, "b", 1, big, sizeof big);
+    util_expect_missing(e, "a", 1);
+    util_close_ok(e);
+    free(orig);
+}
+
+static int g_reported;
+/* check's report: the damaged file, at an offset in the damaged block (or
+ * where the entry it cuts began) */
+static void report(void *ctx, const char *path, uint64_t off, const char *msg) {
+    (void)msg;
+    ARM_CHECK(strcmp(path, (const char *)ctx) == 0);
+    ARM_CHECK(off <= 4 * ARM_CRYPT_BLOCK && off + 300 >= 3 * ARM_CRYPT_BLOCK);
+    g_reported++;
+}
+
+/* A newest file: damage in a block with good entries after it is reported
+ * at open; the tail block torn (flipped, or cut short) is a torn write, cut,
+ * and everything before it stays. */
+static void test_tamper_newest(void) {
+    fresh("crypt-newest");
+    arm_engine_options o;
+    crypt_opts(&o, g_key, ARM_CIPHER_AUTO);
+    o.shard_count = 1;
+    o.max_file_size = 1u << 20;
+    util_model m;
+    util_model_init(&m);
+    arm_engine *e = util_open_ok(g_db, &o);
+    char k[32];
+    uint8_t v[200];
+    for (unsigned i = 0; i < 200; i++) { /* ~50 KiB: a dozen blocks */
+        size_t kl = kname(k, i);
+        util_fill(v, sizeof v, i, 9);
+        util_put_ok(e, k, kl, v, sizeof v);
+        util_model_put(&m, k, kl, v, sizeof v);
+    }
+    util_close_ok(e);
+    util_logfile lf;
+    ARM_CHECK(util_newest_log(g_db, 0, &lf) == 0);
+    ARM_CHECK(lf.size > 8 * ARM_IO_BLOCK && lf.size % ARM_IO_BLOCK == 0);
+    uint64_t offs[] = {0, 8, 20, 4095, 3 * 4096 + 17, lf.size - 2 * 4096 + 5};
+    for (size_t i = 0; i < sizeof offs / sizeof offs[0]; i++) {
+        ARM_CHECK(util_flip_bit(lf.path, offs[i], 2) == 0);
+        ARM_CHECK_RC(open_rc(g_db, &o), ARM_CORRUPT);
+        ARM_CHECK(strstr(arm_engine_errmsg(NULL), lf.path) != NULL);
+        ARM_CHECK(util_flip_bit(lf.path, offs[i], 2) == 0);
+    }
+    /* read-only, check reports the damaged block where it is */
+    ARM_CHECK(util_flip_bit(lf.path, 3 * 4096 + 17, 2) == 0);
+    o.read_only = 1;
+    e = util_open_ok(g_db, &o);
+    g_reported = 0;
+    uint64_t problems = 0;
+    UTIL_CHECK_RC(e, arm_engine_check(e, report, NULL, lf.path, &problems), ARM_OK);
+    ARM_CHECK(problems > 0 && g_reported > 0);
+    util_close_ok(e);
+    o.read_only = 0;
+    ARM_CHECK(util_flip_bit(lf.path, 3 * 4096 + 17, 2) == 0);
+    /* the tail block torn: cut like a torn write, the blocks before stay */
+    ARM_CHECK(util_truncate(lf.path, lf.size - 100) == 0);
+    e = util_open_ok(g_db, &o);
+    uint64_t tail0 = (lf.size / ARM_IO_BLOCK - 1) * ARM_CRYPT_BLOCK;
+    size_t kept = 0;
+    for (size_t i = 0; i < m.n; i++) {
+        arm_buf b = {0};
+        int rc = arm_engine_get(e, arm_slice_make(m.items[i].key, m.items[i].klen), &b);
+        ARM_CHECK(rc == ARM_OK || rc == ARM_NOTFOUND);
+        if (rc == ARM_OK) {
+            ARM_CHECK(b.len == m.items[i].vlen && memcmp(b.ptr, m.items[i].val, b.len) == 0);
+            kept++;
+        }
+        arm_buf_free(&b);
+    }
+    /* every entry that ended before the torn block is there */
+    ARM_CHECK(kept * (UTIL_ENTRY_HDR + 15 + sizeof v) >= tail0 - UTIL_FILE_HDR - 300);
+    ARM_CHECK(kept < m.n);
+    util_put_ok(e, "after", 5, "x", 1);
+    util_close_ok(e);
+    e = util_open_ok(g_db, &o);
+    util_expect(e, "after", 5, "x", 1);
+    util_close_ok(e);
+    util_model_free(&m);
+}
+
+/* ------------------------------------------------------------- nonces */
+static uint64_t *g_nonces;
+static size_t g_nn, g_ncap;
+static int g_nonce_fd = -1; /* a forked child writes its nonces here */
+
+static uint64_t g_fb[1u << 16]; /* (fid, block) of each seal in this process */
+static size_t g_nfb;
+
+static void nonce_hook(uint32_t kind, uint32_t fid, uint64_t block, uint64_t nonce) {
+    (void)kind;
+    if (g_nfb < sizeof g_fb / sizeof g_fb[0]) g_fb[g_nfb++] = (uint64_t)fid << 40 | block;
+    if (g_nonce_fd >= 0) {
+        ARM_CHECK(write(g_nonce_fd, &nonce, sizeof nonce) == (ssize_t)sizeof nonce);
+        return;
+    }
+    if (g_nn == g_ncap) {
+        g_ncap = g_ncap ? 2 * g_ncap : 4096;
+        g_nonces = realloc(g_nonces, g_ncap * sizeof(*g_nonces));
+        ARM_CHECK(g_nonces != NULL);
+    }
+    g_nonces[g_nn++] = nonce;
+}
+
+static int cmp_u64(const void *a, const void *b) {
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+static void test_nonces(void) {
+    fresh("crypt-nonce");
+    g_nn = 0;
+    arm_crypt_set_nonce_hook(nonce_hook);
+    char npath[700];
+    snprintf(npath, sizeof npath, "%s/child-nonces", g_tmp);
+    arm_engine_options o;
+    crypt_opts(&o, g_key, ARM_CIPHER_AUTO);
+    o.sync_mode = ARM_SYNC_FULL; /* every commit rewrites the tail block */
+    util_model m;
+    util_model_init(&m);
+    unsigned next = 0;
+    for (int cycle = 0; cycle < 6; cycle++) {
+        if (cycle % 2 == 1) {
+            /* an open that never closes (a crash): its nonces come back
+             * through a file, and the next open must not reuse any */
+            g_nonce_fd = open(npath, O_WRONLY | O_CREAT | O_APPEND, 0644);
+            ARM_CHECK(g_nonce_fd >= 0);
+            pid_t pid = fork();
+            ARM_CHECK(pid >= 0);
+            if (pid == 0) {
+                arm_engine *e = NULL;
+                if (arm_engine_open(g_db, &o, &e) != ARM_OK) _exit(2);
+                char k[32];
+                for (unsigned i = 0; i < 100; i++) {
+                    size_t kl = kname(k, 100000 + i);
+                    if (arm_engine_put(e, arm_slice_make(k, kl), arm_slice_make("v", 1)) != ARM_OK)
+                        _exit(3);
+                }
+                _exit(0);
+            }
+            int st = 0;
+            ARM_CHECK(waitpid(pid, &st, 0) == pid && WIFEXITED(st) && WEXITSTATUS(st) == 0);
+            close(g_nonce_fd);
+            g_nonce_fd = -1;
+            for (unsigned i = 0; i < 100; i++) {
+                char k[32];
+                size_t kl = kname(k, 100000 + i);
+                util_model_put(&m, k, kl, "v", 1);
+            }
+            continue;
+        }
+        arm_engine *e = util_open_ok(g_db, &o);
+        util_expect_model(e, &m);
+        fill(e, &m, next, 300, (unsigned)cycle); /* rotations too: files are 64 KiB */
+        next += 300;
+        util_close_ok(e);
+    }
+    arm_crypt_set_nonce_hook(NULL);
+    /* most seals rewrite a block sealed before (the tail block as it grows) */
+    qsort(g_fb, g_nfb, sizeof(g_fb[0]), cmp_u64);
+    size_t rewrites = 0;
+    for (size_t i = 1; i < g_nfb; i++) rewrites += g_fb[i] == g_fb[i - 1];
+    ARM_CHECK(rewrites > 500);
+    size_t cn = 0;
+    uint8_t *child = util_read_file(npath, &cn);
+    ARM_CHECK(child != NULL && cn % 8 == 0 && cn >= 8 * 100 * 3);
+    for (size_t i = 0; i < cn; i += 8) {
+        uint64_t x;
+        memcpy(&x, child + i, 8);
+        nonce_hook(0, 0, 0, x);
+    }
+    free(child);
+    ARM_CHECK(g_nn > 3 * 300 + 3 * 100); /* at least one block sealed per commit */
+    qsort(g_nonces, g_nn, sizeof(*g_nonces), cmp_u64);
+    for (size_t i = 1; i < g_nn; i++) ARM_CHECK(g_nonces[i] != g_nonces[i - 1]);
+    /* every block on disk carries a nonce that was handed out, and none twice */
+    util_logfile logs[256];
+    int nl = util_list_logs(g_db, logs, 256);
+    ARM_CHECK(nl >= 2);
+    size_t seen = 0;
+    uint64_t *disk = NULL;
+    for (int i = 0; i < nl; i++) {
+        size_t len = 0;
+        uint8_t *p = util_read_file(logs[i].path, &len);
+        ARM_CHECK(p != NULL && len % ARM_IO_BLOCK == 0);
+        disk = realloc(disk, (seen + len / ARM_IO_BLOCK) * sizeof(*disk));
+        ARM_CHECK(disk != NULL);
+        for (size_t b = 0; b < len / ARM_IO_BLOCK; b++) {
+            uint64_t x = 0;
+            for (int j = 7; j >= 0; j--) x = x << 8 | p[b * ARM_IO_BLOCK + (size_t)j];
+            ARM_CHECK(bsearch(&x, g_nonces, g_nn, sizeof(*g_nonces), cmp_u64) != NULL);
+            disk[seen++] = x;
+        }
+        free(p);
+    }
+    qsort(disk, seen, sizeof(*disk), cmp_u64);
+    for (size_t i = 1; i < seen; i++) ARM_CHECK(disk[i] != disk[i - 1]);
+    free(disk);
+    arm_engine *e = util_open_ok(g_db, &o);
+    util_expect_model(e, &m);
+    util_close_ok(e);
+    util_model_free(&m);
+    free(g_nonces);
+    g_nonces = NULL;
+    g_nn = g_ncap = 0;
+}
+
+int main(void) {
+    harness_init();
+    for (int i = 0; i < 32; i++) {
+        g_key[i] = (uint8_t)harness_rand();
+        g_key2[i] = (uint8_t)(g_key[i] ^ (i == 5 ? 0x10 : 0));
+    }
+    util_rmrf_at_exit(g_tmp);
+    UTIL_CASE("roundtrip", test_roundtrip());
+    UTIL_CASE("open_errors", test_open_errors());
+    UTIL_CASE("tamper_sealed", test_tamper_sealed());
+    UTIL_CASE("tamper_newest", test_tamper_newest());
+    UTIL_CASE("nonces", test_nonces());
+    return harness_done();
+}
