@@ -302,10 +302,7 @@ static int eng_crypt_open(arm_engine *e) {
                                "%s is encrypted but its %s file is missing", e->dir,
                                ARM_CRYPT_NAME);
     if (rc != ARM_OK) return rc;
-    e->files.crypt = e->crypt;
-    /* Hints hold keys in the clear: an encrypted database keeps none and
-     * opens by reading its data files. */
-    e->opts.hints = 0;
+    e->files.crypt = e->crypt; /* its hints are sealed like its data files (file.c) */
     return ARM_OK;
 }
 

@@ -283,20 +283,24 @@ int arm_files_retire(arm_files *t, uint32_t fid) {
  * ARM_CRYPT_BLOCK, the last one as long as its header says. A last block cut
  * short (a torn extension) or with a length out of range counts whole: it
  * fails authentication, so it reads as zeros. */
-static int fil_crypt_size(arm_file *f, uint64_t phys, uint64_t *size_out, int *err_out) {
+static int fil_crypt_size_fd(int fd, uint64_t phys, uint64_t *size_out, int *err_out) {
     *size_out = 0;
     if (phys == 0) return ARM_OK;
     uint64_t nb = (phys + ARM_IO_BLOCK - 1) / ARM_IO_BLOCK;
     uint32_t last = ARM_CRYPT_BLOCK;
     if (phys % ARM_IO_BLOCK == 0) {
         uint8_t hdr[ARM_CRYPT_HDR];
-        int rc = arm_io_pread(f->rfd, hdr, sizeof(hdr), (nb - 1) * ARM_IO_BLOCK, err_out);
+        int rc = arm_io_pread(fd, hdr, sizeof(hdr), (nb - 1) * ARM_IO_BLOCK, err_out);
         if (rc != ARM_OK) return rc;
         uint32_t len = arm_crypt_block_len(hdr);
         if (len) last = len;
     }
     *size_out = (nb - 1) * ARM_CRYPT_BLOCK + last;
     return ARM_OK;
+}
+
+static int fil_crypt_size(arm_file *f, uint64_t phys, uint64_t *size_out, int *err_out) {
+    return fil_crypt_size_fd(f->rfd, phys, size_out, err_out);
 }
 
 static int fil_crypt_buf(arm_file *f) {
@@ -362,31 +366,33 @@ static int fil_crypt_read(arm_file *f, uint64_t off, uint8_t *dst, size_t n, int
     return rc;
 }
 
-/* Decrypt logical bytes [0, size) into an anonymous mapping (released by
+/* Decrypt logical bytes [0, size) of fd (f's data file, or with kind
+ * ARM_CRYPT_KIND_HINT its hint) into an anonymous mapping (released by
  * arm_file_unview like a file's). A block that fails authentication stays
- * zeros: recovery and check read that as the end of the log and report what
- * follows it (see file.h). */
-static int fil_crypt_view(arm_file *f, uint64_t size, const uint8_t **view_out) {
+ * zeros, or with strict fails the view (ARM_CORRUPT). Sets no message. */
+static int fil_crypt_view_fd(arm_file *f, int fd, uint32_t kind, int strict, uint64_t size,
+                             const uint8_t **view_out, int *err_out) {
     uint8_t *v = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (v == MAP_FAILED)
-        return arm_engine_seterr(ARM_ERR(ARM_NOMEM), errno, "cannot map %llu bytes to decrypt %s",
-                                 (unsigned long long)size, f->path);
+    if (v == MAP_FAILED) return (*err_out = errno, ARM_ERR(ARM_NOMEM));
     uint8_t *phys = arm_malloc((size_t)FIL_CRYPT_CHUNK * ARM_IO_BLOCK);
     uint8_t plain[ARM_CRYPT_BLOCK];
     int rc = phys ? ARM_OK : ARM_ERR(ARM_NOMEM), err = 0;
     struct stat sb;
-    if (rc == ARM_OK && fstat(f->rfd, &sb) != 0) rc = (err = errno, ARM_ERR(ARM_IOERR));
+    if (rc == ARM_OK && fstat(fd, &sb) != 0) rc = (err = errno, ARM_ERR(ARM_IOERR));
     /* whole physical blocks on disk; one cut short is missing (zeros) */
     uint64_t have = rc == ARM_OK ? (uint64_t)sb.st_size / ARM_IO_BLOCK : 0;
     uint64_t nb = ARM_MIN((size + ARM_CRYPT_BLOCK - 1) / ARM_CRYPT_BLOCK, have);
+    if (strict && nb * ARM_CRYPT_BLOCK < size) rc = ARM_ERR(ARM_CORRUPT);
     for (uint64_t b = 0; rc == ARM_OK && b < nb; b += FIL_CRYPT_CHUNK) {
         uint64_t k = ARM_MIN((uint64_t)FIL_CRYPT_CHUNK, nb - b);
-        rc = arm_io_pread(f->rfd, phys, (size_t)k * ARM_IO_BLOCK, b * ARM_IO_BLOCK, &err);
+        rc = arm_io_pread(fd, phys, (size_t)k * ARM_IO_BLOCK, b * ARM_IO_BLOCK, &err);
         for (uint64_t i = 0; rc == ARM_OK && i < k; i++) {
             uint32_t len = 0;
-            if (arm_crypt_open_block(f->crypt, ARM_CRYPT_KIND_LOG, f->fid, b + i,
-                                     phys + i * ARM_IO_BLOCK, plain, &len) != ARM_OK)
+            if (arm_crypt_open_block(f->crypt, kind, f->fid, b + i, phys + i * ARM_IO_BLOCK, plain,
+                                     &len) != ARM_OK) {
+                if (strict) rc = ARM_ERR(ARM_CORRUPT);
                 continue;
+            }
             uint64_t at = (b + i) * ARM_CRYPT_BLOCK;
             memcpy(v + at, plain, (size_t)ARM_MIN((uint64_t)len, size - at));
         }
@@ -394,10 +400,20 @@ static int fil_crypt_view(arm_file *f, uint64_t size, const uint8_t **view_out) 
     arm_free(phys);
     if (rc != ARM_OK) {
         munmap(v, size);
-        return arm_engine_seterr(rc, err, "cannot read %s", f->path);
+        *err_out = err;
+        return rc;
     }
     mprotect(v, size, PROT_READ);
     *view_out = v;
+    return ARM_OK;
+}
+
+/* A data file's view: blocks that fail authentication read as zeros, so
+ * recovery and check report what they cut at its file and offset. */
+static int fil_crypt_view(arm_file *f, uint64_t size, const uint8_t **view_out) {
+    int err = 0;
+    int rc = fil_crypt_view_fd(f, f->rfd, ARM_CRYPT_KIND_LOG, 0, size, view_out, &err);
+    if (rc != ARM_OK) return arm_engine_seterr(rc, err, "cannot read %s", f->path);
     return ARM_OK;
 }
 
@@ -646,15 +662,33 @@ uint64_t arm_file_dead(const arm_file *f) {
 typedef struct fil_out {
     int fd;
     uint8_t *buf;
-    size_t len;
-    uint64_t off;      /* file offset of buf[0] */
+    size_t len, cap;   /* bytes in buf, and its room */
+    uint64_t off;      /* (logical) file offset of buf[0] */
     arm_hash_state sum;
     int rc, err;
+    arm_file *f;       /* encrypted: the data file whose hint this is, else NULL */
+    uint8_t *phys;     /* encrypted: buf's blocks sealed, FIL_CRYPT_CHUNK of them */
 } fil_out;
 
+/* An encrypted hint is sealed block by block like its data file (kind HINT:
+ * no block of one passes as the other's); cap is whole blocks, so every
+ * flush but the last starts and ends at a block boundary. */
 static void fil_out_flush(fil_out *o) {
     if (o->rc != ARM_OK || o->len == 0) return;
-    o->rc = arm_io_pwrite_as(ARM_IO_OP_HINT_WRITE, o->fd, o->buf, o->len, o->off, &o->err);
+    if (o->f == NULL) {
+        o->rc = arm_io_pwrite_as(ARM_IO_OP_HINT_WRITE, o->fd, o->buf, o->len, o->off, &o->err);
+    } else {
+        assert(o->off % ARM_CRYPT_BLOCK == 0);
+        uint64_t b0 = o->off / ARM_CRYPT_BLOCK;
+        size_t k = 0;
+        for (size_t at = 0; o->rc == ARM_OK && at < o->len; at += ARM_CRYPT_BLOCK, k++)
+            o->rc = arm_crypt_seal(o->f->crypt, ARM_CRYPT_KIND_HINT, o->f->fid, b0 + k, o->buf + at,
+                                   (uint32_t)ARM_MIN(o->len - at, (size_t)ARM_CRYPT_BLOCK),
+                                   o->phys + k * ARM_IO_BLOCK);
+        if (o->rc == ARM_OK)
+            o->rc = arm_io_pwrite_as(ARM_IO_OP_HINT_WRITE, o->fd, o->phys, k * ARM_IO_BLOCK,
+                                     b0 * ARM_IO_BLOCK, &o->err);
+    }
     o->off += o->len;
     o->len = 0;
 }
@@ -663,8 +697,8 @@ static void fil_out_flush(fil_out *o) {
 static void fil_out_raw(fil_out *o, const void *p, size_t n) {
     const uint8_t *src = p;
     while (n > 0 && o->rc == ARM_OK) {
-        if (o->len == FIL_HINT_BUF) fil_out_flush(o);
-        size_t k = ARM_MIN(n, (size_t)FIL_HINT_BUF - o->len);
+        if (o->len == o->cap) fil_out_flush(o);
+        size_t k = ARM_MIN(n, o->cap - o->len);
         memcpy(o->buf + o->len, src, k);
         o->len += k;
         src += k;
@@ -710,9 +744,14 @@ int arm_file_write_hint(arm_file *f, const uint8_t db_id[16], uint32_t flags) {
     fil_out o = {.fd = -1, .rc = ARM_OK};
     rc = arm_file_view(f, size, &p);
     if (rc == ARM_OK) {
-        o.buf = arm_malloc(FIL_HINT_BUF);
+        o.cap = f->crypt ? (size_t)FIL_CRYPT_CHUNK * ARM_CRYPT_BLOCK : FIL_HINT_BUF;
+        o.buf = arm_malloc(o.cap);
+        if (f->crypt) {
+            o.f = f;
+            o.phys = arm_malloc((size_t)FIL_CRYPT_CHUNK * ARM_IO_BLOCK);
+        }
         o.fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-        if (o.buf == NULL) rc = ARM_ERR(ARM_NOMEM);
+        if (o.buf == NULL || (f->crypt && o.phys == NULL)) rc = ARM_ERR(ARM_NOMEM);
         else if (o.fd < 0) rc = arm_io_errno_rc(errno);
     }
     if (rc != ARM_OK) goto cleanup;
@@ -752,6 +791,7 @@ cleanup:
     if (o.fd >= 0) close(o.fd);
     if (rc != ARM_OK) (void)unlink(tmp);
     arm_free(o.buf);
+    arm_free(o.phys);
     arm_file_unview(p, size);
     return rc;
 }
@@ -765,13 +805,22 @@ int arm_file_open_hint(arm_file *f, const uint8_t db_id[16], uint32_t flags, uin
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) return errno == ENOENT ? ARM_NOTFOUND : ARM_ERR(ARM_CORRUPT);
     struct stat sb;
-    int rc = fstat(fd, &sb) == 0 ? ARM_OK : ARM_ERR(ARM_CORRUPT);
+    int rc = fstat(fd, &sb) == 0 ? ARM_OK : ARM_ERR(ARM_CORRUPT), err = 0;
     uint64_t size = rc == ARM_OK ? (uint64_t)sb.st_size : 0;
+    if (rc == ARM_OK && f->crypt && fil_crypt_size_fd(fd, size, &size, &err) != ARM_OK)
+        rc = ARM_ERR(ARM_CORRUPT);
     /* a hint is smaller than its data file: records are entries minus values */
     if (rc == ARM_OK && (size < ARM_HINT_HEADER_SIZE + ARM_HINT_FOOTER || size > 2 * log_size + 4096))
         rc = ARM_ERR(ARM_CORRUPT);
     void *p = MAP_FAILED;
-    if (rc == ARM_OK) p = mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0);
+    if (rc == ARM_OK && f->crypt) {
+        /* every block must open: a hint is all there or none at all */
+        const uint8_t *v = NULL;
+        if (fil_crypt_view_fd(f, fd, ARM_CRYPT_KIND_HINT, 1, size, &v, &err) == ARM_OK)
+            p = (void *)(uintptr_t)v;
+    } else if (rc == ARM_OK) {
+        p = mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0);
+    }
     close(fd);
     if (rc == ARM_OK && p == MAP_FAILED) rc = ARM_ERR(ARM_CORRUPT);
     if (rc != ARM_OK) return rc;

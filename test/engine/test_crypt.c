@@ -9,7 +9,8 @@
  * sealed file flipped in turn is detected at open (ARM_CORRUPT naming the
  * file), and damage inside a newest file too, while a torn tail block is cut
  * like any torn write; no nonce is ever used twice, across tail rewrites,
- * rotations, reopens and opens that end without a close. Layout checks
+ * rotations, reopens and opens that end without a close; hint files are
+ * sealed too (no key in the clear) and a damaged one is no hint. Layout checks
  * follow the block format in ARCHITECTURE.md.
  */
 #include "../harness.h"
@@ -369,6 +370,62 @@ static void test_tamper_newest(void) {
     util_model_free(&m);
 }
 
+/* Hints of an encrypted database are sealed like its data files: no key in
+ * the clear, open from them, a damaged one is no hint (the file is read and
+ * a good hint written again), a data file's block never passes for a hint's. */
+static void test_hints(void) {
+    fresh("crypt-hints");
+    arm_engine_options o;
+    crypt_opts(&o, g_key, ARM_CIPHER_AUTO);
+    util_model m;
+    util_model_init(&m);
+    arm_engine *e = util_open_ok(g_db, &o);
+    fill(e, &m, 0, 600, 0);
+    util_close_ok(e); /* writes the hints still queued */
+    util_logfile logs[256];
+    int n = util_list_logs(g_db, logs, 256);
+    ARM_CHECK(n >= 4);
+    int hinted = 0;
+    char hp[600];
+    for (int i = 0; i < n; i++) {
+        util_hint_path(hp, sizeof hp, logs[i].path);
+        size_t len = 0;
+        uint8_t *p = util_read_file(hp, &len);
+        if (p == NULL) continue;
+        hinted++;
+        ARM_CHECK(len % ARM_IO_BLOCK == 0);
+        ARM_CHECK(memmem(p, len, "secretkey", 9) == NULL);
+        ARM_CHECK(memmem(p, len, "ARMHINT", 7) == NULL);
+        free(p);
+    }
+    ARM_CHECK(hinted >= n - 2); /* every sealed file (one per shard is active) */
+    e = util_open_ok(g_db, &o);
+    arm_engine_stats st;
+    arm_engine_stats_get(e, &st);
+    ARM_CHECK(st.open_hinted == (uint64_t)hinted);
+    util_expect_model(e, &m);
+    util_close_ok(e);
+    /* a flipped byte, or a data file's block put in a hint's place */
+    util_hint_path(hp, sizeof hp, logs[0].path);
+    ARM_CHECK(util_flip_bit(hp, 100, 3) == 0);
+    e = util_open_ok(g_db, &o);
+    arm_engine_stats_get(e, &st);
+    ARM_CHECK(st.open_hinted == (uint64_t)hinted - 1 && st.open_scanned >= 1);
+    util_expect_model(e, &m);
+    util_close_ok(e);
+    e = util_open_ok(g_db, &o);
+    arm_engine_stats_get(e, &st);
+    ARM_CHECK(st.open_hinted == (uint64_t)hinted); /* written again */
+    util_close_ok(e);
+    ARM_CHECK(util_copy_file(logs[0].path, hp) == 0);
+    e = util_open_ok(g_db, &o);
+    arm_engine_stats_get(e, &st);
+    ARM_CHECK(st.open_hinted == (uint64_t)hinted - 1);
+    util_expect_model(e, &m);
+    util_close_ok(e);
+    util_model_free(&m);
+}
+
 /* ------------------------------------------------------------- nonces */
 static uint64_t *g_nonces;
 static size_t g_nn, g_ncap;
@@ -506,6 +563,7 @@ int main(void) {
     UTIL_CASE("open_errors", test_open_errors());
     UTIL_CASE("tamper_sealed", test_tamper_sealed());
     UTIL_CASE("tamper_newest", test_tamper_newest());
+    UTIL_CASE("hints", test_hints());
     UTIL_CASE("nonces", test_nonces());
     return harness_done();
 }
