@@ -268,6 +268,17 @@ ARM_WARN_UNUSED int arm_engine_open(const char *dir, const arm_engine_options *o
                                     arm_engine **engine_out);
 
 /**
+ * Whether opts' key source (encryption_key, key_file, key_env) is what an
+ * open of this engine's database with those options would accept: for a
+ * caller that shares one open engine among several users (ext/), each with
+ * its own options. ARM_OK; ARM_AUTH (no key for an encrypted database,
+ * another key, or a key for a plain one; the message says which, never with
+ * key bytes); ARM_MISUSE / ARM_IOERR (the source holds no key, cannot be
+ * read); ARM_NOMEM. Thread-safe.
+ */
+ARM_WARN_UNUSED int arm_engine_key_verify(arm_engine *engine, const arm_engine_options *opts);
+
+/**
  * Flush every write buffer, fdatasync, release the lock and free everything.
  * NULL is allowed. The engine is freed even when the final flush fails; the
  * failure is returned: ARM_IOERR / ARM_FULL (a write failed),

@@ -240,6 +240,14 @@ static int cry_new(const char *dir, const uint8_t *key, const uint8_t salt[16], 
     return ARM_OK;
 }
 
+int arm_crypt_key_is(const arm_crypt *c, const uint8_t *key) {
+    uint8_t check[32];
+    int same = cry_derive(key, cry_check_label, c->salt, check) == ARM_OK &&
+               sodium_memcmp(check, c->check, 32) == 0;
+    sodium_memzero(check, sizeof(check));
+    return same;
+}
+
 /* --------------------------------------------------------------- CRYPT */
 static void cry_encode(const arm_crypt *c, uint64_t nonce_next, uint8_t out[ARM_CRYPT_SIZE]) {
     memset(out, 0, ARM_CRYPT_SIZE);

@@ -61,6 +61,8 @@ ARM_PRIVATE int arm_crypt_create(const char *dir, const uint8_t db_id[16], const
 ARM_PRIVATE int arm_crypt_open(const char *dir, const uint8_t db_id[16], const uint8_t *key,
                                int writable, arm_crypt **crypt_out);
 ARM_PRIVATE void arm_crypt_free(arm_crypt *c);
+/* 1 when key is the key c was opened with (its key check matches). */
+ARM_PRIVATE int arm_crypt_key_is(const arm_crypt *c, const uint8_t *key);
 /* 1 when this CPU runs AES-256-GCM (libsodium's AES-NI/ARM-crypto code). */
 #ifndef ARM_AMALGAMATION
 ARM_PRIVATE int arm_crypt_aes_available(void);

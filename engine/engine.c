@@ -306,6 +306,23 @@ static int eng_crypt_open(arm_engine *e) {
     return ARM_OK;
 }
 
+int arm_engine_key_verify(arm_engine *e, const arm_engine_options *opts) {
+    uint8_t *key = NULL;
+    int rc = arm_crypt_key_load(opts->encryption_key, opts->key_file, opts->key_env, &key);
+    if (rc != ARM_OK) return rc;
+    if (e->crypt == NULL && key != NULL)
+        rc = arm_engine_seterr(ARM_ERR(ARM_AUTH), 0,
+                               "%s is not encrypted: open it without a key", e->dir);
+    else if (e->crypt != NULL && key == NULL)
+        rc = arm_engine_seterr(ARM_ERR(ARM_AUTH), 0,
+                               "%s is encrypted: open it with its key (key_file or key_env)",
+                               e->dir);
+    else if (e->crypt != NULL && !arm_crypt_key_is(e->crypt, key))
+        rc = arm_engine_seterr(ARM_ERR(ARM_AUTH), 0, "wrong encryption key for %s", e->dir);
+    arm_crypt_key_free(key);
+    return rc;
+}
+
 /* ------------------------------------------------------- background sync */
 static void *eng_syncer_main(void *arg) {
     arm_engine *e = arg;

@@ -235,7 +235,24 @@ static void test_open_errors(void) {
     p.encryption_key = NULL;
     e = util_open_ok(plain, &p);
     util_close_ok(e);
+    /* a shared engine checks each user's key source (ext/ shares engines) */
+    e = util_open_ok(g_db, &o);
+    ARM_CHECK_RC(arm_engine_key_verify(e, &o), ARM_OK);
+    o.encryption_key = g_key2;
+    ARM_CHECK_RC(arm_engine_key_verify(e, &o), ARM_AUTH);
+    ARM_CHECK(strstr(arm_engine_errmsg(NULL), "wrong encryption key") != NULL);
+    o.encryption_key = NULL;
+    ARM_CHECK_RC(arm_engine_key_verify(e, &o), ARM_AUTH);
+    o.encryption_key = g_key;
+    util_close_ok(e);
+    e = util_open_ok(plain, &p);
+    ARM_CHECK_RC(arm_engine_key_verify(e, &p), ARM_OK);
+    ARM_CHECK_RC(arm_engine_key_verify(e, &o), ARM_AUTH);
+    util_close_ok(e);
     ARM_CHECK_RC(arm_engine_destroy(g_db), ARM_OK); /* no key needed to remove it */
+    char cp2[700];
+    snprintf(cp2, sizeof cp2, "%s/%s", g_db, ARM_CRYPT_NAME);
+    ARM_CHECK(access(cp2, F_OK) != 0);
     util_model_free(&m);
 }
 
