@@ -345,6 +345,87 @@ static int fil_crypt_block(arm_file *f, uint64_t b, uint8_t phys[ARM_IO_BLOCK],
     return arm_crypt_open_block(f->crypt, ARM_CRYPT_KIND_LOG, f->fid, b, phys, plain, len_out);
 }
 
+/* Decrypted blocks, per thread: a cursor reads the entries of one block one
+ * after another, and a get often lands where a recent one did, so a block is
+ * opened once for all of them. An entry is keyed by the file's generation
+ * (unique in the process, and new whenever the file is cut: the only change
+ * to bytes already written) and block number; it holds the block's first
+ * len bytes, which never change under one generation (a tail block only
+ * grows), so bytes past len are a miss. Allocated on a thread's first read
+ * of an encrypted file, freed when the thread exits. */
+#define FIL_BCACHE_N 8u
+typedef struct fil_bcache {
+    uint32_t next; /* round-robin victim */
+    struct {
+        uint64_t gen, block; /* gen 0: empty */
+        uint32_t len;
+        uint8_t data[ARM_CRYPT_BLOCK];
+    } e[FIL_BCACHE_N];
+} fil_bcache;
+
+static _Atomic uint64_t fil_gen_next = 1;
+static __thread fil_bcache *fil_bcache_tls;
+static pthread_key_t fil_bcache_key;
+static pthread_once_t fil_bcache_once = PTHREAD_ONCE_INIT;
+
+static void fil_bcache_free(void *p) {
+    free(p);
+}
+static void fil_bcache_init(void) {
+    if (pthread_key_create(&fil_bcache_key, fil_bcache_free) != 0) fil_bcache_key = 0;
+}
+
+/* This thread's cache, or NULL (reads then go uncached). Plain malloc: it
+ * belongs to the thread, not to any engine, and outlives them. */
+static fil_bcache *fil_bcache_get(void) {
+    if (fil_bcache_tls) return fil_bcache_tls;
+    (void)pthread_once(&fil_bcache_once, fil_bcache_init);
+    fil_bcache *c = calloc(1, sizeof(*c));
+    if (c == NULL) return NULL;
+    (void)pthread_setspecific(fil_bcache_key, c); /* freed at thread exit */
+    fil_bcache_tls = c;
+    return c;
+}
+
+static uint64_t fil_gen_new(void) {
+    return atomic_fetch_add(&fil_gen_next, 1);
+}
+
+/* Logical block b of f holding at least bytes [0, need): from the cache or
+ * read and opened into it. *plain_out points at its bytes (valid until this
+ * thread's next read), *len_out their count. */
+static int fil_crypt_cached(arm_file *f, uint64_t b, uint32_t need, const uint8_t **plain_out,
+                            uint32_t *len_out, uint8_t phys[ARM_IO_BLOCK],
+                            uint8_t plain[ARM_CRYPT_BLOCK], int *err_out) {
+    uint64_t gen = atomic_load_explicit(&f->gen, memory_order_acquire); /* before the read */
+    fil_bcache *c = fil_bcache_get();
+    for (uint32_t i = 0; c != NULL && i < FIL_BCACHE_N; i++) {
+        if (c->e[i].gen == gen && c->e[i].block == b && c->e[i].len >= need) {
+            *plain_out = c->e[i].data;
+            *len_out = c->e[i].len;
+            return ARM_OK;
+        }
+    }
+    uint8_t *dst = plain;
+    uint32_t slot = 0;
+    if (c != NULL) {
+        slot = c->next++ % FIL_BCACHE_N;
+        c->e[slot].gen = 0; /* empty until it holds the block whole */
+        dst = c->e[slot].data;
+    }
+    uint32_t len = 0;
+    int rc = fil_crypt_block(f, b, phys, dst, &len, err_out);
+    if (rc != ARM_OK) return rc;
+    if (c != NULL) {
+        c->e[slot].gen = gen;
+        c->e[slot].block = b;
+        c->e[slot].len = len;
+    }
+    *plain_out = dst;
+    *len_out = len;
+    return ARM_OK;
+}
+
 static int fil_crypt_read(arm_file *f, uint64_t off, uint8_t *dst, size_t n, int *err_out) {
     uint8_t phys[ARM_IO_BLOCK], plain[ARM_CRYPT_BLOCK];
     uint64_t b = off / ARM_CRYPT_BLOCK;
@@ -352,12 +433,14 @@ static int fil_crypt_read(arm_file *f, uint64_t off, uint8_t *dst, size_t n, int
     int rc = ARM_OK;
     while (rc == ARM_OK && n > 0) {
         uint32_t len = 0;
-        rc = fil_crypt_block(f, b, phys, plain, &len, err_out);
+        const uint8_t *p = NULL;
+        uint32_t need = (uint32_t)ARM_MIN((uint64_t)in + n, (uint64_t)ARM_CRYPT_BLOCK);
+        rc = fil_crypt_cached(f, b, need, &p, &len, phys, plain, err_out);
         if (rc != ARM_OK) break;
         size_t k = len > in ? ARM_MIN((size_t)(len - in), n) : 0;
         /* the bytes asked for are past the file's end */
         if (k == 0 || (k < n && len < ARM_CRYPT_BLOCK)) rc = ARM_ERR(ARM_CORRUPT);
-        else memcpy(dst, plain + in, k);
+        else memcpy(dst, p + in, k);
         dst += k;
         n -= k;
         in = 0;
@@ -432,6 +515,10 @@ static int fil_crypt_truncate(arm_file *f, uint64_t size, int *err_out) {
         if (rc == ARM_OK && len != tail) rc = fil_crypt_write(f, NULL, plain, tail, (nb - 1) * ARM_CRYPT_BLOCK, err_out);
         }
     if (rc == ARM_OK) rc = arm_io_truncate(f->fd, nb * ARM_IO_BLOCK, err_out);
+    /* Bytes at and past size may be written again with other contents: no
+     * copy any thread cached before now holds (a reader that loaded the old
+     * generation files its copy under it, which nothing asks for again). */
+    atomic_store_explicit(&f->gen, fil_gen_new(), memory_order_release);
     return rc;
 }
 
@@ -452,6 +539,7 @@ int arm_file_new(const arm_files *t, const char *dir, uint32_t shard, uint32_t f
     f->shard = shard;
     f->crypt = t->crypt;
     f->plain = f->crypt == NULL; /* else ciphertext: never mapped */
+    atomic_init(&f->gen, fil_gen_new());
     f->ndead = t->ndead;
     f->path = arm_strdup(path);
     f->dead = arm_calloc(f->ndead ? f->ndead : 1, sizeof(*f->dead));
@@ -1041,3 +1129,4 @@ int arm_files_destroy_dir(const char *dir) {
 #undef FIL_RETIRED
 #undef FIL_HINT_BUF
 #undef FIL_CRYPT_CHUNK
+#undef FIL_BCACHE_N

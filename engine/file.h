@@ -63,6 +63,8 @@ typedef struct arm_file {
     arm_crypt *crypt;       /* encrypted file: the table's context (borrowed); NULL = plain */
     uint8_t *cbuf_raw;      /* encrypted, writable: room for sealed blocks, owned */
     uint8_t *cbuf;          /* cbuf_raw aligned to ARM_IO_BLOCK (O_DIRECT) */
+    _Atomic uint64_t gen;   /* encrypted: names this file's bytes in the per-thread cache of
+                               decrypted blocks; new when the file is cut (file.c) */
     char *path;             /* owned */
     const uint8_t *map;     /* read-only shared mapping of the file, or NULL (pread) */
     uint64_t map_len;       /* bytes mapped; never read past the file's flushed end */
