@@ -20,6 +20,7 @@
 #include "../util.h"
 
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -489,6 +490,84 @@ static void test_logread(void) {
     util_model_free(&got);
 }
 
+/* Writers and readers at once on an encrypted engine (run under TSan too):
+ * each writer owns its keys and rewrites them; readers get and scan, and
+ * every value they see is one its writer wrote for that key. */
+typedef struct thr_arg {
+    arm_engine *e;
+    int id, writer;
+    _Atomic int *stop;
+    int failed;
+} thr_arg;
+
+static void *thr_main(void *p) {
+    thr_arg *a = p;
+    char k[32];
+    uint8_t v[400];
+    arm_buf b = {0};
+    for (unsigned round = 0; a->writer ? round < 40 : !atomic_load(a->stop); round++) {
+        for (unsigned i = 0; i < 50 && !a->failed; i++) {
+            unsigned key = (unsigned)a->id * 1000 + i;
+            size_t kl = (size_t)sprintf(k, "t%05u", key % 2000);
+            if (a->writer) {
+                size_t vl = 8 + (key * 13 + round) % 300;
+                memset(v, (int)('a' + round % 26), vl);
+                memcpy(v, &key, sizeof key);
+                if (arm_engine_put(a->e, arm_slice_make(k, kl), arm_slice_make(v, vl)) != ARM_OK)
+                    a->failed = 1;
+                continue;
+            }
+            int rc = arm_engine_get(a->e, arm_slice_make(k, kl), &b);
+            if (rc == ARM_OK) {
+                unsigned got;
+                memcpy(&got, b.ptr, sizeof got);
+                if (b.len < 8 || got % 2000 != key % 2000 || b.ptr[b.len - 1] != b.ptr[4])
+                    a->failed = 1;
+            } else if (rc != ARM_NOTFOUND) {
+                a->failed = 1;
+            }
+        }
+        if (!a->writer && round % 8 == 0) { /* a scan now and then */
+            arm_cursor *c = NULL;
+            if (arm_engine_cursor_open(a->e, NULL, &c) != ARM_OK) a->failed = 1;
+            for (int rc = c ? arm_engine_cursor_first(c) : ARM_NOTFOUND; rc == ARM_OK;
+                 rc = arm_engine_cursor_next(c)) {
+                arm_slice val;
+                if (arm_engine_cursor_value(c, &val) != ARM_OK || val.len < 8) a->failed = 1;
+            }
+            arm_engine_cursor_close(c);
+        }
+    }
+    arm_buf_free(&b);
+    return NULL;
+}
+
+static void test_threads(void) {
+    fresh("crypt-threads");
+    arm_engine_options o;
+    crypt_opts(&o, g_key, ARM_CIPHER_AUTO);
+    o.sync_mode = ARM_SYNC_NORMAL;
+    arm_engine *e = util_open_ok(g_db, &o);
+    _Atomic int stop = 0;
+    thr_arg a[4];
+    pthread_t th[4];
+    for (int i = 0; i < 4; i++) {
+        a[i] = (thr_arg){.e = e, .id = i % 2, .writer = i < 2, .stop = &stop};
+        ARM_CHECK(pthread_create(&th[i], NULL, thr_main, &a[i]) == 0);
+    }
+    for (int i = 0; i < 2; i++) ARM_CHECK(pthread_join(th[i], NULL) == 0);
+    atomic_store(&stop, 1);
+    for (int i = 2; i < 4; i++) ARM_CHECK(pthread_join(th[i], NULL) == 0);
+    for (int i = 0; i < 4; i++) ARM_CHECK(!a[i].failed);
+    uint64_t problems = 1;
+    UTIL_CHECK_RC(e, arm_engine_check(e, NULL, NULL, NULL, &problems), ARM_OK);
+    ARM_CHECK(problems == 0);
+    util_close_ok(e);
+    e = util_open_ok(g_db, &o);
+    ARM_CHECK(arm_engine_count(e) == 100);
+    util_close_ok(e);
+}
+
 /* ------------------------------------------------------------- nonces */
 static uint64_t *g_nonces;
 static size_t g_nn, g_ncap;
@@ -497,7 +576,17 @@ static int g_nonce_fd = -1; /* a forked child writes its nonces here */
 static uint64_t g_fb[1u << 16]; /* (fid, block) of each seal in this process */
 static size_t g_nfb;
 
+static pthread_mutex_t g_nonce_mu = PTHREAD_MUTEX_INITIALIZER;
+
+/* Called from every thread that seals (writers, the hint thread). */
+static void nonce_hook_locked(uint32_t kind, uint32_t fid, uint64_t block, uint64_t nonce);
 static void nonce_hook(uint32_t kind, uint32_t fid, uint64_t block, uint64_t nonce) {
+    pthread_mutex_lock(&g_nonce_mu);
+    nonce_hook_locked(kind, fid, block, nonce);
+    pthread_mutex_unlock(&g_nonce_mu);
+}
+
+static void nonce_hook_locked(uint32_t kind, uint32_t fid, uint64_t block, uint64_t nonce) {
     (void)kind;
     if (g_nfb < sizeof g_fb / sizeof g_fb[0]) g_fb[g_nfb++] = (uint64_t)fid << 40 | block;
     if (g_nonce_fd >= 0) {
@@ -628,6 +717,7 @@ int main(void) {
     UTIL_CASE("tamper_newest", test_tamper_newest());
     UTIL_CASE("hints", test_hints());
     UTIL_CASE("logread", test_logread());
+    UTIL_CASE("threads", test_threads());
     UTIL_CASE("nonces", test_nonces());
     return harness_done();
 }
