@@ -79,6 +79,16 @@ void arm_shard_deinit(arm_engine *e, arm_shard *s) {
     pthread_cond_destroy(&s->sync_cond);
 }
 
+/* Where the bytes of the active file f that a reader may take from the file
+ * without the log mutex end: everything flushed, but for an encrypted file
+ * only up to its tail block, which a flush rewrites whole (a read racing
+ * that write would see the block half rewritten and fail authentication).
+ * The tail block's flushed bytes are in the write buffer too. */
+static uint64_t shard_stable_end(const arm_file *f, uint64_t flushed) {
+    uint64_t blk = arm_file_block(f);
+    return f->crypt ? flushed / blk * blk : flushed;
+}
+
 const uint8_t *arm_shard_mapped(arm_engine *e, arm_file *f, uint64_t off, size_t n) {
     arm_shard *s = &e->shards[f->shard];
     if (atomic_load(&s->active_fid) != f->fid || off + n <= atomic_load(&s->flushed_off))
@@ -280,11 +290,12 @@ int arm_shard_read(arm_engine *e, arm_file *f, uint64_t off, void *dst, size_t n
     }
     /* Fast path, no lock: a sealed file, or bytes already in the file. A
      * stale view errs towards the locked path, never the other way. */
-    if (atomic_load(&s->active_fid) != f->fid || off + n <= atomic_load(&s->flushed_off)) {
+    if (atomic_load(&s->active_fid) != f->fid ||
+        off + n <= shard_stable_end(f, atomic_load(&s->flushed_off))) {
         rc = arm_file_read(f, off, dst, n, &err);
     } else {
         arm_log_lock(&s->log_lock);
-        if (s->active != f || off + n <= atomic_load(&s->flushed_off)) {
+        if (s->active != f || off + n <= shard_stable_end(f, atomic_load(&s->flushed_off))) {
             pthread_mutex_unlock(&s->log_lock);
             rc = arm_file_read(f, off, dst, n, &err);
         } else {

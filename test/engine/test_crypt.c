@@ -542,6 +542,64 @@ static void *thr_main(void *p) {
     return NULL;
 }
 
+/* A reader of the entry just written, while the writer keeps rewriting the
+ * tail block it sits in (sync=normal: every commit reaches the file): a read
+ * must never see the block half rewritten. */
+typedef struct tail_arg {
+    arm_engine *e;
+    _Atomic unsigned last; /* highest key written, +1 */
+    _Atomic int stop;
+    int failed;
+    char msg[300];
+} tail_arg;
+
+static void *tail_reader(void *p) {
+    tail_arg *a = p;
+    arm_buf b = {0};
+    char k[32];
+    while (!atomic_load(&a->stop) && !a->failed) {
+        unsigned n = atomic_load(&a->last);
+        if (n == 0) continue;
+        size_t kl = (size_t)sprintf(k, "tail%06u", n - 1);
+        int rc = arm_engine_get(a->e, arm_slice_make(k, kl), &b);
+        if (rc != ARM_OK || b.len != 40) {
+            snprintf(a->msg, sizeof a->msg, "get %s: %s: %s", k, arm_rc_str(rc),
+                     arm_engine_errmsg(a->e));
+            a->failed = 1;
+        }
+    }
+    arm_buf_free(&b);
+    return NULL;
+}
+
+static void test_tail_race(void) {
+    fresh("crypt-tail");
+    arm_engine_options o;
+    crypt_opts(&o, g_key, ARM_CIPHER_AUTO);
+    o.shard_count = 1;
+    o.max_file_size = 4u << 20;
+    o.sync_mode = ARM_SYNC_NORMAL;
+    o.mmap_reads = 0;
+    arm_engine *e = util_open_ok(g_db, &o);
+    tail_arg a;
+    memset(&a, 0, sizeof a);
+    a.e = e;
+    pthread_t th[2];
+    for (int i = 0; i < 2; i++) ARM_CHECK(pthread_create(&th[i], NULL, tail_reader, &a) == 0);
+    char k[32], v[40];
+    memset(v, 'v', sizeof v);
+    for (unsigned i = 0; i < 20000 * (unsigned)util_scale() && !a.failed; i++) {
+        size_t kl = (size_t)sprintf(k, "tail%06u", i);
+        util_put_ok(e, k, kl, v, sizeof v);
+        atomic_store(&a.last, i + 1);
+    }
+    atomic_store(&a.stop, 1);
+    for (int i = 0; i < 2; i++) ARM_CHECK(pthread_join(th[i], NULL) == 0);
+    if (a.failed) fprintf(stderr, "%s\n", a.msg);
+    ARM_CHECK(!a.failed);
+    util_close_ok(e);
+}
+
 static void test_threads(void) {
     fresh("crypt-threads");
     arm_engine_options o;
@@ -718,6 +776,7 @@ int main(void) {
     UTIL_CASE("hints", test_hints());
     UTIL_CASE("logread", test_logread());
     UTIL_CASE("threads", test_threads());
+    UTIL_CASE("tail_race", test_tail_race());
     UTIL_CASE("nonces", test_nonces());
     return harness_done();
 }
