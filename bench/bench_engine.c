@@ -494,12 +494,12 @@ int main(int argc, char **argv) {
     snprintf(dbdir, sizeof(dbdir), "%s/engine-db", parent);
     if (access(dbdir, F_OK) == 0) bench_die("%s already exists; refusing to benchmark over old data", dbdir);
 
-    printf("bench_engine: n=%zu keys (%d-byte keys, %d-byte values), threads=%d (of %ld CPUs), sync=%s, index=%s, "
-           "encrypted=%s, dir=%s\n",
-           o.n, BE_KEY_BYTES, BE_VALUE_BYTES, o.threads, sysconf(_SC_NPROCESSORS_ONLN), be_sync_name(o.sync_mode),
-           o.index_kind == ARM_INDEX_HASH ? "hash" : "ordered",
-           o.cipher == 0 ? "no" : o.cipher == 1 + ARM_CIPHER_AES256GCM ? "aes" : o.cipher == 1 + ARM_CIPHER_XCHACHA20 ? "xchacha" : "auto",
-           dbdir);
+    static const char *const cipher_names[] = {"no", "auto", "aes", "xchacha"};
+    printf("bench_engine: n=%zu keys (%d-byte keys, %d-byte values), threads=%d (of %ld CPUs), "
+           "sync=%s, index=%s, encrypted=%s, dir=%s\n",
+           o.n, BE_KEY_BYTES, BE_VALUE_BYTES, o.threads, sysconf(_SC_NPROCESSORS_ONLN),
+           be_sync_name(o.sync_mode), o.index_kind == ARM_INDEX_HASH ? "hash" : "ordered",
+           cipher_names[o.cipher], dbdir);
     printf("  load average at start: %.2f (other busy processes make numbers noisy)\n", bench_loadavg(la));
 
     be_data d;

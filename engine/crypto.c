@@ -120,9 +120,11 @@ static int cry_unhex(const char *s, size_t n, uint8_t out[ARM_CRYPT_KEY]) {
 static int cry_key_file(const char *path, uint8_t *key) {
     char buf[2 * ARM_CRYPT_KEY + 4];
     int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return arm_engine_seterr(ARM_ERR(ARM_IOERR), errno, "cannot open key file %s", path);
+    if (fd < 0)
+        return arm_engine_seterr(ARM_ERR(ARM_IOERR), errno, "cannot open key file %s", path);
     ssize_t n = 0, got = 0;
-    while (n < (ssize_t)sizeof(buf) && (got = read(fd, buf + n, sizeof(buf) - (size_t)n)) > 0) n += got;
+    while (n < (ssize_t)sizeof(buf) && (got = read(fd, buf + n, sizeof(buf) - (size_t)n)) > 0)
+        n += got;
     int err = errno;
     close(fd);
     int rc = ARM_OK;
@@ -152,7 +154,8 @@ int arm_crypt_key_load(const uint8_t *key, const char *key_file, const char *key
     if (sources > 1)
         return arm_engine_seterr(ARM_ERR(ARM_MISUSE), 0,
                                  "give one encryption key source, not %d", sources);
-    if (sodium_init() < 0) return arm_engine_seterr(ARM_ERR(ARM_NOMEM), 0, "libsodium failed to start");
+    if (sodium_init() < 0)
+        return arm_engine_seterr(ARM_ERR(ARM_NOMEM), 0, "libsodium failed to start");
     uint8_t *k = sodium_malloc(ARM_CRYPT_KEY);
     if (k == NULL) return ARM_ERR(ARM_NOMEM);
     int rc = ARM_OK;
@@ -189,8 +192,8 @@ static int cry_derive(const uint8_t *key, const uint8_t label[16], const uint8_t
     uint8_t msg[32];
     memcpy(msg, label, 16);
     memcpy(msg + 16, salt, 16);
-    return crypto_generichash(out, 32, msg, sizeof(msg), key, ARM_CRYPT_KEY) == 0 ? ARM_OK
-                                                                                  : ARM_ERR(ARM_NOMEM);
+    int bad = crypto_generichash(out, 32, msg, sizeof(msg), key, ARM_CRYPT_KEY);
+    return bad == 0 ? ARM_OK : ARM_ERR(ARM_NOMEM);
 }
 
 void arm_crypt_free(arm_crypt *c) {
@@ -293,7 +296,8 @@ static int cry_lease(arm_crypt *c, uint64_t from) {
 int arm_crypt_create(const char *dir, const uint8_t db_id[16], const uint8_t *key, int cipher,
                      arm_crypt **crypt_out) {
     *crypt_out = NULL;
-    if (sodium_init() < 0) return arm_engine_seterr(ARM_ERR(ARM_NOMEM), 0, "libsodium failed to start");
+    if (sodium_init() < 0)
+        return arm_engine_seterr(ARM_ERR(ARM_NOMEM), 0, "libsodium failed to start");
     if (cipher == ARM_CIPHER_AUTO)
         cipher = crypto_aead_aes256gcm_is_available() ? ARM_CIPHER_AES256GCM : ARM_CIPHER_XCHACHA20;
     if (cipher != ARM_CIPHER_AES256GCM && cipher != ARM_CIPHER_XCHACHA20)
@@ -317,7 +321,8 @@ int arm_crypt_create(const char *dir, const uint8_t db_id[16], const uint8_t *ke
 int arm_crypt_open(const char *dir, const uint8_t db_id[16], const uint8_t *key, int writable,
                    arm_crypt **crypt_out) {
     *crypt_out = NULL;
-    if (sodium_init() < 0) return arm_engine_seterr(ARM_ERR(ARM_NOMEM), 0, "libsodium failed to start");
+    if (sodium_init() < 0)
+        return arm_engine_seterr(ARM_ERR(ARM_NOMEM), 0, "libsodium failed to start");
     char path[CRY_PATH_MAX + 16];
     snprintf(path, sizeof(path), "%s/%s", dir, ARM_CRYPT_NAME);
     int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -371,7 +376,8 @@ static int cry_nonce(arm_crypt *c, uint64_t *nonce_out) {
     if (n >= atomic_load(&c->limit)) {
         int rc = ARM_OK;
         pthread_mutex_lock(&c->lease_lock);
-        while (rc == ARM_OK && n >= atomic_load(&c->limit)) rc = cry_lease(c, atomic_load(&c->limit));
+        while (rc == ARM_OK && n >= atomic_load(&c->limit))
+            rc = cry_lease(c, atomic_load(&c->limit));
         pthread_mutex_unlock(&c->lease_lock);
         if (rc != ARM_OK) return rc; /* n stays unused: nonces may skip, never repeat */
     }

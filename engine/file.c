@@ -307,7 +307,8 @@ static int fil_crypt_buf(arm_file *f) {
     if (f->cbuf) return ARM_OK;
     f->cbuf_raw = arm_malloc((size_t)FIL_CRYPT_CHUNK * ARM_IO_BLOCK + ARM_IO_BLOCK);
     if (f->cbuf_raw == NULL) return ARM_ERR(ARM_NOMEM);
-    f->cbuf = (uint8_t *)(((uintptr_t)f->cbuf_raw + ARM_IO_BLOCK - 1) & ~(uintptr_t)(ARM_IO_BLOCK - 1));
+    uintptr_t at = ((uintptr_t)f->cbuf_raw + ARM_IO_BLOCK - 1) & ~(uintptr_t)(ARM_IO_BLOCK - 1);
+    f->cbuf = (uint8_t *)at;
     return ARM_OK;
 }
 
@@ -512,8 +513,9 @@ static int fil_crypt_truncate(arm_file *f, uint64_t size, int *err_out) {
         uint32_t len = 0;
         rc = fil_crypt_block(f, nb - 1, phys, plain, &len, err_out);
         if (rc == ARM_OK && len < tail) rc = ARM_ERR(ARM_CORRUPT);
-        if (rc == ARM_OK && len != tail) rc = fil_crypt_write(f, NULL, plain, tail, (nb - 1) * ARM_CRYPT_BLOCK, err_out);
-        }
+        if (rc == ARM_OK && len != tail)
+            rc = fil_crypt_write(f, NULL, plain, tail, (nb - 1) * ARM_CRYPT_BLOCK, err_out);
+    }
     if (rc == ARM_OK) rc = arm_io_truncate(f->fd, nb * ARM_IO_BLOCK, err_out);
     /* Bytes at and past size may be written again with other contents: no
      * copy any thread cached before now holds (a reader that loaded the old

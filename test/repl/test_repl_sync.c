@@ -278,7 +278,8 @@ static void test_unflushed(void) {
  * leader's write buffer, then many rotations (sealed, encrypted files read
  * by catch-up and streaming), and the follower's files hold no plaintext. */
 static void test_encrypted(void) {
-    static const uint8_t lkey[32] = "leader-key-0123456789abcdefghij", fkey[32] = "follower-key-0123456789abcdefgh";
+    static const uint8_t lkey[32] = "leader-key-0123456789abcdefghij";
+    static const uint8_t fkey[32] = "follower-key-0123456789abcdefgh";
     arm_engine_options lo, fo;
     rt_engine_opts(&lo, 2);
     lo.write_buffer_size = 1 << 20;
