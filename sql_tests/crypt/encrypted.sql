@@ -51,6 +51,12 @@ CREATE VIRTUAL TABLE b2 USING armdb(dir='b2', key_env='NO_SUCH_ARMDB_KEY_VAR');
 CREATE VIRTUAL TABLE b3 USING armdb(dir='b3', key_env='bad name');
 .system printf 'short' > short.key
 CREATE VIRTUAL TABLE b4 USING armdb(dir='b4', key_file='short.key');
+-- an online backup of an encrypted table is encrypted under the same key
+SELECT armdb_backup('s', 'bk');
+.system grep -rl 'secret one' bk || echo 'no plaintext in the backup'
+CREATE VIRTUAL TABLE restored USING armdb(dir='bk', key_file='key.hex', key_type='text', shards=2);
+SELECT key, value FROM restored WHERE key <> 'gamma' ORDER BY key;
+CREATE VIRTUAL TABLE restored2 USING armdb(dir='bk', key_file='other.hex', key_type='text', shards=2);
 .system ls
 DROP TABLE s;
 .system ls
