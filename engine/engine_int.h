@@ -3,7 +3,7 @@
  * engine_int.h: private structures of the engine, shared by the engine sources and
  * visible to tests (-DARM_TEST). Lock order, always: shard index rwlocks (in
  * shard order), then at most one shard log mutex, then the file table's
- * mutex (file.c). The on-disk formats are drawn in ARCHITECTURE.md and log.c.
+ * mutex (file.c) or crypto.c's nonce-lease mutex. The on-disk formats are drawn in ARCHITECTURE.md and log.c.
  * The engine's files call each other one way only: engine.c -> recover.c ->
  * shard.c -> file.c -> io_*.c, log.c (write.c and cursor.c call shard.c and
  * file.c; every one may call index.c and cache.c); err.c is the leaf all of

@@ -546,7 +546,7 @@ static int opts_apply(opts_state *st, arm_ext_config *cfg, int id, const char *v
         if (*val == 0) return opts_bad(errmsg, name, val, "the path of a file holding the key");
         st->key_file = sqlite3_mprintf("%s", val);
         return st->key_file ? SQLITE_OK : SQLITE_NOMEM;
-    default: /* OPT_KEY_ENV */
+    default: /* OPT_KEY_ENV: every other option has its case above */
         for (const char *c = val; *c; c++)
             if (!isalnum((unsigned char)*c) && *c != '_') {
                 *errmsg = sqlite3_mprintf("armdb: option %s: expected the name of an environment "
