@@ -774,7 +774,9 @@ static uint64_t eng_check_file(arm_engine *e, arm_file *f, int newest, arm_check
     if (size == 0) return 0;
     const uint8_t *p;
     if (arm_file_view(f, size, &p) != ARM_OK) {
-        if (report) report(ctx, f->path, 0, "cannot map the file for reading");
+        /* the message says which block of an encrypted file does not open */
+        const char *m = arm_engine_errmsg(e);
+        if (report) report(ctx, f->path, 0, m[0] ? m : "cannot map the file for reading");
         return 1;
     }
     arm_file_hdr fh;

@@ -282,7 +282,7 @@ int arm_files_retire(arm_files *t, uint32_t fid) {
 /* Logical size of an encrypted file of phys bytes: whole blocks of
  * ARM_CRYPT_BLOCK, the last one as long as its header says. A last block cut
  * short (a torn extension) or with a length out of range counts whole: it
- * fails authentication, so it reads as zeros. */
+ * fails authentication (arm_file_torn_tail, views, reads say so). */
 static int fil_crypt_size_fd(int fd, uint64_t phys, uint64_t *size_out, int *err_out) {
     *size_out = 0;
     if (phys == 0) return ARM_OK;
@@ -452,10 +452,12 @@ static int fil_crypt_read(arm_file *f, uint64_t off, uint8_t *dst, size_t n, int
 
 /* Decrypt logical bytes [0, size) of fd (f's data file, or with kind
  * ARM_CRYPT_KIND_HINT its hint) into an anonymous mapping (released by
- * arm_file_unview like a file's). A block that fails authentication stays
- * zeros, or with strict fails the view (ARM_CORRUPT). Sets no message. */
-static int fil_crypt_view_fd(arm_file *f, int fd, uint32_t kind, int strict, uint64_t size,
-                             const uint8_t **view_out, int *err_out) {
+ * arm_file_unview like a file's). A block that is missing or fails
+ * authentication fails the view (ARM_CORRUPT, *bad_out its block number):
+ * no byte a view holds was made up, so an entry that runs into such a block
+ * can never pass its checksum on made-up bytes. Sets no message. */
+static int fil_crypt_view_fd(arm_file *f, int fd, uint32_t kind, uint64_t size,
+                             const uint8_t **view_out, uint64_t *bad_out, int *err_out) {
     uint8_t *v = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (v == MAP_FAILED) return (*err_out = errno, ARM_ERR(ARM_NOMEM));
     uint8_t *phys = arm_malloc((size_t)FIL_CRYPT_CHUNK * ARM_IO_BLOCK);
@@ -465,19 +467,23 @@ static int fil_crypt_view_fd(arm_file *f, int fd, uint32_t kind, int strict, uin
     if (rc == ARM_OK && fstat(fd, &sb) != 0) rc = (err = errno, ARM_ERR(ARM_IOERR));
     /* whole physical blocks on disk; one cut short is missing (zeros) */
     uint64_t have = rc == ARM_OK ? (uint64_t)sb.st_size / ARM_IO_BLOCK : 0;
-    uint64_t nb = ARM_MIN((size + ARM_CRYPT_BLOCK - 1) / ARM_CRYPT_BLOCK, have);
-    if (strict && nb * ARM_CRYPT_BLOCK < size) rc = ARM_ERR(ARM_CORRUPT);
+    uint64_t want = (size + ARM_CRYPT_BLOCK - 1) / ARM_CRYPT_BLOCK;
+    uint64_t nb = ARM_MIN(want, have);
+    *bad_out = nb;
+    if (rc == ARM_OK && nb < want) rc = ARM_ERR(ARM_CORRUPT); /* cut short */
     for (uint64_t b = 0; rc == ARM_OK && b < nb; b += FIL_CRYPT_CHUNK) {
         uint64_t k = ARM_MIN((uint64_t)FIL_CRYPT_CHUNK, nb - b);
         rc = arm_io_pread(fd, phys, (size_t)k * ARM_IO_BLOCK, b * ARM_IO_BLOCK, &err);
         for (uint64_t i = 0; rc == ARM_OK && i < k; i++) {
             uint32_t len = 0;
-            if (arm_crypt_open_block(f->crypt, kind, f->fid, b + i, phys + i * ARM_IO_BLOCK, plain,
-                                     &len) != ARM_OK) {
-                if (strict) rc = ARM_ERR(ARM_CORRUPT);
-                continue;
-            }
             uint64_t at = (b + i) * ARM_CRYPT_BLOCK;
+            if (arm_crypt_open_block(f->crypt, kind, f->fid, b + i, phys + i * ARM_IO_BLOCK, plain,
+                                     &len) != ARM_OK ||
+                (len < ARM_CRYPT_BLOCK && at + len < size)) { /* short inside the file */
+                *bad_out = b + i;
+                rc = ARM_ERR(ARM_CORRUPT);
+                break;
+            }
             memcpy(v + at, plain, (size_t)ARM_MIN((uint64_t)len, size - at));
         }
     }
@@ -492,13 +498,29 @@ static int fil_crypt_view_fd(arm_file *f, int fd, uint32_t kind, int strict, uin
     return ARM_OK;
 }
 
-/* A data file's view: blocks that fail authentication read as zeros, so
- * recovery and check report what they cut at its file and offset. */
+/* A data file's view; a block that does not open names itself. */
 static int fil_crypt_view(arm_file *f, uint64_t size, const uint8_t **view_out) {
     int err = 0;
-    int rc = fil_crypt_view_fd(f, f->rfd, ARM_CRYPT_KIND_LOG, 0, size, view_out, &err);
+    uint64_t bad = 0;
+    int rc = fil_crypt_view_fd(f, f->rfd, ARM_CRYPT_KIND_LOG, size, view_out, &bad, &err);
+    if (rc == ARM_CORRUPT)
+        return arm_engine_seterr(rc, 0,
+                                 "the block at file offset %llu of %s fails authentication "
+                                 "(damaged, cut short, or not written under this key)",
+                                 (unsigned long long)(bad * ARM_IO_BLOCK), f->path);
     if (rc != ARM_OK) return arm_engine_seterr(rc, err, "cannot read %s", f->path);
     return ARM_OK;
+}
+
+int arm_file_torn_tail(arm_file *f, uint64_t *size) {
+    if (f->crypt == NULL || *size == 0) return ARM_OK;
+    uint8_t phys[ARM_IO_BLOCK], plain[ARM_CRYPT_BLOCK];
+    uint64_t b = (*size - 1) / ARM_CRYPT_BLOCK;
+    uint32_t len = 0;
+    int err = 0;
+    int rc = fil_crypt_block(f, b, phys, plain, &len, &err);
+    if (rc == ARM_CORRUPT) *size = b * ARM_CRYPT_BLOCK; /* torn (or missing): not part of it */
+    return rc == ARM_CORRUPT ? ARM_OK : rc;
 }
 
 /* Cut to size logical bytes: the block size ends in is sealed again with
@@ -906,7 +928,8 @@ int arm_file_open_hint(arm_file *f, const uint8_t db_id[16], uint32_t flags, uin
     if (rc == ARM_OK && f->crypt) {
         /* every block must open: a hint is all there or none at all */
         const uint8_t *v = NULL;
-        if (fil_crypt_view_fd(f, fd, ARM_CRYPT_KIND_HINT, 1, size, &v, &err) == ARM_OK)
+        uint64_t bad = 0;
+        if (fil_crypt_view_fd(f, fd, ARM_CRYPT_KIND_HINT, size, &v, &bad, &err) == ARM_OK)
             p = (void *)(uintptr_t)v;
     } else if (rc == ARM_OK) {
         p = mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0);

@@ -213,6 +213,12 @@ ARM_PRIVATE int arm_file_open(const arm_files *t, const char *dir, uint32_t shar
 /* The file's logical size on disk (fstat; for an encrypted file, from its
  * last block's length). ARM_OK or ARM_IOERR. */
 ARM_PRIVATE int arm_file_disk_size(arm_file *f, uint64_t *size_out);
+/* A shard's newest file may end in a tail block a crash tore while it was
+ * rewritten (an encrypted tail block is rewritten whole): when the block
+ * *size ends in does not open, *size becomes that block's start, so the
+ * recovery that follows cuts it like any torn write. No-op for a plain file.
+ * ARM_OK or ARM_IOERR. */
+ARM_PRIVATE int arm_file_torn_tail(arm_file *f, uint64_t *size);
 /* Map len bytes of f for zero-copy reads (may exceed the file: only bytes
  * already in it are ever touched). Failure leaves f->map NULL (reads then go
  * through arm_file_read). */
@@ -232,10 +238,9 @@ static inline const uint8_t *arm_file_mapped(const arm_file *f, uint64_t off, si
 /* A read-only view of bytes [0, size) for a sequential pass (recovery,
  * check, hints): ARM_OK and *view_out, released with arm_file_unview;
  * ARM_IOERR (message set). size 0 gives NULL. An encrypted file is
- * decrypted into the view; a block that fails authentication reads as
- * zeros there (what recovery and check read as the end of the log, which is
- * damage unless nothing valid follows in a shard's newest file: a torn
- * write of its tail block). */
+ * decrypted into the view; a block in it that is missing or fails
+ * authentication is ARM_CORRUPT, the message naming the file and the
+ * block's offset (no made-up byte is ever in a view). */
 ARM_PRIVATE int arm_file_view(arm_file *f, uint64_t size, const uint8_t **view_out);
 ARM_PRIVATE void arm_file_unview(const uint8_t *view, uint64_t size);
 /* Copy file bytes [off, off+n) into dst. ARM_OK, ARM_IOERR (*err_out

@@ -32,8 +32,8 @@
  * own crypto.c under a fixed key (config bit 3 picks XChaCha20-Poly1305
  * instead of AES-256-GCM; encrypted files are never mapped), FR_FLIP flips
  * bits of the ciphertext instead of the plaintext, and the invariants hold
- * against the plaintext as it decrypts (a block whose ciphertext changed
- * reads as zeros).
+ * against the plaintext as it decrypts (a changed last block is a torn tail
+ * block, a changed block elsewhere is damage no open reads past).
  *
  * Reproducing: `ARM_FUZZ_BUILD_ONLY=1 build/fuzz/fuzz_recover crash-file` writes the
  * directory an input describes (path printed), keeps it and opens nothing.
@@ -391,8 +391,11 @@ static void fr_write(const char *path, const void *p, size_t n) {
 }
 
 /* FR_CRYPT: file i sealed into *phys_out (malloc'd, *n_out bytes), its
- * recorded flips applied; the plaintext blocks whose ciphertext they changed
- * become zeros in f->p, which is what the engine will read there. */
+ * recorded flips applied. A block whose ciphertext they changed cannot be
+ * read: when it is the file's last block the engine takes it for a torn tail
+ * block (the file ends where it starts), so f->len is cut there; anywhere
+ * else no open gets past it, and its plaintext becomes zeros in f->p (no
+ * invariant is checked over a directory that does not open). */
 static void fr_seal_file(fr_build *b, int i, arm_crypt *c, uint8_t **phys_out, size_t *n_out) {
     fr_file *f = &b->files[i];
     size_t nb = (f->len + ARM_CRYPT_BLOCK - 1) / ARM_CRYPT_BLOCK;
@@ -407,10 +410,12 @@ static void fr_seal_file(fr_build *b, int i, arm_crypt *c, uint8_t **phys_out, s
     for (int j = 0; nb && j < b->nflips; j++)
         if (b->flip[j].file == i)
             ph[b->flip[j].off % (nb * ARM_IO_BLOCK)] ^= (uint8_t)(1u << b->flip[j].bit);
+    size_t len = f->len;
     for (size_t k = 0; k < nb; k++) {
         if (memcmp(ph + k * ARM_IO_BLOCK, orig + k * ARM_IO_BLOCK, ARM_IO_BLOCK) == 0) continue;
         size_t at = k * ARM_CRYPT_BLOCK;
-        memset(f->p + at, 0, ARM_MIN((size_t)ARM_CRYPT_BLOCK, f->len - at));
+        memset(f->p + at, 0, ARM_MIN((size_t)ARM_CRYPT_BLOCK, len - at));
+        if (k == nb - 1) f->len = at;
     }
     free(orig);
     *phys_out = ph;
