@@ -771,6 +771,8 @@ static uint64_t eng_check_file(arm_engine *e, arm_file *f, int newest, arm_check
     if (active && f->crypt) size = size / arm_file_block(f) * arm_file_block(f);
     pthread_mutex_unlock(&s->log_lock);
     if (!active || size > disk) size = disk;
+    /* an encrypted newest file's torn tail block is cut by open, not damage */
+    if (newest && !active && arm_file_torn_tail(f, &size) != ARM_OK) size = 0;
     if (size == 0) return 0;
     const uint8_t *p;
     if (arm_file_view(f, size, &p) != ARM_OK) {
