@@ -172,6 +172,12 @@ enum arm_io_backend {
     ARM_IO_URING = 2, /* require io_uring (O_DIRECT still falls back if refused) */
 };
 
+enum arm_cipher {
+    ARM_CIPHER_AUTO = 0,      /* AES-256-GCM where the CPU has it, else XChaCha20-Poly1305 */
+    ARM_CIPHER_AES256GCM = 1, /* needs AES-NI (or the CPU's equivalent) wherever it is opened */
+    ARM_CIPHER_XCHACHA20 = 2, /* XChaCha20-Poly1305: runs everywhere */
+};
+
 typedef struct arm_engine_options {
     uint32_t size;              /* sizeof(arm_engine_options) the caller was built with, set
                                    by arm_engine_options_init; 0 = this first version's */
@@ -205,6 +211,16 @@ typedef struct arm_engine_options {
     int hints;                   /* 1 (default): write a hint file (keys and locations)
                                     for each sealed data file, in the background, and open
                                     from hints instead of reading values; 0 = neither */
+    /* Encryption at rest. A database is encrypted when it is created with a
+     * key, and every later open needs that key: open fails with ARM_AUTH
+     * without it, with another one, or with a key for a database that is not
+     * encrypted. Give at most one source. The key is copied into locked,
+     * wiped memory at open and never appears in a message. */
+    const uint8_t *encryption_key; /* 32 bytes, borrowed for the open call; NULL = none */
+    const char *key_file;        /* a file holding the key: 32 raw bytes, or 64 hex digits
+                                    (a trailing newline allowed). Borrowed for the call */
+    const char *key_env;         /* an environment variable holding 64 hex digits. Borrowed */
+    int cipher;                  /* enum arm_cipher, used at creation (then as stored) */
 } arm_engine_options;
 
 /* Fill *opts with the defaults above and set opts->size. Always start from
@@ -238,7 +254,8 @@ void arm_engine_options_init_v(arm_engine_options *opts, size_t size);
  * ARM_MISUSE   bad option (message names it), opts->size not one this engine
  *              knows, or shard_count differs from the stored one;
  * ARM_TOOBIG   opts->app_meta_len over 65536;
- * ARM_AUTH     the database is encrypted (this build has no key support);
+ * ARM_AUTH     the database is encrypted and no key or another key was given,
+ *              or a key was given for a database that is not encrypted;
  * ARM_NOTFOUND no database in dir and !create_if_missing (or read_only);
  * ARM_IOERR    the OS refused a file operation (also: io_backend is
  *              ARM_IO_URING and io_uring is not available);
@@ -249,6 +266,17 @@ void arm_engine_options_init_v(arm_engine_options *opts, size_t size);
  */
 ARM_WARN_UNUSED int arm_engine_open(const char *dir, const arm_engine_options *opts,
                                     arm_engine **engine_out);
+
+/**
+ * Whether opts' key source (encryption_key, key_file, key_env) is what an
+ * open of this engine's database with those options would accept: for a
+ * caller that shares one open engine among several users (ext/), each with
+ * its own options. ARM_OK; ARM_AUTH (no key for an encrypted database,
+ * another key, or a key for a plain one; the message says which, never with
+ * key bytes); ARM_MISUSE / ARM_IOERR (the source holds no key, cannot be
+ * read); ARM_NOMEM. Thread-safe.
+ */
+ARM_WARN_UNUSED int arm_engine_key_verify(arm_engine *engine, const arm_engine_options *opts);
 
 /**
  * Flush every write buffer, fdatasync, release the lock and free everything.
@@ -893,13 +921,12 @@ ARM_WARN_UNUSED int arm_engine_check(arm_engine *engine, arm_check_report_fn rep
 
 /**
  * Remove the database in `dir`: the files the engine made (ARMDB, APPMETA,
- * LOCK, the shard directories' data files) and then the directories themselves if that
+ * CRYPT, LOCK, the shard directories' data files) and then the directories themselves if that
  * leaves them empty. Nothing else in `dir` is touched, so a directory that
  * also holds other files keeps them (and stays). No engine may have `dir`
  * open. ARM_OK; ARM_NOTFOUND when there is no armdb database in `dir`;
  * ARM_BUSY when it is open; ARM_CORRUPT when its metadata is damaged;
- * ARM_AUTH when it is encrypted (this build has no key support); ARM_IOERR
- * (nothing is left half-removed that a later call cannot finish).
+ * ARM_IOERR (nothing is left half-removed that a later call cannot finish).
  */
 ARM_WARN_UNUSED int arm_engine_destroy(const char *dir);
 

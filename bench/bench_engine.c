@@ -5,7 +5,9 @@
  * random overwrites, random point gets (1 thread and T threads), a full
  * ordered cursor scan, 1,000 range scans of 1,000 keys, index memory per key,
  * process RSS growth per key, and the time to reopen the populated database
- * (with --hints-phase: reopened without hint files and with them).
+ * (with --hints-phase: reopened without hint files and with them). With
+ * --encrypt the database is encrypted (a fixed benchmark key), so the same
+ * phases measure what encryption costs.
  *
  * Every result is verified while it is measured (every get found with the
  * value last written, scans return exactly the expected keys in order), and
@@ -345,6 +347,7 @@ typedef struct be_opts {
     uint64_t max_file_size; /* 0 = engine default */
     int hints_phase;        /* reopen without and with hint files after the load */
     int load_only;          /* stop after the load and reopen phases */
+    int cipher;             /* --encrypt: enum arm_cipher + 1, or 0 = not encrypted */
 } be_opts;
 
 static void be_usage(FILE *f) {
@@ -363,6 +366,7 @@ static void be_usage(FILE *f) {
             "  --max-file-size N   data file size in bytes, suffix K/M/G allowed (default: engine's)\n"
             "  --hints-phase       after the load, time reopens without and with hint files\n"
             "  --load-only         stop after the load and reopen phases (large -n)\n"
+            "  --encrypt auto|aes|xchacha   encrypt the database (fixed benchmark key)\n"
             "  --strict            exit 2 when a target is missed\n"
             "  --times             print phase spans (CLOCK_MONOTONIC) for perf record -k CLOCK_MONOTONIC\n");
 }
@@ -374,7 +378,7 @@ static void be_parse(int argc, char **argv, be_opts *o) {
         {"seed", required_argument, NULL, 'R'},  {"strict", no_argument, NULL, 'X'},
         {"times", no_argument, NULL, 'T'},       {"help", no_argument, NULL, 'h'},
         {"max-file-size", required_argument, NULL, 'F'}, {"hints-phase", no_argument, NULL, 'H'},
-        {"load-only", no_argument, NULL, 'L'},
+        {"load-only", no_argument, NULL, 'L'},   {"encrypt", required_argument, NULL, 'E'},
         {NULL, 0, NULL, 0},
     };
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
@@ -442,6 +446,12 @@ static void be_parse(int argc, char **argv, be_opts *o) {
         }
         case 'H': o->hints_phase = 1; break;
         case 'L': o->load_only = 1; break;
+        case 'E':
+            if (strcmp(optarg, "auto") == 0) o->cipher = 1 + ARM_CIPHER_AUTO;
+            else if (strcmp(optarg, "aes") == 0) o->cipher = 1 + ARM_CIPHER_AES256GCM;
+            else if (strcmp(optarg, "xchacha") == 0) o->cipher = 1 + ARM_CIPHER_XCHACHA20;
+            else bench_die("bad --encrypt '%s' (auto|aes|xchacha)", optarg);
+            break;
         case 'T': be_times = 1; break;
         case 'h': be_usage(stdout); exit(0);
         default: be_usage(stderr); exit(1);
@@ -484,9 +494,12 @@ int main(int argc, char **argv) {
     snprintf(dbdir, sizeof(dbdir), "%s/engine-db", parent);
     if (access(dbdir, F_OK) == 0) bench_die("%s already exists; refusing to benchmark over old data", dbdir);
 
-    printf("bench_engine: n=%zu keys (%d-byte keys, %d-byte values), threads=%d (of %ld CPUs), sync=%s, index=%s, dir=%s\n",
-           o.n, BE_KEY_BYTES, BE_VALUE_BYTES, o.threads, sysconf(_SC_NPROCESSORS_ONLN), be_sync_name(o.sync_mode),
-           o.index_kind == ARM_INDEX_HASH ? "hash" : "ordered", dbdir);
+    static const char *const cipher_names[] = {"no", "auto", "aes", "xchacha"};
+    printf("bench_engine: n=%zu keys (%d-byte keys, %d-byte values), threads=%d (of %ld CPUs), "
+           "sync=%s, index=%s, encrypted=%s, dir=%s\n",
+           o.n, BE_KEY_BYTES, BE_VALUE_BYTES, o.threads, sysconf(_SC_NPROCESSORS_ONLN),
+           be_sync_name(o.sync_mode), o.index_kind == ARM_INDEX_HASH ? "hash" : "ordered",
+           cipher_names[o.cipher], dbdir);
     printf("  load average at start: %.2f (other busy processes make numbers noisy)\n", bench_loadavg(la));
 
     be_data d;
@@ -498,6 +511,11 @@ int main(int argc, char **argv) {
     eo.sync_mode = o.sync_mode;
     eo.index_kind = o.index_kind;
     eo.io_backend = o.io_backend;
+    static const uint8_t bench_key[32] = "armdb-bench-key-not-a-secret-00";
+    if (o.cipher) {
+        eo.encryption_key = bench_key;
+        eo.cipher = o.cipher - 1;
+    }
     if (o.max_file_size) {
         eo.max_file_size = o.max_file_size;
         if (eo.max_value_size > o.max_file_size / 2) eo.max_value_size = (uint32_t)(o.max_file_size / 2);

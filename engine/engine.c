@@ -239,10 +239,16 @@ static int eng_meta_create(arm_engine *e, const char *path) {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     m->created_ms = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-    /* The application's blob first: ARMDB then never exists without it. */
+    /* The application's blob and the encryption metadata first: ARMDB then
+     * never exists without them. */
     if (e->opts.app_meta != NULL) {
         int arc = arm_app_meta_write(e, arm_slice_make(e->opts.app_meta, e->opts.app_meta_len));
         if (arc != ARM_OK) return arc;
+    }
+    if (e->open_key != NULL) {
+        int crc = arm_crypt_create(e->dir, m->db_id, e->open_key, e->opts.cipher, &e->crypt);
+        if (crc != ARM_OK) return crc;
+        m->flags |= ARM_META_ENCRYPTED;
     }
     uint8_t buf[ARM_META_SIZE];
     arm_meta_encode(m, buf);
@@ -312,11 +318,51 @@ static int eng_meta_load(arm_engine *e) {
         return arm_engine_seterr(ARM_ERR(ARM_MISUSE), 0,
                                  "shard count is fixed at creation: %s has %u shards, not %u",
                                  e->dir, e->meta.shard_count, e->opts.shard_count);
-    if (e->meta.flags != 0)
-        return arm_engine_seterr(ARM_ERR(ARM_AUTH), 0,
-                                 "%s is encrypted; this build has no encryption key support",
-                                 e->dir);
+    if (e->meta.flags & ~ARM_META_ENCRYPTED)
+        return arm_engine_seterr(ARM_ERR(ARM_CORRUPT), 0, "%s: unsupported flags 0x%x", path,
+                                 e->meta.flags);
     return ARM_OK;
+}
+
+/* The key against the metadata: an encrypted database needs its key, a
+ * plain one takes none (a key given for it would protect nothing). */
+static int eng_crypt_open(arm_engine *e) {
+    int encrypted = (e->meta.flags & ARM_META_ENCRYPTED) != 0;
+    if (!encrypted && e->open_key != NULL)
+        return arm_engine_seterr(ARM_ERR(ARM_AUTH), 0,
+                                 "%s is not encrypted: open it without a key", e->dir);
+    if (!encrypted) return ARM_OK;
+    if (e->open_key == NULL)
+        return arm_engine_seterr(ARM_ERR(ARM_AUTH), 0,
+                                 "%s is encrypted: open it with its key (key_file or key_env)",
+                                 e->dir);
+    int rc = ARM_OK;
+    if (e->crypt == NULL) /* else just created */
+        rc = arm_crypt_open(e->dir, e->meta.db_id, e->open_key, !e->opts.read_only, &e->crypt);
+    if (rc == ARM_NOTFOUND)
+        rc = arm_engine_seterr(ARM_ERR(ARM_CORRUPT), 0,
+                               "%s is encrypted but its %s file is missing", e->dir,
+                               ARM_CRYPT_NAME);
+    if (rc != ARM_OK) return rc;
+    e->files.crypt = e->crypt; /* its hints are sealed like its data files (file.c) */
+    return ARM_OK;
+}
+
+int arm_engine_key_verify(arm_engine *e, const arm_engine_options *opts) {
+    uint8_t *key = NULL;
+    int rc = arm_crypt_key_load(opts->encryption_key, opts->key_file, opts->key_env, &key);
+    if (rc != ARM_OK) return rc;
+    if (e->crypt == NULL && key != NULL)
+        rc = arm_engine_seterr(ARM_ERR(ARM_AUTH), 0,
+                               "%s is not encrypted: open it without a key", e->dir);
+    else if (e->crypt != NULL && key == NULL)
+        rc = arm_engine_seterr(ARM_ERR(ARM_AUTH), 0,
+                               "%s is encrypted: open it with its key (key_file or key_env)",
+                               e->dir);
+    else if (e->crypt != NULL && !arm_crypt_key_is(e->crypt, key))
+        rc = arm_engine_seterr(ARM_ERR(ARM_AUTH), 0, "wrong encryption key for %s", e->dir);
+    arm_crypt_key_free(key);
+    return rc;
 }
 
 /* ------------------------------------------------------- background sync */
@@ -396,6 +442,9 @@ int arm_engine_open(const char *dir, const arm_engine_options *opts, arm_engine 
     if (e == NULL) return ARM_ERR(ARM_NOMEM);
     e->opts = *opts;
     e->opts.domain = NULL; /* e->dom holds it */
+    /* borrowed for this call only: the key is copied (crypto.c memory) */
+    e->opts.encryption_key = NULL;
+    e->opts.key_file = e->opts.key_env = NULL;
     e->lock_fd = -1;
     if (opts->domain) {
         e->dom = arm_domain_ref(opts->domain);
@@ -426,9 +475,14 @@ int arm_engine_open(const char *dir, const arm_engine_options *opts, arm_engine 
     if (rc == ARM_OK && !opts->read_only && opts->create_if_missing) rc = eng_mkdirs(dir);
     int fresh = e->dir != NULL && !eng_has_meta(e), was_clean = 1;
     uint64_t floor = 0;
+    if (rc == ARM_OK)
+        rc = arm_crypt_key_load(opts->encryption_key, opts->key_file, opts->key_env, &e->open_key);
     if (rc == ARM_OK) rc = eng_lock(e);
     if (rc == ARM_OK) rc = eng_lock_read(e, fresh, &was_clean, &floor);
     if (rc == ARM_OK) rc = eng_meta_load(e);
+    if (rc == ARM_OK) rc = eng_crypt_open(e);
+    arm_crypt_key_free(e->open_key); /* the data key lives on in e->crypt */
+    e->open_key = NULL;
     if (rc == ARM_OK) rc = arm_app_meta_load(e);
     if (rc == ARM_OK) rc = eng_open_shards(e);
     if (rc == ARM_OK) {
@@ -491,6 +545,7 @@ int arm_engine_close(arm_engine *e) {
     arm_free(e->shards);
     arm_cache_free(e->cache);
     arm_files_deinit(&e->files);
+    arm_crypt_free(e->crypt);
     if (e->lock_fd >= 0) close(e->lock_fd); /* releases the flock */
     arm_txn_indoubt_free(e);
     arm_domain_unref(e->dom);
@@ -537,9 +592,9 @@ int arm_engine_destroy(const char *dir) {
         snprintf(sdir, sizeof(sdir), "%s/shard-%03u", dir, i);
         rc = arm_files_destroy_dir(sdir);
     }
-    if (rc == ARM_OK) {
+    for (int i = 0; rc == ARM_OK && i < 2; i++) {
         char path[4200];
-        snprintf(path, sizeof(path), "%s/%s", dir, ARM_APP_META_NAME);
+        snprintf(path, sizeof(path), "%s/%s", dir, i ? ARM_CRYPT_NAME : ARM_APP_META_NAME);
         if (unlink(path) != 0 && errno != ENOENT)
             rc = arm_engine_seterr(ARM_ERR(ARM_IOERR), errno, "cannot remove %s", path);
     }
@@ -763,12 +818,19 @@ static uint64_t eng_check_file(arm_engine *e, arm_file *f, int newest, arm_check
     arm_log_lock(&s->log_lock);
     int active = s->active == f;
     if (active) size = atomic_load(&s->flushed_off); /* writers go on past it */
+    /* an encrypted tail block is rewritten whole by every flush: checked
+     * up to it (what straddles into it reads as the newest file's tail) */
+    if (active && f->crypt) size = size / arm_file_block(f) * arm_file_block(f);
     pthread_mutex_unlock(&s->log_lock);
     if (!active || size > disk) size = disk;
+    /* an encrypted newest file's torn tail block is cut by open, not damage */
+    if (newest && !active && arm_file_torn_tail(f, &size) != ARM_OK) size = 0;
     if (size == 0) return 0;
     const uint8_t *p;
     if (arm_file_view(f, size, &p) != ARM_OK) {
-        if (report) report(ctx, f->path, 0, "cannot map the file for reading");
+        /* the message says which block of an encrypted file does not open */
+        const char *m = arm_engine_errmsg(e);
+        if (report) report(ctx, f->path, 0, m[0] ? m : "cannot map the file for reading");
         return 1;
     }
     arm_file_hdr fh;

@@ -3,7 +3,7 @@
  * engine_int.h: private structures of the engine, shared by the engine sources and
  * visible to tests (-DARM_TEST). Lock order, always: shard index rwlocks (in
  * shard order), then at most one shard log mutex, then the file table's
- * mutex (file.c). The on-disk formats are drawn in ARCHITECTURE.md and log.c.
+ * mutex (file.c) or crypto.c's nonce-lease mutex. The on-disk formats are drawn in ARCHITECTURE.md and log.c.
  * The engine's files call each other one way only: engine.c -> recover.c ->
  * shard.c -> file.c -> io_*.c, log.c (write.c and cursor.c call shard.c and
  * file.c; every one may call index.c and cache.c); err.c is the leaf all of
@@ -43,6 +43,7 @@
 #define ARM_SEQ_GAP          ((uint64_t)1 << 32)
 #define ARM_APP_META_NAME    "APPMETA"   /* appmeta.c */
 #define ARM_APP_META_MAX     65536u      /* bytes of application metadata */
+#define ARM_META_ENCRYPTED   0x1u        /* ARMDB and file-header flag: see crypto.h */
 
 #define ARM_ENTRY_PUT      1
 #define ARM_ENTRY_DEL      2
@@ -373,6 +374,8 @@ struct arm_engine {
     int use_uring;                /* io_uring rings in use */
 
     arm_files files;              /* the data files (file.c) */
+    arm_crypt *crypt;             /* encrypted database: keys and nonces (crypto.c), or NULL */
+    uint8_t *open_key;            /* the key during arm_engine_open only (crypto.c memory) */
 
     /* background sync (sync=normal) */
     pthread_t syncer;

@@ -2,8 +2,13 @@
 /*
  * file.c: the data-file owner (file.h): the file table, references and
  * retirement, and every open, map, read, write, truncate, sync, rename and
- * unlink of a data file. Layer: engine, above io_*.c and below the log
- * (shard.c); it calls no other engine file but err.c.
+ * unlink of a data file. Layer: engine, above io_*.c and crypto.c and below
+ * the log (shard.c); it calls no other engine file but err.c.
+ *
+ * Encrypted files: logical block b (ARM_CRYPT_BLOCK bytes) lives in physical
+ * block b (4096 bytes, drawn in crypto.c), so a logical offset maps to a
+ * physical one by division; only the last block is short, and its header
+ * says how many logical bytes it holds, which gives the logical size.
  *
  * The table is chunked: a chunk holds ARM_FILE_CHUNK slots (an arm_file
  * pointer, its low bit set once retired) and, beside them, the reference
@@ -32,6 +37,7 @@
 
 #define FIL_RETIRED  ((uintptr_t)1) /* slot bit: the file is retired */
 #define FIL_HINT_BUF (256u * 1024)  /* bytes a hint is written in */
+#define FIL_CRYPT_CHUNK 64u         /* blocks sealed (or opened) per write (view) call */
 
 struct arm_files_chunk {
     _Atomic uintptr_t slot[ARM_FILE_CHUNK];                   /* arm_file * | FIL_RETIRED, or 0 */
@@ -272,6 +278,274 @@ int arm_files_retire(arm_files *t, uint32_t fid) {
 }
 #endif
 
+/* --------------------------------------------------- encrypted blocks */
+/* Logical size of an encrypted file of phys bytes: whole blocks of
+ * ARM_CRYPT_BLOCK, the last one as long as its header says. A last block cut
+ * short (a torn extension) or with a length out of range counts whole: it
+ * fails authentication (arm_file_torn_tail, views, reads say so). */
+static int fil_crypt_size_fd(int fd, uint64_t phys, uint64_t *size_out, int *err_out) {
+    *size_out = 0;
+    if (phys == 0) return ARM_OK;
+    uint64_t nb = (phys + ARM_IO_BLOCK - 1) / ARM_IO_BLOCK;
+    uint32_t last = ARM_CRYPT_BLOCK;
+    if (phys % ARM_IO_BLOCK == 0) {
+        uint8_t hdr[ARM_CRYPT_HDR];
+        int rc = arm_io_pread(fd, hdr, sizeof(hdr), (nb - 1) * ARM_IO_BLOCK, err_out);
+        if (rc != ARM_OK) return rc;
+        uint32_t len = arm_crypt_block_len(hdr);
+        if (len) last = len;
+    }
+    *size_out = (nb - 1) * ARM_CRYPT_BLOCK + last;
+    return ARM_OK;
+}
+
+static int fil_crypt_size(arm_file *f, uint64_t phys, uint64_t *size_out, int *err_out) {
+    return fil_crypt_size_fd(f->rfd, phys, size_out, err_out);
+}
+
+static int fil_crypt_buf(arm_file *f) {
+    if (f->cbuf) return ARM_OK;
+    f->cbuf_raw = arm_malloc((size_t)FIL_CRYPT_CHUNK * ARM_IO_BLOCK + ARM_IO_BLOCK);
+    if (f->cbuf_raw == NULL) return ARM_ERR(ARM_NOMEM);
+    uintptr_t at = ((uintptr_t)f->cbuf_raw + ARM_IO_BLOCK - 1) & ~(uintptr_t)(ARM_IO_BLOCK - 1);
+    f->cbuf = (uint8_t *)at;
+    return ARM_OK;
+}
+
+/* Seal logical bytes [off, off+n) (off at a block boundary) and write them:
+ * FIL_CRYPT_CHUNK blocks per write, through f's own aligned buffer, so the
+ * caller's buffer is never touched and O_DIRECT's alignment always holds. */
+static int fil_crypt_write(arm_file *f, arm_io_ring *ring, const uint8_t *src, size_t n,
+                           uint64_t off, int *err_out) {
+    assert(off % ARM_CRYPT_BLOCK == 0);
+    int rc = fil_crypt_buf(f);
+    uint64_t b = off / ARM_CRYPT_BLOCK;
+    while (rc == ARM_OK && n > 0) {
+        uint32_t k = 0;
+        for (; rc == ARM_OK && k < FIL_CRYPT_CHUNK && n > 0; k++) {
+            uint32_t len = (uint32_t)ARM_MIN(n, (size_t)ARM_CRYPT_BLOCK);
+            rc = arm_crypt_seal(f->crypt, ARM_CRYPT_KIND_LOG, f->fid, b + k, src, len,
+                                f->cbuf + (size_t)k * ARM_IO_BLOCK);
+            src += len;
+            n -= len;
+        }
+        if (rc == ARM_OK)
+            rc = arm_io_pwrite(ring, f->fd, f->cbuf, (size_t)k * ARM_IO_BLOCK, b * ARM_IO_BLOCK, 0,
+                               err_out);
+        b += k;
+    }
+    return rc;
+}
+
+/* Physical block b of f, opened: ARM_OK and *len_out, ARM_CORRUPT when it
+ * is missing or fails authentication, ARM_IOERR. */
+static int fil_crypt_block(arm_file *f, uint64_t b, uint8_t phys[ARM_IO_BLOCK],
+                           uint8_t plain[ARM_CRYPT_BLOCK], uint32_t *len_out, int *err_out) {
+    int rc = arm_io_pread(f->rfd, phys, ARM_IO_BLOCK, b * ARM_IO_BLOCK, err_out);
+    if (rc != ARM_OK) return rc;
+    return arm_crypt_open_block(f->crypt, ARM_CRYPT_KIND_LOG, f->fid, b, phys, plain, len_out);
+}
+
+/* Decrypted blocks, per thread: a cursor reads the entries of one block one
+ * after another, and a get often lands where a recent one did, so a block is
+ * opened once for all of them. An entry is keyed by the file's generation
+ * (unique in the process, and new whenever the file is cut: the only change
+ * to bytes already written) and block number; it holds the block's first
+ * len bytes, which never change under one generation (a tail block only
+ * grows), so bytes past len are a miss. Allocated on a thread's first read
+ * of an encrypted file, freed when the thread exits. */
+#define FIL_BCACHE_N 8u
+typedef struct fil_bcache {
+    uint32_t next; /* round-robin victim */
+    struct {
+        uint64_t gen, block; /* gen 0: empty */
+        uint32_t len;
+        uint8_t data[ARM_CRYPT_BLOCK];
+    } e[FIL_BCACHE_N];
+} fil_bcache;
+
+static _Atomic uint64_t fil_gen_next = 1;
+static __thread fil_bcache *fil_bcache_tls;
+static pthread_key_t fil_bcache_key;
+static pthread_once_t fil_bcache_once = PTHREAD_ONCE_INIT;
+
+static void fil_bcache_free(void *p) {
+    free(p);
+}
+static void fil_bcache_init(void) {
+    if (pthread_key_create(&fil_bcache_key, fil_bcache_free) != 0) fil_bcache_key = 0;
+}
+
+/* This thread's cache, or NULL (reads then go uncached). Plain malloc: it
+ * belongs to the thread, not to any engine, and outlives them. */
+static fil_bcache *fil_bcache_get(void) {
+    if (fil_bcache_tls) return fil_bcache_tls;
+    (void)pthread_once(&fil_bcache_once, fil_bcache_init);
+    fil_bcache *c = calloc(1, sizeof(*c));
+    if (c == NULL) return NULL;
+    (void)pthread_setspecific(fil_bcache_key, c); /* freed at thread exit */
+    fil_bcache_tls = c;
+    return c;
+}
+
+static uint64_t fil_gen_new(void) {
+    return atomic_fetch_add(&fil_gen_next, 1);
+}
+
+/* Logical block b of f holding at least bytes [0, need): from the cache or
+ * read and opened into it. *plain_out points at its bytes (valid until this
+ * thread's next read), *len_out their count. */
+static int fil_crypt_cached(arm_file *f, uint64_t b, uint32_t need, const uint8_t **plain_out,
+                            uint32_t *len_out, uint8_t phys[ARM_IO_BLOCK],
+                            uint8_t plain[ARM_CRYPT_BLOCK], int *err_out) {
+    uint64_t gen = atomic_load_explicit(&f->gen, memory_order_acquire); /* before the read */
+    fil_bcache *c = fil_bcache_get();
+    for (uint32_t i = 0; c != NULL && i < FIL_BCACHE_N; i++) {
+        if (c->e[i].gen == gen && c->e[i].block == b && c->e[i].len >= need) {
+            *plain_out = c->e[i].data;
+            *len_out = c->e[i].len;
+            return ARM_OK;
+        }
+    }
+    uint8_t *dst = plain;
+    uint32_t slot = 0;
+    if (c != NULL) {
+        slot = c->next++ % FIL_BCACHE_N;
+        c->e[slot].gen = 0; /* empty until it holds the block whole */
+        dst = c->e[slot].data;
+    }
+    uint32_t len = 0;
+    int rc = fil_crypt_block(f, b, phys, dst, &len, err_out);
+    if (rc != ARM_OK) return rc;
+    if (c != NULL) {
+        c->e[slot].gen = gen;
+        c->e[slot].block = b;
+        c->e[slot].len = len;
+    }
+    *plain_out = dst;
+    *len_out = len;
+    return ARM_OK;
+}
+
+static int fil_crypt_read(arm_file *f, uint64_t off, uint8_t *dst, size_t n, int *err_out) {
+    uint8_t phys[ARM_IO_BLOCK], plain[ARM_CRYPT_BLOCK];
+    uint64_t b = off / ARM_CRYPT_BLOCK;
+    uint32_t in = (uint32_t)(off % ARM_CRYPT_BLOCK);
+    int rc = ARM_OK;
+    while (rc == ARM_OK && n > 0) {
+        uint32_t len = 0;
+        const uint8_t *p = NULL;
+        uint32_t need = (uint32_t)ARM_MIN((uint64_t)in + n, (uint64_t)ARM_CRYPT_BLOCK);
+        rc = fil_crypt_cached(f, b, need, &p, &len, phys, plain, err_out);
+        if (rc != ARM_OK) break;
+        size_t k = len > in ? ARM_MIN((size_t)(len - in), n) : 0;
+        /* the bytes asked for are past the file's end */
+        if (k == 0 || (k < n && len < ARM_CRYPT_BLOCK)) rc = ARM_ERR(ARM_CORRUPT);
+        else memcpy(dst, p + in, k);
+        dst += k;
+        n -= k;
+        in = 0;
+        b++;
+    }
+    return rc;
+}
+
+/* Decrypt logical bytes [0, size) of fd (f's data file, or with kind
+ * ARM_CRYPT_KIND_HINT its hint) into an anonymous mapping (released by
+ * arm_file_unview like a file's). A block that is missing or fails
+ * authentication fails the view (ARM_CORRUPT, *bad_out its block number):
+ * no byte a view holds was made up, so an entry that runs into such a block
+ * can never pass its checksum on made-up bytes. Sets no message. */
+static int fil_crypt_view_fd(arm_file *f, int fd, uint32_t kind, uint64_t size,
+                             const uint8_t **view_out, uint64_t *bad_out, int *err_out) {
+    uint8_t *v = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (v == MAP_FAILED) return (*err_out = errno, ARM_ERR(ARM_NOMEM));
+    uint8_t *phys = arm_malloc((size_t)FIL_CRYPT_CHUNK * ARM_IO_BLOCK);
+    uint8_t plain[ARM_CRYPT_BLOCK];
+    int rc = phys ? ARM_OK : ARM_ERR(ARM_NOMEM), err = 0;
+    struct stat sb;
+    if (rc == ARM_OK && fstat(fd, &sb) != 0) rc = (err = errno, ARM_ERR(ARM_IOERR));
+    /* whole physical blocks on disk; one cut short is missing (zeros) */
+    uint64_t have = rc == ARM_OK ? (uint64_t)sb.st_size / ARM_IO_BLOCK : 0;
+    uint64_t want = (size + ARM_CRYPT_BLOCK - 1) / ARM_CRYPT_BLOCK;
+    uint64_t nb = ARM_MIN(want, have);
+    *bad_out = nb;
+    if (rc == ARM_OK && nb < want) rc = ARM_ERR(ARM_CORRUPT); /* cut short */
+    for (uint64_t b = 0; rc == ARM_OK && b < nb; b += FIL_CRYPT_CHUNK) {
+        uint64_t k = ARM_MIN((uint64_t)FIL_CRYPT_CHUNK, nb - b);
+        rc = arm_io_pread(fd, phys, (size_t)k * ARM_IO_BLOCK, b * ARM_IO_BLOCK, &err);
+        for (uint64_t i = 0; rc == ARM_OK && i < k; i++) {
+            uint32_t len = 0;
+            uint64_t at = (b + i) * ARM_CRYPT_BLOCK;
+            if (arm_crypt_open_block(f->crypt, kind, f->fid, b + i, phys + i * ARM_IO_BLOCK, plain,
+                                     &len) != ARM_OK ||
+                (len < ARM_CRYPT_BLOCK && at + len < size)) { /* short inside the file */
+                *bad_out = b + i;
+                rc = ARM_ERR(ARM_CORRUPT);
+                break;
+            }
+            memcpy(v + at, plain, (size_t)ARM_MIN((uint64_t)len, size - at));
+        }
+    }
+    arm_free(phys);
+    if (rc != ARM_OK) {
+        munmap(v, size);
+        *err_out = err;
+        return rc;
+    }
+    mprotect(v, size, PROT_READ);
+    *view_out = v;
+    return ARM_OK;
+}
+
+/* A data file's view; a block that does not open names itself. */
+static int fil_crypt_view(arm_file *f, uint64_t size, const uint8_t **view_out) {
+    int err = 0;
+    uint64_t bad = 0;
+    int rc = fil_crypt_view_fd(f, f->rfd, ARM_CRYPT_KIND_LOG, size, view_out, &bad, &err);
+    if (rc == ARM_CORRUPT)
+        return arm_engine_seterr(rc, 0,
+                                 "the block at file offset %llu of %s fails authentication "
+                                 "(damaged, cut short, or not written under this key)",
+                                 (unsigned long long)(bad * ARM_IO_BLOCK), f->path);
+    if (rc != ARM_OK) return arm_engine_seterr(rc, err, "cannot read %s", f->path);
+    return ARM_OK;
+}
+
+int arm_file_torn_tail(arm_file *f, uint64_t *size) {
+    if (f->crypt == NULL || *size == 0) return ARM_OK;
+    uint8_t phys[ARM_IO_BLOCK], plain[ARM_CRYPT_BLOCK];
+    uint64_t b = (*size - 1) / ARM_CRYPT_BLOCK;
+    uint32_t len = 0;
+    int err = 0;
+    int rc = fil_crypt_block(f, b, phys, plain, &len, &err);
+    if (rc == ARM_CORRUPT) *size = b * ARM_CRYPT_BLOCK; /* torn (or missing): not part of it */
+    return rc == ARM_CORRUPT ? ARM_OK : rc;
+}
+
+/* Cut to size logical bytes: the block size ends in is sealed again with
+ * only what lies below size (its bytes past it must not come back at the
+ * next open), then the physical file is cut after that block. */
+static int fil_crypt_truncate(arm_file *f, uint64_t size, int *err_out) {
+    uint64_t nb = (size + ARM_CRYPT_BLOCK - 1) / ARM_CRYPT_BLOCK;
+    uint32_t tail = (uint32_t)(size % ARM_CRYPT_BLOCK);
+    int rc = ARM_OK;
+    if (tail) {
+        uint8_t phys[ARM_IO_BLOCK], plain[ARM_CRYPT_BLOCK];
+        uint32_t len = 0;
+        rc = fil_crypt_block(f, nb - 1, phys, plain, &len, err_out);
+        if (rc == ARM_OK && len < tail) rc = ARM_ERR(ARM_CORRUPT);
+        if (rc == ARM_OK && len != tail)
+            rc = fil_crypt_write(f, NULL, plain, tail, (nb - 1) * ARM_CRYPT_BLOCK, err_out);
+    }
+    if (rc == ARM_OK) rc = arm_io_truncate(f->fd, nb * ARM_IO_BLOCK, err_out);
+    /* Bytes at and past size may be written again with other contents: no
+     * copy any thread cached before now holds (a reader that loaded the old
+     * generation files its copy under it, which nothing asks for again). */
+    atomic_store_explicit(&f->gen, fil_gen_new(), memory_order_release);
+    return rc;
+}
+
 /* -------------------------------------------------------- one data file */
 void arm_file_path(char *buf, size_t n, const char *dir, uint32_t fid) {
     snprintf(buf, n, "%s/%08u.log", dir, fid);
@@ -287,7 +561,9 @@ int arm_file_new(const arm_files *t, const char *dir, uint32_t shard, uint32_t f
     f->fd = f->rfd = -1;
     f->fid = fid;
     f->shard = shard;
-    f->plain = 1; /* no encryption yet: the file holds the log's bytes as they are */
+    f->crypt = t->crypt;
+    f->plain = f->crypt == NULL; /* else ciphertext: never mapped */
+    atomic_init(&f->gen, fil_gen_new());
     f->ndead = t->ndead;
     f->path = arm_strdup(path);
     f->dead = arm_calloc(f->ndead ? f->ndead : 1, sizeof(*f->dead));
@@ -303,6 +579,7 @@ void arm_file_free(arm_file *f) {
     if (f == NULL) return;
     if (f->map) munmap((void *)f->map, f->map_len);
     arm_free((void *)f->dead);
+    arm_free(f->cbuf_raw);
     if (f->fd >= 0) close(f->fd);
     if (f->rfd >= 0 && f->rfd != f->fd) close(f->rfd);
     arm_free(f->path);
@@ -365,14 +642,21 @@ int arm_file_open(const arm_files *t, const char *dir, uint32_t shard, uint32_t 
         arm_file_free(f);
         return rc;
     }
-    if ((uint64_t)sb.st_size > ARM_FILE_SIZE_MAX) {
+    uint64_t size = (uint64_t)sb.st_size;
+    if (rc == ARM_OK && f->crypt) rc = fil_crypt_size(f, size, &size, &err);
+    if (rc != ARM_OK) {
+        rc = arm_engine_seterr(rc, err, "cannot read %s", f->path);
+        arm_file_free(f);
+        return rc;
+    }
+    if (size > ARM_FILE_SIZE_MAX) {
         /* no data file grows this big (offsets are 32-bit): not ours */
         rc = arm_engine_seterr(ARM_ERR(ARM_CORRUPT), 0, "%s is larger than any data file",
                                f->path);
         arm_file_free(f);
         return rc;
     }
-    *size_out = (uint64_t)sb.st_size;
+    *size_out = size;
     *file_out = f;
     return ARM_OK;
 }
@@ -381,6 +665,8 @@ int arm_file_disk_size(arm_file *f, uint64_t *size_out) {
     struct stat sb;
     *size_out = 0;
     if (fstat(f->rfd, &sb) != 0) return ARM_ERR(ARM_IOERR);
+    int err = 0;
+    if (f->crypt) return fil_crypt_size(f, (uint64_t)sb.st_size, size_out, &err);
     *size_out = (uint64_t)sb.st_size;
     return ARM_OK;
 }
@@ -399,7 +685,7 @@ void arm_file_map(arm_file *f, uint64_t len) {
 int arm_file_view(arm_file *f, uint64_t size, const uint8_t **view_out) {
     *view_out = NULL;
     if (size == 0) return ARM_OK;
-    assert(f->plain); /* an encrypted file will be decrypted into a buffer here */
+    if (f->crypt) return fil_crypt_view(f, size, view_out);
     void *p = mmap(NULL, size, PROT_READ, MAP_PRIVATE, f->rfd, 0);
     if (p == MAP_FAILED)
         return arm_engine_seterr(ARM_ERR(ARM_IOERR), errno, "cannot map %s", f->path);
@@ -415,17 +701,20 @@ void arm_file_unview(const uint8_t *view, uint64_t size) {
 }
 
 int arm_file_read(arm_file *f, uint64_t off, void *dst, size_t n, int *err_out) {
+    if (f->crypt) return fil_crypt_read(f, off, dst, n, err_out);
     return arm_io_pread(f->rfd, dst, n, off, err_out);
 }
 
 int arm_file_write(arm_file *f, arm_io_ring *ring, const void *buf, size_t n, uint64_t off,
                    int *err_out) {
     assert(f->fd >= 0);
+    if (f->crypt) return fil_crypt_write(f, ring, buf, n, off, err_out);
     return arm_io_pwrite(ring, f->fd, buf, n, off, 0, err_out);
 }
 
 int arm_file_truncate(arm_file *f, uint64_t size, int *err_out) {
     assert(f->fd >= 0);
+    if (f->crypt) return fil_crypt_truncate(f, size, err_out);
     return arm_io_truncate(f->fd, size, err_out);
 }
 
@@ -458,6 +747,8 @@ int arm_file_seal(arm_file *f, uint64_t size) {
 void arm_files_sealed(arm_files *t, arm_file *f) {
     if (f->fd >= 0) close(f->fd);
     f->fd = -1;
+    arm_free(f->cbuf_raw); /* nothing is written to it again */
+    f->cbuf_raw = f->cbuf = NULL;
     arm_files_hints_queue(t, f->fid);
 }
 
@@ -483,15 +774,33 @@ uint64_t arm_file_dead(const arm_file *f) {
 typedef struct fil_out {
     int fd;
     uint8_t *buf;
-    size_t len;
-    uint64_t off;      /* file offset of buf[0] */
+    size_t len, cap;   /* bytes in buf, and its room */
+    uint64_t off;      /* (logical) file offset of buf[0] */
     arm_hash_state sum;
     int rc, err;
+    arm_file *f;       /* encrypted: the data file whose hint this is, else NULL */
+    uint8_t *phys;     /* encrypted: buf's blocks sealed, FIL_CRYPT_CHUNK of them */
 } fil_out;
 
+/* An encrypted hint is sealed block by block like its data file (kind HINT:
+ * no block of one passes as the other's); cap is whole blocks, so every
+ * flush but the last starts and ends at a block boundary. */
 static void fil_out_flush(fil_out *o) {
     if (o->rc != ARM_OK || o->len == 0) return;
-    o->rc = arm_io_pwrite_as(ARM_IO_OP_HINT_WRITE, o->fd, o->buf, o->len, o->off, &o->err);
+    if (o->f == NULL) {
+        o->rc = arm_io_pwrite_as(ARM_IO_OP_HINT_WRITE, o->fd, o->buf, o->len, o->off, &o->err);
+    } else {
+        assert(o->off % ARM_CRYPT_BLOCK == 0);
+        uint64_t b0 = o->off / ARM_CRYPT_BLOCK;
+        size_t k = 0;
+        for (size_t at = 0; o->rc == ARM_OK && at < o->len; at += ARM_CRYPT_BLOCK, k++)
+            o->rc = arm_crypt_seal(o->f->crypt, ARM_CRYPT_KIND_HINT, o->f->fid, b0 + k, o->buf + at,
+                                   (uint32_t)ARM_MIN(o->len - at, (size_t)ARM_CRYPT_BLOCK),
+                                   o->phys + k * ARM_IO_BLOCK);
+        if (o->rc == ARM_OK)
+            o->rc = arm_io_pwrite_as(ARM_IO_OP_HINT_WRITE, o->fd, o->phys, k * ARM_IO_BLOCK,
+                                     b0 * ARM_IO_BLOCK, &o->err);
+    }
     o->off += o->len;
     o->len = 0;
 }
@@ -500,8 +809,8 @@ static void fil_out_flush(fil_out *o) {
 static void fil_out_raw(fil_out *o, const void *p, size_t n) {
     const uint8_t *src = p;
     while (n > 0 && o->rc == ARM_OK) {
-        if (o->len == FIL_HINT_BUF) fil_out_flush(o);
-        size_t k = ARM_MIN(n, (size_t)FIL_HINT_BUF - o->len);
+        if (o->len == o->cap) fil_out_flush(o);
+        size_t k = ARM_MIN(n, o->cap - o->len);
         memcpy(o->buf + o->len, src, k);
         o->len += k;
         src += k;
@@ -547,9 +856,14 @@ int arm_file_write_hint(arm_file *f, const uint8_t db_id[16], uint32_t flags) {
     fil_out o = {.fd = -1, .rc = ARM_OK};
     rc = arm_file_view(f, size, &p);
     if (rc == ARM_OK) {
-        o.buf = arm_malloc(FIL_HINT_BUF);
+        o.cap = f->crypt ? (size_t)FIL_CRYPT_CHUNK * ARM_CRYPT_BLOCK : FIL_HINT_BUF;
+        o.buf = arm_malloc(o.cap);
+        if (f->crypt) {
+            o.f = f;
+            o.phys = arm_malloc((size_t)FIL_CRYPT_CHUNK * ARM_IO_BLOCK);
+        }
         o.fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-        if (o.buf == NULL) rc = ARM_ERR(ARM_NOMEM);
+        if (o.buf == NULL || (f->crypt && o.phys == NULL)) rc = ARM_ERR(ARM_NOMEM);
         else if (o.fd < 0) rc = arm_io_errno_rc(errno);
     }
     if (rc != ARM_OK) goto cleanup;
@@ -589,6 +903,7 @@ cleanup:
     if (o.fd >= 0) close(o.fd);
     if (rc != ARM_OK) (void)unlink(tmp);
     arm_free(o.buf);
+    arm_free(o.phys);
     arm_file_unview(p, size);
     return rc;
 }
@@ -602,13 +917,23 @@ int arm_file_open_hint(arm_file *f, const uint8_t db_id[16], uint32_t flags, uin
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) return errno == ENOENT ? ARM_NOTFOUND : ARM_ERR(ARM_CORRUPT);
     struct stat sb;
-    int rc = fstat(fd, &sb) == 0 ? ARM_OK : ARM_ERR(ARM_CORRUPT);
+    int rc = fstat(fd, &sb) == 0 ? ARM_OK : ARM_ERR(ARM_CORRUPT), err = 0;
     uint64_t size = rc == ARM_OK ? (uint64_t)sb.st_size : 0;
+    if (rc == ARM_OK && f->crypt && fil_crypt_size_fd(fd, size, &size, &err) != ARM_OK)
+        rc = ARM_ERR(ARM_CORRUPT);
     /* a hint is smaller than its data file: records are entries minus values */
     if (rc == ARM_OK && (size < ARM_HINT_HEADER_SIZE + ARM_HINT_FOOTER || size > 2 * log_size + 4096))
         rc = ARM_ERR(ARM_CORRUPT);
     void *p = MAP_FAILED;
-    if (rc == ARM_OK) p = mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0);
+    if (rc == ARM_OK && f->crypt) {
+        /* every block must open: a hint is all there or none at all */
+        const uint8_t *v = NULL;
+        uint64_t bad = 0;
+        if (fil_crypt_view_fd(f, fd, ARM_CRYPT_KIND_HINT, size, &v, &bad, &err) == ARM_OK)
+            p = (void *)(uintptr_t)v;
+    } else if (rc == ARM_OK) {
+        p = mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0);
+    }
     close(fd);
     if (rc == ARM_OK && p == MAP_FAILED) rc = ARM_ERR(ARM_CORRUPT);
     if (rc != ARM_OK) return rc;
@@ -828,3 +1153,5 @@ int arm_files_destroy_dir(const char *dir) {
 
 #undef FIL_RETIRED
 #undef FIL_HINT_BUF
+#undef FIL_CRYPT_CHUNK
+#undef FIL_BCACHE_N

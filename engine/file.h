@@ -21,14 +21,18 @@
  * free.
  *
  * Bytes. Every write of data-file bytes goes through arm_file_write and
- * every read through arm_file_read, arm_file_view or arm_file_mapped: the
- * block-level seam where encryption will go. A mapping is handed out only
+ * every read through arm_file_read, arm_file_view or arm_file_mapped, at
+ * logical offsets: the block-level seam where encryption sits. In an
+ * encrypted file, logical block b (ARM_CRYPT_BLOCK bytes) is physical block b
+ * (4096 bytes, crypto.h); only this file maps one to the other, so every
+ * byte above it is plaintext at logical offsets. A mapping is handed out only
  * where the bytes on disk are the plaintext.
  */
 #ifndef ARM_FILE_H
 #define ARM_FILE_H
 
 #include "../common/arm_base.h"
+#include "crypto.h"
 #include "io.h"
 
 #include <pthread.h>
@@ -56,6 +60,11 @@ typedef struct arm_file {
     _Atomic uint64_t *dead; /* ndead counters, owned */
     uint32_t ndead;         /* = shard count */
     int plain;              /* 1: the bytes on disk are the plaintext (mappable) */
+    arm_crypt *crypt;       /* encrypted file: the table's context (borrowed); NULL = plain */
+    uint8_t *cbuf_raw;      /* encrypted, writable: room for sealed blocks, owned */
+    uint8_t *cbuf;          /* cbuf_raw aligned to ARM_IO_BLOCK (O_DIRECT) */
+    _Atomic uint64_t gen;   /* encrypted: names this file's bytes in the per-thread cache of
+                               decrypted blocks; new when the file is cut (file.c) */
     char *path;             /* owned */
     const uint8_t *map;     /* read-only shared mapping of the file, or NULL (pread) */
     uint64_t map_len;       /* bytes mapped; never read past the file's flushed end */
@@ -67,6 +76,8 @@ typedef struct arm_files_chunk arm_files_chunk;
 typedef struct arm_files {
     pthread_mutex_t lock;   /* guards adding files, chunk creation and removal */
     uint32_t ndead;         /* dead-byte counters per file (the shard count) */
+    arm_crypt *crypt;       /* encryption context for every file (borrowed), or NULL;
+                               set before the first file is created or opened */
     /* chunk pointers are published once, atomically: readers take no lock */
     _Atomic(arm_files_chunk *) chunks[ARM_FILE_CHUNKS_MAX];
 
@@ -199,12 +210,24 @@ ARM_PRIVATE int arm_file_create(arm_files *t, const char *dir, uint32_t shard, u
  * ARM_NOMEM. */
 ARM_PRIVATE int arm_file_open(const arm_files *t, const char *dir, uint32_t shard, uint32_t fid,
                               arm_file **file_out, uint64_t *size_out);
-/* The file's size on disk (fstat). ARM_OK or ARM_IOERR. */
+/* The file's logical size on disk (fstat; for an encrypted file, from its
+ * last block's length). ARM_OK or ARM_IOERR. */
 ARM_PRIVATE int arm_file_disk_size(arm_file *f, uint64_t *size_out);
+/* A shard's newest file may end in a tail block a crash tore while it was
+ * rewritten (an encrypted tail block is rewritten whole): when the block
+ * *size ends in does not open, *size becomes that block's start, so the
+ * recovery that follows cuts it like any torn write. No-op for a plain file.
+ * ARM_OK or ARM_IOERR. */
+ARM_PRIVATE int arm_file_torn_tail(arm_file *f, uint64_t *size);
 /* Map len bytes of f for zero-copy reads (may exceed the file: only bytes
  * already in it are ever touched). Failure leaves f->map NULL (reads then go
  * through arm_file_read). */
 ARM_PRIVATE void arm_file_map(arm_file *f, uint64_t len);
+/* Logical bytes per block: writers that rewrite a tail block (shard.c) align
+ * to this. 4096 for a plain file, ARM_CRYPT_BLOCK for an encrypted one. */
+static inline uint64_t arm_file_block(const arm_file *f) {
+    return f->crypt ? ARM_CRYPT_BLOCK : ARM_IO_BLOCK;
+}
 /* Pointer to bytes [off, off+n) of f in its mapping, or NULL when unmapped
  * there. The caller knows the bytes are in the file already (a sealed file,
  * or below the active file's flushed end). */
@@ -214,19 +237,28 @@ static inline const uint8_t *arm_file_mapped(const arm_file *f, uint64_t off, si
 }
 /* A read-only view of bytes [0, size) for a sequential pass (recovery,
  * check, hints): ARM_OK and *view_out, released with arm_file_unview;
- * ARM_IOERR (message set). size 0 gives NULL. */
+ * ARM_IOERR (message set). size 0 gives NULL. An encrypted file is
+ * decrypted into the view; a block in it that is missing or fails
+ * authentication is ARM_CORRUPT, the message naming the file and the
+ * block's offset (no made-up byte is ever in a view). */
 ARM_PRIVATE int arm_file_view(arm_file *f, uint64_t size, const uint8_t **view_out);
 ARM_PRIVATE void arm_file_unview(const uint8_t *view, uint64_t size);
 /* Copy file bytes [off, off+n) into dst. ARM_OK, ARM_IOERR (*err_out
- * errno), ARM_CORRUPT (the file is shorter). Sets no message. */
+ * errno), ARM_CORRUPT (the file is shorter, or a block of an encrypted file
+ * fails authentication). Sets no message. */
 ARM_PRIVATE int arm_file_read(arm_file *f, uint64_t off, void *dst, size_t n, int *err_out);
 /* Write n bytes at off through the write fd (the ring when given; O_DIRECT
  * files need ARM_IO_BLOCK-aligned off, n and buf). buf belongs to the ring
- * until this returns. ARM_OK, ARM_IOERR/ARM_FULL (*err_out errno). Sets no
- * message. */
+ * until this returns. An encrypted file takes off at a block boundary
+ * (arm_file_block) and any n: each block is sealed under a fresh nonce into
+ * f's own aligned buffer, the last one holding what is left (a tail block
+ * that is rewritten whole as it grows). ARM_OK, ARM_IOERR/ARM_FULL (*err_out
+ * errno), ARM_NOMEM. Sets no message. */
 ARM_PRIVATE int arm_file_write(arm_file *f, arm_io_ring *ring, const void *buf, size_t n,
                                uint64_t off, int *err_out);
-/* Cut the file to size bytes (write fd). Sets no message. */
+/* Cut the file to size logical bytes (write fd); an encrypted file's block
+ * that size ends inside is sealed again holding only what lies below size.
+ * Sets no message. */
 ARM_PRIVATE int arm_file_truncate(arm_file *f, uint64_t size, int *err_out);
 /* fdatasync the write fd. Sets no message. */
 ARM_PRIVATE int arm_file_datasync(arm_file *f, int *err_out);

@@ -661,19 +661,32 @@ static int rec_file(rec_state *st, arm_shard *s, uint32_t fid, int last, arm_fil
     arm_file *f;
     int rc = arm_file_open(&e->files, s->dir, s->id, fid, &f, &r->size);
     if (rc != ARM_OK) return rc;
+    /* an encrypted newest file's torn tail block is no part of it */
+    if (last && (rc = arm_file_torn_tail(f, &r->size)) != ARM_OK) {
+        rc = arm_engine_seterr(rc, 0, "cannot read the tail of %s", f->path);
+        arm_file_free(f);
+        return rc;
+    }
     uint64_t size = r->size;
     uint8_t head[ARM_FILE_HEADER_SIZE];
     int err = 0;
     if (size >= ARM_FILE_HEADER_SIZE && (rc = arm_file_read(f, 0, head, sizeof(head), &err)) != ARM_OK) {
-        rc = arm_engine_seterr(rc, err, "cannot read the header of %s", f->path);
-        arm_file_free(f);
-        return rc;
+        if (rc != ARM_CORRUPT) {
+            rc = arm_engine_seterr(rc, err, "cannot read the header of %s", f->path);
+            arm_file_free(f);
+            return rc;
+        }
+        /* an encrypted first block that fails authentication: a bad header */
+        memset(head, 0, sizeof(head));
+        rc = ARM_OK;
     }
     arm_file_hdr fh;
     if (size < ARM_FILE_HEADER_SIZE || arm_file_hdr_decode(head, sizeof(head), &fh) != ARM_OK ||
         fh.fid != fid || fh.shard != s->id || memcmp(fh.db_id, e->meta.db_id, 16) != 0 ||
         fh.flags != e->meta.flags) {
         rc = rec_bad_header(f, size, &r->bad_header);
+        /* an encrypted file whose blocks do not open: damage, not a torn first block */
+        if (rc == ARM_CORRUPT) r->bad_header = 1, rc = ARM_OK;
         arm_file_free(f);
         return rc;
     }

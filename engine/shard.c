@@ -11,7 +11,10 @@
  * buf_off is block aligned and <= flushed_off <= buf_off + buf_len; the file
  * holds [0, flushed_off); synced_off <= flushed_off. With O_DIRECT a flush
  * writes whole blocks, zero-padding the tail block, which is rewritten as it
- * grows; recovery treats the zeros as the end of the log.
+ * grows; recovery treats the zeros as the end of the log. An encrypted file
+ * is written the same way at any I/O mode, in its own logical blocks
+ * (arm_file_block: file.c seals each one whole, the tail block holding what
+ * there is), so buf_off is a multiple of the active file's block size.
  */
 #include "engine_int.h"
 #include "../common/arm_alloc.h"
@@ -76,6 +79,16 @@ void arm_shard_deinit(arm_engine *e, arm_shard *s) {
     pthread_cond_destroy(&s->sync_cond);
 }
 
+/* Where the bytes of the active file f that a reader may take from the file
+ * without the log mutex end: everything flushed, but for an encrypted file
+ * only up to its tail block, which a flush rewrites whole (a read racing
+ * that write would see the block half rewritten and fail authentication).
+ * The tail block's flushed bytes are in the write buffer too. */
+static uint64_t shard_stable_end(const arm_file *f, uint64_t flushed) {
+    uint64_t blk = arm_file_block(f);
+    return f->crypt ? flushed / blk * blk : flushed;
+}
+
 const uint8_t *arm_shard_mapped(arm_engine *e, arm_file *f, uint64_t off, size_t n) {
     arm_shard *s = &e->shards[f->shard];
     if (atomic_load(&s->active_fid) != f->fid || off + n <= atomic_load(&s->flushed_off))
@@ -85,14 +98,21 @@ const uint8_t *arm_shard_mapped(arm_engine *e, arm_file *f, uint64_t off, size_t
 
 /* ----------------------------------------------------------- flushing */
 int arm_shard_flush_locked(arm_engine *e, arm_shard *s) {
-    (void)e; /* kept for the encryption layer, which needs the key */
+    (void)e;
     uint64_t end = s->buf_off + s->buf_len;
     uint64_t fl = atomic_load(&s->flushed_off);
     assert(s->buf_off <= fl && fl <= end);
     if (fl == end) return ARM_OK;
     arm_file *f = s->active;
     int err = 0, rc;
-    if (s->direct) {
+    uint64_t blk = arm_file_block(f);
+    assert(s->buf_off % blk == 0);
+    if (f->crypt) {
+        /* from the block the unflushed bytes start in: a block is sealed whole */
+        uint64_t rel = fl / blk * blk - s->buf_off;
+        rc = arm_file_write(f, s->direct ? s->ring : NULL, s->buf + rel, s->buf_len - rel,
+                            s->buf_off + rel, &err);
+    } else if (s->direct) {
         uint64_t rel = SHARD_ALIGN_DOWN(fl) - s->buf_off;
         uint64_t rel_end = SHARD_ALIGN_UP((uint64_t)s->buf_len);
         memset(s->buf + s->buf_len, 0, rel_end - s->buf_len);
@@ -107,7 +127,7 @@ int arm_shard_flush_locked(arm_engine *e, arm_shard *s) {
     }
     atomic_store(&s->flushed_off, end);
     /* Keep only the partial tail block (it is rewritten as it grows). */
-    uint32_t keep = s->buf_len % ARM_IO_BLOCK;
+    uint32_t keep = (uint32_t)(s->buf_len % blk);
     uint32_t drop = s->buf_len - keep;
     if (drop) {
         memmove(s->buf, s->buf + drop, keep);
@@ -173,7 +193,7 @@ int arm_shard_resume(arm_engine *e, arm_shard *s, arm_file *f, uint64_t end) {
     if (rc != ARM_OK) return rc;
     s->active = f;
     s->direct = direct;
-    s->buf_off = SHARD_ALIGN_DOWN(end);
+    s->buf_off = end / arm_file_block(f) * arm_file_block(f);
     s->buf_len = (uint32_t)(end - s->buf_off);
     atomic_store(&s->flushed_off, end);
     s->synced_off = end;
@@ -270,11 +290,12 @@ int arm_shard_read(arm_engine *e, arm_file *f, uint64_t off, void *dst, size_t n
     }
     /* Fast path, no lock: a sealed file, or bytes already in the file. A
      * stale view errs towards the locked path, never the other way. */
-    if (atomic_load(&s->active_fid) != f->fid || off + n <= atomic_load(&s->flushed_off)) {
+    if (atomic_load(&s->active_fid) != f->fid ||
+        off + n <= shard_stable_end(f, atomic_load(&s->flushed_off))) {
         rc = arm_file_read(f, off, dst, n, &err);
     } else {
         arm_log_lock(&s->log_lock);
-        if (s->active != f || off + n <= atomic_load(&s->flushed_off)) {
+        if (s->active != f || off + n <= shard_stable_end(f, atomic_load(&s->flushed_off))) {
             pthread_mutex_unlock(&s->log_lock);
             rc = arm_file_read(f, off, dst, n, &err);
         } else {

@@ -453,6 +453,8 @@ static int opts_bad(char **errmsg, const char *name, const char *value, const ch
 typedef struct opts_state {
     int seen[OPT_COUNT];
     char *dir;               /* raw dir= value (sqlite3_malloc) */
+    char *key_file;          /* raw key_file= value (sqlite3_malloc) */
+    char *key_env;           /* key_env= value (sqlite3_malloc) */
     int key_type;            /* -1 when not given */
     uint64_t max_key_size;   /* 0 when not given */
     uint64_t max_value_size; /* 0 when not given */
@@ -538,11 +540,22 @@ static int opts_apply(opts_state *st, arm_ext_config *cfg, int id, const char *v
         cfg->shared = w % 2;
         return SQLITE_OK;
     }
-    default:
-        // key_file / key_env: recognised so the message is precise, refused
-        // until the engine can encrypt (a key never goes into this text).
-        *errmsg = sqlite3_mprintf("armdb: option %s: encryption is not supported yet", name);
-        return SQLITE_ERROR;
+    case OPT_KEY_FILE:
+        // the option names where the key is, never the key: SQLite keeps
+        // this text in sqlite_schema, readable by anyone with the file
+        if (*val == 0) return opts_bad(errmsg, name, val, "the path of a file holding the key");
+        st->key_file = sqlite3_mprintf("%s", val);
+        return st->key_file ? SQLITE_OK : SQLITE_NOMEM;
+    default: /* OPT_KEY_ENV: every other option has its case above */
+        for (const char *c = val; *c; c++)
+            if (!isalnum((unsigned char)*c) && *c != '_') {
+                *errmsg = sqlite3_mprintf("armdb: option %s: expected the name of an environment "
+                                          "variable (letters, digits, _)", name);
+                return SQLITE_ERROR;
+            }
+        if (*val == 0) return opts_bad(errmsg, name, val, "the name of an environment variable");
+        st->key_env = sqlite3_mprintf("%s", val);
+        return st->key_env ? SQLITE_OK : SQLITE_NOMEM;
     }
 }
 
@@ -784,7 +797,24 @@ ARM_PRIVATE int arm_opts_parse(sqlite3 *db, int argc, const char *const *argv,
             if (cfg->dir == NULL) rc = SQLITE_ERROR;
         }
     }
+    if (rc == SQLITE_OK && st.key_file != NULL && st.key_env != NULL) {
+        *errmsg = sqlite3_mprintf("armdb: give key_file or key_env, not both");
+        rc = SQLITE_ERROR;
+    }
+    if (rc == SQLITE_OK && st.key_file != NULL) {
+        // relative to the database file, like dir=
+        cfg->key_file = arm_opts_resolve_dir(db, argv[1], st.key_file);
+        cfg->eng.key_file = cfg->key_file;
+        if (cfg->key_file == NULL) rc = SQLITE_NOMEM;
+    }
+    if (rc == SQLITE_OK && st.key_env != NULL) {
+        cfg->key_env = st.key_env;
+        cfg->eng.key_env = cfg->key_env;
+        st.key_env = NULL;
+    }
     sqlite3_free(st.dir);
+    sqlite3_free(st.key_file);
+    sqlite3_free(st.key_env);
     if (rc == SQLITE_NOMEM && *errmsg == NULL) *errmsg = sqlite3_mprintf("armdb: out of memory");
     if (rc != SQLITE_OK) arm_opts_clear(cfg);
     return rc;
@@ -800,6 +830,8 @@ ARM_PRIVATE void arm_opts_clear(arm_ext_config *cfg) {
     }
     sqlite3_free(cfg->cols);
     sqlite3_free(cfg->dir);
+    sqlite3_free(cfg->key_file);
+    sqlite3_free(cfg->key_env);
     memset(cfg, 0, sizeof(*cfg));
 }
 

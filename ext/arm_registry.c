@@ -334,7 +334,14 @@ ARM_PRIVATE int arm_ext_engine_acquire(const arm_ext_config *cfg, const arm_ext_
         *fail_out = ARM_EXT_FAIL_OTHER;
         rc = ARM_READONLY;
     } else if (sh != NULL) {
-        rc = reg_check(sh, cfg, me, create, fail_out, errmsg);
+        // shared: the engine was opened with someone's key, this table must
+        // bring the same one (or none for a plain database)
+        rc = arm_engine_key_verify(sh->engine, &cfg->eng);
+        if (rc != ARM_OK) {
+            reg_engine_error(errmsg, real, rc);
+            *fail_out = ARM_EXT_FAIL_OTHER;
+        }
+        if (rc == ARM_OK) rc = reg_check(sh, cfg, me, create, fail_out, errmsg);
         if (rc == ARM_OK) sh->refs++;
     } else {
         arm_engine *e = NULL;

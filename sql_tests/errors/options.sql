@@ -49,8 +49,8 @@ CREATE VIRTUAL TABLE x USING armdb(dir='x', max_key_size=0);
 CREATE VIRTUAL TABLE x USING armdb(dir='x', max_key_size=65535);
 CREATE VIRTUAL TABLE x USING armdb(dir='x', max_value_size=0);
 CREATE VIRTUAL TABLE x USING armdb(dir='x', max_value_size='2GB');
--- encryption keys never go into the CREATE text; the options are known but
--- the engine cannot encrypt yet
+-- encryption keys never go into the CREATE text: the options name a key
+-- file or an environment variable (a missing one is an error; see crypt/)
 CREATE VIRTUAL TABLE x USING armdb(dir='x', key_file='/etc/armdb.key');
 CREATE VIRTUAL TABLE x USING armdb(dir='x', key_env='ARMDB_KEY');
 -- table form mistakes

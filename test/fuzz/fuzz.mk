@@ -9,11 +9,12 @@
 FUZZ_CC        ?= clang
 FUZZ_SECONDS   ?= 60
 FUZZ_SMOKE_RUNS ?= 10000
-FUZZ_TARGETS   := fuzz_log fuzz_meta fuzz_recover fuzz_hint fuzz_repl_frame fuzz_repl_handshake
+FUZZ_TARGETS   := fuzz_log fuzz_meta fuzz_recover fuzz_recover_crypt fuzz_hint fuzz_repl_frame fuzz_repl_handshake
 FUZZ_DIR       := $(O)/fuzz
 FUZZ_MAXLEN_fuzz_log     := 8192
 FUZZ_MAXLEN_fuzz_meta    := 128
 FUZZ_MAXLEN_fuzz_recover := 4096
+FUZZ_MAXLEN_fuzz_recover_crypt := 4096
 FUZZ_MAXLEN_fuzz_hint    := 8192
 FUZZ_MAXLEN_fuzz_repl_frame := 16384
 FUZZ_MAXLEN_fuzz_repl_handshake := 4096
@@ -78,6 +79,7 @@ $(FUZZ_DIR)/mkcorpus_repl: $(MKCORPUS_REPL_SRC) test/fuzz/fuzz_repl.h repl/repl_
 
 fuzz-corpus: $(FUZZ_DIR)/mkcorpus $(FUZZ_DIR)/mkcorpus_repl
 	rm -rf test/fuzz/corpus/fuzz_log test/fuzz/corpus/fuzz_meta test/fuzz/corpus/fuzz_recover \
+		test/fuzz/corpus/fuzz_recover_crypt \
 		test/fuzz/corpus/fuzz_hint test/fuzz/corpus/fuzz_repl_frame \
 		test/fuzz/corpus/fuzz_repl_handshake
 	$(FUZZ_DIR)/mkcorpus test/fuzz/corpus

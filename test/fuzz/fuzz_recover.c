@@ -27,6 +27,14 @@
  *   - acknowledged writes survive close and reopen;
  *   - no crash, leak (LeakSanitizer) or hang.
  *
+ * Built with FR_CRYPT (fuzz_recover_crypt.c), the same programs describe an
+ * encrypted database: the files are sealed block by block with the engine's
+ * own crypto.c under a fixed key (config bit 3 picks XChaCha20-Poly1305
+ * instead of AES-256-GCM; encrypted files are never mapped), FR_FLIP flips
+ * bits of the ciphertext instead of the plaintext, and the invariants hold
+ * against the plaintext as it decrypts (a changed last block is a torn tail
+ * block, a changed block elsewhere is damage no open reads past).
+ *
  * Reproducing: `ARM_FUZZ_BUILD_ONLY=1 build/fuzz/fuzz_recover crash-file` writes the
  * directory an input describes (path printed), keeps it and opens nothing.
  * ARM_FUZZ_DIR chooses the parent directory (default /dev/shm, else $TMPDIR).
@@ -43,8 +51,13 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
+#ifndef FR_CRYPT
+#define FR_CRYPT 0
+#endif
 #define FR_MAX_FILES 16
 #define FR_FILE_MAX  (160u * 1024) /* bytes per generated file */
+#define FR_MAX_FLIPS 64            /* ciphertext flips (FR_CRYPT) */
+static const uint8_t fr_key[32] = "fuzz-recover-key-0123456789abcde";
 
 typedef struct fr_file {
     uint32_t shard, fid;
@@ -68,6 +81,13 @@ typedef struct fr_build {
     uint16_t l_klen;
     uint32_t l_vlen;
     uint64_t l_seq;
+    /* FR_CRYPT: flips of the ciphertext, applied once files are sealed */
+    int nflips;
+    struct {
+        int file;
+        uint16_t off;
+        uint8_t bit;
+    } flip[FR_MAX_FLIPS];
 } fr_build;
 
 static char fr_dir[512];
@@ -139,7 +159,7 @@ static void fr_valid_hdr(uint8_t out[64], uint32_t shard, uint32_t fid, uint64_t
     fz_put32(out + 8, ARM_FORMAT_VERSION);
     fz_put32(out + 12, shard);
     fz_put32(out + 16, fid);
-    fz_put32(out + 20, 0);
+    fz_put32(out + 20, FR_CRYPT ? ARM_META_ENCRYPTED : 0);
     memcpy(out + 24, fr_db_id, 16);
     fz_put64(out + 40, base_seq);
     fz_block_seal(out);
@@ -298,7 +318,13 @@ static void fr_build_run(fr_build *b, fr_in *in) {
         case FR_FLIP: {
             fr_file *f = fr_cur(b);
             size_t off = fr_u16(in);
-            if (f && f->len) f->p[off % f->len] ^= (uint8_t)(1u << (arg % 8));
+            if (FR_CRYPT && f && b->nflips < FR_MAX_FLIPS) {
+                b->flip[b->nflips].file = (int)(f - b->files);
+                b->flip[b->nflips].off = (uint16_t)off;
+                b->flip[b->nflips++].bit = (uint8_t)(arg % 8);
+            } else if (!FR_CRYPT && f && f->len) {
+                f->p[off % f->len] ^= (uint8_t)(1u << (arg % 8));
+            }
             break;
         }
         default: { /* FR_REPEAT */
@@ -364,12 +390,62 @@ static void fr_write(const char *path, const void *p, size_t n) {
     FUZZ_CHECK(close(fd) == 0);
 }
 
-static void fr_write_db(const fr_build *b, uint32_t shards, uint32_t prefix_bits) {
+/* FR_CRYPT: file i sealed into *phys_out (malloc'd, *n_out bytes), its
+ * recorded flips applied. A block whose ciphertext they changed cannot be
+ * read: when it is the file's last block the engine takes it for a torn tail
+ * block (the file ends where it starts), so f->len is cut there; anywhere
+ * else no open gets past it, and its plaintext becomes zeros in f->p (no
+ * invariant is checked over a directory that does not open). */
+static void fr_seal_file(fr_build *b, int i, arm_crypt *c, uint8_t **phys_out, size_t *n_out) {
+    fr_file *f = &b->files[i];
+    size_t nb = (f->len + ARM_CRYPT_BLOCK - 1) / ARM_CRYPT_BLOCK;
+    uint8_t *ph = malloc(nb ? nb * ARM_IO_BLOCK : 1), *orig = malloc(nb ? nb * ARM_IO_BLOCK : 1);
+    FUZZ_CHECK(ph != NULL && orig != NULL);
+    for (size_t k = 0; k < nb; k++) {
+        size_t at = k * ARM_CRYPT_BLOCK, len = ARM_MIN((size_t)ARM_CRYPT_BLOCK, f->len - at);
+        FUZZ_CHECK(arm_crypt_seal(c, ARM_CRYPT_KIND_LOG, f->fid, k, f->p + at, (uint32_t)len,
+                                  ph + k * ARM_IO_BLOCK) == ARM_OK);
+    }
+    memcpy(orig, ph, nb * ARM_IO_BLOCK);
+    for (int j = 0; nb && j < b->nflips; j++)
+        if (b->flip[j].file == i)
+            ph[b->flip[j].off % (nb * ARM_IO_BLOCK)] ^= (uint8_t)(1u << b->flip[j].bit);
+    size_t len = f->len;
+    for (size_t k = 0; k < nb; k++) {
+        if (memcmp(ph + k * ARM_IO_BLOCK, orig + k * ARM_IO_BLOCK, ARM_IO_BLOCK) == 0) continue;
+        size_t at = k * ARM_CRYPT_BLOCK;
+        memset(f->p + at, 0, ARM_MIN((size_t)ARM_CRYPT_BLOCK, len - at));
+        if (k == nb - 1) f->len = at;
+    }
+    free(orig);
+    *phys_out = ph;
+    *n_out = nb * ARM_IO_BLOCK;
+}
+
+/* The logical size of an encrypted file on disk (file.c's rule). */
+static size_t fr_logical_size(const char *path) {
+    struct stat sb;
+    if (stat(path, &sb) != 0 || sb.st_size == 0) return 0;
+    size_t phys = (size_t)sb.st_size, nb = (phys + ARM_IO_BLOCK - 1) / ARM_IO_BLOCK;
+    uint32_t last = ARM_CRYPT_BLOCK;
+    uint8_t hdr[16];
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (phys % ARM_IO_BLOCK == 0 && fd >= 0 &&
+        pread(fd, hdr, sizeof hdr, (off_t)((nb - 1) * ARM_IO_BLOCK)) == (ssize_t)sizeof hdr) {
+        uint32_t len = fz_get32(hdr + 8);
+        if (len >= 1 && len <= ARM_CRYPT_BLOCK) last = len;
+    }
+    if (fd >= 0) close(fd);
+    return (nb - 1) * ARM_CRYPT_BLOCK + last;
+}
+
+static void fr_write_db(fr_build *b, uint32_t shards, uint32_t prefix_bits, int cipher) {
     char path[700];
     arm_meta m;
     memset(&m, 0, sizeof(m));
     m.version = ARM_FORMAT_VERSION;
     m.shard_count = shards;
+    m.flags = FR_CRYPT ? ARM_META_ENCRYPTED : 0;
     memcpy(m.db_id, fr_db_id, 16);
     m.prefix_bits = prefix_bits;
     m.created_ms = 1;
@@ -379,14 +455,25 @@ static void fr_write_db(const fr_build *b, uint32_t shards, uint32_t prefix_bits
     fr_write(path, meta, sizeof(meta));
     snprintf(path, sizeof(path), "%s/LOCK", fr_dir);
     fr_write(path, NULL, 0);
+    arm_crypt *c = NULL;
+    if (FR_CRYPT) FUZZ_CHECK(arm_crypt_create(fr_dir, fr_db_id, fr_key, cipher, &c) == ARM_OK);
     for (int i = 0; i < b->nfiles; i++) {
         const fr_file *f = &b->files[i];
         snprintf(path, sizeof(path), "%s/shard-%03u", fr_dir, f->shard);
         FUZZ_CHECK(mkdir(path, 0755) == 0 || errno == EEXIST);
         snprintf(path, sizeof(path), "%s/shard-%03u/%08u.log", fr_dir, f->shard, f->fid);
         if (f->lead) path[strlen(path) - 12] = f->lead;
-        fr_write(path, f->p, f->len);
+        if (c != NULL) {
+            uint8_t *ph = NULL;
+            size_t n = 0;
+            fr_seal_file(b, i, c, &ph, &n);
+            fr_write(path, ph, n);
+            free(ph);
+        } else {
+            fr_write(path, f->p, f->len);
+        }
     }
+    arm_crypt_free(c);
 }
 
 /* ------------------------------------------------------------ checking */
@@ -473,6 +560,7 @@ static void fr_check_cuts(const fr_build *b) {
         snprintf(path, sizeof(path), "%s/shard-%03u/%08u.log", fr_dir, f->shard, f->fid);
         struct stat sb;
         size_t now = stat(path, &sb) == 0 ? (size_t)sb.st_size : 0;
+        if (FR_CRYPT) now = fr_logical_size(path);
         if (now >= f->len) continue;
         /* removed or set aside whole: entries start past the header */
         if (now < ARM_FILE_HEADER_SIZE) now = ARM_FILE_HEADER_SIZE;
@@ -581,7 +669,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     memset(&b, 0, sizeof(b));
     fr_build_run(&b, &in);
     uint32_t shards = 1 + (cfg & 3u);
-    fr_write_db(&b, shards, (cfg & FR_CFG_PREFIX) ? 8 : 0);
+    fr_write_db(&b, shards, (cfg & FR_CFG_PREFIX) ? 8 : 0,
+                (cfg & FR_CFG_NO_MMAP) ? ARM_CIPHER_XCHACHA20 : ARM_CIPHER_AES256GCM);
     if (fr_build_only) {
         for (int i = 0; i < b.nfiles; i++) free(b.files[i].p);
         fprintf(stderr, "fuzz_recover: database written to %s\n", fr_dir);
@@ -611,6 +700,7 @@ static void fr_run(const fr_build *b, const fr_entries *es, uint8_t cfg) {
     o.io_backend = ARM_IO_POSIX;
     o.create_if_missing = 0;
     o.mmap_reads = !(cfg & FR_CFG_NO_MMAP);
+    if (FR_CRYPT) o.encryption_key = fr_key;
     int ordered = o.index_kind == ARM_INDEX_ORDERED;
     static const uint8_t put_key[] = "\xff" "fuzz-put";
 

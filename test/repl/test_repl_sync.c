@@ -5,7 +5,9 @@
  * more entries than one batch, streaming after catch-up, reconnect with no
  * loss and no duplicates (resumed from the stored positions, no snapshot),
  * many file rotations while streaming, several shards, entries never flushed
- * (still in the leader's write buffer), a follower past max_followers
+ * (still in the leader's write buffer), encrypted leader and follower
+ * (buffered entries, rotations, no plaintext on the follower's disk), a
+ * follower past max_followers
  * refused and left empty, transactions larger than a frame, authentication
  * right / wrong / missing / one-sided, a follower of another leader and a
  * non-empty follower without positions getting a snapshot (their old keys
@@ -246,8 +248,7 @@ static void test_multi_shard(void) {
 }
 
 /* Written and never flushed (sync=off, a large write buffer): the leader
- * reads them out of its write buffer. (The encrypted variant of the original
- * comes when encryption lands: the reader goes through the same owner.) */
+ * reads them out of its write buffer. test_encrypted runs this encrypted. */
 static void test_unflushed(void) {
     arm_engine_options eo;
     rt_engine_opts(&eo, 2);
@@ -271,6 +272,57 @@ static void test_unflushed(void) {
     arm_repl_leader_stop(ld);
     util_close_ok(f);
     util_close_ok(l);
+}
+
+/* Encrypted leader and follower (each its own key): entries still in the
+ * leader's write buffer, then many rotations (sealed, encrypted files read
+ * by catch-up and streaming), and the follower's files hold no plaintext. */
+static void test_encrypted(void) {
+    static const uint8_t lkey[32] = "leader-key-0123456789abcdefghij";
+    static const uint8_t fkey[32] = "follower-key-0123456789abcdefgh";
+    arm_engine_options lo, fo;
+    rt_engine_opts(&lo, 2);
+    lo.write_buffer_size = 1 << 20;
+    lo.max_file_size = 64 * 1024;
+    lo.max_value_size = 16 * 1024;
+    lo.encryption_key = lkey;
+    fo = lo;
+    fo.encryption_key = fkey;
+    util_rmrf(dir_of("en_l"));
+    util_rmrf(dir_of("en_f"));
+    arm_engine *l = util_open_ok(dir_of("en_l"), &lo), *f = util_open_ok(dir_of("en_f"), &fo);
+    for (uint64_t i = 0; i < 100; i++)
+        rt_put_i(l, i, "buffered", 32);
+    util_logfile logs[64];
+    int nl = util_list_logs(dir_of("en_l"), logs, 64);
+    for (int i = 0; i < nl; i++)
+        ARM_CHECK(logs[i].size == 0); /* nothing flushed yet */
+    arm_repl_options o;
+    rt_repl_opts(&o);
+    arm_repl_leader *ld = rt_serve(l, &o);
+    arm_repl_follower *fw = rt_follow(f, arm_repl_leader_addr(ld), &o);
+    rt_wait_equal(l, f, ld, fw, 15000);
+    for (uint64_t i = 100; i < 1500; i++)
+        rt_put_i(l, i, "encrypted_rotation", 100);
+    rt_wait_equal(l, f, ld, fw, 15000);
+    expect_positions_at_tail(l, f);
+    arm_repl_follower_stop(fw);
+    arm_repl_leader_stop(ld);
+    util_close_ok(f);
+    util_close_ok(l);
+    nl = util_list_logs(dir_of("en_f"), logs, 64);
+    ARM_CHECK(nl >= 2);
+    for (int i = 0; i < nl; i++) {
+        size_t len = 0;
+        uint8_t *p = util_read_file(logs[i].path, &len);
+        ARM_CHECK(p != NULL);
+        ARM_CHECK(memmem(p, len, "encrypted_rotation", 18) == NULL);
+        ARM_CHECK(memmem(p, len, "k0000", 5) == NULL);
+        free(p);
+    }
+    f = util_open_ok(dir_of("en_f"), &fo); /* reopens with its own key */
+    ARM_CHECK(arm_engine_count(f) == 1500);
+    util_close_ok(f);
 }
 
 /* max_followers = 1: the second follower gets ERROR(ARM_FULL), applies
@@ -682,6 +734,7 @@ int main(void) {
     UTIL_CASE("many file rotations while streaming", test_rotations());
     UTIL_CASE("several shards, batches across them", test_multi_shard());
     UTIL_CASE("entries still in the leader's write buffer", test_unflushed());
+    UTIL_CASE("encrypted leader and follower", test_encrypted());
     UTIL_CASE("a follower past max_followers is refused and stays empty", test_second_refused());
     UTIL_CASE("transactions and values larger than a frame", test_big());
     UTIL_CASE("authentication: right, wrong, missing, one-sided", test_auth());
