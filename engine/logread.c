@@ -330,6 +330,9 @@ static int lr_seek(arm_log_reader *r, lr_src *src, const arm_log_pos *pos) {
     src->pos = *pos;
     if (pos->fid == 0) {
         if (pos->seq || pos->off || pos->len) return lr_range(src->shard, "is malformed", pos);
+        if (atomic_load(&e->shards[src->shard].log_gone) > 0)
+            return lr_range(src->shard, "is the origin, and compaction removed the first files",
+                            pos);
         src->fid = 0;
         return ARM_OK;
     }
