@@ -16,6 +16,7 @@
  */
 #include "../harness.h"
 #include "../../engine/engine_int.h"
+#include "../../common/arm_alloc.h"
 #include "../util.h"
 
 #include <dirent.h>
@@ -432,6 +433,79 @@ static void test_log_reader(void) {
     util_close_ok(e);
 }
 
+/* An in-doubt transaction (prepared with an external decision, the process
+ * gone): its file and every later one stay; once resolved, a merge may take
+ * them, and the outcome survives merges and reopens. */
+static void test_indoubt(void) {
+    for (int commit = 0; commit < 2; commit++) {
+        const char *db = fresh("cmp-indoubt");
+        arm_engine_options o;
+        small_opts(&o, 1);
+        o.sync_mode = ARM_SYNC_FULL;
+        arm_engine *e = util_open_ok(db, &o);
+        const unsigned n = 1500;
+        for (unsigned i = 0; i < n; i++) put_kv(e, i, 1, 100);
+        util_close_ok(e);
+        pid_t pid = fork();
+        ARM_CHECK(pid >= 0);
+        if (pid == 0) {
+            arm_engine *c = NULL;
+            arm_txn *t = NULL;
+            arm_txn_ext ext;
+            memset(&ext, 7, sizeof ext);
+            if (arm_engine_open(db, &o, &c) != ARM_OK || arm_txn_begin(c, NULL, 0, &t) != ARM_OK)
+                _exit(3);
+            if (arm_txn_put(t, UTIL_S("t1"), UTIL_S("doubt")) != ARM_OK ||
+                arm_txn_put(t, UTIL_S("t2"), UTIL_S("doubt")) != ARM_OK)
+                _exit(4);
+            if (arm_txn_prepare(t, &ext) != ARM_OK) _exit(5);
+            _exit(0); /* no publish, no discard, no close */
+        }
+        int st = 0;
+        ARM_CHECK(waitpid(pid, &st, 0) == pid);
+        ARM_CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+        e = util_open_ok(db, &o);
+        for (unsigned g = 2; g <= 4; g++)
+            for (unsigned i = 0; i < n; i++) put_kv(e, i, g, 100);
+        arm_compact_result r = compact_ok(e);
+        ARM_CHECK(r.files_in > 0); /* the files before it */
+        arm_indoubt *list = NULL;
+        size_t nd = 0;
+        ARM_CHECK_RC(arm_engine_indoubt_list(e, &list, &nd), ARM_OK);
+        ARM_CHECK(nd == 1);
+        uint64_t id = list[0].id;
+        arm_free(list);
+        util_expect_missing(e, "t1", 2);
+        /* the batch's file is still there: a reopen still finds it in doubt */
+        util_close_ok(e);
+        e = util_open_ok(db, &o);
+        ARM_CHECK_RC(arm_engine_indoubt_list(e, &list, &nd), ARM_OK);
+        ARM_CHECK(nd == 1 && list[0].id == id);
+        arm_free(list);
+        UTIL_CHECK_RC(e, arm_engine_indoubt_resolve(e, id, commit), ARM_OK);
+        for (unsigned i = 0; i < n; i++) put_kv(e, i, 5, 100);
+        r = compact_ok(e);
+        ARM_CHECK(r.files_in > 0);
+        for (int round = 0; round < 2; round++) {
+            if (commit) {
+                util_expect(e, "t1", 2, "doubt", 5);
+                util_expect(e, "t2", 2, "doubt", 5);
+            } else {
+                util_expect_missing(e, "t1", 2);
+                util_expect_missing(e, "t2", 2);
+            }
+            for (unsigned i = 0; i < n; i += 37) expect_kv(e, i, 5, 100);
+            ARM_CHECK_RC(arm_engine_indoubt_list(e, &list, &nd), ARM_OK);
+            ARM_CHECK(nd == 0);
+            util_close_ok(e);
+            e = util_open_ok(db, &o);
+        }
+        expect_check_clean(e);
+        util_close_ok(e);
+        expect_tidy(db);
+    }
+}
+
 int main(void) {
     harness_init();
     util_rmrf_at_exit(g_tmp);
@@ -442,5 +516,6 @@ int main(void) {
     UTIL_CASE("the background thread merges by itself", test_background());
     UTIL_CASE("a cursor, a get and a reference hold a retired file", test_holders());
     UTIL_CASE("a log reader fails instead of skipping removed files", test_log_reader());
+    UTIL_CASE("an in-doubt transaction's file stays until it is resolved", test_indoubt());
     return harness_done();
 }
