@@ -29,12 +29,16 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
 #include <time.h>
+#include <unistd.h>
 
 #define CMP_POLL_MS      200u          /* background thread: how often it looks */
 #define CMP_BUF          (1u << 20)    /* bytes of merge output gathered per write */
 #define CMP_REPOINT_STEP 4096u         /* items repointed per hold of a write lock */
 #define CMP_INPUTS_MAX   4096u         /* files one merge takes at most */
+#define CMP_NICE         10            /* the background thread's nice value */
 
 typedef struct arm_compactor arm_compactor;
 struct arm_compactor {
@@ -192,16 +196,32 @@ static int cmp_copy_entry(cmp_merge *m, size_t i, uint64_t off, const arm_entry_
 }
 
 /* ----------------------------------------------------------- liveness */
-/* 1 when the item of key (or one of its kept versions) is at (fid, off). */
-static int cmp_live(arm_engine *e, uint32_t t, const uint8_t *key, size_t klen, uint32_t fid,
-                    uint32_t off) {
-    arm_shard *s = &e->shards[t];
+/* Entries of one index shard whose liveness is decided under one hold of
+ * its read lock: a lock per entry made writers of that shard wait on the
+ * rwlock's cache line far more than on the merge's work. */
+#define CMP_CHUNK 128
+
+typedef struct cmp_chunk {
+    uint32_t t;                   /* the index shard of every entry in it */
+    size_t n;
+    uint64_t off[CMP_CHUNK];
+    arm_entry_hdr h[CMP_CHUNK];
+    uint8_t live[CMP_CHUNK];
+} cmp_chunk;
+
+/* live[i] = 1 when the item of entry i's key (or one of its kept versions)
+ * is at the entry's location in file fid (bytes p). */
+static void cmp_live(arm_engine *e, cmp_chunk *c, const uint8_t *p, uint32_t fid) {
+    arm_shard *s = &e->shards[c->t];
     arm_index_rdlock(&s->index_lock);
-    const arm_item *it = arm_index_get(s->index, key, klen);
-    int live = it != NULL && ((it->fid == fid && it->off == off) ||
-                              ((it->flags & ARM_ITEM_OLD) && arm_vs_refers(s, it, fid, off)));
+    for (size_t i = 0; i < c->n; i++) {
+        const uint8_t *key = p + c->off[i] + ARM_ENTRY_HEADER;
+        const arm_item *it = arm_index_get(s->index, key, c->h[i].klen);
+        uint32_t off = (uint32_t)c->off[i];
+        c->live[i] = it != NULL && ((it->fid == fid && it->off == off) ||
+                                    ((it->flags & ARM_ITEM_OLD) && arm_vs_refers(s, it, fid, off)));
+    }
     pthread_rwlock_unlock(&s->index_lock);
-    return live;
 }
 
 /* A tombstone no item points at must stay while some file outside the merge
@@ -392,17 +412,36 @@ static void cmp_note_pos(cmp_merge *m, size_t i, uint64_t off, const arm_entry_h
     m->pos_off[ls] = (uint32_t)off;
 }
 
-/* One pass over input i: live entries and needed tombstones are copied
- * (positions are noted, copied at the end). */
+/* Copy what of chunk c is live, and the tombstones still needed. */
+static int cmp_copy_chunk(cmp_merge *m, size_t i, cmp_chunk *c, const uint8_t *p) {
+    if (c->n == 0) return ARM_OK;
+    cmp_live(m->e, c, p, m->in[i].ref.fid);
+    int rc = ARM_OK;
+    for (size_t j = 0; j < c->n && rc == ARM_OK; j++)
+        if (c->live[j] || (c->h[j].type == ARM_ENTRY_DEL && cmp_tomb_needed(m, i)))
+            rc = cmp_copy_entry(m, i, c->off[j], &c->h[j], p + c->off[j] + ARM_ENTRY_HEADER, c->t,
+                                !c->live[j]);
+    c->n = 0;
+    return rc;
+}
+
+/* One pass over input i: pass 0 notes the newest positions; pass 1 copies
+ * live entries, needed tombstones and the positions noted. */
 static int cmp_copy_file(cmp_merge *m, size_t i, int pass) {
     arm_engine *e = m->e;
     cmp_in *in = &m->in[i];
     const uint8_t *p;
     int rc = arm_file_view(in->ref.file, in->size, &p);
     if (rc != ARM_OK) return rc;
+    cmp_chunk *c = arm_malloc(sizeof(*c));
+    if (c == NULL) {
+        arm_file_unview(p, in->size);
+        return ARM_ERR(ARM_NOMEM);
+    }
+    c->n = 0;
     uint64_t off = ARM_FILE_HEADER_SIZE;
     while (rc == ARM_OK && off < in->size) {
-        if (atomic_load(&m->c->stopping)) {
+        if (atomic_load_explicit(&m->c->stopping, memory_order_relaxed)) {
             rc = ARM_CLOSED;
             break;
         }
@@ -418,9 +457,10 @@ static int cmp_copy_file(cmp_merge *m, size_t i, int pass) {
             if (h.type == ARM_ENTRY_REPL_POS) cmp_note_pos(m, i, off, &h, key);
         } else if (h.type == ARM_ENTRY_PUT || h.type == ARM_ENTRY_DEL) {
             uint32_t t = arm_engine_route(e, key, h.klen);
-            int live = cmp_live(e, t, key, h.klen, in->ref.fid, (uint32_t)off);
-            if (live || (h.type == ARM_ENTRY_DEL && cmp_tomb_needed(m, i)))
-                rc = cmp_copy_entry(m, i, off, &h, key, t, !live);
+            if (c->n == CMP_CHUNK || (c->n > 0 && c->t != t)) rc = cmp_copy_chunk(m, i, c, p);
+            c->t = t;
+            c->off[c->n] = off;
+            c->h[c->n++] = h;
         } else if (h.type == ARM_ENTRY_REPL_POS) {
             uint32_t ls = (uint32_t)key[0] | (uint32_t)key[1] << 8;
             if (ls < e->shard_count && m->pos_in[ls] == i && m->pos_off[ls] == off)
@@ -429,6 +469,8 @@ static int cmp_copy_file(cmp_merge *m, size_t i, int pass) {
         /* TXNINFO and DECISION: gone with the batches they decide */
         off += arm_entry_size(h.klen, h.vlen);
     }
+    if (rc == ARM_OK) rc = cmp_copy_chunk(m, i, c, p);
+    arm_free(c);
     arm_file_unview(p, in->size);
     return rc;
 }
@@ -603,6 +645,9 @@ static int cmp_run(arm_compactor *c, arm_compact_result *res) {
 /* ------------------------------------------------------------ thread */
 static void *cmp_main(void *arg) {
     arm_compactor *c = arg;
+    /* Below the writers: on a busy machine a merge waits for CPU, writes do
+     * not (Linux: a thread's own nice value). Failure is harmless. */
+    (void)setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), CMP_NICE);
     pthread_mutex_lock(&c->mu);
     while (!c->stop) {
         struct timespec ts;
@@ -682,3 +727,5 @@ int arm_engine_compact(arm_engine *e, arm_compact_result *result_out) {
 #undef CMP_BUF
 #undef CMP_REPOINT_STEP
 #undef CMP_INPUTS_MAX
+#undef CMP_NICE
+#undef CMP_CHUNK
