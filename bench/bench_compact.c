@@ -24,9 +24,9 @@
 #include <pthread.h>
 #include <stdatomic.h>
 
-#define BC_KEY   8
-#define BC_VALUE 100
-#define BC_ENTRY (20 + BC_KEY + BC_VALUE) /* bytes of one entry on disk */
+#define BC_KEY         8
+#define BC_VALUE       100
+#define BC_ENTRY       (20 + BC_KEY + BC_VALUE) /* bytes of one entry on disk */
 #define BC_THREADS_MAX 16
 #define BC_SECONDS_MAX 3600
 
@@ -45,8 +45,8 @@ typedef struct bc_opts {
 typedef struct bc_run {
     arm_engine *e;
     const bc_opts *o;
-    uint8_t *keys;              /* n * 8 */
-    _Atomic uint32_t *gen;      /* last generation written per key */
+    uint8_t *keys;         /* n * 8 */
+    _Atomic uint32_t *gen; /* last generation written per key */
     _Atomic uint64_t writes;
     _Atomic int stop;
 } bc_run;
@@ -123,14 +123,16 @@ static bc_result bc_one(const bc_opts *o, int on, const char *parent, uint8_t *k
     r.o = o;
     r.keys = keys;
     r.gen = bench_xmalloc(o->n * sizeof(*r.gen));
-    for (size_t i = 0; i < o->n; i++) atomic_init(&r.gen[i], 1);
+    for (size_t i = 0; i < o->n; i++)
+        atomic_init(&r.gen[i], 1);
     int rc = arm_engine_open(dbdir, &eo, &r.e);
     if (rc != ARM_OK) bench_die("open %s: %s", dbdir, arm_engine_errmsg(NULL));
     /* load */
     uint8_t v[BC_VALUE];
     for (size_t i = 0; i < o->n; i++) {
         bc_value(v, i, 1);
-        rc = arm_engine_put(r.e, arm_slice_make(keys + i * BC_KEY, BC_KEY), arm_slice_make(v, BC_VALUE));
+        rc = arm_engine_put(r.e, arm_slice_make(keys + i * BC_KEY, BC_KEY),
+                            arm_slice_make(v, BC_VALUE));
         if (rc != ARM_OK) bench_die("load: %s", arm_engine_errmsg(r.e));
     }
     uint64_t live = (uint64_t)o->n * BC_ENTRY;
@@ -147,21 +149,24 @@ static bc_result bc_one(const bc_opts *o, int on, const char *parent, uint8_t *k
     uint64_t last = 0;
     for (int s = 1; s <= (int)o->seconds; s++) {
         double now;
-        while ((now = bench_now()) < next) usleep((useconds_t)((next - now) * 1e6) + 1);
+        while ((now = bench_now()) < next)
+            usleep((useconds_t)((next - now) * 1e6) + 1);
         next += 1.0;
         uint64_t wr = atomic_load(&r.writes), du = bc_dir_bytes(dbdir);
         double ratio = (double)du / (double)live;
         if (ratio > max_ratio && s > 1) max_ratio = ratio;
         if (csv)
             fprintf(csv, "%s,%d,%llu,%llu,%llu\n", on ? "on" : "off", s,
-                    (unsigned long long)(wr - last), (unsigned long long)du, (unsigned long long)live);
+                    (unsigned long long)(wr - last), (unsigned long long)du,
+                    (unsigned long long)live);
         if (s % 5 == 0 || s == 1)
-            printf("  %6d %12llu %12.1f %10.2f\n", s, (unsigned long long)(wr - last), (double)du / 1e6,
-                   ratio);
+            printf("  %6d %12llu %12.1f %10.2f\n", s, (unsigned long long)(wr - last),
+                   (double)du / 1e6, ratio);
         last = wr;
     }
     atomic_store(&r.stop, 1);
-    for (int i = 0; i < o->threads; i++) pthread_join(th[i], NULL);
+    for (int i = 0; i < o->threads; i++)
+        pthread_join(th[i], NULL);
     double secs = bench_now() - t0;
     uint64_t total = atomic_load(&r.writes);
     uint64_t du = bc_dir_bytes(dbdir);
@@ -172,7 +177,8 @@ static bc_result bc_one(const bc_opts *o, int on, const char *parent, uint8_t *k
         rc = arm_engine_get(r.e, arm_slice_make(keys + i * BC_KEY, BC_KEY), &b);
         bc_value(want, i, atomic_load(&r.gen[i]));
         if (rc != ARM_OK || b.len != BC_VALUE || memcmp(b.ptr, want, BC_VALUE) != 0)
-            bench_die("key %zu: %s, not its last value (gen %u)", i, arm_rc_str(rc), atomic_load(&r.gen[i]));
+            bench_die("key %zu: %s, not its last value (gen %u)", i, arm_rc_str(rc),
+                      atomic_load(&r.gen[i]));
     }
     arm_buf_free(&b);
     arm_engine_stats st;
@@ -241,7 +247,8 @@ int main(int argc, char **argv) {
     printf("bench_compact: %zu keys (8-byte keys, 100-byte values), %d writer(s), %u shards, "
            "%llu-byte files, %.0f s per mode, sync=normal, dir=%s\n",
            o.n, o.threads, o.shards, (unsigned long long)o.file_size, o.seconds, parent);
-    printf("  load average at start: %.2f (other busy processes make numbers noisy)\n", bench_loadavg(la));
+    printf("  load average at start: %.2f (other busy processes make numbers noisy)\n",
+           bench_loadavg(la));
     uint8_t *keys = bench_xmalloc(o.n * BC_KEY);
     uint64_t *sorted = bench_xmalloc(o.n * sizeof(uint64_t));
     bench_keys_make(0xc0ffee, o.n, keys, sorted);
@@ -263,7 +270,9 @@ int main(int argc, char **argv) {
         printf("  target: disk < 2x live data with compaction on: %.2fx %s\n", on.final_ratio,
                on.final_ratio < 2 ? "(met)" : "(MISSED)");
     }
-    if (o.mode_off) printf("@ off_writes_per_s %.0f\n@ off_disk_over_live %.2f\n", off.ops_per_s, off.final_ratio);
+    if (o.mode_off)
+        printf("@ off_writes_per_s %.0f\n@ off_disk_over_live %.2f\n", off.ops_per_s,
+               off.final_ratio);
     if (o.mode_on && o.mode_off) {
         double ratio = on.ops_per_s / off.ops_per_s;
         printf("@ on_over_off %.3f\n", ratio);

@@ -34,50 +34,50 @@
 #include <time.h>
 #include <unistd.h>
 
-#define CMP_POLL_MS      200u          /* background thread: how often it looks */
-#define CMP_BUF          (1u << 20)    /* bytes of merge output gathered per write */
-#define CMP_REPOINT_STEP 4096u         /* items repointed per hold of a write lock */
-#define CMP_INPUTS_MAX   4096u         /* files one merge takes at most */
-#define CMP_NICE         10            /* the background thread's nice value */
+#define CMP_POLL_MS      200u       /* background thread: how often it looks */
+#define CMP_BUF          (1u << 20) /* bytes of merge output gathered per write */
+#define CMP_REPOINT_STEP 4096u      /* items repointed per hold of a write lock */
+#define CMP_INPUTS_MAX   4096u      /* files one merge takes at most */
+#define CMP_NICE         10         /* the background thread's nice value */
 
 typedef struct arm_compactor arm_compactor;
 struct arm_compactor {
     arm_engine *e;
-    pthread_mutex_t run_mu;       /* one merge at a time: the thread's or a caller's */
-    pthread_mutex_t mu;           /* guards stop and the wait */
+    pthread_mutex_t run_mu; /* one merge at a time: the thread's or a caller's */
+    pthread_mutex_t mu;     /* guards stop and the wait */
     pthread_cond_t cond;
-    int stop;                     /* close: the thread ends, a merge gives up */
-    _Atomic int stopping;         /* stop, readable by a merge without mu */
+    int stop;             /* close: the thread ends, a merge gives up */
+    _Atomic int stopping; /* stop, readable by a merge without mu */
     int thread_running;
     pthread_t thread;
-    _Atomic int merging;          /* a merge is running (stats) */
+    _Atomic int merging; /* a merge is running (stats) */
 };
 
 /* One input file of a merge. */
 typedef struct cmp_in {
     arm_file_ref ref;
-    uint64_t size;                /* bytes of the file (header included) */
-    uint32_t bound;               /* a tombstone in it is needed while a file outside the
-                                     merge has an id below this (cmp_tomb_needed) */
-    int log;                      /* a log file (else an earlier merged one) */
+    uint64_t size;  /* bytes of the file (header included) */
+    uint32_t bound; /* a tombstone in it is needed while a file outside the
+                       merge has an id below this (cmp_tomb_needed) */
+    int log;        /* a log file (else an earlier merged one) */
 } cmp_in;
 
 /* One entry copied: where it was, where it went. */
 typedef struct cmp_copy {
-    uint32_t shard;               /* its key's index shard (REPL_POS: the file's shard) */
+    uint32_t shard; /* its key's index shard (REPL_POS: the file's shard) */
     uint32_t old_fid, old_off;
-    uint32_t out;                 /* which output */
+    uint32_t out; /* which output */
     uint32_t new_off, len;
-    uint64_t koff;                /* its key in the merge's key buffer */
+    uint64_t koff; /* its key in the merge's key buffer */
     uint16_t klen;
     uint8_t type;
-    uint8_t kept;                 /* copied though nothing points at it (a needed tombstone,
-                                     a position): dead from the start */
-    uint32_t bound;               /* a kept tombstone's bound (cmp_tomb_needed) */
+    uint8_t kept;   /* copied though nothing points at it (a needed tombstone,
+                       a position): dead from the start */
+    uint32_t bound; /* a kept tombstone's bound (cmp_tomb_needed) */
 } cmp_copy;
 
 typedef struct cmp_out {
-    arm_file *f;                  /* owned until published, then the table's */
+    arm_file *f; /* owned until published, then the table's */
     uint64_t size;
     int published;
 } cmp_out;
@@ -89,15 +89,15 @@ typedef struct cmp_merge {
     arm_shard *s;
     cmp_in *in;
     size_t nin;
-    uint32_t m_out;               /* smallest id of a live file outside the merge */
+    uint32_t m_out; /* smallest id of a live file outside the merge */
     cmp_copy *copies;
     size_t ncopies, capcopies;
     arm_buf keys;
     cmp_out *outs;
     size_t nouts, capouts;
-    uint8_t *buf;                 /* output gathered here, CMP_BUF bytes */
+    uint8_t *buf; /* output gathered here, CMP_BUF bytes */
     size_t blen;
-    uint64_t boff;                /* offset in the current output of buf[0] */
+    uint64_t boff; /* offset in the current output of buf[0] */
     /* the newest REPL_POS per leader shard: its input and offset (0: none) */
     uint64_t *pos_seq;
     uint32_t *pos_in, *pos_off;
@@ -183,9 +183,16 @@ static int cmp_copy_entry(cmp_merge *m, size_t i, uint64_t off, const arm_entry_
     uint8_t eh[ARM_ENTRY_HEADER];
     arm_entry_encode(eh, h->type, 0, h->seq, arm_slice_make(key, h->klen),
                      arm_slice_make(key + h->klen, h->vlen));
-    m->copies[m->ncopies++] = (cmp_copy){shard, m->in[i].ref.fid, (uint32_t)off,
-                                         (uint32_t)(m->nouts - 1), (uint32_t)o->size, len,
-                                         m->keys.len, h->klen, h->type, (uint8_t)kept,
+    m->copies[m->ncopies++] = (cmp_copy){shard,
+                                         m->in[i].ref.fid,
+                                         (uint32_t)off,
+                                         (uint32_t)(m->nouts - 1),
+                                         (uint32_t)o->size,
+                                         len,
+                                         m->keys.len,
+                                         h->klen,
+                                         h->type,
+                                         (uint8_t)kept,
                                          m->in[i].bound};
     memcpy(m->keys.ptr + m->keys.len, key, h->klen);
     m->keys.len += h->klen;
@@ -202,7 +209,7 @@ static int cmp_copy_entry(cmp_merge *m, size_t i, uint64_t off, const arm_entry_
 #define CMP_CHUNK 128
 
 typedef struct cmp_chunk {
-    uint32_t t;                   /* the index shard of every entry in it */
+    uint32_t t; /* the index shard of every entry in it */
     size_t n;
     uint64_t off[CMP_CHUNK];
     arm_entry_hdr h[CMP_CHUNK];
@@ -280,7 +287,8 @@ static uint32_t cmp_min_outside(cmp_merge *m) {
         uint32_t id = ref.fid;
         arm_file_release(&ref);
         int in = 0;
-        for (size_t i = 0; i < m->nin && !in; i++) in = m->in[i].ref.fid == id;
+        for (size_t i = 0; i < m->nin && !in; i++)
+            in = m->in[i].ref.fid == id;
         if (!in) return id;
     }
     return UINT32_MAX;
@@ -294,7 +302,8 @@ static uint32_t cmp_min_except(arm_engine *e, const cmp_in *all, const int *take
         uint32_t id = ref.fid;
         arm_file_release(&ref);
         int in = 0;
-        for (size_t i = 0; i < n && !in; i++) in = take[i] && all[i].ref.fid == id;
+        for (size_t i = 0; i < n && !in; i++)
+            in = take[i] && all[i].ref.fid == id;
         if (!in) return id;
     }
     return UINT32_MAX;
@@ -371,8 +380,10 @@ static int cmp_select(cmp_merge *m) {
     }
     size_t k = cmp_prefix(e, all, n), seen = 0;
     for (size_t i = 0; i < n; i++) {
-        if (all[i].log) take[i] = seen++ < k;
-        else take[i] = 1; /* for the estimate below */
+        if (all[i].log)
+            take[i] = seen++ < k;
+        else
+            take[i] = 1; /* for the estimate below */
     }
     uint32_t m_pre = cmp_min_except(e, all, take, n);
     for (size_t i = 0; i < n; i++) {
@@ -382,7 +393,8 @@ static int cmp_select(cmp_merge *m) {
         if (all[i].bound > m_pre) dead = dead > kept ? dead - kept : 0;
         /* Empty merged files mark that history is gone (recovery); one goes
          * only with log files, whose merge leaves a new marker. */
-        take[i] = cmp_data(all[i].size) == 0 ? k > 0 : cmp_ratio(dead, cmp_data(all[i].size)) >= thr;
+        take[i] =
+            cmp_data(all[i].size) == 0 ? k > 0 : cmp_ratio(dead, cmp_data(all[i].size)) >= thr;
     }
     m->in = arm_calloc(n ? n : 1, sizeof(cmp_in));
     int rc = m->in ? ARM_OK : ARM_ERR(ARM_NOMEM);
@@ -555,7 +567,8 @@ static void cmp_abandon(cmp_merge *m) {
 }
 
 static void cmp_merge_free(cmp_merge *m) {
-    for (size_t i = 0; i < m->nin; i++) arm_file_release(&m->in[i].ref);
+    for (size_t i = 0; i < m->nin; i++)
+        arm_file_release(&m->in[i].ref);
     arm_free(m->in);
     arm_free(m->copies);
     arm_buf_free(&m->keys);
@@ -585,7 +598,8 @@ static int cmp_merge_shard(arm_compactor *c, arm_shard *s, arm_compact_result *r
         goto cleanup;
     }
     for (int pass = 0; pass < 2 && rc == ARM_OK; pass++)
-        for (size_t i = 0; i < m.nin && rc == ARM_OK; i++) rc = cmp_copy_file(&m, i, pass);
+        for (size_t i = 0; i < m.nin && rc == ARM_OK; i++)
+            rc = cmp_copy_file(&m, i, pass);
     /* a merge leaves a merged file behind, empty if need be: it tells the
      * next open that the log's first files are gone */
     if (rc == ARM_OK && m.nouts == 0) rc = cmp_out_open(&m);
@@ -609,7 +623,8 @@ static int cmp_merge_shard(arm_compactor *c, arm_shard *s, arm_compact_result *r
         int r = arm_files_retire_unlink(&e->files, m.in[i].ref.fid);
         if (r != ARM_OK && r != ARM_NOTFOUND && rc == ARM_OK) rc = r;
     }
-    for (size_t i = 0; i < m.nouts; i++) res->bytes_out += m.outs[i].size;
+    for (size_t i = 0; i < m.nouts; i++)
+        res->bytes_out += m.outs[i].size;
     res->files_out += m.nouts;
 cleanup:
     cmp_merge_free(&m);

@@ -61,7 +61,9 @@ static arm_compact_result compact_ok(arm_engine *e) {
     return r;
 }
 
-static size_t key_of(char *b, unsigned i) { return (size_t)sprintf(b, "ck%06u", i); }
+static size_t key_of(char *b, unsigned i) {
+    return (size_t)sprintf(b, "ck%06u", i);
+}
 static size_t val_of(uint8_t *b, unsigned i, unsigned g, size_t pad) {
     size_t n = (size_t)sprintf((char *)b, "v%06u/%u/", i, g);
     util_fill(b + n, pad, i, g);
@@ -154,7 +156,8 @@ static void test_delete_all(void) {
     small_opts(&o, 2);
     arm_engine *e = util_open_ok(db, &o);
     const unsigned n = 6000;
-    for (unsigned i = 0; i < n; i++) put_kv(e, i, 1, 100);
+    for (unsigned i = 0; i < n; i++)
+        put_kv(e, i, 1, 100);
     int64_t full = util_dir_bytes(db, NULL, NULL);
     for (unsigned i = 0; i < n; i++) {
         char k[32];
@@ -162,7 +165,8 @@ static void test_delete_all(void) {
         UTIL_CHECK_RC(e, arm_engine_delete(e, arm_slice_make(k, kl)), ARM_OK);
     }
     /* some unrelated writes and deletes so the deletes are in sealed files */
-    for (unsigned i = n; i < n + 2000; i++) put_kv(e, i, 1, 100);
+    for (unsigned i = n; i < n + 2000; i++)
+        put_kv(e, i, 1, 100);
     for (unsigned i = n; i < n + 2000; i++) {
         char k[32];
         size_t kl = key_of(k, i);
@@ -221,8 +225,9 @@ static void test_model(void) {
                 for (unsigned x = 0; x < 4; x++) {
                     unsigned bi = (unsigned)util_rng_below(&rng, 1500);
                     size_t bkl = key_of(k, bi), bvl = val_of(v, bi, round * 10000 + j, 40 + x);
-                    UTIL_CHECK_RC(e, arm_engine_batch_put(b, arm_slice_make(k, bkl),
-                                                          arm_slice_make(v, bvl)), ARM_OK);
+                    UTIL_CHECK_RC(
+                        e, arm_engine_batch_put(b, arm_slice_make(k, bkl), arm_slice_make(v, bvl)),
+                        ARM_OK);
                     util_model_put(&m, k, bkl, v, bvl);
                 }
                 UTIL_CHECK_RC(e, arm_engine_batch_commit(e, b), ARM_OK);
@@ -272,7 +277,8 @@ static void *race_writer(void *p) {
 
 static void *race_compactor(void *p) {
     race_arg *a = p;
-    while (!atomic_load(a->done)) (void)compact_ok(a->e);
+    while (!atomic_load(a->done))
+        (void)compact_ok(a->e);
     return NULL;
 }
 
@@ -292,16 +298,19 @@ static void test_race(void) {
         ARM_CHECK(pthread_create(&tw[t], NULL, race_writer, &w[t]) == 0);
     }
     ARM_CHECK(pthread_create(&tc, NULL, race_compactor, &c) == 0);
-    for (unsigned t = 0; t < RACE_THREADS; t++) pthread_join(tw[t], NULL);
+    for (unsigned t = 0; t < RACE_THREADS; t++)
+        pthread_join(tw[t], NULL);
     atomic_store(&done, 1);
     pthread_join(tc, NULL);
     for (unsigned t = 0; t < RACE_THREADS; t++)
-        for (unsigned k = 0; k < RACE_KEYS; k++) expect_kv(e, t * RACE_KEYS + k, w[t].last[k], 60);
+        for (unsigned k = 0; k < RACE_KEYS; k++)
+            expect_kv(e, t * RACE_KEYS + k, w[t].last[k], 60);
     ARM_CHECK(arm_engine_count(e) == RACE_THREADS * RACE_KEYS);
     util_close_ok(e);
     e = util_open_ok(db, &o);
     for (unsigned t = 0; t < RACE_THREADS; t++)
-        for (unsigned k = 0; k < RACE_KEYS; k++) expect_kv(e, t * RACE_KEYS + k, w[t].last[k], 60);
+        for (unsigned k = 0; k < RACE_KEYS; k++)
+            expect_kv(e, t * RACE_KEYS + k, w[t].last[k], 60);
     expect_check_clean(e);
     util_close_ok(e);
     expect_tidy(db);
@@ -315,7 +324,8 @@ static void test_background(void) {
     o.compaction = 1;
     arm_engine *e = util_open_ok(db, &o);
     for (unsigned g = 1; g <= 20; g++)
-        for (unsigned i = 0; i < 300; i++) put_kv(e, i, g, 100);
+        for (unsigned i = 0; i < 300; i++)
+            put_kv(e, i, g, 100);
     int64_t du = 0;
     uint64_t t0 = util_now_ms();
     /* generous: a loaded machine may take long to schedule the thread */
@@ -324,13 +334,15 @@ static void test_background(void) {
     fprintf(stderr, "    background: %lld bytes after %llu ms\n", (long long)du,
             (unsigned long long)(util_now_ms() - t0));
     ARM_CHECK(du <= (int64_t)400 << 10);
-    for (unsigned i = 0; i < 300; i++) expect_kv(e, i, 20, 100);
+    for (unsigned i = 0; i < 300; i++)
+        expect_kv(e, i, 20, 100);
     arm_engine_stats st;
     arm_engine_stats_get(e, &st);
     ARM_CHECK(st.compaction == 1);
     util_close_ok(e);
     e = util_open_ok(db, &o);
-    for (unsigned i = 0; i < 300; i++) expect_kv(e, i, 20, 100);
+    for (unsigned i = 0; i < 300; i++)
+        expect_kv(e, i, 20, 100);
     util_close_ok(e);
     expect_tidy(db);
 }
@@ -342,7 +354,8 @@ static void test_holders(void) {
     small_opts(&o, 1);
     arm_engine *e = util_open_ok(db, &o);
     const unsigned n = 2000;
-    for (unsigned i = 0; i < n; i++) put_kv(e, i, 1, 100);
+    for (unsigned i = 0; i < n; i++)
+        put_kv(e, i, 1, 100);
     /* the oldest file, held as a reader would */
     uint32_t fid = 0;
     arm_file_ref ref;
@@ -353,9 +366,11 @@ static void test_holders(void) {
     arm_cursor *c;
     UTIL_CHECK_RC(e, arm_engine_cursor_open(e, NULL, &c), ARM_OK);
     ARM_CHECK_RC(arm_engine_cursor_first(c), ARM_OK);
-    for (unsigned i = 0; i < 10; i++) ARM_CHECK_RC(arm_engine_cursor_next(c), ARM_OK);
+    for (unsigned i = 0; i < 10; i++)
+        ARM_CHECK_RC(arm_engine_cursor_next(c), ARM_OK);
     /* everything after the first 100 keys overwritten: old files mostly dead */
-    for (unsigned i = 100; i < n; i++) put_kv(e, i, 2, 100);
+    for (unsigned i = 100; i < n; i++)
+        put_kv(e, i, 2, 100);
     arm_compact_result r = compact_ok(e);
     ARM_CHECK(r.files_in > 0);
     ARM_CHECK(util_file_size(path) < 0); /* its name is gone */
@@ -385,7 +400,8 @@ static void test_holders(void) {
     arm_engine_cursor_close(c);
     arm_file_release(&ref);
     ARM_CHECK(arm_files_get(&e->files, fid - 1) == NULL); /* the last holder removed it */
-    for (unsigned i = 0; i < n; i++) expect_kv(e, i, i < 100 ? 1 : 2, 100);
+    for (unsigned i = 0; i < n; i++)
+        expect_kv(e, i, i < 100 ? 1 : 2, 100);
     util_close_ok(e);
     expect_tidy(db);
 }
@@ -398,17 +414,20 @@ static void test_log_reader(void) {
     arm_engine_options o;
     small_opts(&o, 1);
     arm_engine *e = util_open_ok(db, &o);
-    for (unsigned i = 0; i < 300; i++) put_kv(e, i, 1, 100);
+    for (unsigned i = 0; i < 300; i++)
+        put_kv(e, i, 1, 100);
     arm_log_reader *r;
     UTIL_CHECK_RC(e, arm_log_reader_open(e, NULL, &r), ARM_OK);
     arm_log_txn txn;
     ARM_CHECK_RC(arm_log_reader_next(r, &txn), ARM_OK); /* in the first file */
     for (unsigned g = 2; g <= 6; g++)
-        for (unsigned i = 0; i < 300; i++) put_kv(e, i, g, 100);
+        for (unsigned i = 0; i < 300; i++)
+            put_kv(e, i, g, 100);
     ARM_CHECK(compact_ok(e).files_in > 2);
     int rc;
     uint64_t got = 1;
-    while ((rc = arm_log_reader_next(r, &txn)) == ARM_OK) got++;
+    while ((rc = arm_log_reader_next(r, &txn)) == ARM_OK)
+        got++;
     ARM_CHECK_RC(rc, ARM_RANGE);
     ARM_CHECK(got < 6 * 300);
     arm_log_reader_close(r);
@@ -444,7 +463,8 @@ static void test_indoubt(void) {
         o.sync_mode = ARM_SYNC_FULL;
         arm_engine *e = util_open_ok(db, &o);
         const unsigned n = 1500;
-        for (unsigned i = 0; i < n; i++) put_kv(e, i, 1, 100);
+        for (unsigned i = 0; i < n; i++)
+            put_kv(e, i, 1, 100);
         util_close_ok(e);
         pid_t pid = fork();
         ARM_CHECK(pid >= 0);
@@ -466,7 +486,8 @@ static void test_indoubt(void) {
         ARM_CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
         e = util_open_ok(db, &o);
         for (unsigned g = 2; g <= 4; g++)
-            for (unsigned i = 0; i < n; i++) put_kv(e, i, g, 100);
+            for (unsigned i = 0; i < n; i++)
+                put_kv(e, i, g, 100);
         arm_compact_result r = compact_ok(e);
         ARM_CHECK(r.files_in > 0); /* the files before it */
         arm_indoubt *list = NULL;
@@ -483,7 +504,8 @@ static void test_indoubt(void) {
         ARM_CHECK(nd == 1 && list[0].id == id);
         arm_free(list);
         UTIL_CHECK_RC(e, arm_engine_indoubt_resolve(e, id, commit), ARM_OK);
-        for (unsigned i = 0; i < n; i++) put_kv(e, i, 5, 100);
+        for (unsigned i = 0; i < n; i++)
+            put_kv(e, i, 5, 100);
         r = compact_ok(e);
         ARM_CHECK(r.files_in > 0);
         for (int round = 0; round < 2; round++) {
@@ -494,7 +516,8 @@ static void test_indoubt(void) {
                 util_expect_missing(e, "t1", 2);
                 util_expect_missing(e, "t2", 2);
             }
-            for (unsigned i = 0; i < n; i += 37) expect_kv(e, i, 5, 100);
+            for (unsigned i = 0; i < n; i += 37)
+                expect_kv(e, i, 5, 100);
             ARM_CHECK_RC(arm_engine_indoubt_list(e, &list, &nd), ARM_OK);
             ARM_CHECK(nd == 0);
             util_close_ok(e);

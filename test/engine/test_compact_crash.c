@@ -5,15 +5,14 @@
  * it durable). Then, for N = 1, 2, ... until a merge runs to its end: a copy
  * of it is opened in a forked child, which installs the engine's I/O fault
  * hook and runs arm_engine_compact; at the Nth data or hint write or sync, or
- * directory sync (after each rename and unlink), the child writes down, per file it wrote (by inode: a merged file is renamed),
- * the size at its last fdatasync, and dies on the spot. The parent then cuts
- * the power: each such file loses its unsynced bytes, or keeps a torn part
- * of them (chosen by the seed). Reopened, the copy must hold exactly what the
- * model says (nothing lost, nothing deleted back), read clean in
- * arm_engine_check, keep no merge output (.merge) nor a hint without its
- * data file, and merge again to the same content. Also with every file
- * hinted first (the hint thread's writes count) and with a crash during the
- * reopen's own merge after the first crash. ARM_TEST_SEED picks the tears.
+ * directory sync (after each rename and unlink), the child writes down, per file it wrote (by
+ * inode: a merged file is renamed), the size at its last fdatasync, and dies on the spot. The
+ * parent then cuts the power: each such file loses its unsynced bytes, or keeps a torn part of them
+ * (chosen by the seed). Reopened, the copy must hold exactly what the model says (nothing lost,
+ * nothing deleted back), read clean in arm_engine_check, keep no merge output (.merge) nor a hint
+ * without its data file, and merge again to the same content. Also with every file hinted first
+ * (the hint thread's writes count) and with a crash during the reopen's own merge after the first
+ * crash. ARM_TEST_SEED picks the tears.
  */
 #include "../harness.h"
 #include "../../engine/engine_int.h"
@@ -31,7 +30,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#define CC_FILES_MAX 256
+#define CC_FILES_MAX    256
 #define CC_EXIT_CRASHED 3
 
 static char g_tmp[512];
@@ -94,7 +93,9 @@ static void opts_of(arm_engine_options *o) {
     o->compaction = 0;
 }
 
-static size_t cc_key(char *b, unsigned i) { return (size_t)sprintf(b, "cc%05u", i); }
+static size_t cc_key(char *b, unsigned i) {
+    return (size_t)sprintf(b, "cc%05u", i);
+}
 
 /* The source database: every kind of change, all durable after close. */
 static void cc_make(util_model *m, int hints) {
@@ -112,7 +113,8 @@ static void cc_make(util_model *m, int hints) {
         unsigned what = (unsigned)util_rng_below(&rng, 10);
         if (what < 2) {
             int had = util_model_get(m, k, kl) != NULL;
-            UTIL_CHECK_RC(e, arm_engine_delete(e, arm_slice_make(k, kl)), had ? ARM_OK : ARM_NOTFOUND);
+            UTIL_CHECK_RC(e, arm_engine_delete(e, arm_slice_make(k, kl)),
+                          had ? ARM_OK : ARM_NOTFOUND);
             util_model_del(m, k, kl);
         } else if (what < 3) {
             arm_batch *b;
@@ -121,8 +123,9 @@ static void cc_make(util_model *m, int hints) {
                 unsigned bi = (unsigned)util_rng_below(&rng, 700);
                 size_t bkl = cc_key(k, bi);
                 size_t vl = (size_t)sprintf((char *)v, "b%u/%u/%u", bi, j, x);
-                UTIL_CHECK_RC(e, arm_engine_batch_put(b, arm_slice_make(k, bkl),
-                                                      arm_slice_make(v, vl)), ARM_OK);
+                UTIL_CHECK_RC(
+                    e, arm_engine_batch_put(b, arm_slice_make(k, bkl), arm_slice_make(v, vl)),
+                    ARM_OK);
                 util_model_put(m, k, bkl, v, vl);
             }
             UTIL_CHECK_RC(e, arm_engine_batch_commit(e, b), ARM_OK);
@@ -184,7 +187,8 @@ static void cc_power_cut(util_rng *rng) {
                 if (tab[i].ino != (uint64_t)st.st_ino || (uint64_t)st.st_size <= tab[i].synced)
                     continue;
                 uint64_t keep = tab[i].synced;
-                if (util_rng_below(rng, 2)) keep += util_rng_below(rng, (uint64_t)st.st_size - keep);
+                if (util_rng_below(rng, 2))
+                    keep += util_rng_below(rng, (uint64_t)st.st_size - keep);
                 ARM_CHECK(util_truncate(path, keep) == 0);
             }
         }

@@ -52,7 +52,9 @@ static ck_op ck_gen(unsigned round, unsigned n) {
     return op;
 }
 
-static size_t ck_key(char *b, unsigned i) { return (size_t)sprintf(b, "kk%04u", i); }
+static size_t ck_key(char *b, unsigned i) {
+    return (size_t)sprintf(b, "kk%04u", i);
+}
 static size_t ck_val(uint8_t *b, unsigned round, unsigned n, const ck_op *op) {
     size_t l = (size_t)sprintf((char *)b, "r%u/n%u/k%u/", round, n, op->key);
     util_fill(b + l, op->pad, round, n);
