@@ -117,6 +117,7 @@ static bc_result bc_one(const bc_opts *o, int on, const char *parent, uint8_t *k
     arm_engine_options_init(&eo);
     eo.shard_count = o->shards;
     eo.max_file_size = o->file_size;
+    if (eo.max_value_size > o->file_size / 2) eo.max_value_size = (uint32_t)(o->file_size / 2);
     eo.compaction = on;
     bc_run r;
     memset(&r, 0, sizeof r);
@@ -207,7 +208,7 @@ static void bc_parse(int argc, char **argv, bc_opts *o) {
     o->n = 1000000;
     o->threads = 1;
     o->shards = 2;
-    o->file_size = 32ull << 20;
+    o->file_size = 16ull << 20;
     o->mode_on = o->mode_off = 1;
     static const struct option lopts[] = {
         {"shards", required_argument, NULL, 'S'}, {"file-size", required_argument, NULL, 'F'},

@@ -36,9 +36,9 @@
 
 #define CMP_POLL_MS      200u       /* background thread: how often it looks */
 #define CMP_BUF          (1u << 20) /* bytes of merge output gathered per write */
-#define CMP_REPOINT_STEP 4096u      /* items repointed per hold of a write lock */
+#define CMP_REPOINT_STEP 256u          /* items repointed per hold of a write lock */
 #define CMP_INPUTS_MAX   4096u      /* files one merge takes at most */
-#define CMP_NICE         10         /* the background thread's nice value */
+#define CMP_NICE         5          /* the background thread's nice value */
 
 typedef struct arm_compactor arm_compactor;
 struct arm_compactor {
@@ -206,7 +206,7 @@ static int cmp_copy_entry(cmp_merge *m, size_t i, uint64_t off, const arm_entry_
 /* Entries of one index shard whose liveness is decided under one hold of
  * its read lock: a lock per entry made writers of that shard wait on the
  * rwlock's cache line far more than on the merge's work. */
-#define CMP_CHUNK 128
+#define CMP_CHUNK 16
 
 typedef struct cmp_chunk {
     uint32_t t; /* the index shard of every entry in it */
@@ -309,18 +309,25 @@ static uint32_t cmp_min_except(arm_engine *e, const cmp_in *all, const int *take
     return UINT32_MAX;
 }
 
-/* The log prefix: how many of the shard's oldest log files in all[0..n) go,
- * the longest run whose files together pass the threshold, cut before the
- * first that holds an undecided batch. */
+/* The log prefix: how many of the shard's oldest log files in all[0..n) go:
+ * the longest run that passes the threshold as a whole and ends at a file
+ * that passes on its own, cut before the first that holds an undecided
+ * batch. */
 static size_t cmp_prefix(arm_engine *e, cmp_in *all, size_t n) {
     size_t nlog = 0, k = 0;
     uint64_t dead = 0, data = 0;
     for (size_t i = 0; i < n; i++) {
         if (!all[i].log) continue;
         nlog++;
-        dead += arm_file_dead(all[i].ref.file);
-        data += cmp_data(all[i].size);
-        if (cmp_ratio(dead, data) >= e->opts.compaction_threshold) k = nlog;
+        uint64_t d = arm_file_dead(all[i].ref.file), n_i = cmp_data(all[i].size);
+        dead += d;
+        data += n_i;
+        /* The run ends at a file that passes on its own: a mostly live file
+         * after it would be copied for little gain (it passes later). One
+         * before it is taken along while the run passes as a whole (an old
+         * file of data that never changes must not hold back the rest). */
+        double thr = e->opts.compaction_threshold;
+        if (cmp_ratio(d, n_i) >= thr && cmp_ratio(dead, data) >= thr) k = nlog;
     }
     size_t seen = 0;
     for (size_t i = 0; i < n && seen < k; i++) {

@@ -6,8 +6,9 @@
  * mutex (file.c). The on-disk formats are drawn in ARCHITECTURE.md and log.c.
  * The engine's files call each other one way only: engine.c -> recover.c ->
  * shard.c -> file.c -> io_*.c, log.c (write.c and cursor.c call shard.c and
- * file.c; every one may call index.c and cache.c); err.c is the leaf all of
- * them report errors through.
+ * file.c; engine.c starts and stops compact.c, which calls file.c, mvcc.c and
+ * outcome.c; every one may call index.c and cache.c); err.c is the leaf all
+ * of them report errors through.
  */
 #ifndef ARM_ENGINE_INT_H
 #define ARM_ENGINE_INT_H

@@ -7,8 +7,9 @@
  * log.c, below shard.c (the log), recover.c and engine.c; it calls none of
  * them.
  *
- * Lifetime. A file in the table is live until retired (by compaction, later;
- * by tests now). Code that keeps a location past the index lock under which
+ * Lifetime. A file in the table is live until retired (by compaction:
+ * compact.c, which also makes merged files through the merge functions
+ * below). Code that keeps a location past the index lock under which
  * it found it holds a reference (arm_files_hold, arm_file_release); a
  * retired file stays whole (fds, mapping, name on disk) until its last
  * reference goes, and is then removed. Under a shard's index lock every file
