@@ -444,9 +444,10 @@ static int cmp_copy_chunk(cmp_merge *m, size_t i, cmp_chunk *c, const uint8_t *p
     return rc;
 }
 
-/* One pass over input i: pass 0 notes the newest positions; pass 1 copies
- * live entries, needed tombstones and the positions noted. */
-static int cmp_copy_file(cmp_merge *m, size_t i, int pass) {
+/* One pass over input i: live entries and needed tombstones are copied;
+ * the newest position per leader shard is noted (cmp_copy_positions copies
+ * them once every input is read). */
+static int cmp_copy_file(cmp_merge *m, size_t i) {
     arm_engine *e = m->e;
     cmp_in *in = &m->in[i];
     const uint8_t *p;
@@ -472,18 +473,14 @@ static int cmp_copy_file(cmp_merge *m, size_t i, int pass) {
             break;
         }
         const uint8_t *key = p + off + ARM_ENTRY_HEADER;
-        if (pass == 0) {
-            if (h.type == ARM_ENTRY_REPL_POS) cmp_note_pos(m, i, off, &h, key);
-        } else if (h.type == ARM_ENTRY_PUT || h.type == ARM_ENTRY_DEL) {
+        if (h.type == ARM_ENTRY_PUT || h.type == ARM_ENTRY_DEL) {
             uint32_t t = arm_engine_route(e, key, h.klen);
             if (c->n == CMP_CHUNK || (c->n > 0 && c->t != t)) rc = cmp_copy_chunk(m, i, c, p);
             c->t = t;
             c->off[c->n] = off;
             c->h[c->n++] = h;
         } else if (h.type == ARM_ENTRY_REPL_POS) {
-            uint32_t ls = (uint32_t)key[0] | (uint32_t)key[1] << 8;
-            if (ls < e->shard_count && m->pos_in[ls] == i && m->pos_off[ls] == off)
-                rc = cmp_copy_entry(m, i, off, &h, key, m->s->id, 1);
+            cmp_note_pos(m, i, off, &h, key);
         }
         /* TXNINFO and DECISION: gone with the batches they decide */
         off += arm_entry_size(h.klen, h.vlen);
@@ -491,6 +488,26 @@ static int cmp_copy_file(cmp_merge *m, size_t i, int pass) {
     if (rc == ARM_OK) rc = cmp_copy_chunk(m, i, c, p);
     arm_free(c);
     arm_file_unview(p, in->size);
+    return rc;
+}
+
+/* Copy the newest position per leader shard noted over the inputs. */
+static int cmp_copy_positions(cmp_merge *m) {
+    int rc = ARM_OK;
+    for (uint32_t ls = 0; ls < m->e->shard_count && rc == ARM_OK; ls++) {
+        if (m->pos_seq[ls] == 0) continue;
+        size_t i = m->pos_in[ls];
+        uint8_t b[ARM_ENTRY_HEADER + ARM_REPL_POS_KLEN + ARM_REPL_POS_VLEN];
+        int err = 0;
+        arm_entry_hdr h;
+        rc = arm_file_read(m->in[i].ref.file, m->pos_off[ls], b, sizeof b, &err);
+        if (rc == ARM_OK && arm_entry_decode(b, sizeof b, ARM_KEY_SIZE_MAX, UINT32_MAX, &h) != ARM_OK)
+            rc = ARM_ERR(ARM_CORRUPT);
+        if (rc != ARM_OK)
+            return arm_engine_seterr(rc, err, "compaction: cannot read back a position in %s",
+                                     m->in[i].ref.file->path);
+        rc = cmp_copy_entry(m, i, m->pos_off[ls], &h, b + ARM_ENTRY_HEADER, m->s->id, 1);
+    }
     return rc;
 }
 
@@ -604,9 +621,9 @@ static int cmp_merge_shard(arm_compactor *c, arm_shard *s, arm_compact_result *r
         rc = ARM_ERR(ARM_NOMEM);
         goto cleanup;
     }
-    for (int pass = 0; pass < 2 && rc == ARM_OK; pass++)
-        for (size_t i = 0; i < m.nin && rc == ARM_OK; i++)
-            rc = cmp_copy_file(&m, i, pass);
+    for (size_t i = 0; i < m.nin && rc == ARM_OK; i++)
+        rc = cmp_copy_file(&m, i);
+    if (rc == ARM_OK) rc = cmp_copy_positions(&m);
     /* a merge leaves a merged file behind, empty if need be: it tells the
      * next open that the log's first files are gone */
     if (rc == ARM_OK && m.nouts == 0) rc = cmp_out_open(&m);

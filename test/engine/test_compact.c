@@ -529,6 +529,62 @@ static void test_indoubt(void) {
     }
 }
 
+/* A follower's positions (REPL_POS entries, one per apply) survive merges
+ * that remove every file holding them but the newest per leader shard. */
+static void test_positions(void) {
+    const char *db = fresh("cmp-pos");
+    arm_engine_options o;
+    small_opts(&o, 2);
+    arm_engine *e = util_open_ok(db, &o);
+    arm_engine_set_follower(e, 1);
+    static const uint8_t leader[16] = {'l', 'e', 'a', 'd', 'e', 'r'};
+    arm_log_pos last[2] = {{0, 0, 0, 0}, {0, 0, 0, 0}};
+    for (unsigned s = 1; s <= 3000; s++) {
+        arm_batch *b;
+        UTIL_CHECK_RC(e, arm_engine_batch_new(e, &b), ARM_OK);
+        char k[32];
+        uint8_t v[256];
+        size_t kl = key_of(k, s % 50), vl = val_of(v, s % 50, s, 120);
+        UTIL_CHECK_RC(e, arm_engine_batch_put(b, arm_slice_make(k, kl), arm_slice_make(v, vl)),
+                      ARM_OK);
+        uint32_t sh = s % 2;
+        arm_log_pos pos = {s, 64 + 40 * (uint64_t)s, 7, 40};
+        UTIL_CHECK_RC(e, arm_engine_apply(e, b, leader, &sh, &pos, 1, 0), ARM_OK);
+        last[sh] = pos;
+        arm_engine_batch_free(b);
+    }
+    /* then applies that store no position, so the newest ones are in old files */
+    for (unsigned s = 3001; s <= 5000; s++) {
+        arm_batch *b;
+        UTIL_CHECK_RC(e, arm_engine_batch_new(e, &b), ARM_OK);
+        char k[32];
+        uint8_t v[256];
+        size_t kl = key_of(k, s % 50), vl = val_of(v, s % 50, s, 120);
+        UTIL_CHECK_RC(e, arm_engine_batch_put(b, arm_slice_make(k, kl), arm_slice_make(v, vl)),
+                      ARM_OK);
+        UTIL_CHECK_RC(e, arm_engine_apply(e, b, leader, NULL, NULL, 0, 0), ARM_OK);
+        arm_engine_batch_free(b);
+    }
+    ARM_CHECK(compact_ok(e).files_in > 5);
+    for (int round = 0; round < 2; round++) {
+        for (uint32_t sh = 0; sh < 2; sh++) {
+            uint8_t lid[16];
+            arm_log_pos pos;
+            uint32_t flags;
+            UTIL_CHECK_RC(e, arm_engine_repl_pos(e, sh, lid, &pos, &flags), ARM_OK);
+            ARM_CHECK(memcmp(lid, leader, 16) == 0);
+            ARM_CHECK(memcmp(&pos, &last[sh], sizeof pos) == 0);
+        }
+        for (unsigned i = 0; i < 50; i++) expect_kv(e, i, 5000 - ((5000 - i) % 50), 120);
+        util_close_ok(e);
+        e = util_open_ok(db, &o);
+        arm_engine_set_follower(e, 1);
+    }
+    (void)compact_ok(e);
+    util_close_ok(e);
+    expect_tidy(db);
+}
+
 int main(void) {
     harness_init();
     util_rmrf_at_exit(g_tmp);
@@ -540,5 +596,6 @@ int main(void) {
     UTIL_CASE("a cursor, a get and a reference hold a retired file", test_holders());
     UTIL_CASE("a log reader fails instead of skipping removed files", test_log_reader());
     UTIL_CASE("an in-doubt transaction's file stays until it is resolved", test_indoubt());
+    UTIL_CASE("a follower's newest positions survive merges", test_positions());
     return harness_done();
 }
