@@ -74,6 +74,8 @@ typedef struct cmp_copy {
     uint8_t kept;   /* copied though nothing points at it (a needed tombstone,
                        a position): dead from the start */
     uint32_t bound; /* a kept tombstone's bound (cmp_tomb_needed) */
+    arm_item *item;  /* the key's item when its liveness was decided (or NULL), */
+    uint64_t ix_gen; /* valid while its shard's ix_gen is still this */
 } cmp_copy;
 
 typedef struct cmp_out {
@@ -165,7 +167,8 @@ static int cmp_out_open(cmp_merge *m) {
 /* Copy entry h (key, value) of input i at off into the output, standalone
  * (no batch flags) with its own sequence number, and note where it went. */
 static int cmp_copy_entry(cmp_merge *m, size_t i, uint64_t off, const arm_entry_hdr *h,
-                          const uint8_t *key, uint32_t shard, int kept) {
+                          const uint8_t *key, uint32_t shard, int kept, arm_item *item,
+                          uint64_t ix_gen) {
     uint32_t len = arm_entry_size(h->klen, h->vlen);
     int rc = ARM_OK;
     if (m->nouts == 0 || m->outs[m->nouts - 1].size + len > m->e->opts.max_file_size)
@@ -193,7 +196,7 @@ static int cmp_copy_entry(cmp_merge *m, size_t i, uint64_t off, const arm_entry_
                                          h->klen,
                                          h->type,
                                          (uint8_t)kept,
-                                         m->in[i].bound};
+                                         m->in[i].bound, item, ix_gen};
     memcpy(m->keys.ptr + m->keys.len, key, h->klen);
     m->keys.len += h->klen;
     o->size += len;
@@ -211,8 +214,10 @@ static int cmp_copy_entry(cmp_merge *m, size_t i, uint64_t off, const arm_entry_
 typedef struct cmp_chunk {
     uint32_t t; /* the index shard of every entry in it */
     size_t n;
+    uint64_t ix_gen; /* the shard's ix_gen when the items were found */
     uint64_t off[CMP_CHUNK];
     arm_entry_hdr h[CMP_CHUNK];
+    arm_item *item[CMP_CHUNK]; /* each key's item then, or NULL */
     uint8_t live[CMP_CHUNK];
 } cmp_chunk;
 
@@ -223,11 +228,13 @@ static void cmp_live(arm_engine *e, cmp_chunk *c, const uint8_t *p, uint32_t fid
     arm_index_rdlock(&s->index_lock);
     for (size_t i = 0; i < c->n; i++) {
         const uint8_t *key = p + c->off[i] + ARM_ENTRY_HEADER;
-        const arm_item *it = arm_index_get(s->index, key, c->h[i].klen);
+        arm_item *it = arm_index_get(s->index, key, c->h[i].klen);
         uint32_t off = (uint32_t)c->off[i];
+        c->item[i] = it;
         c->live[i] = it != NULL && ((it->fid == fid && it->off == off) ||
                                     ((it->flags & ARM_ITEM_OLD) && arm_vs_refers(s, it, fid, off)));
     }
+    c->ix_gen = s->ix_gen;
     pthread_rwlock_unlock(&s->index_lock);
 }
 
@@ -439,7 +446,7 @@ static int cmp_copy_chunk(cmp_merge *m, size_t i, cmp_chunk *c, const uint8_t *p
     for (size_t j = 0; j < c->n && rc == ARM_OK; j++)
         if (c->live[j] || (c->h[j].type == ARM_ENTRY_DEL && cmp_tomb_needed(m, i)))
             rc = cmp_copy_entry(m, i, c->off[j], &c->h[j], p + c->off[j] + ARM_ENTRY_HEADER, c->t,
-                                !c->live[j]);
+                                !c->live[j], c->item[j], c->ix_gen);
     c->n = 0;
     return rc;
 }
@@ -506,7 +513,8 @@ static int cmp_copy_positions(cmp_merge *m) {
         if (rc != ARM_OK)
             return arm_engine_seterr(rc, err, "compaction: cannot read back a position in %s",
                                      m->in[i].ref.file->path);
-        rc = cmp_copy_entry(m, i, m->pos_off[ls], &h, b + ARM_ENTRY_HEADER, m->s->id, 1);
+        rc = cmp_copy_entry(m, i, m->pos_off[ls], &h, b + ARM_ENTRY_HEADER, m->s->id, 1, NULL,
+                            0);
     }
     return rc;
 }
@@ -537,8 +545,11 @@ static void cmp_repoint(cmp_merge *m) {
             int moved = 0;
             if (!c->kept) {
                 arm_item *it;
-                moved = arm_index_repoint(s->index, m->keys.ptr + c->koff, c->klen, c->old_fid,
-                                          c->old_off, out->fid, c->new_off, &it) != NULL;
+                /* the item found when liveness was decided, if no item went since */
+                arm_item *known = c->item && s->ix_gen == c->ix_gen ? c->item : NULL;
+                moved = arm_index_repoint(s->index, m->keys.ptr + c->koff, c->klen, known,
+                                          c->old_fid, c->old_off, out->fid, c->new_off,
+                                          &it) != NULL;
                 /* a kept version is dead bytes already (arm_install counted it) */
                 if (it && (it->flags & ARM_ITEM_OLD))
                     (void)arm_vs_repoint(s, it, c->old_fid, c->old_off, out->fid, c->new_off);
