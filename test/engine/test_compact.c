@@ -2,17 +2,15 @@
 /*
  * test_compact.c: compaction (engine/compact.c). One key overwritten a
  * million times keeps the directory small; deleting everything makes the
- * files go (and nothing comes back at reopen); writers racing a merge on the
- * same keys always win; a cursor, a get and a held reference keep a retired
- * file readable; a log reader positioned before removed log files fails
- * instead of skipping them; an undecided (in-doubt) transaction's file is
- * never merged and still commits whole afterwards; the background thread
- * merges on its own and stops at close. Crash points inside a merge: a forked
- * child dies at the Nth write/sync/unlink-time directory sync of a merge
- * (every N in turn), unsynced bytes are then dropped or torn (a power cut),
- * and the reopened database must hold exactly what was acknowledged, with no
- * leftover merge output or orphan hint. Kill -9 at random moments while
- * writers and merges run is test_compact_kill.c's.
+ * files go (and nothing comes back at reopen); a random model of puts,
+ * deletes and cross-shard batches survives merges and reopens; writers
+ * racing merges on the same keys always win; the background thread merges
+ * on its own and stops at close; a cursor, a get and a held reference keep a
+ * retired file readable; a log reader positioned before removed log files
+ * fails instead of skipping them; an undecided (in-doubt) transaction's file
+ * is never merged and its outcome holds after it is resolved and merged; a
+ * follower's newest positions survive merges. Power cuts inside a merge are
+ * test_compact_crash.c's, kill -9 while merges run test_compact_kill.c's.
  */
 #include "../harness.h"
 #include "../../engine/engine_int.h"
