@@ -183,6 +183,32 @@ static int eng_lock(arm_engine *e) {
     return ARM_OK;
 }
 
+/* A read-write engine marks LOCK open, durably, before it writes anything, and
+ * returns whether the engine before it closed cleanly (a database created
+ * just now counts as clean: it has no entries to lose). */
+static int eng_mark_open(arm_engine *e, int fresh, int *was_clean) {
+    *was_clean = 1;
+    if (e->opts.read_only || e->lock_fd < 0) return ARM_OK;
+    char c = 0;
+    ssize_t n = pread(e->lock_fd, &c, 1, 0);
+    if (n < 0) return arm_engine_seterr(ARM_ERR(ARM_IOERR), errno, "cannot read %s/%s", e->dir, ARM_LOCK_NAME);
+    *was_clean = fresh || (n == 1 && c == ARM_LOCK_CLEAN);
+    c = ARM_LOCK_OPEN;
+    if (pwrite(e->lock_fd, &c, 1, 0) != 1 || fdatasync(e->lock_fd) != 0)
+        return arm_engine_seterr(ARM_ERR(ARM_IOERR), errno, "cannot write %s/%s", e->dir, ARM_LOCK_NAME);
+    e->marked_open = 1;
+    return ARM_OK;
+}
+
+/* After a close whose entries are all durable. Not synced: a power cut that
+ * loses this byte costs the next open a sequence gap, nothing more, and the
+ * entries it vouches for were synced before it was written. */
+static void eng_mark_clean(arm_engine *e) {
+    char c = ARM_LOCK_CLEAN;
+    ssize_t n = pwrite(e->lock_fd, &c, 1, 0); /* failed: the next open takes a gap, harmless */
+    (void)n;
+}
+
 static int eng_meta_create(arm_engine *e, const char *path) {
     arm_meta *m = &e->meta;
     memset(m, 0, sizeof(*m));
@@ -383,7 +409,9 @@ int arm_engine_open(const char *dir, const arm_engine_options *opts, arm_engine 
     e->dir = rc == ARM_OK ? arm_strdup(dir) : NULL;
     if (rc == ARM_OK && e->dir == NULL) rc = ARM_ERR(ARM_NOMEM);
     if (rc == ARM_OK && !opts->read_only && opts->create_if_missing) rc = eng_mkdirs(dir);
+    int fresh = e->dir != NULL && !eng_has_meta(e), was_clean = 1;
     if (rc == ARM_OK) rc = eng_lock(e);
+    if (rc == ARM_OK) rc = eng_mark_open(e, fresh, &was_clean);
     if (rc == ARM_OK) rc = eng_meta_load(e);
     if (rc == ARM_OK) rc = arm_app_meta_load(e);
     if (rc == ARM_OK) rc = eng_open_shards(e);
@@ -393,6 +421,7 @@ int arm_engine_open(const char *dir, const arm_engine_options *opts, arm_engine 
     }
     if (rc == ARM_OK && opts->cache_size) rc = arm_cache_new(opts->cache_size, &e->cache);
     if (rc == ARM_OK) rc = arm_engine_recover(e);
+    if (rc == ARM_OK && !was_clean) arm_domain_observe_seq(e->dom, atomic_load(&e->dom->seq) + ARM_SEQ_GAP);
     if (rc == ARM_OK) rc = arm_files_hints_start(&e->files); /* hints queued by recovery too */
     if (rc == ARM_OK) rc = arm_compact_init(e);
     if (rc == ARM_OK && opts->io_backend == ARM_IO_URING && e->shards[0].ring == NULL &&
@@ -413,6 +442,7 @@ int arm_engine_open(const char *dir, const arm_engine_options *opts, arm_engine 
         arm_engine_restoreerr(msg, err);
         return rc;
     }
+    e->opened = 1;
     *engine_out = e;
     return ARM_OK;
 }
@@ -438,6 +468,10 @@ int arm_engine_close(arm_engine *e) {
         if (s->active && s->direct && !atomic_load(&e->panic))
             rc = arm_file_truncate(s->active, atomic_load(&s->active->size), &err);
     }
+    /* Clean only when every entry reached the disk: a close of an engine
+     * whose open failed, or after a failed write or sync, leaves LOCK open
+     * (so the next open takes a sequence gap). */
+    if (e->marked_open && e->opened && rc == ARM_OK && !atomic_load(&e->panic)) eng_mark_clean(e);
     for (uint32_t i = 0; e->shards && i < e->shard_count; i++) arm_shard_deinit(e, &e->shards[i]);
     arm_free(e->shards);
     arm_cache_free(e->cache);

@@ -29,6 +29,16 @@
 #define ARM_ENTRY_HEADER     20u
 #define ARM_META_NAME        "ARMDB"
 #define ARM_LOCK_NAME        "LOCK"
+/* LOCK's one byte of content (ARCHITECTURE.md "LOCK"): what the last
+ * read-write engine left. Anything but CLEAN (a crash, a power cut, a LOCK
+ * from an older build) means its newest entries may be gone, and recovery
+ * moves the sequence counter ARM_SEQ_GAP past what it found, so that no
+ * (sequence, offset) of a lost entry is reused by a new one: a follower
+ * that received a lost entry then finds its position gone (ARM_RANGE) and
+ * is sent a snapshot, instead of matching an unrelated entry. */
+#define ARM_LOCK_CLEAN       'C'
+#define ARM_LOCK_OPEN        'O'
+#define ARM_SEQ_GAP          ((uint64_t)1 << 32)
 #define ARM_APP_META_NAME    "APPMETA"   /* appmeta.c */
 #define ARM_APP_META_MAX     65536u      /* bytes of application metadata */
 
@@ -341,6 +351,8 @@ struct arm_engine {
     arm_engine_options opts;      /* effective options */
     arm_meta meta;
     int lock_fd;                  /* LOCK file with flock held, or -1 */
+    int marked_open;              /* LOCK says open (ARM_LOCK_OPEN): a clean close says clean */
+    int opened;                   /* arm_engine_open succeeded (close may mark LOCK clean) */
     int lock_mode;                /* enum arm_lock_mode */
     uint32_t shard_count;
     arm_shard *shards;            /* shard_count of them */
@@ -349,6 +361,8 @@ struct arm_engine {
     arm_domain *dom;              /* held reference */
     char pub_pad0[64];
     _Atomic uint64_t last_pub;    /* stamp of the newest version installed here */
+    uint64_t open_seq;            /* largest stamp recovered at open: every snapshot sees
+                                     those versions, even one taken before the open */
     _Atomic uint32_t nprepared;   /* transactions holding keys here: prepared and not yet
                                      published or discarded, and in-doubt ones */
     char pub_pad1[64];

@@ -996,6 +996,7 @@ int arm_engine_recover(arm_engine *e) {
     arm_free(pool.w);
     if (rc != ARM_OK) return rc;
     arm_domain_observe_seq(e->dom, max_seq);
+    e->open_seq = max_seq;
     atomic_store(&e->next_fid, max_fid + 1);
     if (e->opts.read_only) return ARM_OK;
     rc = arm_txn_indoubt_hold(e);

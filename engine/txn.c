@@ -112,6 +112,16 @@ static int txn_busy(arm_txn *t, const char *what) {
 }
 
 /* ---------------------------------------------------------------- begin */
+/* The seq a transaction reads at in engine e. A snapshot shared by several
+ * engines (one SQL transaction over several tables) may predate e's open:
+ * the versions e recovered carry the stamps they were written with, possibly
+ * newer than that snapshot, yet were all committed before e opened, so the
+ * transaction reads at least at e's open (later stamps here are all newer
+ * than open_seq, so nothing committed after the open becomes visible). */
+static uint64_t txn_snap_seq(const arm_engine *e, const arm_snapshot *snap) {
+    return ARM_MAX(snap->seq, e->open_seq);
+}
+
 int arm_txn_begin(arm_engine *e, const arm_snapshot *snap, int flags, arm_txn **txn_out) {
     *txn_out = NULL;
     if (snap && snap->domain != e->dom)
@@ -127,7 +137,7 @@ int arm_txn_begin(arm_engine *e, const arm_snapshot *snap, int flags, arm_txn **
         arm_free(t);
         return rc;
     }
-    t->snap = snap ? snap->seq : t->own.seq;
+    t->snap = txn_snap_seq(t->e, snap ? snap : &t->own);
     *txn_out = t;
     return ARM_OK;
 }
@@ -146,7 +156,7 @@ int arm_txn_reset(arm_txn *t, const arm_snapshot *snap, int flags) {
         int rc = arm_snapshot_take(t->e->dom, &t->own);
         if (rc != ARM_OK) return rc;
     }
-    t->snap = snap ? snap->seq : t->own.seq;
+    t->snap = txn_snap_seq(t->e, snap ? snap : &t->own);
     t->flags = flags;
     t->state = TXN_ACTIVE;
     t->seq = 0;

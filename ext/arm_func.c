@@ -8,7 +8,8 @@
  * only armdb_stats is marked innocuous (it reads counters). Flush, check and
  * compact do I/O, so they are left out of triggers and views under
  * trusted_schema=OFF; armdb_backup writes files anywhere, so it is
- * SQLITE_DIRECTONLY (never from a trigger or a view). Layer: ext.
+ * SQLITE_DIRECTONLY (never from a trigger or a view). The replication
+ * functions are arm_repl_sql.c's, registered from here. Layer: ext.
  */
 #include "sqlite3ext.h"
 SQLITE_EXTENSION_INIT3
@@ -18,7 +19,7 @@ SQLITE_EXTENSION_INIT3
 #include <string.h>
 
 /* Append s as a JSON string literal. */
-static void func_json_str(sqlite3_str *out, const char *s) {
+ARM_PRIVATE void arm_func_json_str(sqlite3_str *out, const char *s) {
     sqlite3_str_appendchar(out, 1, '"');
     for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
         if (*p == '"' || *p == '\\')
@@ -43,7 +44,7 @@ static void func_result_str(sqlite3_context *ctx, sqlite3_str *s) {
 }
 
 /* The table named by argv[0], open, or NULL with the error set. */
-static arm_vtab *func_table(sqlite3_context *ctx, sqlite3_value **argv, const char *fn) {
+ARM_PRIVATE arm_vtab *arm_func_table(sqlite3_context *ctx, sqlite3_value **argv, const char *fn) {
     const char *name = (const char *)sqlite3_value_text(argv[0]);
     if (name == NULL) {
         char *m = sqlite3_mprintf("%s: the table name must not be NULL", fn);
@@ -80,14 +81,14 @@ static const char *func_sync_name(int mode) {
 /* armdb_stats(table): counters of the table's engine (committed data). */
 static void func_stats(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
     (void)argc;
-    arm_vtab *vt = func_table(ctx, argv, "armdb_stats");
+    arm_vtab *vt = arm_func_table(ctx, argv, "armdb_stats");
     if (vt == NULL) return;
     arm_engine_stats st;
     memset(&st, 0, sizeof(st));
     arm_engine_stats_get(vt->sh->engine, &st);
     sqlite3_str *s = sqlite3_str_new(sqlite3_context_db_handle(ctx));
     sqlite3_str_appendf(s, "{\"table\":");
-    func_json_str(s, vt->name);
+    arm_func_json_str(s, vt->name);
     sqlite3_str_appendf(s, ",\"form\":\"%s\",\"key_type\":\"%s\"",
                         vt->cfg.table_form ? "table" : "kv",
                         vt->cfg.key_type == ARM_EXT_KEY_INTEGER ? "integer"
@@ -117,7 +118,7 @@ static void func_stats(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
     sqlite3_str_appendf(s, ",\"hints\":%s,\"open_hinted\":%llu,\"open_scanned\":%llu,\"dir\":",
                         st.hints ? "true" : "false", (unsigned long long)st.open_hinted,
                         (unsigned long long)st.open_scanned);
-    func_json_str(s, arm_engine_dir(vt->sh->engine));
+    arm_func_json_str(s, arm_engine_dir(vt->sh->engine));
     /* compaction: whether the background thread runs, whether a merge is
      * running now, and each shard's bytes (live = bytes - dead) */
     sqlite3_str_appendf(s, ",\"compaction\":%s,\"compacting\":%s,\"shard_bytes\":[",
@@ -137,7 +138,7 @@ static void func_stats(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
  * compaction_threshold now (arm_engine_compact); JSON says what it did. */
 static void func_compact(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
     (void)argc;
-    arm_vtab *vt = func_table(ctx, argv, "armdb_compact");
+    arm_vtab *vt = arm_func_table(ctx, argv, "armdb_compact");
     if (vt == NULL) return;
     arm_compact_result r;
     int rc = arm_engine_compact(vt->sh->engine, &r);
@@ -147,7 +148,7 @@ static void func_compact(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
     }
     sqlite3_str *s = sqlite3_str_new(sqlite3_context_db_handle(ctx));
     sqlite3_str_appendall(s, "{\"table\":");
-    func_json_str(s, vt->name);
+    arm_func_json_str(s, vt->name);
     sqlite3_str_appendf(s, ",\"files_in\":%llu,\"files_out\":%llu,\"bytes_in\":%llu,"
                         "\"bytes_out\":%llu,\"reclaimed\":%llu}",
                         (unsigned long long)r.files_in, (unsigned long long)r.files_out,
@@ -159,7 +160,7 @@ static void func_compact(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
 /* armdb_flush(table): write buffers out and fdatasync. */
 static void func_flush(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
     (void)argc;
-    arm_vtab *vt = func_table(ctx, argv, "armdb_flush");
+    arm_vtab *vt = arm_func_table(ctx, argv, "armdb_flush");
     if (vt == NULL) return;
     int rc = arm_engine_flush(vt->sh->engine);
     if (rc != ARM_OK) {
@@ -168,7 +169,7 @@ static void func_flush(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
     }
     sqlite3_str *s = sqlite3_str_new(sqlite3_context_db_handle(ctx));
     sqlite3_str_appendall(s, "{\"flushed\":true,\"table\":");
-    func_json_str(s, vt->name);
+    arm_func_json_str(s, vt->name);
     sqlite3_str_appendchar(s, 1, '}');
     func_result_str(ctx, s);
 }
@@ -181,16 +182,16 @@ typedef struct func_check_ctx {
 static void func_check_report(void *p, const char *path, uint64_t offset, const char *message) {
     func_check_ctx *c = p;
     sqlite3_str_appendall(c->out, c->n++ ? ",{\"path\":" : "{\"path\":");
-    func_json_str(c->out, path);
+    arm_func_json_str(c->out, path);
     sqlite3_str_appendf(c->out, ",\"offset\":%llu,\"message\":", (unsigned long long)offset);
-    func_json_str(c->out, message);
+    arm_func_json_str(c->out, message);
     sqlite3_str_appendchar(c->out, 1, '}');
 }
 
 /* armdb_check(table): verify every checksum; report what is damaged where. */
 static void func_check(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
     (void)argc;
-    arm_vtab *vt = func_table(ctx, argv, "armdb_check");
+    arm_vtab *vt = arm_func_table(ctx, argv, "armdb_check");
     if (vt == NULL) return;
     func_check_ctx c = {sqlite3_str_new(sqlite3_context_db_handle(ctx)), 0};
     sqlite3_str *probs = c.out;
@@ -214,7 +215,7 @@ static void func_check(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
  * into a new engine at dir (see arm_backup.c); JSON says what was copied. */
 static void func_backup(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
     (void)argc;
-    arm_vtab *vt = func_table(ctx, argv, "armdb_backup");
+    arm_vtab *vt = arm_func_table(ctx, argv, "armdb_backup");
     if (vt == NULL) return;
     const char *arg = (const char *)sqlite3_value_text(argv[1]);
     if (arg == NULL || arg[0] == 0) {
@@ -238,9 +239,9 @@ static void func_backup(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
     } else {
         sqlite3_str *s = sqlite3_str_new(sqlite3_context_db_handle(ctx));
         sqlite3_str_appendall(s, "{\"table\":");
-        func_json_str(s, vt->name);
+        arm_func_json_str(s, vt->name);
         sqlite3_str_appendall(s, ",\"dir\":");
-        func_json_str(s, dir);
+        arm_func_json_str(s, dir);
         sqlite3_str_appendf(s, ",\"keys\":%llu,\"bytes\":%llu,\"shards\":%u}",
                             (unsigned long long)res.keys, (unsigned long long)res.bytes,
                             res.shards);
@@ -276,5 +277,6 @@ ARM_PRIVATE int arm_func_register(sqlite3 *db, arm_ext_conn *conn) {
         rc = sqlite3_create_function_v2(db, funcs[i].name, funcs[i].nargs, flags, conn,
                                         funcs[i].fn, NULL, NULL, arm_ext_conn_unref);
     }
+    if (rc == SQLITE_OK) rc = arm_repl_sql_register(db, conn);
     return rc;
 }

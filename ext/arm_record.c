@@ -21,6 +21,9 @@
  *   owner_ino 1234567
  *   owner_table users
  *   dropped 0
+ *   follow 127.0.0.1:7001            (present only while the table follows a
+ *   follow_opts secret_env=ARMDB_SECRET  leader: armdb_repl_follow; options
+ *                                     text only when some were given)
  */
 #include "sqlite3ext.h"
 SQLITE_EXTENSION_INIT3
@@ -37,6 +40,8 @@ ARM_PRIVATE void arm_record_clear(arm_ext_record *r) {
     sqlite3_free(r->decl);
     sqlite3_free(r->owner.file);
     sqlite3_free(r->owner.table);
+    sqlite3_free(r->follow);
+    sqlite3_free(r->follow_opts);
     memset(r, 0, sizeof(*r));
 }
 
@@ -90,6 +95,8 @@ ARM_PRIVATE char *arm_record_encode(const arm_ext_record *r, int *len_out) {
         record_put(s, "owner_table", r->owner.table ? r->owner.table : "");
     }
     record_put(s, "dropped", r->dropped ? "1" : "0");
+    if (r->follow != NULL) record_put(s, "follow", r->follow);
+    if (r->follow != NULL && r->follow_opts != NULL) record_put(s, "follow_opts", r->follow_opts);
     *len_out = sqlite3_str_length(s);
     return sqlite3_str_finish(s);
 }
@@ -129,6 +136,8 @@ static int record_line(arm_ext_record *r, const char *name, size_t nlen, char *v
     char **slot = RECORD_IS("decl")          ? &r->decl
                   : RECORD_IS("owner_file")  ? &r->owner.file
                   : RECORD_IS("owner_table") ? &r->owner.table
+                  : RECORD_IS("follow")      ? &r->follow
+                  : RECORD_IS("follow_opts") ? &r->follow_opts
                                              : NULL;
     if (slot != NULL) {
         sqlite3_free(*slot);

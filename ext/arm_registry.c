@@ -5,7 +5,11 @@
  * open file description), so every table object of every connection on one
  * directory shares one arm_engine, counted by references and keyed by the
  * directory's realpath. Every open checks the table against the record in
- * the directory (arm_record.c) and writes the record when it changes.
+ * the directory (arm_record.c) and writes the record when it changes. An
+ * entry also holds the engine's replication leader or follower
+ * (arm_repl_sql.c): a record that says the table follows starts following
+ * again when the entry is made, and the last release stops replication
+ * before it closes the engine.
  *
  * fork(): a child inherits the registry and its engines, whose threads,
  * buffers and file offsets are the parent's. Each entry remembers the pid
@@ -342,7 +346,17 @@ ARM_PRIVATE int arm_ext_engine_acquire(const arm_ext_config *cfg, const arm_ext_
             sh->read_only = ro;
             pthread_mutex_init(&sh->auto_mu, NULL);
             pthread_mutex_init(&sh->slots_mu, NULL);
+            pthread_mutex_init(&sh->repl_mu, NULL);
             rc = reg_check(sh, cfg, me, create, fail_out, errmsg);
+        }
+        if (rc == ARM_OK && !ro) { /* a follower follows again, before anyone can write */
+            arm_ext_record r;
+            int f = 0;
+            char *m = NULL;
+            if (reg_record_read(sh, &r, &f, &m) == ARM_OK && r.follow != NULL)
+                arm_ext_repl_resume(sh, &r);
+            arm_record_clear(&r);
+            sqlite3_free(m);
         }
         if (rc == ARM_OK) {
             sh->next = reg_list;
@@ -350,6 +364,7 @@ ARM_PRIVATE int arm_ext_engine_acquire(const arm_ext_config *cfg, const arm_ext_
         } else {
             if (e != NULL) pthread_mutex_destroy(&sh->auto_mu);
             if (e != NULL) pthread_mutex_destroy(&sh->slots_mu);
+            if (e != NULL) pthread_mutex_destroy(&sh->repl_mu);
             (void)arm_engine_close(e);
             free(path);
             free(sh);
@@ -377,6 +392,9 @@ ARM_PRIVATE void arm_ext_engine_release(arm_ext_shared *sh) {
             *pp = sh->next;
             break;
         }
+    /* Replication borrows the engine: its threads are joined first. No
+     * connection can reach sh any more, so repl_mu is not needed. */
+    arm_ext_repl_free(sh);
     // A failed final flush leaves nothing to report to: the tables are gone.
     (void)arm_engine_close(sh->engine);
     if (sh->doomed) (void)reg_remove_dir(sh->path, sh->remove_parent); // retried at next open
@@ -454,6 +472,28 @@ ARM_PRIVATE int arm_ext_engine_destroy_dir(const arm_ext_config *cfg, const arm_
     }
     rc = reg_remove_dir(real, cfg->dir_default);
     if (rc != ARM_OK) reg_engine_error(errmsg, real, rc);
+    return rc;
+}
+
+ARM_PRIVATE int arm_ext_engine_record_follow(arm_ext_shared *sh, const char *addr,
+                                             const char *opts, char **errmsg) {
+    arm_ext_record r;
+    int fail = 0;
+    *errmsg = NULL;
+    reg_lock();
+    int rc = sh->read_only ? ARM_READONLY : reg_record_read(sh, &r, &fail, errmsg);
+    if (rc == ARM_READONLY)
+        *errmsg = sqlite3_mprintf("armdb: %s is open read-only in this process", sh->path);
+    if (rc == ARM_OK) {
+        sqlite3_free(r.follow);
+        sqlite3_free(r.follow_opts);
+        r.follow = addr ? sqlite3_mprintf("%s", addr) : NULL;
+        r.follow_opts = addr && opts && opts[0] ? sqlite3_mprintf("%s", opts) : NULL;
+        if ((addr && !r.follow) || (addr && opts && opts[0] && !r.follow_opts)) rc = ARM_NOMEM;
+        else rc = reg_record_write(sh, &r, &fail, errmsg);
+        arm_record_clear(&r);
+    }
+    reg_unlock();
     return rc;
 }
 

@@ -394,6 +394,9 @@ static int vtab_destroy(sqlite3_vtab *tab) {
     rc = arm_ext_shadow_drop(vt);
     if (rc != SQLITE_OK) return rc;
     if (vt->sh != NULL) arm_ext_ctx_quiesce(vt);
+    /* Replication stops before the data goes (its threads borrow the engine
+     * until the last connection lets go; a leader's followers see it go). */
+    if (vt->sh != NULL) arm_ext_repl_halt(vt->sh, 1);
     char *msg = NULL;
     int arc = ARM_OK, kept = 0;
     if (vt->sh != NULL) {
@@ -981,6 +984,7 @@ static int vtab_update(sqlite3_vtab *tab, int argc, sqlite3_value **argv, sqlite
      * insert, and one OR IGNORE skipped, leaves it as it was. */
     *rowid = sqlite3_last_insert_rowid(vt->db);
     int rc = arm_vtab_ready(vt);
+    if (rc == SQLITE_OK) rc = arm_ext_repl_check_write(vt);
     if (rc != SQLITE_OK) return rc;
     arm_txn *txn = NULL;
     rc = vtab_wtxn(vt, &txn);
@@ -1109,6 +1113,12 @@ static int vtab_rename(sqlite3_vtab *tab, const char *new_name) {
      * so the engine must be open. */
     int rc0 = arm_vtab_ready(vt);
     if (rc0 != SQLITE_OK) return rc0;
+    /* Replication threads borrow the engine that a move closes and reopens. */
+    if (vt->cfg.dir_default && arm_ext_repl_active(vt->sh)) {
+        arm_vtab_set_error(vt, "armdb: cannot rename %s while it serves or follows; "
+                           "armdb_repl_stop('%s') first", vt->name, vt->name);
+        return SQLITE_BUSY;
+    }
     char *name = sqlite3_mprintf("%s", new_name);
     char *me_table = sqlite3_mprintf("%s", new_name);
     if (name == NULL || me_table == NULL) {

@@ -3,8 +3,9 @@
  * ext_int.h: what the files of ext/ share, private to ext/. The per-table
  * configuration parsed from CREATE VIRTUAL TABLE (arm_opts.c), the key and
  * value codecs (arm_codec.c), the vtab object (arm_vtab.c), the per-connection
- * state and the process-wide engine registry (armdb_ext.c), and the SQL
- * functions (arm_func.c). Layer: ext (the only layer that knows SQLite).
+ * state and the process-wide engine registry (armdb_ext.c), the SQL
+ * functions (arm_func.c), and replication from SQL (arm_repl_sql.c: the
+ * leader or follower of an engine lives in its registry entry). Layer: ext (the only layer that knows SQLite).
  * Every function here is ARM_PRIVATE (static in the amalgamation).
  */
 #ifndef ARM_EXT_INT_H
@@ -192,6 +193,9 @@ typedef struct arm_ext_record {
     int shared;          /* created with shared=1 */
     arm_ext_owner owner; /* owner.file NULL: nobody yet (armdb_backup's copies) */
     int dropped;         /* DROP TABLE began: the directory is to be removed */
+    char *follow;        /* armdb_repl_follow's leader address, NULL when the table does
+                            not follow (sqlite3_malloc) */
+    char *follow_opts;   /* its options text, NULL when none (sqlite3_malloc) */
 } arm_ext_record;
 
 ARM_PRIVATE void arm_record_clear(arm_ext_record *r);
@@ -234,6 +238,18 @@ struct arm_ext_shared {
     /* decision slots this process wrote, per decision table (arm_txn.c) */
     pthread_mutex_t slots_mu;
     struct arm_ext_slots *slots;
+    /* Replication (arm_repl_sql.c): at most one of leader and follower runs,
+     * on this engine, for every connection of the process. Guarded by
+     * repl_mu, which is never taken while reg_mu is held (the registry
+     * touches these fields only where no connection can reach the entry:
+     * before it is listed, and after its last reference went). */
+    pthread_mutex_t repl_mu;
+    struct arm_repl_leader *leader;
+    struct arm_repl_follower *follower;
+    char *repl_addr;       /* the bound address served, or the leader's address (malloc) */
+    char *repl_opts;       /* a follower's options text, or NULL (malloc) */
+    char *repl_err;        /* a recorded follower that could not start again: why (malloc) */
+    _Atomic int repl_follows; /* the engine is marked a follower (repl_addr names the leader) */
 };
 
 /* Decision slots: a decision table's blob holds ARM_EXT_SLOTS transaction
@@ -282,6 +298,11 @@ ARM_PRIVATE int arm_ext_engine_drop(arm_ext_shared *sh, const arm_ext_owner *me,
  * with *errmsg (another process holds it, unreadable metadata). */
 ARM_PRIVATE int arm_ext_engine_destroy_dir(const arm_ext_config *cfg, const arm_ext_owner *me,
                                            char **errmsg);
+/* Record that the table follows the leader at addr with options text opts
+ * (NULL), or, addr NULL, that it follows nobody. ARM_OK or an error with
+ * *errmsg (ARM_READONLY for a read-only engine). */
+ARM_PRIVATE int arm_ext_engine_record_follow(arm_ext_shared *sh, const char *addr,
+                                             const char *opts, char **errmsg);
 /* ALTER TABLE RENAME: the record's owner follows the table's new name. */
 ARM_PRIVATE int arm_ext_engine_rename(arm_ext_shared *sh, const arm_ext_owner *me,
                                       const char *new_name, char **errmsg);
@@ -430,5 +451,29 @@ ARM_PRIVATE int arm_vtab_engine_error(arm_vtab *vt, int arm_rc, const char *what
 
 ARM_PRIVATE const sqlite3_module *arm_vtab_module(void);
 ARM_PRIVATE int arm_func_register(sqlite3 *db, arm_ext_conn *conn);
+/* For the armdb_* functions of other files (arm_func.c): the table named by
+ * argv[0], ready, or NULL with the error set on ctx; s as a JSON string. */
+ARM_PRIVATE arm_vtab *arm_func_table(sqlite3_context *ctx, sqlite3_value **argv, const char *fn);
+ARM_PRIVATE void arm_func_json_str(sqlite3_str *out, const char *s);
+
+/* ------------------------------------------- replication (arm_repl_sql.c) */
+/* armdb_repl_serve / _follow / _stop / _status (SQLITE_DIRECTONLY). */
+ARM_PRIVATE int arm_repl_sql_register(sqlite3 *db, arm_ext_conn *conn);
+/* A new registry entry whose record says it follows: mark the engine a
+ * follower and start following again (a failure is kept for the status;
+ * the table opens anyway, refusing writes). Only before the entry is
+ * listed. */
+ARM_PRIVATE void arm_ext_repl_resume(arm_ext_shared *sh, const arm_ext_record *r);
+/* Stop whatever serves or follows on sh, joining its threads; the record
+ * and the follower mark stay (DROP TABLE, the last release). locked: take
+ * repl_mu (0 only where no connection can reach sh). */
+ARM_PRIVATE void arm_ext_repl_halt(arm_ext_shared *sh, int locked);
+/* The last reference went: halt and free what replication kept on sh. */
+ARM_PRIVATE void arm_ext_repl_free(arm_ext_shared *sh);
+/* Does sh serve or follow (so its engine must not be closed under it)? */
+ARM_PRIVATE int arm_ext_repl_active(arm_ext_shared *sh);
+/* A write to vt: SQLITE_OK, or SQLITE_READONLY with the message set when
+ * the table follows a leader. */
+ARM_PRIVATE int arm_ext_repl_check_write(arm_vtab *vt);
 
 #endif /* ARM_EXT_INT_H */

@@ -9,6 +9,12 @@
  * (repl_int.h, drawn in repl_wire.c and ARCHITECTURE.md "Replication").
  * Layer: repl (uses the public engine API only; never SQLite).
  *
+ * fork(): a child closes its copies of every socket and eventfd replication
+ * opened (a pthread_atfork handler), so a parent's listening port and
+ * connections behave as if the child did not exist. A leader or follower
+ * made before the fork must never be used, stopped or freed in the child
+ * (its threads are the parent's), as with arm_engine_abandon.
+ *
  * Ownership: whoever allocates frees, through the paired function; out
  * parameters are set to NULL on entry and filled only on success. Errors are
  * ARM_* codes (arm_base.h); functions that can fail take an arm_repl_err *

@@ -5,7 +5,8 @@
  *   repl_wire.c       frame and message encode/decode, pure (no I/O, fuzzed)
  *   repl_handshake.c  the handshake as a pure state machine (fuzzed)
  *   repl_auth.c       shared secret and proofs (the only sodium.h user)
- *   repl_net.c        addresses, sockets, wake-up, connect with backoff
+ *   repl_net.c        addresses, sockets, wake-up, connect with backoff; every
+ *                     descriptor, closed in a fork()ed child
  *   repl_stream.c     framed I/O over a socket, heartbeats, the fault hook
  *   repl_opts.c       options, error reports, positions
  *   repl_status.c     the JSON text of status reports
@@ -26,6 +27,10 @@
  * Use REPL_ERR to raise (it goes through ARM_ERR, the breakpoint). */
 ARM_PRIVATE int repl_err_set(arm_repl_err *err, int rc, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/* Functions only the tests call (fault hooks, helpers kept for their unit
+ * tests): unused, and so static and unreferenced, in the amalgamation. */
+#define REPL_TEST_SEAM __attribute__((unused))
+
 #define REPL_ERR(err, rc, ...) repl_err_set((err), ARM_ERR(rc), __VA_ARGS__)
 
 /* A wait ran out of time and nothing was consumed: try again or give up.
@@ -202,7 +207,8 @@ typedef struct repl_part {
  * reject, so what we send always decodes. Decoders take a frame whose header
  * was checked (repl_wire_frame_decode), check the type, the exact length,
  * reserved bytes (zero) and every field's range: ARM_OK or ARM_PROTOCOL. */
-ARM_WARN_UNUSED ARM_PRIVATE int repl_msg_hello_encode(arm_buf *out, const repl_hello *h);
+ARM_WARN_UNUSED ARM_PRIVATE REPL_TEST_SEAM int repl_msg_hello_encode(arm_buf *out,
+                                                                     const repl_hello *h);
 /* Also the raw form the proofs cover: 96 bytes into raw. */
 ARM_PRIVATE void repl_msg_hello_raw(const repl_hello *h, uint8_t raw[REPL_HELLO_SIZE]);
 ARM_WARN_UNUSED ARM_PRIVATE int repl_msg_hello_decode(const repl_frame *f, repl_hello *out,
@@ -358,8 +364,8 @@ ARM_WARN_UNUSED ARM_PRIVATE int repl_wire_check_direction(uint8_t type, uint8_t 
 ARM_WARN_UNUSED ARM_PRIVATE int repl_wire_check_shard(const repl_frame_hdr *h, uint32_t shard_count,
                                                       arm_repl_err *err);
 /* A shard-level frame belongs to the stream of shard `expected`. */
-ARM_WARN_UNUSED ARM_PRIVATE int repl_wire_check_stream(const repl_frame_hdr *h, uint16_t expected,
-                                                       arm_repl_err *err);
+ARM_WARN_UNUSED ARM_PRIVATE REPL_TEST_SEAM int
+repl_wire_check_stream(const repl_frame_hdr *h, uint16_t expected, arm_repl_err *err);
 /* The next transaction of a shard comes strictly after the previous position
  * (sequence number and log place both move forward): a repeated or reordered
  * transaction is ARM_PROTOCOL, never applied twice. */
@@ -481,6 +487,15 @@ ARM_PRIVATE uint16_t repl_addr_port(const repl_addr *a);
 /* ------------------------------------------------------------ wake-up */
 /* A level-triggered stop signal: once set, every poll that includes its fd
  * returns at once, for every thread, for good (an eventfd never read). */
+/* Every socket and eventfd of replication comes from and goes back through
+ * these (repl_net.c), so that a fork()ed child closes its copies of them all
+ * (pthread_atfork). Non-blocking and close-on-exec; -1 with errno on
+ * failure. */
+ARM_PRIVATE int repl_fd_socket(int family);
+ARM_PRIVATE int repl_fd_accept(int lfd, struct sockaddr *sa, socklen_t *len);
+ARM_PRIVATE int repl_fd_eventfd(void);
+ARM_PRIVATE void repl_fd_close(int fd); /* -1 allowed */
+
 typedef struct repl_wake {
     int fd;
 } repl_wake;
@@ -550,10 +565,9 @@ ARM_PRIVATE void repl_backoff_reset(repl_backoff *b);
  * on that connection has worked (handshake accepted), so a leader that keeps
  * accepting and refusing is not hammered.
  */
-ARM_WARN_UNUSED ARM_PRIVATE int repl_connect_retry(const repl_addr *addr, repl_backoff *b,
-                                                   int wake_fd, int connect_timeout_ms,
-                                                   uint32_t max_attempts, int *fd_out,
-                                                   uint32_t *attempts_out, arm_repl_err *err);
+ARM_WARN_UNUSED ARM_PRIVATE REPL_TEST_SEAM int
+repl_connect_retry(const repl_addr *addr, repl_backoff *b, int wake_fd, int connect_timeout_ms,
+                   uint32_t max_attempts, int *fd_out, uint32_t *attempts_out, arm_repl_err *err);
 
 /* ---------------------------------------------------------- fault hook */
 /* What the fault hook does with one outgoing frame (tests only set one). */
@@ -574,7 +588,7 @@ typedef void (*repl_fault_fn)(void *ctx, const repl_frame_hdr *hdr, repl_fault_a
 /* Process-wide hook given to connections opened from now on (NULL: none).
  * For tests that reach connections made inside the leader or follower; the
  * policies live in repl_fault.h (test builds only). */
-ARM_PRIVATE void repl_fault_set_default(repl_fault_fn fn, void *ctx);
+ARM_PRIVATE REPL_TEST_SEAM void repl_fault_set_default(repl_fault_fn fn, void *ctx);
 
 /* ------------------------------------------------------------- streams */
 /**
@@ -607,7 +621,7 @@ ARM_WARN_UNUSED ARM_PRIVATE int repl_conn_open(repl_conn *c, int fd, int wake_fd
                                                uint32_t payload_max, arm_repl_err *err);
 /* Close the socket and free the buffers. NULL and closed conns are allowed. */
 ARM_PRIVATE void repl_conn_close(repl_conn *c);
-ARM_PRIVATE void repl_conn_set_fault(repl_conn *c, repl_fault_fn fn, void *ctx);
+ARM_PRIVATE REPL_TEST_SEAM void repl_conn_set_fault(repl_conn *c, repl_fault_fn fn, void *ctx);
 /**
  * Receive the next whole, checked frame within timeout_ms (< 0: no limit;
  * 0: only what is already there). *f borrows the connection's buffer until
@@ -642,8 +656,8 @@ typedef struct repl_hb {
     uint32_t timeout_ms;  /* the peer is dead when we received nothing for this long */
     uint64_t last_send_ms, last_recv_ms;
 } repl_hb;
-ARM_PRIVATE void repl_hb_init(repl_hb *hb, uint32_t interval_ms, uint32_t timeout_ms,
-                              uint64_t now_ms);
+ARM_PRIVATE REPL_TEST_SEAM void repl_hb_init(repl_hb *hb, uint32_t interval_ms, uint32_t timeout_ms,
+                                             uint64_t now_ms);
 static inline void repl_hb_sent(repl_hb *hb, uint64_t now_ms) {
     hb->last_send_ms = now_ms;
 }
@@ -651,11 +665,11 @@ static inline void repl_hb_received(repl_hb *hb, uint64_t now_ms) {
     hb->last_recv_ms = now_ms;
 }
 /* 1 when a heartbeat is due (nothing sent for interval_ms). */
-ARM_PRIVATE int repl_hb_send_due(const repl_hb *hb, uint64_t now_ms);
+ARM_PRIVATE REPL_TEST_SEAM int repl_hb_send_due(const repl_hb *hb, uint64_t now_ms);
 /* 1 when the peer is dead (nothing received for timeout_ms). */
-ARM_PRIVATE int repl_hb_peer_dead(const repl_hb *hb, uint64_t now_ms);
+ARM_PRIVATE REPL_TEST_SEAM int repl_hb_peer_dead(const repl_hb *hb, uint64_t now_ms);
 /* Milliseconds until the next of the two events (0 if one is due). */
-ARM_PRIVATE int repl_hb_wait_ms(const repl_hb *hb, uint64_t now_ms);
+ARM_PRIVATE REPL_TEST_SEAM int repl_hb_wait_ms(const repl_hb *hb, uint64_t now_ms);
 
 /* ----------------------------------------------------------- positions */
 /* arm_repl_pos is the engine's arm_log_pos under its replication name: the

@@ -533,7 +533,9 @@ static int rl_start(rl_sess *s, const repl_subscribe *subs) {
         if (rc == ARM_OK) rc = arm_log_reader_open(l->e, pos, &s->r);
         if (rc == ARM_OK) rl_set_start(s, "from its positions");
         if (rc == ARM_RANGE) {
-            snprintf(why, sizeof(why), "snapshot (%s)", arm_engine_errmsg(l->e));
+            /* the engine's message, cut to fit */
+            snprintf(why, sizeof(why), "snapshot (%.*s)", (int)sizeof(why) - 16,
+                     arm_engine_errmsg(l->e));
             rc = ARM_OK;
         }
     } else if (s->hs.peer.flags & REPL_HELLO_HAVE_POS) {
@@ -858,7 +860,7 @@ static void rl_free(arm_repl_leader *l) {
     arm_free(l->peers);
     repl_listener_close(&l->lst);
     repl_wake_close(&l->stop);
-    if (l->reap_fd >= 0) close(l->reap_fd);
+    repl_fd_close(l->reap_fd);
     arm_repl_secret_free(l->secret);
     pthread_mutex_destroy(&l->mu);
     arm_free(l);
@@ -901,7 +903,7 @@ int arm_repl_serve(arm_engine *engine, const char *addr, const arm_repl_options 
     if (rc == ARM_OK) rc = repl_addr_parse(addr, &a, err);
     if (rc == ARM_OK) rc = repl_wake_open(&l->stop, err);
     if (rc == ARM_OK) {
-        l->reap_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+        l->reap_fd = repl_fd_eventfd();
         if (l->reap_fd < 0) rc = REPL_ERR(err, ARM_IOERR, "eventfd: %s", strerror(errno));
     }
     if (rc == ARM_OK) rc = repl_listen(&a, &l->lst, err);

@@ -6,9 +6,19 @@
  * wake-up (an eventfd) that makes any thread blocked in one of them return
  * ARM_CLOSED at once. Every socket is non-blocking and close-on-exec; every
  * wait is a poll on the socket and the wake fd, so nothing blocks past its
- * deadline or past a stop. Layer: repl.
+ * deadline or past a stop.
+ *
+ * fork(): every socket and eventfd of replication is opened and closed here
+ * (repl_fd_*), listed under one mutex, and a pthread_atfork child handler
+ * closes the child's copies of all of them. Otherwise a child (a gunicorn
+ * worker, a multiprocessing pool) would keep a leader's port listening
+ * after the parent stopped, and keep connections open after the parent
+ * closed them, so that peers never see them end. The fork takes the mutex
+ * first (prepare), so the list is exact in the child; the handlers are
+ * registered at load time (see rn_atfork for why). Layer: repl.
  */
 #include "repl_int.h"
+#include "../common/arm_alloc.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -18,6 +28,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -130,9 +141,93 @@ void repl_addr_format(const repl_addr *a, char *buf, size_t size) {
     }
 }
 
+/* ------------------------------------------------ descriptors and fork */
+static pthread_mutex_t rn_fds_mu = PTHREAD_MUTEX_INITIALIZER;
+static int *rn_fds; /* guarded by rn_fds_mu */
+static size_t rn_nfds, rn_capfds;
+
+static void rn_fds_lock(void) {
+    pthread_mutex_lock(&rn_fds_mu);
+}
+static void rn_fds_unlock(void) {
+    pthread_mutex_unlock(&rn_fds_mu);
+}
+/* In the child: the threads that used these are the parent's; close our
+ * copies (the parent's stay open) and forget them. */
+static void rn_fds_child(void) {
+    for (size_t i = 0; i < rn_nfds; i++)
+        close(rn_fds[i]);
+    rn_nfds = 0;
+    pthread_mutex_unlock(&rn_fds_mu);
+}
+/* Registered when the library loads, so before any caller's own handlers
+ * (the extension's registry registers at its first open): prepare handlers
+ * run newest first, so a fork takes a caller's locks before rn_fds_mu, the
+ * order of a caller that closes replication under its own lock (the
+ * registry stops a leader under its mutex). */
+__attribute__((constructor)) static void rn_atfork(void) {
+    (void)pthread_atfork(rn_fds_lock, rn_fds_unlock, rn_fds_child);
+}
+
+/* fd was just opened (rn_fds_mu held): list it, or close it. */
+static int rn_fds_add(int fd) {
+    if (fd < 0) return fd;
+    if (rn_nfds == rn_capfds) {
+        size_t cap = rn_capfds ? rn_capfds * 2 : 64;
+        int *p = arm_realloc(rn_fds, cap * sizeof(*p));
+        if (p == NULL) {
+            close(fd);
+            errno = ENOMEM;
+            return -1;
+        }
+        rn_fds = p, rn_capfds = cap;
+    }
+    rn_fds[rn_nfds++] = fd;
+    return fd;
+}
+
+int repl_fd_socket(int family) {
+    rn_fds_lock();
+    int fd = rn_fds_add(socket(family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+    rn_fds_unlock();
+    return fd;
+}
+
+int repl_fd_accept(int lfd, struct sockaddr *sa, socklen_t *len) {
+    rn_fds_lock();
+    int fd = rn_fds_add(accept4(lfd, sa, len, SOCK_CLOEXEC | SOCK_NONBLOCK));
+    int e = errno;
+    rn_fds_unlock();
+    errno = e;
+    return fd;
+}
+
+int repl_fd_eventfd(void) {
+    rn_fds_lock();
+    int fd = rn_fds_add(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+    rn_fds_unlock();
+    return fd;
+}
+
+void repl_fd_close(int fd) {
+    if (fd < 0) return;
+    rn_fds_lock();
+    for (size_t i = 0; i < rn_nfds; i++)
+        if (rn_fds[i] == fd) {
+            rn_fds[i] = rn_fds[--rn_nfds];
+            break;
+        }
+    close(fd);          /* under the mutex: a fork never sees it closed and still listed */
+    if (rn_nfds == 0) { /* nothing left: nothing kept (the library may be unloaded next) */
+        arm_free(rn_fds);
+        rn_fds = NULL, rn_capfds = 0;
+    }
+    rn_fds_unlock();
+}
+
 /* -------------------------------------------------------------- wake-up */
 int repl_wake_open(repl_wake *w, arm_repl_err *err) {
-    w->fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    w->fd = repl_fd_eventfd();
     if (w->fd < 0) return REPL_ERR(err, ARM_IOERR, "replication: eventfd: %s", strerror(errno));
     return ARM_OK;
 }
@@ -151,7 +246,7 @@ int repl_wake_is_set(const repl_wake *w) {
 }
 
 void repl_wake_close(repl_wake *w) {
-    if (w->fd >= 0) close(w->fd);
+    repl_fd_close(w->fd);
     w->fd = -1;
 }
 
@@ -209,7 +304,7 @@ static void rn_nodelay(int fd) {
 int repl_listen(const repl_addr *addr, repl_listener *l, arm_repl_err *err) {
     char text[REPL_ADDR_TEXT_MAX];
     repl_addr_format(addr, text, sizeof(text));
-    l->fd = socket(addr->ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    l->fd = repl_fd_socket(addr->ss.ss_family);
     if (l->fd < 0) return REPL_ERR(err, ARM_IOERR, "listen on %s: %s", text, strerror(errno));
     int one = 1;
     if (setsockopt(l->fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
@@ -228,7 +323,7 @@ int repl_listen(const repl_addr *addr, repl_listener *l, arm_repl_err *err) {
 }
 
 void repl_listener_close(repl_listener *l) {
-    if (l->fd >= 0) close(l->fd);
+    repl_fd_close(l->fd);
     l->fd = -1;
 }
 
@@ -240,7 +335,7 @@ int repl_accept(repl_listener *l, int wake_fd, int timeout_ms, int *fd_out, repl
     for (;;) {
         repl_addr a;
         a.len = sizeof(a.ss);
-        int fd = accept4(l->fd, (struct sockaddr *)&a.ss, &a.len, SOCK_CLOEXEC | SOCK_NONBLOCK);
+        int fd = repl_fd_accept(l->fd, (struct sockaddr *)&a.ss, &a.len);
         if (fd >= 0) {
             rn_nodelay(fd);
             if (peer != NULL) *peer = a;
@@ -276,7 +371,7 @@ int repl_connect(const repl_addr *addr, int wake_fd, int timeout_ms, int *fd_out
     *fd_out = -1;
     char text[REPL_ADDR_TEXT_MAX];
     repl_addr_format(addr, text, sizeof(text));
-    int fd = socket(addr->ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    int fd = repl_fd_socket(addr->ss.ss_family);
     if (fd < 0) return REPL_ERR(err, ARM_IOERR, "connect to %s: %s", text, strerror(errno));
     int rc = ARM_OK;
     if (connect(fd, (const struct sockaddr *)&addr->ss, addr->len) != 0) {
@@ -286,7 +381,7 @@ int repl_connect(const repl_addr *addr, int wake_fd, int timeout_ms, int *fd_out
             rc = REPL_ERR(err, ARM_IOERR, "connect to %s: %s", text, strerror(errno));
     }
     if (rc != ARM_OK) {
-        close(fd);
+        repl_fd_close(fd);
         return rc;
     }
     rn_nodelay(fd);

@@ -52,7 +52,7 @@ int repl_conn_open(repl_conn *c, int fd, int wake_fd, uint32_t payload_max, arm_
     c->recv_max = payload_max;
     c->send_max = ARM_REPL_PAYLOAD_MIN; /* until the peer's hello says more */
     if (arm_buf_reserve(&c->in, RS_READ_MIN) != ARM_OK) {
-        close(fd);
+        repl_fd_close(fd);
         c->fd = -1;
         return REPL_ERR(err, ARM_NOMEM, "replication: out of memory for a connection");
     }
@@ -66,7 +66,7 @@ int repl_conn_open(repl_conn *c, int fd, int wake_fd, uint32_t payload_max, arm_
 
 void repl_conn_close(repl_conn *c) {
     if (c == NULL) return;
-    if (c->fd >= 0) close(c->fd);
+    repl_fd_close(c->fd);
     c->fd = -1;
     arm_buf_free(&c->in);
     arm_buf_free(&c->out);

@@ -806,6 +806,55 @@ static void test_transfers(void) {
     util_close_ok(e);
 }
 
+/* An engine opened into a domain after a snapshot was taken (one SQL
+ * transaction reading one armdb table, then touching another not open yet):
+ * its recovered versions carry stamps above that snapshot, and must still be
+ * visible to it, also to validation; what it commits after the open is not. */
+static void test_engine_opened_after_snapshot(void) {
+    arm_engine_options o;
+    opts4(&o);
+    fresh("txno");
+    arm_engine *a = util_open_ok(g_db, &o);
+    put1(a, "a", "1");
+    util_close_ok(a);
+    arm_engine *b = util_open_ok(g_db2, &o); /* its stamps: above a's */
+    for (int i = 0; i < 20; i++)
+        put1(b, "k", i % 2 ? "odd" : "even");
+    put1(b, "j", "2");
+    util_close_ok(b);
+
+    arm_domain *d = NULL;
+    ARM_CHECK_RC(arm_domain_new(&d), ARM_OK);
+    o.domain = d;
+    a = util_open_ok(g_db, &o);
+    arm_snapshot st;
+    ARM_CHECK_RC(arm_snapshot_take(d, &st), ARM_OK);
+    arm_txn *ta, *tb;
+    ARM_CHECK_RC(arm_txn_begin(a, &st, 0, &ta), ARM_OK);
+    tget(ta, "a", "1");
+    b = util_open_ok(g_db2, &o);
+    arm_domain_free(d);
+    put1(b, "n", "after the open");
+    arm_txn *tc;
+    ARM_CHECK_RC(arm_txn_begin(b, &st, ARM_TXN_READONLY, &tc), ARM_OK);
+    tget(tc, "k", "odd");
+    tget(tc, "n", NULL);
+    arm_txn_free(tc);
+    ARM_CHECK_RC(arm_txn_begin(b, &st, 0, &tb), ARM_OK);
+    tget(tb, "k", "odd");
+    tget(tb, "j", "2");
+    tput(tb, "k", "written"); /* read, then written: no conflict */
+    commit_ok(b, tb);
+    arm_txn_free(ta);
+    arm_snapshot_drop(&st);
+    arm_buf v = {0};
+    ARM_CHECK_RC(arm_engine_get(b, UTIL_S("k"), &v), ARM_OK);
+    ARM_CHECK(v.len == 7 && memcmp(v.ptr, "written", 7) == 0);
+    arm_buf_free(&v);
+    util_close_ok(a);
+    util_close_ok(b);
+}
+
 int main(void) {
     harness_init();
     util_rmrf_at_exit(g_tmp);
@@ -825,6 +874,8 @@ int main(void) {
     UTIL_CASE("crash while prepared: applied / in doubt", test_crash_prepared());
     UTIL_CASE("two engines published at once", test_two_engines_one_publish());
     UTIL_CASE("write skew across two engines is refused", test_cross_engine_skew());
+    UTIL_CASE("an engine opened after the snapshot shows what it recovered",
+              test_engine_opened_after_snapshot());
     UTIL_CASE("versions kept for a snapshot, then pruned", test_versions_pruned());
     UTIL_CASE("an idle snapshot expires", test_idle_snapshot_expires());
     UTIL_CASE("transfers keep the total", test_transfers());

@@ -8,7 +8,8 @@
  * talking one kept alive), a stop that wakes threads blocked in accept,
  * receive, send and backoff, framed I/O (many frames, frames dribbled a byte
  * at a time, timeouts that lose nothing, garbage, truncation, oversized
- * headers refused before their payload), and the fault shim (drop,
+ * headers refused before their payload), a forked child holding none of
+ * the descriptors, and the fault shim (drop,
  * duplicate, delay, truncate; rules and seeded rates). Timing bounds are
  * loose: the machine is shared.
  */
@@ -17,8 +18,12 @@
 #include "../../common/arm_hash.h"
 #include "repl_test.h"
 
+#include <errno.h>
 #include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 
 /* ------------------------------------------------------------ addresses */
 static void addr_bad(const char *text, const char *needle) {
@@ -79,6 +84,49 @@ static void test_listen_port0(void) {
     ARM_CHECK(util_now_ms() - t0 >= 45 && fa == -1);
     repl_listener_close(&l);
     repl_listener_close(&l); /* twice is fine */
+}
+
+/* After fork() the child holds none of replication's descriptors (repl_fd_*
+ * and the atfork handler): a connection the parent closes ends for its peer
+ * while the child lives, and the parent's own descriptors stay open. */
+static int fd_closed(int fd) {
+    return fcntl(fd, F_GETFD) == -1 && errno == EBADF;
+}
+
+static void test_fork_closes(void) {
+    repl_listener l;
+    repl_wake w;
+    arm_repl_err e = {0, ""};
+    rt_listen(&l);
+    RT_CHECK_RC(repl_wake_open(&w, &e), &e, ARM_OK);
+    int fc, fa, pfd[2];
+    RT_CHECK_RC(repl_connect(&l.bound, -1, 2000, &fc, &e), &e, ARM_OK);
+    RT_CHECK_RC(repl_accept(&l, -1, 2000, &fa, NULL, &e), &e, ARM_OK);
+    ARM_CHECK(pipe(pfd) == 0);
+    pid_t pid = fork();
+    ARM_CHECK(pid >= 0);
+    if (pid == 0) {
+        char ok = fd_closed(l.fd) && fd_closed(w.fd) && fd_closed(fc) && fd_closed(fa) ? 'y' : 'n';
+        if (write(pfd[1], &ok, 1) != 1) _exit(2);
+        sleep(60); /* alive while the parent checks */
+        _exit(0);
+    }
+    char got = 0;
+    ARM_CHECK(read(pfd[0], &got, 1) == 1);
+    ARM_CHECK(got == 'y');
+    ARM_CHECK(!fd_closed(l.fd) && !fd_closed(w.fd) && !fd_closed(fc) && !fd_closed(fa));
+    repl_fd_close(fa);
+    struct pollfd p = {.fd = fc, .events = POLLIN, .revents = 0};
+    ARM_CHECK(poll(&p, 1, 10000) == 1);
+    char c;
+    ARM_CHECK(read(fc, &c, 1) == 0); /* EOF: the child had no copy keeping it open */
+    kill(pid, SIGKILL);
+    ARM_CHECK(waitpid(pid, NULL, 0) == pid);
+    close(pfd[0]);
+    close(pfd[1]);
+    repl_fd_close(fc);
+    repl_wake_close(&w);
+    repl_listener_close(&l);
 }
 
 /* A port that refuses connections: bound, never listening (held, so no race). */
@@ -607,6 +655,7 @@ int main(void) {
     UTIL_CASE("addresses parse and print", test_addr());
     UTIL_CASE("listen on port 0 reports the bound address", test_listen_port0());
     UTIL_CASE("a refused connect", test_connect_refused());
+    UTIL_CASE("a forked child holds none of the descriptors", test_fork_closes());
     UTIL_CASE("backoff delays double, with jitter, capped", test_backoff_delays());
     UTIL_CASE("backoff: a retry loop takes its delays", test_backoff_timing());
     UTIL_CASE("backoff: connects once the leader appears", test_backoff_until_leader_appears());

@@ -187,6 +187,9 @@ typedef struct tr_checker {
     int file;
     uint64_t seed;
     sqlite3 *db;   /* opened before the threads start (see test_open_race) */
+    /* Prepared before the threads start too: preparing reads the schema,
+     * which under the workers' locks can fail with SQLITE_BUSY. */
+    sqlite3_stmt *one, *lo, *hi, *pt;
 } tr_checker;
 
 /* Step a read statement to its first row's first column. */
@@ -210,16 +213,7 @@ static void *tr_checker_main(void *arg) {
     util_rng_seed(&r, k->seed);
     sqlite3 *db = k->db;
     const int64_t total = (int64_t)TR_ACCOUNTS * TR_START;
-    sqlite3_stmt *one = NULL, *lo = NULL, *hi = NULL, *pt = NULL;
-    /* the sum, pushed far off by a missing or extra row */
-    char *sql = sqlite3_mprintf("SELECT sum(bal) + 1000000000 * (count(*) - %d) FROM acct",
-                                TR_ACCOUNTS);
-    sqlite3_prepare_v2(db, sql, -1, &one, NULL);
-    sqlite3_free(sql);
-    sqlite3_prepare_v2(db, "SELECT sum(bal) FROM acct WHERE id <= 12", -1, &lo, NULL); /* halves */
-    sqlite3_prepare_v2(db, "SELECT sum(bal) FROM acct WHERE id > 12", -1, &hi, NULL);
-    sqlite3_prepare_v2(db, "SELECT bal FROM acct WHERE id = ?", -1, &pt, NULL);
-    if (!one || !lo || !hi || !pt) tr_fail("checker: prepare: %s", sqlite3_errmsg(db));
+    sqlite3_stmt *one = k->one, *lo = k->lo, *hi = k->hi, *pt = k->pt;
     while (!atomic_load(&g_sh.stop)) {
         int64_t v = 0, a = 0, b = 0, p = 0;
         int rc = tr_read(db, one, &v); /* one statement */
@@ -255,10 +249,6 @@ static void *tr_checker_main(void *arg) {
         if (!sqlite3_get_autocommit(db)) (void)sqlu_exec(db, "ROLLBACK");
         usleep((useconds_t)util_rng_below(&r, 500));
     }
-    sqlite3_finalize(one);
-    sqlite3_finalize(lo);
-    sqlite3_finalize(hi);
-    sqlite3_finalize(pt);
     return NULL;
 }
 
@@ -347,6 +337,14 @@ static void test_transfers(void) {
         ck[f].seed = harness_seed * 17 + (uint64_t)f;
         ck[f].db = sqlu_open_ok(g_file[f]);
         sqlite3_busy_timeout(ck[f].db, 10);
+        /* the sum, pushed far off by a missing or extra row */
+        char *sql = sqlite3_mprintf("SELECT sum(bal) + 1000000000 * (count(*) - %d) FROM acct",
+                                    TR_ACCOUNTS);
+        ck[f].one = sqlu_prepare_ok(ck[f].db, sql);
+        sqlite3_free(sql);
+        ck[f].lo = sqlu_prepare_ok(ck[f].db, "SELECT sum(bal) FROM acct WHERE id <= 12"); /* halves */
+        ck[f].hi = sqlu_prepare_ok(ck[f].db, "SELECT sum(bal) FROM acct WHERE id > 12");
+        ck[f].pt = sqlu_prepare_ok(ck[f].db, "SELECT bal FROM acct WHERE id = ?");
     }
     for (int f = 0; f < 2; f++)
         ARM_CHECK(pthread_create(&ct[f], NULL, tr_checker_main, &ck[f]) == 0);
@@ -356,6 +354,10 @@ static void test_transfers(void) {
     atomic_store(&g_sh.stop, 1);
     for (int f = 0; f < 2; f++) {
         pthread_join(ct[f], NULL);
+        sqlite3_finalize(ck[f].one);
+        sqlite3_finalize(ck[f].lo);
+        sqlite3_finalize(ck[f].hi);
+        sqlite3_finalize(ck[f].pt);
         sqlu_close_ok(ck[f].db);
     }
     if (atomic_load(&g_sh.failed)) fprintf(stderr, "%s\n", g_sh.why);

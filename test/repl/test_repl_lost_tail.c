@@ -1,25 +1,21 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * test_pending_lost_tail.c: PENDING (fails until the engine is fixed; not in
- * make test: `make test-repl-pending`). A leader under sync=off ships entries
- * that are still in its write buffer; if it dies before they reach the file,
- * they are lost, and after reopen the sequence counter resumes below them,
- * so the next writes of the same sizes land at the same offsets with the
- * same sequence numbers. A follower's position (seq, off, fid, len) then
- * still "matches" the log, the reader opens there (instead of ARM_RANGE,
- * which would give the follower a snapshot), and the follower silently keeps
- * the lost entries while missing the new ones at those places.
- *
- * What the engine could do (engine/, its owner's call): make positions name
- * the entry's content (the entry checksum in place of, or beside, len), or
- * resume the sequence counter after recovery past anything a lost tail can
- * have used (e.g. persist a high-water mark ahead of the log, or start a new
- * file with a base_seq well above the recovered maximum), so that a
- * rewritten log never reuses a (seq, off) pair.
+ * test_repl_lost_tail.c: a leader under sync=off ships entries that are
+ * still in its write buffer; if it dies before they reach the file they are
+ * lost, and the next writes of the same sizes land at the same offsets. Had
+ * the sequence counter resumed just past the recovered entries, a follower's
+ * position (seq, off, fid, len) would still "match" the rewritten log: the
+ * reader would open there instead of refusing with ARM_RANGE (which gives the
+ * follower a snapshot), and the follower would silently keep the lost
+ * entries and miss the new ones at those places. The engine marks LOCK open
+ * while it runs and clean at a clean close; an open after anything else
+ * moves the counter ARM_SEQ_GAP past what it recovered (engine_int.h), so a
+ * lost entry's (seq, offset) is never reused. Also: a clean close and reopen
+ * takes no gap.
  */
-#include "../../harness.h"
-#include "../../../engine/arm_engine.h"
-#include "../../util.h"
+#include "../harness.h"
+#include "../../engine/arm_engine.h"
+#include "../util.h"
 
 #include <sys/wait.h>
 #include <unistd.h>
@@ -96,10 +92,55 @@ static void test_lost_tail(void) {
     util_close_ok(e);
 }
 
+static uint64_t last_seq(arm_engine *e) {
+    arm_engine_stats st;
+    arm_engine_stats_get(e, &st);
+    return st.last_seq;
+}
+
+/* A clean close vouches for every entry: the reopened engine continues the
+ * sequence where it stopped, and a position at the old end still opens. */
+static void test_clean_reopen(void) {
+    char dir[600];
+    snprintf(dir, sizeof dir, "%s/clean", g_tmp);
+    arm_engine_options o;
+    opts(&o);
+    arm_engine *e = util_open_ok(dir, &o);
+    for (int i = 0; i < 5; i++) UTIL_CHECK_RC(e, arm_engine_put(e, UTIL_S("k"), UTIL_S("v")), ARM_OK);
+    uint64_t before = last_seq(e);
+    arm_log_reader *r = NULL;
+    UTIL_CHECK_RC(e, arm_log_reader_open(e, NULL, &r), ARM_OK);
+    arm_log_txn t;
+    while (arm_log_reader_next(r, &t) == ARM_OK) {
+    }
+    arm_log_pos p = arm_log_reader_pos(r, 0);
+    arm_log_reader_close(r);
+    util_close_ok(e);
+    e = util_open_ok(dir, &o);
+    ARM_CHECK(last_seq(e) == before);
+    UTIL_CHECK_RC(e, arm_engine_put(e, UTIL_S("k"), UTIL_S("w")), ARM_OK);
+    ARM_CHECK(last_seq(e) == before + 1);
+    r = NULL;
+    UTIL_CHECK_RC(e, arm_log_reader_open(e, &p, &r), ARM_OK);
+    ARM_CHECK(arm_log_reader_next(r, &t) == ARM_OK && t.seq == before + 1);
+    arm_log_reader_close(r);
+    util_close_ok(e);
+    /* A read-only open marks nothing: the next writer still sees the clean
+     * close. */
+    o.read_only = 1;
+    e = util_open_ok(dir, &o);
+    util_close_ok(e);
+    o.read_only = 0;
+    e = util_open_ok(dir, &o);
+    ARM_CHECK(last_seq(e) == before + 1);
+    util_close_ok(e);
+}
+
 int main(void) {
     harness_init();
-    util_tmpdir_ok(g_tmp, sizeof g_tmp, "pending_lost_tail");
+    util_tmpdir_ok(g_tmp, sizeof g_tmp, "repl_lost_tail");
     util_rmrf_at_exit(g_tmp);
     UTIL_CASE("a position past a lost tail is refused", test_lost_tail());
+    UTIL_CASE("a clean close and reopen continues the sequence", test_clean_reopen());
     return harness_done();
 }
