@@ -528,11 +528,11 @@ static int cmp_copy_shard_cmp(const void *a, const void *b) {
 /* Point the index at the copies: each item (or kept version) still at the
  * old location moves; anything else was replaced meanwhile and its copy is
  * dead. Tombstones and positions count as dead wherever they are (as
- * arm_install and recovery count them). Write locks are taken per shard, a
- * few thousand items at a time. */
+ * arm_install and recovery count them). Write locks are taken per shard,
+ * CMP_REPOINT_STEP items at a time. */
 static void cmp_repoint(cmp_merge *m) {
     arm_engine *e = m->e;
-    qsort(m->copies, m->ncopies, sizeof(cmp_copy), cmp_copy_shard_cmp);
+    if (m->ncopies > 1) qsort(m->copies, m->ncopies, sizeof(cmp_copy), cmp_copy_shard_cmp);
     size_t i = 0;
     while (i < m->ncopies) {
         uint32_t t = m->copies[i].shard;
