@@ -221,6 +221,9 @@ typedef struct arm_engine_options {
                                     (a trailing newline allowed). Borrowed for the call */
     const char *key_env;         /* an environment variable holding 64 hex digits. Borrowed */
     int cipher;                  /* enum arm_cipher, used at creation (then as stored) */
+    int compaction;              /* 1 (default): merge sealed files whose dead bytes pass
+                                    compaction_threshold in a background thread; 0 = only
+                                    when arm_engine_compact is called */
 } arm_engine_options;
 
 /* Fill *opts with the defaults above and set opts->size. Always start from
@@ -891,6 +894,8 @@ typedef struct arm_engine_stats {
     int lock_mode;          /* enum arm_lock_mode */
     int hints;              /* opts->hints in force: hint files read at open and (unless
                                read-only) written for sealed files */
+    int compacting;         /* 1 while a merge is running (background or arm_engine_compact) */
+    int compaction;         /* opts->compaction in force: the background thread runs */
 } arm_engine_stats;
 /* Fill *stats_out (every field this engine and the caller's header both
  * know; any other is left as it was). Cannot fail. A macro: it passes
@@ -898,6 +903,46 @@ typedef struct arm_engine_stats {
 #define arm_engine_stats_get(engine, stats_out) \
     arm_engine_stats_get_v((engine), (stats_out), sizeof(*(stats_out)))
 void arm_engine_stats_get_v(arm_engine *engine, arm_engine_stats *stats_out, size_t size);
+
+/* Bytes in the data files of one shard's directory (its log and the merged
+ * files compaction wrote there), and of those the bytes of entries no longer
+ * live (overwritten, deleted, tombstones), counted for whichever index shard
+ * a key routes to: the figures compaction_threshold is measured against. */
+typedef struct arm_shard_bytes {
+    uint64_t files;         /* data files */
+    uint64_t bytes;         /* their entry bytes (headers not counted) */
+    uint64_t dead;          /* of those, dead */
+} arm_shard_bytes;
+/* Fill *out for shard `shard` (< stats.shards; otherwise zeros). Cannot fail;
+ * takes no lock a writer waits on. */
+void arm_engine_shard_bytes(arm_engine *engine, uint32_t shard, arm_shard_bytes *out);
+
+/* What a compaction pass did. */
+typedef struct arm_compact_result {
+    uint64_t files_in;      /* data files merged and removed */
+    uint64_t files_out;     /* merged files written (an empty one marks a log's lost start) */
+    uint64_t bytes_in;      /* bytes of the files removed */
+    uint64_t bytes_out;     /* bytes of the merged files written */
+    uint64_t reclaimed;     /* bytes_in - bytes_out (0 when that is negative) */
+} arm_compact_result;
+/**
+ * Compaction now: for each shard, merge its sealed files that pass
+ * compaction_threshold (dead/total bytes) as the background thread would
+ * (see opts->compaction): the oldest sealed log files, as long as they pass
+ * together and hold no transaction whose outcome is not known yet, and the
+ * shard's earlier merged files that pass on their own. Live entries are
+ * copied into new merged files; then the index is repointed (a write that
+ * came meanwhile wins) and the old files are removed (readers, cursors and
+ * log readers still holding one finish first). The active file is never
+ * merged. Waits for a background merge that is running. Reads and writes go
+ * on meanwhile. result_out (may be NULL) gets what this call did.
+ *
+ * ARM_OK (also when nothing passed); ARM_READONLY (read-only engine);
+ * ARM_IOERR/ARM_FULL/ARM_NOMEM (writing the merged file: nothing changed, the
+ * message says what); ARM_CORRUPT (an input file is damaged: it is left
+ * alone); ARM_PANIC. Thread-safe; blocks for the whole pass.
+ */
+ARM_WARN_UNUSED int arm_engine_compact(arm_engine *engine, arm_compact_result *result_out);
 
 /**
  * Verify every entry's checksum in every data file. For each problem found,

@@ -53,6 +53,7 @@ static void eng_options_defaults(arm_engine_options *o) {
     o->create_if_missing = 1;
     o->mmap_reads = 1;
     o->hints = 1;
+    o->compaction = 1;
 }
 
 void arm_engine_options_init_v(arm_engine_options *o, size_t size) {
@@ -493,6 +494,7 @@ int arm_engine_open(const char *dir, const arm_engine_options *opts, arm_engine 
     if (rc == ARM_OK) rc = arm_engine_recover(e);
     if (rc == ARM_OK) rc = eng_mark_open(e, was_clean, floor);
     if (rc == ARM_OK) rc = arm_files_hints_start(&e->files); /* hints queued by recovery too */
+    if (rc == ARM_OK) rc = arm_compact_init(e);
     if (rc == ARM_OK && opts->io_backend == ARM_IO_URING && e->shards[0].ring == NULL &&
         !opts->read_only)
         rc = arm_engine_seterr(ARM_ERR(ARM_IOERR), 0, "io_uring is not available here");
@@ -519,6 +521,7 @@ int arm_engine_open(const char *dir, const arm_engine_options *opts, arm_engine 
 int arm_engine_close(arm_engine *e) {
     if (e == NULL) return ARM_OK;
     int rc = ARM_OK;
+    arm_compact_stop(e); /* a merge in flight gives up: its inputs are all still there */
     if (e->syncer_running) {
         pthread_mutex_lock(&e->syncer_lock);
         e->syncer_stop = 1;
@@ -739,6 +742,25 @@ static void eng_stats(arm_engine *e, arm_engine_stats *st) {
     st->open_scanned = e->open_scanned;
     st->lock_mode = e->lock_mode;
     st->hints = e->opts.hints != 0;
+    st->compacting = arm_compact_running(e);
+    st->compaction = e->opts.compaction != 0 && !e->opts.read_only;
+}
+
+void arm_engine_shard_bytes(arm_engine *e, uint32_t shard, arm_shard_bytes *out) {
+    memset(out, 0, sizeof(*out));
+    if (shard >= e->shard_count) return;
+    uint32_t fid = 0;
+    arm_file_ref ref;
+    while (arm_files_hold_next(&e->files, &fid, &ref) == ARM_OK) {
+        if (ref.file->shard == shard) {
+            uint64_t size = atomic_load(&ref.file->size);
+            out->files++;
+            out->bytes += size > ARM_FILE_HEADER_SIZE ? size - ARM_FILE_HEADER_SIZE : 0;
+            out->dead += arm_file_dead(ref.file);
+        }
+        arm_file_release(&ref);
+    }
+    if (out->dead > out->bytes) out->dead = out->bytes;
 }
 
 void arm_engine_stats_get_v(arm_engine *e, arm_engine_stats *stats_out, size_t size) {
@@ -859,7 +881,7 @@ int arm_engine_check(arm_engine *e, arm_check_report_fn report, arm_progress_fn 
     if (newest == NULL) return ARM_ERR(ARM_NOMEM);
     while (arm_files_hold_next(&e->files, &fid, &ref) == ARM_OK) {
         total += atomic_load(&ref.file->size);
-        if (ref.file->shard < e->shard_count)
+        if (ref.file->shard < e->shard_count && !ref.file->merged) /* merged: never newest */
             newest[ref.file->shard] = ARM_MAX(newest[ref.file->shard], ref.fid);
         arm_file_release(&ref);
     }

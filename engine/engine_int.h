@@ -6,8 +6,9 @@
  * mutex (file.c) or crypto.c's nonce-lease mutex. The on-disk formats are drawn in ARCHITECTURE.md and log.c.
  * The engine's files call each other one way only: engine.c -> recover.c ->
  * shard.c -> file.c -> io_*.c, log.c (write.c and cursor.c call shard.c and
- * file.c; every one may call index.c and cache.c); err.c is the leaf all of
- * them report errors through.
+ * file.c; engine.c starts and stops compact.c, which calls file.c, mvcc.c and
+ * outcome.c; every one may call index.c and cache.c); err.c is the leaf all
+ * of them report errors through.
  */
 #ifndef ARM_ENGINE_INT_H
 #define ARM_ENGINE_INT_H
@@ -56,6 +57,8 @@
                                 (2 bytes LE), value ARM_REPL_POS_VLEN bytes (log.c) */
 #define ARM_ENTRY_TXN      0x01 /* member of a batch */
 #define ARM_ENTRY_TXN_END  0x02 /* last member of its batch */
+#define ARM_FILE_MERGED    0x80000000u /* data-file header flag: written by compaction
+                                          (compact.c), holds copies, is no part of a log */
 #define ARM_DECISION_COMMIT 1
 #define ARM_DECISION_ABORT  2
 #define ARM_TXNINFO_VLEN    16
@@ -304,6 +307,11 @@ typedef struct arm_shard {
     int syncing;                  /* a group-commit leader is in fdatasync */
     pthread_cond_t sync_cond;     /* signalled when a leader finishes */
     arm_log_pos tail;             /* just past the last entry appended (origin: none yet) */
+    /* Compaction removed this shard's log files up to and including this id
+     * (0: none): a log reader that would step from a file below it to the
+     * next would skip what they held (logread.c fails instead). Written by
+     * compact.c (and recovery), read by log readers. */
+    _Atomic uint32_t log_gone;
     char pad[64];                 /* shards sit in an array: keep neighbours' lines apart */
 } arm_shard;
 
@@ -411,6 +419,7 @@ struct arm_engine {
     _Atomic int follower;         /* arm_engine_set_follower: only apply writes */
     pthread_mutex_t repl_mu;      /* guards repl[] */
     arm_repl_state *repl;         /* shard_count of them */
+    struct arm_compactor *compactor; /* compact.c: the merge state and thread, or NULL */
     /* application metadata (appmeta.c): the APPMETA payload, cached */
     pthread_mutex_t app_lock;     /* guards app_meta, app_meta_present and the file */
     arm_buf app_meta;
@@ -575,6 +584,15 @@ ARM_PRIVATE int arm_app_meta_decode(const uint8_t *p, size_t n, const uint8_t db
 /* recover.c */
 ARM_PRIVATE int arm_engine_recover(arm_engine *e);
 
+/* compact.c: merging sealed data files (contract: arm_engine_compact). init
+ * after recovery (starts the background thread unless read-only or
+ * opts.compaction is 0); stop at close, before the shards go (joins it;
+ * NULL-safe). */
+ARM_PRIVATE int arm_compact_init(arm_engine *e);
+ARM_PRIVATE void arm_compact_stop(arm_engine *e);
+/* 1 while a merge is running (stats). */
+ARM_PRIVATE int arm_compact_running(arm_engine *e);
+
 /* outcome.c: batches whose outcome a log reader must know. pending_add when
  * a prepared batch is appended (under its shard's log mutex, so a reader
  * that sees the bytes sees it pending); resolve when it is published
@@ -624,6 +642,13 @@ ARM_PRIVATE int arm_vs_keep(arm_shard *s, arm_item *it, uint64_t stamp);
 ARM_PRIVATE void arm_vs_reserve(arm_shard *s, uint64_t n);
 /* The item is leaving the index: drop its older versions. Write lock held. */
 ARM_PRIVATE void arm_vs_forget(arm_shard *s, arm_item *it);
+/* Compaction (compact.c): 1 when a kept version of `it` that is no deletion
+ * lives at (fid, off) (a snapshot may still read it there). Any index lock. */
+ARM_PRIVATE int arm_vs_refers(const arm_shard *s, const arm_item *it, uint32_t fid, uint32_t off);
+/* Move the kept versions of `it` at (fid, off) to (nfid, noff): how many
+ * moved. Write lock held. */
+ARM_PRIVATE int arm_vs_repoint(arm_shard *s, const arm_item *it, uint32_t fid, uint32_t off,
+                               uint32_t nfid, uint32_t noff);
 /* Prune versions no snapshot can read any more, and remove the DEAD items
  * kept for them (every DEAD item kept for snapshots has a chain). Write lock
  * held. Cheap when nothing is kept; otherwise runs every few hundred calls

@@ -2,8 +2,11 @@
 /*
  * file.c: the data-file owner (file.h): the file table, references and
  * retirement, and every open, map, read, write, truncate, sync, rename and
- * unlink of a data file. Layer: engine, above io_*.c and crypto.c and below
- * the log (shard.c); it calls no other engine file but err.c.
+ * unlink of a data file, and the lifetime of compaction's merged files (made
+ * under a temporary name, published by a rename) and of the files they
+ * replace (retired and unlinked in the order compact.c asks). Layer: engine,
+ * above io_*.c and crypto.c and below the log (shard.c); it calls no other
+ * engine file but err.c.
  *
  * Encrypted files: logical block b (ARM_CRYPT_BLOCK bytes) lives in physical
  * block b (4096 bytes, drawn in crypto.c), so a logical offset maps to a
@@ -262,9 +265,6 @@ void arm_file_refs_free(arm_file_refs *set) {
     memset(set, 0, sizeof(*set));
 }
 
-/* Nothing retires files yet but the tests: until compaction does, the
- * single-file build (where it would be an unused static) leaves it out. */
-#ifndef ARM_AMALGAMATION
 int arm_files_retire(arm_files *t, uint32_t fid) {
     arm_files_chunk *c = fil_chunk(t, fid / ARM_FILE_CHUNK);
     if (c == NULL) return ARM_NOTFOUND;
@@ -276,7 +276,95 @@ int arm_files_retire(arm_files *t, uint32_t fid) {
     fil_try_remove(c, j, v | FIL_RETIRED);
     return ARM_OK;
 }
-#endif
+
+/* The directory part of a data file's path. */
+static void fil_dir_of(const arm_file *f, char *buf, size_t n) {
+    snprintf(buf, n, "%s", f->path);
+    char *slash = strrchr(buf, '/');
+    if (slash)
+        *slash = '\0';
+    else
+        snprintf(buf, n, ".");
+}
+
+int arm_files_retire_unlink(arm_files *t, uint32_t fid) {
+    arm_file_ref ref;
+    if (arm_files_hold(t, fid, &ref) != ARM_OK) return ARM_NOTFOUND;
+    arm_file *f = ref.file;
+    char dir[ARM_FILE_PATH_MAX];
+    fil_dir_of(f, dir, sizeof(dir));
+    /* the hint first: a hint never outlives its data file */
+    arm_file_unlink_hint(f);
+    (void)unlink(f->path);
+    int err = 0;
+    int rc = arm_io_sync_dir(dir, &err);
+    if (rc != ARM_OK) rc = arm_engine_seterr(rc, err, "cannot sync %s after removing %s", dir, f->path);
+    /* retired while still held: the last release (ours, or a reader's)
+     * frees it, and its second unlink finds nothing */
+    (void)arm_files_retire(t, fid);
+    arm_file_release(&ref);
+    return rc;
+}
+
+/* ----------------------------------------------------------- merge output */
+/* A merged file's temporary name: its path with .merge for .log. */
+static void fil_merge_tmp(const arm_file *f, char *buf, size_t n) {
+    size_t len = strlen(f->path);
+    assert(len > 4 && strcmp(f->path + len - 4, ".log") == 0);
+    snprintf(buf, n, "%.*s.merge", (int)(len - 4), f->path);
+}
+
+int arm_file_merge_create(const arm_files *t, const char *dir, uint32_t shard, uint32_t fid,
+                          arm_file **file_out) {
+    *file_out = NULL;
+    arm_file *f;
+    int rc = arm_file_new(t, dir, shard, fid, &f);
+    if (rc != ARM_OK) return rc;
+    f->merged = 1;
+    char tmp[ARM_FILE_PATH_MAX + 16];
+    fil_merge_tmp(f, tmp, sizeof(tmp));
+    int err = 0;
+    rc = arm_io_open(tmp, ARM_IO_O_CREATE, &f->fd, &err);
+    int made = rc == ARM_OK;
+    if (rc == ARM_OK) rc = arm_io_open(tmp, ARM_IO_O_RDONLY, &f->rfd, &err);
+    if (rc != ARM_OK) {
+        rc = arm_engine_seterr(rc, err, "cannot create merge output %s", tmp);
+        if (made) (void)unlink(tmp);
+        arm_file_free(f);
+        return rc;
+    }
+    *file_out = f;
+    return ARM_OK;
+}
+
+int arm_file_merge_publish(arm_files *t, arm_file *f, int map) {
+    char tmp[ARM_FILE_PATH_MAX + 16], dir[ARM_FILE_PATH_MAX];
+    fil_merge_tmp(f, tmp, sizeof(tmp));
+    fil_dir_of(f, dir, sizeof(dir));
+    int err = 0;
+    int rc = arm_file_datasync(f, &err);
+    if (rc == ARM_OK && rename(tmp, f->path) != 0) rc = (err = errno, arm_io_errno_rc(errno));
+    if (rc == ARM_OK) rc = arm_io_sync_dir(dir, &err); /* the name must survive a crash */
+    if (rc != ARM_OK) {
+        rc = arm_engine_seterr(rc, err, "cannot make merge output %s durable", f->path);
+        arm_file_merge_discard(f);
+        return rc;
+    }
+    close(f->fd);
+    f->fd = -1;
+    if (map) arm_file_map(f, atomic_load(&f->size));
+    rc = arm_files_add(t, f);
+    if (rc != ARM_OK) arm_file_free(f); /* its name stays: the next open reads it, harmlessly */
+    return rc;
+}
+
+void arm_file_merge_discard(arm_file *f) {
+    if (f == NULL) return;
+    char tmp[ARM_FILE_PATH_MAX + 16];
+    fil_merge_tmp(f, tmp, sizeof(tmp));
+    (void)unlink(tmp);
+    arm_file_free(f);
+}
 
 /* --------------------------------------------------- encrypted blocks */
 /* Logical size of an encrypted file of phys bytes: whole blocks of
@@ -1036,11 +1124,34 @@ static int fil_cmp_u32(const void *a, const void *b) {
     return x < y ? -1 : x > y;
 }
 
-/* 1 when nm is FFFFFFFF.hint.tmp (a hint write cut short). */
-static int fil_hint_tmp_name(const char *nm) {
+/* 1 when nm is FFFFFFFF followed by exactly suffix. */
+static int fil_name_is(const char *nm, const char *suffix) {
     for (int i = 0; i < 8; i++)
         if (nm[i] < '0' || nm[i] > '9') return 0;
-    return strcmp(nm + 8, ARM_HINT_SUFFIX ".tmp") == 0;
+    return strcmp(nm + 8, suffix) == 0;
+}
+
+/* 1 when nm is FFFFFFFF.hint.tmp (a hint write cut short) or FFFFFFFF.merge
+ * (a merge cut short: its inputs are all still there). */
+static int fil_hint_tmp_name(const char *nm) {
+    return fil_name_is(nm, ARM_HINT_SUFFIX ".tmp") || fil_name_is(nm, ".merge");
+}
+
+/* Remove FFFFFFFF.hint files in dir whose data file is not in ids[0..n)
+ * (sorted): a crash between a retired file's two unlinks leaves one. */
+static void fil_tidy_hints(const char *dir, const uint32_t *ids, size_t n) {
+    DIR *d = opendir(dir);
+    if (d == NULL) return;
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL) {
+        if (!fil_name_is(de->d_name, ARM_HINT_SUFFIX)) continue;
+        uint32_t fid = (uint32_t)strtoul(de->d_name, NULL, 10);
+        if (n && bsearch(&fid, ids, n, sizeof(uint32_t), fil_cmp_u32) != NULL) continue;
+        char path[ARM_FILE_PATH_MAX + 32];
+        snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+        (void)unlink(path);
+    }
+    closedir(d);
 }
 
 int arm_files_list(const char *dir, int tidy, uint32_t **ids_out, size_t *n_out) {
@@ -1088,6 +1199,7 @@ int arm_files_list(const char *dir, int tidy, uint32_t **ids_out, size_t *n_out)
         return rc;
     }
     if (n) qsort(ids, n, sizeof(uint32_t), fil_cmp_u32);
+    if (tidy) fil_tidy_hints(dir, ids, n);
     *ids_out = ids;
     *n_out = n;
     return ARM_OK;
@@ -1125,13 +1237,13 @@ int arm_file_set_aside(const char *dir, uint32_t fid, const char *suffix) {
 /* 1 for the names the engine creates in a shard directory: FFFFFFFF.log,
  * FFFFFFFF.log.torn (a torn newest file set aside), FFFFFFFF.log.cut-N (the
  * bytes cut off a newest file that had good entries after damage),
- * FFFFFFFF.hint and FFFFFFFF.hint.tmp. */
+ * FFFFFFFF.hint, FFFFFFFF.hint.tmp and FFFFFFFF.merge. */
 static int fil_owned_name(const char *nm) {
     for (int i = 0; i < 8; i++)
         if (nm[i] < '0' || nm[i] > '9') return 0;
     return strcmp(nm + 8, ".log") == 0 || strcmp(nm + 8, ".log.torn") == 0 ||
            strncmp(nm + 8, ".log.cut-", 9) == 0 || strcmp(nm + 8, ARM_HINT_SUFFIX) == 0 ||
-           strcmp(nm + 8, ARM_HINT_SUFFIX ".tmp") == 0;
+           strcmp(nm + 8, ARM_HINT_SUFFIX ".tmp") == 0 || strcmp(nm + 8, ".merge") == 0;
 }
 
 int arm_files_destroy_dir(const char *dir) {

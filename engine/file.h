@@ -7,8 +7,9 @@
  * log.c, below shard.c (the log), recover.c and engine.c; it calls none of
  * them.
  *
- * Lifetime. A file in the table is live until retired (by compaction, later;
- * by tests now). Code that keeps a location past the index lock under which
+ * Lifetime. A file in the table is live until retired (by compaction:
+ * compact.c, which also makes merged files through the merge functions
+ * below). Code that keeps a location past the index lock under which
  * it found it holds a reference (arm_files_hold, arm_file_release); a
  * retired file stays whole (fds, mapping, name on disk) until its last
  * reference goes, and is then removed. Under a shard's index lock every file
@@ -65,6 +66,13 @@ typedef struct arm_file {
     uint8_t *cbuf;          /* cbuf_raw aligned to ARM_IO_BLOCK (O_DIRECT) */
     _Atomic uint64_t gen;   /* encrypted: names this file's bytes in the per-thread cache of
                                decrypted blocks; new when the file is cut (file.c) */
+    int merged;             /* 1: written by compaction (header flag ARM_FILE_MERGED): copies
+                               of entries, no part of its shard's log */
+    _Atomic uint64_t merge_kept; /* compaction: bytes of its dead entries the merge that
+                               wrote it had to keep (tombstones still needed, positions) */
+    _Atomic uint32_t merge_bound; /* compaction: the largest bound of the tombstones it
+                               kept (compact.c, cmp_tomb_needed); 0 = unknown (read at
+                               open): then the file's own id, a looser bound */
     char *path;             /* owned */
     const uint8_t *map;     /* read-only shared mapping of the file, or NULL (pread) */
     uint64_t map_len;       /* bytes mapped; never read past the file's flushed end */
@@ -183,9 +191,33 @@ ARM_PRIVATE void arm_file_unlink_hint(const arm_file *f);
  * is left it is removed from the table and from disk. The caller has moved
  * every live entry out of it (no index item points into it) and it is not a
  * shard's active file. ARM_OK; ARM_NOTFOUND when no live file has that id. */
-#ifndef ARM_AMALGAMATION
 ARM_PRIVATE int arm_files_retire(arm_files *t, uint32_t fid);
-#endif
+/* Compaction: retire file fid and remove its names from disk now (hint,
+ * then data file, then the directory synced), not at its last release:
+ * holders keep reading through their fds and mappings, and the caller
+ * decides the order in which names go (recovery must never find a newer
+ * file gone while an older one it depends on is there). ARM_OK,
+ * ARM_NOTFOUND (no live file fid), ARM_IOERR (the directory sync failed:
+ * message set; the file is retired anyway). */
+ARM_PRIVATE int arm_files_retire_unlink(arm_files *t, uint32_t fid);
+
+/* ---- merge output (compact.c). A merged file is written under a temporary
+ * name (FFFFFFFF.merge) that open removes, so a merge cut short leaves
+ * nothing; published, it is FFFFFFFF.log like any data file. */
+/* A new merged file fid of shard `shard` in dir, created exclusively under
+ * its temporary name, opened for writing (buffered) and reading; not in the
+ * table. ARM_OK and *file_out (owned until published), or ARM_IOERR/
+ * ARM_FULL/ARM_NOMEM (message set, nothing left behind). */
+ARM_PRIVATE int arm_file_merge_create(const arm_files *t, const char *dir, uint32_t shard,
+                                      uint32_t fid, arm_file **file_out);
+/* Make merged file f (size set: every byte written) durable under its real
+ * name: fdatasync, rename, fsync the directory; close the write fd, map it
+ * (map: whether to) and put it in the table (owned by it from then on, even
+ * on failure). ARM_OK, or ARM_IOERR/ARM_FULL/ARM_CORRUPT/ARM_NOMEM with the
+ * message set. */
+ARM_PRIVATE int arm_file_merge_publish(arm_files *t, arm_file *f, int map);
+/* Remove a merged file that was not published, and free it (NULL allowed). */
+ARM_PRIVATE void arm_file_merge_discard(arm_file *f);
 
 /* -------------------------------------------------------- one data file */
 /* A data file's path: <dir>/%08u.log. */
@@ -291,7 +323,9 @@ ARM_PRIVATE uint64_t arm_file_dead(const arm_file *f);
 /* ------------------------------------------------- a shard's directory */
 /* The data-file ids in a shard directory (exactly eight digits and .log),
  * sorted. *ids_out owned (arm_free). A missing directory is no files. With
- * tidy, leftovers of an interrupted hint write (.hint.tmp) are removed. */
+ * tidy, leftovers are removed: of an interrupted hint write (.hint.tmp), of
+ * an interrupted merge (.merge), and hints whose data file is gone (a crash
+ * between a retired file's two unlinks). */
 ARM_PRIVATE int arm_files_list(const char *dir, int tidy, uint32_t **ids_out, size_t *n_out);
 /* 1 when data file fid in dir holds nothing but zeros (or nothing at all). */
 ARM_PRIVATE int arm_file_blank(const char *dir, uint32_t fid);
@@ -301,7 +335,7 @@ ARM_PRIVATE void arm_file_unlink(const char *dir, uint32_t fid);
  * again). ARM_OK or ARM_IOERR (message set). */
 ARM_PRIVATE int arm_file_set_aside(const char *dir, uint32_t fid, const char *suffix);
 /* Remove every name the engine makes in a shard directory (data files,
- * .log.torn, .log.cut-N, .hint, .hint.tmp), then the directory if that
+ * .log.torn, .log.cut-N, .hint, .hint.tmp, .merge), then the directory if that
  * empties it.
  * ARM_OK or ARM_IOERR (message set). */
 ARM_PRIVATE int arm_files_destroy_dir(const char *dir);

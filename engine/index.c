@@ -914,6 +914,18 @@ ARM_PRIVATE int arm_index_upsert(arm_index *index, const uint8_t *key, size_t kl
     return idx_tree_upsert(index, &k, item_out, created_out);
 }
 
+ARM_PRIVATE arm_item *arm_index_repoint(arm_index *index, const uint8_t *key, size_t klen,
+                                        arm_item *known, uint32_t fid, uint32_t off,
+                                        uint32_t nfid, uint32_t noff, arm_item **item_out) {
+    arm_item *it = known ? known : arm_index_get(index, key, klen);
+    assert(known == NULL || (known->klen == klen && memcmp(known->key, key, klen) == 0));
+    *item_out = it;
+    if (it == NULL || it->fid != fid || it->off != off) return NULL;
+    it->fid = nfid;
+    it->off = noff;
+    return it;
+}
+
 ARM_PRIVATE void arm_index_remove(arm_index *index, arm_item *item) {
     assert(index != NULL);
     assert(item != NULL);

@@ -68,6 +68,16 @@ ARM_PRIVATE arm_item *arm_index_get(const arm_index *index, const uint8_t *key, 
 ARM_PRIVATE int arm_index_upsert(arm_index *index, const uint8_t *key, size_t klen,
                                  arm_item **item_out, int *created_out);
 
+/* Compaction's conditional repoint: when key's item is at (fid, off), move
+ * it to (nfid, noff) and return it; else leave it and return NULL (a newer
+ * write replaced it, or the key is gone). *item_out: the key's item, moved
+ * or not (NULL: none). Its length, sequence and flags never change here.
+ * known: the key's item when the caller knows it still exists (found earlier
+ * and no item was removed since), saving the lookup; else NULL. */
+ARM_PRIVATE arm_item *arm_index_repoint(arm_index *index, const uint8_t *key, size_t klen,
+                                        arm_item *known, uint32_t fid, uint32_t off,
+                                        uint32_t nfid, uint32_t noff, arm_item **item_out);
+
 /* Remove and free the item (must belong to this index). */
 ARM_PRIVATE void arm_index_remove(arm_index *index, arm_item *item);
 

@@ -60,13 +60,15 @@ ARM_PRIVATE int arm_io_datasync_as(int op, int fd, int *err_out);
 
 /* Test seam: when set (tests only), called before every write/sync/read with
  * the operation kind and returns 0 or an errno to inject. Data files are
- * WRITE, SYNC and READ; hint files HINT_WRITE and HINT_SYNC. */
+ * WRITE, SYNC and READ; hint files HINT_WRITE and HINT_SYNC; directories DIR_SYNC. */
 enum {
     ARM_IO_OP_WRITE = 1,
     ARM_IO_OP_SYNC = 2,
     ARM_IO_OP_READ = 3,
     ARM_IO_OP_HINT_WRITE = 4,
     ARM_IO_OP_HINT_SYNC = 5,
+    ARM_IO_OP_DIR_SYNC = 6, /* fsync of a directory (fd -1): a crash point between renames
+                               and unlinks (compaction's retirements) */
 };
 typedef int (*arm_io_fault_fn)(int op, int fd, uint64_t off, size_t n);
 #ifndef ARM_AMALGAMATION

@@ -139,6 +139,8 @@ int arm_io_truncate(int fd, uint64_t size, int *err_out) {
 }
 
 int arm_io_sync_dir(const char *dir, int *err_out) {
+    int inj = arm_io_fault_check(ARM_IO_OP_DIR_SYNC, -1, 0, 0);
+    if (inj) return posix_fail(inj, err_out);
     int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fd < 0) return posix_fail(errno, err_out);
     int rc = ARM_OK;

@@ -32,6 +32,10 @@
  * already holding its keys may still append meanwhile: harmless after a
  * shard's tail was read (it lands after the cut), and a batch before the cut
  * that is not yet decided makes the cut wait and retry.
+ * Compaction: a reader holds the file it reads, so a merge may retire it
+ * meanwhile; merged files are skipped (copies, not log); a reader whose next
+ * log file compaction removed fails with ARM_RANGE (lr_next_file) instead of
+ * skipping it, and so does one from the origin once the first files are gone.
  * Layer: engine, beside cursor.c: it reads through shard.c and file.c and
  * asks outcome.c.
  */
@@ -125,23 +129,33 @@ static void lr_read_end(arm_engine *e, lr_src *src) {
     pthread_mutex_unlock(&s->log_lock);
 }
 
-/* Hold the shard's first file with an id above src->fid. ARM_NOTFOUND when
- * there is none yet. */
+/* Hold the shard's first log file with an id above src->fid (compaction's
+ * merged files are no part of the log). ARM_NOTFOUND when there is none
+ * yet; ARM_RANGE when compaction removed log files after src's: stepping
+ * over them would skip what they held. The removed files are always the
+ * oldest of the shard's log, up to log_gone, which compact.c raises before
+ * it retires them: looked at after the next file is found, it tells whether
+ * the one found is really the next. */
 static int lr_next_file(arm_engine *e, lr_src *src) {
     uint32_t fid = src->fid + 1;
     arm_file_ref ref;
     while (arm_files_hold_next(&e->files, &fid, &ref) == ARM_OK) {
-        if (ref.file->shard == src->shard) {
-            arm_file_release(&src->ref);
-            src->ref = ref;
-            src->fid = ref.fid;
-            src->off = ARM_FILE_HEADER_SIZE;
-            lr_read_end(e, src);
-            return ARM_OK;
-        }
+        if (ref.file->shard == src->shard && !ref.file->merged) break;
         arm_file_release(&ref);
     }
-    return ARM_NOTFOUND;
+    if (atomic_load(&e->shards[src->shard].log_gone) > src->fid) {
+        arm_file_release(&ref);
+        return arm_engine_seterr(ARM_ERR(ARM_RANGE), 0,
+                                 "shard %u: compaction removed the log after file %u: the "
+                                 "position is no longer in the log", src->shard, src->fid);
+    }
+    if (ref.table == NULL) return ARM_NOTFOUND;
+    arm_file_release(&src->ref);
+    src->ref = ref;
+    src->fid = ref.fid;
+    src->off = ARM_FILE_HEADER_SIZE;
+    lr_read_end(e, src);
+    return ARM_OK;
 }
 
 /* Bytes [off, off + n) of src's file: a pointer into the mapping, or into
@@ -295,7 +309,9 @@ static int lr_advance(arm_log_reader *r, lr_src *src) {
             }
         }
         /* past the end of a sealed file, or before the first one */
-        if (lr_next_file(e, src) != ARM_OK) return ARM_OK;
+        int rc = lr_next_file(e, src);
+        if (rc == ARM_NOTFOUND) return ARM_OK;
+        if (rc != ARM_OK) return rc;
         fresh = 1;
     }
 }
@@ -314,6 +330,9 @@ static int lr_seek(arm_log_reader *r, lr_src *src, const arm_log_pos *pos) {
     src->pos = *pos;
     if (pos->fid == 0) {
         if (pos->seq || pos->off || pos->len) return lr_range(src->shard, "is malformed", pos);
+        if (atomic_load(&e->shards[src->shard].log_gone) > 0)
+            return lr_range(src->shard, "is the origin, and compaction removed the first files",
+                            pos);
         src->fid = 0;
         return ARM_OK;
     }
@@ -322,6 +341,8 @@ static int lr_seek(arm_log_reader *r, lr_src *src, const arm_log_pos *pos) {
     src->fid = pos->fid;
     if (src->ref.file->shard != src->shard)
         return lr_range(src->shard, "names another shard's file", pos);
+    if (src->ref.file->merged)
+        return lr_range(src->shard, "names a file compaction wrote, no log file", pos);
     lr_read_end(e, src);
     if (pos->len < ARM_ENTRY_HEADER || pos->off > src->end ||
         pos->off < (uint64_t)ARM_FILE_HEADER_SIZE + pos->len)

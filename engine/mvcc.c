@@ -375,6 +375,31 @@ void arm_vs_forget(arm_shard *s, arm_item *it) {
     it->flags &= (uint8_t)~ARM_ITEM_OLD;
 }
 
+/* The chain of `it`, or NULL (no kept versions). */
+static arm_ver *vs_chain(const arm_shard *s, const arm_item *it) {
+    if (!(it->flags & ARM_ITEM_OLD) || s->vs.cap == 0) return NULL;
+    uint64_t i = vs_find(&s->vs, it);
+    return s->vs.item[i] == it ? s->vs.head[i] : NULL;
+}
+
+int arm_vs_refers(const arm_shard *s, const arm_item *it, uint32_t fid, uint32_t off) {
+    for (const arm_ver *v = vs_chain(s, it); v; v = v->next)
+        if (!v->dead && v->fid == fid && v->off == off) return 1;
+    return 0;
+}
+
+int arm_vs_repoint(arm_shard *s, const arm_item *it, uint32_t fid, uint32_t off, uint32_t nfid,
+                   uint32_t noff) {
+    int n = 0;
+    for (arm_ver *v = vs_chain(s, it); v; v = v->next) {
+        if (v->fid != fid || v->off != off) continue;
+        v->fid = nfid;
+        v->off = noff;
+        n++;
+    }
+    return n;
+}
+
 int arm_vs_visible(const arm_shard *s, const arm_item *it, uint64_t snap, arm_item *loc) {
     memcpy(loc, it, sizeof(*loc));
     if (it->seq <= snap) return !(it->flags & ARM_ITEM_DEAD);

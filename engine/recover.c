@@ -683,7 +683,7 @@ static int rec_file(rec_state *st, arm_shard *s, uint32_t fid, int last, arm_fil
     arm_file_hdr fh;
     if (size < ARM_FILE_HEADER_SIZE || arm_file_hdr_decode(head, sizeof(head), &fh) != ARM_OK ||
         fh.fid != fid || fh.shard != s->id || memcmp(fh.db_id, e->meta.db_id, 16) != 0 ||
-        fh.flags != e->meta.flags) {
+        (fh.flags & ~ARM_FILE_MERGED) != e->meta.flags) {
         rc = rec_bad_header(f, size, &r->bad_header);
         /* an encrypted file whose blocks do not open: damage, not a torn first block */
         if (rc == ARM_CORRUPT) r->bad_header = 1, rc = ARM_OK;
@@ -691,6 +691,7 @@ static int rec_file(rec_state *st, arm_shard *s, uint32_t fid, int last, arm_fil
         return rc;
     }
     if (fh.base_seq > st->max_seq) st->max_seq = fh.base_seq;
+    f->merged = (fh.flags & ARM_FILE_MERGED) != 0;
     rc = arm_files_add(&e->files, f);
     if (rc != ARM_OK) {
         arm_file_free(f);
@@ -732,6 +733,25 @@ static int rec_damage(const arm_file *f, int last, const rec_result *r) {
                              f->path, end, salvage);
 }
 
+/* 1 when data file fid of s has a good header that marks it a merged file
+ * (compaction's output: never a shard's newest log file). */
+static int rec_is_merged(rec_state *st, arm_shard *s, uint32_t fid) {
+    arm_file *f;
+    uint64_t size;
+    if (arm_file_open(&st->e->files, s->dir, s->id, fid, &f, &size) != ARM_OK) {
+        arm_engine_clearerr(); /* rec_file reports it */
+        return 0;
+    }
+    uint8_t head[ARM_FILE_HEADER_SIZE];
+    arm_file_hdr fh;
+    int err = 0, merged = size >= ARM_FILE_HEADER_SIZE &&
+                          arm_file_read(f, 0, head, sizeof(head), &err) == ARM_OK &&
+                          arm_file_hdr_decode(head, sizeof(head), &fh) == ARM_OK &&
+                          (fh.flags & ARM_FILE_MERGED);
+    arm_file_free(f);
+    return merged;
+}
+
 static int rec_shard(rec_state *st, arm_shard *s) {
     uint32_t *max_fid = &st->max_fid;
     arm_engine *e = st->e;
@@ -747,12 +767,19 @@ static int rec_shard(rec_state *st, arm_shard *s) {
         if (ids[n - 1] > *max_fid) *max_fid = ids[n - 1]; /* never reuse its id */
         if (!e->opts.read_only) arm_file_unlink(s->dir, ids[n - 1]);
     }
+    /* The shard's newest log file: merged files (compaction's, which take
+     * new ids) above it are read like the others but are never its log's
+     * tail, never resumed for appending. */
+    size_t last_log = n;
+    while (last_log > 0 && rec_is_merged(st, s, ids[last_log - 1])) last_log--;
+    uint32_t first_log = 0;  /* the shard's oldest log file read */
+    int any_merged = 0;
     arm_file *newest = NULL, *newest_prev = NULL; /* the newest good file, the one before */
     uint64_t newest_end = 0, newest_prev_end = 0; /* their valid ends */
     int torn = 0;                                  /* the newest file was set aside */
     st->shard = s->id;
     for (size_t i = 0; i < n && rc == ARM_OK; i++) {
-        int last = i + 1 == n;
+        int last = i + 1 == last_log;
         arm_file *f = NULL;
         rec_result r;
         if (ids[i] > *max_fid) *max_fid = ids[i];
@@ -785,6 +812,11 @@ static int rec_shard(rec_state *st, arm_shard *s) {
             rc = rec_damage(f, last, &r);
         /* The log's tail position: the last whole entry of the newest file
          * that has one (fids are unique, so an older file's never matches). */
+        if (f->merged) {
+            any_merged = 1;
+            continue;
+        }
+        if (first_log == 0) first_log = ids[i];
         if (st->last.fid == ids[i]) s->tail = st->last;
         if (last) {
             newest = f;
@@ -795,6 +827,9 @@ static int rec_shard(rec_state *st, arm_shard *s) {
         }
     }
     arm_free(ids);
+    /* A merged file means compaction removed the oldest log files: the log
+     * begins at the oldest left (a reader from the origin would miss some). */
+    if (any_merged) atomic_store(&s->log_gone, first_log ? first_log - 1 : *max_fid);
     /* Applied before any file is cut or written again (the keys point into
      * views of the files); what the files left undecided is in doubt. */
     int drc = rec_drain(st);

@@ -1,11 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * arm_func.c: the armdb_* SQL helper functions: armdb_stats(table),
- * armdb_flush(table), armdb_check(table), armdb_backup(table, dir). Each
+ * armdb_flush(table), armdb_check(table), armdb_compact(table),
+ * armdb_backup(table, dir). Each
  * takes a table name ('kv' or 'schema.kv', resolved as SQL resolves it) of
  * this connection and returns JSON text. None opens sockets or threads;
- * only armdb_stats is marked innocuous (it reads counters). Flush and check
- * do I/O, so they are left out of triggers and views under
+ * only armdb_stats is marked innocuous (it reads counters). Flush, check and
+ * compact do I/O, so they are left out of triggers and views under
  * trusted_schema=OFF; armdb_backup writes files anywhere, so it is
  * SQLITE_DIRECTONLY (never from a trigger or a view). The replication
  * functions are arm_repl_sql.c's, registered from here. Layer: ext.
@@ -118,7 +119,41 @@ static void func_stats(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
                         st.hints ? "true" : "false", (unsigned long long)st.open_hinted,
                         (unsigned long long)st.open_scanned);
     arm_func_json_str(s, arm_engine_dir(vt->sh->engine));
-    sqlite3_str_appendchar(s, 1, '}');
+    /* compaction: whether the background thread runs, whether a merge is
+     * running now, and each shard's bytes (live = bytes - dead) */
+    sqlite3_str_appendf(s, ",\"compaction\":%s,\"compacting\":%s,\"shard_bytes\":[",
+                        st.compaction ? "true" : "false", st.compacting ? "true" : "false");
+    for (uint32_t i = 0; i < st.shards; i++) {
+        arm_shard_bytes b;
+        arm_engine_shard_bytes(vt->sh->engine, i, &b);
+        sqlite3_str_appendf(s, "%s{\"shard\":%u,\"files\":%llu,\"live_bytes\":%llu,"
+                            "\"dead_bytes\":%llu}", i ? "," : "", i, (unsigned long long)b.files,
+                            (unsigned long long)(b.bytes - b.dead), (unsigned long long)b.dead);
+    }
+    sqlite3_str_appendall(s, "]}");
+    func_result_str(ctx, s);
+}
+
+/* armdb_compact(table): merge the table's data files that pass its
+ * compaction_threshold now (arm_engine_compact); JSON says what it did. */
+static void func_compact(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
+    (void)argc;
+    arm_vtab *vt = arm_func_table(ctx, argv, "armdb_compact");
+    if (vt == NULL) return;
+    arm_compact_result r;
+    int rc = arm_engine_compact(vt->sh->engine, &r);
+    if (rc != ARM_OK) {
+        func_engine_error(ctx, vt, "armdb_compact", rc);
+        return;
+    }
+    sqlite3_str *s = sqlite3_str_new(sqlite3_context_db_handle(ctx));
+    sqlite3_str_appendall(s, "{\"table\":");
+    arm_func_json_str(s, vt->name);
+    sqlite3_str_appendf(s, ",\"files_in\":%llu,\"files_out\":%llu,\"bytes_in\":%llu,"
+                        "\"bytes_out\":%llu,\"reclaimed\":%llu}",
+                        (unsigned long long)r.files_in, (unsigned long long)r.files_out,
+                        (unsigned long long)r.bytes_in, (unsigned long long)r.bytes_out,
+                        (unsigned long long)r.reclaimed);
     func_result_str(ctx, s);
 }
 
@@ -226,6 +261,7 @@ ARM_PRIVATE int arm_func_register(sqlite3 *db, arm_ext_conn *conn) {
         {"armdb_stats", 1, func_stats, SQLITE_UTF8 | SQLITE_INNOCUOUS},
         {"armdb_flush", 1, func_flush, SQLITE_UTF8},
         {"armdb_check", 1, func_check, SQLITE_UTF8},
+        {"armdb_compact", 1, func_compact, SQLITE_UTF8},
         // writes a directory anywhere: never from a trigger or a view
         {"armdb_backup", 2, func_backup, SQLITE_UTF8 | SQLITE_DIRECTONLY},
     };

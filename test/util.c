@@ -181,6 +181,40 @@ int64_t util_file_size(const char *path) {
     return (int64_t)st.st_size;
 }
 
+int64_t util_dir_bytes(const char *dir, const char *suffix, int *count_out) {
+    if (count_out) *count_out = 0;
+    DIR *d = opendir(dir);
+    if (d == NULL) return -1;
+    int64_t total = 0;
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL) {
+        if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0) continue;
+        char path[1024];
+        snprintf(path, sizeof path, "%s/%s", dir, de->d_name);
+        struct stat st;
+        if (lstat(path, &st) != 0) continue;
+        if (S_ISDIR(st.st_mode)) {
+            DIR *sd = opendir(path);
+            struct dirent *se;
+            while (sd && (se = readdir(sd)) != NULL) {
+                char sp[1400];
+                snprintf(sp, sizeof sp, "%s/%s", path, se->d_name);
+                struct stat sst;
+                if (lstat(sp, &sst) != 0 || !S_ISREG(sst.st_mode)) continue;
+                total += (int64_t)sst.st_size;
+                size_t nl = strlen(se->d_name), sl = suffix ? strlen(suffix) : 0;
+                if (count_out && suffix && nl >= sl && strcmp(se->d_name + nl - sl, suffix) == 0)
+                    (*count_out)++;
+            }
+            if (sd) closedir(sd);
+        } else if (S_ISREG(st.st_mode)) {
+            total += (int64_t)st.st_size;
+        }
+    }
+    closedir(d);
+    return total;
+}
+
 uint8_t *util_read_file(const char *path, size_t *len_out) {
     *len_out = 0;
     int fd = open(path, O_RDONLY);

@@ -67,6 +67,10 @@ int util_list_logs(const char *dir, util_logfile *out, int max);
 int util_newest_log(const char *dir, uint32_t shard, util_logfile *out);
 /* Size of a file, or -1. */
 int64_t util_file_size(const char *path);
+/* Bytes of the regular files in dir and its subdirectories (one level: a
+ * database's shard directories), and how many of them end in suffix (NULL:
+ * none counted) into *count_out (may be NULL). -1 when dir cannot be read. */
+int64_t util_dir_bytes(const char *dir, const char *suffix, int *count_out);
 /* Read a whole file into a malloc'd buffer (*len_out set); NULL on error. */
 uint8_t *util_read_file(const char *path, size_t *len_out);
 /* Truncate path to len bytes. 0 on success. */

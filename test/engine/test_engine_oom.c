@@ -37,6 +37,7 @@ static void report_bad(long n, const char *what, int rc) {
 static arm_engine_options oom_opts(void) {
     arm_engine_options o;
     arm_engine_options_init(&o);
+    o.compaction = 0; /* allocations are counted: no thread of its own */
     o.shard_count = 3;
     o.sync_mode = ARM_SYNC_OFF;
     o.write_buffer_size = 16u << 10;

@@ -181,6 +181,7 @@ typedef struct ft_cfg {
 static arm_engine_options cfg_opts(const ft_cfg *c) {
     arm_engine_options o;
     arm_engine_options_init(&o);
+    o.compaction = 0; /* faults hit the Nth op of the test's own writes */
     o.shard_count = c->shards;
     o.sync_mode = c->sync_mode;
     o.io_backend = c->io_backend;
