@@ -196,6 +196,8 @@ const char *util_json_find(const char *text, const char *key, char *out, size_t 
 /* Available when harness.h and arm_engine.h are included before util.h, so
  * failures report the caller's test case and seed. */
 #if defined(ARM_HARNESS_H) && defined(ARM_ENGINE_H)
+#include <limits.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define UTIL_S(str) arm_slice_make((str), strlen(str))
@@ -326,6 +328,36 @@ static inline char *util_tmpdir_ok(char *buf, size_t size, const char *tag) {
     char *d = util_tmpdir(buf, size, tag);
     ARM_CHECK(d != NULL);
     return d;
+}
+
+/* The directories of one test case: tmp, made fresh for each case (the
+ * previous case's tree removed), holding db (the database) and work (a
+ * scratch copy of it). Paths are resolved (realpath) because /proc shows
+ * resolved paths and some tests look there. tmp is what util_rmrf_at_exit
+ * should be given. */
+typedef struct util_case_dir {
+    char tmp[512];
+    char db[600];
+    char work[600];
+} util_case_dir;
+
+/* Start a case: fresh tmp under tag; returns d->db (not created). */
+static inline const char *util_case_fresh(util_case_dir *d, const char *tag) {
+    if (d->tmp[0]) util_rmrf(d->tmp);
+    util_tmpdir_ok(d->tmp, sizeof d->tmp, tag);
+    char real[PATH_MAX];
+    ARM_CHECK(realpath(d->tmp, real) != NULL && strlen(real) < sizeof d->tmp);
+    memcpy(d->tmp, real, strlen(real) + 1);
+    snprintf(d->db, sizeof d->db, "%s/db", d->tmp);
+    snprintf(d->work, sizeof d->work, "%s/work", d->tmp);
+    return d->db;
+}
+
+/* Copy the pristine database into d->work (replacing it); returns d->work. */
+static inline const char *util_case_work_copy(util_case_dir *d) {
+    util_rmrf(d->work);
+    ARM_CHECK(util_copy_db(d->db, d->work) == 0);
+    return d->work;
 }
 #endif
 

@@ -31,17 +31,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-static char g_tmp[512];
-static char g_db[PATH_MAX + 16];
-
-static const char *fresh(const char *tag) {
-    if (g_tmp[0]) util_rmrf(g_tmp);
-    util_tmpdir_ok(g_tmp, sizeof g_tmp, tag);
-    char real[PATH_MAX];
-    ARM_CHECK(realpath(g_tmp, real) != NULL); /* /proc shows resolved paths */
-    snprintf(g_db, sizeof g_db, "%s/db", real);
-    return g_db;
-}
+static util_case_dir g_dir; /* tmp, db, work */
 
 static void small_opts(arm_engine_options *o, uint32_t shards) {
     arm_engine_options_init(o);
@@ -113,7 +103,7 @@ static void expect_check_clean(arm_engine *e) {
 
 /* ------------------------------------------------- bounded, files go */
 static void test_overwrite_bounded(void) {
-    const char *db = fresh("cmp-over");
+    const char *db = util_case_fresh(&g_dir, "cmp-over");
     arm_engine_options o;
     small_opts(&o, 1);
     arm_engine *e = util_open_ok(db, &o);
@@ -149,7 +139,7 @@ static void test_overwrite_bounded(void) {
 }
 
 static void test_delete_all(void) {
-    const char *db = fresh("cmp-del");
+    const char *db = util_case_fresh(&g_dir, "cmp-del");
     arm_engine_options o;
     small_opts(&o, 2);
     arm_engine *e = util_open_ok(db, &o);
@@ -199,7 +189,7 @@ static void test_delete_all(void) {
 /* encrypted: the same over an encrypted database (merges read and write
  * through file.c's block seam). */
 static void test_model(int encrypted) {
-    const char *db = fresh("cmp-model");
+    const char *db = util_case_fresh(&g_dir, "cmp-model");
     arm_engine_options o;
     small_opts(&o, 3);
     uint8_t key[32];
@@ -288,7 +278,7 @@ static void *race_compactor(void *p) {
 }
 
 static void test_race(void) {
-    const char *db = fresh("cmp-race");
+    const char *db = util_case_fresh(&g_dir, "cmp-race");
     arm_engine_options o;
     small_opts(&o, 2);
     arm_engine *e = util_open_ok(db, &o);
@@ -323,7 +313,7 @@ static void test_race(void) {
 
 /* The background thread merges on its own, and stops at close. */
 static void test_background(void) {
-    const char *db = fresh("cmp-bg");
+    const char *db = util_case_fresh(&g_dir, "cmp-bg");
     arm_engine_options o;
     small_opts(&o, 1);
     o.compaction = 1;
@@ -354,7 +344,7 @@ static void test_background(void) {
 
 /* ------------------------------------------------- holders of a file */
 static void test_holders(void) {
-    const char *db = fresh("cmp-hold");
+    const char *db = util_case_fresh(&g_dir, "cmp-hold");
     arm_engine_options o;
     small_opts(&o, 1);
     arm_engine *e = util_open_ok(db, &o);
@@ -415,7 +405,7 @@ static void test_holders(void) {
  * stepping on fails with ARM_RANGE; from the origin, once the first files
  * are gone, too (also after a reopen). */
 static void test_log_reader(void) {
-    const char *db = fresh("cmp-lr");
+    const char *db = util_case_fresh(&g_dir, "cmp-lr");
     arm_engine_options o;
     small_opts(&o, 1);
     arm_engine *e = util_open_ok(db, &o);
@@ -462,7 +452,7 @@ static void test_log_reader(void) {
  * them, and the outcome survives merges and reopens. */
 static void test_indoubt(void) {
     for (int commit = 0; commit < 2; commit++) {
-        const char *db = fresh("cmp-indoubt");
+        const char *db = util_case_fresh(&g_dir, "cmp-indoubt");
         arm_engine_options o;
         small_opts(&o, 1);
         o.sync_mode = ARM_SYNC_FULL;
@@ -537,7 +527,7 @@ static void test_indoubt(void) {
 /* A follower's positions (REPL_POS entries, one per apply) survive merges
  * that remove every file holding them but the newest per leader shard. */
 static void test_positions(void) {
-    const char *db = fresh("cmp-pos");
+    const char *db = util_case_fresh(&g_dir, "cmp-pos");
     arm_engine_options o;
     small_opts(&o, 2);
     arm_engine *e = util_open_ok(db, &o);
@@ -592,7 +582,7 @@ static void test_positions(void) {
 
 int main(void) {
     harness_init();
-    util_rmrf_at_exit(g_tmp);
+    util_rmrf_at_exit(g_dir.tmp);
     UTIL_CASE("one key overwritten a million times: disk use bounded", test_overwrite_bounded());
     UTIL_CASE("delete everything: the files go, nothing comes back", test_delete_all());
     UTIL_CASE("a random model survives merges and reopens", test_model(0));
