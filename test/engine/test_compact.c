@@ -69,6 +69,11 @@ static void expect_kv(arm_engine *e, unsigned i, unsigned g, size_t pad) {
     size_t kl = key_of(k, i), vl = val_of(v, i, g, pad);
     util_expect(e, k, kl, v, vl);
 }
+static void del_kv(arm_engine *e, unsigned i) {
+    char k[32];
+    size_t kl = key_of(k, i);
+    UTIL_CHECK_RC(e, arm_engine_delete(e, arm_slice_make(k, kl)), ARM_OK);
+}
 
 /* No merge output left behind, no hint without its data file. */
 static void expect_tidy(const char *db) {
@@ -99,6 +104,13 @@ static void expect_check_clean(arm_engine *e) {
     uint64_t problems = 1;
     UTIL_CHECK_RC(e, arm_engine_check(e, NULL, NULL, NULL, &problems), ARM_OK);
     ARM_CHECK(problems == 0);
+}
+
+/* The end of a case: check finds nothing, close, nothing left behind. */
+static void close_clean(arm_engine *e, const char *db) {
+    expect_check_clean(e);
+    util_close_ok(e);
+    expect_tidy(db);
 }
 
 /* ------------------------------------------------- bounded, files go */
@@ -133,9 +145,7 @@ static void test_overwrite_bounded(void) {
     e = util_open_ok(db, &o);
     util_expect(e, "hot", 3, want, (size_t)wl);
     ARM_CHECK(arm_engine_count(e) == 1);
-    expect_check_clean(e);
-    util_close_ok(e);
-    expect_tidy(db);
+    close_clean(e, db);
 }
 
 static void test_delete_all(void) {
@@ -147,19 +157,13 @@ static void test_delete_all(void) {
     for (unsigned i = 0; i < n; i++)
         put_kv(e, i, 1, 100);
     int64_t full = util_dir_bytes(db, NULL, NULL);
-    for (unsigned i = 0; i < n; i++) {
-        char k[32];
-        size_t kl = key_of(k, i);
-        UTIL_CHECK_RC(e, arm_engine_delete(e, arm_slice_make(k, kl)), ARM_OK);
-    }
+    for (unsigned i = 0; i < n; i++)
+        del_kv(e, i);
     /* some unrelated writes and deletes so the deletes are in sealed files */
     for (unsigned i = n; i < n + 2000; i++)
         put_kv(e, i, 1, 100);
-    for (unsigned i = n; i < n + 2000; i++) {
-        char k[32];
-        size_t kl = key_of(k, i);
-        UTIL_CHECK_RC(e, arm_engine_delete(e, arm_slice_make(k, kl)), ARM_OK);
-    }
+    for (unsigned i = n; i < n + 2000; i++)
+        del_kv(e, i);
     arm_compact_result r = compact_ok(e);
     (void)compact_ok(e); /* a second pass finds nothing more to gain */
     int64_t after = util_dir_bytes(db, NULL, NULL);
@@ -179,9 +183,7 @@ static void test_delete_all(void) {
         size_t kl = key_of(k, i);
         util_expect_missing(e, k, kl);
     }
-    expect_check_clean(e);
-    util_close_ok(e);
-    expect_tidy(db);
+    close_clean(e, db);
 }
 
 /* Live data is carried over exactly: a mix of kept, overwritten, deleted
@@ -241,9 +243,7 @@ static void test_model(int encrypted) {
         }
     }
     ARM_CHECK(merged > 0); /* the merges really ran */
-    expect_check_clean(e);
-    util_close_ok(e);
-    expect_tidy(db);
+    close_clean(e, db);
     util_model_free(&m);
 }
 
@@ -277,6 +277,13 @@ static void *race_compactor(void *p) {
     return NULL;
 }
 
+/* Every writer's keys hold its last write. */
+static void expect_race_last(arm_engine *e, const race_arg *w) {
+    for (unsigned t = 0; t < RACE_THREADS; t++)
+        for (unsigned k = 0; k < RACE_KEYS; k++)
+            expect_kv(e, t * RACE_KEYS + k, w[t].last[k], 60);
+}
+
 static void test_race(void) {
     const char *db = util_case_fresh(&g_dir, "cmp-race");
     arm_engine_options o;
@@ -297,18 +304,12 @@ static void test_race(void) {
         pthread_join(tw[t], NULL);
     atomic_store(&done, 1);
     pthread_join(tc, NULL);
-    for (unsigned t = 0; t < RACE_THREADS; t++)
-        for (unsigned k = 0; k < RACE_KEYS; k++)
-            expect_kv(e, t * RACE_KEYS + k, w[t].last[k], 60);
+    expect_race_last(e, w);
     ARM_CHECK(arm_engine_count(e) == RACE_THREADS * RACE_KEYS);
     util_close_ok(e);
     e = util_open_ok(db, &o);
-    for (unsigned t = 0; t < RACE_THREADS; t++)
-        for (unsigned k = 0; k < RACE_KEYS; k++)
-            expect_kv(e, t * RACE_KEYS + k, w[t].last[k], 60);
-    expect_check_clean(e);
-    util_close_ok(e);
-    expect_tidy(db);
+    expect_race_last(e, w);
+    close_clean(e, db);
 }
 
 /* The background thread merges on its own, and stops at close. */
@@ -518,10 +519,23 @@ static void test_indoubt(void) {
             util_close_ok(e);
             e = util_open_ok(db, &o);
         }
-        expect_check_clean(e);
-        util_close_ok(e);
-        expect_tidy(db);
+        close_clean(e, db);
     }
+}
+
+/* Apply, as a follower, one batch writing key s % 50 (value of generation
+ * s), storing the position *pos of leader shard *sh when sh is not NULL. */
+static void apply_kv(arm_engine *e, unsigned s, const uint8_t *leader, const uint32_t *sh,
+                     const arm_log_pos *pos) {
+    arm_batch *b;
+    UTIL_CHECK_RC(e, arm_engine_batch_new(e, &b), ARM_OK);
+    char k[32];
+    uint8_t v[256];
+    size_t kl = key_of(k, s % 50), vl = val_of(v, s % 50, s, 120);
+    UTIL_CHECK_RC(e, arm_engine_batch_put(b, arm_slice_make(k, kl), arm_slice_make(v, vl)),
+                  ARM_OK);
+    UTIL_CHECK_RC(e, arm_engine_apply(e, b, leader, sh, pos, sh ? 1 : 0, 0), ARM_OK);
+    arm_engine_batch_free(b);
 }
 
 /* A follower's positions (REPL_POS entries, one per apply) survive merges
@@ -535,31 +549,14 @@ static void test_positions(void) {
     static const uint8_t leader[16] = {'l', 'e', 'a', 'd', 'e', 'r'};
     arm_log_pos last[2] = {{0, 0, 0, 0}, {0, 0, 0, 0}};
     for (unsigned s = 1; s <= 3000; s++) {
-        arm_batch *b;
-        UTIL_CHECK_RC(e, arm_engine_batch_new(e, &b), ARM_OK);
-        char k[32];
-        uint8_t v[256];
-        size_t kl = key_of(k, s % 50), vl = val_of(v, s % 50, s, 120);
-        UTIL_CHECK_RC(e, arm_engine_batch_put(b, arm_slice_make(k, kl), arm_slice_make(v, vl)),
-                      ARM_OK);
         uint32_t sh = s % 2;
         arm_log_pos pos = {s, 64 + 40 * (uint64_t)s, 7, 40};
-        UTIL_CHECK_RC(e, arm_engine_apply(e, b, leader, &sh, &pos, 1, 0), ARM_OK);
+        apply_kv(e, s, leader, &sh, &pos);
         last[sh] = pos;
-        arm_engine_batch_free(b);
     }
     /* then applies that store no position, so the newest ones are in old files */
-    for (unsigned s = 3001; s <= 5000; s++) {
-        arm_batch *b;
-        UTIL_CHECK_RC(e, arm_engine_batch_new(e, &b), ARM_OK);
-        char k[32];
-        uint8_t v[256];
-        size_t kl = key_of(k, s % 50), vl = val_of(v, s % 50, s, 120);
-        UTIL_CHECK_RC(e, arm_engine_batch_put(b, arm_slice_make(k, kl), arm_slice_make(v, vl)),
-                      ARM_OK);
-        UTIL_CHECK_RC(e, arm_engine_apply(e, b, leader, NULL, NULL, 0, 0), ARM_OK);
-        arm_engine_batch_free(b);
-    }
+    for (unsigned s = 3001; s <= 5000; s++)
+        apply_kv(e, s, leader, NULL, NULL);
     ARM_CHECK(compact_ok(e).files_in > 5);
     for (int round = 0; round < 2; round++) {
         for (uint32_t sh = 0; sh < 2; sh++) {
