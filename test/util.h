@@ -71,6 +71,10 @@ int64_t util_file_size(const char *path);
  * database's shard directories), and how many of them end in suffix (NULL:
  * none counted) into *count_out (may be NULL). -1 when dir cannot be read. */
 int64_t util_dir_bytes(const char *dir, const char *suffix, int *count_out);
+/* Hint files (shard-NNN/FFFFFFFF.hint) of a database whose data file is
+ * gone: the count, the first one's path into first (size bytes; may be
+ * NULL). -1 when dir or a shard directory cannot be read. */
+int util_orphan_hints(const char *db, char *first, size_t size);
 /* Read a whole file into a malloc'd buffer (*len_out set); NULL on error. */
 uint8_t *util_read_file(const char *path, size_t *len_out);
 /* Truncate path to len bytes. 0 on success. */

@@ -80,24 +80,10 @@ static void expect_tidy(const char *db) {
     int merges = 0;
     ARM_CHECK(util_dir_bytes(db, ".merge", &merges) >= 0);
     ARM_CHECK(merges == 0);
-    char shard[PATH_MAX + 64];
-    for (int s = 0; s < 8; s++) {
-        snprintf(shard, sizeof shard, "%s/shard-%03d", db, s);
-        DIR *d = opendir(shard);
-        if (d == NULL) continue;
-        struct dirent *de;
-        while ((de = readdir(d)) != NULL) {
-            size_t n = strlen(de->d_name);
-            if (n != 13 || strcmp(de->d_name + 8, ".hint") != 0) continue;
-            char log[PATH_MAX + 128];
-            snprintf(log, sizeof log, "%s/%.8s.log", shard, de->d_name);
-            if (util_file_size(log) < 0) {
-                fprintf(stderr, "orphan hint %s/%s\n", shard, de->d_name);
-                ARM_CHECK(0);
-            }
-        }
-        closedir(d);
-    }
+    char orphan[1400];
+    int orphans = util_orphan_hints(db, orphan, sizeof orphan);
+    if (orphans > 0) fprintf(stderr, "orphan hint %s\n", orphan);
+    ARM_CHECK(orphans == 0);
 }
 
 static void expect_check_clean(arm_engine *e) {
