@@ -277,6 +277,18 @@ static inline void util_expect_model_at(const char *file, int line, arm_engine *
 }
 #define util_expect_model(e, m) util_expect_model_at(__FILE__, __LINE__, (e), (m))
 
+/* arm_engine_check finds no problem. */
+static inline void util_check_clean_at(const char *file, int line, arm_engine *e) {
+    uint64_t problems = 1;
+    UTIL_CHECK_RC(e, arm_engine_check(e, NULL, NULL, NULL, &problems), ARM_OK);
+    if (problems != 0) {
+        fprintf(stderr, "%s:%d: %s: arm_engine_check found %llu problems (seed %llu)\n", file,
+                line, harness_case, (unsigned long long)problems, (unsigned long long)harness_seed);
+        exit(1);
+    }
+}
+#define util_check_clean(e) util_check_clean_at(__FILE__, __LINE__, (e))
+
 /* The engine's content, through a cursor, into m (freed and refilled). */
 static inline void util_engine_model(arm_engine *e, util_model *m) {
     util_model_free(m);

@@ -130,9 +130,7 @@ static void test_roundtrip(void) {
                 util_expect_model(e, &m);
                 fill(e, &m, 400, 50, 2); /* appends resume in the tail block */
                 util_expect_model(e, &m);
-                uint64_t problems = 1;
-                UTIL_CHECK_RC(e, arm_engine_check(e, NULL, NULL, NULL, &problems), ARM_OK);
-                ARM_CHECK(problems == 0);
+                util_check_clean(e);
                 util_close_ok(e);
                 o.read_only = 1;
                 e = util_open_ok(g_dir.db, &o);
@@ -625,9 +623,7 @@ static void test_threads(void) {
     atomic_store(&stop, 1);
     for (int i = 2; i < 4; i++) ARM_CHECK(pthread_join(th[i], NULL) == 0);
     for (int i = 0; i < 4; i++) ARM_CHECK(!a[i].failed);
-    uint64_t problems = 1;
-    UTIL_CHECK_RC(e, arm_engine_check(e, NULL, NULL, NULL, &problems), ARM_OK);
-    ARM_CHECK(problems == 0);
+    util_check_clean(e);
     util_close_ok(e);
     e = util_open_ok(g_dir.db, &o);
     ARM_CHECK(arm_engine_count(e) == 100);
@@ -687,9 +683,7 @@ static void test_kill(void) {
             util_fill(v, vl, i, 3);
             util_expect(e, k, kl, v, vl);
         }
-        uint64_t problems = 1;
-        UTIL_CHECK_RC(e, arm_engine_check(e, NULL, NULL, NULL, &problems), ARM_OK);
-        ARM_CHECK(problems == 0);
+        util_check_clean(e);
         util_close_ok(e);
         if (getenv("ARM_TEST_VERBOSE")) fprintf(stderr, "round %d: keys %u..%u acknowledged\n", round, base, last);
         if (any) inflight[ninflight++] = last + 1; /* may or may not be there */
