@@ -793,6 +793,34 @@ static void test_bad_meta(void) {
     }
 }
 
+/* Close e and open the newest data file of shard 0 of dir for appending
+ * hand-built entries after its `entries` valid ones (anything past them
+ * cut): *lf names the file, *end is where appending starts, *last the
+ * engine's last sequence number. */
+static FILE *append_to_tail(arm_engine *e, const char *dir, int entries, util_logfile *lf,
+                            uint64_t *end, uint64_t *last) {
+    arm_engine_stats st;
+    arm_engine_stats_get(e, &st);
+    *last = st.last_seq;
+    util_close_ok(e);
+    ARM_CHECK(util_newest_log(dir, 0, lf) == 0);
+    ARM_CHECK(util_parse_log(lf->path, NULL, 0, end) == entries);
+    ARM_CHECK(util_truncate(lf->path, *end) == 0);
+    FILE *f = fopen(lf->path, "ab");
+    ARM_CHECK(f != NULL);
+    return f;
+}
+
+/* Append one entry built by the documented format; returns its length. */
+static size_t append_entry(FILE *f, uint8_t type, uint8_t flags, uint64_t seq, const char *key,
+                           const void *val, uint32_t vlen) {
+    uint8_t buf[256];
+    size_t n = util_build_entry(buf, type, flags, seq, (const uint8_t *)key,
+                                (uint16_t)strlen(key), val, vlen);
+    ARM_CHECK(fwrite(buf, 1, n, f) == n);
+    return n;
+}
+
 /* Hand-built entries appended by the documented format are recovered; for
  * one key the highest seq wins; the counter resumes past the highest seq. */
 static void test_handmade_entries(void) {
@@ -804,41 +832,20 @@ static void test_handmade_entries(void) {
     util_put_ok(e, "key", 3, "v1", 2);
     util_put_ok(e, "key", 3, "v2", 2);
     util_put_ok(e, "gone", 4, "x", 1);
-    arm_engine_stats st;
-    arm_engine_stats_get(e, &st);
-    const uint64_t last = st.last_seq;
-    util_close_ok(e);
-
     util_logfile lf;
-    ARM_CHECK(util_newest_log(dir, 0, &lf) == 0);
-    uint64_t end;
-    ARM_CHECK(util_parse_log(lf.path, NULL, 0, &end) == 3);
-    ARM_CHECK(util_truncate(lf.path, end) == 0);
-    uint8_t buf[256];
-    FILE *f = fopen(lf.path, "ab");
-    ARM_CHECK(f != NULL);
+    uint64_t end, last;
+    FILE *f = append_to_tail(e, dir, 3, &lf, &end, &last);
     /* an older version of "key" (seq 1) after the newer one: must not win */
-    size_t n = util_build_entry(buf, UTIL_T_PUT, 0, 1, (const uint8_t *)"key", 3,
-                                (const uint8_t *)"OLD", 3);
-    ARM_CHECK(fwrite(buf, 1, n, f) == n);
+    append_entry(f, UTIL_T_PUT, 0, 1, "key", "OLD", 3);
     /* a new key with a high seq */
-    n = util_build_entry(buf, UTIL_T_PUT, 0, last + 100, (const uint8_t *)"hand", 4,
-                         (const uint8_t *)"made", 4);
-    ARM_CHECK(fwrite(buf, 1, n, f) == n);
+    append_entry(f, UTIL_T_PUT, 0, last + 100, "hand", "made", 4);
     /* a tombstone for "gone" */
-    n = util_build_entry(buf, UTIL_T_DEL, 0, last + 101, (const uint8_t *)"gone", 4, NULL, 0);
-    ARM_CHECK(fwrite(buf, 1, n, f) == n);
+    append_entry(f, UTIL_T_DEL, 0, last + 101, "gone", NULL, 0);
     /* a two-entry batch, complete */
-    n = util_build_entry(buf, UTIL_T_PUT, UTIL_F_TXN, last + 102, (const uint8_t *)"ba", 2,
-                         (const uint8_t *)"1", 1);
-    ARM_CHECK(fwrite(buf, 1, n, f) == n);
-    n = util_build_entry(buf, UTIL_T_PUT, UTIL_F_TXN | UTIL_F_TXN_END, last + 102,
-                         (const uint8_t *)"bb", 2, (const uint8_t *)"2", 1);
-    ARM_CHECK(fwrite(buf, 1, n, f) == n);
+    append_entry(f, UTIL_T_PUT, UTIL_F_TXN, last + 102, "ba", "1", 1);
+    append_entry(f, UTIL_T_PUT, UTIL_F_TXN | UTIL_F_TXN_END, last + 102, "bb", "2", 1);
     /* a batch member with no end marker at the tail: dropped */
-    n = util_build_entry(buf, UTIL_T_PUT, UTIL_F_TXN, last + 103, (const uint8_t *)"bc", 2,
-                         (const uint8_t *)"3", 1);
-    ARM_CHECK(fwrite(buf, 1, n, f) == n);
+    append_entry(f, UTIL_T_PUT, UTIL_F_TXN, last + 103, "bc", "3", 1);
     fclose(f);
 
     e = util_open_ok(dir, &o);
@@ -849,6 +856,7 @@ static void test_handmade_entries(void) {
     util_expect(e, "bb", 2, "2", 1);
     util_expect_missing(e, "bc", 2);
     ARM_CHECK(arm_engine_count(e) == 4);
+    arm_engine_stats st;
     arm_engine_stats_get(e, &st);
     ARM_CHECK(st.last_seq >= last + 102);
     util_put_ok(e, "next", 4, "n", 1);
@@ -879,31 +887,17 @@ static void test_txninfo_inside_batch(void) {
     o.io_backend = ARM_IO_POSIX;
     arm_engine *e = util_open_ok(dir, &o);
     util_put_ok(e, "key", 3, "v1", 2);
-    arm_engine_stats st;
-    arm_engine_stats_get(e, &st);
-    const uint64_t last = st.last_seq;
-    util_close_ok(e);
     util_logfile lf;
-    ARM_CHECK(util_newest_log(dir, 0, &lf) == 0);
-    uint64_t end;
-    ARM_CHECK(util_parse_log(lf.path, NULL, 0, &end) == 1);
-    ARM_CHECK(util_truncate(lf.path, end) == 0);
-    uint8_t buf[256];
+    uint64_t end, last;
+    FILE *f = append_to_tail(e, dir, 1, &lf, &end, &last);
     const uint8_t zero = 0, owner[16] = "owner-of-the-tx";
-    FILE *f = fopen(lf.path, "ab");
-    ARM_CHECK(f != NULL);
-    size_t n = util_build_entry(buf, UTIL_T_PUT, UTIL_F_TXN, last + 1, (const uint8_t *)"ba", 2,
-                                (const uint8_t *)"1", 1);
+    const uint64_t cut = end + append_entry(f, UTIL_T_PUT, UTIL_F_TXN, last + 1, "ba", "1", 1);
+    /* the TXNINFO lands at cut (its key is a zero byte: built by hand) */
+    uint8_t buf[256];
+    size_t n = util_build_entry(buf, UTIL_T_TXNINFO, UTIL_F_TXN, last + 1, &zero, 1, owner, 16);
     ARM_CHECK(fwrite(buf, 1, n, f) == n);
-    const uint64_t cut = end + n; /* where the TXNINFO lands */
-    n = util_build_entry(buf, UTIL_T_TXNINFO, UTIL_F_TXN, last + 1, &zero, 1, owner, 16);
-    ARM_CHECK(fwrite(buf, 1, n, f) == n);
-    n = util_build_entry(buf, UTIL_T_PUT, UTIL_F_TXN | UTIL_F_TXN_END, last + 1,
-                         (const uint8_t *)"bb", 2, (const uint8_t *)"2", 1);
-    ARM_CHECK(fwrite(buf, 1, n, f) == n);
-    n = util_build_entry(buf, UTIL_T_PUT, 0, last + 2, (const uint8_t *)"after", 5,
-                         (const uint8_t *)"3", 1);
-    ARM_CHECK(fwrite(buf, 1, n, f) == n);
+    append_entry(f, UTIL_T_PUT, UTIL_F_TXN | UTIL_F_TXN_END, last + 1, "bb", "2", 1);
+    append_entry(f, UTIL_T_PUT, 0, last + 2, "after", "3", 1);
     fclose(f);
     ARM_CHECK(util_parse_log(lf.path, NULL, 0, NULL) == 5); /* every checksum good */
     e = NULL;
