@@ -17,7 +17,6 @@
 #include "../../common/arm_alloc.h"
 #include "../util.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
