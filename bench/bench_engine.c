@@ -482,6 +482,18 @@ static int be_target(const char *name, double got, const char *op, double want, 
     return pass;
 }
 
+/* The end of a run: the data freed, the database removed (with the parent
+ * directory when this run made it: parent not NULL) unless kept. */
+static void be_finish(be_data *d, int keep, const char *dbdir, const char *parent) {
+    be_data_free(d);
+    if (!keep) {
+        bench_rm_rf(dbdir);
+        if (parent) bench_rm_rf(parent);
+    } else {
+        printf("kept %s\n", dbdir);
+    }
+}
+
 int main(int argc, char **argv) {
     be_opts o;
     double la[3];
@@ -575,13 +587,7 @@ int main(int argc, char **argv) {
     if (o.load_only) {
         int crc = arm_engine_close(e);
         if (crc != ARM_OK) be_check(crc, NULL, "arm_engine_close (final)");
-        be_data_free(&d);
-        if (!o.keep) {
-            bench_rm_rf(dbdir);
-            if (made_parent) bench_rm_rf(parent);
-        } else {
-            printf("kept %s\n", dbdir);
-        }
+        be_finish(&d, o.keep, dbdir, made_parent ? parent : NULL);
         return 0;
     }
 
@@ -688,12 +694,6 @@ int main(int argc, char **argv) {
     printf("  load average at end: %.2f\n", bench_loadavg(la));
     printf("%s: %d target(s) missed\n", nmiss ? "MISS" : "PASS", nmiss);
 
-    be_data_free(&d);
-    if (!o.keep) {
-        bench_rm_rf(dbdir);
-        if (made_parent) bench_rm_rf(parent);
-    } else {
-        printf("kept %s\n", dbdir);
-    }
+    be_finish(&d, o.keep, dbdir, made_parent ? parent : NULL);
     return (o.strict && nmiss) ? 2 : 0;
 }

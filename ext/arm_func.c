@@ -32,7 +32,7 @@ ARM_PRIVATE void arm_func_json_str(sqlite3_str *out, const char *s) {
     sqlite3_str_appendchar(out, 1, '"');
 }
 
-static void func_result_str(sqlite3_context *ctx, sqlite3_str *s) {
+ARM_PRIVATE void arm_func_result_str(sqlite3_context *ctx, sqlite3_str *s) {
     int rc = sqlite3_str_errcode(s);
     char *z = sqlite3_str_finish(s);
     if (rc != SQLITE_OK || z == NULL) {
@@ -131,7 +131,7 @@ static void func_stats(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
                             (unsigned long long)(b.bytes - b.dead), (unsigned long long)b.dead);
     }
     sqlite3_str_appendall(s, "]}");
-    func_result_str(ctx, s);
+    arm_func_result_str(ctx, s);
 }
 
 /* armdb_compact(table): merge the table's data files that pass its
@@ -154,7 +154,7 @@ static void func_compact(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
                         (unsigned long long)r.files_in, (unsigned long long)r.files_out,
                         (unsigned long long)r.bytes_in, (unsigned long long)r.bytes_out,
                         (unsigned long long)r.reclaimed);
-    func_result_str(ctx, s);
+    arm_func_result_str(ctx, s);
 }
 
 /* armdb_flush(table): write buffers out and fdatasync. */
@@ -171,7 +171,7 @@ static void func_flush(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
     sqlite3_str_appendall(s, "{\"flushed\":true,\"table\":");
     arm_func_json_str(s, vt->name);
     sqlite3_str_appendchar(s, 1, '}');
-    func_result_str(ctx, s);
+    arm_func_result_str(ctx, s);
 }
 
 typedef struct func_check_ctx {
@@ -208,7 +208,7 @@ static void func_check(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
                         nprob == 0 ? "true" : "false", (unsigned long long)nprob,
                         list ? list : "");
     sqlite3_free(list);
-    func_result_str(ctx, s);
+    arm_func_result_str(ctx, s);
 }
 
 /* armdb_backup(table, dir): a logical copy of the table's committed data
@@ -245,7 +245,7 @@ static void func_backup(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
         sqlite3_str_appendf(s, ",\"keys\":%llu,\"bytes\":%llu,\"shards\":%u}",
                             (unsigned long long)res.keys, (unsigned long long)res.bytes,
                             res.shards);
-        func_result_str(ctx, s);
+        arm_func_result_str(ctx, s);
     }
     sqlite3_free(err);
     sqlite3_free(dir);

@@ -394,14 +394,7 @@ static void rs_status_result(sqlite3_context *ctx, const arm_vtab *vt, const cha
     arm_func_json_str(s, vt->name);
     sqlite3_str_appendall(s, ",");
     sqlite3_str_appendall(s, body + 1);
-    int rc = sqlite3_str_errcode(s);
-    char *z = sqlite3_str_finish(s);
-    if (rc != SQLITE_OK || z == NULL) {
-        sqlite3_free(z);
-        sqlite3_result_error_nomem(ctx);
-        return;
-    }
-    sqlite3_result_text(ctx, z, -1, sqlite3_free);
+    arm_func_result_str(ctx, s);
 }
 
 static void rs_status(sqlite3_context *ctx, int argc, sqlite3_value **argv) {

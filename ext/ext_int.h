@@ -457,6 +457,9 @@ ARM_PRIVATE int arm_func_register(sqlite3 *db, arm_ext_conn *conn);
  * argv[0], ready, or NULL with the error set on ctx; s as a JSON string. */
 ARM_PRIVATE arm_vtab *arm_func_table(sqlite3_context *ctx, sqlite3_value **argv, const char *fn);
 ARM_PRIVATE void arm_func_json_str(sqlite3_str *out, const char *s);
+/* Finish s as the function's text result (freeing it), or report out of
+ * memory when building it failed. */
+ARM_PRIVATE void arm_func_result_str(sqlite3_context *ctx, sqlite3_str *s);
 
 /* ------------------------------------------- replication (arm_repl_sql.c) */
 /* armdb_repl_serve / _follow / _stop / _status (SQLITE_DIRECTONLY). */

@@ -215,6 +215,35 @@ int64_t util_dir_bytes(const char *dir, const char *suffix, int *count_out) {
     return total;
 }
 
+int util_orphan_hints(const char *db, char *first, size_t size) {
+    if (first && size) first[0] = 0;
+    DIR *d = opendir(db);
+    if (d == NULL) return -1;
+    int orphans = 0;
+    struct dirent *de;
+    while (orphans >= 0 && (de = readdir(d)) != NULL) {
+        if (strncmp(de->d_name, "shard-", 6) != 0) continue;
+        char shard[1024];
+        snprintf(shard, sizeof shard, "%s/%s", db, de->d_name);
+        DIR *sd = opendir(shard);
+        if (sd == NULL) {
+            orphans = -1;
+            break;
+        }
+        struct dirent *se;
+        while ((se = readdir(sd)) != NULL) {
+            if (strlen(se->d_name) != 13 || strcmp(se->d_name + 8, ".hint") != 0) continue;
+            char log[1400];
+            snprintf(log, sizeof log, "%s/%.8s.log", shard, se->d_name);
+            if (util_file_size(log) >= 0) continue;
+            if (orphans++ == 0 && first) snprintf(first, size, "%s/%s", shard, se->d_name);
+        }
+        closedir(sd);
+    }
+    closedir(d);
+    return orphans;
+}
+
 uint8_t *util_read_file(const char *path, size_t *len_out) {
     *len_out = 0;
     int fd = open(path, O_RDONLY);

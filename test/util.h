@@ -71,6 +71,10 @@ int64_t util_file_size(const char *path);
  * database's shard directories), and how many of them end in suffix (NULL:
  * none counted) into *count_out (may be NULL). -1 when dir cannot be read. */
 int64_t util_dir_bytes(const char *dir, const char *suffix, int *count_out);
+/* Hint files (shard-NNN/FFFFFFFF.hint) of a database whose data file is
+ * gone: the count, the first one's path into first (size bytes; may be
+ * NULL). -1 when dir or a shard directory cannot be read. */
+int util_orphan_hints(const char *db, char *first, size_t size);
 /* Read a whole file into a malloc'd buffer (*len_out set); NULL on error. */
 uint8_t *util_read_file(const char *path, size_t *len_out);
 /* Truncate path to len bytes. 0 on success. */
@@ -196,6 +200,8 @@ const char *util_json_find(const char *text, const char *key, char *out, size_t 
 /* Available when harness.h and arm_engine.h are included before util.h, so
  * failures report the caller's test case and seed. */
 #if defined(ARM_HARNESS_H) && defined(ARM_ENGINE_H)
+#include <limits.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define UTIL_S(str) arm_slice_make((str), strlen(str))
@@ -271,6 +277,18 @@ static inline void util_expect_model_at(const char *file, int line, arm_engine *
 }
 #define util_expect_model(e, m) util_expect_model_at(__FILE__, __LINE__, (e), (m))
 
+/* arm_engine_check finds no problem. */
+static inline void util_check_clean_at(const char *file, int line, arm_engine *e) {
+    uint64_t problems = 1;
+    UTIL_CHECK_RC(e, arm_engine_check(e, NULL, NULL, NULL, &problems), ARM_OK);
+    if (problems != 0) {
+        fprintf(stderr, "%s:%d: %s: arm_engine_check found %llu problems (seed %llu)\n", file,
+                line, harness_case, (unsigned long long)problems, (unsigned long long)harness_seed);
+        exit(1);
+    }
+}
+#define util_check_clean(e) util_check_clean_at(__FILE__, __LINE__, (e))
+
 /* The engine's content, through a cursor, into m (freed and refilled). */
 static inline void util_engine_model(arm_engine *e, util_model *m) {
     util_model_free(m);
@@ -326,6 +344,36 @@ static inline char *util_tmpdir_ok(char *buf, size_t size, const char *tag) {
     char *d = util_tmpdir(buf, size, tag);
     ARM_CHECK(d != NULL);
     return d;
+}
+
+/* The directories of one test case: tmp, made fresh for each case (the
+ * previous case's tree removed), holding db (the database) and work (a
+ * scratch copy of it). Paths are resolved (realpath) because /proc shows
+ * resolved paths and some tests look there. tmp is what util_rmrf_at_exit
+ * should be given. */
+typedef struct util_case_dir {
+    char tmp[512];
+    char db[600];
+    char work[600];
+} util_case_dir;
+
+/* Start a case: fresh tmp under tag; returns d->db (not created). */
+static inline const char *util_case_fresh(util_case_dir *d, const char *tag) {
+    if (d->tmp[0]) util_rmrf(d->tmp);
+    util_tmpdir_ok(d->tmp, sizeof d->tmp, tag);
+    char real[PATH_MAX];
+    ARM_CHECK(realpath(d->tmp, real) != NULL && strlen(real) < sizeof d->tmp);
+    memcpy(d->tmp, real, strlen(real) + 1);
+    snprintf(d->db, sizeof d->db, "%s/db", d->tmp);
+    snprintf(d->work, sizeof d->work, "%s/work", d->tmp);
+    return d->db;
+}
+
+/* Copy the pristine database into d->work (replacing it); returns d->work. */
+static inline const char *util_case_work_copy(util_case_dir *d) {
+    util_rmrf(d->work);
+    ARM_CHECK(util_copy_db(d->db, d->work) == 0);
+    return d->work;
 }
 #endif
 

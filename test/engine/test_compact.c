@@ -17,7 +17,6 @@
 #include "../../common/arm_alloc.h"
 #include "../util.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -31,17 +30,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-static char g_tmp[512];
-static char g_db[PATH_MAX + 16];
-
-static const char *fresh(const char *tag) {
-    if (g_tmp[0]) util_rmrf(g_tmp);
-    util_tmpdir_ok(g_tmp, sizeof g_tmp, tag);
-    char real[PATH_MAX];
-    ARM_CHECK(realpath(g_tmp, real) != NULL); /* /proc shows resolved paths */
-    snprintf(g_db, sizeof g_db, "%s/db", real);
-    return g_db;
-}
+static util_case_dir g_dir; /* tmp, db, work */
 
 static void small_opts(arm_engine_options *o, uint32_t shards) {
     arm_engine_options_init(o);
@@ -79,41 +68,33 @@ static void expect_kv(arm_engine *e, unsigned i, unsigned g, size_t pad) {
     size_t kl = key_of(k, i), vl = val_of(v, i, g, pad);
     util_expect(e, k, kl, v, vl);
 }
+static void del_kv(arm_engine *e, unsigned i) {
+    char k[32];
+    size_t kl = key_of(k, i);
+    UTIL_CHECK_RC(e, arm_engine_delete(e, arm_slice_make(k, kl)), ARM_OK);
+}
 
 /* No merge output left behind, no hint without its data file. */
 static void expect_tidy(const char *db) {
     int merges = 0;
     ARM_CHECK(util_dir_bytes(db, ".merge", &merges) >= 0);
     ARM_CHECK(merges == 0);
-    char shard[PATH_MAX + 64];
-    for (int s = 0; s < 8; s++) {
-        snprintf(shard, sizeof shard, "%s/shard-%03d", db, s);
-        DIR *d = opendir(shard);
-        if (d == NULL) continue;
-        struct dirent *de;
-        while ((de = readdir(d)) != NULL) {
-            size_t n = strlen(de->d_name);
-            if (n != 13 || strcmp(de->d_name + 8, ".hint") != 0) continue;
-            char log[PATH_MAX + 128];
-            snprintf(log, sizeof log, "%s/%.8s.log", shard, de->d_name);
-            if (util_file_size(log) < 0) {
-                fprintf(stderr, "orphan hint %s/%s\n", shard, de->d_name);
-                ARM_CHECK(0);
-            }
-        }
-        closedir(d);
-    }
+    char orphan[1400];
+    int orphans = util_orphan_hints(db, orphan, sizeof orphan);
+    if (orphans > 0) fprintf(stderr, "orphan hint %s\n", orphan);
+    ARM_CHECK(orphans == 0);
 }
 
-static void expect_check_clean(arm_engine *e) {
-    uint64_t problems = 1;
-    UTIL_CHECK_RC(e, arm_engine_check(e, NULL, NULL, NULL, &problems), ARM_OK);
-    ARM_CHECK(problems == 0);
+/* The end of a case: check finds nothing, close, nothing left behind. */
+static void close_clean(arm_engine *e, const char *db) {
+    util_check_clean(e);
+    util_close_ok(e);
+    expect_tidy(db);
 }
 
 /* ------------------------------------------------- bounded, files go */
 static void test_overwrite_bounded(void) {
-    const char *db = fresh("cmp-over");
+    const char *db = util_case_fresh(&g_dir, "cmp-over");
     arm_engine_options o;
     small_opts(&o, 1);
     arm_engine *e = util_open_ok(db, &o);
@@ -143,13 +124,11 @@ static void test_overwrite_bounded(void) {
     e = util_open_ok(db, &o);
     util_expect(e, "hot", 3, want, (size_t)wl);
     ARM_CHECK(arm_engine_count(e) == 1);
-    expect_check_clean(e);
-    util_close_ok(e);
-    expect_tidy(db);
+    close_clean(e, db);
 }
 
 static void test_delete_all(void) {
-    const char *db = fresh("cmp-del");
+    const char *db = util_case_fresh(&g_dir, "cmp-del");
     arm_engine_options o;
     small_opts(&o, 2);
     arm_engine *e = util_open_ok(db, &o);
@@ -157,19 +136,13 @@ static void test_delete_all(void) {
     for (unsigned i = 0; i < n; i++)
         put_kv(e, i, 1, 100);
     int64_t full = util_dir_bytes(db, NULL, NULL);
-    for (unsigned i = 0; i < n; i++) {
-        char k[32];
-        size_t kl = key_of(k, i);
-        UTIL_CHECK_RC(e, arm_engine_delete(e, arm_slice_make(k, kl)), ARM_OK);
-    }
+    for (unsigned i = 0; i < n; i++)
+        del_kv(e, i);
     /* some unrelated writes and deletes so the deletes are in sealed files */
     for (unsigned i = n; i < n + 2000; i++)
         put_kv(e, i, 1, 100);
-    for (unsigned i = n; i < n + 2000; i++) {
-        char k[32];
-        size_t kl = key_of(k, i);
-        UTIL_CHECK_RC(e, arm_engine_delete(e, arm_slice_make(k, kl)), ARM_OK);
-    }
+    for (unsigned i = n; i < n + 2000; i++)
+        del_kv(e, i);
     arm_compact_result r = compact_ok(e);
     (void)compact_ok(e); /* a second pass finds nothing more to gain */
     int64_t after = util_dir_bytes(db, NULL, NULL);
@@ -189,9 +162,7 @@ static void test_delete_all(void) {
         size_t kl = key_of(k, i);
         util_expect_missing(e, k, kl);
     }
-    expect_check_clean(e);
-    util_close_ok(e);
-    expect_tidy(db);
+    close_clean(e, db);
 }
 
 /* Live data is carried over exactly: a mix of kept, overwritten, deleted
@@ -199,7 +170,7 @@ static void test_delete_all(void) {
 /* encrypted: the same over an encrypted database (merges read and write
  * through file.c's block seam). */
 static void test_model(int encrypted) {
-    const char *db = fresh("cmp-model");
+    const char *db = util_case_fresh(&g_dir, "cmp-model");
     arm_engine_options o;
     small_opts(&o, 3);
     uint8_t key[32];
@@ -251,9 +222,7 @@ static void test_model(int encrypted) {
         }
     }
     ARM_CHECK(merged > 0); /* the merges really ran */
-    expect_check_clean(e);
-    util_close_ok(e);
-    expect_tidy(db);
+    close_clean(e, db);
     util_model_free(&m);
 }
 
@@ -287,8 +256,15 @@ static void *race_compactor(void *p) {
     return NULL;
 }
 
+/* Every writer's keys hold its last write. */
+static void expect_race_last(arm_engine *e, const race_arg *w) {
+    for (unsigned t = 0; t < RACE_THREADS; t++)
+        for (unsigned k = 0; k < RACE_KEYS; k++)
+            expect_kv(e, t * RACE_KEYS + k, w[t].last[k], 60);
+}
+
 static void test_race(void) {
-    const char *db = fresh("cmp-race");
+    const char *db = util_case_fresh(&g_dir, "cmp-race");
     arm_engine_options o;
     small_opts(&o, 2);
     arm_engine *e = util_open_ok(db, &o);
@@ -307,23 +283,17 @@ static void test_race(void) {
         pthread_join(tw[t], NULL);
     atomic_store(&done, 1);
     pthread_join(tc, NULL);
-    for (unsigned t = 0; t < RACE_THREADS; t++)
-        for (unsigned k = 0; k < RACE_KEYS; k++)
-            expect_kv(e, t * RACE_KEYS + k, w[t].last[k], 60);
+    expect_race_last(e, w);
     ARM_CHECK(arm_engine_count(e) == RACE_THREADS * RACE_KEYS);
     util_close_ok(e);
     e = util_open_ok(db, &o);
-    for (unsigned t = 0; t < RACE_THREADS; t++)
-        for (unsigned k = 0; k < RACE_KEYS; k++)
-            expect_kv(e, t * RACE_KEYS + k, w[t].last[k], 60);
-    expect_check_clean(e);
-    util_close_ok(e);
-    expect_tidy(db);
+    expect_race_last(e, w);
+    close_clean(e, db);
 }
 
 /* The background thread merges on its own, and stops at close. */
 static void test_background(void) {
-    const char *db = fresh("cmp-bg");
+    const char *db = util_case_fresh(&g_dir, "cmp-bg");
     arm_engine_options o;
     small_opts(&o, 1);
     o.compaction = 1;
@@ -354,7 +324,7 @@ static void test_background(void) {
 
 /* ------------------------------------------------- holders of a file */
 static void test_holders(void) {
-    const char *db = fresh("cmp-hold");
+    const char *db = util_case_fresh(&g_dir, "cmp-hold");
     arm_engine_options o;
     small_opts(&o, 1);
     arm_engine *e = util_open_ok(db, &o);
@@ -415,7 +385,7 @@ static void test_holders(void) {
  * stepping on fails with ARM_RANGE; from the origin, once the first files
  * are gone, too (also after a reopen). */
 static void test_log_reader(void) {
-    const char *db = fresh("cmp-lr");
+    const char *db = util_case_fresh(&g_dir, "cmp-lr");
     arm_engine_options o;
     small_opts(&o, 1);
     arm_engine *e = util_open_ok(db, &o);
@@ -462,7 +432,7 @@ static void test_log_reader(void) {
  * them, and the outcome survives merges and reopens. */
 static void test_indoubt(void) {
     for (int commit = 0; commit < 2; commit++) {
-        const char *db = fresh("cmp-indoubt");
+        const char *db = util_case_fresh(&g_dir, "cmp-indoubt");
         arm_engine_options o;
         small_opts(&o, 1);
         o.sync_mode = ARM_SYNC_FULL;
@@ -528,16 +498,29 @@ static void test_indoubt(void) {
             util_close_ok(e);
             e = util_open_ok(db, &o);
         }
-        expect_check_clean(e);
-        util_close_ok(e);
-        expect_tidy(db);
+        close_clean(e, db);
     }
+}
+
+/* Apply, as a follower, one batch writing key s % 50 (value of generation
+ * s), storing the position *pos of leader shard *sh when sh is not NULL. */
+static void apply_kv(arm_engine *e, unsigned s, const uint8_t *leader, const uint32_t *sh,
+                     const arm_log_pos *pos) {
+    arm_batch *b;
+    UTIL_CHECK_RC(e, arm_engine_batch_new(e, &b), ARM_OK);
+    char k[32];
+    uint8_t v[256];
+    size_t kl = key_of(k, s % 50), vl = val_of(v, s % 50, s, 120);
+    UTIL_CHECK_RC(e, arm_engine_batch_put(b, arm_slice_make(k, kl), arm_slice_make(v, vl)),
+                  ARM_OK);
+    UTIL_CHECK_RC(e, arm_engine_apply(e, b, leader, sh, pos, sh ? 1 : 0, 0), ARM_OK);
+    arm_engine_batch_free(b);
 }
 
 /* A follower's positions (REPL_POS entries, one per apply) survive merges
  * that remove every file holding them but the newest per leader shard. */
 static void test_positions(void) {
-    const char *db = fresh("cmp-pos");
+    const char *db = util_case_fresh(&g_dir, "cmp-pos");
     arm_engine_options o;
     small_opts(&o, 2);
     arm_engine *e = util_open_ok(db, &o);
@@ -545,31 +528,14 @@ static void test_positions(void) {
     static const uint8_t leader[16] = {'l', 'e', 'a', 'd', 'e', 'r'};
     arm_log_pos last[2] = {{0, 0, 0, 0}, {0, 0, 0, 0}};
     for (unsigned s = 1; s <= 3000; s++) {
-        arm_batch *b;
-        UTIL_CHECK_RC(e, arm_engine_batch_new(e, &b), ARM_OK);
-        char k[32];
-        uint8_t v[256];
-        size_t kl = key_of(k, s % 50), vl = val_of(v, s % 50, s, 120);
-        UTIL_CHECK_RC(e, arm_engine_batch_put(b, arm_slice_make(k, kl), arm_slice_make(v, vl)),
-                      ARM_OK);
         uint32_t sh = s % 2;
         arm_log_pos pos = {s, 64 + 40 * (uint64_t)s, 7, 40};
-        UTIL_CHECK_RC(e, arm_engine_apply(e, b, leader, &sh, &pos, 1, 0), ARM_OK);
+        apply_kv(e, s, leader, &sh, &pos);
         last[sh] = pos;
-        arm_engine_batch_free(b);
     }
     /* then applies that store no position, so the newest ones are in old files */
-    for (unsigned s = 3001; s <= 5000; s++) {
-        arm_batch *b;
-        UTIL_CHECK_RC(e, arm_engine_batch_new(e, &b), ARM_OK);
-        char k[32];
-        uint8_t v[256];
-        size_t kl = key_of(k, s % 50), vl = val_of(v, s % 50, s, 120);
-        UTIL_CHECK_RC(e, arm_engine_batch_put(b, arm_slice_make(k, kl), arm_slice_make(v, vl)),
-                      ARM_OK);
-        UTIL_CHECK_RC(e, arm_engine_apply(e, b, leader, NULL, NULL, 0, 0), ARM_OK);
-        arm_engine_batch_free(b);
-    }
+    for (unsigned s = 3001; s <= 5000; s++)
+        apply_kv(e, s, leader, NULL, NULL);
     ARM_CHECK(compact_ok(e).files_in > 5);
     for (int round = 0; round < 2; round++) {
         for (uint32_t sh = 0; sh < 2; sh++) {
@@ -592,7 +558,7 @@ static void test_positions(void) {
 
 int main(void) {
     harness_init();
-    util_rmrf_at_exit(g_tmp);
+    util_rmrf_at_exit(g_dir.tmp);
     UTIL_CASE("one key overwritten a million times: disk use bounded", test_overwrite_bounded());
     UTIL_CASE("delete everything: the files go, nothing comes back", test_delete_all());
     UTIL_CASE("a random model survives merges and reopens", test_model(0));

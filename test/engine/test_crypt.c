@@ -30,16 +30,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-static char g_tmp[512];
-static char g_db[600];
+static util_case_dir g_dir; /* tmp, db, work */
 static uint8_t g_key[32], g_key2[32];
-
-static const char *fresh(const char *tag) {
-    if (g_tmp[0]) util_rmrf(g_tmp);
-    util_tmpdir_ok(g_tmp, sizeof g_tmp, tag);
-    snprintf(g_db, sizeof g_db, "%s/db", g_tmp);
-    return g_db;
-}
 
 static void crypt_opts(arm_engine_options *o, const uint8_t *key, int cipher) {
     arm_engine_options_init(o);
@@ -117,7 +109,7 @@ static void test_roundtrip(void) {
         if (ciphers[c] == ARM_CIPHER_AES256GCM && !arm_crypt_aes_available()) continue;
         for (int si = 0; si < 3; si++) {
             for (int io = 0; io < 2; io++) {
-                fresh("crypt-rt");
+                util_case_fresh(&g_dir, "crypt-rt");
                 arm_engine_options o;
                 crypt_opts(&o, g_key, ciphers[c]);
                 o.sync_mode = syncs[si];
@@ -125,25 +117,23 @@ static void test_roundtrip(void) {
                 o.write_buffer_size = 64u << 10;
                 util_model m;
                 util_model_init(&m);
-                arm_engine *e = util_open_ok(g_db, &o);
+                arm_engine *e = util_open_ok(g_dir.db, &o);
                 fill(e, &m, 0, 5, 0); /* sync off: still in the write buffer */
                 util_expect_model(e, &m);
                 fill(e, &m, 5, 400, 0);
                 fill(e, &m, 0, 100, 1); /* overwrites */
                 util_expect_model(e, &m);
                 util_close_ok(e);
-                ARM_CHECK(!on_disk(g_db, "PLAINTEXTMARK"));
-                ARM_CHECK(!on_disk(g_db, "secretkey"));
-                e = util_open_ok(g_db, &o);
+                ARM_CHECK(!on_disk(g_dir.db, "PLAINTEXTMARK"));
+                ARM_CHECK(!on_disk(g_dir.db, "secretkey"));
+                e = util_open_ok(g_dir.db, &o);
                 util_expect_model(e, &m);
                 fill(e, &m, 400, 50, 2); /* appends resume in the tail block */
                 util_expect_model(e, &m);
-                uint64_t problems = 1;
-                UTIL_CHECK_RC(e, arm_engine_check(e, NULL, NULL, NULL, &problems), ARM_OK);
-                ARM_CHECK(problems == 0);
+                util_check_clean(e);
                 util_close_ok(e);
                 o.read_only = 1;
-                e = util_open_ok(g_db, &o);
+                e = util_open_ok(g_dir.db, &o);
                 util_expect_model(e, &m);
                 util_close_ok(e);
                 util_model_free(&m);
@@ -153,83 +143,83 @@ static void test_roundtrip(void) {
 }
 
 static void test_open_errors(void) {
-    fresh("crypt-open");
+    util_case_fresh(&g_dir, "crypt-open");
     arm_engine_options o;
     crypt_opts(&o, g_key, ARM_CIPHER_AUTO);
     util_model m;
     util_model_init(&m);
-    arm_engine *e = util_open_ok(g_db, &o);
+    arm_engine *e = util_open_ok(g_dir.db, &o);
     fill(e, &m, 0, 50, 0);
     util_close_ok(e);
     o.encryption_key = g_key2;
-    ARM_CHECK_RC(open_rc(g_db, &o), ARM_AUTH);
+    ARM_CHECK_RC(open_rc(g_dir.db, &o), ARM_AUTH);
     ARM_CHECK(strstr(arm_engine_errmsg(NULL), "wrong encryption key") != NULL);
     check_no_key_in_msg(g_key2);
     check_no_key_in_msg(g_key);
     o.encryption_key = NULL;
-    ARM_CHECK_RC(open_rc(g_db, &o), ARM_AUTH);
+    ARM_CHECK_RC(open_rc(g_dir.db, &o), ARM_AUTH);
     ARM_CHECK(strstr(arm_engine_errmsg(NULL), "is encrypted") != NULL);
     o.read_only = 1;
-    ARM_CHECK_RC(open_rc(g_db, &o), ARM_AUTH);
+    ARM_CHECK_RC(open_rc(g_dir.db, &o), ARM_AUTH);
     o.encryption_key = g_key2;
-    ARM_CHECK_RC(open_rc(g_db, &o), ARM_AUTH);
+    ARM_CHECK_RC(open_rc(g_dir.db, &o), ARM_AUTH);
     o.read_only = 0;
 
     /* key files and variables: raw, hex, hex with a newline; bad ones */
     char kf[700], hex[80];
-    snprintf(kf, sizeof kf, "%s/key", g_tmp);
+    snprintf(kf, sizeof kf, "%s/key", g_dir.tmp);
     for (int i = 0; i < 32; i++) sprintf(hex + 2 * i, "%02X", g_key[i]);
     o.encryption_key = NULL;
     o.key_file = kf;
     FILE *fp = fopen(kf, "wb");
     ARM_CHECK(fp && fwrite(g_key, 1, 32, fp) == 32 && fclose(fp) == 0);
-    e = util_open_ok(g_db, &o);
+    e = util_open_ok(g_dir.db, &o);
     util_expect_model(e, &m);
     util_close_ok(e);
     fp = fopen(kf, "wb");
     ARM_CHECK(fp && fprintf(fp, "%s\n", hex) == 65 && fclose(fp) == 0);
-    e = util_open_ok(g_db, &o);
+    e = util_open_ok(g_dir.db, &o);
     util_close_ok(e);
     fp = fopen(kf, "wb");
     ARM_CHECK(fp && fwrite(g_key, 1, 31, fp) == 31 && fclose(fp) == 0);
-    ARM_CHECK_RC(open_rc(g_db, &o), ARM_MISUSE);
+    ARM_CHECK_RC(open_rc(g_dir.db, &o), ARM_MISUSE);
     ARM_CHECK(strstr(arm_engine_errmsg(NULL), "holds no key") != NULL);
     check_no_key_in_msg(g_key);
     unlink(kf);
-    ARM_CHECK_RC(open_rc(g_db, &o), ARM_IOERR);
+    ARM_CHECK_RC(open_rc(g_dir.db, &o), ARM_IOERR);
     o.key_file = NULL;
     o.key_env = "ARM_TEST_CRYPT_KEY";
-    ARM_CHECK_RC(open_rc(g_db, &o), ARM_MISUSE); /* not set */
+    ARM_CHECK_RC(open_rc(g_dir.db, &o), ARM_MISUSE); /* not set */
     setenv("ARM_TEST_CRYPT_KEY", hex, 1);
-    e = util_open_ok(g_db, &o);
+    e = util_open_ok(g_dir.db, &o);
     util_expect_model(e, &m);
     util_close_ok(e);
     setenv("ARM_TEST_CRYPT_KEY", "00112233", 1);
-    ARM_CHECK_RC(open_rc(g_db, &o), ARM_MISUSE);
+    ARM_CHECK_RC(open_rc(g_dir.db, &o), ARM_MISUSE);
     o.encryption_key = g_key; /* two sources */
-    ARM_CHECK_RC(open_rc(g_db, &o), ARM_MISUSE);
+    ARM_CHECK_RC(open_rc(g_dir.db, &o), ARM_MISUSE);
     o.key_env = NULL;
 
     /* CRYPT damaged, from another database, missing */
     char cp[700], saved[700];
-    snprintf(cp, sizeof cp, "%s/%s", g_db, ARM_CRYPT_NAME);
-    snprintf(saved, sizeof saved, "%s/crypt.saved", g_tmp);
+    snprintf(cp, sizeof cp, "%s/%s", g_dir.db, ARM_CRYPT_NAME);
+    snprintf(saved, sizeof saved, "%s/crypt.saved", g_dir.tmp);
     ARM_CHECK(util_copy_file(cp, saved) == 0);
     ARM_CHECK(util_flip_bit(cp, 40, 3) == 0);
-    ARM_CHECK_RC(open_rc(g_db, &o), ARM_CORRUPT);
+    ARM_CHECK_RC(open_rc(g_dir.db, &o), ARM_CORRUPT);
     ARM_CHECK(strstr(arm_engine_errmsg(NULL), "damaged") != NULL);
     ARM_CHECK(util_copy_file(saved, cp) == 0);
     unlink(cp);
-    ARM_CHECK_RC(open_rc(g_db, &o), ARM_CORRUPT);
+    ARM_CHECK_RC(open_rc(g_dir.db, &o), ARM_CORRUPT);
     ARM_CHECK(strstr(arm_engine_errmsg(NULL), "missing") != NULL);
     ARM_CHECK(util_copy_file(saved, cp) == 0);
-    e = util_open_ok(g_db, &o);
+    e = util_open_ok(g_dir.db, &o);
     util_expect_model(e, &m);
     util_close_ok(e);
 
     /* a key for a database that is not encrypted */
     char plain[700];
-    snprintf(plain, sizeof plain, "%s/plain", g_tmp);
+    snprintf(plain, sizeof plain, "%s/plain", g_dir.tmp);
     arm_engine_options p;
     crypt_opts(&p, NULL, 0);
     e = util_open_ok(plain, &p);
@@ -241,7 +231,7 @@ static void test_open_errors(void) {
     e = util_open_ok(plain, &p);
     util_close_ok(e);
     /* a shared engine checks each user's key source (ext/ shares engines) */
-    e = util_open_ok(g_db, &o);
+    e = util_open_ok(g_dir.db, &o);
     ARM_CHECK_RC(arm_engine_key_verify(e, &o), ARM_OK);
     o.encryption_key = g_key2;
     ARM_CHECK_RC(arm_engine_key_verify(e, &o), ARM_AUTH);
@@ -254,9 +244,9 @@ static void test_open_errors(void) {
     ARM_CHECK_RC(arm_engine_key_verify(e, &p), ARM_OK);
     ARM_CHECK_RC(arm_engine_key_verify(e, &o), ARM_AUTH);
     util_close_ok(e);
-    ARM_CHECK_RC(arm_engine_destroy(g_db), ARM_OK); /* no key needed to remove it */
+    ARM_CHECK_RC(arm_engine_destroy(g_dir.db), ARM_OK); /* no key needed to remove it */
     char cp2[700];
-    snprintf(cp2, sizeof cp2, "%s/%s", g_db, ARM_CRYPT_NAME);
+    snprintf(cp2, sizeof cp2, "%s/%s", g_dir.db, ARM_CRYPT_NAME);
     ARM_CHECK(access(cp2, F_OK) != 0);
     util_model_free(&m);
 }
@@ -264,12 +254,12 @@ static void test_open_errors(void) {
 /* Every byte of a sealed one-block file flipped in turn: each open fails
  * with ARM_CORRUPT naming the file; the original opens again after. */
 static void test_tamper_sealed(void) {
-    fresh("crypt-tamper");
+    util_case_fresh(&g_dir, "crypt-tamper");
     arm_engine_options o;
     crypt_opts(&o, g_key, ARM_CIPHER_AUTO);
     o.shard_count = 1;
     o.max_value_size = 64000;
-    arm_engine *e = util_open_ok(g_db, &o);
+    arm_engine *e = util_open_ok(g_dir.db, &o);
     static uint8_t small[3500], big[64000];
     util_fill(small, sizeof small, 1, 2);
     util_put_ok(e, "a", 1, small, sizeof small);
@@ -278,18 +268,18 @@ static void test_tamper_sealed(void) {
     for (int i = 0; i < 2; i++) util_put_ok(e, "b", 1, big, sizeof big);
     util_close_ok(e);
     util_logfile logs[16];
-    int n = util_list_logs(g_db, logs, 16);
+    int n = util_list_logs(g_dir.db, logs, 16);
     ARM_CHECK(n >= 2);
     ARM_CHECK(logs[0].size == ARM_IO_BLOCK); /* one physical block */
     size_t len = 0;
     uint8_t *orig = util_read_file(logs[0].path, &len);
     ARM_CHECK(orig != NULL && len == ARM_IO_BLOCK);
-    e = util_open_ok(g_db, &o);
+    e = util_open_ok(g_dir.db, &o);
     util_expect(e, "a", 1, small, sizeof small);
     util_close_ok(e);
     for (size_t off = 0; off < len; off++) {
         ARM_CHECK(util_flip_bit(logs[0].path, off, (int)(off % 8)) == 0);
-        int rc = open_rc(g_db, &o);
+        int rc = open_rc(g_dir.db, &o);
         if (rc != ARM_CORRUPT || strstr(arm_engine_errmsg(NULL), logs[0].path) == NULL) {
             fprintf(stderr, "flip at offset %zu: %s \"%s\"\n", off, arm_rc_str(rc),
                     arm_engine_errmsg(NULL));
@@ -301,13 +291,13 @@ static void test_tamper_sealed(void) {
         ARM_CHECK(l2 == len && memcmp(now, orig, len) == 0); /* a failed open writes nothing */
         free(now);
     }
-    e = util_open_ok(g_db, &o);
+    e = util_open_ok(g_dir.db, &o);
     util_expect(e, "a", 1, small, sizeof small);
     util_close_ok(e);
     /* read-only salvage opens past it */
     ARM_CHECK(util_flip_bit(logs[0].path, 100, 1) == 0);
     o.read_only = 1;
-    e = util_open_ok(g_db, &o);
+    e = util_open_ok(g_dir.db, &o);
     util_expect(e, "b", 1, big, sizeof big);
     util_expect_missing(e, "a", 1);
     util_close_ok(e);
@@ -327,14 +317,14 @@ static void report(void *ctx, const char *path, uint64_t off, const char *msg) {
  * at open; the tail block torn (flipped, or cut short) is a torn write, cut,
  * and everything before it stays. */
 static void test_tamper_newest(void) {
-    fresh("crypt-newest");
+    util_case_fresh(&g_dir, "crypt-newest");
     arm_engine_options o;
     crypt_opts(&o, g_key, ARM_CIPHER_AUTO);
     o.shard_count = 1;
     o.max_file_size = 1u << 20;
     util_model m;
     util_model_init(&m);
-    arm_engine *e = util_open_ok(g_db, &o);
+    arm_engine *e = util_open_ok(g_dir.db, &o);
     char k[32];
     uint8_t v[200];
     for (unsigned i = 0; i < 200; i++) { /* ~50 KiB: a dozen blocks */
@@ -345,12 +335,12 @@ static void test_tamper_newest(void) {
     }
     util_close_ok(e);
     util_logfile lf;
-    ARM_CHECK(util_newest_log(g_db, 0, &lf) == 0);
+    ARM_CHECK(util_newest_log(g_dir.db, 0, &lf) == 0);
     ARM_CHECK(lf.size > 8 * ARM_IO_BLOCK && lf.size % ARM_IO_BLOCK == 0);
     uint64_t offs[] = {0, 8, 20, 4095, 3 * 4096 + 17, lf.size - 2 * 4096 + 5};
     for (size_t i = 0; i < sizeof offs / sizeof offs[0]; i++) {
         ARM_CHECK(util_flip_bit(lf.path, offs[i], 2) == 0);
-        ARM_CHECK_RC(open_rc(g_db, &o), ARM_CORRUPT);
+        ARM_CHECK_RC(open_rc(g_dir.db, &o), ARM_CORRUPT);
         ARM_CHECK(strstr(arm_engine_errmsg(NULL), lf.path) != NULL);
         ARM_CHECK(util_flip_bit(lf.path, offs[i], 2) == 0);
     }
@@ -358,12 +348,12 @@ static void test_tamper_newest(void) {
      * view is made up), and say where it is */
     ARM_CHECK(util_flip_bit(lf.path, 3 * 4096 + 17, 2) == 0);
     o.read_only = 1;
-    ARM_CHECK_RC(open_rc(g_db, &o), ARM_CORRUPT);
+    ARM_CHECK_RC(open_rc(g_dir.db, &o), ARM_CORRUPT);
     ARM_CHECK(strstr(arm_engine_errmsg(NULL), "file offset 12288") != NULL);
     o.read_only = 0;
     ARM_CHECK(util_flip_bit(lf.path, 3 * 4096 + 17, 2) == 0);
     /* damage that appears while open: check names the file and the block */
-    e = util_open_ok(g_db, &o);
+    e = util_open_ok(g_dir.db, &o);
     ARM_CHECK(util_flip_bit(lf.path, 3 * 4096 + 17, 2) == 0);
     g_reported = 0;
     uint64_t problems = 0;
@@ -375,13 +365,13 @@ static void test_tamper_newest(void) {
      * (and a read-only open's check does not call it a problem) */
     ARM_CHECK(util_truncate(lf.path, lf.size - 100) == 0);
     o.read_only = 1;
-    e = util_open_ok(g_db, &o);
+    e = util_open_ok(g_dir.db, &o);
     problems = 1;
     UTIL_CHECK_RC(e, arm_engine_check(e, NULL, NULL, NULL, &problems), ARM_OK);
     ARM_CHECK(problems == 0);
     util_close_ok(e);
     o.read_only = 0;
-    e = util_open_ok(g_db, &o);
+    e = util_open_ok(g_dir.db, &o);
     uint64_t tail0 = (lf.size / ARM_IO_BLOCK - 1) * ARM_CRYPT_BLOCK;
     size_t kept = 0;
     for (size_t i = 0; i < m.n; i++) {
@@ -399,7 +389,7 @@ static void test_tamper_newest(void) {
     ARM_CHECK(kept < m.n);
     util_put_ok(e, "after", 5, "x", 1);
     util_close_ok(e);
-    e = util_open_ok(g_db, &o);
+    e = util_open_ok(g_dir.db, &o);
     util_expect(e, "after", 5, "x", 1);
     util_close_ok(e);
     util_model_free(&m);
@@ -409,16 +399,16 @@ static void test_tamper_newest(void) {
  * the clear, open from them, a damaged one is no hint (the file is read and
  * a good hint written again), a data file's block never passes for a hint's. */
 static void test_hints(void) {
-    fresh("crypt-hints");
+    util_case_fresh(&g_dir, "crypt-hints");
     arm_engine_options o;
     crypt_opts(&o, g_key, ARM_CIPHER_AUTO);
     util_model m;
     util_model_init(&m);
-    arm_engine *e = util_open_ok(g_db, &o);
+    arm_engine *e = util_open_ok(g_dir.db, &o);
     fill(e, &m, 0, 600, 0);
     util_close_ok(e); /* writes the hints still queued */
     util_logfile logs[256];
-    int n = util_list_logs(g_db, logs, 256);
+    int n = util_list_logs(g_dir.db, logs, 256);
     ARM_CHECK(n >= 4);
     int hinted = 0;
     char hp[600];
@@ -434,7 +424,7 @@ static void test_hints(void) {
         free(p);
     }
     ARM_CHECK(hinted >= n - 2); /* every sealed file (one per shard is active) */
-    e = util_open_ok(g_db, &o);
+    e = util_open_ok(g_dir.db, &o);
     arm_engine_stats st;
     arm_engine_stats_get(e, &st);
     ARM_CHECK(st.open_hinted == (uint64_t)hinted);
@@ -443,17 +433,17 @@ static void test_hints(void) {
     /* a flipped byte, or a data file's block put in a hint's place */
     util_hint_path(hp, sizeof hp, logs[0].path);
     ARM_CHECK(util_flip_bit(hp, 100, 3) == 0);
-    e = util_open_ok(g_db, &o);
+    e = util_open_ok(g_dir.db, &o);
     arm_engine_stats_get(e, &st);
     ARM_CHECK(st.open_hinted == (uint64_t)hinted - 1 && st.open_scanned >= 1);
     util_expect_model(e, &m);
     util_close_ok(e);
-    e = util_open_ok(g_db, &o);
+    e = util_open_ok(g_dir.db, &o);
     arm_engine_stats_get(e, &st);
     ARM_CHECK(st.open_hinted == (uint64_t)hinted); /* written again */
     util_close_ok(e);
     ARM_CHECK(util_copy_file(logs[0].path, hp) == 0);
-    e = util_open_ok(g_db, &o);
+    e = util_open_ok(g_dir.db, &o);
     arm_engine_stats_get(e, &st);
     ARM_CHECK(st.open_hinted == (uint64_t)hinted - 1);
     util_expect_model(e, &m);
@@ -465,7 +455,7 @@ static void test_hints(void) {
  * write buffer (sync off, nothing flushed) and entries in sealed files read
  * back as written, and a reader from a position resumes there. */
 static void test_logread(void) {
-    fresh("crypt-logread");
+    util_case_fresh(&g_dir, "crypt-logread");
     arm_engine_options o;
     crypt_opts(&o, g_key, ARM_CIPHER_AUTO);
     o.sync_mode = ARM_SYNC_OFF;
@@ -473,7 +463,7 @@ static void test_logread(void) {
     util_model m, got;
     util_model_init(&m);
     util_model_init(&got);
-    arm_engine *e = util_open_ok(g_db, &o);
+    arm_engine *e = util_open_ok(g_dir.db, &o);
     fill(e, &m, 0, 20, 0); /* in the write buffer only */
     arm_log_reader *r = NULL;
     UTIL_CHECK_RC(e, arm_log_reader_open(e, NULL, &r), ARM_OK);
@@ -589,14 +579,14 @@ static void *tail_reader(void *p) {
 }
 
 static void test_tail_race(void) {
-    fresh("crypt-tail");
+    util_case_fresh(&g_dir, "crypt-tail");
     arm_engine_options o;
     crypt_opts(&o, g_key, ARM_CIPHER_AUTO);
     o.shard_count = 1;
     o.max_file_size = 4u << 20;
     o.sync_mode = ARM_SYNC_NORMAL;
     o.mmap_reads = 0;
-    arm_engine *e = util_open_ok(g_db, &o);
+    arm_engine *e = util_open_ok(g_dir.db, &o);
     tail_arg a;
     memset(&a, 0, sizeof a);
     a.e = e;
@@ -617,11 +607,11 @@ static void test_tail_race(void) {
 }
 
 static void test_threads(void) {
-    fresh("crypt-threads");
+    util_case_fresh(&g_dir, "crypt-threads");
     arm_engine_options o;
     crypt_opts(&o, g_key, ARM_CIPHER_AUTO);
     o.sync_mode = ARM_SYNC_NORMAL;
-    arm_engine *e = util_open_ok(g_db, &o);
+    arm_engine *e = util_open_ok(g_dir.db, &o);
     _Atomic int stop = 0;
     thr_arg a[4];
     pthread_t th[4];
@@ -633,11 +623,9 @@ static void test_threads(void) {
     atomic_store(&stop, 1);
     for (int i = 2; i < 4; i++) ARM_CHECK(pthread_join(th[i], NULL) == 0);
     for (int i = 0; i < 4; i++) ARM_CHECK(!a[i].failed);
-    uint64_t problems = 1;
-    UTIL_CHECK_RC(e, arm_engine_check(e, NULL, NULL, NULL, &problems), ARM_OK);
-    ARM_CHECK(problems == 0);
+    util_check_clean(e);
     util_close_ok(e);
-    e = util_open_ok(g_db, &o);
+    e = util_open_ok(g_dir.db, &o);
     ARM_CHECK(arm_engine_count(e) == 100);
     util_close_ok(e);
 }
@@ -648,7 +636,7 @@ static void test_threads(void) {
  * kill every one of them reads back from the encrypted files, for several
  * rounds on one directory (appends resume after whatever the kill left). */
 static void test_kill(void) {
-    fresh("crypt-kill");
+    util_case_fresh(&g_dir, "crypt-kill");
     arm_engine_options o;
     crypt_opts(&o, g_key, ARM_CIPHER_AUTO);
     o.sync_mode = ARM_SYNC_NORMAL;
@@ -664,7 +652,7 @@ static void test_kill(void) {
         if (pid == 0) {
             close(fds[0]);
             arm_engine *e = NULL;
-            if (arm_engine_open(g_db, &o, &e) != ARM_OK) _exit(2);
+            if (arm_engine_open(g_dir.db, &o, &e) != ARM_OK) _exit(2);
             char k[32];
             uint8_t v[600];
             for (unsigned i = base;; i++) {
@@ -684,7 +672,7 @@ static void test_kill(void) {
         int any = 0;
         while (read(fds[0], &x, sizeof x) == (ssize_t)sizeof x) last = x, any = 1;
         close(fds[0]);
-        arm_engine *e = util_open_ok(g_db, &o);
+        arm_engine *e = util_open_ok(g_dir.db, &o);
         char k[32];
         uint8_t v[600];
         for (unsigned i = 0; any && i <= last; i++) {
@@ -695,9 +683,7 @@ static void test_kill(void) {
             util_fill(v, vl, i, 3);
             util_expect(e, k, kl, v, vl);
         }
-        uint64_t problems = 1;
-        UTIL_CHECK_RC(e, arm_engine_check(e, NULL, NULL, NULL, &problems), ARM_OK);
-        ARM_CHECK(problems == 0);
+        util_check_clean(e);
         util_close_ok(e);
         if (getenv("ARM_TEST_VERBOSE")) fprintf(stderr, "round %d: keys %u..%u acknowledged\n", round, base, last);
         if (any) inflight[ninflight++] = last + 1; /* may or may not be there */
@@ -744,11 +730,11 @@ static int cmp_u64(const void *a, const void *b) {
 }
 
 static void test_nonces(void) {
-    fresh("crypt-nonce");
+    util_case_fresh(&g_dir, "crypt-nonce");
     g_nn = 0;
     arm_crypt_set_nonce_hook(nonce_hook);
     char npath[700];
-    snprintf(npath, sizeof npath, "%s/child-nonces", g_tmp);
+    snprintf(npath, sizeof npath, "%s/child-nonces", g_dir.tmp);
     arm_engine_options o;
     crypt_opts(&o, g_key, ARM_CIPHER_AUTO);
     o.sync_mode = ARM_SYNC_FULL; /* every commit rewrites the tail block */
@@ -765,7 +751,7 @@ static void test_nonces(void) {
             ARM_CHECK(pid >= 0);
             if (pid == 0) {
                 arm_engine *e = NULL;
-                if (arm_engine_open(g_db, &o, &e) != ARM_OK) _exit(2);
+                if (arm_engine_open(g_dir.db, &o, &e) != ARM_OK) _exit(2);
                 char k[32];
                 for (unsigned i = 0; i < 100; i++) {
                     size_t kl = kname(k, 100000 + i);
@@ -785,7 +771,7 @@ static void test_nonces(void) {
             }
             continue;
         }
-        arm_engine *e = util_open_ok(g_db, &o);
+        arm_engine *e = util_open_ok(g_dir.db, &o);
         util_expect_model(e, &m);
         fill(e, &m, next, 300, (unsigned)cycle); /* rotations too: files are 64 KiB */
         next += 300;
@@ -811,7 +797,7 @@ static void test_nonces(void) {
     for (size_t i = 1; i < g_nn; i++) ARM_CHECK(g_nonces[i] != g_nonces[i - 1]);
     /* every block on disk carries a nonce that was handed out, and none twice */
     util_logfile logs[256];
-    int nl = util_list_logs(g_db, logs, 256);
+    int nl = util_list_logs(g_dir.db, logs, 256);
     ARM_CHECK(nl >= 2);
     size_t seen = 0;
     uint64_t *disk = NULL;
@@ -832,7 +818,7 @@ static void test_nonces(void) {
     qsort(disk, seen, sizeof(*disk), cmp_u64);
     for (size_t i = 1; i < seen; i++) ARM_CHECK(disk[i] != disk[i - 1]);
     free(disk);
-    arm_engine *e = util_open_ok(g_db, &o);
+    arm_engine *e = util_open_ok(g_dir.db, &o);
     util_expect_model(e, &m);
     util_close_ok(e);
     util_model_free(&m);
@@ -847,7 +833,7 @@ int main(void) {
         g_key[i] = (uint8_t)harness_rand();
         g_key2[i] = (uint8_t)(g_key[i] ^ (i == 5 ? 0x10 : 0));
     }
-    util_rmrf_at_exit(g_tmp);
+    util_rmrf_at_exit(g_dir.tmp);
     UTIL_CASE("roundtrip", test_roundtrip());
     UTIL_CASE("open_errors", test_open_errors());
     UTIL_CASE("tamper_sealed", test_tamper_sealed());

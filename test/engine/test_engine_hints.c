@@ -29,22 +29,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-static char g_tmp[512];
-static char g_db[600], g_work[600];
-
-static const char *fresh(const char *tag) {
-    if (g_tmp[0]) util_rmrf(g_tmp);
-    util_tmpdir_ok(g_tmp, sizeof g_tmp, tag);
-    snprintf(g_db, sizeof g_db, "%s/db", g_tmp);
-    snprintf(g_work, sizeof g_work, "%s/work", g_tmp);
-    return g_db;
-}
-
-static const char *work_copy(void) {
-    util_rmrf(g_work);
-    ARM_CHECK(util_copy_db(g_db, g_work) == 0);
-    return g_work;
-}
+static util_case_dir g_dir; /* tmp, db, work */
 
 static void small_opts(arm_engine_options *o, uint32_t shards) {
     arm_engine_options_init(o);
@@ -86,7 +71,7 @@ static void fill_model(arm_engine *e, util_model *m, unsigned n) {
 
 /* The database every case starts from: 2 shards, many files, hints on. */
 static int build(arm_engine_options *o, util_model *m, util_logfile *lf, int max) {
-    const char *dir = fresh("hints");
+    const char *dir = util_case_fresh(&g_dir, "hints");
     small_opts(o, 2);
     arm_engine *e = util_open_ok(dir, o);
     fill_model(e, m, 1600);
@@ -178,7 +163,7 @@ static void test_open_from_hints(void) {
     util_model_init(&m);
     util_logfile lf[128];
     int nf = build(&o, &m, lf, 128);
-    arm_engine *e = util_open_ok(g_db, &o);
+    arm_engine *e = util_open_ok(g_dir.db, &o);
     uint64_t hinted, scanned;
     open_counts(e, &hinted, &scanned);
     ARM_CHECK(hinted == (uint64_t)nf - 2 && scanned == 2); /* the two newest are scanned */
@@ -186,7 +171,7 @@ static void test_open_from_hints(void) {
     util_close_ok(e);
     /* the same state without hints */
     o.hints = 0;
-    e = util_open_ok(g_db, &o);
+    e = util_open_ok(g_dir.db, &o);
     open_counts(e, &hinted, &scanned);
     ARM_CHECK(hinted == 0 && scanned == (uint64_t)nf);
     expect_all(e, &m);
@@ -212,7 +197,7 @@ static void test_open_from_hints(void) {
     memcpy(key, b + bad->key_off, bad->klen);
     free(b);
     const util_kv *live = util_model_get(&m, key, bad->klen);
-    const char *w = work_copy();
+    const char *w = util_case_work_copy(&g_dir);
     char p[700];
     snprintf(p, sizeof p, "%s/shard-%03u/%08u.log", w, lf[victim].shard, lf[victim].fid);
     ARM_CHECK(util_flip_bit(p, bad->key_off + bad->klen + bad->vlen / 2, 2) == 0);
@@ -266,7 +251,7 @@ static void test_bad_hints(void) {
         size_t nsub = kind == TRUNC ? sizeof cuts / sizeof cuts[0]
                       : kind == FLIP ? sizeof flips / sizeof flips[0] : 1;
         for (size_t sub = 0; sub < nsub; sub++) {
-            const char *w = work_copy();
+            const char *w = util_case_work_copy(&g_dir);
             char wh[700], wl[700], wo[700];
             snprintf(wl, sizeof wl, "%s/shard-%03u/%08u.log", w, lf[v].shard, lf[v].fid);
             snprintf(wo, sizeof wo, "%s/shard-%03u/%08u.log", w, lf[other].shard, lf[other].fid);
@@ -328,7 +313,7 @@ static void test_bad_hints(void) {
  * redone) drops a batch's TXN_END flag gets the batch dropped whole, as a
  * data file saying so would. */
 static void test_batches(void) {
-    const char *dir = fresh("hbatch");
+    const char *dir = util_case_fresh(&g_dir, "hbatch");
     arm_engine_options o;
     small_opts(&o, 3);
     arm_engine *e = util_open_ok(dir, &o);
@@ -378,7 +363,7 @@ static void test_batches(void) {
         if (endrec >= 0) target = i;
     }
     ARM_CHECK(target >= 0);
-    const char *w = work_copy();
+    const char *w = util_case_work_copy(&g_dir);
     char wl[700], wh[700];
     snprintf(wl, sizeof wl, "%s/shard-%03u/%08u.log", w, lf[target].shard, lf[target].fid);
     util_hint_path(wh, sizeof wh, wl);
@@ -425,7 +410,7 @@ static int hint_hook(int op, int fd, uint64_t off, size_t n) {
 
 static void test_failed_writes(void) {
     for (int variant = 0; variant < 3; variant++) {
-        const char *dir = fresh("hfail");
+        const char *dir = util_case_fresh(&g_dir, "hfail");
         arm_engine_options o;
         small_opts(&o, 1);
         g_fail_op = variant == 0 ? ARM_IO_OP_HINT_WRITE : ARM_IO_OP_HINT_SYNC;
@@ -481,7 +466,7 @@ static void test_failed_writes(void) {
  * and never written: a rotation cut short) is appended to, so its hint goes
  * first; hints=0 writes none and reads none. */
 static void test_resume_and_off(void) {
-    const char *dir = fresh("hresume");
+    const char *dir = util_case_fresh(&g_dir, "hresume");
     arm_engine_options o;
     small_opts(&o, 1);
     arm_engine *e = util_open_ok(dir, &o);
@@ -518,7 +503,7 @@ static void test_resume_and_off(void) {
 
     /* hints = 0 */
     o.hints = 0;
-    dir = fresh("hoff");
+    dir = util_case_fresh(&g_dir, "hoff");
     e = util_open_ok(dir, &o);
     util_model_free(&m);
     util_model_init(&m);
@@ -763,7 +748,7 @@ static void crash_in_doubt(const char *dir, const arm_engine_options *o, const a
 }
 
 static void test_decisions_and_positions(void) {
-    const char *dir = fresh("h2pc");
+    const char *dir = util_case_fresh(&g_dir, "h2pc");
     arm_engine_options o;
     small_opts(&o, 2);
     arm_txn_ext ext;
@@ -827,7 +812,7 @@ static void test_decisions_and_positions(void) {
     for (int torn = 0; torn < 2; torn++) {
         rec_seen hinted, scanned;
         o.hints = 1;
-        const char *w = work_copy();
+        const char *w = util_case_work_copy(&g_dir);
         util_logfile nl;
         ARM_CHECK(util_newest_log(w, 1, &nl) == 0);
         if (torn) {
@@ -846,7 +831,7 @@ static void test_decisions_and_positions(void) {
         util_expect_missing(e, "ci1", 3);
         util_close_ok(e);
         o.hints = 0;
-        w = work_copy();
+        w = util_case_work_copy(&g_dir);
         if (torn) {
             ARM_CHECK(util_truncate(nl.path, 64) == 0);
             ARM_CHECK(util_flip_bit(nl.path, 20, 3) == 0);
@@ -865,7 +850,7 @@ static void test_decisions_and_positions(void) {
 
 int main(void) {
     harness_init();
-    util_rmrf_at_exit(g_tmp);
+    util_rmrf_at_exit(g_dir.tmp);
     UTIL_CASE("hint files follow the documented format", test_format());
     UTIL_CASE("open recovers sealed files from their hints", test_open_from_hints());
     UTIL_CASE("a missing, cut, damaged, foreign or stale hint is scanned past", test_bad_hints());

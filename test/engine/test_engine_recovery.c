@@ -19,23 +19,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static char g_tmp[512];
-static char g_db[600], g_work[600];
-
-static const char *fresh(const char *tag) {
-    if (g_tmp[0]) util_rmrf(g_tmp);
-    util_tmpdir_ok(g_tmp, sizeof g_tmp, tag);
-    snprintf(g_db, sizeof g_db, "%s/db", g_tmp);
-    snprintf(g_work, sizeof g_work, "%s/work", g_tmp);
-    return g_db;
-}
-
-/* Copy the pristine database into the work directory (replacing it). */
-static const char *work_copy(void) {
-    util_rmrf(g_work);
-    ARM_CHECK(util_copy_db(g_db, g_work) == 0);
-    return g_work;
-}
+static util_case_dir g_dir; /* tmp, db, work */
 
 static void opts1(arm_engine_options *o, uint32_t shards) {
     arm_engine_options_init(o);
@@ -71,7 +55,7 @@ static int names_file_and_offset(const char *msg, uint32_t fid, uint64_t off) {
  * kind 0: the final entry puts a new key; 1: it overwrites a key; 2: it
  * deletes a key. */
 static void torn_sweep(int kind) {
-    const char *dir = fresh("torn");
+    const char *dir = util_case_fresh(&g_dir, "torn");
     arm_engine_options o;
     opts1(&o, 1); /* one shard: every entry in one newest file */
     arm_engine *e = util_open_ok(dir, &o);
@@ -117,7 +101,7 @@ static void torn_sweep(int kind) {
     char wpath[700];
     int cuts = 0;
     for (uint64_t cut = last->off; cut < last->off + last->len; cut++) {
-        const char *w = work_copy();
+        const char *w = util_case_work_copy(&g_dir);
         path_in(wpath, sizeof wpath, w, &lf);
         ARM_CHECK(util_truncate(wpath, cut) == 0);
         e = util_open_ok(w, &o);
@@ -154,7 +138,7 @@ static void test_torn_delete(void) { torn_sweep(2); }
 
 /* Zero padding and garbage after the last entry of the newest file. */
 static void test_tail_padding(void) {
-    const char *dir = fresh("pad");
+    const char *dir = util_case_fresh(&g_dir, "pad");
     arm_engine_options o;
     opts1(&o, 2);
     arm_engine *e = util_open_ok(dir, &o);
@@ -170,7 +154,7 @@ static void test_tail_padding(void) {
     util_close_ok(e);
 
     for (int variant = 0; variant < 3; variant++) {
-        const char *w = work_copy();
+        const char *w = util_case_work_copy(&g_dir);
         for (uint32_t s = 0; s < 2; s++) {
             util_logfile lf;
             char p[700];
@@ -218,7 +202,7 @@ static void test_tail_padding(void) {
  * hint files, so that open reads every sealed file whole (the hinted cases
  * are below). */
 static int build_multifile(arm_engine_options *o, unsigned n, util_logfile *lf, int max) {
-    const char *dir = fresh("multi");
+    const char *dir = util_case_fresh(&g_dir, "multi");
     opts1(o, 1);
     o->hints = 0;
     o->max_file_size = 64u << 10;
@@ -285,7 +269,7 @@ static void test_bitflip_older(void) {
     int nf = build_multifile(&o, n, lf, 64);
 
     /* a healthy database checks clean, with progress */
-    arm_engine *e = util_open_ok(g_db, &o);
+    arm_engine *e = util_open_ok(g_dir.db, &o);
     struct report_ctx rc0;
     memset(&rc0, 0, sizeof rc0);
     uint64_t problems = 99;
@@ -308,7 +292,7 @@ static void test_bitflip_older(void) {
     ARM_CHECK(util_parse_log(lf[2].path, nent, 1, NULL) >= 1);
     unsigned first_newer_key = key_of(lf[2].path, &nent[0]);
 
-    const char *w = work_copy();
+    const char *w = util_case_work_copy(&g_dir);
     char p[700];
     path_in(p, sizeof p, w, victim);
     ARM_CHECK(util_flip_bit(p, bad->key_off + bad->klen + bad->vlen / 2, 3) == 0);
@@ -390,7 +374,7 @@ static void test_bitflip_older_header(void) {
     arm_engine_options o;
     util_logfile lf[64];
     build_multifile(&o, 1200, lf, 64);
-    const char *w = work_copy();
+    const char *w = util_case_work_copy(&g_dir);
     char p[700];
     path_in(p, sizeof p, w, &lf[0]);
     ARM_CHECK(util_flip_bit(p, 20, 0) == 0); /* flags field */
@@ -420,7 +404,7 @@ static void test_bitflip_newest_last(void) {
     const uint64_t where[] = {last->off + 0, last->off + 5, last->off + 13, last->key_off + 1,
                               last->off + last->len - 1};
     for (size_t wi = 0; wi < sizeof where / sizeof where[0]; wi++) {
-        const char *w = work_copy();
+        const char *w = util_case_work_copy(&g_dir);
         char p[700];
         path_in(p, sizeof p, w, newest);
         ARM_CHECK(util_flip_bit(p, where[wi], (int)wi % 8) == 0);
@@ -479,7 +463,7 @@ static void find_batch(const char *dir, uint64_t seq_min, util_logfile *lf_out, 
 
 /* A batch interrupted before its commit marker is not applied at all. */
 static void test_batch_interrupted(void) {
-    const char *dir = fresh("txn");
+    const char *dir = util_case_fresh(&g_dir, "txn");
     arm_engine_options o;
     opts1(&o, 4);
     arm_engine *e = util_open_ok(dir, &o);
@@ -550,7 +534,7 @@ static void test_batch_interrupted(void) {
         cuts[ncut++] = ent[j].off + ent[j].len / 2;
     }
     for (int ci = 0; ci <= ncut; ci++) {
-        const char *w = work_copy();
+        const char *w = util_case_work_copy(&g_dir);
         char p[700];
         path_in(p, sizeof p, w, &blf);
         if (ci < ncut)
@@ -585,7 +569,7 @@ static void test_batch_interrupted(void) {
  * read-only serves everything else and none of the batch; check reports the
  * member. */
 static void test_batch_member_flip(void) {
-    const char *dir = fresh("txnflip");
+    const char *dir = util_case_fresh(&g_dir, "txnflip");
     arm_engine_options o;
     opts1(&o, 2);
     arm_engine *e = util_open_ok(dir, &o);
@@ -606,7 +590,7 @@ static void test_batch_member_flip(void) {
     util_entry ent[64];
     int count, first, last;
     find_batch(dir, st.last_seq + 1, &blf, ent, 64, &count, &first, &last);
-    const char *w = work_copy();
+    const char *w = util_case_work_copy(&g_dir);
     char p[700];
     path_in(p, sizeof p, w, &blf);
     ARM_CHECK(util_flip_bit(p, ent[first + 2].key_off, 1) == 0);
@@ -642,7 +626,7 @@ static void test_batch_member_flip(void) {
  * the damaged entry's (those after the damage too); check reports the entry's
  * offset; a read-write open still refuses afterwards. */
 static void test_mid_damage_newest(void) {
-    const char *dir = fresh("middle");
+    const char *dir = util_case_fresh(&g_dir, "middle");
     arm_engine_options o;
     opts1(&o, 1);
     arm_engine *e = util_open_ok(dir, &o);
@@ -666,7 +650,7 @@ static void test_mid_damage_newest(void) {
                               bad->off + 1,                  /* checksum */
                               bad->off + 4};                 /* type */
     for (size_t wi = 0; wi <= sizeof where / sizeof where[0]; wi++) {
-        const char *w = work_copy();
+        const char *w = util_case_work_copy(&g_dir);
         char p[700];
         path_in(p, sizeof p, w, &lf);
         if (wi < sizeof where / sizeof where[0]) {
@@ -722,7 +706,7 @@ static void test_mid_damage_newest(void) {
  * garbage, a torn entry and zeros after the last good entry are cut
  * silently, and check on the reopened table is clean; no .log.cut file. */
 static void test_torn_is_cut_silently(void) {
-    const char *dir = fresh("tornlong");
+    const char *dir = util_case_fresh(&g_dir, "tornlong");
     arm_engine_options o;
     opts1(&o, 1);
     arm_engine *e = util_open_ok(dir, &o);
@@ -754,14 +738,14 @@ static void test_torn_is_cut_silently(void) {
 
 /* Bad metadata: bit flips, truncation, a wrong version. */
 static void test_bad_meta(void) {
-    const char *dir = fresh("meta");
+    const char *dir = util_case_fresh(&g_dir, "meta");
     arm_engine_options o;
     opts1(&o, 2);
     arm_engine *e = util_open_ok(dir, &o);
     util_put_ok(e, "k", 1, "v", 1);
     util_close_ok(e);
     for (int variant = 0; variant < 8; variant++) {
-        const char *w = work_copy();
+        const char *w = util_case_work_copy(&g_dir);
         char p[700];
         snprintf(p, sizeof p, "%s/ARMDB", w);
         int want = ARM_CORRUPT;
@@ -809,10 +793,38 @@ static void test_bad_meta(void) {
     }
 }
 
+/* Close e and open the newest data file of shard 0 of dir for appending
+ * hand-built entries after its `entries` valid ones (anything past them
+ * cut): *lf names the file, *end is where appending starts, *last the
+ * engine's last sequence number. */
+static FILE *append_to_tail(arm_engine *e, const char *dir, int entries, util_logfile *lf,
+                            uint64_t *end, uint64_t *last) {
+    arm_engine_stats st;
+    arm_engine_stats_get(e, &st);
+    *last = st.last_seq;
+    util_close_ok(e);
+    ARM_CHECK(util_newest_log(dir, 0, lf) == 0);
+    ARM_CHECK(util_parse_log(lf->path, NULL, 0, end) == entries);
+    ARM_CHECK(util_truncate(lf->path, *end) == 0);
+    FILE *f = fopen(lf->path, "ab");
+    ARM_CHECK(f != NULL);
+    return f;
+}
+
+/* Append one entry built by the documented format; returns its length. */
+static size_t append_entry(FILE *f, uint8_t type, uint8_t flags, uint64_t seq, const char *key,
+                           const void *val, uint32_t vlen) {
+    uint8_t buf[256];
+    size_t n = util_build_entry(buf, type, flags, seq, (const uint8_t *)key,
+                                (uint16_t)strlen(key), val, vlen);
+    ARM_CHECK(fwrite(buf, 1, n, f) == n);
+    return n;
+}
+
 /* Hand-built entries appended by the documented format are recovered; for
  * one key the highest seq wins; the counter resumes past the highest seq. */
 static void test_handmade_entries(void) {
-    const char *dir = fresh("hand");
+    const char *dir = util_case_fresh(&g_dir, "hand");
     arm_engine_options o;
     opts1(&o, 1);
     o.io_backend = ARM_IO_POSIX;
@@ -820,41 +832,20 @@ static void test_handmade_entries(void) {
     util_put_ok(e, "key", 3, "v1", 2);
     util_put_ok(e, "key", 3, "v2", 2);
     util_put_ok(e, "gone", 4, "x", 1);
-    arm_engine_stats st;
-    arm_engine_stats_get(e, &st);
-    const uint64_t last = st.last_seq;
-    util_close_ok(e);
-
     util_logfile lf;
-    ARM_CHECK(util_newest_log(dir, 0, &lf) == 0);
-    uint64_t end;
-    ARM_CHECK(util_parse_log(lf.path, NULL, 0, &end) == 3);
-    ARM_CHECK(util_truncate(lf.path, end) == 0);
-    uint8_t buf[256];
-    FILE *f = fopen(lf.path, "ab");
-    ARM_CHECK(f != NULL);
+    uint64_t end, last;
+    FILE *f = append_to_tail(e, dir, 3, &lf, &end, &last);
     /* an older version of "key" (seq 1) after the newer one: must not win */
-    size_t n = util_build_entry(buf, UTIL_T_PUT, 0, 1, (const uint8_t *)"key", 3,
-                                (const uint8_t *)"OLD", 3);
-    ARM_CHECK(fwrite(buf, 1, n, f) == n);
+    append_entry(f, UTIL_T_PUT, 0, 1, "key", "OLD", 3);
     /* a new key with a high seq */
-    n = util_build_entry(buf, UTIL_T_PUT, 0, last + 100, (const uint8_t *)"hand", 4,
-                         (const uint8_t *)"made", 4);
-    ARM_CHECK(fwrite(buf, 1, n, f) == n);
+    append_entry(f, UTIL_T_PUT, 0, last + 100, "hand", "made", 4);
     /* a tombstone for "gone" */
-    n = util_build_entry(buf, UTIL_T_DEL, 0, last + 101, (const uint8_t *)"gone", 4, NULL, 0);
-    ARM_CHECK(fwrite(buf, 1, n, f) == n);
+    append_entry(f, UTIL_T_DEL, 0, last + 101, "gone", NULL, 0);
     /* a two-entry batch, complete */
-    n = util_build_entry(buf, UTIL_T_PUT, UTIL_F_TXN, last + 102, (const uint8_t *)"ba", 2,
-                         (const uint8_t *)"1", 1);
-    ARM_CHECK(fwrite(buf, 1, n, f) == n);
-    n = util_build_entry(buf, UTIL_T_PUT, UTIL_F_TXN | UTIL_F_TXN_END, last + 102,
-                         (const uint8_t *)"bb", 2, (const uint8_t *)"2", 1);
-    ARM_CHECK(fwrite(buf, 1, n, f) == n);
+    append_entry(f, UTIL_T_PUT, UTIL_F_TXN, last + 102, "ba", "1", 1);
+    append_entry(f, UTIL_T_PUT, UTIL_F_TXN | UTIL_F_TXN_END, last + 102, "bb", "2", 1);
     /* a batch member with no end marker at the tail: dropped */
-    n = util_build_entry(buf, UTIL_T_PUT, UTIL_F_TXN, last + 103, (const uint8_t *)"bc", 2,
-                         (const uint8_t *)"3", 1);
-    ARM_CHECK(fwrite(buf, 1, n, f) == n);
+    append_entry(f, UTIL_T_PUT, UTIL_F_TXN, last + 103, "bc", "3", 1);
     fclose(f);
 
     e = util_open_ok(dir, &o);
@@ -865,6 +856,7 @@ static void test_handmade_entries(void) {
     util_expect(e, "bb", 2, "2", 1);
     util_expect_missing(e, "bc", 2);
     ARM_CHECK(arm_engine_count(e) == 4);
+    arm_engine_stats st;
     arm_engine_stats_get(e, &st);
     ARM_CHECK(st.last_seq >= last + 102);
     util_put_ok(e, "next", 4, "n", 1);
@@ -889,37 +881,23 @@ static void test_handmade_entries(void) {
  * number) cuts that batch short, for recovery and for arm_engine_check
  * alike. With a good entry after it, it is damage, never a torn tail. */
 static void test_txninfo_inside_batch(void) {
-    const char *dir = fresh("txninfo");
+    const char *dir = util_case_fresh(&g_dir, "txninfo");
     arm_engine_options o;
     opts1(&o, 1);
     o.io_backend = ARM_IO_POSIX;
     arm_engine *e = util_open_ok(dir, &o);
     util_put_ok(e, "key", 3, "v1", 2);
-    arm_engine_stats st;
-    arm_engine_stats_get(e, &st);
-    const uint64_t last = st.last_seq;
-    util_close_ok(e);
     util_logfile lf;
-    ARM_CHECK(util_newest_log(dir, 0, &lf) == 0);
-    uint64_t end;
-    ARM_CHECK(util_parse_log(lf.path, NULL, 0, &end) == 1);
-    ARM_CHECK(util_truncate(lf.path, end) == 0);
-    uint8_t buf[256];
+    uint64_t end, last;
+    FILE *f = append_to_tail(e, dir, 1, &lf, &end, &last);
     const uint8_t zero = 0, owner[16] = "owner-of-the-tx";
-    FILE *f = fopen(lf.path, "ab");
-    ARM_CHECK(f != NULL);
-    size_t n = util_build_entry(buf, UTIL_T_PUT, UTIL_F_TXN, last + 1, (const uint8_t *)"ba", 2,
-                                (const uint8_t *)"1", 1);
+    const uint64_t cut = end + append_entry(f, UTIL_T_PUT, UTIL_F_TXN, last + 1, "ba", "1", 1);
+    /* the TXNINFO lands at cut (its key is a zero byte: built by hand) */
+    uint8_t buf[256];
+    size_t n = util_build_entry(buf, UTIL_T_TXNINFO, UTIL_F_TXN, last + 1, &zero, 1, owner, 16);
     ARM_CHECK(fwrite(buf, 1, n, f) == n);
-    const uint64_t cut = end + n; /* where the TXNINFO lands */
-    n = util_build_entry(buf, UTIL_T_TXNINFO, UTIL_F_TXN, last + 1, &zero, 1, owner, 16);
-    ARM_CHECK(fwrite(buf, 1, n, f) == n);
-    n = util_build_entry(buf, UTIL_T_PUT, UTIL_F_TXN | UTIL_F_TXN_END, last + 1,
-                         (const uint8_t *)"bb", 2, (const uint8_t *)"2", 1);
-    ARM_CHECK(fwrite(buf, 1, n, f) == n);
-    n = util_build_entry(buf, UTIL_T_PUT, 0, last + 2, (const uint8_t *)"after", 5,
-                         (const uint8_t *)"3", 1);
-    ARM_CHECK(fwrite(buf, 1, n, f) == n);
+    append_entry(f, UTIL_T_PUT, UTIL_F_TXN | UTIL_F_TXN_END, last + 1, "bb", "2", 1);
+    append_entry(f, UTIL_T_PUT, 0, last + 2, "after", "3", 1);
     fclose(f);
     ARM_CHECK(util_parse_log(lf.path, NULL, 0, NULL) == 5); /* every checksum good */
     e = NULL;
@@ -959,7 +937,7 @@ static size_t shape_key(uint8_t *b, unsigned i) {
 
 static void test_key_order(void) {
     for (int kind = 0; kind < 2; kind++) {
-        const char *dir = fresh("order");
+        const char *dir = util_case_fresh(&g_dir, "order");
         arm_engine_options o;
         opts1(&o, 3);
         o.index_kind = kind ? ARM_INDEX_HASH : ARM_INDEX_ORDERED;
@@ -1018,7 +996,7 @@ static void test_key_order(void) {
 
 int main(void) {
     harness_init();
-    util_rmrf_at_exit(g_tmp);
+    util_rmrf_at_exit(g_dir.tmp);
     UTIL_CASE("torn tail: final put cut at every byte", test_torn_put());
     UTIL_CASE("torn tail: final overwrite cut at every byte", test_torn_overwrite());
     UTIL_CASE("torn tail: final delete cut at every byte", test_torn_delete());

@@ -23,17 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static char g_tmp[512];
-static char g_db[PATH_MAX + 16];
-
-static const char *fresh(const char *tag) {
-    if (g_tmp[0]) util_rmrf(g_tmp);
-    util_tmpdir_ok(g_tmp, sizeof g_tmp, tag);
-    char real[PATH_MAX];
-    ARM_CHECK(realpath(g_tmp, real) != NULL); /* /proc shows resolved paths */
-    snprintf(g_db, sizeof g_db, "%s/db", real);
-    return g_db;
-}
+static util_case_dir g_dir; /* tmp, db, work */
 
 /* Small files, one shard: a few hundred keys make several files. */
 static void small_opts(arm_engine_options *o, uint32_t shards) {
@@ -116,7 +106,7 @@ static uint64_t stat_files(arm_engine *e) {
 static void test_hold_retire_release(void) {
     arm_engine_options o;
     small_opts(&o, 1);
-    arm_engine *e = util_open_ok(fresh("hold"), &o);
+    arm_engine *e = util_open_ok(util_case_fresh(&g_dir, "hold"), &o);
     const unsigned n = 1500;
     put_gen(e, n, 0);
     uint32_t x = oldest_sealed(e);
@@ -169,7 +159,7 @@ static void test_hold_retire_release(void) {
     UTIL_CHECK_RC(e, arm_engine_check(e, NULL, NULL, NULL, &problems), ARM_OK);
     ARM_CHECK(problems == 0);
     util_close_ok(e);
-    e = util_open_ok(g_db, &o);
+    e = util_open_ok(g_dir.db, &o);
     expect_gen(e, n, 1);
     util_close_ok(e);
 }
@@ -180,7 +170,7 @@ static void test_retire_unheld(void) {
     arm_engine_options o;
     small_opts(&o, 1);
     o.mmap_reads = 0;
-    arm_engine *e = util_open_ok(fresh("unheld"), &o);
+    arm_engine *e = util_open_ok(util_case_fresh(&g_dir, "unheld"), &o);
     const unsigned n = 1500;
     put_gen(e, n, 0);
     uint32_t x = oldest_sealed(e);
@@ -209,7 +199,7 @@ static void test_retire_unheld(void) {
 static void test_cursor_holds(void) {
     arm_engine_options o;
     small_opts(&o, 1);
-    arm_engine *e = util_open_ok(fresh("cursor"), &o);
+    arm_engine *e = util_open_ok(util_case_fresh(&g_dir, "cursor"), &o);
     const unsigned n = 1500;
     put_gen(e, n, 0);
     uint32_t x = oldest_sealed(e);
@@ -394,7 +384,7 @@ static int retire_dead(arm_engine *e, uint32_t *gone, int max, int ngone) {
 static void test_concurrent(void) {
     arm_engine_options o;
     small_opts(&o, 2);
-    arm_engine *e = util_open_ok(fresh("conc"), &o);
+    arm_engine *e = util_open_ok(util_case_fresh(&g_dir, "conc"), &o);
     put_gen(e, CONC_KEYS, 0);
     struct conc s;
     memset(&s, 0, sizeof s);
@@ -431,25 +421,25 @@ static void test_concurrent(void) {
         ARM_CHECK(arm_engine_file(e, gone[i]) == NULL);
         for (uint32_t sh = 0; sh < 2; sh++) {
             char dir[PATH_MAX + 32];
-            snprintf(dir, sizeof dir, "%s/shard-%03u", g_db, sh);
+            snprintf(dir, sizeof dir, "%s/shard-%03u", g_dir.db, sh);
             arm_file_path(path, sizeof path, dir, gone[i]);
             ARM_CHECK(util_file_size(path) < 0);
             ARM_CHECK(util_fds_on(path) == 0);
         }
     }
     util_logfile lf[64];
-    int on_disk = util_list_logs(g_db, lf, 64);
+    int on_disk = util_list_logs(g_dir.db, lf, 64);
     ARM_CHECK(on_disk >= 0 && (uint64_t)on_disk == stat_files(e));
     expect_gen(e, CONC_KEYS, rounds);
     util_close_ok(e);
-    e = util_open_ok(g_db, &o);
+    e = util_open_ok(g_dir.db, &o);
     expect_gen(e, CONC_KEYS, rounds);
     util_close_ok(e);
 }
 
 int main(void) {
     harness_init();
-    util_rmrf_at_exit(g_tmp);
+    util_rmrf_at_exit(g_dir.tmp);
     UTIL_CASE("a held file stays whole after retire; the last release removes it",
               test_hold_retire_release());
     UTIL_CASE("retiring an unheld file removes it at once", test_retire_unheld());

@@ -131,20 +131,36 @@ static void wait_state_not(sqlite3 *db, const char *state, const char *what) {
     exit(1);
 }
 
-static void test_threads(void) {
-    char lpath[600], fpath[600], addr[64], buf[256];
-    path_of(lpath, sizeof lpath, "leader.db");
-    path_of(fpath, sizeof fpath, "follower.db");
-    sqlite3 *L = sqlu_open_ok(lpath), *F = sqlu_open_ok(fpath);
-    SQLU_OK(L, sqlu_exec(L, DECL));
-    SQLU_OK(F, sqlu_exec(F, DECL));
-    fill(L, 1, 200, 50);
-    SQLU_OK(L, sqlu_text(L, "SELECT armdb_repl_serve('kv', '127.0.0.1:0')", addr, sizeof addr));
+/* A leader and a follower database (paths of 600 bytes), each with kv. */
+static void open_pair(const char *lname, const char *fname, char *lpath, char *fpath, sqlite3 **L,
+                      sqlite3 **F) {
+    path_of(lpath, 600, lname);
+    path_of(fpath, 600, fname);
+    *L = sqlu_open_ok(lpath);
+    *F = sqlu_open_ok(fpath);
+    SQLU_OK(*L, sqlu_exec(*L, DECL));
+    SQLU_OK(*F, sqlu_exec(*F, DECL));
+}
+
+/* L serves on a free port (its address into addr, 64 bytes); F follows it,
+ * with the options opts (NULL: none). */
+static void serve_follow(sqlite3 *L, sqlite3 *F, const char *opts, char *addr) {
+    char buf[256];
+    SQLU_OK(L, sqlu_text(L, "SELECT armdb_repl_serve('kv', '127.0.0.1:0')", addr, 64));
     ARM_CHECK(strncmp(addr, "127.0.0.1:", 10) == 0);
-    char *q = sqlite3_mprintf("SELECT armdb_repl_follow('kv', '%q')", addr);
+    char *q = opts ? sqlite3_mprintf("SELECT armdb_repl_follow('kv', '%q', '%q')", addr, opts)
+                   : sqlite3_mprintf("SELECT armdb_repl_follow('kv', '%q')", addr);
     SQLU_OK(F, sqlu_text(F, q, buf, sizeof buf));
     sqlite3_free(q);
     ARM_CHECK(strcmp(buf, addr) == 0);
+}
+
+static void test_threads(void) {
+    char lpath[600], fpath[600], addr[64], buf[256];
+    sqlite3 *L, *F;
+    open_pair("leader.db", "follower.db", lpath, fpath, &L, &F);
+    fill(L, 1, 200, 50);
+    serve_follow(L, F, NULL, addr);
 
     atomic_int stop = 0;
     writer_arg w[2];
@@ -184,16 +200,10 @@ static void test_threads(void) {
 
 static void test_shutdown(void) {
     char lpath[600], fpath[600], addr[64], buf[256];
-    path_of(lpath, sizeof lpath, "sd_leader.db");
-    path_of(fpath, sizeof fpath, "sd_follower.db");
-    sqlite3 *L = sqlu_open_ok(lpath), *F = sqlu_open_ok(fpath);
-    SQLU_OK(L, sqlu_exec(L, DECL));
-    SQLU_OK(F, sqlu_exec(F, DECL));
+    sqlite3 *L, *F;
+    open_pair("sd_leader.db", "sd_follower.db", lpath, fpath, &L, &F);
     fill(L, 1, 300, 30);
-    SQLU_OK(L, sqlu_text(L, "SELECT armdb_repl_serve('kv', '127.0.0.1:0')", addr, sizeof addr));
-    char *q = sqlite3_mprintf("SELECT armdb_repl_follow('kv', '%q', 'backoff_max_ms=200')", addr);
-    SQLU_OK(F, sqlu_text(F, q, buf, sizeof buf));
-    sqlite3_free(q);
+    serve_follow(L, F, "backoff_max_ms=200", addr);
     converge(L, F, "first catch-up");
 
     /* The follower's last connection closes: its thread is joined there. */
