@@ -330,7 +330,8 @@ ARM_PRIVATE int arm_ext_engine_acquire(const arm_ext_config *cfg, const arm_ext_
         rc = ARM_BUSY;
     } else if (sh != NULL && sh->read_only && !ro) {
         *errmsg = sqlite3_mprintf("armdb: %s is open read-only in this process (by a read-only "
-                                  "connection); close that connection to write to it", real);
+                                  "connection or a read_only=1 table); close it to write to "
+                                  "the directory", real);
         *fail_out = ARM_EXT_FAIL_OTHER;
         rc = ARM_READONLY;
     } else if (sh != NULL) {

@@ -70,6 +70,8 @@ typedef struct arm_ext_config {
     uint32_t max_value_size;  /* user-visible limit on the encoded value/record bytes */
     int value_size_lowered;   /* 1 = the default max_value_size was lowered to fit max_file_size */
     int shared;               /* shared=1: several databases may use the directory on purpose */
+    int read_only;            /* read_only=1: the engine opens read-only, the table refuses
+                                 writes, and the directory is never created, adopted or removed */
     char *key_file;           /* key_file= resolved like dir, or NULL (sqlite3_malloc); eng.key_file */
     char *key_env;            /* key_env= variable name, or NULL (sqlite3_malloc); eng.key_env */
 } arm_ext_config;
