@@ -387,6 +387,15 @@ ARM_PRIVATE int arm_ext_engine_acquire(const arm_ext_config *cfg, const arm_ext_
     return rc;
 }
 
+ARM_PRIVATE int arm_ext_engine_users(const char *real) {
+    reg_lock();
+    reg_prune_forked();
+    arm_ext_shared *sh = reg_find(real);
+    int n = sh != NULL ? sh->refs : 0;
+    reg_unlock();
+    return n;
+}
+
 ARM_PRIVATE void arm_ext_engine_release(arm_ext_shared *sh) {
     if (sh == NULL) return;
     reg_lock();

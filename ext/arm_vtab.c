@@ -149,6 +149,10 @@ static int vtab_acquire(arm_vtab *vt, int flags) {
     return vt->open_rc;
 }
 
+ARM_PRIVATE int arm_vtab_reopen(arm_vtab *vt) {
+    return vt->sh != NULL ? SQLITE_OK : vtab_acquire(vt, vt->open_flags);
+}
+
 /* A table object inherited across fork() still points at the parent's
  * engine: the child must never write through it (or read: its locks may
  * have been held at the fork). */

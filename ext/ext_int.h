@@ -423,6 +423,17 @@ typedef struct arm_backup_result {
  * with *errmsg (sqlite3_malloc), and nothing left at dir. vt must be open. */
 ARM_PRIVATE int arm_backup_run(arm_vtab *vt, const char *dir, arm_backup_result *res,
                                char **errmsg);
+/* The same copy from src (any engine holding vt's declaration; armdb_salvage's
+ * read-only one) instead of vt's own. */
+ARM_PRIVATE int arm_backup_copy_engine(arm_vtab *vt, arm_engine *src, const char *dir,
+                                       arm_backup_result *res, char **errmsg);
+/* armdb_salvage(table) (arm_salvage.c). */
+ARM_PRIVATE void arm_salvage_func(sqlite3_context *ctx, int argc, sqlite3_value **argv);
+/* Open vt's engine again after its directory was replaced (SQLITE_OK or the
+ * open's error, kept in vt as at connect). */
+ARM_PRIVATE int arm_vtab_reopen(arm_vtab *vt);
+/* How many table objects of this process hold the engine on realpath real. */
+ARM_PRIVATE int arm_ext_engine_users(const char *real);
 
 ARM_PRIVATE void arm_ext_conn_ref(arm_ext_conn *conn);
 ARM_PRIVATE void arm_ext_conn_unref(void *conn);
