@@ -80,8 +80,8 @@ static void backup_log(const arm_vtab *vt, const arm_backup_result *res, const c
 }
 
 /* Copy every key the cursor shows into dst. */
-static int backup_copy(arm_vtab *vt, arm_engine *src, arm_engine *dst, arm_backup_result *res,
-                       char **errmsg) {
+static int backup_copy(arm_vtab *vt, arm_engine *src, arm_engine *dst, int skip_damaged,
+                       arm_backup_result *res, char **errmsg) {
     arm_cursor *c = NULL;
     arm_txn *t = NULL; /* its own snapshot: not this connection's transaction */
     int rc = arm_txn_begin(src, NULL, ARM_TXN_READONLY, &t);
@@ -91,6 +91,10 @@ static int backup_copy(arm_vtab *vt, arm_engine *src, arm_engine *dst, arm_backu
          rc = arm_engine_cursor_next(c)) {
         arm_slice v = {NULL, 0};
         rc = arm_engine_cursor_value(c, &v); // checksum verified here
+        if (rc == ARM_CORRUPT && skip_damaged) { // salvage: leave the damaged value out
+            res->damaged++;
+            continue;
+        }
         arm_slice k = arm_engine_cursor_key(c);
         if (rc == ARM_OK) rc = arm_engine_put(dst, k, v);
         if (rc != ARM_OK) {
@@ -137,7 +141,8 @@ static void backup_remove(const char *dir, int existed) {
 }
 
 ARM_PRIVATE int arm_backup_copy_engine(arm_vtab *vt, arm_engine *src, const char *dir,
-                                       arm_backup_result *res, char **errmsg) {
+                                       int skip_damaged, arm_backup_result *res,
+                                       char **errmsg) {
     memset(res, 0, sizeof(*res));
     *errmsg = NULL;
     int existed = 0;
@@ -148,7 +153,7 @@ ARM_PRIVATE int arm_backup_copy_engine(arm_vtab *vt, arm_engine *src, const char
     res->shards = st.shards;
     arm_engine *dst = NULL;
     rc = backup_open(vt, dir, st.shards, &dst, errmsg);
-    if (rc == ARM_OK) rc = backup_copy(vt, src, dst, res, errmsg);
+    if (rc == ARM_OK) rc = backup_copy(vt, src, dst, skip_damaged, res, errmsg);
     if (rc == ARM_OK && arm_engine_count(dst) != res->keys) {
         *errmsg = sqlite3_mprintf("the copy holds %llu keys, %llu were copied",
                                   (unsigned long long)arm_engine_count(dst),
@@ -168,7 +173,7 @@ ARM_PRIVATE int arm_backup_copy_engine(arm_vtab *vt, arm_engine *src, const char
 
 ARM_PRIVATE int arm_backup_run(arm_vtab *vt, const char *dir, arm_backup_result *res,
                                char **errmsg) {
-    return arm_backup_copy_engine(vt, vt->sh->engine, dir, res, errmsg);
+    return arm_backup_copy_engine(vt, vt->sh->engine, dir, 0, res, errmsg);
 }
 
 #undef ARM_BACKUP_LOG_KEYS

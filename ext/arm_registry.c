@@ -396,6 +396,14 @@ ARM_PRIVATE int arm_ext_engine_users(const char *real) {
     return n;
 }
 
+ARM_PRIVATE int arm_ext_engine_exclusive(const char *real, int (*fn)(void *), void *arg) {
+    reg_lock();
+    reg_prune_forked();
+    int rc = reg_find(real) != NULL ? ARM_BUSY : fn(arg);
+    reg_unlock();
+    return rc;
+}
+
 ARM_PRIVATE void arm_ext_engine_release(arm_ext_shared *sh) {
     if (sh == NULL) return;
     reg_lock();

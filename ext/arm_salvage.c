@@ -1,11 +1,14 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * arm_salvage.c: armdb_salvage(table), which rebuilds a table that cannot
- * open because of damage from its intact entries. The damaged directory D
- * is opened read-only (it reads on past each damaged stretch), checked (what
- * arm_engine_check reports is what is dropped), and copied with
- * armdb_backup's code (arm_backup_copy_engine: same declaration, shard
- * count and key, made durable) into the sibling D.salvage-new. Then
+ * arm_salvage.c: armdb_salvage(table), which rebuilds a table from its
+ * intact entries: one that cannot open because of damage, or one that is
+ * open (let go first, when nothing else uses it). With the registry locked
+ * (no connection of the process opens the directory meanwhile) the
+ * directory D is opened read-only (it reads on past each damaged stretch),
+ * checked (what arm_engine_check reports is what is dropped), and copied
+ * with armdb_backup's code (arm_backup_copy_engine: same declaration, shard
+ * count and key, made durable; a value failing its checksum is left out)
+ * into the sibling D.salvage-new. Then
  * renameat2(RENAME_EXCHANGE) swaps the two names in one step and the parent
  * is fsynced: at every instant some directory holds the table's name (the
  * old one, or the new one), never neither. The damaged directory, now at
@@ -117,8 +120,8 @@ typedef struct salvage_result {
     char *leftover; /* an earlier, interrupted salvage's directory set aside, or NULL */
 } salvage_result;
 
-/* Steps 1-5 of the header comment on real (vt's directory, not open in
- * this process). */
+/* The steps of the header comment on real, vt's directory, which no
+ * connection of the process has open (the registry is locked meanwhile). */
 static int salvage_run(arm_vtab *vt, const char *real, salvage_drops *drops,
                        salvage_result *res, char **errmsg) {
     char *tmp = sqlite3_mprintf("%s.salvage-new", real);
@@ -144,7 +147,7 @@ static int salvage_run(arm_vtab *vt, const char *real, salvage_drops *drops,
         if (rc != ARM_OK) *errmsg = sqlite3_mprintf("%s", arm_engine_errmsg(src));
     }
     // the copy removes what it made if it fails: the directory is left as it was
-    if (rc == ARM_OK) rc = arm_backup_copy_engine(vt, src, tmp, &res->copy, errmsg);
+    if (rc == ARM_OK) rc = arm_backup_copy_engine(vt, src, tmp, 1, &res->copy, errmsg);
     (void)arm_engine_close(src); // read-only: nothing to flush
     if (rc == ARM_OK && renameat2(AT_FDCWD, tmp, AT_FDCWD, real, RENAME_EXCHANGE) != 0) {
         *errmsg = sqlite3_mprintf("cannot swap %s and %s (%s); the salvaged copy is kept at %s",
@@ -163,6 +166,19 @@ static int salvage_run(arm_vtab *vt, const char *real, salvage_drops *drops,
     }
     sqlite3_free(tmp);
     return rc;
+}
+
+typedef struct salvage_job {
+    arm_vtab *vt;
+    const char *real;
+    salvage_drops *drops;
+    salvage_result *res;
+    char **errmsg;
+} salvage_job;
+
+static int salvage_job_run(void *p) {
+    salvage_job *j = p;
+    return salvage_run(j->vt, j->real, j->drops, j->res, j->errmsg);
 }
 
 static void salvage_error(sqlite3_context *ctx, int code, const char *name, const char *msg) {
@@ -197,20 +213,6 @@ ARM_PRIVATE void arm_salvage_func(sqlite3_context *ctx, int argc, sqlite3_value 
                       "declared read_only=1; salvage the table the directory belongs to");
         return;
     }
-    /* Only a table whose engine is not open: one that opened is in use by
-     * its cursors and transactions, and its damage (if armdb_check finds
-     * any) is served around already. */
-    if (vt->sh != NULL) {
-        salvage_error(ctx, SQLITE_MISUSE, vt->name,
-                      "the table opened; armdb_salvage rebuilds a table that cannot open "
-                      "because of damage (armdb_check lists any damage an open table has)");
-        return;
-    }
-    if (vt->open_kind != ARM_EXT_FAIL_OTHER) {
-        salvage_error(ctx, vt->open_rc ? vt->open_rc : SQLITE_ERROR, vt->name,
-                      vt->open_err ? vt->open_err : "cannot open");
-        return;
-    }
     char real[PATH_MAX];
     if (realpath(vt->cfg.dir, real) == NULL) {
         char *m = sqlite3_mprintf("%s: %s", vt->cfg.dir, strerror(errno));
@@ -218,27 +220,48 @@ ARM_PRIVATE void arm_salvage_func(sqlite3_context *ctx, int argc, sqlite3_value 
         sqlite3_free(m);
         return;
     }
-    if (arm_ext_engine_users(real) > 0) {
-        salvage_error(ctx, SQLITE_BUSY, vt->name,
-                      "another connection of this process has its directory open (a read-only "
-                      "connection or a read_only=1 table): close it first");
+    if (vt->sh == NULL && vt->open_kind != ARM_EXT_FAIL_OTHER) {
+        // busy, missing, another table's, a forked copy: nothing salvage can mend
+        salvage_error(ctx, vt->open_rc ? vt->open_rc : SQLITE_ERROR, vt->name,
+                      vt->open_err ? vt->open_err : "cannot open");
         return;
+    }
+    if (vt->sh != NULL) {
+        /* An open table is closed first. Its reference is the engine's only
+         * one once this connection's idle transactions let go: any cursor
+         * or transaction on it (this statement's too) holds another. */
+        arm_ext_ctx_quiesce(vt);
+        int users = arm_ext_engine_users(real);
+        if (vt->sh->pid != arm_ext_pid() || arm_ext_repl_active(vt->sh) || users != 1) {
+            salvage_error(ctx, SQLITE_BUSY, vt->name,
+                          "the table is in use (by another connection or statement of this "
+                          "process, or by replication): close what uses it first");
+            return;
+        }
+        arm_ext_engine_release(vt->sh);
+        vt->sh = NULL;
     }
     salvage_drops drops = {sqlite3_str_new(db), 0};
     salvage_result res;
     memset(&res, 0, sizeof(res));
-    int rc = salvage_run(vt, real, &drops, &res, &err);
+    salvage_job job = {vt, real, &drops, &res, &err};
+    int rc = arm_ext_engine_exclusive(real, salvage_job_run, &job);
+    if (rc == ARM_BUSY && err == NULL)
+        err = sqlite3_mprintf("another connection of this process has its directory open (a "
+                              "read-only connection or a read_only=1 table): close it first");
     char *list = sqlite3_str_finish(drops.out);
+    /* The rebuilt directory (or, when salvage failed, the one that was
+     * there) opens again; if it does not, the table reports why at its next
+     * use, as after any failed open. */
+    (void)arm_vtab_reopen(vt);
     if (rc == ARM_OK) {
-        /* the rebuilt directory opens read-write now; if it does not, the
-         * table reports why at its next use, as after any failed open */
-        (void)arm_vtab_reopen(vt);
         sqlite3_str *s = sqlite3_str_new(db);
         sqlite3_str_appendall(s, "{\"table\":");
         arm_func_json_str(s, vt->name);
-        sqlite3_str_appendf(s, ",\"keys\":%llu,\"shards\":%u,\"dropped_count\":%llu,"
-                            "\"dropped\":[%s],\"kept\":",
-                            (unsigned long long)res.copy.keys, res.copy.shards,
+        sqlite3_str_appendf(s, ",\"keys\":%llu,\"keys_dropped\":%llu,\"shards\":%u,"
+                            "\"dropped_count\":%llu,\"dropped\":[%s],\"kept\":",
+                            (unsigned long long)res.copy.keys,
+                            (unsigned long long)res.copy.damaged, res.copy.shards,
                             (unsigned long long)drops.n, list ? list : "");
         arm_func_json_str(s, res.kept);
         sqlite3_str_appendall(s, ",\"leftover\":");

@@ -417,6 +417,7 @@ typedef struct arm_backup_result {
     uint64_t keys;   /* keys copied */
     uint64_t bytes;  /* key and value bytes copied */
     uint32_t shards; /* shards of the copy (those of the table) */
+    uint64_t damaged; /* keys left out: their value failed its checksum (salvage only) */
 } arm_backup_result;
 /* armdb_backup: copy vt's committed data into a new engine at dir (absolute;
  * must not exist or be empty). ARM_OK with *res; otherwise an ARM_* code
@@ -424,9 +425,11 @@ typedef struct arm_backup_result {
 ARM_PRIVATE int arm_backup_run(arm_vtab *vt, const char *dir, arm_backup_result *res,
                                char **errmsg);
 /* The same copy from src (any engine holding vt's declaration; armdb_salvage's
- * read-only one) instead of vt's own. */
+ * read-only one) instead of vt's own. skip_damaged: a value that fails its
+ * checksum is left out and counted (res->damaged) instead of failing the copy. */
 ARM_PRIVATE int arm_backup_copy_engine(arm_vtab *vt, arm_engine *src, const char *dir,
-                                       arm_backup_result *res, char **errmsg);
+                                       int skip_damaged, arm_backup_result *res,
+                                       char **errmsg);
 /* armdb_salvage(table) (arm_salvage.c). */
 ARM_PRIVATE void arm_salvage_func(sqlite3_context *ctx, int argc, sqlite3_value **argv);
 /* Open vt's engine again after its directory was replaced (SQLITE_OK or the
@@ -434,6 +437,10 @@ ARM_PRIVATE void arm_salvage_func(sqlite3_context *ctx, int argc, sqlite3_value 
 ARM_PRIVATE int arm_vtab_reopen(arm_vtab *vt);
 /* How many table objects of this process hold the engine on realpath real. */
 ARM_PRIVATE int arm_ext_engine_users(const char *real);
+/* fn(arg) with the registry locked, so that no connection of the process
+ * opens the directory real meanwhile; ARM_BUSY without calling fn when one
+ * has it open. fn must not use the registry. */
+ARM_PRIVATE int arm_ext_engine_exclusive(const char *real, int (*fn)(void *), void *arg);
 
 ARM_PRIVATE void arm_ext_conn_ref(arm_ext_conn *conn);
 ARM_PRIVATE void arm_ext_conn_unref(void *conn);
