@@ -102,6 +102,14 @@ WITH RECURSIVE n(i) AS (SELECT 2 UNION ALL SELECT i + 1 FROM n WHERE i < 150)
 INSERT INTO hnative SELECT i, printf('value %04d ', i) || replace(hex(zeroblob(245)), '0', 'x') FROM n;
 SELECT (SELECT count(*) FROM (SELECT key, value FROM h EXCEPT SELECT key, value FROM hnative)) +
        (SELECT count(*) FROM (SELECT key, value FROM hnative EXCEPT SELECT key, value FROM h)) AS differing;
+-- an encrypted table: the rebuilt directory is encrypted with the same key
+.system printf %064d 7 > key.hex
+CREATE VIRTUAL TABLE e USING armdb(dir='e', key_file='key.hex', key_type='text', shards=2);
+INSERT INTO e VALUES ('alpha', 'secret one'), ('beta', 'secret two');
+SELECT json_extract(armdb_salvage('e'), '$.keys') AS keys;
+SELECT key, value FROM e ORDER BY key;
+.system grep -rl 'secret one' e || echo 'no plaintext on disk'
+CREATE VIRTUAL TABLE e_nokey USING armdb(dir='e', read_only=1, key_type='text');
 -- the function is SQLITE_DIRECTONLY: never from a view
 CREATE VIEW v AS SELECT armdb_salvage('kv');
 SELECT * FROM v;
