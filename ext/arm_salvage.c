@@ -152,8 +152,7 @@ static int salvage_run(arm_vtab *vt, const char *real, salvage_drops *drops,
     if (rc == ARM_OK && renameat2(AT_FDCWD, tmp, AT_FDCWD, real, RENAME_EXCHANGE) != 0) {
         *errmsg = sqlite3_mprintf("cannot swap %s and %s (%s); the salvaged copy is kept at %s",
                                   tmp, real, strerror(errno), tmp);
-        rc = ARM_IOERR;
-        tmp[0] = 0; // not ours to remove now: it holds the only salvaged copy
+        rc = ARM_IOERR; // the copy stays: the next salvage sets it aside as a leftover
     }
     if (rc == ARM_OK && salvage_sync_parent(real) != 0) {
         *errmsg = sqlite3_mprintf("cannot sync the directory holding %s: %s", real,
