@@ -12,7 +12,8 @@
  * that opens it with that declaration (a restored or copied database file,
  * or a CREATE VIRTUAL TABLE ... dir='that directory') adopts it. Progress
  * goes to sqlite3_log (SQLITE_NOTICE) every ARM_BACKUP_LOG_KEYS keys or
- * ARM_BACKUP_LOG_BYTES bytes. Layer: ext.
+ * ARM_BACKUP_LOG_BYTES bytes. armdb_salvage (arm_salvage.c) copies through
+ * the same code from a private read-only engine. Layer: ext.
  */
 #include "sqlite3ext.h"
 SQLITE_EXTENSION_INIT3
@@ -79,16 +80,21 @@ static void backup_log(const arm_vtab *vt, const arm_backup_result *res, const c
 }
 
 /* Copy every key the cursor shows into dst. */
-static int backup_copy(arm_vtab *vt, arm_engine *dst, arm_backup_result *res, char **errmsg) {
+static int backup_copy(arm_vtab *vt, arm_engine *src, arm_engine *dst, int skip_damaged,
+                       arm_backup_result *res, char **errmsg) {
     arm_cursor *c = NULL;
     arm_txn *t = NULL; /* its own snapshot: not this connection's transaction */
-    int rc = arm_txn_begin(vt->sh->engine, NULL, ARM_TXN_READONLY, &t);
+    int rc = arm_txn_begin(src, NULL, ARM_TXN_READONLY, &t);
     if (rc == ARM_OK) rc = arm_vtab_cursor_open(vt, t, &c);
     uint64_t logged_keys = 0, logged_bytes = 0;
     for (rc = rc == ARM_OK ? arm_engine_cursor_first(c) : rc; rc == ARM_OK;
          rc = arm_engine_cursor_next(c)) {
         arm_slice v = {NULL, 0};
         rc = arm_engine_cursor_value(c, &v); // checksum verified here
+        if (rc == ARM_CORRUPT && skip_damaged) { // salvage: leave the damaged value out
+            res->damaged++;
+            continue;
+        }
         arm_slice k = arm_engine_cursor_key(c);
         if (rc == ARM_OK) rc = arm_engine_put(dst, k, v);
         if (rc != ARM_OK) {
@@ -134,19 +140,20 @@ static void backup_remove(const char *dir, int existed) {
     if (!existed) (void)rmdir(dir);
 }
 
-ARM_PRIVATE int arm_backup_run(arm_vtab *vt, const char *dir, arm_backup_result *res,
-                               char **errmsg) {
+ARM_PRIVATE int arm_backup_copy_engine(arm_vtab *vt, arm_engine *src, const char *dir,
+                                       int skip_damaged, arm_backup_result *res,
+                                       char **errmsg) {
     memset(res, 0, sizeof(*res));
     *errmsg = NULL;
     int existed = 0;
     int rc = backup_dir_ok(dir, &existed, errmsg);
     if (rc != ARM_OK) return rc; // not ours: touch nothing
     arm_engine_stats st;
-    arm_engine_stats_get(vt->sh->engine, &st);
+    arm_engine_stats_get(src, &st);
     res->shards = st.shards;
     arm_engine *dst = NULL;
     rc = backup_open(vt, dir, st.shards, &dst, errmsg);
-    if (rc == ARM_OK) rc = backup_copy(vt, dst, res, errmsg);
+    if (rc == ARM_OK) rc = backup_copy(vt, src, dst, skip_damaged, res, errmsg);
     if (rc == ARM_OK && arm_engine_count(dst) != res->keys) {
         *errmsg = sqlite3_mprintf("the copy holds %llu keys, %llu were copied",
                                   (unsigned long long)arm_engine_count(dst),
@@ -162,6 +169,11 @@ ARM_PRIVATE int arm_backup_run(arm_vtab *vt, const char *dir, arm_backup_result 
     if (rc != ARM_OK) backup_remove(dir, existed); // a failed backup leaves nothing behind
     if (rc == ARM_OK) backup_log(vt, res, "copied: done");
     return rc;
+}
+
+ARM_PRIVATE int arm_backup_run(arm_vtab *vt, const char *dir, arm_backup_result *res,
+                               char **errmsg) {
+    return arm_backup_copy_engine(vt, vt->sh->engine, dir, 0, res, errmsg);
 }
 
 #undef ARM_BACKUP_LOG_KEYS

@@ -2,13 +2,14 @@
 /*
  * arm_func.c: the armdb_* SQL helper functions: armdb_stats(table),
  * armdb_flush(table), armdb_check(table), armdb_compact(table),
- * armdb_backup(table, dir). Each
+ * armdb_backup(table, dir), armdb_salvage(table) (arm_salvage.c). Each
  * takes a table name ('kv' or 'schema.kv', resolved as SQL resolves it) of
  * this connection and returns JSON text. None opens sockets or threads;
  * only armdb_stats is marked innocuous (it reads counters). Flush, check and
  * compact do I/O, so they are left out of triggers and views under
  * trusted_schema=OFF; armdb_backup writes files anywhere, so it is
- * SQLITE_DIRECTONLY (never from a trigger or a view). The replication
+ * SQLITE_DIRECTONLY (never from a trigger or a view), and so is armdb_salvage,
+ * which replaces the table's directory. The replication
  * functions are arm_repl_sql.c's, registered from here. Layer: ext.
  */
 #include "sqlite3ext.h"
@@ -264,6 +265,8 @@ ARM_PRIVATE int arm_func_register(sqlite3 *db, arm_ext_conn *conn) {
         {"armdb_compact", 1, func_compact, SQLITE_UTF8},
         // writes a directory anywhere: never from a trigger or a view
         {"armdb_backup", 2, func_backup, SQLITE_UTF8 | SQLITE_DIRECTONLY},
+        // replaces the table's directory: never from a trigger or a view
+        {"armdb_salvage", 1, arm_salvage_func, SQLITE_UTF8 | SQLITE_DIRECTONLY},
     };
     // SQLITE_INNOCUOUS exists from 3.31, SQLITE_DIRECTONLY from 3.30; older
     // versions get the plain flags

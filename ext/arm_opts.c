@@ -28,17 +28,17 @@ SQLITE_EXTENSION_INIT3
 /* The options, in the order the error message lists them. */
 static const char *const opts_known =
     "dir, shards, max_file_size, write_buffer, sync, compaction_threshold, index, cache_size, "
-    "key_type, max_key_size, max_value_size, shared, key_file, key_env";
+    "key_type, max_key_size, max_value_size, shared, key_file, key_env, read_only";
 
 enum opts_id {
     OPT_DIR, OPT_SHARDS, OPT_MAX_FILE_SIZE, OPT_WRITE_BUFFER, OPT_SYNC, OPT_COMPACTION,
     OPT_INDEX, OPT_CACHE_SIZE, OPT_KEY_TYPE, OPT_MAX_KEY_SIZE, OPT_MAX_VALUE_SIZE,
-    OPT_SHARED, OPT_KEY_FILE, OPT_KEY_ENV, OPT_COUNT
+    OPT_SHARED, OPT_KEY_FILE, OPT_KEY_ENV, OPT_READ_ONLY, OPT_COUNT
 };
 static const char *const opts_names[OPT_COUNT] = {
     "dir", "shards", "max_file_size", "write_buffer", "sync", "compaction_threshold",
     "index", "cache_size", "key_type", "max_key_size", "max_value_size", "shared", "key_file",
-    "key_env",
+    "key_env", "read_only",
 };
 
 ARM_PRIVATE const char *arm_opts_key_type_name(int key_type) {
@@ -538,6 +538,13 @@ static int opts_apply(opts_state *st, arm_ext_config *cfg, int id, const char *v
         int w = opts_word(val, bool_words, 6);
         if (w < 0) return opts_bad(errmsg, name, val, "0 or 1");
         cfg->shared = w % 2;
+        return SQLITE_OK;
+    }
+    case OPT_READ_ONLY: {
+        static const char *const bool_words[] = {"0", "1", "false", "true", "off", "on"};
+        int w = opts_word(val, bool_words, 6);
+        if (w < 0) return opts_bad(errmsg, name, val, "0 or 1");
+        cfg->read_only = w % 2;
         return SQLITE_OK;
     }
     case OPT_KEY_FILE:

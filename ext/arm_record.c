@@ -244,6 +244,10 @@ ARM_PRIVATE int arm_record_check(arm_ext_record *r, const arm_ext_config *cfg,
         return ARM_EXT_FAIL_FOREIGN;
     }
     sqlite3_free(decl);
+    /* read_only=1 reads whoever's directory this is (a damaged table's, one
+     * on a read-only medium) and changes nothing in it: no owner check, no
+     * adoption. */
+    if (cfg->read_only) return ARM_EXT_FAIL_NONE;
     const arm_ext_owner *o = &r->owner;
     int adopt = o->file == NULL                         /* nobody: armdb_backup's copy */
                 || (o->file[0] == 0 && me->file[0] != 0) /* a :memory: table's directory */

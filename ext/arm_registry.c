@@ -330,7 +330,8 @@ ARM_PRIVATE int arm_ext_engine_acquire(const arm_ext_config *cfg, const arm_ext_
         rc = ARM_BUSY;
     } else if (sh != NULL && sh->read_only && !ro) {
         *errmsg = sqlite3_mprintf("armdb: %s is open read-only in this process (by a read-only "
-                                  "connection); close that connection to write to it", real);
+                                  "connection or a read_only=1 table); close it to write to "
+                                  "the directory", real);
         *fail_out = ARM_EXT_FAIL_OTHER;
         rc = ARM_READONLY;
     } else if (sh != NULL) {
@@ -383,6 +384,23 @@ ARM_PRIVATE int arm_ext_engine_acquire(const arm_ext_config *cfg, const arm_ext_
     if (rc == ARM_NOMEM && *fail_out == ARM_EXT_FAIL_NONE) *fail_out = ARM_EXT_FAIL_NOMEM;
     if (rc != ARM_OK && create && !existed) (void)rmdir(real); /* only if still empty */
     if (rc == ARM_OK) *out = sh;
+    return rc;
+}
+
+ARM_PRIVATE int arm_ext_engine_users(const char *real) {
+    reg_lock();
+    reg_prune_forked();
+    arm_ext_shared *sh = reg_find(real);
+    int n = sh != NULL ? sh->refs : 0;
+    reg_unlock();
+    return n;
+}
+
+ARM_PRIVATE int arm_ext_engine_exclusive(const char *real, int (*fn)(void *), void *arg) {
+    reg_lock();
+    reg_prune_forked();
+    int rc = reg_find(real) != NULL ? ARM_BUSY : fn(arg);
+    reg_unlock();
     return rc;
 }
 

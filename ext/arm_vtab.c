@@ -149,6 +149,10 @@ static int vtab_acquire(arm_vtab *vt, int flags) {
     return vt->open_rc;
 }
 
+ARM_PRIVATE int arm_vtab_reopen(arm_vtab *vt) {
+    return vt->sh != NULL ? SQLITE_OK : vtab_acquire(vt, vt->open_flags);
+}
+
 /* A table object inherited across fork() still points at the parent's
  * engine: the child must never write through it (or read: its locks may
  * have been held at the fork). */
@@ -291,8 +295,12 @@ static int vtab_init(sqlite3 *db, void *aux, int argc, const char *const *argv,
     if (rc == SQLITE_OK) rc = sqlite3_vtab_config(db, SQLITE_VTAB_CONSTRAINT_SUPPORT, 1);
     if (rc == SQLITE_OK) rc = arm_record_owner_of(db, argv[1], argv[2], &vt->me);
     if (rc == SQLITE_OK) {
-        vt->open_flags = sqlite3_db_readonly(db, argv[1]) == 1 ? ARM_EXT_OPEN_READONLY : 0;
-        int arc = vtab_acquire(vt, vt->open_flags | (create ? ARM_EXT_OPEN_CREATE : 0));
+        vt->open_flags = sqlite3_db_readonly(db, argv[1]) == 1 || vt->cfg.read_only
+                             ? ARM_EXT_OPEN_READONLY
+                             : 0;
+        // read_only=1 reads a directory that is there; it never makes one
+        int arc = vtab_acquire(vt, vt->open_flags |
+                                       (create && !vt->cfg.read_only ? ARM_EXT_OPEN_CREATE : 0));
         if (arc != SQLITE_OK && create) {
             *err = vt->open_err;
             vt->open_err = NULL;
@@ -377,7 +385,8 @@ static int vtab_disconnect(sqlite3_vtab *tab) {
  * process holds is not dropped (SQLITE_BUSY). A table whose directory is
  * missing, or belongs to another table (a copy of the database, made by
  * .backup or VACUUM INTO, or a shared=1 directory another table owns), is
- * dropped from the schema only: its data is not this table's to remove. */
+ * dropped from the schema only: its data is not this table's to remove. So
+ * is a read_only=1 table: it only reads the directory. */
 static int vtab_destroy(sqlite3_vtab *tab) {
     arm_vtab *vt = (arm_vtab *)tab;
     /* The data goes at once and a ROLLBACK could not bring it back. */
@@ -396,10 +405,12 @@ static int vtab_destroy(sqlite3_vtab *tab) {
     if (vt->sh != NULL) arm_ext_ctx_quiesce(vt);
     /* Replication stops before the data goes (its threads borrow the engine
      * until the last connection lets go; a leader's followers see it go). */
-    if (vt->sh != NULL) arm_ext_repl_halt(vt->sh, 1);
+    if (vt->sh != NULL && !vt->cfg.read_only) arm_ext_repl_halt(vt->sh, 1);
     char *msg = NULL;
     int arc = ARM_OK, kept = 0;
-    if (vt->sh != NULL) {
+    if (vt->cfg.read_only) {
+        // nothing to remove: the data is not this table's to change
+    } else if (vt->sh != NULL) {
         arc = arm_ext_engine_drop(vt->sh, &vt->me, vt->cfg.dir_default, &kept, &msg);
     } else if (vt->open_kind == ARM_EXT_FAIL_BUSY) {
         msg = sqlite3_mprintf("armdb: cannot drop %s: %s; its rows stay: DROP TABLE again once "
@@ -984,6 +995,11 @@ static int vtab_update(sqlite3_vtab *tab, int argc, sqlite3_value **argv, sqlite
      * insert, and one OR IGNORE skipped, leaves it as it was. */
     *rowid = sqlite3_last_insert_rowid(vt->db);
     int rc = arm_vtab_ready(vt);
+    if (rc == SQLITE_OK && vt->cfg.read_only) {
+        // the engine may be shared with a writable table: refuse here, always
+        arm_vtab_set_error(vt, "armdb: %s is declared read_only=1: it cannot be written", vt->name);
+        rc = SQLITE_READONLY;
+    }
     if (rc == SQLITE_OK) rc = arm_ext_repl_check_write(vt);
     if (rc != SQLITE_OK) return rc;
     arm_txn *txn = NULL;

@@ -70,6 +70,8 @@ typedef struct arm_ext_config {
     uint32_t max_value_size;  /* user-visible limit on the encoded value/record bytes */
     int value_size_lowered;   /* 1 = the default max_value_size was lowered to fit max_file_size */
     int shared;               /* shared=1: several databases may use the directory on purpose */
+    int read_only;            /* read_only=1: the engine opens read-only, the table refuses
+                                 writes, and the directory is never created, adopted or removed */
     char *key_file;           /* key_file= resolved like dir, or NULL (sqlite3_malloc); eng.key_file */
     char *key_env;            /* key_env= variable name, or NULL (sqlite3_malloc); eng.key_env */
 } arm_ext_config;
@@ -415,12 +417,30 @@ typedef struct arm_backup_result {
     uint64_t keys;   /* keys copied */
     uint64_t bytes;  /* key and value bytes copied */
     uint32_t shards; /* shards of the copy (those of the table) */
+    uint64_t damaged; /* keys left out: their value failed its checksum (salvage only) */
 } arm_backup_result;
 /* armdb_backup: copy vt's committed data into a new engine at dir (absolute;
  * must not exist or be empty). ARM_OK with *res; otherwise an ARM_* code
  * with *errmsg (sqlite3_malloc), and nothing left at dir. vt must be open. */
 ARM_PRIVATE int arm_backup_run(arm_vtab *vt, const char *dir, arm_backup_result *res,
                                char **errmsg);
+/* The same copy from src (any engine holding vt's declaration; armdb_salvage's
+ * read-only one) instead of vt's own. skip_damaged: a value that fails its
+ * checksum is left out and counted (res->damaged) instead of failing the copy. */
+ARM_PRIVATE int arm_backup_copy_engine(arm_vtab *vt, arm_engine *src, const char *dir,
+                                       int skip_damaged, arm_backup_result *res,
+                                       char **errmsg);
+/* armdb_salvage(table) (arm_salvage.c). */
+ARM_PRIVATE void arm_salvage_func(sqlite3_context *ctx, int argc, sqlite3_value **argv);
+/* Open vt's engine again after its directory was replaced (SQLITE_OK or the
+ * open's error, kept in vt as at connect). */
+ARM_PRIVATE int arm_vtab_reopen(arm_vtab *vt);
+/* How many table objects of this process hold the engine on realpath real. */
+ARM_PRIVATE int arm_ext_engine_users(const char *real);
+/* fn(arg) with the registry locked, so that no connection of the process
+ * opens the directory real meanwhile; ARM_BUSY without calling fn when one
+ * has it open. fn must not use the registry. */
+ARM_PRIVATE int arm_ext_engine_exclusive(const char *real, int (*fn)(void *), void *arg);
 
 ARM_PRIVATE void arm_ext_conn_ref(arm_ext_conn *conn);
 ARM_PRIVATE void arm_ext_conn_unref(void *conn);
