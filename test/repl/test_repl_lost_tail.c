@@ -8,10 +8,12 @@
  * reader would open there instead of refusing with ARM_RANGE (which gives the
  * follower a snapshot), and the follower would silently keep the lost
  * entries and miss the new ones at those places. The engine marks LOCK open
- * while it runs and clean at a clean close; an open after anything else
- * moves the counter ARM_SEQ_GAP past what it recovered (engine_int.h), so a
- * lost entry's (seq, offset) is never reused, and LOCK keeps that floor
- * for the opens after it. Also: a clean close and reopen takes no gap.
+ * while it runs and clean at a clean close, beside a sequence floor; every
+ * open resumes past both what it recovered and the floor, an open after
+ * anything but a clean close ARM_SEQ_GAP further (engine_int.h), and the
+ * result becomes the new floor: a lost entry's (seq, offset) is never
+ * reused, also after opens that write nothing. Also: a clean close and
+ * reopen takes no gap.
  */
 #include "../harness.h"
 #include "../../engine/arm_engine.h"
